@@ -1,0 +1,1 @@
+"""ecohub: an open platform for running a hardware ecosystem."""

@@ -1,0 +1,1 @@
+"""The FastAPI app: /api/v1 routers per context, auth, OpenAPI."""

@@ -1,0 +1,87 @@
+"""The FastAPI application: /api/v1 routers per context, one error format, size limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ecohub.bootstrap import Services
+from ecohub.errors import EcohubError
+
+MAX_BODY = 1024 * 1024
+
+
+class BodyLimit:
+    """Refuse request bodies over MAX_BODY with 413 before reading them into memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > MAX_BODY:
+                response = JSONResponse(
+                    {"error": {"code": "payload_too_large", "message": f"request body over {MAX_BODY} bytes"}},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _validation_message(err: RequestValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{loc or 'body'}: {e.get('msg')}")
+    return "; ".join(parts)
+
+
+def create_app(services: Services) -> FastAPI:
+    """Build the app for a set of services (no global state)."""
+    from ecohub.connect.api import router as connect_router
+    from ecohub.ecosystem.api import router as ecosystem_router
+    from ecohub.home.api import router as home_router
+
+    app = FastAPI(
+        title="ecohub",
+        version="0.1.0",
+        description="An open platform for running a hardware ecosystem.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.add_middleware(BodyLimit)
+
+    @app.exception_handler(EcohubError)
+    async def ecohub_error(_request: Request, err: EcohubError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+        return JSONResponse(err.to_dict(), status_code=err.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": {"code": "invalid_input", "message": _validation_message(err)}},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        return JSONResponse({"error": {"code": code, "message": str(err.detail)}}, status_code=err.status_code)
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health() -> dict[str, Any]:
+        """Liveness and the ingest counters (public: no personal data)."""
+        return {"status": "ok", "cells": services.dbs.cells,
+                "ingest": [w.stats.to_dict() for w in services.workers if hasattr(w, "stats")]}
+
+    app.include_router(home_router, prefix="/api/v1")
+    app.include_router(ecosystem_router, prefix="/api/v1")
+    app.include_router(connect_router, prefix="/api/v1")
+    return app

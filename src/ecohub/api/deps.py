@@ -1,0 +1,49 @@
+"""Request dependencies: the services, the caller, and role checks every route declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ecohub.bootstrap import Services
+from ecohub.errors import Forbidden, Unauthorized
+from ecohub.home.domain import Principal, Role
+
+bearer = HTTPBearer(auto_error=False, description="an operator/partner token or a user access token")
+
+
+def get_services(request: Request) -> Services:
+    """The hub's services (set on the app by create_app)."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_principal(
+    creds: HTTPAuthorizationCredentials | None = Depends(bearer),
+    services: Services = Depends(get_services),
+) -> Principal:
+    """Authenticate the bearer token; 401 without one."""
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required", code="missing_token")
+    return services.tokens.authenticate(creds.credentials)
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits only the given roles."""
+
+    def check(principal: Principal = Depends(get_principal)) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"this needs the role {' or '.join(roles)}; the caller is {principal.role}",
+                            code="wrong_role")
+        return principal
+
+    check.__name__ = "require_" + "_".join(roles)
+    return check
+
+
+def check_partner_scope(principal: Principal, partner_id: str | None) -> None:
+    """Partners act only on their own products and devices."""
+    if principal.role == Role.PARTNER and partner_id != principal.partner_id:
+        raise Forbidden("partners may act only on their own products and devices", code="not_your_partner")

@@ -1,0 +1,1 @@
+"""Rules: trigger → conditions → actions, evaluated on the ingest stream and on schedules."""

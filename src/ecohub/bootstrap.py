@@ -1,0 +1,100 @@
+"""The composition root: bootstrap(settings) builds engines and services; API, CLI and workers all call it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ecohub.bus import EventBus
+from ecohub.connect.commands import CommandService
+from ecohub.connect.pipeline import Pipeline
+from ecohub.connect.service import DeadLetterService, DeviceService
+from ecohub.ecosystem.service import ProductService
+from ecohub.home.service import TokenService
+from ecohub.settings import Settings
+from ecohub.store import Databases
+from ecohub.store.migrate import upgrade_all
+from ecohub.telemetry.service import TelemetryService
+from ecohub.twin.service import TwinService
+
+
+@dataclass
+class Runtime:
+    """What a running hub exposes (filled in by `ecohub up`)."""
+
+    http_url: str | None = None
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+
+
+@dataclass
+class Services:
+    """Every service of the hub, wired once."""
+
+    settings: Settings
+    dbs: Databases
+    bus: EventBus
+    products: ProductService
+    devices: DeviceService
+    dead_letters: DeadLetterService
+    twin: TwinService
+    telemetry: TelemetryService
+    tokens: TokenService
+    service_password: str
+    commands: CommandService | None = None
+    runtime: Runtime = field(default_factory=Runtime)
+    workers: list[object] = field(default_factory=list)
+
+    def pipeline(self) -> Pipeline:
+        """A fresh ingest pipeline bound to these services."""
+        return Pipeline(
+            max_payload=self.settings.mqtt.max_payload,
+            model_of=self.devices.model_of,
+            compiled_of=self.products.compiled,
+            cell_of=self.devices.cell_of,
+            default_cell=self.settings.default_cell,
+        )
+
+    def close(self) -> None:
+        """Dispose of the database pools."""
+        self.dbs.dispose()
+
+
+def service_password(data_dir: Path) -> str:
+    """The password of the hub's own MQTT clients, generated once per data dir and kept 0600."""
+    path = data_dir / "service.secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
+    """Build the services for `settings`; migrate every database to head unless told not to."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    dbs = Databases(settings.global_db_url(), {c: settings.cell_db_url(c) for c in settings.cells},
+                    echo=settings.database.echo)
+    if migrate:
+        upgrade_all(dbs)
+    bus = EventBus()
+    products = ProductService(dbs, bus)
+    devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
+                            default_cell=settings.default_cell)
+    return Services(
+        settings=settings,
+        dbs=dbs,
+        bus=bus,
+        products=products,
+        devices=devices,
+        dead_letters=DeadLetterService(dbs),
+        twin=TwinService(dbs),
+        telemetry=TelemetryService(dbs),
+        tokens=TokenService(dbs),
+        service_password=service_password(settings.data_dir),
+    )

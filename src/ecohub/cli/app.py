@@ -1,0 +1,18 @@
+"""The `ecohub` command line: thin commands that parse, call a service and render."""
+
+from __future__ import annotations
+
+import typer
+
+from ecohub.cli import connect_cmds, ecosystem_cmds, hub_cmds
+
+app = typer.Typer(name="ecohub", help="ecohub: run a hardware ecosystem on one IoT cloud.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+hub_cmds.register(app)
+connect_cmds.register(app)
+ecosystem_cmds.register(app)
+
+
+def main() -> None:
+    """Entry point of the `ecohub` script."""
+    app()

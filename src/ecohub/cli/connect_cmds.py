@@ -1,0 +1,138 @@
+"""CLI of connect, twin and telemetry: provisioning, twins, dead letters, tokens, the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+from rich.live import Live
+
+from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
+from ecohub.errors import InvalidInput, Unavailable
+from ecohub.hub import read_runtime
+from ecohub.sdk.faults import FAULTS
+from ecohub.sdk.simulator import FleetStats, run_fleet
+
+device_app = typer.Typer(help="devices: provisioning, twins, telemetry", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the sub-apps and commands."""
+    app.add_typer(device_app, name="device")
+    app.add_typer(token_app, name="token")
+    app.command("dead-letters")(dead_letters)
+    app.command("simulate")(simulate)
+
+
+@device_app.command("provision")
+@handle_errors
+def provision(model: str = typer.Option(..., "--model"), count: int = typer.Option(1, "--count", min=1),
+              cell: str | None = typer.Option(None, "--cell", help="region cell (default: the hub's default cell)"),
+              data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Provision devices: did, secret and bind code are shown once (only a salted hash is kept)."""
+    services = open_services(data_dir)
+    rows = [d.to_dict() for d in services.devices.provision(model=model, count=count, cell=cell)]
+    emit(rows, as_json=as_json, columns=["did", "secret", "bind_code", "model", "cell"])
+
+
+@device_app.command("list")
+@handle_errors
+def device_list(model: str | None = typer.Option(None, "--model"), cell: str | None = typer.Option(None, "--cell"),
+                limit: int = typer.Option(100, "--limit"), data_dir: Path | None = DataDir,
+                as_json: bool = JsonOut) -> None:
+    """Provisioned devices."""
+    services = open_services(data_dir)
+    emit([d.to_dict() for d in services.devices.list(cell=cell, model=model, limit=limit)], as_json=as_json,
+         columns=["did", "model", "cell", "status", "created_at"])
+
+
+@device_app.command("twin")
+@handle_errors
+def twin(did: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """The twin as the REST API returns it."""
+    services = open_services(data_dir)
+    info = services.devices.get(did)
+    emit(services.twin.get(info.cell, did), as_json=as_json)
+
+
+@device_app.command("telemetry")
+@handle_errors
+def telemetry(did: str, key: str = typer.Option(..., "--key", help="siid.piid"), limit: int = typer.Option(20),
+              data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Latest samples of one property."""
+    services = open_services(data_dir)
+    info = services.devices.get(did)
+    emit(services.telemetry.series(info.cell, did, key, limit=limit), as_json=as_json, columns=["ts", "value"])
+
+
+@device_app.command("revoke")
+@handle_errors
+def revoke(did: str, data_dir: Path | None = DataDir) -> None:
+    """Disable a device's credentials."""
+    open_services(data_dir).devices.revoke(did)
+    console.print(f"revoked {did}")
+
+
+@handle_errors
+def dead_letters(did: str | None = typer.Option(None, "--did"), cell: str | None = typer.Option(None, "--cell"),
+                 limit: int = typer.Option(50, "--limit"), data_dir: Path | None = DataDir,
+                 as_json: bool = JsonOut) -> None:
+    """Messages the ingest refused, with the reason (newest first)."""
+    services = open_services(data_dir)
+    emit(services.dead_letters.list(cell=cell, did=did, limit=limit), as_json=as_json,
+         columns=["id", "cell", "did", "msg_id", "code", "reason"])
+
+
+@token_app.command("create")
+@handle_errors
+def token_create(role: str = typer.Option(..., "--role", help="operator or partner"),
+                 partner: str | None = typer.Option(None, "--partner"), label: str = typer.Option("", "--label"),
+                 ttl: int | None = typer.Option(None, "--ttl", help="seconds until it expires"),
+                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Mint a bearer token for the local hub (shown once)."""
+    services = open_services(data_dir)
+    emit(services.tokens.create(role=role, partner_id=partner, label=label, ttl_s=ttl), as_json=as_json)
+
+
+@handle_errors
+def simulate(model: str = typer.Option(..., "--model"), devices: int = typer.Option(5, "--devices", min=1),
+             rate: float = typer.Option(1.0, "--rate", help="reports per second per device"),
+             fault: str | None = typer.Option(None, "--fault", help="one of: " + ", ".join(FAULTS)),
+             duration: float | None = typer.Option(None, "--duration", help="seconds (default: until Ctrl-C)"),
+             credentials: Path | None = typer.Option(None, "--credentials",
+                                                     help="JSON from `device provision --json` to reuse"),
+             host: str | None = typer.Option(None, "--host"), port: int | None = typer.Option(None, "--port"),
+             data_dir: Path | None = DataDir) -> None:
+    """Run N SDK devices for a model against a hub; values are drawn inside the spec's ranges."""
+    if fault is not None and fault not in FAULTS:
+        raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}", code="unknown_fault")
+    services = open_services(data_dir)
+    if host is None or port is None:
+        runtime = read_runtime(services.settings.data_dir)
+        if runtime is None:
+            raise Unavailable("no hub is running on this data dir; start `ecohub up` or pass --host/--port",
+                              code="hub_not_running")
+        mqtt = runtime["mqtt"]
+        assert isinstance(mqtt, dict)
+        host, port = host or str(mqtt["host"]), port or int(mqtt["port"])
+    if credentials is not None:
+        creds = [c for c in json.loads(credentials.read_text()) if c.get("model") == model]
+        if not creds:
+            raise InvalidInput(f"{credentials} has no devices of model {model}", code="no_credentials")
+    else:
+        creds = [d.to_dict() for d in services.devices.provision(model=model, count=devices)]
+    spec = services.products.compiled(model).spec
+
+    def render(stats: FleetStats) -> str:
+        return (f"devices connected {stats.connected}/{len(creds)}  failed {stats.failed}  "
+                f"reports {stats.reports}  events {stats.events}  requests answered {stats.requests}")
+
+    with Live(console=console, refresh_per_second=4) as live:
+        stats = asyncio.run(run_fleet(creds, {model: spec}, host=host, port=port, rate_hz=rate, duration_s=duration,
+                                      fault=fault, on_progress=lambda s: live.update(render(s))))
+    console.print(render(stats))
+    for e in stats.errors[:5]:
+        console.print(f"[red]{e}[/red]")

@@ -1,0 +1,74 @@
+"""CLI of the ecosystem context: spec import, products."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ecohub.cli.common import DataDir, JsonOut, emit, handle_errors, open_services
+from ecohub.ecosystem.domain import Stage
+from ecohub.errors import InvalidInput
+
+spec_app = typer.Typer(help="product specs (miot-spec-v2 documents)", no_args_is_help=True)
+product_app = typer.Typer(help="products and their lifecycle", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the sub-apps."""
+    app.add_typer(spec_app, name="spec")
+    app.add_typer(product_app, name="product")
+
+
+@spec_app.command("import")
+@handle_errors
+def spec_import(
+    file: Path = typer.Argument(..., help="a miot-spec-v2 instance document (JSON)"),
+    model: str = typer.Option(..., "--model", help="model id, e.g. acme.plug.v1"),
+    partner: str | None = typer.Option(None, "--partner", help="partner id"),
+    category: str | None = typer.Option(None, "--category"),
+    stage: Stage = typer.Option(Stage.CERTIFICATION, "--stage", help="how far a new product walks its lifecycle"),
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Import a spec document unchanged; every problem is reported with its path."""
+    try:
+        document = json.loads(file.read_text())
+    except FileNotFoundError as err:
+        raise InvalidInput(f"no such file: {file}", code="file_not_found") from err
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"{file} is not JSON: {err}", code="bad_json") from err
+    services = open_services(data_dir)
+    view = services.products.import_spec(document, model=model, actor="cli", partner_id=partner, category=category,
+                                         stage=stage)
+    spec = services.products.compiled(model).spec
+    out = {**view.to_dict(), "services": len(spec.services), "properties": len(spec.properties())}
+    emit(out, as_json=as_json)
+
+
+@product_app.command("list")
+@handle_errors
+def product_list(partner: str | None = typer.Option(None, "--partner"), stage: str | None = typer.Option(None),
+                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Products with their stage and spec version."""
+    services = open_services(data_dir)
+    rows = [p.to_dict() for p in services.products.list(partner_id=partner, stage=stage)]
+    emit(rows, as_json=as_json, columns=["model", "partner_id", "category", "stage", "spec_version"])
+
+
+@product_app.command("show")
+@handle_errors
+def product_show(model: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """One product with its lifecycle history."""
+    services = open_services(data_dir)
+    emit({**services.products.get(model).to_dict(), "history": services.products.history(model)}, as_json=as_json)
+
+
+@product_app.command("transition")
+@handle_errors
+def product_transition(model: str, to: Stage = typer.Argument(...), reason: str = typer.Option("", "--reason"),
+                       data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Move a product along its lifecycle (guards apply)."""
+    services = open_services(data_dir)
+    emit(services.products.transition(model, to, actor="cli", reason=reason).to_dict(), as_json=as_json)

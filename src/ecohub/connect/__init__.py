@@ -1,0 +1,1 @@
+"""Provisioning, device credentials, the broker adapters and topic ACL, the ingest pipeline, commands."""

@@ -1,0 +1,111 @@
+"""HTTP routes of connect, twin and telemetry reads: devices, commands, dead letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.bootstrap import Services
+from ecohub.connect.service import DeviceInfo
+from ecohub.errors import Unavailable
+from ecohub.home.domain import Principal, Role
+
+router = APIRouter(tags=["devices"])
+staff = require(Role.OPERATOR, Role.PARTNER)
+
+
+class DeviceIn(BaseModel):
+    """Provision one device for a product."""
+
+    model: str = Field(examples=["acme.plug.v1"])
+    cell: str | None = None
+
+
+class CommandIn(BaseModel):
+    """A JSON-RPC request for the device."""
+
+    method: str = Field(examples=["set_properties"])
+    params: Any = Field(examples=[[{"siid": 2, "piid": 1, "value": True}]])
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
+
+
+def _device(services: Services, principal: Principal, did: str) -> DeviceInfo:
+    info = services.devices.get(did)
+    check_partner_scope(principal, info.partner_id)
+    return info
+
+
+@router.post("/devices", status_code=201)
+def provision(body: DeviceIn, services: Services = Depends(get_services),
+              principal: Principal = Depends(staff)) -> dict[str, Any]:
+    """Provision a device: its did, secret and bind code are shown once; the MQTT endpoint to use."""
+    check_partner_scope(principal, services.products.get(body.model).partner_id)
+    device = services.devices.provision(model=body.model, count=1, cell=body.cell)[0]
+    host = services.runtime.mqtt_host or services.settings.mqtt.public_host or services.settings.mqtt.host
+    port = services.runtime.mqtt_port or services.settings.mqtt.port
+    return {**device.to_dict(), "mqtt": {"host": host, "port": port}}
+
+
+@router.get("/devices")
+def list_devices(model: str | None = None, cell: str | None = None, limit: int = Query(100, ge=1, le=1000),
+                 services: Services = Depends(get_services), principal: Principal = Depends(staff)) -> list[Any]:
+    """Devices (partners see their own products' devices)."""
+    rows = services.devices.list(cell=cell, model=model, limit=limit)
+    if principal.role == Role.PARTNER:
+        rows = [r for r in rows if r.partner_id == principal.partner_id]
+    return [r.to_dict() for r in rows]
+
+
+@router.get("/devices/{did}")
+def get_device(did: str, services: Services = Depends(get_services),
+               principal: Principal = Depends(staff)) -> dict[str, Any]:
+    """A device's facts."""
+    return _device(services, principal, did).to_dict()
+
+
+@router.get("/devices/{did}/twin")
+def get_twin(did: str, services: Services = Depends(get_services),
+             principal: Principal = Depends(staff)) -> dict[str, Any]:
+    """Last known state: online, properties {"siid.piid": {value, ts}}, version."""
+    info = _device(services, principal, did)
+    return services.twin.get(info.cell, did)
+
+
+@router.get("/devices/{did}/telemetry")
+def get_telemetry(did: str, key: str, since: int | None = None, until: int | None = None,
+                  limit: int = Query(1000, ge=1, le=10000), services: Services = Depends(get_services),
+                  principal: Principal = Depends(staff)) -> dict[str, Any]:
+    """Samples of one property in [since, until] (unix ms), oldest first."""
+    info = _device(services, principal, did)
+    return {"did": did, "key": key,
+            "samples": services.telemetry.series(info.cell, did, key, since=since, until=until, limit=limit)}
+
+
+@router.get("/devices/{did}/events")
+def get_events(did: str, since: int | None = None, limit: int = Query(100, ge=1, le=10000),
+               services: Services = Depends(get_services), principal: Principal = Depends(staff)) -> list[Any]:
+    """Events the device reported, newest first."""
+    info = _device(services, principal, did)
+    return services.telemetry.events(info.cell, did, since=since, limit=limit)
+
+
+@router.post("/devices/{did}/commands")
+async def send_command(did: str, body: CommandIn, services: Services = Depends(get_services),
+                       principal: Principal = Depends(staff)) -> dict[str, Any]:
+    """Validate against the spec, send to the device and wait for its reply (504 with the command id on timeout)."""
+    if services.commands is None:
+        raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
+    _device(services, principal, did)
+    return await services.commands.send(did, body.method, body.params, actor=principal.actor,
+                                        timeout_s=body.timeout_s)
+
+
+@router.get("/dead-letters")
+def dead_letters(did: str | None = None, cell: str | None = None, limit: int = Query(100, ge=1, le=1000),
+                 services: Services = Depends(get_services),
+                 principal: Principal = Depends(require(Role.OPERATOR))) -> list[Any]:
+    """Refused messages with their reasons, newest first."""
+    return services.dead_letters.list(cell=cell, did=did, limit=limit)

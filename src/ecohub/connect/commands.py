@@ -1,0 +1,198 @@
+"""Commands to devices: validate against the spec, publish on `down`, wait for the reply on `up`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+from sqlalchemy import update
+
+from ecohub.connect.models import Command
+from ecohub.connect.mqtt import Endpoint, HubClient
+from ecohub.connect.service import DeviceService
+from ecohub.ecosystem.service import ProductService
+from ecohub.errors import InvalidInput, NotFound, Timeout, Unavailable
+from ecohub.protocol import Code, Method, Topic, parse_topic
+from ecohub.protocol.messages import DownMessage, decode_raw, decode_up, encode
+from ecohub.spec import CompiledSpec
+from ecohub.store import Databases, now_ms
+from ecohub.twin.service import TwinService
+
+log = logging.getLogger(__name__)
+
+
+class _ParamsError(InvalidInput):
+    code = "invalid_command"
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _ParamsError(f"{where} must be an integer")
+    return value
+
+
+def _items(params: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(params, list) or not params:
+        raise _ParamsError(f"params of {what} must be a non-empty list of {{siid, piid, ...}}")
+    if len(params) > 64:
+        raise _ParamsError(f"at most 64 items per {what}")
+    for i, item in enumerate(params):
+        if not isinstance(item, dict):
+            raise _ParamsError(f"params[{i}] must be an object")
+    return params
+
+
+def validate_command(spec: CompiledSpec, method: str, params: Any) -> Any:
+    """Check a command against the spec before anything is sent; returns the params to put on the wire."""
+    if method == Method.SET_PROPERTIES:
+        out = []
+        for i, item in enumerate(_items(params, method)):
+            siid, piid = _int(item.get("siid"), f"params[{i}].siid"), _int(item.get("piid"), f"params[{i}].piid")
+            cp = spec.properties.get((siid, piid))
+            if cp is None:
+                raise NotFound(f"params[{i}]: property {siid}.{piid} is not in the spec", code="unknown_property")
+            if not cp.writable:
+                raise InvalidInput(f"params[{i}]: property {siid}.{piid} ({cp.prop.name}) is not writable",
+                                   code="property_not_writable", device_code=int(Code.PROPERTY_NOT_WRITABLE))
+            if "value" not in item:
+                raise _ParamsError(f"params[{i}].value is missing")
+            problem = cp.check(item["value"])
+            if problem is not None:
+                raise InvalidInput(f"params[{i}] ({siid}.{piid}): {problem.message}", code=problem.kind)
+            out.append({"siid": siid, "piid": piid, "value": item["value"]})
+        return out
+    if method == Method.GET_PROPERTIES:
+        out = []
+        for i, item in enumerate(_items(params, method)):
+            siid, piid = _int(item.get("siid"), f"params[{i}].siid"), _int(item.get("piid"), f"params[{i}].piid")
+            cp = spec.properties.get((siid, piid))
+            if cp is None:
+                raise NotFound(f"params[{i}]: property {siid}.{piid} is not in the spec", code="unknown_property")
+            if not cp.readable:
+                raise InvalidInput(f"params[{i}]: property {siid}.{piid} is not readable",
+                                   code="property_not_readable")
+            out.append({"siid": siid, "piid": piid})
+        return out
+    if method == Method.ACTION:
+        if not isinstance(params, dict):
+            raise _ParamsError("params of action must be {siid, aiid, in: [{piid, value}]}")
+        siid, aiid = _int(params.get("siid"), "params.siid"), _int(params.get("aiid"), "params.aiid")
+        action = spec.actions.get((siid, aiid))
+        if action is None:
+            raise NotFound(f"action {siid}.{aiid} is not in the spec", code="unknown_action")
+        args = params.get("in", [])
+        if not isinstance(args, list):
+            raise _ParamsError("params.in must be a list of {piid, value}")
+        given = {}
+        for i, arg in enumerate(args):
+            if not isinstance(arg, dict) or "value" not in arg:
+                raise _ParamsError(f"params.in[{i}] must be {{piid, value}}")
+            piid = _int(arg.get("piid"), f"params.in[{i}].piid")
+            if piid not in action.in_:
+                raise InvalidInput(f"params.in[{i}]: piid {piid} is not an input of action {siid}.{aiid}",
+                                   code="invalid_argument")
+            problem = spec.check_value(siid, piid, arg["value"])
+            if problem is not None:
+                raise InvalidInput(f"params.in[{i}] (piid {piid}): {problem.message}", code=problem.kind)
+            given[piid] = arg["value"]
+        missing = [p for p in action.in_ if p not in given]
+        if missing:
+            raise InvalidInput(f"action {siid}.{aiid} needs inputs for piid {missing}", code="missing_argument")
+        return {"siid": siid, "aiid": aiid, "in": [{"piid": p, "value": v} for p, v in given.items()]}
+    raise _ParamsError(f"method must be one of set_properties, get_properties, action; got {method!r}")
+
+
+class CommandService:
+    """Sends validated commands and waits for replies; one MQTT client per hub process."""
+
+    def __init__(self, *, dbs: Databases, devices: DeviceService, products: ProductService,
+                 endpoint: Endpoint, timeout_s: float, client_id: str) -> None:
+        self.dbs = dbs
+        self.devices = devices
+        self.products = products
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.client_id = client_id
+        self._client: HubClient | None = None
+        self._waiting: dict[tuple[str, int], asyncio.Future[Any]] = {}
+        self._subs: dict[str, int] = defaultdict(int)
+
+    async def __aenter__(self) -> CommandService:
+        self._client = HubClient(self.endpoint, client_id=self.client_id, on_message=self._on_message)
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(*exc)
+            self._client = None
+
+    async def _on_message(self, topic: str, payload: bytes) -> None:
+        parsed = parse_topic(topic)
+        if parsed is None:
+            return
+        try:
+            msg = decode_up(payload)
+        except ValueError:
+            return  # the ingest worker dead-letters it
+        if not msg.is_reply:
+            return
+        fut = self._waiting.get((parsed.did, msg.id))
+        if fut is not None and not fut.done():
+            if msg.error is not None:
+                fut.set_result({"error": {"code": msg.error.code, "message": msg.error.message}})
+            else:
+                fut.set_result({"result": decode_raw(msg.result)})
+
+    async def send(self, did: str, method: str, params: Any, *, actor: str,
+                   timeout_s: float | None = None) -> dict[str, Any]:
+        """Validate, record, publish, await the reply (or raise Timeout naming the command id)."""
+        if self._client is None:
+            raise Unavailable("commands are not available in this process (no broker connection)",
+                              code="commands_unavailable")
+        info = self.devices.get(did)
+        if info.status != "active":
+            raise InvalidInput(f"device {did} is {info.status}", code="device_inactive")
+        wire = validate_command(self.products.compiled(info.model), method, params)
+        created = now_ms()
+        with self.dbs.cell_session(info.cell) as s:
+            row = Command(did=did, method=method, params=wire, status="sent", requested_by=actor, created_ms=created)
+            s.add(row)
+            s.flush()
+            command_id = int(row.id)
+            if method == Method.SET_PROPERTIES:
+                TwinService.set_desired(s, did, {f"{p['siid']}.{p['piid']}": p["value"] for p in wire}, created)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[(did, command_id)] = fut
+        up = Topic.up(did)
+        self._subs[did] += 1
+        try:
+            if self._subs[did] == 1:
+                self._client.subscribe(up)
+                await asyncio.sleep(0)  # let SUBSCRIBE go out before the request
+            self._client.publish(Topic.down(did), encode(DownMessage(command_id, method, wire)))
+            try:
+                reply = await asyncio.wait_for(fut, timeout=timeout_s or self.timeout_s)
+            except TimeoutError:
+                self._finish(info.cell, command_id, "timeout", None)
+                raise Timeout(
+                    f"device {did} did not answer command {command_id} within {timeout_s or self.timeout_s:.1f}s",
+                    code="command_timeout", command_id=command_id,
+                ) from None
+        finally:
+            self._waiting.pop((did, command_id), None)
+            self._subs[did] -= 1
+            if self._subs[did] == 0:
+                del self._subs[did]
+                self._client.unsubscribe(up)
+        status = "failed" if "error" in reply else "replied"
+        self._finish(info.cell, command_id, status, reply)
+        return {"command_id": command_id, "did": did, "method": method, "status": status, **reply}
+
+    def _finish(self, cell: str, command_id: int, status: str, reply: Any) -> None:
+        with self.dbs.cell_session(cell) as s:
+            s.execute(update(Command).where(Command.id == command_id)
+                      .values(status=status, reply=msgspec.to_builtins(reply), finished_ms=now_ms()))

@@ -1,0 +1,67 @@
+"""Domain events of the connect context (dispatched after the batch that produced them committed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProvisioned:
+    """A device was provisioned for a product."""
+
+    did: str
+    model: str
+    cell: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRevoked:
+    """A device's credentials were revoked; the broker must drop it."""
+
+    did: str
+    cell: str
+
+
+@dataclass(frozen=True, slots=True)
+class PropertiesReported:
+    """A device reported property values (keys `siid.piid`)."""
+
+    did: str
+    model: str
+    cell: str
+    ts: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventReported:
+    """A device reported an event."""
+
+    did: str
+    model: str
+    cell: str
+    siid: int
+    eiid: int
+    ts: int
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineChanged:
+    """A device came online or went offline (retained state or will)."""
+
+    did: str
+    cell: str
+    online: bool
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeadLettered:
+    """A message (or part of one) was refused and stored with its reason."""
+
+    did: str | None
+    cell: str
+    code: str
+    reason: str

@@ -1,0 +1,202 @@
+"""The ingest worker: batches device messages, writes twin + telemetry + dead letters per cell, acks after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ecohub.bus import EventBus
+from ecohub.connect.events import EventReported, MessageDeadLettered, OnlineChanged, PropertiesReported
+from ecohub.connect.models import DeadLetter, InboxEntry
+from ecohub.connect.mqtt import Endpoint, HubClient
+from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, Pipeline, Processed
+from ecohub.protocol import Topic
+from ecohub.store import Databases, now_ms
+from ecohub.store.upsert import insert_new
+from ecohub.telemetry.service import TelemetryService
+from ecohub.twin.service import TwinService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters a user can read to see the pipeline working."""
+
+    received: int = 0
+    stored: int = 0
+    samples: int = 0
+    events: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    replies: int = 0
+    batches: int = 0
+    write_retries: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(slots=True)
+class _Pending:
+    topic: str
+    payload: bytes
+    done: asyncio.Future[None]
+
+
+class IngestWorker:
+    """Consumes `ecohub/+/up` and `ecohub/+/state`; one transaction per cell per batch; never one per message."""
+
+    def __init__(self, *, dbs: Databases, pipeline: Pipeline, bus: EventBus, endpoint: Endpoint,
+                 batch_size: int = 500, batch_ms: float = 5.0, max_inflight: int = 5000,
+                 client_id: str = "ecohub-ingest", share_group: str | None = None) -> None:
+        self.dbs = dbs
+        self.pipeline = pipeline
+        self.bus = bus
+        self.endpoint = endpoint
+        self.batch_size = batch_size
+        self.batch_s = batch_ms / 1000
+        self.client_id = client_id
+        self.share_group = share_group if endpoint.mqtt_version == 5 else None
+        self.stats = IngestStats()
+        self._pending: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self.max_inflight = max_inflight
+        self._room = asyncio.Semaphore(max_inflight)
+        self.ready = asyncio.Event()
+
+    async def _on_message(self, topic: str, payload: bytes) -> None:
+        # Back-pressure: beyond max_inflight unacknowledged messages we stop taking more (MQTT 5 flow control
+        # then stops the broker sending); the PUBACK goes out only when the batch holding this message committed.
+        async with self._room:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._pending.append(_Pending(topic, payload, done))
+            self.stats.received += 1
+            if len(self._pending) >= self.batch_size:
+                self._wake.set()
+            await done
+
+    async def run(self) -> None:
+        """Connect, subscribe and flush batches until cancelled."""
+        async with HubClient(self.endpoint, client_id=self.client_id, on_message=self._on_message,
+                             clean=False, receive_maximum=self.max_inflight) as client:
+            client.subscribe(Topic.all_up(self.share_group), Topic.all_state(self.share_group))
+            self.ready.set()
+            try:
+                await self._flush_forever()
+            finally:
+                if self._pending:
+                    await self._flush()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.batch_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            while self._pending:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+        received = now_ms()
+        processed = [self.pipeline.process(p.topic, p.payload, received) for p in batch]
+        by_cell: dict[str, list[Processed]] = defaultdict(list)
+        for item in processed:
+            by_cell[item.cell or self.pipeline.default_cell].append(item)
+        events: list[Any] = []
+        for cell, items in by_cell.items():
+            events += await self._write_with_retry(cell, items, received)
+        for p in batch:
+            if not p.done.done():
+                p.done.set_result(None)
+        self.stats.batches += 1
+        self.bus.publish(events)
+
+    async def _write_with_retry(self, cell: str, items: list[Processed], received: int) -> list[Any]:
+        delay = 0.05
+        while True:
+            try:
+                return await asyncio.to_thread(self._write, cell, items, received)
+            except (OperationalError, DBAPIError) as err:
+                # The database is down or locked: hold the acks (the broker keeps the messages) and retry.
+                self.stats.write_retries += 1
+                log.warning("ingest write to cell %s failed, retrying in %.2fs: %s", cell, delay, err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _write(self, cell: str, items: list[Processed], received: int) -> list[Any]:
+        """One transaction: dedup by (did, id), telemetry, twin, dead letters. Returns events to publish."""
+        seen: set[tuple[str, int]] = set()
+        keyed: list[dict[str, Any]] = []
+        for p in items:
+            if p.msg_id is not None and p.did and p.model and not p.is_reply:
+                key = (p.did, p.msg_id)
+                if key not in seen:
+                    seen.add(key)
+                    keyed.append({"did": p.did, "msg_id": p.msg_id, "received_ms": received})
+        events: list[Any] = []
+        samples: list[dict[str, Any]] = []
+        dev_events: list[dict[str, Any]] = []
+        reports: list[tuple[str, str, Any, int]] = []
+        bumps: dict[str, int] = defaultdict(int)
+        online: dict[str, tuple[bool, int]] = {}
+        dead: list[dict[str, Any]] = []
+        stats = IngestStats()
+        with self.dbs.cell_session(cell) as s:
+            new = set(insert_new(s, InboxEntry.__table__, keyed, keys=["did", "msg_id"],
+                                 returning=[InboxEntry.did, InboxEntry.msg_id]))
+            taken: set[tuple[str, int]] = set()
+            for p in items:
+                if p.is_reply:
+                    stats.replies += 1
+                    continue
+                if p.msg_id is not None and p.did and p.model:
+                    key = (p.did, p.msg_id)
+                    if key not in new or key in taken:
+                        stats.duplicates += 1
+                        continue
+                    taken.add(key)
+                assert p.did is not None or p.dead
+                if p.did and p.model and p.samples:
+                    values = {}
+                    for k, v in p.samples:
+                        samples.append({"did": p.did, "key": k, "ts": p.ts, "value": v, "msg_id": p.msg_id})
+                        reports.append((p.did, k, v, p.ts))
+                        values[k] = v
+                    bumps[p.did] += 1
+                    events.append(PropertiesReported(p.did, p.model, cell, p.ts, values))
+                for siid, eiid, args in p.events:
+                    dev_events.append({"did": p.did, "siid": siid, "eiid": eiid, "arguments": args, "ts": p.ts,
+                                       "msg_id": p.msg_id})
+                    events.append(EventReported(p.did or "", p.model or "", cell, siid, eiid, p.ts, args))
+                if p.online is not None and p.did:
+                    online[p.did] = (p.online, p.ts)
+                    events.append(OnlineChanged(p.did, cell, p.online, p.ts))
+                for code, reason in p.dead:
+                    dead.append({"did": p.did, "topic": p.topic[:256], "msg_id": p.msg_id, "code": code,
+                                 "reason": reason, "payload": p.payload[:DEAD_PAYLOAD_KEEP],
+                                 "size": len(p.payload), "received_ms": received})
+                    events.append(MessageDeadLettered(p.did, cell, code, reason))
+                if p.samples or p.events or p.online is not None:
+                    stats.stored += 1
+            TelemetryService.append(s, samples, dev_events)
+            if reports:
+                TwinService.apply_reports(s, reports, bumps, received)
+            if online:
+                TwinService.apply_online(s, online)
+            if dead:
+                s.execute(DeadLetter.__table__.insert(), dead)
+        self.stats.stored += stats.stored
+        self.stats.replies += stats.replies
+        self.stats.duplicates += stats.duplicates
+        self.stats.samples += len(samples)
+        self.stats.events += len(dev_events)
+        self.stats.dead_letters += len(dead)
+        return events

@@ -1,0 +1,71 @@
+"""Tables of the connect context; they live in the region cell that serves the device."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ecohub.store.db import BigId, CellBase, JsonType, utcnow
+
+
+class Device(CellBase):
+    """A provisioned device: its opaque id, model, and a salted hash of its secret (never the secret)."""
+
+    __tablename__ = "devices"
+
+    did: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    partner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    secret_salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    bind_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InboxEntry(CellBase):
+    """(device, message id) already stored: a redelivered QoS 1 message must not create a second row."""
+
+    __tablename__ = "inbox"
+
+    did: Mapped[str] = mapped_column(String(40), primary_key=True)
+    msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeadLetter(CellBase):
+    """A message or part of one that could not be accepted, with the reason; nothing is dropped silently."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_did_received", "did", "received_ms"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    did: Mapped[str | None] = mapped_column(String(40))
+    topic: Mapped[str] = mapped_column(String(256))
+    msg_id: Mapped[int | None] = mapped_column(BigInteger)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Command(CellBase):
+    """A request sent to a device and what became of it (sent, replied, failed, timeout)."""
+
+    __tablename__ = "commands"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    did: Mapped[str] = mapped_column(String(40), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    params: Mapped[Any] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    reply: Mapped[Any | None] = mapped_column(JsonType)
+    requested_by: Mapped[str] = mapped_column(String(128), default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(Text, default="")

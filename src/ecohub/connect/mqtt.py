@@ -1,0 +1,86 @@
+"""The hub's own MQTT connections (ingest, commands) as async context managers over gmqtt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from gmqtt import Client
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+
+from ecohub.connect.domain import SERVICE_USER
+from ecohub.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+OnMessage = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the hub's clients reach the broker, with which protocol level and credentials."""
+
+    host: str
+    port: int
+    mqtt_version: int  # 4 = 3.1.1, 5 = 5.0
+    password: str
+    username: str = SERVICE_USER
+
+
+class HubClient:
+    """A service MQTT client; messages go to `on_message`, which is awaited before the PUBACK (MQTT 5)."""
+
+    def __init__(self, endpoint: Endpoint, *, client_id: str, on_message: OnMessage | None = None,
+                 clean: bool = True, receive_maximum: int | None = None) -> None:
+        kwargs: dict[str, Any] = {}
+        if endpoint.mqtt_version == 5:
+            kwargs["session_expiry_interval"] = 0 if clean else 3600
+            if receive_maximum:
+                kwargs["receive_maximum"] = receive_maximum
+        self.endpoint = endpoint
+        self.client = Client(client_id, clean_session=clean, optimistic_acknowledgement=False, **kwargs)
+        self.client.set_auth_credentials(endpoint.username, endpoint.password)
+        self.client.set_config({"reconnect_retries": -1, "reconnect_delay": 1})
+        self._on_message = on_message
+        self.client.on_message = self._dispatch
+        self.connected = asyncio.Event()
+        self.client.on_connect = lambda *_: self.connected.set()
+        self.client.on_disconnect = lambda *_: self.connected.clear()
+
+    async def _dispatch(self, _client: Any, topic: str, payload: bytes, _qos: int, _props: Any) -> int:
+        if self._on_message is not None:
+            await self._on_message(topic, payload)
+        return 0
+
+    async def __aenter__(self) -> HubClient:
+        version = MQTTv50 if self.endpoint.mqtt_version == 5 else MQTTv311
+        try:
+            await self.client.connect(self.endpoint.host, self.endpoint.port, version=version, keepalive=30)
+        except Exception as err:
+            raise Unavailable(f"cannot reach the MQTT broker at {self.endpoint.host}:{self.endpoint.port}: {err}",
+                              code="broker_unavailable") from err
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await asyncio.wait_for(self.client.disconnect(), timeout=3)
+        except Exception as err:
+            log.debug("disconnect: %s", err)
+
+    def subscribe(self, *topics: str, qos: int = 1) -> None:
+        """Subscribe to topic filters."""
+        for topic in topics:
+            self.client.subscribe(topic, qos=qos)
+
+    def unsubscribe(self, topic: str) -> None:
+        """Drop a subscription."""
+        self.client.unsubscribe(topic)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Queue a publish (gmqtt resends unacknowledged QoS 1 messages after a reconnect)."""
+        self.client.publish(topic, payload, qos=qos, retain=retain)

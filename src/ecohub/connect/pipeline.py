@@ -1,0 +1,169 @@
+"""Turn one MQTT message into accepted values and dead letters: decode, authorise, validate (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ecohub.protocol import Channel, Method, parse_topic
+from ecohub.protocol.messages import DecodeError, decode_event, decode_properties, decode_up
+from ecohub.spec import CompiledSpec
+
+DEAD_PAYLOAD_KEEP = 4096
+MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
+
+
+class DeadCode:
+    """Machine codes of dead letters (documented in docs/protocol.md)."""
+
+    OVERSIZED = "oversized"
+    FORGED_TOPIC = "forged_topic"
+    UNKNOWN_DEVICE = "unknown_device"
+    BAD_JSON = "bad_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_METHOD = "unknown_method"
+    UNKNOWN_PROPERTY = "unknown_property"
+    NOT_REPORTABLE = "not_reportable"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    UNKNOWN_EVENT = "unknown_event"
+    BAD_EVENT_ARGUMENT = "bad_event_argument"
+    BAD_STATE = "bad_state"
+
+
+@dataclass(slots=True)
+class Processed:
+    """What one message contributes to a batch."""
+
+    topic: str
+    payload: bytes
+    cell: str | None = None
+    did: str | None = None
+    model: str | None = None
+    msg_id: int | None = None
+    ts: int = 0
+    samples: list[tuple[str, Any]] = field(default_factory=list)  # (key, value)
+    events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
+    online: bool | None = None
+    dead: list[tuple[str, str]] = field(default_factory=list)  # (code, reason)
+    is_reply: bool = False
+
+    def refuse(self, code: str, reason: str) -> Processed:
+        self.dead.append((code, reason))
+        return self
+
+
+class Pipeline:
+    """Decode → authorise (topic did is a known device) → validate against the compiled spec."""
+
+    def __init__(self, *, max_payload: int, model_of: Callable[[str], str | None],
+                 compiled_of: Callable[[str], CompiledSpec], cell_of: Callable[[str], str],
+                 default_cell: str) -> None:
+        self.max_payload = max_payload
+        self.model_of = model_of
+        self.compiled_of = compiled_of
+        self.cell_of = cell_of
+        self.default_cell = default_cell
+
+    def process(self, topic: str, payload: bytes, received_ms: int) -> Processed:
+        """Never raises: every problem becomes a dead-letter reason."""
+        out = Processed(topic, payload, ts=received_ms)
+        parsed = parse_topic(topic)
+        if parsed is None or parsed.channel == Channel.DOWN:
+            out.cell = self.default_cell
+            return out.refuse(DeadCode.FORGED_TOPIC, f"{topic!r} is not a device up/state topic")
+        out.did = parsed.did
+        try:
+            out.cell = self.cell_of(parsed.did)
+        except Exception as err:
+            out.cell = self.default_cell
+            return out.refuse(DeadCode.FORGED_TOPIC, str(err))
+        if len(payload) > self.max_payload:
+            return out.refuse(DeadCode.OVERSIZED, f"payload of {len(payload)} bytes exceeds {self.max_payload}")
+        model = self.model_of(parsed.did)
+        if model is None:
+            return out.refuse(DeadCode.UNKNOWN_DEVICE, f"{parsed.did} is not an active provisioned device")
+        out.model = model
+        if parsed.channel == Channel.STATE:
+            return self._state(out, payload)
+        return self._up(out, payload, self.compiled_of(model), received_ms)
+
+    def _state(self, out: Processed, payload: bytes) -> Processed:
+        if not payload:
+            return out  # a cleared retained message carries no state
+        try:
+            state = msgspec.json.decode(payload)
+        except msgspec.DecodeError as err:
+            return out.refuse(DeadCode.BAD_JSON, f"state is not JSON: {err}")
+        if not isinstance(state, dict) or not isinstance(state.get("online"), bool):
+            return out.refuse(DeadCode.BAD_STATE, 'state must be {"online": true|false}')
+        out.online = state["online"]
+        return out
+
+    def _up(self, out: Processed, payload: bytes, spec: CompiledSpec, received_ms: int) -> Processed:
+        try:
+            msg = decode_up(payload)
+        except DecodeError as err:
+            text = str(err)
+            malformed = "malformed" in text or "truncated" in text
+            code = DeadCode.BAD_JSON if malformed else DeadCode.INVALID_MESSAGE
+            return out.refuse(code, str(err))
+        out.msg_id = msg.id
+        if msg.ts is not None and 0 < msg.ts <= received_ms + MAX_FUTURE_SKEW_MS:
+            out.ts = msg.ts
+        if msg.is_reply:
+            out.is_reply = True
+            return out
+        if msg.method == Method.PROPERTIES_CHANGED:
+            return self._properties(out, msg.params, spec)
+        if msg.method == Method.EVENT_OCCURED:
+            return self._event(out, msg.params, spec)
+        return out.refuse(DeadCode.UNKNOWN_METHOD, f"method {msg.method!r} is not a device notification "
+                          "(expected properties_changed or event_occured)")
+
+    def _properties(self, out: Processed, raw: msgspec.Raw, spec: CompiledSpec) -> Processed:
+        try:
+            items = decode_properties(raw)
+        except DecodeError as err:
+            return out.refuse(DeadCode.INVALID_MESSAGE, str(err))
+        if not items:
+            return out.refuse(DeadCode.INVALID_MESSAGE, "params is empty")
+        for i, item in enumerate(items):
+            cp = spec.properties.get((item.siid, item.piid))
+            where = f"params[{i}] ({item.siid}.{item.piid})"
+            if cp is None:
+                out.refuse(DeadCode.UNKNOWN_PROPERTY, f"{where}: no such property in {spec.spec.type}")
+                continue
+            if not (cp.notifies or cp.readable):
+                out.refuse(DeadCode.NOT_REPORTABLE, f"{where}: property is neither readable nor notify")
+                continue
+            problem = cp.check(item.value)
+            if problem is not None:
+                out.refuse(problem.kind, f"{where}: {problem.message}")
+                continue
+            out.samples.append((f"{item.siid}.{item.piid}", item.value))
+        return out
+
+    def _event(self, out: Processed, raw: msgspec.Raw, spec: CompiledSpec) -> Processed:
+        try:
+            ev = decode_event(raw)
+        except DecodeError as err:
+            return out.refuse(DeadCode.INVALID_MESSAGE, str(err))
+        declared = spec.events.get((ev.siid, ev.eiid))
+        if declared is None:
+            return out.refuse(DeadCode.UNKNOWN_EVENT, f"event {ev.siid}.{ev.eiid} is not in the spec")
+        args: dict[str, Any] = {}
+        for i, arg in enumerate(ev.arguments):
+            where = f"params.arguments[{i}] (piid {arg.piid})"
+            if arg.piid not in declared.arguments:
+                return out.refuse(DeadCode.BAD_EVENT_ARGUMENT,
+                                  f"{where}: not an argument of event {ev.siid}.{ev.eiid}")
+            problem = spec.check_value(ev.siid, arg.piid, arg.value)
+            if problem is not None:
+                return out.refuse(DeadCode.BAD_EVENT_ARGUMENT, f"{where}: {problem.message}")
+            args[f"{ev.siid}.{arg.piid}"] = arg.value
+        out.events.append((ev.siid, ev.eiid, args))
+        return out

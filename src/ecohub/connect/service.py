@@ -1,0 +1,173 @@
+"""Use cases of connect: provisioning, credentials, revocation, dead letters."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from ecohub.bus import EventBus
+from ecohub.connect.domain import check_secret, hash_bind_code, hash_secret, new_bind_code, new_secret
+from ecohub.connect.events import DeviceProvisioned, DeviceRevoked
+from ecohub.connect.models import DeadLetter, Device
+from ecohub.ecosystem.service import ProductService
+from ecohub.errors import InvalidInput, NotFound
+from ecohub.region.domain import cell_of_did, new_did
+from ecohub.store import Databases, utcnow
+
+MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedDevice:
+    """What provisioning hands out once: the secret and bind code are never retrievable again."""
+
+    did: str
+    secret: str
+    bind_code: str
+    model: str
+    cell: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"did": self.did, "secret": self.secret, "bind_code": self.bind_code, "model": self.model,
+                "cell": self.cell}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device's public facts (no secret material)."""
+
+    did: str
+    model: str
+    cell: str
+    status: str
+    partner_id: str | None
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"did": self.did, "model": self.model, "cell": self.cell, "status": self.status,
+                "partner_id": self.partner_id, "created_at": self.created_at}
+
+
+class DeviceService:
+    """Devices and their credentials, in the cell their id names."""
+
+    def __init__(self, dbs: Databases, products: ProductService, bus: EventBus, *, secret_key: bytes,
+                 default_cell: str) -> None:
+        self.dbs = dbs
+        self.products = products
+        self.bus = bus
+        self.secret_key = secret_key
+        self.default_cell = default_cell
+        self._cred_cache: dict[str, tuple[bytes, bytes, str]] = {}
+
+    def provision(self, *, model: str, count: int = 1, cell: str | None = None) -> list[ProvisionedDevice]:
+        """Provision `count` devices for a product at certification or later."""
+        if not 1 <= count <= MAX_BATCH:
+            raise InvalidInput(f"count must be between 1 and {MAX_BATCH}, got {count}", code="invalid_count")
+        cell = self.dbs.check_cell(cell or self.default_cell)
+        product = self.products.check_provisionable(model)
+        out: list[ProvisionedDevice] = []
+        with self.dbs.cell_session(cell) as s:
+            for _ in range(count):
+                did, secret, code, salt = new_did(cell), new_secret(), new_bind_code(), secrets.token_bytes(16)
+                s.add(Device(did=did, model=model, partner_id=product.partner_id, secret_salt=salt,
+                             secret_hash=hash_secret(secret, salt),
+                             bind_code_hash=hash_bind_code(code, self.secret_key)))
+                out.append(ProvisionedDevice(did, secret, code, model, cell))
+        self.bus.publish([DeviceProvisioned(d.did, model, cell) for d in out])
+        return out
+
+    def cell_of(self, did: str) -> str:
+        """The cell serving a device; refuses ids of cells this hub does not serve."""
+        return self.dbs.check_cell(cell_of_did(did))
+
+    def get(self, did: str) -> DeviceInfo:
+        """A device's facts; NotFound for unknown ids."""
+        cell = self.cell_of(did)
+        with self.dbs.cell_session(cell) as s:
+            d = s.get(Device, did)
+            if d is None:
+                raise NotFound(f"no device {did}", code="unknown_device")
+            return DeviceInfo(d.did, d.model, cell, d.status, d.partner_id, d.created_at.isoformat())
+
+    def list(self, *, cell: str | None = None, model: str | None = None, limit: int = 1000) -> list[DeviceInfo]:
+        """Devices of one cell (or all), optionally of one model."""
+        out = []
+        for c in [self.dbs.check_cell(cell)] if cell else self.dbs.cells:
+            q = select(Device).order_by(Device.created_at).limit(limit)
+            if model:
+                q = q.where(Device.model == model)
+            with self.dbs.cell_session(c) as s:
+                out += [DeviceInfo(d.did, d.model, c, d.status, d.partner_id, d.created_at.isoformat())
+                        for d in s.scalars(q)]
+        return out[:limit]
+
+    def model_of(self, did: str) -> str | None:
+        """The model of an active device, or None (used by ingest; cached with the credentials)."""
+        row = self._credentials(did)
+        return row[2] if row else None
+
+    def _credentials(self, did: str) -> tuple[bytes, bytes, str] | None:
+        hit = self._cred_cache.get(did)
+        if hit is not None:
+            return hit
+        try:
+            cell = self.cell_of(did)
+        except (InvalidInput, NotFound):
+            return None
+        with self.dbs.cell_session(cell) as s:
+            d = s.get(Device, did)
+            if d is None or d.status != "active":
+                return None
+            row = (d.secret_salt, d.secret_hash, d.model)
+        self._cred_cache[did] = row
+        return row
+
+    def verify(self, did: str, secret: str) -> bool:
+        """True when `secret` is the current secret of an active device."""
+        row = self._credentials(did)
+        return row is not None and check_secret(secret, row[0], row[1])
+
+    def revoke(self, did: str) -> None:
+        """Disable a device's credentials; the broker adapter drops its session on the event."""
+        cell = self.cell_of(did)
+        with self.dbs.cell_session(cell) as s:
+            d = s.get(Device, did)
+            if d is None:
+                raise NotFound(f"no device {did}", code="unknown_device")
+            d.status = "revoked"
+            d.revoked_at = utcnow()
+        self._cred_cache.pop(did, None)
+        self.bus.publish([DeviceRevoked(did, cell)])
+
+    def forget_cached(self, did: str) -> None:
+        """Drop cached credentials (another process changed them)."""
+        self._cred_cache.pop(did, None)
+
+
+class DeadLetterService:
+    """Read access to refused messages, per cell."""
+
+    def __init__(self, dbs: Databases) -> None:
+        self.dbs = dbs
+
+    def list(self, *, cell: str | None = None, did: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first."""
+        cells = [self.dbs.check_cell(cell)] if cell else self.dbs.cells
+        out: list[dict[str, Any]] = []
+        for c in cells:
+            q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+            if did:
+                q = q.where(DeadLetter.did == did)
+            with self.dbs.cell_session(c) as s:
+                out += [
+                    {"id": r.id, "cell": c, "did": r.did, "topic": r.topic, "msg_id": r.msg_id, "code": r.code,
+                     "reason": r.reason, "size": r.size, "received_ms": r.received_ms,
+                     "payload": r.payload.decode("utf-8", "replace")}
+                    for r in s.scalars(q)
+                ]
+        out.sort(key=lambda r: r["received_ms"], reverse=True)
+        return out[:limit]

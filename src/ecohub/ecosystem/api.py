@@ -1,0 +1,71 @@
+"""HTTP routes of the ecosystem context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.bootstrap import Services
+from ecohub.ecosystem.domain import Stage
+from ecohub.home.domain import Principal, Role
+
+router = APIRouter(tags=["products"])
+
+
+class ProductIn(BaseModel):
+    """A product with its miot-spec-v2 document."""
+
+    model: str = Field(examples=["acme.plug.v1"])
+    partner_id: str | None = None
+    category: str | None = None
+    spec: dict[str, Any]
+    stage: Stage = Stage.CERTIFICATION
+
+
+class TransitionIn(BaseModel):
+    """A lifecycle move."""
+
+    to: Stage
+    reason: str = ""
+
+
+@router.post("/products", status_code=201)
+def create_product(body: ProductIn, services: Services = Depends(get_services),
+                   principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> dict[str, Any]:
+    """Create a product (or add a spec version) from a miot-spec-v2 document."""
+    partner_id = body.partner_id
+    if principal.role == Role.PARTNER:
+        partner_id = partner_id or principal.partner_id
+        check_partner_scope(principal, partner_id)
+    view = services.products.import_spec(body.spec, model=body.model, actor=principal.actor, partner_id=partner_id,
+                                         category=body.category, stage=body.stage)
+    return view.to_dict()
+
+
+@router.get("/products")
+def list_products(partner_id: str | None = None, stage: str | None = None, services: Services = Depends(get_services),
+                  principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
+    """Products, optionally by partner or stage (partners see their own)."""
+    if principal.role == Role.PARTNER:
+        partner_id = principal.partner_id
+    return [p.to_dict() for p in services.products.list(partner_id=partner_id, stage=stage)]
+
+
+@router.get("/products/{model}")
+def get_product(model: str, services: Services = Depends(get_services),
+                principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> dict[str, Any]:
+    """A product with its spec document and lifecycle history."""
+    view = services.products.get(model)
+    check_partner_scope(principal, view.partner_id)
+    return {**view.to_dict(), "spec": services.products.get_spec_document(model),
+            "history": services.products.history(model)}
+
+
+@router.post("/products/{model}/transitions")
+def transition(model: str, body: TransitionIn, services: Services = Depends(get_services),
+               principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
+    """Move a product along its lifecycle (guards apply)."""
+    return services.products.transition(model, body.to, actor=principal.actor, reason=body.reason).to_dict()

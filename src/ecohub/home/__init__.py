@@ -1,0 +1,1 @@
+"""Users, homes, rooms, device binding and sharing; and the tokens every caller presents."""

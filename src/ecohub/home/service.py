@@ -1,0 +1,70 @@
+"""Use cases of the home context: service tokens now; users, homes and binding build on them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, timedelta
+
+from sqlalchemy import select
+
+from ecohub.errors import InvalidInput, Unauthorized
+from ecohub.home.domain import Principal, Role
+from ecohub.home.models import ServiceToken
+from ecohub.store import Databases, utcnow
+
+TOKEN_PREFIX = "eht_"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenService:
+    """Bearer tokens of operators and partners (high-entropy, stored only as sha256)."""
+
+    def __init__(self, dbs: Databases) -> None:
+        self.dbs = dbs
+
+    def create(self, *, role: str, partner_id: str | None = None, label: str = "",
+               ttl_s: int | None = None) -> dict[str, str | None]:
+        """Mint a token; the clear text is returned once and never stored."""
+        try:
+            r = Role(role)
+        except ValueError as err:
+            raise InvalidInput(f"unknown role {role!r} (operator or partner)", code="invalid_role") from err
+        if r == Role.USER:
+            raise InvalidInput("user tokens come from sign-in, not from `token create`", code="invalid_role")
+        if r == Role.PARTNER and not partner_id:
+            raise InvalidInput("a partner token needs --partner", code="partner_required")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id = secrets.token_hex(8)
+        expires = utcnow() + timedelta(seconds=ttl_s) if ttl_s else None
+        with self.dbs.global_session() as s:
+            s.add(ServiceToken(id=token_id, token_hash=_hash(token), role=r, partner_id=partner_id, label=label,
+                               expires_at=expires))
+        return {"token_id": token_id, "token": token, "role": r.value, "partner_id": partner_id,
+                "expires_at": expires.isoformat() if expires else None}
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal behind a bearer token; refuse unknown, expired and revoked tokens."""
+        if not token.startswith(TOKEN_PREFIX):
+            raise Unauthorized("not an ecohub token", code="invalid_token")
+        with self.dbs.global_session() as s:
+            row = s.scalar(select(ServiceToken).where(ServiceToken.token_hash == _hash(token)))
+            if row is None:
+                raise Unauthorized("unknown token", code="invalid_token")
+            if row.revoked_at is not None:
+                raise Unauthorized("token revoked", code="token_revoked")
+            expires = row.expires_at
+            if expires is not None and expires.replace(tzinfo=expires.tzinfo or UTC) < utcnow():
+                raise Unauthorized("token expired", code="token_expired")
+            return Principal(Role(row.role), row.id, row.partner_id)
+
+    def revoke(self, token_id: str) -> None:
+        """Revoke a token; it is refused from the next request on."""
+        with self.dbs.global_session() as s:
+            row = s.get(ServiceToken, token_id)
+            if row is None:
+                raise InvalidInput(f"no token {token_id!r}", code="unknown_token")
+            row.revoked_at = utcnow()

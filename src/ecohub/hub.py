@@ -1,0 +1,169 @@
+"""Running a hub in one process: the broker adapter, the ingest worker, commands and the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+
+from ecohub.bootstrap import Services
+from ecohub.connect.authority import BrokerAuthority
+from ecohub.connect.broker import EmbeddedBroker
+from ecohub.connect.commands import CommandService
+from ecohub.connect.events import DeviceRevoked
+from ecohub.connect.ingest import IngestWorker
+from ecohub.connect.mqtt import Endpoint
+from ecohub.errors import InvalidInput, Unavailable
+
+log = logging.getLogger(__name__)
+
+RUNTIME_FILE = "hub.json"
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    """`mqtt://host:port` → (host, port)."""
+    if not url.startswith("mqtt://"):
+        raise InvalidInput(f"--broker must be 'embedded' or mqtt://host:port, got {url!r}", code="invalid_broker")
+    host, _, port = url[len("mqtt://"):].rstrip("/").partition(":")
+    return host or "127.0.0.1", int(port or 1883)
+
+
+def read_runtime(data_dir: Path) -> dict[str, object] | None:
+    """The endpoints of a hub running on this data dir, if any."""
+    path = data_dir / RUNTIME_FILE
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = info.get("pid")
+    if isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return info
+
+
+@asynccontextmanager
+async def running_hub(services: Services, *, http_port: int, mqtt_port: int, broker: str = "embedded",
+                      host: str = "127.0.0.1") -> AsyncIterator[Services]:
+    """Start broker (if embedded), ingest, commands and the API; stop them in reverse order on exit."""
+    from ecohub.api.app import create_app
+
+    settings = services.settings
+    async with AsyncExitStack() as stack:
+        if broker == "embedded":
+            if not port_is_free(host, mqtt_port):
+                raise Unavailable(f"MQTT port {mqtt_port} on {host} is in use; pick another with --mqtt-port",
+                                  code="port_in_use")
+            authority = BrokerAuthority(services.devices, service_password=services.service_password)
+            embedded = await stack.enter_async_context(EmbeddedBroker(host=host, port=mqtt_port, authority=authority))
+
+            async def drop(event: DeviceRevoked) -> None:
+                await embedded.drop(event.did)
+
+            services.bus.subscribe(DeviceRevoked, drop)
+            endpoint = Endpoint(host, mqtt_port, embedded.mqtt_version, services.service_password)
+        else:
+            b_host, b_port = parse_broker_url(broker)
+            endpoint = Endpoint(b_host, b_port, 5, services.service_password)
+        if not port_is_free(host, http_port):
+            raise Unavailable(f"HTTP port {http_port} on {host} is in use; pick another with --http-port",
+                              code="port_in_use")
+        worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus, endpoint=endpoint,
+                              batch_size=settings.ingest.batch_size, batch_ms=settings.ingest.batch_ms,
+                              max_inflight=settings.ingest.max_inflight,
+                              client_id=f"ecohub-ingest-{secrets.token_hex(3)}" if broker != "embedded"
+                              else "ecohub-ingest", share_group="ingest")
+        ingest_task = asyncio.create_task(worker.run(), name="ingest")
+        stack.push_async_callback(_cancel, ingest_task)
+        await _wait_ready(worker.ready, ingest_task)
+        services.workers.append(worker)
+        services.commands = await stack.enter_async_context(
+            CommandService(dbs=services.dbs, devices=services.devices, products=services.products,
+                           endpoint=endpoint, timeout_s=settings.api.command_timeout_s,
+                           client_id=f"ecohub-cmd-{secrets.token_hex(4)}"))
+        app = create_app(services)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning",
+                                               lifespan="off", access_log=False))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        api_task = asyncio.create_task(server.serve(), name="api")
+
+        async def stop_api() -> None:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(api_task, timeout=5)
+
+        stack.push_async_callback(stop_api)
+        while not server.started:
+            if api_task.done():
+                api_task.result()
+                raise Unavailable("the HTTP server stopped during start-up", code="api_failed")
+            await asyncio.sleep(0.02)
+        public_host = settings.mqtt.public_host or host
+        services.runtime.http_url = f"http://{host}:{http_port}"
+        services.runtime.mqtt_host = public_host
+        services.runtime.mqtt_port = endpoint.port
+        runtime_path = settings.data_dir / RUNTIME_FILE
+        runtime_path.write_text(json.dumps({"pid": os.getpid(), "http": services.runtime.http_url,
+                                            "mqtt": {"host": public_host, "port": endpoint.port},
+                                            "broker": broker}))
+        stack.callback(lambda: runtime_path.unlink(missing_ok=True))
+        yield services
+
+
+async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
+    waiter = asyncio.create_task(ready.wait())
+    done, _ = await asyncio.wait({waiter, task}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()
+    if waiter not in done:
+        waiter.cancel()
+        raise Unavailable("the ingest worker could not connect to the broker within 15 s", code="ingest_failed")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def serve_until_stopped(services: Services, *, on_ready: Callable[[Services], Awaitable[None]] | None = None,
+                              **kwargs: object) -> None:
+    """Run a hub until cancelled (Ctrl-C)."""
+    async with running_hub(services, **kwargs) as hub:  # type: ignore[arg-type]
+        if on_ready is not None:
+            await on_ready(hub)
+        await asyncio.Event().wait()

@@ -1,0 +1,1 @@
+"""Consent ledger, data map, data-subject requests, per-subject keys, audit log."""

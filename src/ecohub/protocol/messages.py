@@ -1,0 +1,160 @@
+"""Wire models of the device protocol as msgspec structs (field names as in Xiaomi's MIoT JSON-RPC)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class Method(StrEnum):
+    """The JSON-RPC methods of the protocol."""
+
+    PROPERTIES_CHANGED = "properties_changed"
+    EVENT_OCCURED = "event_occured"  # sic: MIoT's spelling
+    SET_PROPERTIES = "set_properties"
+    GET_PROPERTIES = "get_properties"
+    ACTION = "action"
+
+
+class PropertyValue(msgspec.Struct, forbid_unknown_fields=False):
+    """One `{"siid", "piid", "value"}` item."""
+
+    siid: int
+    piid: int
+    value: Any
+
+
+class PropertyGet(msgspec.Struct):
+    """One `{"siid", "piid"}` item of get_properties."""
+
+    siid: int
+    piid: int
+
+
+class PropertyResult(msgspec.Struct, omit_defaults=True):
+    """One item of a set/get_properties reply."""
+
+    siid: int
+    piid: int
+    code: int = 0
+    value: Any = msgspec.UNSET
+
+
+class Argument(msgspec.Struct):
+    """An event or action argument: `{"piid", "value"}`."""
+
+    piid: int
+    value: Any
+
+
+class EventParams(msgspec.Struct):
+    """params of event_occured."""
+
+    siid: int
+    eiid: int
+    arguments: list[Argument] = msgspec.field(default_factory=list)
+
+
+class ActionParams(msgspec.Struct, rename={"in_": "in"}):
+    """params of an action request."""
+
+    siid: int
+    aiid: int
+    in_: list[Argument] = msgspec.field(default_factory=list)
+
+
+class ActionResult(msgspec.Struct, omit_defaults=True):
+    """result of an action reply."""
+
+    code: int = 0
+    out: list[Argument] = msgspec.field(default_factory=list)
+
+
+class RpcError(msgspec.Struct):
+    """error of a failed reply."""
+
+    code: int
+    message: str = ""
+
+
+class UpMessage(msgspec.Struct, omit_defaults=True):
+    """Anything a device sends on `up`: a notification (method+params) or a reply (result|error)."""
+
+    id: int
+    method: str | None = None
+    params: msgspec.Raw = msgspec.Raw(b"null")
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: RpcError | None = None
+    ts: int | None = None
+
+    @property
+    def is_reply(self) -> bool:
+        """True when this answers a cloud request rather than notifying."""
+        return self.method is None
+
+
+class DownMessage(msgspec.Struct, omit_defaults=True):
+    """A cloud → device request."""
+
+    id: int
+    method: str
+    params: Any
+
+
+class DecodeError(ValueError):
+    """The payload is not a valid protocol message; `path` names the offending part."""
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+_up_decoder = msgspec.json.Decoder(UpMessage)
+_props_decoder = msgspec.json.Decoder(list[PropertyValue])
+_event_decoder = msgspec.json.Decoder(EventParams)
+_down_decoder = msgspec.json.Decoder(DownMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_up(payload: bytes) -> UpMessage:
+    """Decode one `up` payload; raises DecodeError with the msgspec reason."""
+    try:
+        return _up_decoder.decode(payload)
+    except msgspec.DecodeError as err:
+        raise DecodeError(str(err)) from err
+
+
+def decode_properties(raw: msgspec.Raw) -> list[PropertyValue]:
+    """params of properties_changed."""
+    try:
+        return _props_decoder.decode(raw)
+    except msgspec.DecodeError as err:
+        raise DecodeError(str(err).replace("$", "params", 1), path="params") from err
+
+
+def decode_event(raw: msgspec.Raw) -> EventParams:
+    """params of event_occured."""
+    try:
+        return _event_decoder.decode(raw)
+    except msgspec.DecodeError as err:
+        raise DecodeError(str(err).replace("$", "params", 1), path="params") from err
+
+
+def decode_down(payload: bytes) -> DownMessage:
+    """Decode a cloud → device request (used by the SDK)."""
+    try:
+        return _down_decoder.decode(payload)
+    except msgspec.DecodeError as err:
+        raise DecodeError(str(err)) from err
+
+
+def decode_raw(raw: msgspec.Raw) -> Any:
+    """Decode a Raw field to plain Python values."""
+    return msgspec.json.decode(raw)
+
+
+def encode(obj: Any) -> bytes:
+    """Encode a struct or plain value as compact JSON."""
+    return _encoder.encode(obj)

@@ -1,0 +1,1 @@
+"""Region cells, country → cell, residency enforcement and report."""

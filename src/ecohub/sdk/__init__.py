@@ -1,0 +1,1 @@
+"""The device SDK partner firmware would use, and the fleet simulator built on it."""

@@ -1,0 +1,228 @@
+"""The device SDK: what partner firmware uses to speak the ecohub protocol (imports only protocol and spec)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import msgspec
+from gmqtt import Client, Message
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+
+from ecohub.protocol import Code, Method, Topic
+from ecohub.protocol.messages import (
+    ActionParams,
+    DecodeError,
+    DownMessage,
+    PropertyGet,
+    PropertyValue,
+    decode_down,
+    encode,
+)
+from ecohub.spec import CompiledSpec, Spec, compile_spec, parse_spec
+
+log = logging.getLogger(__name__)
+
+SetHandler = Callable[[int, int, Any], Awaitable[int] | int]
+ActionHandler = Callable[[int, int, dict[int, Any]], Awaitable[tuple[int, dict[int, Any]]] | tuple[int, dict[int, Any]]]
+
+
+class DeviceError(Exception):
+    """The device could not connect or publish."""
+
+
+class Device:
+    """One device: connects with its did/secret, keeps its properties, reports, answers commands.
+
+    Use as `async with Device(...) as dev:`; the last will marks it offline when it drops.
+    """
+
+    def __init__(self, *, did: str, secret: str, spec: Spec | dict[str, Any], host: str = "127.0.0.1",
+                 port: int = 1883, mqtt_version: int = 4, keepalive: int = 30, first_id: int | None = None) -> None:
+        self.did = did
+        self.secret = secret
+        self.spec = spec if isinstance(spec, Spec) else parse_spec(spec)
+        self.compiled: CompiledSpec = compile_spec(self.spec)
+        self.host = host
+        self.port = port
+        self.mqtt_version = mqtt_version
+        self.keepalive = keepalive
+        # ids increase across restarts: start from the clock unless told otherwise (the cloud dedups on them)
+        self._next_id = first_id if first_id is not None else time.time_ns() // 1_000_000
+        self.values: dict[tuple[int, int], Any] = {}
+        self.on_set: SetHandler | None = None
+        self.on_action: ActionHandler | None = None
+        self.received: list[DownMessage] = []
+        self.connected = asyncio.Event()
+        self._client: Client | None = None
+        self._acked: dict[int, asyncio.Future[None]] = {}
+
+    def next_id(self) -> int:
+        """The next message id (strictly increasing)."""
+        self._next_id += 1
+        return self._next_id
+
+    def _make_client(self) -> Client:
+        will = Message(Topic.state(self.did), b'{"online":false}', qos=1, retain=True)
+        client = Client(self.did, clean_session=True, will_message=will)
+        client.set_auth_credentials(self.did, self.secret)
+        client.on_message = self._on_message
+        client.on_connect = lambda *_: self.connected.set()
+        client.on_disconnect = lambda *_: self.connected.clear()
+        client.on_subscribe = lambda *_: None
+        return client
+
+    async def connect(self) -> None:
+        """Connect, subscribe to `down`, publish the retained online state."""
+        self._client = self._make_client()
+        self._client.set_config({"reconnect_retries": 0})
+        version = MQTTv50 if self.mqtt_version == 5 else MQTTv311
+        try:
+            await self._client.connect(self.host, self.port, version=version, keepalive=self.keepalive)
+        except Exception as err:
+            raise DeviceError(f"{self.did} could not connect to {self.host}:{self.port}: {err}") from err
+        self._client.subscribe(Topic.down(self.did), qos=1)
+        self._client.publish(Topic.state(self.did), b'{"online":true}', qos=1, retain=True)
+
+    async def disconnect(self, *, graceful: bool = True) -> None:
+        """Go offline: graceful publishes the offline state first; otherwise the will does it."""
+        if self._client is None:
+            return
+        if graceful:
+            self._client.publish(Topic.state(self.did), b'{"online":false}', qos=1, retain=True)
+            await asyncio.sleep(0.05)
+            await self._client.disconnect()
+        else:
+            transport = getattr(self._client._connection, "_transport", None)
+            if transport is not None:
+                transport.abort()  # drop the TCP connection without DISCONNECT: the broker sends the will
+            self._client._connection = None
+        self._client = None
+
+    async def __aenter__(self) -> Device:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.disconnect()
+
+    def publish_raw(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish anything (tests and fault injection use this to send what firmware should not)."""
+        if self._client is None:
+            raise DeviceError(f"{self.did} is not connected")
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def report(self, values: dict[tuple[int, int], Any], *, ts: int | None = None, validate: bool = True) -> int:
+        """Publish properties_changed for the given (siid, piid) → value; returns the message id."""
+        params = []
+        for (siid, piid), value in values.items():
+            if validate:
+                problem = self.compiled.check_value(siid, piid, value)
+                if problem is not None:
+                    raise ValueError(f"{siid}.{piid}: {problem.message}")
+            self.values[(siid, piid)] = value
+            params.append(PropertyValue(siid, piid, value))
+        msg_id = self.next_id()
+        body: dict[str, Any] = {"id": msg_id, "method": Method.PROPERTIES_CHANGED, "params": params}
+        if ts is not None:
+            body["ts"] = ts
+        self.publish_raw(Topic.up(self.did), encode(body))
+        return msg_id
+
+    def emit_event(self, siid: int, eiid: int, arguments: dict[int, Any]) -> int:
+        """Publish event_occured with arguments piid → value; returns the message id."""
+        msg_id = self.next_id()
+        body = {"id": msg_id, "method": Method.EVENT_OCCURED,
+                "params": {"siid": siid, "eiid": eiid,
+                           "arguments": [{"piid": p, "value": v} for p, v in arguments.items()]}}
+        self.publish_raw(Topic.up(self.did), encode(body))
+        return msg_id
+
+    def reply(self, request_id: int, *, result: Any = None, error: tuple[int, str] | None = None) -> None:
+        """Answer a cloud request."""
+        body: dict[str, Any] = {"id": request_id}
+        if error is not None:
+            body["error"] = {"code": error[0], "message": error[1]}
+        else:
+            body["result"] = result
+        self.publish_raw(Topic.up(self.did), encode(body))
+
+    async def _on_message(self, _client: Any, topic: str, payload: bytes, _qos: int, _props: Any) -> int:
+        try:
+            request = decode_down(payload)
+        except DecodeError as err:
+            log.warning("%s got an undecodable request: %s", self.did, err)
+            return 0
+        self.received.append(request)
+        try:
+            await self.handle(request)
+        except Exception as err:  # a handler bug must not kill the device's connection
+            log.exception("%s failed handling %s", self.did, request.method)
+            self.reply(request.id, error=(Code.INTERNAL_ERROR, str(err)))
+        return 0
+
+    async def handle(self, request: DownMessage) -> None:
+        """Answer set/get_properties and actions from the spec, the stored values and the handlers."""
+        if request.method == Method.SET_PROPERTIES:
+            items = msgspec.convert(request.params, list[PropertyValue])
+            results, changed = [], {}
+            for item in items:
+                code = await self._set(item)
+                results.append({"siid": item.siid, "piid": item.piid, "code": code})
+                if code == Code.OK:
+                    changed[(item.siid, item.piid)] = item.value
+            self.reply(request.id, result=results)
+            notify = {k: v for k, v in changed.items() if self.compiled.properties[k].notifies}
+            if notify:
+                self.report(notify)
+        elif request.method == Method.GET_PROPERTIES:
+            gets = msgspec.convert(request.params, list[PropertyGet])
+            results = []
+            for g in gets:
+                cp = self.compiled.properties.get((g.siid, g.piid))
+                if cp is None:
+                    results.append({"siid": g.siid, "piid": g.piid, "code": Code.PROPERTY_NOT_FOUND})
+                elif not cp.readable:
+                    results.append({"siid": g.siid, "piid": g.piid, "code": Code.PROPERTY_NOT_READABLE})
+                else:
+                    value = self.values.get((g.siid, g.piid))
+                    results.append({"siid": g.siid, "piid": g.piid, "code": Code.OK, "value": value})
+            self.reply(request.id, result=results)
+        elif request.method == Method.ACTION:
+            params = msgspec.convert(request.params, ActionParams)
+            action = self.compiled.actions.get((params.siid, params.aiid))
+            if action is None:
+                self.reply(request.id, error=(Code.ACTION_NOT_FOUND, "action not found"))
+                return
+            args = {a.piid: a.value for a in params.in_}
+            code, out = 0, {}
+            if self.on_action is not None:
+                res = self.on_action(params.siid, params.aiid, args)
+                code, out = await res if asyncio.iscoroutine(res) else res  # type: ignore[misc]
+            else:
+                out = {p: self.values.get((params.siid, p)) for p in action.out}
+            self.reply(request.id, result={"code": code, "out": [{"piid": p, "value": v} for p, v in out.items()]})
+        else:
+            self.reply(request.id, error=(Code.METHOD_NOT_FOUND, f"unknown method {request.method}"))
+
+    async def _set(self, item: PropertyValue) -> int:
+        cp = self.compiled.properties.get((item.siid, item.piid))
+        if cp is None:
+            return Code.PROPERTY_NOT_FOUND
+        if not cp.writable:
+            return Code.PROPERTY_NOT_WRITABLE
+        problem = cp.check(item.value)
+        if problem is not None:
+            return Code.WRONG_TYPE if problem.kind == "wrong_type" else Code.VALUE_OUT_OF_RANGE
+        if self.on_set is not None:
+            res = self.on_set(item.siid, item.piid, item.value)
+            code = await res if asyncio.iscoroutine(res) else res
+            if code != Code.OK:
+                return int(code)  # type: ignore[arg-type]
+        self.values[(item.siid, item.piid)] = item.value
+        return Code.OK

@@ -1,0 +1,144 @@
+"""The fleet simulator: N SDK devices reporting values drawn inside their spec, optionally with a fault."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecohub.protocol.messages import DownMessage
+from ecohub.sdk.device import Device, DeviceError
+from ecohub.sdk.faults import FAULTS, Fault
+from ecohub.spec import Spec
+from ecohub.spec.compiled import random_value
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FleetStats:
+    """What the fleet did."""
+
+    connected: int = 0
+    failed: int = 0
+    reports: int = 0
+    events: int = 0
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class SimulatedDevice(Device):
+    """A Device that reports on its own at a rate, with values that wander inside the spec."""
+
+    def __init__(self, *, fault: Fault | None = None, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fault = fault
+        self.rnd = random.Random(seed)
+        self.notify_props = [cp.prop for cp in self.compiled.properties.values() if cp.notifies or cp.readable]
+        for p in self.notify_props:
+            self.values[(p.siid, p.iid)] = random_value(p, self.rnd)
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self.fault and self.fault.on_connect:
+            self.fault.on_connect(self)
+
+    async def handle(self, request: DownMessage) -> None:
+        if self.fault and self.fault.on_request and self.fault.on_request(self, request):
+            return
+        await super().handle(request)
+
+    def step(self) -> tuple[int, int]:
+        """Report a few properties (and now and then an event); returns (reports, events) sent."""
+        if not self.notify_props:
+            return 0, 0
+        picks = self.rnd.sample(self.notify_props, k=min(len(self.notify_props), self.rnd.randint(1, 3)))
+        values: dict[tuple[int, int], Any] = {}
+        for p in picks:
+            if self.fault and self.fault.wrong_value:
+                bad = self.fault.wrong_value(self, p.siid, p.iid, self.rnd)
+                if bad is not None:
+                    values[(p.siid, p.iid)] = bad
+                    continue
+            values[(p.siid, p.iid)] = random_value(p, self.rnd)
+        self.report(values, validate=not (self.fault and self.fault.wrong_value))
+        events = 0
+        if self.compiled.events and self.rnd.random() < 0.1:
+            (siid, eiid), ev = self.rnd.choice(list(self.compiled.events.items()))
+            args = {piid: random_value(self.compiled.properties[(siid, piid)].prop, self.rnd) for piid in ev.arguments}
+            if self.fault and self.fault.wrong_event_args:
+                args[max([*ev.arguments, 0]) + 100] = 1
+            self.emit_event(siid, eiid, args)
+            events = 1
+        return 1, events
+
+    def report_all(self) -> None:
+        """Report every readable/notify property once (what a device does after connecting)."""
+        if self.notify_props:
+            self.report({(p.siid, p.iid): self.values[(p.siid, p.iid)] for p in self.notify_props},
+                        validate=not (self.fault and self.fault.wrong_value))
+
+
+async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host: str, port: int,
+                    rate_hz: float = 1.0, duration_s: float | None = None, fault: str | None = None,
+                    mqtt_version: int = 4, seed: int = 1, connect_concurrency: int = 50,
+                    on_progress: Callable[[FleetStats], None] | None = None) -> FleetStats:
+    """Run the fleet until `duration_s` passes (or forever); returns what it did."""
+    if fault is not None and fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+    stats = FleetStats()
+    gate = asyncio.Semaphore(connect_concurrency)
+    devices = [SimulatedDevice(did=c["did"], secret=c["secret"], spec=specs[c["model"]], host=host, port=port,
+                               mqtt_version=mqtt_version, fault=FAULTS.get(fault or ""), seed=seed + i)
+               for i, c in enumerate(creds)]
+
+    async def live(dev: SimulatedDevice) -> None:
+        async with gate:
+            try:
+                await dev.connect()
+            except DeviceError as err:
+                stats.failed += 1
+                stats.errors.append(str(err))
+                return
+        stats.connected += 1
+        try:
+            dev.report_all()
+            period = 1.0 / rate_hz if rate_hz > 0 else None
+            await asyncio.sleep(dev.rnd.random() * (period or 1))
+            while True:
+                if period is None:
+                    await asyncio.sleep(3600)
+                    continue
+                r, e = dev.step()
+                stats.reports += r
+                stats.events += e
+                await asyncio.sleep(period)
+        finally:
+            stats.requests += len(dev.received)
+            await dev.disconnect()
+
+    tasks = [asyncio.create_task(live(d), name=f"device-{d.did}") for d in devices]
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            if on_progress:
+                on_progress(stats)
+
+    reporter = asyncio.create_task(progress(), name="fleet-progress")
+    try:
+        if duration_s is None:
+            await asyncio.gather(*tasks)
+        else:
+            await asyncio.sleep(duration_s)
+    finally:
+        reporter.cancel()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if on_progress:
+            on_progress(stats)
+    return stats

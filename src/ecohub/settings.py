@@ -1,0 +1,106 @@
+"""One Settings object for the whole hub: env prefix ECOHUB_, nested sections, an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CELLS = ("eu", "us", "cn", "in", "sg")
+
+
+class MqttSettings(BaseModel):
+    """Where devices connect and how the hub's own clients reach the broker."""
+
+    broker: str = "embedded"  # "embedded" or mqtt://host:port
+    host: str = "127.0.0.1"
+    port: int = 1883
+    public_host: str | None = None  # what devices are told to connect to
+    max_payload: int = 16 * 1024
+    keepalive: int = 30
+
+
+class DatabaseSettings(BaseModel):
+    """Global plane and per-cell databases; SQLite files under the data dir by default."""
+
+    url: str | None = None  # global plane; default sqlite:///{data_dir}/global.db
+    cell_url_template: str | None = None  # must contain "{cell}"; default sqlite:///{data_dir}/cell-{cell}.db
+    echo: bool = False
+
+
+class ApiSettings(BaseModel):
+    """The HTTP side: bind address, token lifetime, command timeout."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_ttl_s: int = 30 * 24 * 3600
+    command_timeout_s: float = 5.0
+
+
+class IngestSettings(BaseModel):
+    """Batching of the hot path: flush by count or after a few milliseconds."""
+
+    batch_size: int = 500
+    batch_ms: float = 5.0
+    max_inflight: int = 5000
+
+
+class Settings(BaseSettings):
+    """All of ecohub's configuration; read from ECOHUB_* variables, then an optional ecohub.toml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECOHUB_", env_nested_delimiter="__", toml_file=os.environ.get("ECOHUB_CONFIG", "ecohub.toml")
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".ecohub")
+    cells: list[str] = Field(default_factory=lambda: list(DEFAULT_CELLS))
+    default_cell: str = "eu"
+    secret_key: str = "dev-insecure-secret-key"
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments win, then the environment, then the TOML file."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.default_cell not in self.cells:
+            raise ValueError(f"default_cell {self.default_cell!r} is not one of the cells {self.cells}")
+        for cell in self.cells:
+            if not cell.isalnum() or not cell.islower():
+                raise ValueError(f"cell name {cell!r} must be lower-case letters and digits")
+        if self.environment == "production" and self.secret_key == "dev-insecure-secret-key":
+            raise ValueError("ECOHUB_SECRET_KEY must be set to a real secret outside development")
+        if self.database.cell_url_template and "{cell}" not in self.database.cell_url_template:
+            raise ValueError("database.cell_url_template must contain '{cell}'")
+        return self
+
+    def global_db_url(self) -> str:
+        """The global plane's database URL."""
+        return self.database.url or f"sqlite:///{self.data_dir.resolve() / 'global.db'}"
+
+    def cell_db_url(self, cell: str) -> str:
+        """The database URL of one region cell."""
+        if self.database.cell_url_template:
+            return self.database.cell_url_template.format(cell=cell)
+        return f"sqlite:///{self.data_dir.resolve() / f'cell-{cell}.db'}"

@@ -1,0 +1,1 @@
+"""Time series of property values and device events; retention; downsampled reads."""

@@ -1,0 +1,39 @@
+"""Tables of the telemetry context (cell plane)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ecohub.store.db import BigId, CellBase, JsonType
+
+
+class Sample(CellBase):
+    """One reported property value at device (or receive) time."""
+
+    __tablename__ = "telemetry"
+    __table_args__ = (Index("ix_telemetry_did_key_ts", "did", "key", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    did: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[Any] = mapped_column(JsonType)
+    msg_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeviceEvent(CellBase):
+    """One event a device reported, with its arguments keyed by `siid.piid`."""
+
+    __tablename__ = "device_events"
+    __table_args__ = (Index("ix_device_events_did_ts", "did", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    did: Mapped[str] = mapped_column(String(40))
+    siid: Mapped[int] = mapped_column(Integer)
+    eiid: Mapped[int] = mapped_column(Integer)
+    arguments: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    ts: Mapped[int] = mapped_column(BigInteger)
+    msg_id: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,35 @@
+"""Tables of the twin context (cell plane)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ecohub.store.db import CellBase, JsonType
+
+
+class Twin(CellBase):
+    """One row per device: connection state and a version bumped on every accepted change."""
+
+    __tablename__ = "twins"
+
+    did: Mapped[str] = mapped_column(String(40), primary_key=True)
+    online: Mapped[bool | None] = mapped_column(Boolean)
+    online_ms: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TwinProperty(CellBase):
+    """The last reported (and the desired) value of one property; newer device time wins."""
+
+    __tablename__ = "twin_properties"
+
+    did: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[Any | None] = mapped_column(JsonType)
+    ts: Mapped[int | None] = mapped_column(BigInteger)
+    desired: Mapped[Any | None] = mapped_column(JsonType)
+    desired_ts: Mapped[int | None] = mapped_column(BigInteger)

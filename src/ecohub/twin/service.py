@@ -1,0 +1,79 @@
+"""Use cases of the twin: apply reported values in the ingest unit of work, read a twin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ecohub.store import Databases
+from ecohub.store.upsert import upsert
+from ecohub.twin.models import Twin, TwinProperty
+
+
+class TwinService:
+    """Last known state per device; writes happen inside the caller's transaction (batched)."""
+
+    def __init__(self, dbs: Databases) -> None:
+        self.dbs = dbs
+
+    @staticmethod
+    def apply_reports(session: Session, reports: Iterable[tuple[str, str, Any, int]],
+                      bumps: dict[str, int], now_ms: int) -> None:
+        """Upsert (did, key, value, ts) rows — newer device time wins — and bump each twin's version."""
+        latest: dict[tuple[str, str], tuple[Any, int]] = {}
+        for did, key, value, ts in reports:
+            prev = latest.get((did, key))
+            if prev is None or ts >= prev[1]:
+                latest[(did, key)] = (value, ts)
+        rows = [{"did": d, "key": k, "value": v, "ts": ts} for (d, k), (v, ts) in latest.items()]
+        t = TwinProperty.__table__
+        upsert(session, t, rows, keys=["did", "key"],
+               update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts},
+               where=lambda ex: (t.c.ts.is_(None)) | (ex.ts >= t.c.ts))
+        tw = Twin.__table__
+        upsert(session, tw, [{"did": d, "version": n, "updated_ms": now_ms} for d, n in bumps.items()],
+               keys=["did"], update={"version": lambda ex: tw.c.version + ex.version,
+                                     "updated_ms": lambda ex: ex.updated_ms})
+
+    @staticmethod
+    def apply_online(session: Session, changes: dict[str, tuple[bool, int]]) -> None:
+        """Record online/offline per device (the newest state message wins)."""
+        tw = Twin.__table__
+        rows = [{"did": d, "online": online, "online_ms": ts, "version": 1, "updated_ms": ts}
+                for d, (online, ts) in changes.items()]
+        upsert(session, tw, rows, keys=["did"],
+               update={"online": lambda ex: ex.online, "online_ms": lambda ex: ex.online_ms,
+                       "version": lambda ex: tw.c.version + 1, "updated_ms": lambda ex: ex.updated_ms})
+
+    @staticmethod
+    def set_desired(session: Session, did: str, values: dict[str, Any], now_ms: int) -> None:
+        """Record desired values of a set_properties command (pending until the device reports them)."""
+        t = TwinProperty.__table__
+        rows = [{"did": did, "key": k, "desired": v, "desired_ts": now_ms} for k, v in values.items()]
+        upsert(session, t, rows, keys=["did", "key"],
+               update={"desired": lambda ex: ex.desired, "desired_ts": lambda ex: ex.desired_ts})
+
+    def get(self, cell: str, did: str) -> dict[str, Any]:
+        """The twin as the REST API returns it: online, properties {key: {value, ts}}, version."""
+        with self.dbs.cell_session(cell) as s:
+            twin = s.get(Twin, did)
+            props = s.scalars(select(TwinProperty).where(TwinProperty.did == did)).all()
+        properties: dict[str, Any] = {}
+        desired: dict[str, Any] = {}
+        for p in sorted(props, key=lambda p: tuple(int(x) for x in p.key.split("."))):
+            if p.ts is not None:
+                properties[p.key] = {"value": p.value, "ts": p.ts}
+            if p.desired_ts is not None and (p.ts is None or p.desired_ts > p.ts) and p.desired != p.value:
+                desired[p.key] = {"value": p.desired, "ts": p.desired_ts}
+        return {
+            "did": did,
+            "online": bool(twin.online) if twin and twin.online is not None else False,
+            "online_ts": twin.online_ms if twin else None,
+            "properties": properties,
+            "pending": desired,
+            "version": twin.version if twin else 0,
+            "updated_ts": twin.updated_ms if twin else None,
+        }
