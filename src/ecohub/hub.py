@@ -8,8 +8,9 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -115,9 +116,8 @@ async def running_hub(services: Services, *, http_port: int, mqtt_port: int, bro
                            endpoint=endpoint, timeout_s=settings.api.command_timeout_s,
                            client_id=f"ecohub-cmd-{secrets.token_hex(4)}"))
         app = create_app(services)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning",
-                                               lifespan="off", access_log=False))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = _QuietServer(uvicorn.Config(app, host=host, port=http_port, log_level="warning", lifespan="off",
+                                             access_log=False))
         api_task = asyncio.create_task(server.serve(), name="api")
 
         async def stop_api() -> None:
@@ -160,10 +160,24 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the hub owns Ctrl-C and SIGTERM and stops every part in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve_until_stopped(services: Services, *, on_ready: Callable[[Services], Awaitable[None]] | None = None,
                               **kwargs: object) -> None:
     """Run a hub until cancelled (Ctrl-C)."""
     async with running_hub(services, **kwargs) as hub:  # type: ignore[arg-type]
         if on_ready is not None:
             await on_ready(hub)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
