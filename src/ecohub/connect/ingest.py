@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ecohub.bus import EventBus
@@ -192,7 +193,7 @@ class IngestWorker:
             if online:
                 TwinService.apply_online(s, online)
             if dead:
-                s.execute(DeadLetter.__table__.insert(), dead)
+                s.execute(insert(DeadLetter), dead)
         self.stats.stored += stats.stored
         self.stats.replies += stats.replies
         self.stats.duplicates += stats.duplicates

@@ -168,9 +168,10 @@ class Device:
 
     async def handle(self, request: DownMessage) -> None:
         """Answer set/get_properties and actions from the spec, the stored values and the handlers."""
+        results: list[dict[str, Any]] = []
         if request.method == Method.SET_PROPERTIES:
             items = msgspec.convert(request.params, list[PropertyValue])
-            results, changed = [], {}
+            changed: dict[tuple[int, int], Any] = {}
             for item in items:
                 code = await self._set(item)
                 results.append({"siid": item.siid, "piid": item.piid, "code": code})

@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 INT_BOUNDS: dict[str, tuple[int, int]] = {
     "uint8": (0, 2**8 - 1),
@@ -200,7 +200,7 @@ def spec_hash(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -229,14 +229,15 @@ class _Parser:
         return value
 
     def iid(self, obj: dict[str, Any], path: str, seen: set[int], what: str) -> int | None:
-        value = obj.get("iid")
-        if not _is_int(value) or value < 1:
-            self.problem(f"{path}.iid", f"must be a positive integer, got {value!r}")
+        raw = obj.get("iid")
+        if not _is_int(raw) or raw < 1:
+            self.problem(f"{path}.iid", f"must be a positive integer, got {raw!r}")
             return None
+        value = int(raw)
         if value in seen:
             self.problem(f"{path}.iid", f"duplicate {what} iid {value}")
         seen.add(value)
-        return int(value)
+        return value
 
     def items(self, obj: dict[str, Any], key: str, path: str) -> list[tuple[str, dict[str, Any]]]:
         value = obj.get(key, [])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -26,7 +26,7 @@ def upsert(
     *,
     keys: Sequence[str],
     update: dict[str, Any],
-    where: ColumnElement[bool] | None = None,
+    where: ColumnElement[bool] | Callable[[Any], ColumnElement[bool]] | None = None,
 ) -> None:
     """Insert rows; on key conflict apply `update` (expressions may use `excluded`) when `where` holds."""
     if not rows:
