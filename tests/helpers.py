@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
+async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:  # noqa: ASYNC109
     """Poll `check` until it returns something truthy (or raises nothing falsy) before the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None

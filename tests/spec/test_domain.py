@@ -63,7 +63,8 @@ def test_duplicate_property_iid_value_list_and_refs() -> None:
                 {"iid": 1, "type": "urn:miot-spec-v2:property:on:00000006:test:1", "format": "bool",
                  "access": ["read", "write"]},
                 {"iid": 1, "type": "urn:miot-spec-v2:property:mode:00000008:test:1", "format": "uint8",
-                 "access": ["read"], "value-list": [{"value": 1, "description": "a"}, {"value": 1, "description": "b"}]},
+                 "access": ["read"],
+                 "value-list": [{"value": 1, "description": "a"}, {"value": 1, "description": "b"}]},
                 {"iid": 3, "type": "urn:miot-spec-v2:property:level:00000009:test:1", "format": "uint8",
                  "access": ["read"], "value-range": [0, 300, 1]},
                 {"iid": 4, "type": "urn:miot-spec-v2:property:x:0000000A:test:1", "format": "bool",
@@ -95,7 +96,7 @@ def test_drawn_values_are_valid_and_out_of_range_values_are_refused(name: str, s
     """Property test: the simulator's values always pass the compiled checker; crafted bad ones never do."""
     compiled = compile_spec(parse_spec(load_spec(name)))
     rnd = random.Random(seed)
-    for (siid, piid), cp in compiled.properties.items():
+    for (_siid, _piid), cp in compiled.properties.items():
         value = random_value(cp.prop, rnd)
         assert cp.check(value) is None, (cp.prop.key, value)
         bad = out_of_range_value(cp.prop)
