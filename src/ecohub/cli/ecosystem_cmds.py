@@ -1,4 +1,4 @@
-"""CLI of the ecosystem context: spec import, products."""
+"""CLI of the ecosystem context: spec import and products here; the registry commands live in ecohub.ecosystem."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from ecohub.cli.common import DataDir, JsonOut, emit, handle_errors, open_services
+from ecohub.ecosystem import cli as registry_cli
+from ecohub.ecosystem import cli_supply
 from ecohub.ecosystem.domain import Stage
 from ecohub.errors import InvalidInput
 
@@ -19,6 +21,8 @@ def register(app: typer.Typer) -> None:
     """Attach the sub-apps."""
     app.add_typer(spec_app, name="spec")
     app.add_typer(product_app, name="product")
+    registry_cli.register(app)
+    cli_supply.register(app)
 
 
 @spec_app.command("import")
@@ -50,10 +54,13 @@ def spec_import(
 @product_app.command("list")
 @handle_errors
 def product_list(partner: str | None = typer.Option(None, "--partner"), stage: str | None = typer.Option(None),
+                 category: str | None = typer.Option(None, "--category"),
+                 limit: int = typer.Option(1000, "--limit"), offset: int = typer.Option(0, "--offset"),
                  data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Products with their stage and spec version."""
     services = open_services(data_dir)
-    rows = [p.to_dict() for p in services.products.list(partner_id=partner, stage=stage)]
+    rows = [p.to_dict() for p in services.products.list(partner_id=partner, stage=stage, category=category,
+                                                        limit=limit, offset=offset)]
     emit(rows, as_json=as_json, columns=["model", "partner_id", "category", "stage", "spec_version"])
 
 
@@ -72,3 +79,27 @@ def product_transition(model: str, to: Stage = typer.Argument(...), reason: str 
     """Move a product along its lifecycle (guards apply)."""
     services = open_services(data_dir)
     emit(services.products.transition(model, to, actor="cli", reason=reason).to_dict(), as_json=as_json)
+
+
+@product_app.command("define")
+@handle_errors
+def product_define(model: str, category: str | None = typer.Option(None, "--category"),
+                   market: list[str] | None = typer.Option(None, "--market", help="target market (repeat)"),
+                   design_ref: str | None = typer.Option(None, "--design-ref", help="ID-design reference"),
+                   price: str | None = typer.Option(None, "--price", help="target price"),
+                   currency: str | None = typer.Option(None, "--currency"),
+                   forecast: int | None = typer.Option(None, "--forecast", help="forecast annual units"),
+                   data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Set the brand's definition of a product: category, ID design, target markets, price, forecast."""
+    services = open_services(data_dir)
+    emit(services.products.define(model, actor="cli", category=category, target_markets=market or None,
+                                  design_ref=design_ref, target_price=price, price_currency=currency,
+                                  forecast_volume=forecast).to_dict(), as_json=as_json)
+
+
+@product_app.command("history")
+@handle_errors
+def product_history(model: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Every recorded lifecycle transition (who, when, why)."""
+    emit(open_services(data_dir).products.history(model), as_json=as_json,
+         columns=["from", "to", "actor", "reason", "at"])

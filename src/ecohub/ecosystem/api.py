@@ -1,7 +1,8 @@
-"""HTTP routes of the ecosystem context."""
+"""HTTP routes of the ecosystem context: products here; partners, supply and channel routers are included."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -9,10 +10,14 @@ from pydantic import BaseModel, Field
 
 from ecohub.api.deps import check_partner_scope, get_services, require
 from ecohub.bootstrap import Services
+from ecohub.ecosystem import api_channel, api_partners, api_supply
 from ecohub.ecosystem.domain import Stage
 from ecohub.home.domain import Principal, Role
 
 router = APIRouter(tags=["products"])
+router.include_router(api_partners.router)
+router.include_router(api_supply.router)
+router.include_router(api_channel.router)
 
 
 class ProductIn(BaseModel):
@@ -23,6 +28,22 @@ class ProductIn(BaseModel):
     category: str | None = None
     spec: dict[str, Any]
     stage: Stage = Stage.CERTIFICATION
+    target_markets: list[str] | None = Field(None, examples=[["DE", "FR", "US"]])
+    design_ref: str | None = None
+    target_price: Decimal | None = None
+    price_currency: str | None = None
+    forecast_volume: int | None = None
+
+
+class DefinitionIn(BaseModel):
+    """The brand's definition of a product (only the fields sent change)."""
+
+    category: str | None = None
+    target_markets: list[str] | None = None
+    design_ref: str | None = None
+    target_price: Decimal | None = None
+    price_currency: str | None = None
+    forecast_volume: int | None = None
 
 
 class TransitionIn(BaseModel):
@@ -41,17 +62,21 @@ def create_product(body: ProductIn, services: Services = Depends(get_services),
         partner_id = partner_id or principal.partner_id
         check_partner_scope(principal, partner_id)
     view = services.products.import_spec(body.spec, model=body.model, actor=principal.actor, partner_id=partner_id,
-                                         category=body.category, stage=body.stage)
+                                         category=body.category, stage=body.stage, target_markets=body.target_markets,
+                                         design_ref=body.design_ref, target_price=body.target_price,
+                                         price_currency=body.price_currency, forecast_volume=body.forecast_volume)
     return view.to_dict()
 
 
 @router.get("/products")
-def list_products(partner_id: str | None = None, stage: str | None = None, services: Services = Depends(get_services),
+def list_products(partner_id: str | None = None, stage: str | None = None, category: str | None = None,
+                  limit: int = 1000, offset: int = 0, services: Services = Depends(get_services),
                   principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
-    """Products, optionally by partner or stage (partners see their own)."""
+    """Products, optionally by partner, stage or category (partners see their own)."""
     if principal.role == Role.PARTNER:
         partner_id = principal.partner_id
-    return [p.to_dict() for p in services.products.list(partner_id=partner_id, stage=stage)]
+    return [p.to_dict() for p in services.products.list(partner_id=partner_id, stage=stage, category=category,
+                                                        limit=limit, offset=offset)]
 
 
 @router.get("/products/{model}")
@@ -69,3 +94,18 @@ def transition(model: str, body: TransitionIn, services: Services = Depends(get_
                principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
     """Move a product along its lifecycle (guards apply)."""
     return services.products.transition(model, body.to, actor=principal.actor, reason=body.reason).to_dict()
+
+
+@router.patch("/products/{model}")
+def define_product(model: str, body: DefinitionIn, services: Services = Depends(get_services),
+                   principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
+    """Set category, ID-design reference, target markets, target price or forecast volume."""
+    return services.products.define(model, actor=principal.actor, **body.model_dump(exclude_none=True)).to_dict()
+
+
+@router.get("/products/{model}/transitions")
+def transitions(model: str, services: Services = Depends(get_services),
+                principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
+    """Every recorded lifecycle transition of a product (who, when, why)."""
+    check_partner_scope(principal, services.products.get(model).partner_id)
+    return services.products.history(model)

@@ -1,9 +1,10 @@
-"""Pure rules of the ecosystem: product lifecycle stages, legal transitions and their guards."""
+"""Pure rules of the ecosystem: lifecycle stages, transitions and guards; currencies, money, ids."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from ecohub.errors import Conflict, InvalidInput
@@ -98,3 +99,85 @@ def path_to(current: Stage, target: Stage) -> list[Stage]:
     if current not in ORDER or target not in ORDER or ORDER.index(target) < ORDER.index(current):
         raise Conflict(f"cannot move a product forward from {current} to {target}", code="illegal_transition")
     return ORDER[ORDER.index(current) + 1 : ORDER.index(target) + 1]
+
+
+# ISO 4217 codes the registry accepts (every market's currency plus the usual reporting currencies).
+CURRENCY_MINOR_UNITS: dict[str, int] = {
+    **dict.fromkeys([
+        "USD", "EUR", "GBP", "CHF", "CNY", "INR", "CAD", "AUD", "NZD", "SGD", "HKD", "MOP", "TWD", "MYR", "THB",
+        "PHP", "BRL", "MXN", "ARS", "COP", "PEN", "UYU", "CRC", "GTQ", "DOP", "SEK", "NOK", "DKK", "PLN", "CZK",
+        "HUF", "RON", "RSD", "UAH", "TRY", "AED", "SAR", "QAR", "ILS", "EGP", "MAD", "NGN", "KES", "ZAR", "GHS",
+        "TZS", "PKR", "BDT", "LKR", "NPR", "KZT", "UZS", "KHR", "MMK", "LBP", "IDR"
+    ], 2),
+    **dict.fromkeys(["JPY", "KRW", "VND", "ISK", "CLP", "XOF"], 0),
+    **dict.fromkeys(["KWD", "BHD", "OMR", "JOD", "TND"], 3),
+}
+CURRENCIES = frozenset(CURRENCY_MINOR_UNITS)
+
+
+class PartnerKind(StrEnum):
+    """An ecosystem company the brand invests in, or a third-party developer connecting its own goods."""
+
+    ECOSYSTEM = "ecosystem"
+    DEVELOPER = "developer"
+
+
+class ExitKind(StrEnum):
+    """How a partner left the private portfolio."""
+
+    IPO = "ipo"
+    ACQUISITION = "acquisition"
+
+
+class Availability(StrEnum):
+    """Availability of a listing in a market."""
+
+    IN_STOCK = "in_stock"
+    PREORDER = "preorder"
+    OUT_OF_STOCK = "out_of_stock"
+    DISCONTINUED = "discontinued"
+
+
+SERIES = ("angel", "seed", "pre_a", "series_a", "series_b", "series_c", "series_d", "pre_ipo", "strategic")
+LISTABLE = frozenset({Stage.APPROVED, Stage.LAUNCHED})
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
+
+
+def check_currency(code: str) -> str:
+    """An ISO 4217 code ecohub knows, upper-case; InvalidInput otherwise."""
+    value = (code or "").upper()
+    if value not in CURRENCIES:
+        raise InvalidInput(f"unknown currency {code!r} (ISO 4217, e.g. USD, EUR, CNY)", code="unknown_currency")
+    return value
+
+
+def money(value: Decimal | int | str, *, field: str, currency: str = "USD", positive: bool = False,
+          places: int | None = None) -> Decimal:
+    """A non-negative amount as Decimal with at most the currency's minor units; floats are refused."""
+    if isinstance(value, float):
+        raise InvalidInput(f"{field}: money is never a float; send a decimal string", code="invalid_amount")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as err:
+        raise InvalidInput(f"{field}: {value!r} is not an amount", code="invalid_amount") from err
+    if not amount.is_finite() or amount < 0 or (positive and amount == 0):
+        need = "positive" if positive else "zero or positive"
+        raise InvalidInput(f"{field} must be {need}, got {value}", code="invalid_amount")
+    places = CURRENCY_MINOR_UNITS.get(currency, 2) if places is None else places
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise InvalidInput(f"{field}: {currency} has {places} decimal place(s), got {value}", code="invalid_amount")
+    return amount
+
+
+def check_slug(value: str, *, what: str) -> str:
+    """Ids of partners and suppliers: lower-case letters, digits, '-' and '_'."""
+    if not SLUG_RE.match(value or ""):
+        raise InvalidInput(f"{what} id {value!r} must be 2-64 lower-case letters, digits, '-' or '_'",
+                           code="invalid_id")
+    return value
+
+
+def slugify(name: str) -> str:
+    """A readable id from a name (`Ninebot Ltd.` → `ninebot-ltd`)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "x"

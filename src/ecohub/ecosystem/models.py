@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecohub.store.db import BigId, GlobalBase, JsonType, utcnow
@@ -18,9 +19,13 @@ class Product(GlobalBase):
 
     model: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    category: Mapped[str] = mapped_column(String(64), default="uncategorised")
+    category: Mapped[str] = mapped_column(String(64), default="uncategorised", index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     stage: Mapped[str] = mapped_column(String(32), index=True)
+    design_ref: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    target_price: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    price_currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    forecast_volume: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     spec: Mapped[dict[str, Any]] = mapped_column(JsonType)
     spec_hash: Mapped[str] = mapped_column(String(64))
     spec_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -52,3 +57,160 @@ class ProductTransition(GlobalBase):
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Category(GlobalBase):
+    """One node of the product category taxonomy (loaded by migration 0002)."""
+
+    __tablename__ = "categories"
+
+    slug: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    family: Mapped[str] = mapped_column(String(48), index=True)
+
+
+class Market(GlobalBase):
+    """A market: an ISO 3166 country with its currency, language, serving cell and certification profile."""
+
+    __tablename__ = "markets"
+
+    code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    alpha3: Mapped[str] = mapped_column(String(3), unique=True)
+    numeric: Mapped[str] = mapped_column(String(3))
+    name: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    language: Mapped[str] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(String(48))
+    cell: Mapped[str] = mapped_column(String(16), index=True)
+    cert_profile: Mapped[list[str]] = mapped_column(JsonType)
+
+
+class ProductMarket(GlobalBase):
+    """A target market of a product (approval needs a passing report for each)."""
+
+    __tablename__ = "product_markets"
+
+    model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), primary_key=True)
+    market: Mapped[str] = mapped_column(ForeignKey("markets.code"), primary_key=True, index=True)
+
+
+class Partner(GlobalBase):
+    """An ecosystem company or third-party developer; the contact is a business role address, kept minimal."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    country: Mapped[str] = mapped_column(ForeignKey("markets.code"))
+    founded_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    stage: Mapped[str] = mapped_column(String(24), index=True)
+    contact_role: Mapped[str] = mapped_column(String(64), default="")
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InvestmentRound(GlobalBase):
+    """A financing round; post-money and the brand's stake after it are computed, never typed in."""
+
+    __tablename__ = "investment_rounds"
+    __table_args__ = (Index("ix_investment_rounds_partner_closed", "partner_id", "closed_on"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    series: Mapped[str] = mapped_column(String(24))
+    closed_on: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    pre_money: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    raised: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    brand_amount: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    post_money: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    brand_stake_after: Mapped[Decimal] = mapped_column(Numeric(12, 10))
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StakeOverride(GlobalBase):
+    """An audited exception to the minority-stake policy: who allowed which round, when and why."""
+
+    __tablename__ = "stake_overrides"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("investment_rounds.id", ondelete="CASCADE"))
+    stake_after: Mapped[Decimal] = mapped_column(Numeric(12, 10))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PartnerExit(GlobalBase):
+    """An IPO or acquisition of a partner, with the valuation and the brand's stake at that moment."""
+
+    __tablename__ = "partner_exits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    exited_on: Mapped[date] = mapped_column(Date)
+    valuation: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    venue: Mapped[str] = mapped_column(String(64), default="")
+    brand_stake: Mapped[Decimal] = mapped_column(Numeric(12, 10))
+    brand_proceeds: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Supplier(GlobalBase):
+    """A component supplier the brand can negotiate with for the whole ecosystem."""
+
+    __tablename__ = "suppliers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    country: Mapped[str] = mapped_column(String(2))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Component(GlobalBase):
+    """A part a supplier sells, with its unit cost (Decimal, never float)."""
+
+    __tablename__ = "components"
+
+    part_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    supplier_id: Mapped[str] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    unit_cost: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class BomLine(GlobalBase):
+    """One line of a product's bill of materials."""
+
+    __tablename__ = "bom_lines"
+
+    model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), primary_key=True)
+    part_no: Mapped[str] = mapped_column(ForeignKey("components.part_no"), primary_key=True, index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class Listing(GlobalBase):
+    """An approved product offered in one market's channel: SKU, price in the market's currency, availability."""
+
+    __tablename__ = "listings"
+    __table_args__ = (UniqueConstraint("model", "market"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), index=True)
+    market: Mapped[str] = mapped_column(ForeignKey("markets.code"), index=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    price: Mapped[Decimal] = mapped_column(Numeric(18, 3))
+    currency: Mapped[str] = mapped_column(String(3))
+    availability: Mapped[str] = mapped_column(String(16), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

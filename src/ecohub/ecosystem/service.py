@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ecohub.bus import EventBus
 from ecohub.ecosystem.domain import (
     PROVISIONABLE,
+    Availability,
     Stage,
     TransitionContext,
+    check_currency,
     check_model_id,
     check_transition,
+    money,
     path_to,
 )
 from ecohub.ecosystem.events import ProductSpecChanged, ProductStageChanged
-from ecohub.ecosystem.models import Product, ProductTransition, SpecVersion
+from ecohub.ecosystem.models import Category, Listing, Market, Product, ProductMarket, ProductTransition, SpecVersion
 from ecohub.errors import Conflict, InvalidInput, NotFound
 from ecohub.spec import CompiledSpec, SpecInvalid, compile_spec, parse_spec
 from ecohub.store import Databases
 
 SPEC_CACHE_TTL_S = 5.0
+UNCATEGORISED = "uncategorised"
+
+# (model, spec_hash) -> market codes with a valid passing certification report (supplied by the certify context).
+CertificationEvidence = Callable[[str, str], frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +47,14 @@ class ProductView:
     stage: str
     spec_hash: str
     spec_version: int
+    design_ref: str = ""
+    target_price: Decimal | None = None
+    price_currency: str = "USD"
+    forecast_volume: int = 0
+    target_markets: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
+        """The product as the API and `--json` render it (money as a decimal string)."""
         return {
             "model": self.model,
             "partner_id": self.partner_id,
@@ -48,20 +63,42 @@ class ProductView:
             "stage": self.stage,
             "spec_hash": self.spec_hash,
             "spec_version": self.spec_version,
+            "design_ref": self.design_ref,
+            "target_price": None if self.target_price is None else str(self.target_price),
+            "price_currency": self.price_currency,
+            "forecast_volume": self.forecast_volume,
+            "target_markets": list(self.target_markets),
         }
 
 
-def _view(p: Product) -> ProductView:
-    return ProductView(p.model, p.partner_id, p.category, p.name, p.stage, p.spec_hash, p.spec_version)
+def _view(p: Product, markets: Sequence[str] = ()) -> ProductView:
+    return ProductView(p.model, p.partner_id, p.category, p.name, p.stage, p.spec_hash, p.spec_version,
+                       p.design_ref or "", p.target_price, p.price_currency or "USD", p.forecast_volume or 0,
+                       tuple(sorted(markets)))
+
+
+def _markets_of(s: Session, model: str) -> list[str]:
+    return list(s.scalars(select(ProductMarket.market).where(ProductMarket.model == model)))
 
 
 class ProductService:
     """Products, their spec versions and lifecycle; compiled specs for the hot path."""
 
-    def __init__(self, dbs: Databases, bus: EventBus) -> None:
+    def __init__(self, dbs: Databases, bus: EventBus, certification: CertificationEvidence | None = None) -> None:
         self.dbs = dbs
         self.bus = bus
+        self._certification = certification
         self._compiled: dict[str, tuple[float, CompiledSpec]] = {}
+
+    def use_certification(self, evidence: CertificationEvidence | None) -> None:
+        """Plug in the certify context's evidence: (model, spec_hash) → markets with a valid passing report."""
+        self._certification = evidence
+
+    def passed_markets(self, model: str, spec_hash: str) -> frozenset[str]:
+        """Markets where this exact spec has a valid passing report; none without certification evidence."""
+        if self._certification is None:
+            return frozenset()
+        return frozenset(self._certification(model, spec_hash))
 
     def import_spec(
         self,
@@ -72,6 +109,11 @@ class ProductService:
         partner_id: str | None = None,
         category: str | None = None,
         stage: Stage = Stage.CERTIFICATION,
+        target_markets: Sequence[str] | None = None,
+        design_ref: str | None = None,
+        target_price: Decimal | str | int | None = None,
+        price_currency: str | None = None,
+        forecast_volume: int | None = None,
     ) -> ProductView:
         """Create or update a product from a miot-spec-v2 document; new products walk the lifecycle to `stage`."""
         check_model_id(model)
@@ -85,12 +127,14 @@ class ProductService:
             ) from err
         events: list[Any] = []
         with self.dbs.global_session() as s:
+            if category:
+                self._check_category(s, category)
             product = s.get(Product, model)
             if product is None:
                 product = Product(
                     model=model,
                     partner_id=partner_id,
-                    category=category or "uncategorised",
+                    category=category or UNCATEGORISED,
                     name=spec.description or model,
                     stage=Stage.CONCEPT,
                     spec=document,
@@ -102,6 +146,7 @@ class ProductService:
                                         reason="created by spec import"))
                 s.add(SpecVersion(model=model, version=1, spec=document, spec_hash=spec.hash))
                 s.flush()
+                self._define(s, product, target_markets, design_ref, target_price, price_currency, forecast_volume)
                 for step in path_to(Stage.CONCEPT, stage):
                     events.append(self._move(s, product, step, actor, "spec import"))
             else:
@@ -116,22 +161,29 @@ class ProductService:
                     s.add(SpecVersion(model=model, version=product.spec_version, spec=document,
                                       spec_hash=spec.hash))
                     events.append(ProductSpecChanged(model, product.spec_version, spec.hash))
-            view = _view(product)
+                self._define(s, product, target_markets, design_ref, target_price, price_currency, forecast_volume)
+            view = _view(product, _markets_of(s, model))
         self._compiled.pop(model, None)
         self.bus.publish(events)
         return view
 
-    def _move(self, s: Session, product: Product, target: Stage, actor: str, reason: str,
-              passed_markets: frozenset[str] = frozenset(), target_markets: tuple[str, ...] = ()) -> Any:
+    def _move(self, s: Session, product: Product, target: Stage, actor: str, reason: str) -> Any:
         current = Stage(product.stage)
-        check_transition(current, target, TransitionContext(True, target_markets, passed_markets))
+        targets: tuple[str, ...] = ()
+        passed: frozenset[str] = frozenset()
+        if target == Stage.APPROVED:  # only this guard needs the markets and the certification evidence
+            targets = tuple(sorted(_markets_of(s, product.model)))
+            passed = self.passed_markets(product.model, product.spec_hash)
+        check_transition(current, target, TransitionContext(bool(product.spec_hash), targets, passed))
         product.stage = target
         s.add(ProductTransition(model=product.model, from_stage=current, to_stage=target, actor=actor, reason=reason))
+        if target == Stage.DISCONTINUED:
+            s.execute(update(Listing).where(Listing.model == product.model)
+                      .values(availability=Availability.DISCONTINUED))
         return ProductStageChanged(product.model, current, target, actor)
 
-    def transition(self, model: str, target: str, *, actor: str, reason: str = "",
-                   target_markets: tuple[str, ...] = (), passed_markets: frozenset[str] = frozenset()) -> ProductView:
-        """Move a product to `target` if the state machine and its guards allow it."""
+    def transition(self, model: str, target: str, *, actor: str, reason: str = "") -> ProductView:
+        """Move a product to `target` if the state machine and its guards allow it (recorded with who and when)."""
         try:
             stage = Stage(target)
         except ValueError as err:
@@ -139,8 +191,8 @@ class ProductService:
                                code="invalid_stage") from err
         with self.dbs.global_session() as s:
             product = self._get(s, model)
-            event = self._move(s, product, stage, actor, reason, passed_markets, target_markets)
-            view = _view(product)
+            event = self._move(s, product, stage, actor, reason)
+            view = _view(product, _markets_of(s, model))
         self.bus.publish([event])
         return view
 
@@ -153,7 +205,51 @@ class ProductService:
     def get(self, model: str) -> ProductView:
         """One product."""
         with self.dbs.global_session() as s:
-            return _view(self._get(s, model))
+            return _view(self._get(s, model), _markets_of(s, model))
+
+    def define(self, model: str, *, actor: str, category: str | None = None,
+               target_markets: Sequence[str] | None = None, design_ref: str | None = None,
+               target_price: Decimal | str | int | None = None, price_currency: str | None = None,
+               forecast_volume: int | None = None) -> ProductView:
+        """Set the brand's definition of a product: category, ID-design reference, markets, price, forecast."""
+        with self.dbs.global_session() as s:
+            product = self._get(s, model)
+            if category:
+                product.category = self._check_category(s, category)
+            self._define(s, product, target_markets, design_ref, target_price, price_currency, forecast_volume)
+            s.add(ProductTransition(model=model, from_stage=product.stage, to_stage=product.stage, actor=actor,
+                                    reason="definition changed"))
+            return _view(product, _markets_of(s, model))
+
+    @staticmethod
+    def _check_category(s: Session, slug: str) -> str:
+        if s.get(Category, slug) is None:
+            raise InvalidInput(f"unknown category {slug!r}; see `ecohub category list`", code="unknown_category")
+        return slug
+
+    @staticmethod
+    def _define(s: Session, product: Product, markets: Sequence[str] | None, design_ref: str | None,
+                target_price: Decimal | str | int | None, price_currency: str | None,
+                forecast_volume: int | None) -> None:
+        if design_ref is not None:
+            product.design_ref = design_ref[:200]
+        if price_currency is not None:
+            product.price_currency = check_currency(price_currency)
+        if target_price is not None:
+            product.target_price = money(target_price, field="target_price", currency=product.price_currency or "USD",
+                                         positive=True)
+        if forecast_volume is not None:
+            if forecast_volume < 0:
+                raise InvalidInput(f"forecast volume cannot be negative, got {forecast_volume}", code="invalid_volume")
+            product.forecast_volume = forecast_volume
+        if markets is not None:
+            codes = sorted({m.upper() for m in markets})
+            known = set(s.scalars(select(Market.code).where(Market.code.in_(codes)))) if codes else set()
+            unknown = [c for c in codes if c not in known]
+            if unknown:
+                raise InvalidInput(f"unknown market(s): {', '.join(unknown)}", code="unknown_market")
+            s.execute(delete(ProductMarket).where(ProductMarket.model == product.model))
+            s.add_all(ProductMarket(model=product.model, market=c) for c in codes)
 
     def get_spec_document(self, model: str) -> dict[str, Any]:
         """The current spec document of a product, unchanged."""
@@ -169,15 +265,25 @@ class ProductService:
             return [{"from": r.from_stage, "to": r.to_stage, "actor": r.actor, "reason": r.reason,
                      "at": r.at.isoformat()} for r in rows]
 
-    def list(self, *, partner_id: str | None = None, stage: str | None = None, limit: int = 1000) -> list[ProductView]:
-        """Products, optionally of one partner or stage."""
-        q = select(Product).order_by(Product.model).limit(limit)
+    def list(self, *, partner_id: str | None = None, stage: str | None = None, category: str | None = None,
+             limit: int = 1000, offset: int = 0) -> list[ProductView]:
+        """Products, optionally of one partner, stage or category."""
+        q = select(Product).order_by(Product.model).limit(limit).offset(offset)
         if partner_id:
             q = q.where(Product.partner_id == partner_id)
         if stage:
             q = q.where(Product.stage == stage)
+        if category:
+            q = q.where(Product.category == category)
         with self.dbs.global_session() as s:
-            return [_view(p) for p in s.scalars(q)]
+            products = list(s.scalars(q))
+            markets: dict[str, list[str]] = {}
+            models = [p.model for p in products]
+            for chunk in (models[i:i + 500] for i in range(0, len(models), 500)):
+                for m, c in s.execute(select(ProductMarket.model, ProductMarket.market)
+                                      .where(ProductMarket.model.in_(chunk))):
+                    markets.setdefault(m, []).append(c)
+            return [_view(p, markets.get(p.model, ())) for p in products]
 
     def compiled(self, model: str) -> CompiledSpec:
         """The compiled spec of a product, cached; other processes' spec changes are seen within a few seconds."""

@@ -1,0 +1,121 @@
+"""HTTP routes of markets, categories, listings, catalogue queries and KPIs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.bootstrap import Services
+from ecohub.ecosystem.domain import Availability
+from ecohub.home.domain import Principal, Role
+
+router = APIRouter(tags=["channel"])
+Operator = Depends(require(Role.OPERATOR))
+OperatorOrPartner = Depends(require(Role.OPERATOR, Role.PARTNER))
+
+
+class ListingIn(BaseModel):
+    """A listing: price in the market's currency."""
+
+    model: str
+    market: str
+    price: Decimal
+    sku: str | None = None
+    currency: str | None = None
+    availability: Availability = Availability.IN_STOCK
+
+
+class ListingPatch(BaseModel):
+    """A change of price or availability."""
+
+    price: Decimal | None = None
+    availability: Availability | None = None
+
+
+@router.get("/markets")
+def list_markets(cell: str | None = None, region: str | None = None, services: Services = Depends(get_services),
+                 _: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+    """The markets with currency, language, cell and certification profile."""
+    return services.ecosystem.markets.list(cell=cell, region=region)
+
+
+@router.get("/markets/{code}")
+def get_market(code: str, services: Services = Depends(get_services),
+               _: Principal = OperatorOrPartner) -> dict[str, Any]:
+    """One market."""
+    return services.ecosystem.markets.get(code)
+
+
+@router.get("/categories")
+def categories(services: Services = Depends(get_services), _: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+    """The category taxonomy with product counts."""
+    return services.ecosystem.catalogue.categories()
+
+
+@router.post("/listings", status_code=201)
+def add_listing(body: ListingIn, services: Services = Depends(get_services),
+                principal: Principal = Operator) -> dict[str, Any]:
+    """List an approved product in a market it is certified for."""
+    return services.ecosystem.listings.add(body.model, body.market, price=body.price, sku=body.sku,
+                                           currency=body.currency, availability=body.availability,
+                                           actor=principal.actor)
+
+
+@router.get("/listings")
+def list_listings(model: str | None = None, market: str | None = None, partner_id: str | None = None,
+                  availability: str | None = None, limit: int = 1000, offset: int = 0,
+                  services: Services = Depends(get_services),
+                  principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+    """Listings (partners see their own products' listings)."""
+    if principal.role == Role.PARTNER:
+        partner_id = principal.partner_id
+    return services.ecosystem.listings.list(model=model, market=market, partner_id=partner_id,
+                                            availability=availability, limit=limit, offset=offset)
+
+
+@router.patch("/listings/{listing_id}")
+def update_listing(listing_id: int, body: ListingPatch, services: Services = Depends(get_services),
+                   principal: Principal = Operator) -> dict[str, Any]:
+    """Change a listing's price or availability."""
+    return services.ecosystem.listings.update(listing_id, price=body.price, availability=body.availability,
+                                              actor=principal.actor)
+
+
+@router.get("/listings/{listing_id}")
+def get_listing(listing_id: int, services: Services = Depends(get_services),
+                principal: Principal = OperatorOrPartner) -> dict[str, Any]:
+    """One listing."""
+    listing = services.ecosystem.listings.get(listing_id)
+    check_partner_scope(principal, listing["partner_id"])
+    return listing
+
+
+@router.get("/catalogue")
+def catalogue(category: str | None = None, family: str | None = None, market: str | None = None,
+              partner_id: str | None = None, stage: str | None = None, q: str | None = None, limit: int = 100,
+              offset: int = 0, services: Services = Depends(get_services),
+              principal: Principal = OperatorOrPartner) -> dict[str, Any]:
+    """Products by category, family, market (listed there), partner, stage or text."""
+    if principal.role == Role.PARTNER:
+        partner_id = principal.partner_id
+    return services.ecosystem.catalogue.search(category=category, family=family, market=market,
+                                               partner_id=partner_id, stage=stage, text=q,
+                                               limit=min(limit, 1000), offset=offset)
+
+
+@router.get("/catalogue/counts")
+def catalogue_counts(by: str = "category", stage: str | None = None, services: Services = Depends(get_services),
+                     principal: Principal = OperatorOrPartner) -> dict[str, int]:
+    """Number of products per category, family, stage, partner or market."""
+    partner_id = principal.partner_id if principal.role == Role.PARTNER else None
+    return services.ecosystem.catalogue.counts(by, partner_id=partner_id, stage=stage)
+
+
+@router.get("/kpis")
+def kpis(services: Services = Depends(get_services), _: Principal = Operator) -> dict[str, Any]:
+    """The operator's KPIs."""
+    return services.ecosystem.kpis.all()

@@ -1,0 +1,101 @@
+"""HTTP routes of the supply chain: suppliers, components, BOMs, aggregated demand, supplier dependency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.bootstrap import Services
+from ecohub.home.domain import Principal, Role
+
+router = APIRouter(tags=["supply"])
+Operator = Depends(require(Role.OPERATOR))
+
+
+class SupplierIn(BaseModel):
+    """A supplier."""
+
+    name: str
+    id: str | None = None
+    country: str
+    kind: str = Field(examples=["wifi-module"])
+
+
+class ComponentIn(BaseModel):
+    """A component with its unit cost."""
+
+    part_no: str
+    supplier_id: str
+    name: str
+    kind: str
+    unit_cost: Decimal
+    currency: str = "USD"
+
+
+class BomLineIn(BaseModel):
+    """One BOM line."""
+
+    part_no: str
+    quantity: int = 1
+
+
+@router.post("/suppliers", status_code=201)
+def add_supplier(body: SupplierIn, services: Services = Depends(get_services),
+                 _: Principal = Operator) -> dict[str, Any]:
+    """Register a supplier."""
+    return services.ecosystem.supply.add_supplier(name=body.name, supplier_id=body.id, country=body.country,
+                                                  kind=body.kind)
+
+
+@router.get("/suppliers")
+def list_suppliers(kind: str | None = None, services: Services = Depends(get_services),
+                   _: Principal = Operator) -> list[dict[str, Any]]:
+    """Suppliers."""
+    return services.ecosystem.supply.suppliers(kind=kind)
+
+
+@router.get("/suppliers/dependency")
+def supplier_dependency(min_partners: int = 1, services: Services = Depends(get_services),
+                        _: Principal = Operator) -> list[dict[str, Any]]:
+    """Suppliers ranked by how many partners depend on them."""
+    return services.ecosystem.supply.dependency(min_partners=min_partners)
+
+
+@router.post("/components", status_code=201)
+def add_component(body: ComponentIn, services: Services = Depends(get_services),
+                  _: Principal = Operator) -> dict[str, Any]:
+    """Register a component."""
+    return services.ecosystem.supply.add_component(**body.model_dump())
+
+
+@router.get("/components")
+def list_components(supplier_id: str | None = None, kind: str | None = None,
+                    services: Services = Depends(get_services), _: Principal = Operator) -> list[dict[str, Any]]:
+    """Components."""
+    return services.ecosystem.supply.components(supplier_id=supplier_id, kind=kind)
+
+
+@router.put("/products/{model}/bom")
+def set_bom(model: str, lines: list[BomLineIn], services: Services = Depends(get_services),
+            _: Principal = Operator) -> list[dict[str, Any]]:
+    """Replace a product's bill of materials."""
+    return services.ecosystem.supply.set_bom(model, [line.model_dump() for line in lines])
+
+
+@router.get("/products/{model}/bom")
+def get_bom(model: str, services: Services = Depends(get_services),
+            principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
+    """A product's bill of materials (partners: their own products)."""
+    check_partner_scope(principal, services.products.get(model).partner_id)
+    return services.ecosystem.supply.bom(model)
+
+
+@router.get("/demand")
+def demand(stage: list[str] = Query(["launched"]), limit: int = 100, services: Services = Depends(get_services),
+           _: Principal = Operator) -> list[dict[str, Any]]:
+    """Annual units per component across all partners' products at the given stages."""
+    return services.ecosystem.supply.demand(stages=stage, limit=limit)

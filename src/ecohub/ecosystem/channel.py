@@ -1,0 +1,167 @@
+"""Use cases of markets and the channel: the ~90 markets (data from migration 0002) and listings behind the gate."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ecohub.bus import EventBus
+from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, LISTABLE, Availability, Stage, money
+from ecohub.ecosystem.events import ListingChanged
+from ecohub.ecosystem.models import Listing, Market, Product
+from ecohub.ecosystem.service import ProductService
+from ecohub.errors import Conflict, InvalidInput, NotFound
+from ecohub.store import Databases
+
+
+def market_dict(m: Market) -> dict[str, Any]:
+    """A market as services return it."""
+    return {"code": m.code, "alpha3": m.alpha3, "numeric": m.numeric, "name": m.name, "currency": m.currency,
+            "language": m.language, "region": m.region, "cell": m.cell, "cert_profile": list(m.cert_profile)}
+
+
+def listing_dict(x: Listing) -> dict[str, Any]:
+    """A listing as services return it (price as a decimal string in the market's currency)."""
+    places = CURRENCY_MINOR_UNITS.get(x.currency, 2)
+    price = str(Decimal(x.price).quantize(Decimal(1).scaleb(-places)))
+    return {"id": x.id, "model": x.model, "market": x.market, "sku": x.sku, "price": price,
+            "currency": x.currency, "availability": x.availability, "updated_at": x.updated_at.isoformat()}
+
+
+class MarketService:
+    """The markets the brand sells in: currency, language, serving cell and certification profile."""
+
+    def __init__(self, dbs: Databases) -> None:
+        self.dbs = dbs
+
+    def list(self, *, cell: str | None = None, region: str | None = None) -> list[dict[str, Any]]:
+        """Markets, optionally of one cell or region."""
+        q = select(Market).order_by(Market.code)
+        if cell:
+            q = q.where(Market.cell == cell)
+        if region:
+            q = q.where(Market.region == region)
+        with self.dbs.global_session() as s:
+            return [market_dict(m) for m in s.scalars(q)]
+
+    def get(self, code: str) -> dict[str, Any]:
+        """One market; NotFound for unknown codes."""
+        with self.dbs.global_session() as s:
+            return market_dict(get_market(s, code, missing=NotFound))
+
+    def profile(self, code: str) -> list[str]:
+        """The certification requirement ids a product must pass to be sold in a market."""
+        return list(self.get(code)["cert_profile"])
+
+    def profiles(self) -> dict[str, list[str]]:
+        """Every market's certification profile (for the certify context to evaluate reports against)."""
+        with self.dbs.global_session() as s:
+            return {m.code: list(m.cert_profile) for m in s.scalars(select(Market))}
+
+
+def get_market(s: Session, code: str, *, missing: type[NotFound] | type[InvalidInput] = InvalidInput) -> Market:
+    """A market row or an error naming the code."""
+    m = s.get(Market, (code or "").upper())
+    if m is None:
+        raise missing(f"unknown market {code!r} (ISO 3166 alpha-2, see `ecohub market list`)", code="unknown_market")
+    return m
+
+
+class ListingService:
+    """Listings: only approved/launched products, only in markets whose certification profile they passed."""
+
+    def __init__(self, dbs: Databases, bus: EventBus, products: ProductService) -> None:
+        self.dbs = dbs
+        self.bus = bus
+        self.products = products
+
+    def add(self, model: str, market: str, *, price: Decimal | str | int, sku: str | None = None,
+            currency: str | None = None, availability: str = Availability.IN_STOCK, actor: str) -> dict[str, Any]:
+        """List a product in a market; refused unless approved/launched and certified for that market."""
+        avail = _availability(availability)
+        with self.dbs.global_session() as s:
+            m = get_market(s, market)
+            product = s.get(Product, model)
+            if product is None:
+                raise NotFound(f"no product with model {model!r}", code="unknown_model")
+            if Stage(product.stage) not in LISTABLE:
+                raise Conflict(f"{model} is at stage {product.stage}; only approved or launched products can be "
+                               "listed", code="not_listable")
+            if m.code not in self.products.passed_markets(model, product.spec_hash):
+                raise Conflict(
+                    f"{model} has no valid passing certification report for {m.code} (profile: "
+                    f"{', '.join(m.cert_profile)})", code="certification_required")
+            if currency and currency.upper() != m.currency:
+                raise InvalidInput(f"prices in {m.code} are in {m.currency}, not {currency}", code="wrong_currency")
+            amount = money(price, field="price", currency=m.currency, positive=True)
+            sku = (sku or f"{model}-{m.code}".upper().replace(".", "-"))[:64]
+            if s.scalar(select(Listing.id).where(Listing.model == model, Listing.market == m.code)) is not None:
+                raise Conflict(f"{model} is already listed in {m.code}; change it instead", code="already_listed")
+            if s.scalar(select(Listing.id).where(Listing.sku == sku)) is not None:
+                raise Conflict(f"SKU {sku} is taken", code="sku_taken")
+            row = Listing(model=model, market=m.code, sku=sku, price=amount, currency=m.currency,
+                          availability=avail, actor=actor)
+            s.add(row)
+            s.flush()
+            out = listing_dict(row)
+        self.bus.publish([ListingChanged(model, out["market"], avail)])
+        return out
+
+    def update(self, listing_id: int, *, price: Decimal | str | int | None = None,
+               availability: str | None = None, actor: str) -> dict[str, Any]:
+        """Change a listing's price or availability."""
+        with self.dbs.global_session() as s:
+            row = s.get(Listing, listing_id)
+            if row is None:
+                raise NotFound(f"no listing {listing_id}", code="unknown_listing")
+            if price is not None:
+                row.price = money(price, field="price", currency=row.currency, positive=True)
+            if availability is not None:
+                row.availability = _availability(availability)
+            row.actor = actor
+            s.flush()
+            out = listing_dict(row)
+        self.bus.publish([ListingChanged(out["model"], out["market"], out["availability"])])
+        return out
+
+    def get(self, listing_id: int) -> dict[str, Any]:
+        """One listing with its product's partner (for scope checks)."""
+        with self.dbs.global_session() as s:
+            row = s.get(Listing, listing_id)
+            if row is None:
+                raise NotFound(f"no listing {listing_id}", code="unknown_listing")
+            partner = s.scalar(select(Product.partner_id).where(Product.model == row.model))
+            return {**listing_dict(row), "partner_id": partner}
+
+    def list(self, *, model: str | None = None, market: str | None = None, partner_id: str | None = None,
+             availability: str | None = None, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+        """Listings, optionally by product, market, partner or availability."""
+        q = select(Listing).order_by(Listing.model, Listing.market).limit(limit).offset(offset)
+        if model:
+            q = q.where(Listing.model == model)
+        if market:
+            q = q.where(Listing.market == market.upper())
+        if availability:
+            q = q.where(Listing.availability == availability)
+        if partner_id:
+            q = q.join(Product, Product.model == Listing.model).where(Product.partner_id == partner_id)
+        with self.dbs.global_session() as s:
+            return [listing_dict(x) for x in s.scalars(q)]
+
+    def markets_per_product(self) -> dict[str, int]:
+        """How many markets each listed product is offered in (not counting discontinued listings)."""
+        q = (select(Listing.model, func.count()).where(Listing.availability != Availability.DISCONTINUED)
+             .group_by(Listing.model))
+        with self.dbs.global_session() as s:
+            return {model: n for model, n in s.execute(q)}
+
+
+def _availability(value: str) -> str:
+    try:
+        return Availability(value)
+    except ValueError as err:
+        raise InvalidInput(f"unknown availability {value!r}; one of: {', '.join(Availability)}",
+                           code="invalid_availability") from err

@@ -1,0 +1,38 @@
+"""The ecosystem context's services wired together (built once by bootstrap)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ecohub.bus import EventBus
+from ecohub.ecosystem.catalogue import CatalogueService, KpiService
+from ecohub.ecosystem.channel import ListingService, MarketService
+from ecohub.ecosystem.partners import PartnerService
+from ecohub.ecosystem.service import ProductService
+from ecohub.ecosystem.supply import SupplyService
+from ecohub.store import Databases
+
+
+@dataclass
+class Ecosystem:
+    """Partners, products, supply chain, markets, channel, catalogue and KPIs."""
+
+    products: ProductService
+    partners: PartnerService
+    markets: MarketService
+    listings: ListingService
+    supply: SupplyService
+    catalogue: CatalogueService
+    kpis: KpiService
+
+
+def build_ecosystem(dbs: Databases, bus: EventBus, products: ProductService,
+                    devices_by_partner: Callable[[], dict[str, int]] | None = None) -> Ecosystem:
+    """Wire the ecosystem services around an existing ProductService."""
+    partners = PartnerService(dbs, bus)
+    listings = ListingService(dbs, bus, products)
+    catalogue = CatalogueService(dbs)
+    return Ecosystem(products=products, partners=partners, markets=MarketService(dbs), listings=listings,
+                     supply=SupplyService(dbs), catalogue=catalogue,
+                     kpis=KpiService(catalogue, partners, listings, devices_by_partner))

@@ -1,0 +1,252 @@
+"""Deterministic demo ecosystem generator (pure): ~120 partners with rounds, >= 2,000 products, suppliers, listings."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+from typing import Any
+
+from ecohub.ecosystem import captable
+from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, SERIES, Availability, Stage
+
+SEED = 2020
+ECOSYSTEM_PARTNERS = 105
+DEVELOPERS = 15
+PRODUCTS = 2040
+SUPPLIERS = 40
+TODAY = date(2025, 12, 31)
+# Stage mix of generated products (weights): most are on sale, some in the pipeline, some retired.
+STAGE_MIX = {Stage.CONCEPT: 5, Stage.DEFINED: 7, Stage.IN_DEVELOPMENT: 12, Stage.CERTIFICATION: 10,
+             Stage.REJECTED: 3, Stage.APPROVED: 13, Stage.LAUNCHED: 42, Stage.DISCONTINUED: 8}
+PATHS = {
+    Stage.REJECTED: [Stage.DEFINED, Stage.IN_DEVELOPMENT, Stage.CERTIFICATION, Stage.REJECTED],
+    Stage.DISCONTINUED: [Stage.DEFINED, Stage.IN_DEVELOPMENT, Stage.CERTIFICATION, Stage.APPROVED, Stage.LAUNCHED,
+                         Stage.DISCONTINUED],
+}
+MAIN_LINE = [Stage.DEFINED, Stage.IN_DEVELOPMENT, Stage.CERTIFICATION, Stage.APPROVED, Stage.LAUNCHED]
+# One real spec per category family (the generated products share them; the fleet runs the real ones).
+FAMILY_SPEC = {"power": "cuco.plug.v3", "lighting": "yeelink.light.spot2", "sensing": "xiaomi.sensor_ht.new3pr",
+               "air": "zhimi.airp.rmb1", "climate": "miaomiaoce.sensor_ht.t9", "health": "miaomiaoce.airm.co2"}
+DEFAULT_SPEC = "cuco.plug.v3"
+HOME_COUNTRIES = ["CN"] * 12 + ["US", "DE", "IN", "JP", "KR", "SG", "GB", "FR", "TW", "IL", "SE", "NL"]
+SYLLABLES = ["zhi", "mi", "lu", "yun", "ka", "ro", "qi", "tan", "bo", "xin", "ling", "feng", "hua", "da", "an",
+             "ke", "pu", "sen", "tuo", "wei", "jia", "nuo", "li", "mo", "su", "ya", "chen", "hao", "rui", "xi"]
+SUFFIXES = ["Technology", "Intelligent", "Robotics", "Home", "Labs", "Innovation", "Electronics", "Devices"]
+SUPPLY_KINDS = {"mcu": (0.6, 2.5), "wifi-module": (1.1, 3.2), "ble-module": (0.7, 2.0), "zigbee-module": (1.2, 3.5),
+                "sensor": (0.3, 6.0), "battery": (0.8, 12.0), "motor": (1.5, 18.0), "psu": (0.9, 6.5),
+                "pcb": (0.2, 2.2), "enclosure": (0.5, 9.0)}
+FX = {"USD": 1, "EUR": 0.92, "GBP": 0.79, "CHF": 0.88, "CNY": 7.2, "INR": 83, "CAD": 1.36, "AUD": 1.52, "NZD": 1.65,
+      "SGD": 1.34, "HKD": 7.8, "MOP": 8.05, "TWD": 32, "MYR": 4.7, "THB": 36, "PHP": 56, "BRL": 5.0, "MXN": 17,
+      "ARS": 900, "COP": 3900, "PEN": 3.7, "UYU": 39, "CRC": 520, "GTQ": 7.8, "DOP": 59, "SEK": 10.5, "NOK": 10.6,
+      "DKK": 6.9, "PLN": 4.0, "CZK": 23, "HUF": 360, "RON": 4.6, "RSD": 108, "UAH": 39, "TRY": 32, "AED": 3.67,
+      "SAR": 3.75, "QAR": 3.64, "ILS": 3.7, "EGP": 48, "MAD": 10, "NGN": 1500, "KES": 130, "ZAR": 18.5, "GHS": 14,
+      "TZS": 2600, "PKR": 280, "BDT": 117, "LKR": 300, "NPR": 133, "KZT": 450, "UZS": 12600, "KHR": 4100,
+      "MMK": 2100, "LBP": 89500, "IDR": 16000, "JPY": 150, "KRW": 1350, "VND": 25000, "ISK": 138, "CLP": 930,
+      "XOF": 600, "KWD": 0.31, "BHD": 0.376, "OMR": 0.385, "JOD": 0.709, "TND": 3.1}
+
+
+@dataclass
+class DemoData:
+    """Rows per table, ready for bulk insert (dicts keyed by column name)."""
+
+    partners: list[dict[str, Any]] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    exits: list[dict[str, Any]] = field(default_factory=list)
+    suppliers: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    products: list[dict[str, Any]] = field(default_factory=list)
+    product_markets: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    bom_lines: list[dict[str, Any]] = field(default_factory=list)
+    listings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _name(rng: random.Random, taken: set[str]) -> tuple[str, str]:
+    while True:
+        stem = "".join(rng.sample(SYLLABLES, rng.choice([2, 2, 3])))
+        if stem not in taken:
+            taken.add(stem)
+            return stem, f"{stem.capitalize()} {rng.choice(SUFFIXES)}"
+
+
+def _day(rng: random.Random, start: date, end: date) -> date:
+    return start + timedelta(days=rng.randint(0, max(0, (end - start).days)))
+
+
+def _partners(rng: random.Random, data: DemoData) -> dict[str, str]:
+    """Partners with rounds (minority stakes computed, one audited override) and a few exits; id → brand stem."""
+    taken: set[str] = set()
+    stems: dict[str, str] = {}
+    for i in range(ECOSYSTEM_PARTNERS + DEVELOPERS):
+        developer = i >= ECOSYSTEM_PARTNERS
+        pid = f"dev-{i - ECOSYSTEM_PARTNERS + 1:03d}" if developer else f"eco-{i + 1:03d}"
+        stem, name = _name(rng, taken)
+        stems[pid] = stem
+        founded = _day(rng, date(2008, 1, 1), date(2021, 12, 31))
+        row = {"id": pid, "name": name, "kind": "developer" if developer else "ecosystem",
+               "country": rng.choice(HOME_COUNTRIES), "founded_on": founded, "status": "active",
+               "stage": "developer" if developer else "prospect", "contact_role": "partnerships",
+               "contact_email": f"partners@{stem}.example"}
+        data.partners.append(row)
+        if not developer:
+            _rounds(rng, data, row, force_override=(i == 6))
+    return stems
+
+
+def _rounds(rng: random.Random, data: DemoData, partner: dict[str, Any], *, force_override: bool) -> None:
+    table = captable.CapTable()
+    when: date = partner["founded_on"]
+    pre = Decimal(rng.randrange(2, 20) * 1_000_000)
+    series_idx = rng.randrange(0, 3)
+    for _ in range(rng.randint(1, 4)):
+        when = _day(rng, when + timedelta(days=150), when + timedelta(days=700))
+        if when > TODAY - timedelta(days=30) or series_idx >= len(SERIES) - 1:
+            break
+        raised = (pre * Decimal(rng.choice([15, 20, 25, 30, 40])) / 100).quantize(Decimal(1))
+        brand = (raised * Decimal(rng.choice([0, 20, 35, 50, 70, 100])) / 100).quantize(Decimal(1))
+        if force_override and not table.stakes.get(captable.BRAND):  # one audited majority, to show the override
+            raised = brand = pre * Decimal("1.2")
+        terms = captable.RoundTerms(SERIES[series_idx], pre, raised, brand)
+        after = captable.apply_round(table, terms)
+        reason = None
+        if after.brand >= captable.MINORITY_LIMIT:
+            if force_override:
+                reason = "demo: board-approved strategic majority for a joint venture"
+            else:
+                terms = captable.RoundTerms(terms.series, pre, raised, Decimal(0))
+                after = captable.apply_round(table, terms)
+        table = after
+        rid = len(data.rounds) + 1
+        stake = captable.stored(table.brand)
+        data.rounds.append({"id": rid, "partner_id": partner["id"], "series": terms.series, "closed_on": when,
+                            "currency": "USD", "pre_money": pre, "raised": raised, "brand_amount": terms.brand_amount,
+                            "post_money": terms.post_money, "brand_stake_after": stake, "actor": "demo"})
+        if reason:
+            data.overrides.append({"partner_id": partner["id"], "round_id": rid, "stake_after": stake,
+                                   "actor": "demo", "reason": reason})
+        partner["stage"] = terms.series
+        pre = (terms.post_money * Decimal(rng.choice([15, 20, 25, 30])) / 10).quantize(Decimal(1))
+        series_idx += 1
+    if data.rounds and data.rounds[-1]["partner_id"] == partner["id"] and rng.random() < 0.1:
+        last = data.rounds[-1]
+        kind = "ipo" if rng.random() < 0.7 else "acquisition"
+        valuation = (last["post_money"] * Decimal(rng.choice([2, 3, 5, 8]))).quantize(Decimal("0.01"))
+        stake = last["brand_stake_after"]
+        data.exits.append({"partner_id": partner["id"], "kind": kind,
+                           "exited_on": _day(rng, last["closed_on"] + timedelta(days=60), TODAY),
+                           "valuation": valuation, "currency": "USD",
+                           "venue": rng.choice(["STAR Market", "HKEX", "NASDAQ"]) if kind == "ipo" else "",
+                           "brand_stake": stake, "actor": "demo",
+                           "brand_proceeds": (stake * valuation).quantize(Decimal("0.01"))
+                           if kind == "acquisition" else None})
+        partner["stage"] = "listed" if kind == "ipo" else "acquired"
+
+
+def _supply(rng: random.Random, data: DemoData) -> dict[str, list[str]]:
+    """Suppliers and their components; returns part numbers per component kind (popular suppliers first)."""
+    taken: set[str] = set()
+    by_kind: dict[str, list[str]] = {k: [] for k in SUPPLY_KINDS}
+    kinds = list(SUPPLY_KINDS)
+    for i in range(SUPPLIERS):
+        stem, _ = _name(rng, taken)
+        kind = kinds[i % len(kinds)]
+        sid = f"sup-{i + 1:03d}"
+        data.suppliers.append({"id": sid, "name": f"{stem.capitalize()} {kind.replace('-', ' ').title()} Co.",
+                               "country": rng.choice(["CN", "CN", "CN", "TW", "JP", "KR", "US", "DE"]), "kind": kind})
+        low, high = SUPPLY_KINDS[kind]
+        for j in range(rng.randint(2, 5)):
+            part = f"{stem[:4].upper()}-{kind[:3].upper()}-{j + 1:02d}"
+            cost = Decimal(str(round(rng.uniform(low, high), 4)))
+            data.components.append({"part_no": part, "supplier_id": sid, "name": f"{kind} {stem}-{j + 1}",
+                                    "kind": kind, "unit_cost": cost, "currency": "USD"})
+            by_kind[kind].append(part)
+    return by_kind
+
+
+def _pick(rng: random.Random, parts: list[str]) -> str:
+    """Popular suppliers first: the brand's negotiating power comes from a few shared suppliers."""
+    return rng.choices(parts, weights=[1 / (i + 1) ** 1.5 for i in range(len(parts))])[0]
+
+
+def _path_to(stage: Stage) -> list[Stage]:
+    if stage == Stage.CONCEPT:
+        return []
+    return PATHS.get(stage) or MAIN_LINE[:MAIN_LINE.index(stage) + 1]
+
+
+def _local_price(usd: Decimal, currency: str) -> Decimal:
+    places = CURRENCY_MINOR_UNITS.get(currency, 2)
+    value = usd * Decimal(str(FX.get(currency, 1))) * Decimal("1.08")
+    if places == 0:
+        return value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    if value >= 1:
+        return value.quantize(Decimal(1)) - Decimal("0.01") if value.quantize(Decimal(1)) > 1 else Decimal("0.99")
+    return value.quantize(Decimal(1).scaleb(-places))
+
+
+def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], spec_hashes: dict[str, str],
+             specs: dict[str, Any], *, seed: int = SEED) -> DemoData:
+    """The whole demo data set, a pure function of its inputs and the seed."""
+    rng = random.Random(seed)
+    data = DemoData()
+    stems = _partners(rng, data)
+    parts = _supply(rng, data)
+    cats = [c for c in categories if c[0] != "uncategorised"]
+    market_codes = [m["code"] for m in markets]
+    currency = {m["code"]: m["currency"] for m in markets}
+    partner_ids = [p["id"] for p in data.partners]
+    weights = [6 if pid.startswith("eco") else 1 for pid in partner_ids]
+    specialty = {pid: rng.sample(cats, 3) for pid in partner_ids}
+    country = {p["id"]: p["country"] for p in data.partners}
+    stages, stage_w = list(STAGE_MIX), list(STAGE_MIX.values())
+    serial: dict[str, int] = {}
+    for _ in range(PRODUCTS):
+        pid = rng.choices(partner_ids, weights)[0]
+        slug, family = rng.choice(specialty[pid])
+        n = serial[f"{pid}.{slug}"] = serial.get(f"{pid}.{slug}", 0) + 1
+        model = f"{stems[pid]}.{slug}.v{n}"
+        spec_model = FAMILY_SPEC.get(family, DEFAULT_SPEC)
+        stage = rng.choices(stages, stage_w)[0]
+        price = Decimal(rng.choice([9, 14, 19, 29, 39, 49, 69, 99, 149, 199, 299, 499])) + Decimal("0.99")
+        launched = stage in (Stage.LAUNCHED, Stage.DISCONTINUED)
+        data.products.append({
+            "model": model, "partner_id": pid, "category": slug, "name": f"{stems[pid].capitalize()} {slug} {n}",
+            "stage": stage, "spec": specs[spec_model], "spec_hash": spec_hashes[spec_model], "spec_version": 1,
+            "design_ref": f"ID-{rng.randrange(10_000, 99_999)}", "target_price": price, "price_currency": "USD",
+            "forecast_volume": rng.randrange(5, 500) * 1000 if launched or stage == Stage.APPROVED else 0})
+        targets = sorted({country[pid], "CN", *rng.sample(market_codes, rng.randint(2, 24))})
+        data.product_markets += [{"model": model, "market": m} for m in targets]
+        moved = datetime.combine(_day(rng, date(2019, 1, 1), date(2023, 1, 1)), time(9), UTC)
+        data.transitions.append({"model": model, "from_stage": None, "to_stage": Stage.CONCEPT, "actor": "demo",
+                                 "reason": "demo seed", "at": moved})
+        prev: str = Stage.CONCEPT
+        for step in _path_to(stage):
+            moved += timedelta(days=rng.randint(20, 120))
+            reason = "demo seed (certification evidence simulated)" if step == Stage.APPROVED else "demo seed"
+            data.transitions.append({"model": model, "from_stage": prev, "to_stage": step, "actor": "demo",
+                                     "reason": reason, "at": moved})
+            prev = step
+        radio = rng.choice(["wifi-module", "ble-module", "zigbee-module"])
+        lines = {_pick(rng, parts[kind]): 1 for kind in ("mcu", radio, "pcb", "enclosure")}
+        for kind in rng.sample(["sensor", "battery", "motor", "psu"], rng.randint(1, 2)):
+            lines[_pick(rng, parts[kind])] = rng.randint(1, 3)
+        data.bom_lines += [{"model": model, "part_no": p, "quantity": q} for p, q in lines.items()]
+        if stage in (Stage.APPROVED, Stage.LAUNCHED, Stage.DISCONTINUED):
+            for m in rng.sample(targets, max(1, len(targets) * 2 // 3)):
+                avail = {Stage.APPROVED: Availability.PREORDER, Stage.DISCONTINUED: Availability.DISCONTINUED}.get(
+                    stage, Availability.OUT_OF_STOCK if rng.random() < 0.1 else Availability.IN_STOCK)
+                data.listings.append({"model": model, "market": m, "sku": f"{model}-{m}".upper().replace(".", "-"),
+                                      "price": _local_price(price, currency[m]), "currency": currency[m],
+                                      "availability": avail, "actor": "demo"})
+    return data
+
+
+def brand_stake_is_minority(data: DemoData) -> bool:
+    """Every generated round leaves the brand below 50% except the audited overrides."""
+    overridden = {o["round_id"] for o in data.overrides}
+    return all(Fraction(r["brand_stake_after"]) < captable.MINORITY_LIMIT or r["id"] in overridden
+               for r in data.rounds)
