@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
+import weakref
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import ClassVar
 
 from ecohub.connect.domain import SERVICE_USER, AclAction, device_may, service_may
 from ecohub.connect.service import DeviceService
@@ -11,14 +16,51 @@ from ecohub.protocol import Topic
 
 log = logging.getLogger(__name__)
 
+MAX_TRACKED_CLIENTS = 10_000
+MAX_REFUSALS_PER_CLIENT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One thing the broker refused a client: a CONNECT or a publish/subscribe outside its ACL."""
+
+    at: float  # time.monotonic(), to compare with a test's own time windows
+    ts_ms: int
+    client: str
+    action: str  # "connect", "publish" or "subscribe"
+    topic: str | None
+    reason: str
+
 
 class BrokerAuthority:
     """Answers the broker's questions: authenticate a CONNECT, filter publish/subscribe/receive."""
+
+    _live: ClassVar[weakref.WeakSet[BrokerAuthority]] = weakref.WeakSet()
 
     def __init__(self, devices: DeviceService, *, service_password: str) -> None:
         self.devices = devices
         self.service_password = service_password
         self.refused = 0
+        self._refusals: OrderedDict[str, deque[Refusal]] = OrderedDict()
+        BrokerAuthority._live.add(self)
+
+    @classmethod
+    def serving(cls, devices: DeviceService) -> BrokerAuthority | None:
+        """The authority of a broker running in this process for these devices (the certify suite reads it)."""
+        return next((a for a in list(cls._live) if a.devices is devices), None)
+
+    def refusals_of(self, client: str) -> list[Refusal]:
+        """What was refused to one client id / username, oldest first (the last 100)."""
+        return list(self._refusals.get(client, ()))
+
+    def _record(self, client: str | None, action: str, topic: str | None, reason: str) -> None:
+        key = client or ""
+        if key not in self._refusals:
+            if len(self._refusals) >= MAX_TRACKED_CLIENTS:
+                self._refusals.popitem(last=False)
+            self._refusals[key] = deque(maxlen=MAX_REFUSALS_PER_CLIENT)
+        self._refusals[key].append(Refusal(time.monotonic(), time.time_ns() // 1_000_000, key, action, topic,
+                                           reason))
 
     def authenticate(self, *, client_id: str | None, username: str | None, password: str | None,
                      will_topic: str | None) -> bool:
@@ -48,8 +90,10 @@ class BrokerAuthority:
         allowed = device_may(username, topic, action)
         if not allowed and action != AclAction.RECEIVE:
             log.warning("refused %s of %s to %r", action, username, topic)
+            self._record(username, str(action), topic, "outside the device's topic ACL")
         return allowed
 
     def _refuse(self, client_id: str | None, reason: str) -> None:
         self.refused += 1
+        self._record(client_id, "connect", None, reason)
         log.warning("refused connection of %r: %s", client_id, reason)

@@ -23,6 +23,7 @@ class Fault:
     on_request: Callable[[Device, DownMessage], bool] | None = None  # True: the fault handled it
     on_connect: Callable[[Device], None] | None = None
     wrong_event_args: bool = False
+    shared_secret: bool = False  # every unit presents the first unit's secret (a default/shared password)
 
 
 def _out_of_range(dev: Device, siid: int, piid: int, rnd: random.Random) -> Any:
@@ -61,5 +62,7 @@ FAULTS: dict[str, Fault] = {
         Fault("ignores-set", "acknowledges set_properties but does not change", on_request=_ignores_set),
         Fault("wrong-event-args", "sends events with undeclared arguments", wrong_event_args=True),
         Fault("foreign-topic", "publishes to and subscribes on another device's topics", on_connect=_foreign_topic),
+        Fault("shared-secret", "every unit uses the same (first unit's) secret instead of its own",
+              shared_secret=True),
     )
 }

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gmqtt import Client
+
+from ecohub.protocol import Topic
 from ecohub.protocol.messages import DownMessage
 from ecohub.sdk.device import Device, DeviceError
 from ecohub.sdk.faults import FAULTS, Fault
@@ -16,6 +19,8 @@ from ecohub.spec import Spec
 from ecohub.spec.compiled import random_value
 
 log = logging.getLogger(__name__)
+
+RECONNECT_DELAY_S = 1
 
 
 @dataclass
@@ -38,11 +43,29 @@ class SimulatedDevice(Device):
         self.fault = fault
         self.rnd = random.Random(seed)
         self.notify_props = [cp.prop for cp in self.compiled.properties.values() if cp.notifies or cp.readable]
-        for p in self.notify_props:
-            self.values[(p.siid, p.iid)] = random_value(p, self.rnd)
+        for cp in self.compiled.properties.values():  # every property has a value, so actions can answer
+            self.values[(cp.prop.siid, cp.prop.iid)] = random_value(cp.prop, self.rnd)
+        self._ever_connected = False
+
+    def _make_client(self) -> Client:
+        client = super()._make_client()
+        client.on_connect = self._on_connected
+        return client
+
+    def _on_connected(self, *_: Any) -> None:
+        self.connected.set()
+        if self._ever_connected and self._client is not None:
+            # a reconnect after the broker dropped us: a clean session lost the subscription, so subscribe first,
+            # then say we are online again and refresh the cloud's view
+            self._client.subscribe(Topic.down(self.did), qos=1)
+            self.publish_raw(Topic.state(self.did), b'{"online":true}', retain=True)
+            self.report_all()
+        self._ever_connected = True
 
     async def connect(self) -> None:
         await super().connect()
+        if self._client is not None:  # reconnect with a short back-off when the broker drops the connection
+            self._client.set_config({"reconnect_retries": -1, "reconnect_delay": RECONNECT_DELAY_S})
         if self.fault and self.fault.on_connect:
             self.fault.on_connect(self)
 
@@ -77,9 +100,25 @@ class SimulatedDevice(Device):
 
     def report_all(self) -> None:
         """Report every readable/notify property once (what a device does after connecting)."""
-        if self.notify_props:
-            self.report({(p.siid, p.iid): self.values[(p.siid, p.iid)] for p in self.notify_props},
-                        validate=not (self.fault and self.fault.wrong_value))
+        if not self.notify_props:
+            return
+        values = {(p.siid, p.iid): self.values[(p.siid, p.iid)] for p in self.notify_props}
+        if self.fault and self.fault.wrong_value:
+            for siid, piid in values:
+                bad = self.fault.wrong_value(self, siid, piid, self.rnd)
+                if bad is not None:
+                    values[(siid, piid)] = bad
+        self.report(values, validate=not (self.fault and self.fault.wrong_value))
+
+    def emit_all_events(self) -> int:
+        """Emit each declared event once with valid arguments (a start-up self-test, so tests and certification
+        see every event); returns how many were sent."""
+        for (siid, eiid), ev in self.compiled.events.items():
+            args = {piid: self.values[(siid, piid)] for piid in ev.arguments}
+            if self.fault and self.fault.wrong_event_args:
+                args[max([*ev.arguments, 0]) + 100] = 1
+            self.emit_event(siid, eiid, args)
+        return len(self.compiled.events)
 
 
 async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host: str, port: int,
@@ -91,8 +130,10 @@ async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host
         raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     stats = FleetStats()
     gate = asyncio.Semaphore(connect_concurrency)
-    devices = [SimulatedDevice(did=c["did"], secret=c["secret"], spec=specs[c["model"]], host=host, port=port,
-                               mqtt_version=mqtt_version, fault=FAULTS.get(fault or ""), seed=seed + i)
+    chosen = FAULTS.get(fault or "")
+    shared = creds[0]["secret"] if chosen is not None and chosen.shared_secret and creds else None
+    devices = [SimulatedDevice(did=c["did"], secret=shared or c["secret"], spec=specs[c["model"]], host=host,
+                               port=port, mqtt_version=mqtt_version, fault=chosen, seed=seed + i)
                for i, c in enumerate(creds)]
 
     async def live(dev: SimulatedDevice) -> None:
@@ -106,6 +147,7 @@ async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host
         stats.connected += 1
         try:
             dev.report_all()
+            stats.events += dev.emit_all_events()
             period = 1.0 / rate_hz if rate_hz > 0 else None
             await asyncio.sleep(dev.rnd.random() * (period or 1))
             while True:
@@ -142,3 +184,32 @@ async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host
         if on_progress:
             on_progress(stats)
     return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run simulated devices from a spec file and a credentials file, without the hub installed (light start-up):
+    `python -m ecohub.sdk.simulator --spec SPEC.json --credentials CREDS.json --host H --port P [--fault KIND]`."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from ecohub.spec import parse_spec
+
+    parser = argparse.ArgumentParser(prog="python -m ecohub.sdk.simulator", description=main.__doc__)
+    parser.add_argument("--spec", type=Path, required=True, help="the product's spec document (JSON)")
+    parser.add_argument("--credentials", type=Path, required=True, help="JSON list of {did, secret, model}")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--rate", type=float, default=1.0, help="reports per second per device")
+    parser.add_argument("--fault", choices=sorted(FAULTS), default=None)
+    parser.add_argument("--duration", type=float, default=None, help="seconds (default: until killed)")
+    args = parser.parse_args(argv)
+    spec = parse_spec(json.loads(args.spec.read_text()))
+    creds = json.loads(args.credentials.read_text())
+    specs = {c["model"]: spec for c in creds}
+    asyncio.run(run_fleet(creds, specs, host=args.host, port=args.port, rate_hz=args.rate, duration_s=args.duration,
+                          fault=args.fault))
+
+
+if __name__ == "__main__":
+    main()

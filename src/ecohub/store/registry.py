@@ -7,6 +7,7 @@ from sqlalchemy import MetaData
 
 def metadata_for(plane: str) -> MetaData:
     """The complete metadata of a plane."""
+    import ecohub.certify.models
     import ecohub.connect.models
     import ecohub.ecosystem.models
     import ecohub.home.models

@@ -1,0 +1,183 @@
+"""Run the suite: find or start a hub, provision units, start the device process, run every check in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ecohub.bootstrap import Services
+from ecohub.certify import security, suite
+from ecohub.certify.context import Context, Outcome, Timing
+from ecohub.certify.devproc import DeviceProcess, default_device_cmd
+from ecohub.certify.domain import (
+    CHECK_BY_ID,
+    MARKET_PROFILES,
+    Declaration,
+    MarketTable,
+    Status,
+    market_verdicts,
+    profiles_of,
+    required_checks,
+)
+from ecohub.certify.probe import Probe
+from ecohub.certify.report import build
+from ecohub.connect.authority import BrokerAuthority
+from ecohub.connect.commands import CommandService
+from ecohub.connect.mqtt import Endpoint
+from ecohub.hub import free_port, read_runtime, running_hub
+
+log = logging.getLogger(__name__)
+
+CheckFn = Callable[[Context], Awaitable[Outcome]]
+CHECK_CAP_S = 90.0
+
+# The order matters: the impersonation drops the connection (reconnect follows), the kill comes late.
+STEPS: tuple[tuple[str, CheckFn, bool], ...] = (  # (check id, function, needs unit A online)
+    ("connect.auth", security.connect_auth, False),
+    ("security.unique_credentials", security.unique_credentials, False),
+    ("connect.retained_state", security.connect_retained_state, True),
+    ("properties.reported", suite.properties_reported, True),
+    ("events.arguments", suite.events_arguments, True),
+    ("properties.get", suite.properties_get, True),
+    ("properties.set_roundtrip", suite.properties_set_roundtrip, True),
+    ("writes.refused_out_of_range", suite.writes_refused_out_of_range, True),
+    ("writes.refused_wrong_type", suite.writes_refused_wrong_type, True),
+    ("writes.refused_not_writable", suite.writes_refused_not_writable, True),
+    ("actions.answer", suite.actions_answer, True),
+    ("security.broker_isolation", security.broker_isolation, True),
+    ("connect.reconnect", security.connect_reconnect, True),
+    ("state.offline_will", security.offline_will, True),
+    ("state.back_online", security.back_online, True),
+    ("security.no_foreign_attempts", security.no_foreign_attempts, False),
+    ("limits.message_rate", suite.limits_message_rate, False),
+    ("limits.payload_size", suite.limits_payload_size, False),
+    ("declaration.vulnerability_contact", security.declaration_vulnerability_contact, False),
+    ("declaration.support_period", security.declaration_support_period, False),
+    ("declaration.secure_update", security.declaration_secure_update, False),
+    ("declaration.privacy", security.declaration_privacy, False),
+)
+assert {s[0] for s in STEPS} == set(CHECK_BY_ID), "every catalogued check has a step"
+
+Progress = Callable[[str, str, dict[str, Any] | None], None]  # (event "start"|"done", check id, result)
+
+
+@dataclass
+class RunOptions:
+    """What to certify and how."""
+
+    model: str
+    device_cmd: str | None = None  # None: `ecohub simulate` on the credentials
+    markets: list[str] = field(default_factory=list)  # empty: every known market
+    declaration: Declaration = field(default_factory=Declaration)
+    timing: Timing = field(default_factory=Timing)
+    rate_hz: float = 1.0  # of the default simulator
+    fault: str | None = None  # of the default simulator (to prove the suite catches it)
+    market_table: MarketTable | None = None  # None: the reference markets of certify.domain
+
+
+@asynccontextmanager
+async def hub_for(services: Services) -> AsyncIterator[tuple[str, Endpoint, CommandService, BrokerAuthority | None]]:
+    """The hub to test against: this process's, the data dir's running one (attach), or a fresh in-process one."""
+    rt = services.runtime
+    if rt.mqtt_port and services.commands is not None:
+        endpoint = Endpoint(rt.mqtt_host or "127.0.0.1", rt.mqtt_port, 4, services.service_password)
+        yield "in-process", endpoint, services.commands, BrokerAuthority.serving(services.devices)
+        return
+    runtime = read_runtime(services.settings.data_dir)
+    if runtime is not None:
+        mqtt = runtime["mqtt"]
+        assert isinstance(mqtt, dict)
+        endpoint = Endpoint(str(mqtt["host"]), int(mqtt["port"]), 4, services.service_password)
+        async with CommandService(dbs=services.dbs, devices=services.devices, products=services.products,
+                                  endpoint=endpoint, timeout_s=services.settings.api.command_timeout_s,
+                                  client_id=f"ecohub-certify-{secrets.token_hex(4)}") as commands:
+            yield "attached", endpoint, commands, None
+        return
+    async with running_hub(services, http_port=free_port(), mqtt_port=free_port()) as hub:
+        assert hub.commands is not None and hub.runtime.mqtt_port
+        endpoint = Endpoint(hub.runtime.mqtt_host or "127.0.0.1", hub.runtime.mqtt_port, 4, hub.service_password)
+        yield "started", endpoint, hub.commands, BrokerAuthority.serving(services.devices)
+
+
+async def run_suite(services: Services, options: RunOptions, *, on_progress: Progress | None = None,
+                    unit_count: int = 2) -> dict[str, Any]:
+    """Run every check against a real device process; returns the unsigned report document."""
+    product = services.products.get(options.model)
+    table = options.market_table or MARKET_PROFILES
+    markets = ([m.upper() for m in options.markets] or list(getattr(product, "target_markets", ()))
+               or [m for m in MARKET_PROFILES if m in table])
+    for m in markets:
+        profiles_of(m, table)  # refuse unknown markets before anything starts
+    compiled = services.products.compiled(options.model)
+    started_at = datetime.now(UTC)
+    units = [u.to_dict() for u in services.devices.provision(model=options.model, count=unit_count)]
+    results: list[dict[str, Any]] = []
+    async with AsyncExitStack() as stack:
+        mode, endpoint, commands, authority = await stack.enter_async_context(hub_for(services))
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ecohub-certify-")))
+        template = options.device_cmd or default_device_cmd(options.model, data_dir=services.settings.data_dir,
+                                                            rate_hz=options.rate_hz, fault=options.fault)
+        device = DeviceProcess(template, creds=units, model=options.model, host=endpoint.host, port=endpoint.port,
+                               workdir=workdir, spec=compiled.spec.document)
+        probe = await stack.enter_async_context(
+            Probe(endpoint, dids=[u["did"] for u in units], client_id=f"ecohub-certify-{secrets.token_hex(4)}"))
+        ctx = Context(services=services, model=options.model, compiled=compiled, units=units, endpoint=endpoint,
+                      probe=probe, commands=commands, device=device, authority=authority,
+                      declaration=options.declaration, timing=options.timing, hub_mode=mode)
+        await stack.enter_async_context(device)
+        ctx.t0 = time.monotonic()
+        for check_id, fn, needs_online in STEPS:
+            results.append(await _run_one(ctx, check_id, fn, needs_online, on_progress))
+        setup = {"hub": mode, "broker": f"mqtt://{endpoint.host}:{endpoint.port}", "mqtt_version": "3.1.1",
+                 "units": [u["did"] for u in units], "device": device.describe(),
+                 "timing": {k: getattr(options.timing, k) for k in options.timing.__dataclass_fields__},
+                 "reconnect_method": "session take-over with the unit's own client id (not a broker restart)"}
+    for u in units:  # test credentials do not outlive the run
+        services.devices.revoke(u["did"])
+    statuses = {r["id"]: Status(r["status"]) for r in results}
+    verdicts = market_verdicts(statuses, markets, table)
+    for r in results:
+        r["required_by"] = [v["market"] for v in verdicts if r["id"] in v["required"]]
+    return build(report_id=str(uuid.uuid4()), model=options.model, spec_hash=compiled.hash,
+                 spec_version=product.spec_version, checks=results, markets=verdicts, setup=setup,
+                 declaration=options.declaration.raw if options.declaration.present else None,
+                 started_at=started_at, finished_at=datetime.now(UTC))
+
+
+async def _run_one(ctx: Context, check_id: str, fn: CheckFn, needs_online: bool,
+                   on_progress: Progress | None) -> dict[str, Any]:
+    if on_progress:
+        on_progress("start", check_id, None)
+    start = time.monotonic()
+    if needs_online and not ctx.online:
+        outcome = Outcome(Status.SKIP, "not run: the unit never came online (see connect.auth)")
+    else:
+        try:
+            outcome = await asyncio.wait_for(fn(ctx), timeout=CHECK_CAP_S)
+        except TimeoutError:
+            outcome = Outcome(Status.FAIL, f"the check did not finish within {CHECK_CAP_S:.0f}s")
+        except Exception as err:  # a suite bug must not be blamed on the device: record it as not run
+            log.exception("certification check %s crashed", check_id)
+            outcome = Outcome(Status.SKIP, f"the suite failed running this check: {type(err).__name__}: {err}")
+    definition = CHECK_BY_ID[check_id]
+    result = {"id": check_id, "title": definition.title, "category": definition.category,
+              "status": str(outcome.status), "reason": outcome.reason,
+              "duration_ms": round((time.monotonic() - start) * 1000), "evidence": outcome.evidence}
+    if on_progress:
+        on_progress("done", check_id, result)
+    return result
+
+
+def required_for(markets: list[str], table: MarketTable | None = None) -> frozenset[str]:
+    """Every check some of the markets require."""
+    return frozenset().union(*(required_checks(profiles_of(m, table)) for m in markets))

@@ -1,0 +1,123 @@
+"""Use cases of certification: run the suite, sign and keep reports, verify them, answer the listing gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+
+from ecohub.certify import keys
+from ecohub.certify.domain import MARKET_PROFILES, MarketTable, Status, market_verdict
+from ecohub.certify.models import CertificationReport
+from ecohub.certify.report import Verdict, sign, verify
+from ecohub.errors import Conflict, InvalidInput, NotFound
+from ecohub.store import Databases
+
+if TYPE_CHECKING:
+    from ecohub.bootstrap import Services
+    from ecohub.certify.runner import Progress, RunOptions
+
+
+class CertificationService:
+    """Signed certification reports per product; `passing_markets` is what the ecosystem's gate asks."""
+
+    def __init__(self, dbs: Databases, *, data_dir: Path,
+                 market_profiles: Callable[[], MarketTable] | None = None) -> None:
+        self.dbs = dbs
+        self.data_dir = data_dir
+        self._market_profiles = market_profiles
+
+    def market_table(self) -> MarketTable:
+        """The current market → requirement ids table (the ecosystem's, else the reference markets)."""
+        table = self._market_profiles() if self._market_profiles is not None else {}
+        return table or MARKET_PROFILES
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The brand key of this data dir (created on first use)."""
+        return keys.brand_key(self.data_dir)
+
+    def public_key_pem(self) -> str:
+        """The brand's public key, for partners and listing partners to verify reports."""
+        return keys.public_pem(self.signing_key().public_key())
+
+    async def run(self, services: Services, options: RunOptions, *, on_progress: Progress | None = None,
+                  store: bool = True) -> dict[str, Any]:
+        """Run the suite against a real device process; sign the report with the brand key and keep it."""
+        from ecohub.certify.runner import run_suite  # the runner needs the hub, which needs bootstrap
+
+        if options.market_table is None:
+            options.market_table = self.market_table()
+        report = sign(await run_suite(services, options, on_progress=on_progress), self.signing_key())
+        if store:
+            self.record(report)
+        return report
+
+    def verify(self, doc: Any, *, public_key: Ed25519PublicKey | None = None,
+               check_spec: bool = True) -> Verdict:
+        """Verify a report against the brand key (or a given one) and, if the product is known, its current spec."""
+        trusted = public_key or keys.brand_public_key(self.data_dir)
+        current = None
+        if check_spec and isinstance(doc, dict) and isinstance(doc.get("model"), str):
+            from ecohub.ecosystem.models import Product
+
+            with self.dbs.global_session() as s:
+                product = s.get(Product, doc["model"])
+                current = product.spec_hash if product is not None else None
+        return verify(doc, trusted=trusted, current_spec_hash=current)
+
+    def record(self, doc: dict[str, Any]) -> None:
+        """Keep a report signed by the brand key (a partner's self-signed run is refused)."""
+        verdict = verify(doc, trusted=keys.brand_public_key(self.data_dir))
+        if not verdict.signature_ok or not verdict.trusted:
+            raise InvalidInput("only reports signed by the brand key are kept: " + "; ".join(verdict.problems),
+                               code="untrusted_report")
+        passed = [m["market"] for m in doc.get("markets", []) if m.get("passed")]
+        with self.dbs.global_session() as s:
+            if s.get(CertificationReport, doc["report_id"]) is not None:
+                raise Conflict(f"report {doc['report_id']} is already recorded", code="duplicate_report")
+            s.add(CertificationReport(
+                report_id=doc["report_id"], model=doc["model"], spec_hash=doc["spec_hash"],
+                passed=bool(doc["passed"]), markets_passed=passed, key_id=doc["signature"]["key_id"],
+                issued_at=datetime.fromisoformat(doc["issued_at"]),
+                expires_at=datetime.fromisoformat(doc["expires_at"]), document=doc))
+
+    def list(self, model: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Report summaries, newest first."""
+        q = select(CertificationReport).order_by(CertificationReport.issued_at.desc()).limit(limit)
+        if model:
+            q = q.where(CertificationReport.model == model)
+        with self.dbs.global_session() as s:
+            return [{"report_id": r.report_id, "model": r.model, "spec_hash": r.spec_hash, "passed": r.passed,
+                     "markets_passed": list(r.markets_passed), "issued_at": r.issued_at.isoformat(),
+                     "expires_at": r.expires_at.isoformat()} for r in s.scalars(q)]
+
+    def get(self, report_id: str) -> dict[str, Any]:
+        """One stored report document."""
+        with self.dbs.global_session() as s:
+            row = s.get(CertificationReport, report_id)
+            if row is None:
+                raise NotFound(f"no certification report {report_id}", code="unknown_report")
+            return dict(row.document)
+
+    def passing_markets(self, model: str, spec_hash: str) -> frozenset[str]:
+        """Markets whose current profile a valid (brand-signed, unexpired) report for exactly this spec passes."""
+        trusted = keys.brand_public_key(self.data_dir)
+        if trusted is None:
+            return frozenset()
+        now = datetime.now(UTC)
+        with self.dbs.global_session() as s:
+            docs = [dict(r.document) for r in s.scalars(
+                select(CertificationReport).where(CertificationReport.model == model,
+                                                  CertificationReport.spec_hash == spec_hash))]
+        table = self.market_table()
+        passed: set[str] = set()
+        for doc in docs:
+            if not verify(doc, trusted=trusted, current_spec_hash=spec_hash, now=now).valid:
+                continue
+            statuses = {c["id"]: Status(c["status"]) for c in doc.get("checks", [])}
+            passed |= {m for m, profiles in table.items() if market_verdict(statuses, m, profiles)["passed"]}
+        return frozenset(passed)

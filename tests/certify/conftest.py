@@ -1,0 +1,45 @@
+"""Certification fixtures: one real hub per module and a product declaration that satisfies every profile."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from ecohub.bootstrap import Services, bootstrap
+from ecohub.certify.context import Timing
+from ecohub.certify.domain import Declaration
+from ecohub.hub import free_port, running_hub
+from ecohub.settings import Settings
+from tests.conftest import load_spec
+
+# Short command timeouts; generous start-up time because many device processes start at once on a busy machine.
+TEST_TIMING = Timing(command_s=2.0, online_s=30.0, report_s=4.0, settle_s=2.5, will_s=6.0, reconnect_s=10.0,
+                     hold_s=0.3)
+
+DECLARATION: dict[str, Any] = {
+    "vulnerability_disclosure": {"contact": "security@partner.example"},
+    "support_period": {"end": "2035-12-31"},
+    "secure_update": {"mechanism": "signed OTA over HTTPS", "signed": True},
+    "privacy": {"personal_data": []},
+    "limits": {"max_messages_per_s": 20, "max_payload_bytes": 8192},
+}
+
+
+def declaration() -> Declaration:
+    """A complete, valid product declaration."""
+    return Declaration.from_document(DECLARATION)
+
+
+@asynccontextmanager
+async def hub_with(data_dir: Path, models: list[str]) -> AsyncIterator[Services]:
+    """A real hub (embedded broker, ingest, commands, API) on its own data dir, with products imported."""
+    services = bootstrap(Settings(data_dir=data_dir))
+    try:
+        for name in models:
+            services.products.import_spec(load_spec(name), model=name, actor="test")
+        async with running_hub(services, http_port=free_port(), mqtt_port=free_port()) as hub:
+            yield hub
+    finally:
+        services.close()
