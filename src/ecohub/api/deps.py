@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ecohub.bootstrap import Services
 from ecohub.errors import Forbidden, Unauthorized
-from ecohub.home.domain import Principal, Role
+from ecohub.home.domain import USER_TOKEN_PREFIX, Principal, Role
 
 bearer = HTTPBearer(auto_error=False, description="an operator/partner token or a user access token")
 
@@ -24,9 +24,11 @@ def get_principal(
     creds: HTTPAuthorizationCredentials | None = Depends(bearer),
     services: Services = Depends(get_services),
 ) -> Principal:
-    """Authenticate the bearer token; 401 without one."""
+    """Authenticate the bearer token (a user token names its cell; operator/partner tokens are global); 401 without."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required", code="missing_token")
+    if creds.credentials.startswith(USER_TOKEN_PREFIX):
+        return services.home.accounts.authenticate(creds.credentials)
     return services.tokens.authenticate(creds.credentials)
 
 

@@ -11,10 +11,12 @@ from ecohub.api.deps import check_partner_scope, get_services, require
 from ecohub.bootstrap import Services
 from ecohub.connect.service import DeviceInfo
 from ecohub.errors import Unavailable
-from ecohub.home.domain import Principal, Role
+from ecohub.home.control import epoch_twin
+from ecohub.home.domain import HomeRole, Principal, Role
 
 router = APIRouter(tags=["devices"])
 staff = require(Role.OPERATOR, Role.PARTNER)
+anyone = require(Role.OPERATOR, Role.PARTNER, Role.USER)  # users: only devices bound in their homes
 
 
 class DeviceIn(BaseModel):
@@ -36,6 +38,19 @@ def _device(services: Services, principal: Principal, did: str) -> DeviceInfo:
     info = services.devices.get(did)
     check_partner_scope(principal, info.partner_id)
     return info
+
+
+def _visible(services: Services, principal: Principal, did: str,
+             least: HomeRole = HomeRole.GUEST) -> tuple[DeviceInfo, int]:
+    """The device if the caller may use it, and the first ms of its data they may see (a user's binding epoch)."""
+    if principal.role == Role.USER:
+        since_ms = services.home.homes.device_access(principal, did, least).since_ms
+        return services.devices.get(did), since_ms
+    return _device(services, principal, did), 0
+
+
+def _since(asked: int | None, epoch_ms: int) -> int | None:
+    return max(asked or 0, epoch_ms) if epoch_ms else asked
 
 
 @router.post("/devices", status_code=201)
@@ -68,39 +83,43 @@ def get_device(did: str, services: Services = Depends(get_services),
 
 @router.get("/devices/{did}/twin")
 def get_twin(did: str, services: Services = Depends(get_services),
-             principal: Principal = Depends(staff)) -> dict[str, Any]:
-    """Last known state: online, properties {"siid.piid": {value, ts}}, version."""
-    info = _device(services, principal, did)
-    return services.twin.get(info.cell, did)
+             principal: Principal = Depends(anyone)) -> dict[str, Any]:
+    """Last known state: online, properties {"siid.piid": {value, ts}}, pending desired values, version."""
+    info, epoch_ms = _visible(services, principal, did)
+    twin = services.twin.get(info.cell, did)
+    return epoch_twin(twin, epoch_ms) if epoch_ms else twin
 
 
 @router.get("/devices/{did}/telemetry")
 def get_telemetry(did: str, key: str, since: int | None = None, until: int | None = None,
                   limit: int = Query(1000, ge=1, le=10000), services: Services = Depends(get_services),
-                  principal: Principal = Depends(staff)) -> dict[str, Any]:
-    """Samples of one property in [since, until] (unix ms), oldest first."""
-    info = _device(services, principal, did)
-    return {"did": did, "key": key,
-            "samples": services.telemetry.series(info.cell, did, key, since=since, until=until, limit=limit)}
+                  principal: Principal = Depends(anyone)) -> dict[str, Any]:
+    """Samples of one property in [since, until] (unix ms), oldest first (users: since they bound it)."""
+    info, epoch_ms = _visible(services, principal, did)
+    return {"did": did, "key": key, "samples": services.telemetry.series(
+        info.cell, did, key, since=_since(since, epoch_ms), until=until, limit=limit)}
 
 
 @router.get("/devices/{did}/events")
 def get_events(did: str, since: int | None = None, limit: int = Query(100, ge=1, le=10000),
-               services: Services = Depends(get_services), principal: Principal = Depends(staff)) -> list[Any]:
-    """Events the device reported, newest first."""
-    info = _device(services, principal, did)
-    return services.telemetry.events(info.cell, did, since=since, limit=limit)
+               services: Services = Depends(get_services), principal: Principal = Depends(anyone)) -> list[Any]:
+    """Events the device reported, newest first (users: since they bound it)."""
+    info, epoch_ms = _visible(services, principal, did)
+    return services.telemetry.events(info.cell, did, since=_since(since, epoch_ms), limit=limit)
 
 
 @router.post("/devices/{did}/commands")
 async def send_command(did: str, body: CommandIn, services: Services = Depends(get_services),
-                       principal: Principal = Depends(staff)) -> dict[str, Any]:
-    """Validate against the spec, send to the device and wait for its reply (504 with the command id on timeout)."""
+                       principal: Principal = Depends(anyone)) -> dict[str, Any]:
+    """Validate against the spec, send to the device and wait for its reply (504 with the command id on timeout).
+
+    Users may command devices of homes where they are owner or member; items may name a property by `prop`.
+    """
+    info, _ = _visible(services, principal, did, HomeRole.MEMBER)
     if services.commands is None:
         raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
-    _device(services, principal, did)
-    return await services.commands.send(did, body.method, body.params, actor=principal.actor,
-                                        timeout_s=body.timeout_s)
+    params = services.home.devices.normalize_command(info.model, body.method, body.params)
+    return await services.commands.send(did, body.method, params, actor=principal.actor, timeout_s=body.timeout_s)
 
 
 @router.get("/dead-letters")

@@ -1,18 +1,69 @@
-"""HTTP routes of the home context (tokens now; accounts, homes and sharing build on them)."""
+"""HTTP routes of the home context: sign-up, tokens and sign-out here; homes and user devices in sub-routers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
 
-from ecohub.api.deps import get_principal
-from ecohub.home.domain import Principal
+from ecohub.api.deps import bearer, get_principal, get_services, require
+from ecohub.bootstrap import Services
+from ecohub.home.devices_api import router as devices_router
+from ecohub.home.domain import Principal, Role
+from ecohub.home.homes_api import router as homes_router
 
 router = APIRouter(tags=["auth"])
+PUBLIC: dict[str, Any] = {"security": []}  # marks the few routes anyone may call in the OpenAPI document
+
+
+class SignupIn(BaseModel):
+    """A new end-user account; the country pins it to a region cell."""
+
+    email: str = Field(max_length=254, examples=["ada@example.org"])
+    password: str = Field(max_length=256)
+    country: str = Field(min_length=2, max_length=2, examples=["DE"])
+
+
+@router.post("/auth/signup", status_code=201, openapi_extra=PUBLIC)
+def signup(body: SignupIn, services: Services = Depends(get_services)) -> dict[str, str]:
+    """Create an account (public): → {user_id, cell}; the cell is where all the user's data lives."""
+    return services.home.accounts.signup(email=body.email, password=body.password, country=body.country)
+
+
+@router.post("/auth/token", openapi_extra=PUBLIC)
+def token(username: str = Form(max_length=254), password: str = Form(max_length=256),
+          cell: str | None = Form(None, description="the account's region cell, if known (saves probing cells)"),
+          services: Services = Depends(get_services)) -> dict[str, Any]:
+    """OAuth2 password flow (public): email as username → a bearer access token with its lifetime."""
+    return services.home.accounts.signin(email=username, password=password, cell=cell)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(principal: Principal = Depends(get_principal), creds: HTTPAuthorizationCredentials | None = Depends(bearer),
+           services: Services = Depends(get_services)) -> None:
+    """Revoke the presented token (any role); it is refused from the next request on."""
+    assert creds is not None
+    if principal.role == Role.USER:
+        services.home.accounts.logout(creds.credentials)
+    else:
+        services.tokens.revoke(principal.subject)
 
 
 @router.get("/auth/me")
 def me(principal: Principal = Depends(get_principal)) -> dict[str, Any]:
-    """Who the bearer token belongs to."""
-    return {"role": principal.role, "subject": principal.subject, "partner_id": principal.partner_id}
+    """Who the bearer token belongs to (any role)."""
+    return {"role": principal.role, "subject": principal.subject, "partner_id": principal.partner_id,
+            "cell": principal.cell}
+
+
+@router.get("/me")
+def profile(principal: Principal = Depends(require(Role.USER)),
+            services: Services = Depends(get_services)) -> dict[str, Any]:
+    """The caller's account (users only)."""
+    return services.home.accounts.profile(principal)
+
+
+router.include_router(homes_router)
+router.include_router(devices_router)

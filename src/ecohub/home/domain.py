@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from ecohub.errors import InvalidInput, NotFound
+from ecohub.spec import Property, Spec
 
 
 class Role(StrEnum):
@@ -27,3 +32,103 @@ class Principal:
     def actor(self) -> str:
         """How the caller appears in histories and the audit log."""
         return f"{self.role}:{self.subject}"
+
+
+USER_TOKEN_PREFIX = "ehu_"
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+
+
+class HomeRole(IntEnum):
+    """What a user may do in a home; higher includes lower."""
+
+    GUEST = 1  # view
+    MEMBER = 2  # view and control
+    OWNER = 3  # everything: bind, unbind, share, rename, delete
+
+    @classmethod
+    def parse(cls, text: str) -> HomeRole:
+        """`member` or `guest` (owners are not invited)."""
+        if text not in ("member", "guest"):
+            raise InvalidInput(f"role must be 'member' or 'guest', got {text!r}", code="invalid_role")
+        return cls[text.upper()]
+
+    @property
+    def label(self) -> str:
+        """The role's name as the API shows it."""
+        return self.name.lower()
+
+
+def new_user_token(cell: str) -> str:
+    """A user access token that names its cell, so the API checks it without a global lookup."""
+    return f"{USER_TOKEN_PREFIX}{cell}_{secrets.token_urlsafe(32)}"
+
+
+def cell_of_user_token(token: str) -> str | None:
+    """The cell named by a user token, or None when it is not a well-formed user token."""
+    if not token.startswith(USER_TOKEN_PREFIX):
+        return None
+    cell, sep, rest = token[len(USER_TOKEN_PREFIX):].partition("_")
+    return cell if sep and cell.isalnum() and len(rest) >= 32 else None
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed, lower-cased email; refuses what is clearly not an address."""
+    e = email.strip().lower()
+    local, at, domain = e.rpartition("@")
+    if not at or not local or "." not in domain or len(e) > 254 or any(c.isspace() for c in e):
+        raise InvalidInput("email is not a valid address", code="invalid_email")
+    return e
+
+
+def check_password(password: str) -> None:
+    """Length policy (NIST SP 800-63B: length over composition rules)."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="weak_password")
+
+
+def resolve_property(spec: Spec, ref: str) -> Property:
+    """A property by `siid.piid`, by `service.property` name or by a property name unique in the spec."""
+    ref = ref.strip()
+    siid, dot, piid = ref.partition(".")
+    if dot and siid.isdigit() and piid.isdigit():
+        prop = spec.prop(int(siid), int(piid))
+        if prop is None:
+            raise NotFound(f"property {ref} is not in the spec", code="unknown_property")
+        return prop
+    if dot:
+        matches = [p for s in spec.services if s.name == siid for p in s.properties if p.name == piid]
+    else:
+        matches = [p for p in spec.properties() if p.name == ref]
+    if not matches:
+        raise NotFound(f"no property named {ref!r} in the spec", code="unknown_property")
+    if len(matches) > 1:
+        options = ", ".join(f"{qualified_name(spec, p)} ({p.key})" for p in matches)
+        raise InvalidInput(f"property name {ref!r} is ambiguous: use one of {options}", code="ambiguous_property")
+    return matches[0]
+
+
+def qualified_name(spec: Spec, prop: Property) -> str:
+    """`service.property`, e.g. `switch.on`."""
+    service = spec.service(prop.siid)
+    return f"{service.name if service else prop.siid}.{prop.name}"
+
+
+def describe_property(spec: Spec, prop: Property) -> dict[str, Any]:
+    """Friendly facts of a property for a phone app, next to its raw key."""
+    service = spec.service(prop.siid)
+    out: dict[str, Any] = {
+        "key": prop.key,
+        "name": qualified_name(spec, prop),
+        "description": prop.description,
+        "service": service.description if service else "",
+        "format": prop.format,
+        "access": sorted(a.value for a in prop.access),
+        "unit": prop.unit if prop.unit and prop.unit != "none" else None,
+    }
+    if prop.value_range is not None:
+        r = prop.value_range
+        out["range"] = {"min": r.min, "max": r.max, "step": r.step}
+    if prop.value_list:
+        out["values"] = [{"value": v.value, "description": v.description} for v in prop.value_list]
+    return out

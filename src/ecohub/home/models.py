@@ -1,13 +1,13 @@
-"""Tables of the home context: service tokens on the global plane (operators and partners are not data subjects)."""
+"""Tables of the home context: service tokens (global plane); users, homes, sharing and bindings (cell plane)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ecohub.store.db import GlobalBase, utcnow
+from ecohub.store.db import CellBase, GlobalBase, utcnow
 
 
 class ServiceToken(GlobalBase):
@@ -23,3 +23,93 @@ class ServiceToken(GlobalBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class User(CellBase):
+    """An end user, stored only in the cell of their declared country; email found by a keyed hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    email: Mapped[str] = mapped_column(Text)  # personal data: read and written only through accounts.EmailVault
+    password_hash: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    cell: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserToken(CellBase):
+    """A user access token (sha256 only), in the user's cell; the token text names the cell."""
+
+    __tablename__ = "user_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Home(CellBase):
+    """A home owned by one user; devices are bound to it, other users are invited into it."""
+
+    __tablename__ = "homes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Room(CellBase):
+    """A room of a home."""
+
+    __tablename__ = "rooms"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HomeMember(CellBase):
+    """A user invited into a home as member (control) or guest (view), optionally until a time."""
+
+    __tablename__ = "home_members"
+
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    invited_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Binding(CellBase):
+    """A device claimed into a home; `bound_ms` starts the epoch whose twin and telemetry the home may see."""
+
+    __tablename__ = "bindings"
+
+    did: Mapped[str] = mapped_column(String(40), primary_key=True)  # one home per device, enforced by the key
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), index=True)
+    room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    bound_by: Mapped[str] = mapped_column(String(32))
+    bound_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class BindCode(CellBase):
+    """A one-time claim code of a device (fresh from the device, or a printed one after its first use)."""
+
+    __tablename__ = "bind_codes"
+    __table_args__ = (Index("ix_bind_codes_did_hash", "did", "code_hash"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    did: Mapped[str] = mapped_column(String(40))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kind: Mapped[str] = mapped_column(String(16))  # "fresh" (device-issued) or "printed" (provisioning label)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

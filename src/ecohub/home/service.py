@@ -1,17 +1,26 @@
-"""Use cases of the home context: service tokens now; users, homes and binding build on them."""
+"""Use cases of the home context: service tokens, and the wiring of accounts, homes, binding and control."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from sqlalchemy import select
 
+from ecohub.bus import EventBus
+from ecohub.connect.service import DeviceService
+from ecohub.ecosystem.service import ProductService
 from ecohub.errors import InvalidInput, Unauthorized
+from ecohub.home.accounts import AccountService
+from ecohub.home.binding import BindingService
+from ecohub.home.control import UserDeviceService
 from ecohub.home.domain import Principal, Role
+from ecohub.home.homes import HomeService
 from ecohub.home.models import ServiceToken
 from ecohub.store import Databases, utcnow
+from ecohub.twin.service import TwinService
 
 TOKEN_PREFIX = "eht_"
 
@@ -68,3 +77,23 @@ class TokenService:
             if row is None:
                 raise InvalidInput(f"no token {token_id!r}", code="unknown_token")
             row.revoked_at = utcnow()
+
+
+@dataclass
+class HomeContext:
+    """The end user's side, wired once: accounts, homes and sharing, binding, cross-brand control."""
+
+    accounts: AccountService
+    homes: HomeService
+    bindings: BindingService
+    devices: UserDeviceService
+
+    @classmethod
+    def build(cls, dbs: Databases, bus: EventBus, *, devices: DeviceService, products: ProductService,
+              twin: TwinService, secret_key: bytes, token_ttl_s: int) -> HomeContext:
+        """Wire the home context's services."""
+        accounts = AccountService(dbs, secret_key=secret_key, token_ttl_s=token_ttl_s)
+        homes = HomeService(dbs, accounts, bus)
+        return cls(accounts=accounts, homes=homes,
+                   bindings=BindingService(dbs, homes, devices, bus, secret_key=secret_key),
+                   devices=UserDeviceService(homes, devices, products, twin))

@@ -1,0 +1,178 @@
+"""Use cases of accounts: sign-up pinned to a region cell, sign-in, user access tokens, sign-out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ecohub.errors import Conflict, Forbidden, Unauthorized
+from ecohub.home.domain import (
+    Principal,
+    Role,
+    cell_of_user_token,
+    check_password,
+    new_user_token,
+    normalize_email,
+)
+from ecohub.home.models import User, UserToken
+from ecohub.region.domain import cell_for_country
+from ecohub.store import Databases, utcnow
+
+# OWASP's argon2id baseline (19 MiB, t=2, p=1): ~20 ms per hash, so sign-in stays fast and guessing stays slow.
+PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class EmailVault:
+    """The only code that reads or writes a user's email: a keyed hash for lookup, the address for the owner.
+
+    The privacy context will wrap `seal`/`open` with the subject's key (crypto-shredding) without other changes.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def lookup_hash(self, email: str) -> bytes:
+        """HMAC-SHA256 of the normalised address: finds a user without storing a plain index of emails."""
+        return hmac.new(self._key, b"email:" + normalize_email(email).encode(), hashlib.sha256).digest()
+
+    def seal(self, user_id: str, email: str) -> str:
+        """What is stored in `users.email` for this subject."""
+        return normalize_email(email)
+
+    def open(self, user: User) -> str:
+        """The address of a stored user."""
+        return user.email
+
+
+class AccountService:
+    """End-user accounts, each in the database of its cell only; tokens name their cell."""
+
+    def __init__(self, dbs: Databases, *, secret_key: bytes, token_ttl_s: int,
+                 cell_of_country: Callable[[str], str] | None = None) -> None:
+        self.dbs = dbs
+        # the markets table will answer this; until then the region mapping does
+        self.cell_of_country = cell_of_country or (lambda country: cell_for_country(country, dbs.cells))
+        self.emails = EmailVault(secret_key)
+        self.token_ttl_s = token_ttl_s
+        self._dummy_hash = PASSWORDS.hash(secrets.token_hex(16))
+
+    def signup(self, *, email: str, password: str, country: str) -> dict[str, str]:
+        """Create a user pinned to the cell of `country`; the email may exist only once across all cells."""
+        check_password(password)
+        cell = self.dbs.check_cell(self.cell_of_country(country))
+        email_hash = self.emails.lookup_hash(email)
+        if self._locate(email_hash) is not None:
+            raise Conflict("an account with this email already exists", code="email_taken")
+        user_id = secrets.token_hex(12)
+        try:
+            with self.dbs.cell_session(cell) as s:
+                s.add(User(id=user_id, email_hash=email_hash, email=self.emails.seal(user_id, email),
+                           password_hash=PASSWORDS.hash(password), country=country.strip().upper(), cell=cell))
+        except IntegrityError as err:
+            raise Conflict("an account with this email already exists", code="email_taken") from err
+        return {"user_id": user_id, "cell": cell}
+
+    def _locate(self, email_hash: bytes, hint: str | None = None) -> tuple[str, str] | None:
+        """(cell, user_id) of the user with this email hash: a keyed-hash probe per cell, no copy of the data."""
+        cells = self.dbs.cells
+        if hint in cells:
+            cells = [hint, *(c for c in cells if c != hint)]
+        for cell in cells:
+            with self.dbs.cell_session(cell) as s:
+                user_id = s.scalar(select(User.id).where(User.email_hash == email_hash))
+            if user_id is not None:
+                return cell, user_id
+        return None
+
+    def locate(self, email: str) -> tuple[str, str] | None:
+        """(cell, user_id) of the account with this email, if any."""
+        return self._locate(self.emails.lookup_hash(email))
+
+    def signin(self, *, email: str, password: str, cell: str | None = None) -> dict[str, Any]:
+        """Check the password and mint an access token (OAuth2 password flow)."""
+        found = self._locate(self.emails.lookup_hash(email), cell)
+        if found is None:
+            self._burn(password)
+            raise Unauthorized("wrong email or password", code="invalid_credentials")
+        user_cell, user_id = found
+        with self.dbs.cell_session(user_cell) as s:
+            user = s.get(User, user_id)
+            if user is None:  # erased between the probe and now
+                raise Unauthorized("wrong email or password", code="invalid_credentials")
+            try:
+                PASSWORDS.verify(user.password_hash, password)
+            except (VerificationError, InvalidHashError) as err:
+                raise Unauthorized("wrong email or password", code="invalid_credentials") from err
+            if PASSWORDS.check_needs_rehash(user.password_hash):
+                user.password_hash = PASSWORDS.hash(password)
+            token = new_user_token(user_cell)
+            s.add(UserToken(id=secrets.token_hex(8), token_hash=_sha256(token), user_id=user_id,
+                            expires_at=utcnow() + timedelta(seconds=self.token_ttl_s)))
+        return {"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl_s,
+                "user_id": user_id, "cell": user_cell}
+
+    def _burn(self, password: str) -> None:
+        """Spend the time of a real verification so unknown emails cannot be told apart by timing."""
+        try:
+            PASSWORDS.verify(self._dummy_hash, password)
+        except VerificationError:
+            pass
+
+    def authenticate(self, token: str) -> Principal:
+        """The user behind an access token, checked in the cell the token names."""
+        cell = cell_of_user_token(token)
+        if cell is None:
+            raise Unauthorized("not an ecohub user token", code="invalid_token")
+        if cell not in self.dbs.cells:
+            raise Forbidden(f"this account is served by region cell {cell!r}; call that cell's API",
+                            code="wrong_cell", cell=cell)
+        with self.dbs.cell_session(cell) as s:
+            row = s.scalar(select(UserToken).where(UserToken.token_hash == _sha256(token)))
+            if row is None:
+                raise Unauthorized("unknown token", code="invalid_token")
+            if row.revoked_at is not None:
+                raise Unauthorized("token revoked", code="token_revoked")
+            if _aware(row.expires_at) < utcnow():
+                raise Unauthorized("token expired", code="token_expired")
+            return Principal(Role.USER, row.user_id, cell=cell)
+
+    def logout(self, token: str) -> None:
+        """Revoke an access token; it is refused from the next request on."""
+        cell = cell_of_user_token(token)
+        if cell is None or cell not in self.dbs.cells:
+            raise Unauthorized("not an ecohub user token", code="invalid_token")
+        with self.dbs.cell_session(cell) as s:
+            s.execute(update(UserToken).where(UserToken.token_hash == _sha256(token), UserToken.revoked_at.is_(None))
+                      .values(revoked_at=utcnow()))
+
+    def profile(self, principal: Principal) -> dict[str, Any]:
+        """The caller's own account (their email included: it is theirs)."""
+        cell = principal.cell or ""
+        with self.dbs.cell_session(cell) as s:
+            user = s.get(User, principal.subject)
+            if user is None:
+                raise Unauthorized("the account no longer exists", code="invalid_token")
+            return {"user_id": user.id, "email": self.emails.open(user), "country": user.country, "cell": user.cell,
+                    "created_at": _aware(user.created_at).isoformat()}
+
+    def exists(self, cell: str, user_id: str) -> bool:
+        """True when the user exists in `cell`."""
+        with self.dbs.cell_session(cell) as s:
+            return s.get(User, user_id) is not None

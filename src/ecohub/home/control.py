@@ -1,0 +1,98 @@
+"""Use cases of cross-brand control: a user's devices with friendly names, their twins, control by name or key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecohub.connect.service import DeviceService
+from ecohub.ecosystem.service import ProductService
+from ecohub.errors import InvalidInput
+from ecohub.home.domain import HomeRole, Principal, describe_property, resolve_property
+from ecohub.home.homes import DeviceAccess, HomeService
+from ecohub.protocol import Method
+from ecohub.twin.service import TwinService
+
+
+def epoch_twin(twin: dict[str, Any], since_ms: int) -> dict[str, Any]:
+    """A twin cut to one binding epoch: nothing reported or desired before the current owner bound the device."""
+    props = {k: v for k, v in twin["properties"].items() if v["ts"] >= since_ms}
+    pending = {k: v for k, v in twin["pending"].items() if v["ts"] >= since_ms}
+    return {**twin, "properties": props, "pending": pending}
+
+
+class UserDeviceService:
+    """What a phone app shows and does: every bound device, whatever partner made it, through one API."""
+
+    def __init__(self, homes: HomeService, devices: DeviceService, products: ProductService,
+                 twin: TwinService) -> None:
+        self.homes = homes
+        self.devices = devices
+        self.products = products
+        self.twin = twin
+
+    def twin_of(self, access: DeviceAccess) -> dict[str, Any]:
+        """The twin limited to the caller's binding epoch."""
+        return epoch_twin(self.twin.get(access.cell, access.did), access.since_ms)
+
+    def _view(self, access: DeviceAccess, *, full: bool) -> dict[str, Any]:
+        info = self.devices.get(access.did)
+        product = self.products.get(info.model)
+        twin = self.twin_of(access)
+        out: dict[str, Any] = {
+            "did": access.did, "name": access.name, "home_id": access.home_id, "room_id": access.room_id,
+            "role": access.role.label, "model": info.model, "product": product.name, "category": product.category,
+            "partner_id": info.partner_id, "online": twin["online"], "version": twin["version"],
+        }
+        if full:
+            spec = self.products.compiled(info.model).spec
+            props = []
+            for prop in spec.properties():
+                entry = describe_property(spec, prop)
+                reported = twin["properties"].get(prop.key)
+                pending = twin["pending"].get(prop.key)
+                entry["reported"] = reported
+                entry["desired"] = pending
+                entry["pending"] = pending is not None
+                props.append(entry)
+            out["properties"] = props
+            out["actions"] = [{"key": f"{a.siid}.{a.iid}", "name": a.name, "description": a.description,
+                               "in": [f"{a.siid}.{i}" for i in a.in_], "out": [f"{a.siid}.{o}" for o in a.out]}
+                              for s in spec.services for a in s.actions]
+        return out
+
+    def of_user(self, p: Principal, home_id: str | None = None) -> list[dict[str, Any]]:
+        """The caller's devices (one home or all) with product names, online state and friendly properties."""
+        return [self._view(a, full=True) for a in self.homes.accessible_devices(p, home_id)]
+
+    def get(self, p: Principal, did: str) -> dict[str, Any]:
+        """One device with every property: friendly facts, reported value, desired value and whether it is pending."""
+        return self._view(self.homes.device_access(p, did, HomeRole.GUEST), full=True)
+
+    def set_params(self, p: Principal, did: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Resolve `{"switch.on": true, "2.2": 1}` into set_properties params (members and owners only)."""
+        self.homes.device_access(p, did, HomeRole.MEMBER)
+        if not values:
+            raise InvalidInput("give at least one property to set", code="invalid_command")
+        spec = self.products.compiled(self.devices.get(did).model).spec
+        params = []
+        for ref, value in values.items():
+            prop = resolve_property(spec, ref)
+            params.append({"siid": prop.siid, "piid": prop.iid, "value": value})
+        return params
+
+    def normalize_command(self, model: str, method: str, params: Any) -> Any:
+        """Let command items name a property by `prop` (name or `siid.piid`) instead of siid/piid."""
+        if method not in (Method.SET_PROPERTIES, Method.GET_PROPERTIES) or not isinstance(params, list):
+            return params
+        spec = self.products.compiled(model).spec
+        out = []
+        for item in params:
+            if isinstance(item, dict) and "prop" in item:
+                if not isinstance(item["prop"], str):
+                    raise InvalidInput("prop must be a property name or 'siid.piid'", code="invalid_command")
+                prop = resolve_property(spec, item["prop"])
+                rest = {k: v for k, v in item.items() if k != "prop"}
+                item = {**rest, "siid": prop.siid, "piid": prop.iid}
+            out.append(item)
+        return out
+

@@ -1,0 +1,82 @@
+"""HTTP routes of user devices (what a phone app calls) and the device-side request for a fresh bind code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, Field
+
+from ecohub.api.deps import get_services, require
+from ecohub.bootstrap import Services
+from ecohub.errors import Forbidden, Unauthorized, Unavailable
+from ecohub.home.domain import HomeRole, Principal, Role
+from ecohub.protocol import Method
+
+router = APIRouter(tags=["my devices"])
+user = require(Role.USER)
+device_basic = HTTPBasic(auto_error=False, description="the device's own did and secret")
+
+
+def device_role(least: HomeRole) -> Callable[..., Principal]:
+    """A dependency admitting users with at least `least` in the home of the path's device (before the body)."""
+
+    def check(did: str, principal: Principal = Depends(user), services: Services = Depends(get_services)) -> Principal:
+        services.home.homes.device_access(principal, did, least)
+        return principal
+
+    check.__name__ = f"device_{least.label}"
+    return check
+
+
+class SetIn(BaseModel):
+    """Values to set, keyed by property name (`on`, `switch.on`) or `siid.piid`."""
+
+    values: dict[str, Any] = Field(examples=[{"switch.on": True}])
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
+
+
+def device_itself(did: str, request: Request,
+                  creds: HTTPBasicCredentials | None = Depends(device_basic)) -> HTTPBasicCredentials:
+    """Only the device itself (HTTP Basic did:secret) may call; bearer tokens of people are refused."""
+    if creds is None:
+        if request.headers.get("authorization", "").lower().startswith("bearer "):
+            raise Forbidden("only the device itself may ask for a bind code (HTTP Basic did:secret)",
+                            code="wrong_role")
+        raise Unauthorized("device credentials are required (HTTP Basic did:secret)", code="missing_credentials")
+    if creds.username != did:
+        raise Forbidden("a device may ask only for its own bind code", code="not_your_device")
+    return creds
+
+
+@router.post("/devices/{did}/bind-codes", status_code=201, tags=["devices"])
+def fresh_bind_code(did: str, creds: HTTPBasicCredentials = Depends(device_itself),
+                    services: Services = Depends(get_services)) -> dict[str, Any]:
+    """A fresh one-time bind code for the device to show (valid once, for a few minutes)."""
+    return services.home.bindings.issue_code(did, creds.password)
+
+
+@router.get("/me/devices")
+def my_devices(principal: Principal = Depends(user), services: Services = Depends(get_services)) -> list[Any]:
+    """Every device in the caller's homes, whatever partner made it, with friendly names next to raw keys."""
+    return services.home.devices.of_user(principal)
+
+
+@router.get("/me/devices/{did}")
+def my_device(did: str, principal: Principal = Depends(device_role(HomeRole.GUEST)),
+              services: Services = Depends(get_services)) -> dict[str, Any]:
+    """One device: each property's description, unit, allowed values, reported and desired value, pending flag."""
+    return services.home.devices.get(principal, did)
+
+
+@router.post("/me/devices/{did}/properties")
+async def set_properties(did: str, body: SetIn, principal: Principal = Depends(device_role(HomeRole.MEMBER)),
+                         services: Services = Depends(get_services)) -> dict[str, Any]:
+    """Set properties by name or `siid.piid` (owners and members; guests only view); waits for the device."""
+    params = services.home.devices.set_params(principal, did, body.values)
+    if services.commands is None:
+        raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
+    return await services.commands.send(did, Method.SET_PROPERTIES, params, actor=principal.actor,
+                                        timeout_s=body.timeout_s)

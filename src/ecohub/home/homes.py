@@ -1,0 +1,245 @@
+"""Use cases of homes: homes and rooms, who may do what in them (owner, member, guest), sharing."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+
+from ecohub.bus import EventBus
+from ecohub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ecohub.home.accounts import AccountService
+from ecohub.home.domain import HomeRole, Principal, Role
+from ecohub.home.events import MembershipEnded
+from ecohub.home.models import Binding, Home, HomeMember, Room
+from ecohub.region.domain import cell_of_did
+from ecohub.store import Databases, utcnow
+
+MAX_SHARE_S = 10 * 365 * 24 * 3600
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return _aware(ts).isoformat() if ts is not None else None
+
+
+def _expired(ts: datetime | None) -> bool:
+    return ts is not None and _aware(ts) <= utcnow()
+
+
+def _name(name: str, what: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput(f"{what} name must be 1 to 100 characters", code="invalid_name")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAccess:
+    """A user's access to a bound device: the home, the role, and the epoch start they may see."""
+
+    did: str
+    cell: str
+    home_id: str
+    role: HomeRole
+    since_ms: int
+    room_id: str | None
+    name: str
+
+
+class HomeService:
+    """Homes, rooms and memberships in the caller's cell; every check reads the database (revocation is immediate)."""
+
+    def __init__(self, dbs: Databases, accounts: AccountService, bus: EventBus) -> None:
+        self.dbs = dbs
+        self.accounts = accounts
+        self.bus = bus
+
+    @staticmethod
+    def cell_of(p: Principal) -> str:
+        """The caller's cell; only users have homes."""
+        if p.role != Role.USER or not p.cell:
+            raise Forbidden("homes belong to user accounts", code="wrong_role")
+        return p.cell
+
+    def role_in(self, p: Principal, home_id: str) -> HomeRole:
+        """The caller's role in a home; NotFound when they have none (others' homes are not revealed)."""
+        cell = self.cell_of(p)
+        with self.dbs.cell_session(cell) as s:
+            home = s.get(Home, home_id)
+            if home is not None and home.owner_id == p.subject:
+                return HomeRole.OWNER
+            m = s.get(HomeMember, (home_id, p.subject)) if home is not None else None
+            if m is None or _expired(m.expires_at):
+                raise NotFound(f"no home {home_id}", code="unknown_home")
+            return HomeRole[m.role.upper()]
+
+    def require(self, p: Principal, home_id: str, least: HomeRole) -> HomeRole:
+        """The caller's role, if it is at least `least`; Forbidden naming what is needed otherwise."""
+        role = self.role_in(p, home_id)
+        if role < least:
+            raise Forbidden(f"this needs the {least.label} of the home; you are {role.label}", code="home_role")
+        return role
+
+    def create(self, p: Principal, name: str) -> dict[str, str]:
+        """A new home owned by the caller."""
+        cell = self.cell_of(p)
+        home_id = secrets.token_hex(8)
+        with self.dbs.cell_session(cell) as s:
+            s.add(Home(id=home_id, owner_id=p.subject, name=_name(name, "home")))
+        return {"home_id": home_id}
+
+    def of_user(self, p: Principal) -> list[dict[str, Any]]:
+        """Homes the caller owns or was invited into (unexpired)."""
+        cell = self.cell_of(p)
+        now = utcnow()
+        with self.dbs.cell_session(cell) as s:
+            owned = [(h, HomeRole.OWNER, None) for h in s.scalars(select(Home).where(Home.owner_id == p.subject))]
+            shared = [(h, HomeRole[m.role.upper()], m.expires_at) for h, m in s.execute(
+                select(Home, HomeMember).join(HomeMember, HomeMember.home_id == Home.id)
+                .where(HomeMember.user_id == p.subject,
+                       or_(HomeMember.expires_at.is_(None), HomeMember.expires_at > now)))]
+        return [{"home_id": h.id, "name": h.name, "role": r.label, "expires_at": _iso(e)}
+                for h, r, e in owned + shared]
+
+    def get(self, p: Principal, home_id: str) -> dict[str, Any]:
+        """A home with its rooms and devices, as the caller may see it."""
+        role = self.role_in(p, home_id)
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            home = s.get(Home, home_id)
+            assert home is not None
+            rooms = s.scalars(select(Room).where(Room.home_id == home_id).order_by(Room.created_at)).all()
+            bindings = s.scalars(select(Binding).where(Binding.home_id == home_id).order_by(Binding.bound_ms)).all()
+            return {"home_id": home.id, "name": home.name, "role": role.label,
+                    "rooms": [{"room_id": r.id, "name": r.name} for r in rooms],
+                    "devices": [{"did": b.did, "name": b.name, "room_id": b.room_id} for b in bindings]}
+
+    def rename(self, p: Principal, home_id: str, name: str) -> None:
+        """Rename a home (owner)."""
+        self.require(p, home_id, HomeRole.OWNER)
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            home = s.get(Home, home_id)
+            assert home is not None
+            home.name = _name(name, "home")
+
+    def delete(self, p: Principal, home_id: str) -> None:
+        """Delete an empty home (owner); devices must be unbound first, which resets their credentials."""
+        self.require(p, home_id, HomeRole.OWNER)
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            if s.scalar(select(func.count()).select_from(Binding).where(Binding.home_id == home_id)):
+                raise Conflict("the home still has devices; unbind them first", code="home_not_empty")
+            s.execute(delete(HomeMember).where(HomeMember.home_id == home_id))
+            s.execute(delete(Room).where(Room.home_id == home_id))
+            s.execute(delete(Home).where(Home.id == home_id))
+
+    def add_room(self, p: Principal, home_id: str, name: str) -> dict[str, str]:
+        """A new room (owner or member)."""
+        self.require(p, home_id, HomeRole.MEMBER)
+        room_id = secrets.token_hex(8)
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            s.add(Room(id=room_id, home_id=home_id, name=_name(name, "room")))
+        return {"room_id": room_id}
+
+    def _room(self, s: Any, home_id: str, room_id: str) -> Room:
+        room = s.get(Room, room_id)
+        if room is None or room.home_id != home_id:
+            raise NotFound(f"no room {room_id} in home {home_id}", code="unknown_room")
+        return room  # type: ignore[no-any-return]
+
+    def rename_room(self, p: Principal, home_id: str, room_id: str, name: str) -> None:
+        """Rename a room (owner or member)."""
+        self.require(p, home_id, HomeRole.MEMBER)
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            self._room(s, home_id, room_id).name = _name(name, "room")
+
+    def delete_room(self, p: Principal, home_id: str, room_id: str) -> None:
+        """Delete a room; its devices stay in the home without a room."""
+        self.require(p, home_id, HomeRole.MEMBER)
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            room = self._room(s, home_id, room_id)
+            for b in s.scalars(select(Binding).where(Binding.room_id == room_id)):
+                b.room_id = None
+            s.delete(room)
+
+    def share(self, p: Principal, home_id: str, *, email: str, role: str,
+              expires_in_s: int | None = None) -> dict[str, Any]:
+        """Invite an existing user of the same cell as member (control) or guest (view), optionally until a time."""
+        self.require(p, home_id, HomeRole.OWNER)
+        r = HomeRole.parse(role)
+        if expires_in_s is not None and not 60 <= expires_in_s <= MAX_SHARE_S:
+            raise InvalidInput(f"expires_in_s must be between 60 and {MAX_SHARE_S}", code="invalid_expiry")
+        found = self.accounts.locate(email)
+        if found is None:
+            raise NotFound("no account with this email", code="unknown_user")
+        cell, user_id = found
+        if cell != p.cell:
+            raise Forbidden(f"that account is served by region cell {cell!r}; homes are shared within one cell",
+                            code="wrong_cell", cell=cell)
+        if user_id == p.subject:
+            raise InvalidInput("you own this home already", code="share_with_self")
+        expires = utcnow() + timedelta(seconds=expires_in_s) if expires_in_s else None
+        with self.dbs.cell_session(cell) as s:
+            m = s.get(HomeMember, (home_id, user_id))
+            if m is None:
+                s.add(HomeMember(home_id=home_id, user_id=user_id, role=r.label, invited_by=p.subject,
+                                 expires_at=expires))
+            else:
+                m.role, m.expires_at = r.label, expires
+        return {"user_id": user_id, "role": r.label, "expires_at": expires.isoformat() if expires else None}
+
+    def members(self, p: Principal, home_id: str) -> list[dict[str, Any]]:
+        """Who shares the home (ids and roles only: other users' emails are not shown)."""
+        self.role_in(p, home_id)
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            home = s.get(Home, home_id)
+            assert home is not None
+            rows = s.scalars(select(HomeMember).where(HomeMember.home_id == home_id)).all()
+            out = [{"user_id": home.owner_id, "role": "owner", "expires_at": None}]
+            out += [{"user_id": m.user_id, "role": m.role, "expires_at": _iso(m.expires_at)} for m in rows]
+            return out
+
+    def revoke(self, p: Principal, home_id: str, user_id: str) -> None:
+        """End a membership: the owner removes anyone, a member or guest removes themself; effective at once."""
+        role = self.role_in(p, home_id)
+        if role < HomeRole.OWNER and user_id != p.subject:
+            raise Forbidden("only the owner removes other people", code="home_role")
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            m = s.get(HomeMember, (home_id, user_id))
+            if m is None:
+                raise NotFound(f"user {user_id} is not a member of home {home_id}", code="unknown_member")
+            s.delete(m)
+        self.bus.publish([MembershipEnded(home_id, self.cell_of(p), user_id)])
+
+    def device_access(self, p: Principal, did: str, least: HomeRole) -> DeviceAccess:
+        """The caller's access to a bound device; wrong cell, unbound or not theirs → refused."""
+        cell = self.cell_of(p)
+        device_cell = cell_of_did(did)
+        if device_cell != cell:
+            raise Forbidden(f"device {did} is served by region cell {device_cell!r}; your account is in {cell!r}",
+                            code="wrong_cell", cell=device_cell)
+        with self.dbs.cell_session(cell) as s:
+            b = s.get(Binding, did)
+        if b is None:
+            raise NotFound(f"no device {did} in your homes", code="unknown_device")
+        try:
+            role = self.require(p, b.home_id, least)
+        except NotFound:
+            raise NotFound(f"no device {did} in your homes", code="unknown_device") from None
+        return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id, b.name)
+
+    def accessible_devices(self, p: Principal, home_id: str | None = None) -> list[DeviceAccess]:
+        """Every bound device the caller may see (in one home or all of theirs)."""
+        homes = [h for h in self.of_user(p) if home_id is None or h["home_id"] == home_id]
+        if home_id is not None and not homes:
+            raise NotFound(f"no home {home_id}", code="unknown_home")
+        roles = {h["home_id"]: HomeRole[h["role"].upper()] for h in homes}
+        with self.dbs.cell_session(self.cell_of(p)) as s:
+            rows = s.scalars(select(Binding).where(Binding.home_id.in_(list(roles))).order_by(Binding.bound_ms)).all()
+        return [DeviceAccess(b.did, self.cell_of(p), b.home_id, roles[b.home_id], b.bound_ms, b.room_id, b.name)
+                for b in rows]
