@@ -48,8 +48,19 @@ class HubClient:
         self._on_message = on_message
         self.client.on_message = self._dispatch
         self.connected = asyncio.Event()
-        self.client.on_connect = lambda *_: self.connected.set()
+        self._topics: dict[str, int] = {}
+        self.client.on_connect = self._connected
         self.client.on_disconnect = lambda *_: self.connected.clear()
+        self.reconnects = 0
+
+    def _connected(self, *_: Any) -> None:
+        # Subscribe again on every (re)connect: a broker that lost its state (restart without persistence,
+        # shared subscriptions not restored) would otherwise keep the session but send it nothing.
+        if self.connected.is_set() or self._topics:
+            self.reconnects += 1
+        for topic, qos in self._topics.items():
+            self.client.subscribe(topic, qos=qos)
+        self.connected.set()
 
     async def _dispatch(self, _client: Any, topic: str, payload: bytes, _qos: int, _props: Any) -> int:
         if self._on_message is not None:
@@ -75,10 +86,12 @@ class HubClient:
     def subscribe(self, *topics: str, qos: int = 1) -> None:
         """Subscribe to topic filters."""
         for topic in topics:
+            self._topics[topic] = qos
             self.client.subscribe(topic, qos=qos)
 
     def unsubscribe(self, topic: str) -> None:
         """Drop a subscription."""
+        self._topics.pop(topic, None)
         self.client.unsubscribe(topic)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:

@@ -1,0 +1,60 @@
+"""CLI commands of the production shape: `ecohub ingest --workers N` and `ecohub api`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from pathlib import Path
+
+import typer
+
+from ecohub.bootstrap import bootstrap
+from ecohub.cli.common import DataDir, console, handle_errors, make_settings
+from ecohub.workers import WorkerPool, serve_api
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `ingest` and `api`."""
+    app.command("ingest")(ingest)
+    app.command("api")(api)
+
+
+@handle_errors
+def ingest(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of an MQTT 5 broker (Mosquitto, EMQX)"),
+           workers: int = typer.Option(2, "--workers", min=1, max=64),
+           data_dir: Path | None = DataDir) -> None:
+    """Run N ingest worker processes sharing the device stream through `$share/ingest/…`."""
+    logging.basicConfig(level=logging.WARNING)
+    settings = make_settings(data_dir)
+    bootstrap(settings).close()  # migrate once before the workers start
+    pool = WorkerPool(settings, broker_url=broker, workers=workers)
+    stopping = False
+
+    def stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    pool.start()
+    console.print(f"{workers} ingest workers on {broker} (shared group 'ingest'); Ctrl-C stops")
+    while not stopping:
+        time.sleep(0.5)
+        pool.supervise_once()
+    pool.stop()
+    console.print(f"stopped ({pool.restarts} restarts)")
+
+
+@handle_errors
+def api(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of the broker for commands"),
+        http_port: int = typer.Option(8080, "--http-port"), host: str = typer.Option("127.0.0.1", "--host"),
+        data_dir: Path | None = DataDir) -> None:
+    """Run an API process (HTTP + commands) against an external broker; ingest runs separately."""
+    logging.basicConfig(level=logging.WARNING)
+    services = bootstrap(make_settings(data_dir))
+    console.print(f"ecohub API on http://{host}:{http_port}/api/v1/docs, commands via {broker}")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_api(services, http_port=http_port, broker_url=broker, host=host))
