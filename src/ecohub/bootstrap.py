@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecohub.bus import EventBus
+from ecohub.certify.service import CertificationService
 from ecohub.connect.commands import CommandService
 from ecohub.connect.pipeline import Pipeline
 from ecohub.connect.service import DeadLetterService, DeviceService
+from ecohub.ecosystem.channel import MarketService
+from ecohub.ecosystem.context import Ecosystem, build_ecosystem
 from ecohub.ecosystem.service import ProductService
-from ecohub.home.service import TokenService
+from ecohub.home.service import HomeContext, TokenService
 from ecohub.settings import Settings
 from ecohub.store import Databases
 from ecohub.store.migrate import upgrade_all
@@ -37,11 +40,14 @@ class Services:
     dbs: Databases
     bus: EventBus
     products: ProductService
+    ecosystem: Ecosystem
     devices: DeviceService
     dead_letters: DeadLetterService
     twin: TwinService
     telemetry: TelemetryService
     tokens: TokenService
+    home: HomeContext
+    certification: CertificationService
     service_password: str
     commands: CommandService | None = None
     runtime: Runtime = field(default_factory=Runtime)
@@ -83,18 +89,24 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     if migrate:
         upgrade_all(dbs)
     bus = EventBus()
-    products = ProductService(dbs, bus)
+    certification = CertificationService(dbs, data_dir=settings.data_dir, market_profiles=MarketService(dbs).profiles)
+    products = ProductService(dbs, bus, certification=certification.passing_markets)
     devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
                             default_cell=settings.default_cell)
+    twin = TwinService(dbs)
     return Services(
         settings=settings,
         dbs=dbs,
         bus=bus,
         products=products,
+        ecosystem=build_ecosystem(dbs, bus, products, devices.count_by_partner),
         devices=devices,
         dead_letters=DeadLetterService(dbs),
-        twin=TwinService(dbs),
+        twin=twin,
         telemetry=TelemetryService(dbs),
         tokens=TokenService(dbs),
+        home=HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin,
+                               secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s),
+        certification=certification,
         service_password=service_password(settings.data_dir),
     )

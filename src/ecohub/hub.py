@@ -22,6 +22,7 @@ from ecohub.connect.broker import EmbeddedBroker
 from ecohub.connect.commands import CommandService
 from ecohub.connect.events import DeviceRevoked
 from ecohub.connect.ingest import IngestWorker
+from ecohub.connect.mosquitto import MosquittoBroker
 from ecohub.connect.mqtt import Endpoint
 from ecohub.errors import InvalidInput, Unavailable
 
@@ -51,7 +52,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def parse_broker_url(url: str) -> tuple[str, int]:
     """`mqtt://host:port` → (host, port)."""
     if not url.startswith("mqtt://"):
-        raise InvalidInput(f"--broker must be 'embedded' or mqtt://host:port, got {url!r}", code="invalid_broker")
+        raise InvalidInput(f"--broker must be 'embedded', 'mosquitto', mosquitto://host:port or mqtt://host:port, "
+                           f"got {url!r}", code="invalid_broker")
     host, _, port = url[len("mqtt://"):].rstrip("/").partition(":")
     return host or "127.0.0.1", int(port or 1883)
 
@@ -96,6 +98,15 @@ async def running_hub(services: Services, *, http_port: int, mqtt_port: int, bro
 
             services.bus.subscribe(DeviceRevoked, drop)
             endpoint = Endpoint(host, mqtt_port, embedded.mqtt_version, services.service_password)
+        elif broker == "mosquitto" or broker.startswith("mosquitto://"):
+            # managed: ecohub runs mosquitto on mqtt_port; mosquitto://host:port: an external one with dynsec
+            managed = broker == "mosquitto"
+            m_host, m_port = (host, mqtt_port) if managed else parse_broker_url("mqtt://" + broker.split("://", 1)[1])
+            mosquitto = await stack.enter_async_context(MosquittoBroker(
+                host=m_host, port=m_port, service_password=services.service_password,
+                work_dir=settings.data_dir / "mosquitto", managed=managed))
+            mosquitto.watch(services.devices, services.bus)
+            endpoint = mosquitto.endpoint
         else:
             b_host, b_port = parse_broker_url(broker)
             endpoint = Endpoint(b_host, b_port, 5, services.service_password)

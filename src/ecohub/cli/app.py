@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from ecohub.cli import connect_cmds, ecosystem_cmds, hub_cmds
+from ecohub.certify.cli import certify_app
+from ecohub.cli import connect_cmds, ecosystem_cmds, hub_cmds, worker_cmds
 
 app = typer.Typer(name="ecohub", help="ecohub: run a hardware ecosystem on one IoT cloud.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 hub_cmds.register(app)
 connect_cmds.register(app)
 ecosystem_cmds.register(app)
+worker_cmds.register(app)
+app.add_typer(certify_app, name="certify")
 
 
 def main() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from ecohub.bus import EventBus
 from ecohub.connect.domain import check_secret, hash_bind_code, hash_secret, new_bind_code, new_secret
@@ -62,6 +64,9 @@ class DeviceService:
         self.secret_key = secret_key
         self.default_cell = default_cell
         self._cred_cache: dict[str, tuple[bytes, bytes, str]] = {}
+        # In-process hooks called with (did, clear secret) right after provisioning or re-keying committed, so an
+        # external broker adapter can create the device's client; the clear secret is never stored.
+        self.credential_hooks: list[Callable[[str, str], None]] = []
 
     def provision(self, *, model: str, count: int = 1, cell: str | None = None) -> list[ProvisionedDevice]:
         """Provision `count` devices for a product at certification or later."""
@@ -78,7 +83,14 @@ class DeviceService:
                              bind_code_hash=hash_bind_code(code, self.secret_key)))
                 out.append(ProvisionedDevice(did, secret, code, model, cell))
         self.bus.publish([DeviceProvisioned(d.did, model, cell) for d in out])
+        self._credentials_issued([(d.did, d.secret) for d in out])
         return out
+
+    def _credentials_issued(self, issued: list[tuple[str, str]]) -> None:
+        """Hand clear secrets to the in-process credential hooks (a broker adapter); they raise if it is down."""
+        for hook in list(self.credential_hooks):
+            for did, secret in issued:
+                hook(did, secret)
 
     def cell_of(self, did: str) -> str:
         """The cell serving a device; refuses ids of cells this hub does not serve."""
@@ -142,6 +154,42 @@ class DeviceService:
             d.revoked_at = utcnow()
         self._cred_cache.pop(did, None)
         self.bus.publish([DeviceRevoked(did, cell)])
+
+    def consume_bind_code(self, session: Session, did: str, code: str) -> bool:
+        """Use up the code printed at provisioning, in the caller's transaction: true once, for the right code."""
+        result = session.execute(
+            update(Device)
+            .where(Device.did == did, Device.status == "active",
+                   Device.bind_code_hash == hash_bind_code(code, self.secret_key))
+            .values(bind_code_hash=None))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def reset_credentials(self, did: str) -> ProvisionedDevice:
+        """New secret and bind code (on unbinding): the old secret stops working and its session is dropped."""
+        cell = self.cell_of(did)
+        secret, code, salt = new_secret(), new_bind_code(), secrets.token_bytes(16)
+        with self.dbs.cell_session(cell) as s:
+            d = s.get(Device, did)
+            if d is None:
+                raise NotFound(f"no device {did}", code="unknown_device")
+            d.secret_salt, d.secret_hash = salt, hash_secret(secret, salt)
+            d.bind_code_hash = hash_bind_code(code, self.secret_key)
+            model = d.model
+        self._cred_cache.pop(did, None)
+        self.bus.publish([DeviceRevoked(did, cell)])  # the broker drops the session that used the old secret
+        self._credentials_issued([(did, secret)])
+        return ProvisionedDevice(did, secret, code, model, cell)
+
+    def count_by_partner(self) -> dict[str, int]:
+        """Active devices per partner, summed over every cell (aggregate only: no device or user data)."""
+        totals: dict[str, int] = {}
+        q = (select(Device.partner_id, func.count()).where(Device.status == "active", Device.partner_id.is_not(None))
+             .group_by(Device.partner_id))
+        for cell in self.dbs.cells:
+            with self.dbs.cell_session(cell) as s:
+                for partner_id, n in s.execute(q):
+                    totals[partner_id] = totals.get(partner_id, 0) + n
+        return totals
 
     def forget_cached(self, did: str) -> None:
         """Drop cached credentials (another process changed them)."""
