@@ -31,10 +31,12 @@ def upsert(
     """Insert rows; on key conflict apply `update` (expressions may use `excluded`) when `where` holds."""
     if not rows:
         return
-    stmt = _insert(session, table).values(list(rows))
+    # executemany with a cached statement: SQLAlchemy batches it ("insertmanyvalues") without recompiling
+    # a statement with thousands of bind parameters per batch.
+    stmt = _insert(session, table)
     resolved = {k: (v(stmt.excluded) if callable(v) else v) for k, v in update.items()}
     session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=resolved,
-                                               where=where(stmt.excluded) if callable(where) else where))
+                                               where=where(stmt.excluded) if callable(where) else where), list(rows))
 
 
 def insert_new(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, keys: Sequence[str],
@@ -42,5 +44,5 @@ def insert_new(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, 
     """Insert rows, skipping those whose key exists; return `returning` columns of the rows inserted."""
     if not rows:
         return []
-    stmt = _insert(session, table).values(list(rows)).on_conflict_do_nothing(index_elements=list(keys))
-    return [tuple(r) for r in session.execute(stmt.returning(*returning)).all()]
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(keys))
+    return [tuple(r) for r in session.execute(stmt.returning(*returning), list(rows)).all()]

@@ -25,9 +25,9 @@ class TelemetryService:
     def append(session: Session, samples: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]) -> None:
         """Multi-row inserts inside the caller's transaction."""
         if samples:
-            session.execute(insert(Sample), list(samples))
+            session.execute(insert(Sample.__table__), list(samples))
         if events:
-            session.execute(insert(DeviceEvent), list(events))
+            session.execute(insert(DeviceEvent.__table__), list(events))
 
     def series(self, cell: str, did: str, key: str, *, since: int | None = None, until: int | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:
