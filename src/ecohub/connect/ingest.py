@@ -23,6 +23,7 @@ from ecohub.telemetry.service import TelemetryService
 from ecohub.twin.service import TwinService
 
 log = logging.getLogger(__name__)
+RECV_BUFFER = 128 * 1024
 
 
 @dataclass(slots=True)
@@ -38,6 +39,8 @@ class IngestStats:
     replies: int = 0
     batches: int = 0
     write_retries: int = 0
+    unacked: int = 0  # messages delivered to this worker and not yet acknowledged
+    peak_unacked: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -70,22 +73,39 @@ class IngestWorker:
         self.max_inflight = max_inflight
         self._room = asyncio.Semaphore(max_inflight)
         self.ready = asyncio.Event()
+        self._client: HubClient | None = None
+        self._reading_paused = False
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
-        # Back-pressure: beyond max_inflight unacknowledged messages we stop taking more (MQTT 5 flow control
-        # then stops the broker sending); the PUBACK goes out only when the batch holding this message committed.
-        async with self._room:
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._pending.append(_Pending(topic, payload, done))
-            self.stats.received += 1
-            if len(self._pending) >= self.batch_size:
-                self._wake.set()
-            await done
+        # Back-pressure: the PUBACK goes out only when the batch holding this message committed, and with
+        # MQTT 5 the broker sends at most `receive_maximum` (= max_inflight) unacknowledged messages, so a slow
+        # or absent database stops the flow at the broker instead of growing a buffer here.
+        stats = self.stats
+        stats.unacked += 1
+        stats.peak_unacked = max(stats.peak_unacked, stats.unacked)
+        if stats.unacked >= self.max_inflight and not self._reading_paused and self._client is not None:
+            # Brokers differ in how they honour receive-maximum; stop reading the socket so nothing more
+            # arrives until the database has caught up (the broker keeps the messages queued).
+            self._reading_paused = self._client.pause_reading(True)
+        try:
+            async with self._room:
+                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._pending.append(_Pending(topic, payload, done))
+                stats.received += 1
+                if len(self._pending) >= self.batch_size:
+                    self._wake.set()
+                await done
+        finally:
+            stats.unacked -= 1
+            if self._reading_paused and stats.unacked <= self.max_inflight // 2 and self._client is not None:
+                self._client.pause_reading(False)
+                self._reading_paused = False
 
     async def run(self) -> None:
         """Connect, subscribe and flush batches until cancelled."""
         async with HubClient(self.endpoint, client_id=self.client_id, on_message=self._on_message,
-                             clean=False, receive_maximum=self.max_inflight) as client:
+                             clean=False, receive_maximum=self.max_inflight, recv_buffer=RECV_BUFFER) as client:
+            self._client = client
             client.subscribe(Topic.all_up(self.share_group), Topic.all_state(self.share_group))
             self.ready.set()
             try:

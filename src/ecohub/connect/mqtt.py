@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -35,7 +36,7 @@ class HubClient:
     """A service MQTT client; messages go to `on_message`, which is awaited before the PUBACK (MQTT 5)."""
 
     def __init__(self, endpoint: Endpoint, *, client_id: str, on_message: OnMessage | None = None,
-                 clean: bool = True, receive_maximum: int | None = None) -> None:
+                 clean: bool = True, receive_maximum: int | None = None, recv_buffer: int | None = None) -> None:
         kwargs: dict[str, Any] = {}
         if endpoint.mqtt_version == 5:
             kwargs["session_expiry_interval"] = 0 if clean else 3600
@@ -52,6 +53,7 @@ class HubClient:
         self.client.on_connect = self._connected
         self.client.on_disconnect = lambda *_: self.connected.clear()
         self.reconnects = 0
+        self.recv_buffer = recv_buffer
 
     def _connected(self, *_: Any) -> None:
         # Subscribe again on every (re)connect: a broker that lost its state (restart without persistence,
@@ -60,6 +62,12 @@ class HubClient:
             self.reconnects += 1
         for topic, qos in self._topics.items():
             self.client.subscribe(topic, qos=qos)
+        if self.recv_buffer:
+            # A small kernel receive buffer keeps what piles up while reading is paused small, too.
+            transport = getattr(getattr(self.client, "_connection", None), "_transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.recv_buffer)
         self.connected.set()
 
     async def _dispatch(self, _client: Any, topic: str, payload: bytes, _qos: int, _props: Any) -> int:
@@ -82,6 +90,19 @@ class HubClient:
             await asyncio.wait_for(self.client.disconnect(), timeout=3)
         except Exception as err:
             log.debug("disconnect: %s", err)
+
+    def pause_reading(self, paused: bool) -> bool:
+        """Stop (or resume) reading from the broker's socket: TCP back-pressure whatever the broker's flow
+        control does. Returns False when there is no live connection."""
+        connection = getattr(self.client, "_connection", None)
+        transport = getattr(connection, "_transport", None)
+        if transport is None or transport.is_closing():
+            return False
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+        return True
 
     def subscribe(self, *topics: str, qos: int = 1) -> None:
         """Subscribe to topic filters."""
