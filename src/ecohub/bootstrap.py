@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
 from ecohub.certify.service import CertificationService
 from ecohub.connect.commands import CommandService
@@ -16,6 +17,7 @@ from ecohub.ecosystem.channel import MarketService
 from ecohub.ecosystem.context import Ecosystem, build_ecosystem
 from ecohub.ecosystem.service import ProductService
 from ecohub.home.service import HomeContext, TokenService
+from ecohub.privacy.service import PrivacyContext
 from ecohub.settings import Settings
 from ecohub.store import Databases
 from ecohub.store.migrate import upgrade_all
@@ -49,6 +51,8 @@ class Services:
     home: HomeContext
     certification: CertificationService
     service_password: str
+    automations: AutomationService
+    privacy: PrivacyContext
     commands: CommandService | None = None
     runtime: Runtime = field(default_factory=Runtime)
     workers: list[object] = field(default_factory=list)
@@ -94,6 +98,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
                             default_cell=settings.default_cell)
     twin = TwinService(dbs)
+    home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin,
+                             secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s)
     return Services(
         settings=settings,
         dbs=dbs,
@@ -105,8 +111,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         twin=twin,
         telemetry=TelemetryService(dbs),
         tokens=TokenService(dbs),
-        home=HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin,
-                               secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s),
+        home=home,
         certification=certification,
         service_password=service_password(settings.data_dir),
+        automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products),
+        privacy=PrivacyContext.build(dbs, home.accounts, data_dir=settings.data_dir,
+                                     secret_key=settings.secret_key.encode()),
     )

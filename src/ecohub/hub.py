@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ecohub.automate.engine import AutomationEngine
 from ecohub.bootstrap import Services
 from ecohub.connect.authority import BrokerAuthority
 from ecohub.connect.broker import EmbeddedBroker
@@ -50,11 +51,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
-    """`mqtt://host:port` → (host, port)."""
-    if not url.startswith("mqtt://"):
+    """`mqtt://host:port` or `mosquitto://host:port` → (host, port)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("mqtt", "mosquitto"):
         raise InvalidInput(f"--broker must be 'embedded', 'mosquitto', mosquitto://host:port or mqtt://host:port, "
                            f"got {url!r}", code="invalid_broker")
-    host, _, port = url[len("mqtt://"):].rstrip("/").partition(":")
+    host, _, port = rest.rstrip("/").partition(":")
+    if port and not port.isdigit():
+        raise InvalidInput(f"the port in {url!r} is not a number", code="invalid_broker")
     return host or "127.0.0.1", int(port or 1883)
 
 
@@ -78,6 +82,37 @@ def read_runtime(data_dir: Path) -> dict[str, object] | None:
     return info
 
 
+async def enter_broker(stack: AsyncExitStack, services: Services, *, broker: str, host: str,
+                       mqtt_port: int) -> Endpoint:
+    """Start or attach the broker adapter on `stack`; returns where the hub's own clients connect."""
+    settings = services.settings
+    if broker == "embedded":
+        if not port_is_free(host, mqtt_port):
+            raise Unavailable(f"MQTT port {mqtt_port} on {host} is in use; pick another with --mqtt-port",
+                              code="port_in_use")
+        authority = BrokerAuthority(services.devices, service_password=services.service_password)
+        embedded = await stack.enter_async_context(EmbeddedBroker(host=host, port=mqtt_port, authority=authority))
+
+        async def drop(event: DeviceRevoked) -> None:
+            await embedded.drop(event.did)
+
+        services.bus.subscribe(DeviceRevoked, drop)
+        endpoint = Endpoint(host, mqtt_port, embedded.mqtt_version, services.service_password)
+    elif broker == "mosquitto" or broker.startswith("mosquitto://"):
+        # managed: ecohub runs mosquitto on mqtt_port; mosquitto://host:port: an external one with dynsec
+        managed = broker == "mosquitto"
+        m_host, m_port = (host, mqtt_port) if managed else parse_broker_url(broker)
+        mosquitto = await stack.enter_async_context(MosquittoBroker(
+            host=m_host, port=m_port, service_password=services.service_password,
+            work_dir=settings.data_dir / "mosquitto", managed=managed))
+        mosquitto.watch(services.devices, services.bus)
+        endpoint = mosquitto.endpoint
+    else:
+        b_host, b_port = parse_broker_url(broker)
+        endpoint = Endpoint(b_host, b_port, 5, services.service_password)
+    return endpoint
+
+
 @asynccontextmanager
 async def running_hub(services: Services, *, http_port: int, mqtt_port: int, broker: str = "embedded",
                       host: str = "127.0.0.1") -> AsyncIterator[Services]:
@@ -86,38 +121,17 @@ async def running_hub(services: Services, *, http_port: int, mqtt_port: int, bro
 
     settings = services.settings
     async with AsyncExitStack() as stack:
-        if broker == "embedded":
-            if not port_is_free(host, mqtt_port):
-                raise Unavailable(f"MQTT port {mqtt_port} on {host} is in use; pick another with --mqtt-port",
-                                  code="port_in_use")
-            authority = BrokerAuthority(services.devices, service_password=services.service_password)
-            embedded = await stack.enter_async_context(EmbeddedBroker(host=host, port=mqtt_port, authority=authority))
-
-            async def drop(event: DeviceRevoked) -> None:
-                await embedded.drop(event.did)
-
-            services.bus.subscribe(DeviceRevoked, drop)
-            endpoint = Endpoint(host, mqtt_port, embedded.mqtt_version, services.service_password)
-        elif broker == "mosquitto" or broker.startswith("mosquitto://"):
-            # managed: ecohub runs mosquitto on mqtt_port; mosquitto://host:port: an external one with dynsec
-            managed = broker == "mosquitto"
-            m_host, m_port = (host, mqtt_port) if managed else parse_broker_url("mqtt://" + broker.split("://", 1)[1])
-            mosquitto = await stack.enter_async_context(MosquittoBroker(
-                host=m_host, port=m_port, service_password=services.service_password,
-                work_dir=settings.data_dir / "mosquitto", managed=managed))
-            mosquitto.watch(services.devices, services.bus)
-            endpoint = mosquitto.endpoint
-        else:
-            b_host, b_port = parse_broker_url(broker)
-            endpoint = Endpoint(b_host, b_port, 5, services.service_password)
+        endpoint = await enter_broker(stack, services, broker=broker, host=host, mqtt_port=mqtt_port)
         if not port_is_free(host, http_port):
             raise Unavailable(f"HTTP port {http_port} on {host} is in use; pick another with --http-port",
                               code="port_in_use")
         worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus, endpoint=endpoint,
                               batch_size=settings.ingest.batch_size, batch_ms=settings.ingest.batch_ms,
                               max_inflight=settings.ingest.max_inflight,
-                              client_id=f"ecohub-ingest-{secrets.token_hex(3)}" if broker != "embedded"
-                              else "ecohub-ingest", share_group="ingest")
+                              # one worker in this process: a stable id and a plain persistent subscription
+                              # (a restarted hub resumes its session; see docs/deploy.md on shared ones)
+                              client_id="ecohub-ingest-hub" if broker != "embedded" else "ecohub-ingest",
+                              share_group=None)
         ingest_task = asyncio.create_task(worker.run(), name="ingest")
         stack.push_async_callback(_cancel, ingest_task)
         await _wait_ready(worker.ready, ingest_task)
@@ -126,6 +140,10 @@ async def running_hub(services: Services, *, http_port: int, mqtt_port: int, bro
             CommandService(dbs=services.dbs, devices=services.devices, products=services.products,
                            endpoint=endpoint, timeout_s=settings.api.command_timeout_s,
                            client_id=f"ecohub-cmd-{secrets.token_hex(4)}"))
+        # automations: subscribes to the bus, runs its scheduler and action runner as named tasks; stopped on exit
+        await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,
+                                                         twin=services.twin, commands=lambda: services.commands,
+                                                         command_timeout_s=settings.api.command_timeout_s))
         app = create_app(services)
         server = _QuietServer(uvicorn.Config(app, host=host, port=http_port, log_level="warning", lifespan="off",
                                              access_log=False))

@@ -9,6 +9,7 @@ import multiprocessing as mp
 import signal
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import uvicorn
@@ -17,7 +18,7 @@ from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.commands import CommandService
 from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.mqtt import Endpoint
-from ecohub.hub import _QuietServer, parse_broker_url
+from ecohub.hub import _QuietServer, enter_broker, parse_broker_url
 from ecohub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,14 +118,16 @@ async def serve_api(services: Services, *, http_port: int, broker_url: str, host
     """An API process: HTTP + commands over the external broker; no ingest, no embedded broker."""
     from ecohub.api.app import create_app
 
-    b_host, b_port = parse_broker_url(broker_url)
-    async with CommandService(dbs=services.dbs, devices=services.devices, products=services.products,
-                              endpoint=Endpoint(b_host, b_port, 5, services.service_password),
-                              timeout_s=services.settings.api.command_timeout_s,
-                              client_id=f"ecohub-api-{http_port}") as commands:
+    parse_broker_url(broker_url)  # an API process attaches to an existing broker; it never starts one
+    async with AsyncExitStack() as stack:
+        # mosquitto://…: this process also creates the dynsec clients of devices provisioned through it
+        endpoint = await enter_broker(stack, services, broker=broker_url, host=host, mqtt_port=0)
+        commands = await stack.enter_async_context(CommandService(
+            dbs=services.dbs, devices=services.devices, products=services.products, endpoint=endpoint,
+            timeout_s=services.settings.api.command_timeout_s, client_id=f"ecohub-api-{http_port}"))
         services.commands = commands
         services.runtime.http_url = f"http://{host}:{http_port}"
-        services.runtime.mqtt_host, services.runtime.mqtt_port = b_host, b_port
+        services.runtime.mqtt_host, services.runtime.mqtt_port = endpoint.host, endpoint.port
         server = _QuietServer(uvicorn.Config(create_app(services), host=host, port=http_port, log_level="warning",
                                              lifespan="off", access_log=False))
         await server.serve()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
+import httpx
 import paho.mqtt.client as paho
 import pytest
 
@@ -92,3 +94,120 @@ async def test_device_cannot_subscribe_to_another_devices_commands(hub: Services
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def _hijack_attempt(port: int, did: str, *, clean: bool) -> int:
+    """CONNECT with a live device's client id and username but a wrong password; the CONNACK code."""
+    result: list[int] = []
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=did, clean_session=clean)
+    client.username_pw_set(did, "not-the-secret")
+    client.on_connect = lambda c, u, f, rc, p: result.append(rc.value)
+    client.connect("127.0.0.1", port)
+    for _ in range(100):
+        client.loop(timeout=0.05)
+        if result:
+            break
+    client.disconnect()
+    return result[0] if result else -1
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["clean-session", "persistent-session"])
+async def test_wrong_password_with_a_live_did_does_not_cut_the_device_off(api: httpx.AsyncClient, hub: Services,
+                                                                          plug_model: str, clean: bool) -> None:
+    """amqtt 0.12 deleted (clean) or took over (persistent) the live session before refusing the password."""
+    creds = hub.devices.provision(model=plug_model)[0]
+    dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), port=hub.runtime.mqtt_port or 0)
+    await dev.connect()
+    try:
+        cell = hub.devices.cell_of(creds.did)
+        await eventually(lambda: hub.twin.get(cell, creds.did)["online"])
+        rc = await asyncio.to_thread(_hijack_attempt, hub.runtime.mqtt_port or 0, creds.did, clean=clean)
+        assert rc not in (0, -1)  # refused with a CONNACK code
+        assert dev.connected.is_set()
+        r = await api.post(f"/api/v1/devices/{creds.did}/commands",
+                           json={"method": "set_properties", "params": [{"siid": 2, "piid": 1, "value": True}],
+                                 "timeout_s": 3})
+        assert r.status_code == 200, r.text
+        assert r.json()["result"] == [{"siid": 2, "piid": 1, "code": 0}]
+        assert dev.values[(2, 1)] is True
+        assert dev.connected.is_set()
+    finally:
+        await dev.disconnect()
+
+
+async def test_broadcast_survives_subscriptions_changing_meanwhile(hub: Services, plug_model: str) -> None:
+    """Devices connecting and leaving while reports flow: every report of the steady device reaches the twin."""
+    steady, *churn = hub.devices.provision(model=plug_model, count=16)
+    spec = load_spec(plug_model)
+    port = hub.runtime.mqtt_port or 0
+    dev = Device(did=steady.did, secret=steady.secret, spec=spec, port=port)
+    await dev.connect()
+
+    async def come_and_go(creds: Any) -> None:
+        for _ in range(6):
+            other = Device(did=creds.did, secret=creds.secret, spec=spec, port=port)
+            await other.connect()
+            await asyncio.sleep(0.02)
+            await other.disconnect(graceful=False)
+
+    try:
+        cell = hub.devices.cell_of(steady.did)
+        churning = asyncio.gather(*[come_and_go(c) for c in churn])
+        ids = []
+        for i in range(150):
+            ids.append(dev.report({(2, 1): i % 2 == 0}))
+            await asyncio.sleep(0.002)
+        await churning
+        await eventually(lambda: len(hub.telemetry.series(cell, steady.did, "2.1")) >= len(ids), timeout=10)
+    finally:
+        await dev.disconnect()
+
+
+async def test_unsubscribe_then_subscribe_ends_subscribed(api: httpx.AsyncClient, hub: Services,
+                                                          plug_model: str) -> None:
+    """UNSUBSCRIBE x and SUBSCRIBE x arriving together: amqtt 0.12 handled the SUBSCRIBE first, ending unsubscribed."""
+    creds = hub.devices.provision(model=plug_model)[0]
+    dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), port=hub.runtime.mqtt_port or 0)
+    await dev.connect()
+    try:
+        acked: list[int] = []
+        assert dev._client is not None
+        dev._client.on_subscribe = lambda *_: acked.append(1)
+        for _ in range(3):
+            dev._client.unsubscribe(Topic.down(creds.did))
+            dev._client.subscribe(Topic.down(creds.did), qos=1)
+        await eventually(lambda: len(acked) >= 3, timeout=3)
+        r = await api.post(f"/api/v1/devices/{creds.did}/commands",
+                           json={"method": "get_properties", "params": [{"siid": 2, "piid": 1}], "timeout_s": 3})
+        assert r.status_code == 200, r.text
+    finally:
+        await dev.disconnect()
+
+
+async def test_a_connecting_device_gets_no_other_devices_retained_state(hub: Services, plug_model: str) -> None:
+    """amqtt 0.12 sent every connecting client the retained messages of every filter anyone (the ingest) subscribed."""
+    a, b = hub.devices.provision(model=plug_model, count=2)
+    dev_a = Device(did=a.did, secret=a.secret, spec=load_spec(plug_model), port=hub.runtime.mqtt_port or 0)
+    await dev_a.connect()
+    try:
+        cell = hub.devices.cell_of(a.did)
+        await eventually(lambda: hub.twin.get(cell, a.did)["online"])  # A's online state is retained and ingested
+        got: list[str] = []
+        connected: list[int] = []
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=b.did)
+        client.username_pw_set(b.did, b.secret)
+        client.on_connect = lambda c, u, f, rc, p: connected.append(rc.value)
+        client.on_message = lambda c, u, m: got.append(m.topic)
+        client.connect("127.0.0.1", hub.runtime.mqtt_port or 0)
+        client.loop_start()
+        try:
+            await eventually(lambda: connected == [0])
+            client.subscribe(Topic.down(b.did), qos=1)
+            client.publish(Topic.state(b.did), b'{"online":true}', qos=1, retain=True)
+            await eventually(lambda: hub.twin.get(cell, b.did)["online"])
+            assert Topic.state(a.did) not in got, got
+        finally:
+            client.loop_stop()
+            client.disconnect()
+    finally:
+        await dev_a.disconnect()

@@ -102,4 +102,6 @@ def test_personal_data_lives_only_in_the_users_cell(client: TestClient, services
             continue
         assert b"canary-4711" not in raw, f"the email leaked into {path.name}"
     cell_files = b"".join(p.read_bytes() for p in data_dir.glob("cell-in.db*"))
-    assert b"canary-4711@example.org" in cell_files
+    assert b"canary-4711@example.org" not in cell_files  # sealed with the subject's key (privacy context)
+    assert services.home.accounts.locate("canary-4711@example.org") is not None
+    assert (services.home.accounts.locate("canary-4711@example.org") or ("",))[0] == "in"

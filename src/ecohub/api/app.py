@@ -45,9 +45,13 @@ def _validation_message(err: RequestValidationError) -> str:
 
 def create_app(services: Services) -> FastAPI:
     """Build the app for a set of services (no global state)."""
+    from ecohub.api.console import mount_console
+    from ecohub.automate.api import router as automate_router
+    from ecohub.certify.api import router as certify_router
     from ecohub.connect.api import router as connect_router
     from ecohub.ecosystem.api import router as ecosystem_router
     from ecohub.home.api import router as home_router
+    from ecohub.privacy.api import router as privacy_router
 
     app = FastAPI(
         title="ecohub",
@@ -84,4 +88,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(home_router, prefix="/api/v1")
     app.include_router(ecosystem_router, prefix="/api/v1")
     app.include_router(connect_router, prefix="/api/v1")
+    app.include_router(privacy_router, prefix="/api/v1")
+    app.include_router(automate_router, prefix="/api/v1")
+    app.include_router(certify_router, prefix="/api/v1")
+    mount_console(app, services)
     return app

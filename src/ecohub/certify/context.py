@@ -11,6 +11,7 @@ from ecohub.certify.devproc import DeviceProcess
 from ecohub.certify.domain import Declaration, Status
 from ecohub.certify.probe import Probe
 from ecohub.connect.authority import BrokerAuthority
+from ecohub.connect.broker import EmbeddedBroker
 from ecohub.connect.commands import CommandService
 from ecohub.connect.mqtt import Endpoint
 from ecohub.spec import CompiledSpec
@@ -69,6 +70,7 @@ class Context:
     own_acl_windows: list[tuple[float, float]] = field(default_factory=list)  # the suite's own impersonation
     online: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
+    broker: EmbeddedBroker | None = None  # the hub's embedded broker when the suite owns it (restartable)
 
     @property
     def did(self) -> str:

@@ -55,8 +55,8 @@ CHECKS: tuple[CheckDef, ...] = (
     CheckDef("events.arguments", "every declared event is seen, carrying exactly its declared arguments", "events"),
     CheckDef("state.offline_will", "killing the device process marks it offline via the retained will", "state"),
     CheckDef("state.back_online", "after a restart the unit is online again and reports", "state"),
-    CheckDef("connect.reconnect", "after the broker drops the connection the unit reconnects, resubscribes "
-             "and answers", "connect"),
+    CheckDef("connect.reconnect", "after a broker restart (or, attached to an external hub, a session take-over) "
+             "the unit reconnects, resubscribes and answers", "connect"),
     CheckDef("limits.message_rate", "messages per second stay within the declared limit", "limits"),
     CheckDef("limits.payload_size", "payloads stay within the declared and the hub's size limit", "limits"),
     CheckDef("security.unique_credentials", "units have unique credentials; a unit's secret does not open "

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ecohub.privacy.domain import not_personal
 from ecohub.store.db import GlobalBase, JsonType, utcnow
 
 
@@ -15,6 +16,8 @@ class CertificationReport(GlobalBase):
     """A signed report as issued; the document is kept byte-for-byte meaningful (JSON) so it can be re-verified."""
 
     __tablename__ = "certification_reports"
+    __privacy__ = not_personal("report_id", "model", "spec_hash", "passed", "markets_passed", "key_id", "issued_at",
+                               "expires_at", "document", "created_at")
 
     report_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model: Mapped[str] = mapped_column(String(64), index=True)

@@ -68,6 +68,19 @@ class Probe:
         self.client.set_auth_credentials(endpoint.username, endpoint.password)
         self.client.set_config({"reconnect_retries": -1, "reconnect_delay": 1})
         self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.connects = 0
+
+    def _topics(self) -> list[str]:
+        # `down` too: the evidence shows every request; and while the probe holds a subscription on each unit topic,
+        # units (re)connecting never add or remove a broker subscription key
+        return [t for did in self.dids for t in (Topic.up(did), Topic.state(did), Topic.down(did))]
+
+    def _on_connect(self, *_: Any) -> None:
+        self.connects += 1
+        if self.connects > 1:  # a restarted broker lost our subscriptions (gmqtt does not subscribe again)
+            for topic in self._topics():
+                self.client.subscribe(topic, qos=1)
 
     async def __aenter__(self) -> Probe:
         try:
@@ -75,12 +88,8 @@ class Probe:
         except Exception as err:
             raise Unavailable(f"the certification probe cannot reach the broker at {self.endpoint.host}:"
                               f"{self.endpoint.port}: {err}", code="broker_unavailable") from err
-        for did in self.dids:
-            # `down` too: the evidence shows every request; and while the probe holds a subscription on each
-            # unit topic, units (re)connecting never add or remove a broker subscription key — amqtt 0.12 loses
-            # messages it is broadcasting when its subscription dict changes size mid-broadcast
-            for topic in (Topic.up(did), Topic.state(did), Topic.down(did)):
-                self.client.subscribe(topic, qos=1)
+        for topic in self._topics():
+            self.client.subscribe(topic, qos=1)
         await asyncio.sleep(0.1)  # let the SUBACKs come back before the device starts
         return self
 

@@ -32,6 +32,7 @@ from ecohub.certify.domain import (
 from ecohub.certify.probe import Probe
 from ecohub.certify.report import build
 from ecohub.connect.authority import BrokerAuthority
+from ecohub.connect.broker import EmbeddedBroker
 from ecohub.connect.commands import CommandService
 from ecohub.connect.mqtt import Endpoint
 from ecohub.hub import free_port, read_runtime, running_hub
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 CheckFn = Callable[[Context], Awaitable[Outcome]]
 CHECK_CAP_S = 90.0
 
-# The order matters: the impersonation drops the connection (reconnect follows), the kill comes late.
+# The order matters: the impersonation drops the connection, connect.reconnect sees the unit come back (and restarts
+# the broker when the suite owns it), the kill comes late.
 STEPS: tuple[tuple[str, CheckFn, bool], ...] = (  # (check id, function, needs unit A online)
     ("connect.auth", security.connect_auth, False),
     ("security.unique_credentials", security.unique_credentials, False),
@@ -131,9 +133,11 @@ async def run_suite(services: Services, options: RunOptions, *, on_progress: Pro
                                workdir=workdir, spec=compiled.spec.document)
         probe = await stack.enter_async_context(
             Probe(endpoint, dids=[u["did"] for u in units], client_id=f"ecohub-certify-{secrets.token_hex(4)}"))
+        # the hub's own embedded broker (in this process) can be restarted for connect.reconnect; an external one not
+        broker = EmbeddedBroker.serving(endpoint.port, authority) if mode != "attached" and authority else None
         ctx = Context(services=services, model=options.model, compiled=compiled, units=units, endpoint=endpoint,
                       probe=probe, commands=commands, device=device, authority=authority,
-                      declaration=options.declaration, timing=options.timing, hub_mode=mode)
+                      declaration=options.declaration, timing=options.timing, hub_mode=mode, broker=broker)
         await stack.enter_async_context(device)
         ctx.t0 = time.monotonic()
         for check_id, fn, needs_online in STEPS:
@@ -141,7 +145,9 @@ async def run_suite(services: Services, options: RunOptions, *, on_progress: Pro
         setup = {"hub": mode, "broker": f"mqtt://{endpoint.host}:{endpoint.port}", "mqtt_version": "3.1.1",
                  "units": [u["did"] for u in units], "device": device.describe(),
                  "timing": {k: getattr(options.timing, k) for k in options.timing.__dataclass_fields__},
-                 "reconnect_method": "session take-over with the unit's own client id (not a broker restart)"}
+                 "reconnect_method": "broker restart (the hub's embedded broker stopped and started on the same port)"
+                 if broker is not None else "session take-over with the unit's own client id (the suite is attached "
+                 "to an external hub and cannot restart its broker)"}
     for u in units:  # test credentials do not outlive the run
         services.devices.revoke(u["did"])
     statuses = {r["id"]: Status(r["status"]) for r in results}

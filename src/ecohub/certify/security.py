@@ -152,41 +152,114 @@ async def broker_isolation(ctx: Context) -> Outcome:
 
 
 async def connect_reconnect(ctx: Context) -> Outcome:
-    """After the broker dropped it (session take-over), the unit reconnects, resubscribes and answers."""
+    """The unit reconnects, resubscribes and answers after a broker restart (the suite's own hub) or a take-over."""
+    if ctx.broker is not None:
+        return await _reconnect_after_restart(ctx)
+    return await _reconnect_after_takeover(ctx)
+
+
+async def _answers(ctx: Context, evidence: dict[str, Any]) -> bool:
+    """A raw get_properties on the unit's down topic is answered (it subscribed again); no readable property: True."""
+    readable = next((cp for cp in ctx.compiled.properties.values() if cp.readable), None)
+    if readable is None:
+        return True
+    start = time.monotonic()
+    reply, took = await ctx.probe.request(ctx.did, Method.GET_PROPERTIES,
+                                          [{"siid": readable.prop.siid, "piid": readable.prop.iid}],
+                                          within=ctx.timing.command_s)
+    ctx.mark_busy(start)
+    if reply is None:
+        return False
+    evidence["answer_ms"] = round(took * 1000)
+    return True
+
+
+async def _reconnect_after_takeover(ctx: Context) -> Outcome:
     taken = ctx.notes.get("impersonation") or {}
     if not taken.get("connected"):
         return Outcome(Status.SKIP, "the connection could not be dropped (see security.broker_isolation)")
     dropped_at = taken["at"]
     seen = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=taken["until"])
     evidence: dict[str, Any] = {
-        "how": "the broker dropped the unit's connection by an MQTT session take-over with its own client id "
-               "(what a device sees when the broker restarts); the embedded broker itself was not restarted",
+        "method": "session_takeover",
+        "how": "the suite is attached to an external hub and cannot restart its broker: the unit's connection was "
+               "dropped by an MQTT session take-over with its own client id (what a device sees when the broker "
+               "restarts)",
         "dropped_at_ms": ctx.ms(dropped_at)}
     if seen is None:
         return Outcome(Status.FAIL, f"no online state within {ctx.timing.reconnect_s:.0f}s after the connection "
-                       "was dropped", evidence)
+                       "was dropped (session take-over)", evidence)
     evidence["back_after_ms"] = round((seen.at - dropped_at) * 1000)
+    if not await _answers(ctx, evidence):
+        return Outcome(Status.FAIL, "reconnected but did not answer a request (not resubscribed to down?)", evidence)
+    return Outcome(Status.PASS, f"back online {evidence['back_after_ms']} ms after the connection was dropped "
+                   "(session take-over)", evidence)
+
+
+async def _reconnect_after_restart(ctx: Context) -> Outcome:
+    assert ctx.broker is not None
+    evidence: dict[str, Any] = {
+        "method": "broker_restart",
+        "how": "the suite stopped the hub's embedded broker and started a new one on the same port (sessions, "
+               "subscriptions and retained messages gone); the hub kept running"}
+    taken = ctx.notes.get("impersonation") or {}
+    if taken.get("connected"):  # the isolation check took the session over: let the unit settle first
+        back = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=taken["until"])
+        evidence["back_after_takeover_ms"] = round((back.at - taken["at"]) * 1000) if back else None
+    restart_at = time.monotonic()
+    await ctx.broker.restart()
+    evidence["restart_at_ms"] = ctx.ms(restart_at)
+    evidence["restart_took_ms"] = round((time.monotonic() - restart_at) * 1000)
+    seen = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=restart_at)
+    if seen is None:
+        return Outcome(Status.FAIL, f"no online state within {ctx.timing.reconnect_s:.0f}s after the broker "
+                       "restarted", evidence)
+    evidence["back_after_ms"] = round((seen.at - restart_at) * 1000)
+    evidence["state"] = seen.evidence(ctx.t0)
+    if not await _answers(ctx, evidence):
+        return Outcome(Status.FAIL, "reconnected after the broker restart but did not answer a request (not "
+                       "resubscribed to down?)", evidence)
+    evidence["hub"] = await _hub_recovered(ctx)
+    return Outcome(Status.PASS, f"back online {evidence['back_after_ms']} ms after the broker restarted, and "
+                   "answering", evidence)
+
+
+async def _hub_recovered(ctx: Context) -> dict[str, Any]:
+    """Evidence that the hub's own clients came back: a command through its CommandService is answered."""
     readable = next((cp for cp in ctx.compiled.properties.values() if cp.readable), None)
-    if readable is not None:
+    if readable is None:
+        return {"command": "no readable property to ask"}
+    deadline = time.monotonic() + ctx.timing.reconnect_s
+    attempts, problem = 0, None
+    while time.monotonic() < deadline:
+        attempts += 1
         start = time.monotonic()
-        reply, took = await ctx.probe.request(ctx.did, Method.GET_PROPERTIES,
-                                              [{"siid": readable.prop.siid, "piid": readable.prop.iid}],
-                                              within=ctx.timing.command_s)
-        ctx.mark_busy(start)
-        if reply is None:
-            return Outcome(Status.FAIL, "reconnected but did not answer a request (not resubscribed to down?)",
-                           evidence)
-        evidence["answer_ms"] = round(took * 1000)
-    return Outcome(Status.PASS, f"back online {evidence['back_after_ms']} ms after the connection was dropped",
-                   evidence)
+        try:
+            await ctx.commands.send(ctx.did, Method.GET_PROPERTIES,
+                                    [{"siid": readable.prop.siid, "piid": readable.prop.iid}],
+                                    actor="certify", timeout_s=ctx.timing.command_s)
+        except Exception as err:  # the device may still be reconnecting, or the hub's command client
+            problem = f"{type(err).__name__}: {err}"
+            await asyncio.sleep(0.2)
+            continue
+        finally:
+            ctx.mark_busy(start)
+        return {"command_answered": True, "attempts": attempts,
+                "twin_online": await _twin_online(ctx, True)}
+    return {"command_answered": False, "attempts": attempts, "last_problem": problem}
 
 
 async def offline_will(ctx: Context) -> Outcome:
     """SIGKILL the device process: the broker publishes the will; the retained state and the twin say offline."""
+    was_connected = ctx.broker.is_connected(ctx.did) if ctx.broker is not None else None
     killed_at = time.monotonic()
     code = await ctx.device.kill()
     seen = await ctx.probe.wait_online(ctx.did, False, within=ctx.timing.will_s, since=killed_at)
-    evidence: dict[str, Any] = {"exit_code": code, "killed_at_ms": ctx.ms(killed_at)}
+    evidence: dict[str, Any] = {"exit_code": code, "killed_at_ms": ctx.ms(killed_at),
+                                "connected_when_killed": was_connected}
+    if seen is None and was_connected is False:
+        return Outcome(Status.FAIL, "the unit was not connected to the broker when its process was killed (it did "
+                       "not come back after connect.reconnect), so no will could go out", evidence)
     if seen is None:
         return Outcome(Status.FAIL, f"no offline state within {ctx.timing.will_s:.0f}s of killing the process "
                        "(is the MQTT will set on the state topic?)", evidence)

@@ -26,8 +26,19 @@ DataDir = typer.Option(None, "--data-dir", help="data directory (default ./.ecoh
 JsonOut = typer.Option(False, "--json", help="machine-readable output")
 
 
-def make_settings(data_dir: Path | None, **overrides: Any) -> Settings:
+DatabaseOpt = typer.Option(None, "--database", help="PostgreSQL URL …/NAME: global plane NAME, cells NAME_{cell} "
+                           "(created when missing); default SQLite files in the data dir")
+
+
+def make_settings(data_dir: Path | None, *, database: str | None = None, **overrides: Any) -> Settings:
     """Settings with the data dir from the option, else ECOHUB_DATA_DIR, else ./.ecohub."""
+    if database is not None:
+        from ecohub.store.setup import ensure_databases, split_database_url
+
+        global_url, template = split_database_url(database)
+        settings = make_settings(data_dir, **overrides)
+        ensure_databases([global_url] + [template.format(cell=c) for c in settings.cells])
+        overrides["database"] = {"url": global_url, "cell_url_template": template}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     elif "ECOHUB_DATA_DIR" not in os.environ:

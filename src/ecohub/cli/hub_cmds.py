@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 
 from ecohub.bootstrap import Services, bootstrap
-from ecohub.cli.common import DataDir, console, handle_errors, make_settings
-from ecohub.ecosystem.demo import load_demo
+from ecohub.cli.common import DatabaseOpt, DataDir, console, handle_errors, make_settings
+from ecohub.ecosystem.demo import DEMO_HOME, load_demo
 from ecohub.hub import free_port, port_is_free, serve_until_stopped
 from ecohub.sdk.simulator import run_fleet
 
@@ -44,10 +44,11 @@ def up(data_dir: Path | None = DataDir, http_port: int | None = typer.Option(Non
        broker: str = typer.Option("embedded", "--broker",
                                   help="embedded, mosquitto (managed, on --mqtt-port), mosquitto://host:port "
                                        "(external, dynamic security) or mqtt://host:port"),
-       host: str = typer.Option("127.0.0.1", "--host"), verbose: bool = typer.Option(False, "--verbose")) -> None:
+       host: str = typer.Option("127.0.0.1", "--host"), verbose: bool = typer.Option(False, "--verbose"),
+       database: str | None = DatabaseOpt) -> None:
     """Run the hub: API, embedded broker (or an external one) and the ingest worker, in one process."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    services = bootstrap(make_settings(data_dir))
+    services = bootstrap(make_settings(data_dir, database=database))
     http = _pick_port(host, http_port, 8080, "HTTP")
     mqtt = _pick_port(host, mqtt_port, 1883, "MQTT") if broker in ("embedded", "mosquitto") else 0
 
@@ -75,6 +76,8 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
                   f"in {services.settings.data_dir}")
     if load_only:
         console.print(f"operator token: {state.token}")
+        if state.user is not None:
+            console.print(f"home user: {state.user.email} / {state.user.password}")
         return
     http = _pick_port(host, http_port, 8080, "HTTP")
     mqtt = _pick_port(host, mqtt_port, 1883, "MQTT")
@@ -83,13 +86,20 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
         specs = {m: hub.products.compiled(m).spec for m in state.models}
         asyncio.get_running_loop().create_task(
             run_fleet(state.fleet, specs, host=host, port=mqtt, rate_hz=rate), name="demo-fleet")
+        url = hub.runtime.http_url
         console.print(f"\n[bold green]ecohub demo is running[/bold green] with {len(state.fleet)} simulated devices")
-        console.print(f"  console / API docs: {hub.runtime.http_url}/api/v1/docs")
+        console.print(f"  console:            [bold]{url}/console/[/bold]")
+        console.print(f"    operator token:   {state.token}")
+        if state.user is not None:
+            console.print(f"    home user:        {state.user.email} / {state.user.password}  "
+                          f"({state.user.bound} devices in \"{DEMO_HOME}\")")
+            if state.user.automation:
+                console.print(f"    automation:       {state.user.automation}")
+        console.print(f"  API docs:           {url}/api/v1/docs")
         console.print(f"  MQTT broker:        {hub.runtime.mqtt_host}:{hub.runtime.mqtt_port}")
-        console.print(f"  operator token:     {state.token}")
         if state.fleet:
             console.print(f"  try: curl -H 'Authorization: Bearer {state.token}' "
-                          f"{hub.runtime.http_url}/api/v1/devices/{state.fleet[0]['did']}/twin")
+                          f"{url}/api/v1/devices/{state.fleet[0]['did']}/twin")
         console.print("Ctrl-C stops; a second run reuses the data.")
 
     _run(serve_until_stopped(services, on_ready=ready, http_port=http, mqtt_port=mqtt, broker="embedded", host=host))

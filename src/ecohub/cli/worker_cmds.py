@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from ecohub.bootstrap import bootstrap
-from ecohub.cli.common import DataDir, console, handle_errors, make_settings
+from ecohub.cli.common import DatabaseOpt, DataDir, console, handle_errors, make_settings
 from ecohub.workers import WorkerPool, serve_api
 
 
@@ -25,10 +25,10 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def ingest(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of an MQTT 5 broker (Mosquitto, EMQX)"),
            workers: int = typer.Option(2, "--workers", min=1, max=64),
-           data_dir: Path | None = DataDir) -> None:
+           data_dir: Path | None = DataDir, database: str | None = DatabaseOpt) -> None:
     """Run N ingest worker processes sharing the device stream through `$share/ingest/…`."""
     logging.basicConfig(level=logging.WARNING)
-    settings = make_settings(data_dir)
+    settings = make_settings(data_dir, database=database)
     bootstrap(settings).close()  # migrate once before the workers start
     pool = WorkerPool(settings, broker_url=broker, workers=workers)
     stopping = False
@@ -51,10 +51,10 @@ def ingest(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of
 @handle_errors
 def api(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of the broker for commands"),
         http_port: int = typer.Option(8080, "--http-port"), host: str = typer.Option("127.0.0.1", "--host"),
-        data_dir: Path | None = DataDir) -> None:
+        data_dir: Path | None = DataDir, database: str | None = DatabaseOpt) -> None:
     """Run an API process (HTTP + commands) against an external broker; ingest runs separately."""
     logging.basicConfig(level=logging.WARNING)
-    services = bootstrap(make_settings(data_dir))
+    services = bootstrap(make_settings(data_dir, database=database))
     console.print(f"ecohub API on http://{host}:{http_port}/api/v1/docs, commands via {broker}")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_api(services, http_port=http_port, broker_url=broker, host=host))

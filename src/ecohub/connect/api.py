@@ -86,6 +86,7 @@ def get_twin(did: str, services: Services = Depends(get_services),
              principal: Principal = Depends(anyone)) -> dict[str, Any]:
     """Last known state: online, properties {"siid.piid": {value, ts}}, pending desired values, version."""
     info, epoch_ms = _visible(services, principal, did)
+    services.privacy.staff_read(principal, did, "twin")
     twin = services.twin.get(info.cell, did)
     return epoch_twin(twin, epoch_ms) if epoch_ms else twin
 
@@ -96,6 +97,7 @@ def get_telemetry(did: str, key: str, since: int | None = None, until: int | Non
                   principal: Principal = Depends(anyone)) -> dict[str, Any]:
     """Samples of one property in [since, until] (unix ms), oldest first (users: since they bound it)."""
     info, epoch_ms = _visible(services, principal, did)
+    services.privacy.staff_read(principal, did, "telemetry", key=key, since=since, until=until)
     return {"did": did, "key": key, "samples": services.telemetry.series(
         info.cell, did, key, since=_since(since, epoch_ms), until=until, limit=limit)}
 
@@ -105,6 +107,7 @@ def get_events(did: str, since: int | None = None, limit: int = Query(100, ge=1,
                services: Services = Depends(get_services), principal: Principal = Depends(anyone)) -> list[Any]:
     """Events the device reported, newest first (users: since they bound it)."""
     info, epoch_ms = _visible(services, principal, did)
+    services.privacy.staff_read(principal, did, "events")
     return services.telemetry.events(info.cell, did, since=_since(since, epoch_ms), limit=limit)
 
 

@@ -165,7 +165,7 @@ class IngestWorker:
         events: list[Any] = []
         samples: list[dict[str, Any]] = []
         dev_events: list[dict[str, Any]] = []
-        reports: list[tuple[str, str, Any, int]] = []
+        reports: list[tuple[str, str, Any, int, int | None]] = []
         bumps: dict[str, int] = defaultdict(int)
         online: dict[str, tuple[bool, int]] = {}
         dead: list[dict[str, Any]] = []
@@ -189,7 +189,7 @@ class IngestWorker:
                     values = {}
                     for k, v in p.samples:
                         samples.append({"did": p.did, "key": k, "ts": p.ts, "value": v, "msg_id": p.msg_id})
-                        reports.append((p.did, k, v, p.ts))
+                        reports.append((p.did, k, v, p.ts, p.msg_id))
                         values[k] = v
                     bumps[p.did] += 1
                     events.append(PropertiesReported(p.did, p.model, cell, p.ts, values))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, TIMESTAMP, USER_ID, not_personal
 from ecohub.store.db import BigId, CellBase, JsonType, utcnow
 
 
@@ -15,6 +16,9 @@ class Device(CellBase):
     """A provisioned device: its opaque id, model, and a salted hash of its secret (never the secret)."""
 
     __tablename__ = "devices"
+    __privacy__ = not_personal("did", "model", "partner_id", "secret_salt", "secret_hash", "bind_code_hash", "status",
+                               "created_at", "revoked_at",
+                               why="manufacturing record of the device; it is linked to a person only through bindings")
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     model: Mapped[str] = mapped_column(String(64), index=True)
@@ -31,6 +35,7 @@ class InboxEntry(CellBase):
     """(device, message id) already stored: a redelivered QoS 1 message must not create a second row."""
 
     __tablename__ = "inbox"
+    __privacy__ = {**not_personal("msg_id"), "did": DEVICE_ID, "received_ms": TIMESTAMP}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -42,6 +47,8 @@ class DeadLetter(CellBase):
 
     __tablename__ = "dead_letters"
     __table_args__ = (Index("ix_dead_letters_did_received", "did", "received_ms"),)
+    __privacy__ = {**not_personal("id", "msg_id", "code", "size"), "did": DEVICE_ID, "topic": DEVICE_ID,
+                   "reason": DEVICE_DATA, "payload": DEVICE_DATA, "received_ms": TIMESTAMP}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     did: Mapped[str | None] = mapped_column(String(40))
@@ -58,6 +65,8 @@ class Command(CellBase):
     """A request sent to a device and what became of it (sent, replied, failed, timeout)."""
 
     __tablename__ = "commands"
+    __privacy__ = {**not_personal("id", "method", "status", "note"), "did": DEVICE_ID, "params": DEVICE_DATA,
+                   "reply": DEVICE_DATA, "requested_by": USER_ID, "created_ms": TIMESTAMP, "finished_ms": TIMESTAMP}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     did: Mapped[str] = mapped_column(String(40), index=True)

@@ -148,6 +148,11 @@ def mosquitto_conf(*, host: str, port: int, plugin: Path, dynsec: Path, work_dir
         "log_type warning",
         "log_type notice",
         "max_queued_messages 10000",
+        # also the Receive Maximum in CONNACK: at the default (20) gmqtt raises OverflowError on the 20th
+        # unacknowledged QoS 1 packet of a hub client (pipelined dynsec commands, concurrent commands)
+        "max_inflight_messages 1000",
+        # without it Mosquitto's small writes (PUBACK + PUBLISH) wait for the peer's delayed ACK: +40 ms per hop
+        "set_tcp_nodelay true",
     ]
     if os.geteuid() == 0:  # as root, mosquitto would switch to the `mosquitto` user and lose our files
         lines.append(f"user {getpass.getuser()}")

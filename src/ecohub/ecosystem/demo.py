@@ -28,7 +28,8 @@ from ecohub.ecosystem.models import (
     StakeOverride,
     Supplier,
 )
-from ecohub.errors import NotFound
+from ecohub.errors import Conflict, EcohubError, InvalidInput, NotFound
+from ecohub.home.domain import Principal, Role
 from ecohub.spec import parse_spec
 
 DEMO_MODELS = {
@@ -47,6 +48,11 @@ MARKER_PARTNER = "eco-001"
 CHUNK = 2000
 FLEET_FILE = "demo-fleet.json"
 TOKEN_FILE = "demo-operator-token"
+DEMO_EMAIL = "demo@ecohub.example"
+DEMO_PASSWORD = "ecohub-demo-home"  # a demo account on a local hub, printed on purpose
+DEMO_COUNTRY = "DE"
+DEMO_HOME = "Demo home"
+DEMO_ROOMS = ["Living room", "Kitchen", "Bedroom", "Office", "Hallway"]
 
 
 @dataclass
@@ -56,6 +62,20 @@ class DemoState:
     models: list[str]
     fleet: list[dict[str, str]]
     token: str
+    user: DemoUser | None = None
+
+
+@dataclass
+class DemoUser:
+    """The demo end user: sign-in details, their home, and whether an automation was set up."""
+
+    email: str
+    password: str
+    user_id: str
+    cell: str
+    home_id: str
+    bound: int
+    automation: str | None = None
 
 
 def demo_spec(model: str) -> dict[str, Any]:
@@ -122,14 +142,74 @@ def load_demo(services: Services, *, devices: int) -> DemoState:
     fleet: list[dict[str, str]] = json.loads(fleet_path.read_text()) if fleet_path.exists() else []
     missing = devices - len(fleet)
     if missing > 0:
+        start = len(fleet)  # the fleet grows in the loop: cycle the models from where it stood
         for i in range(missing):
-            model = models[(len(fleet) + i) % len(models)]
+            model = models[(start + i) % len(models)]
             fleet += [d.to_dict() for d in services.devices.provision(model=model, count=1)]
         _write_private(fleet_path, json.dumps(fleet, indent=1))
+    user = load_demo_home(services, fleet[:devices])
     token_path = data_dir / TOKEN_FILE
     if token_path.exists():
         token = token_path.read_text().strip()
     else:
         token = str(services.tokens.create(role="operator", label="demo")["token"])
         _write_private(token_path, token)
-    return DemoState(models, fleet[:devices], token)
+    return DemoState(models, fleet[:devices], token, user)
+
+
+def _demo_principal(services: Services) -> Principal:
+    """The demo user (signed up once, in DEMO_COUNTRY's cell)."""
+    found = services.home.accounts.locate(DEMO_EMAIL)
+    if found is None:
+        created = services.home.accounts.signup(email=DEMO_EMAIL, password=DEMO_PASSWORD, country=DEMO_COUNTRY)
+        found = created["cell"], created["user_id"]
+    cell, user_id = found
+    return Principal(Role.USER, user_id, cell=cell)
+
+
+def load_demo_home(services: Services, fleet: list[dict[str, str]]) -> DemoUser:
+    """The demo user's home with rooms, the fleet's devices of the user's cell claimed into it, and an automation."""
+    p = _demo_principal(services)
+    homes = services.home.homes
+    home_id = next((h["home_id"] for h in homes.of_user(p) if h["name"] == DEMO_HOME), None)
+    if home_id is None:
+        home_id = homes.create(p, DEMO_HOME)["home_id"]
+    rooms = {r["name"]: r["room_id"] for r in homes.get(p, home_id)["rooms"]}
+    for name in DEMO_ROOMS:
+        if name not in rooms:
+            rooms[name] = homes.add_room(p, home_id, name)["room_id"]
+    bound = {a.did for a in homes.accessible_devices(p, home_id)}
+    counts: dict[str, int] = {}
+    for i, dev in enumerate(fleet):
+        kind = DEMO_MODELS.get(dev["model"], "device")
+        counts[kind] = counts.get(kind, 0) + 1
+        if dev["did"] in bound or dev.get("cell", p.cell) != p.cell:
+            continue
+        room = DEMO_ROOMS[i % len(DEMO_ROOMS)]
+        try:
+            services.home.bindings.claim(p, home_id, did=dev["did"], code=dev["bind_code"], room_id=rooms[room],
+                                         name=f"{kind.replace('-', ' ').capitalize()} {counts[kind]}")
+        except (Conflict, InvalidInput):  # bound elsewhere or its printed code was used: leave it to the fleet view
+            continue
+        bound.add(dev["did"])
+    return DemoUser(DEMO_EMAIL, DEMO_PASSWORD, p.subject, p.cell or "", home_id, len(bound),
+                    _demo_automation(services, p, home_id, fleet))
+
+
+def _demo_automation(services: Services, p: Principal, home_id: str, fleet: list[dict[str, str]]) -> str | None:
+    """"When plug 1 is switched on, switch light 1 on" — only when this build has automations."""
+    automations = getattr(services, "automations", None)
+    plug = next((d["did"] for d in fleet if d["model"] == "cuco.plug.v3"), None)
+    light = next((d["did"] for d in fleet if d["model"] == "yeelink.light.spot2"), None)
+    if automations is None or plug is None or light is None:
+        return None
+    name = "Plug 1 on → light 1 on"
+    try:
+        if not any(r.get("name") == name for r in automations.of_home(p, home_id)):
+            automations.create(p, home_id, {
+                "name": name,
+                "triggers": [{"type": "property", "did": plug, "prop": "switch.on", "op": "==", "value": True}],
+                "actions": [{"type": "set", "did": light, "values": {"light.on": True}}]})
+    except EcohubError:  # the automations context is still changing; the demo runs without a rule rather than fail
+        return None
+    return name

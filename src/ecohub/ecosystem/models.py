@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ecohub.privacy.domain import PARTNER_CONTACT, STAFF, not_personal
 from ecohub.store.db import BigId, GlobalBase, JsonType, utcnow
 
 
@@ -16,6 +17,9 @@ class Product(GlobalBase):
     """A product the brand defines with a partner; its current spec and lifecycle stage."""
 
     __tablename__ = "products"
+    __privacy__ = not_personal("model", "partner_id", "category", "name", "stage", "design_ref", "target_price",
+                               "price_currency", "forecast_volume", "spec", "spec_hash", "spec_version", "created_at",
+                               "updated_at")
 
     model: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -37,6 +41,7 @@ class SpecVersion(GlobalBase):
     """Every spec a product ever had, so reports and diffs can refer to older versions."""
 
     __tablename__ = "spec_versions"
+    __privacy__ = not_personal("model", "version", "spec", "spec_hash", "created_at")
 
     model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -49,6 +54,7 @@ class ProductTransition(GlobalBase):
     """One lifecycle step of a product: who moved it, from where, to where, when and why."""
 
     __tablename__ = "product_transitions"
+    __privacy__ = {**not_personal("id", "model", "from_stage", "to_stage", "reason", "at"), "actor": STAFF}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), index=True)
@@ -63,6 +69,7 @@ class Category(GlobalBase):
     """One node of the product category taxonomy (loaded by migration 0002)."""
 
     __tablename__ = "categories"
+    __privacy__ = not_personal("slug", "name", "family")
 
     slug: Mapped[str] = mapped_column(String(48), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -73,6 +80,8 @@ class Market(GlobalBase):
     """A market: an ISO 3166 country with its currency, language, serving cell and certification profile."""
 
     __tablename__ = "markets"
+    __privacy__ = not_personal("code", "alpha3", "numeric", "name", "currency", "language", "region", "cell",
+                               "cert_profile")
 
     code: Mapped[str] = mapped_column(String(2), primary_key=True)
     alpha3: Mapped[str] = mapped_column(String(3), unique=True)
@@ -89,6 +98,7 @@ class ProductMarket(GlobalBase):
     """A target market of a product (approval needs a passing report for each)."""
 
     __tablename__ = "product_markets"
+    __privacy__ = not_personal("model", "market")
 
     model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), primary_key=True)
     market: Mapped[str] = mapped_column(ForeignKey("markets.code"), primary_key=True, index=True)
@@ -98,6 +108,9 @@ class Partner(GlobalBase):
     """An ecosystem company or third-party developer; the contact is a business role address, kept minimal."""
 
     __tablename__ = "partners"
+    __privacy__ = {**not_personal("id", "name", "kind", "country", "founded_on", "status", "stage", "contact_role",
+                                  "created_at"),
+                   "contact_email": PARTNER_CONTACT}
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -116,6 +129,9 @@ class InvestmentRound(GlobalBase):
 
     __tablename__ = "investment_rounds"
     __table_args__ = (Index("ix_investment_rounds_partner_closed", "partner_id", "closed_on"),)
+    __privacy__ = {**not_personal("id", "partner_id", "series", "closed_on", "currency", "pre_money", "raised",
+                                  "brand_amount", "post_money", "brand_stake_after", "created_at"),
+                   "actor": STAFF}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
@@ -135,6 +151,7 @@ class StakeOverride(GlobalBase):
     """An audited exception to the minority-stake policy: who allowed which round, when and why."""
 
     __tablename__ = "stake_overrides"
+    __privacy__ = {**not_personal("id", "partner_id", "round_id", "stake_after", "reason", "at"), "actor": STAFF}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
@@ -149,6 +166,9 @@ class PartnerExit(GlobalBase):
     """An IPO or acquisition of a partner, with the valuation and the brand's stake at that moment."""
 
     __tablename__ = "partner_exits"
+    __privacy__ = {**not_personal("id", "partner_id", "kind", "exited_on", "valuation", "currency", "venue",
+                                  "brand_stake", "brand_proceeds", "at"),
+                   "actor": STAFF}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), unique=True)
@@ -167,6 +187,7 @@ class Supplier(GlobalBase):
     """A component supplier the brand can negotiate with for the whole ecosystem."""
 
     __tablename__ = "suppliers"
+    __privacy__ = not_personal("id", "name", "country", "kind", "created_at")
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -179,6 +200,7 @@ class Component(GlobalBase):
     """A part a supplier sells, with its unit cost (Decimal, never float)."""
 
     __tablename__ = "components"
+    __privacy__ = not_personal("part_no", "supplier_id", "name", "kind", "unit_cost", "currency")
 
     part_no: Mapped[str] = mapped_column(String(64), primary_key=True)
     supplier_id: Mapped[str] = mapped_column(ForeignKey("suppliers.id"), index=True)
@@ -192,6 +214,7 @@ class BomLine(GlobalBase):
     """One line of a product's bill of materials."""
 
     __tablename__ = "bom_lines"
+    __privacy__ = not_personal("model", "part_no", "quantity")
 
     model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), primary_key=True)
     part_no: Mapped[str] = mapped_column(ForeignKey("components.part_no"), primary_key=True, index=True)
@@ -203,6 +226,9 @@ class Listing(GlobalBase):
 
     __tablename__ = "listings"
     __table_args__ = (UniqueConstraint("model", "market"),)
+    __privacy__ = {**not_personal("id", "model", "market", "sku", "price", "currency", "availability", "created_at",
+                                  "updated_at"),
+                   "actor": STAFF}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), index=True)

@@ -52,8 +52,8 @@ class EmailVault:
         """HMAC-SHA256 of the normalised address: finds a user without storing a plain index of emails."""
         return hmac.new(self._key, b"email:" + normalize_email(email).encode(), hashlib.sha256).digest()
 
-    def seal(self, user_id: str, email: str) -> str:
-        """What is stored in `users.email` for this subject."""
+    def seal(self, user_id: str, email: str, cell: str | None = None) -> str:
+        """What is stored in `users.email` for this subject (of `cell`)."""
         return normalize_email(email)
 
     def open(self, user: User) -> str:
@@ -83,7 +83,7 @@ class AccountService:
         user_id = secrets.token_hex(12)
         try:
             with self.dbs.cell_session(cell) as s:
-                s.add(User(id=user_id, email_hash=email_hash, email=self.emails.seal(user_id, email),
+                s.add(User(id=user_id, email_hash=email_hash, email=self.emails.seal(user_id, email, cell),
                            password_hash=PASSWORDS.hash(password), country=country.strip().upper(), cell=cell))
         except IntegrityError as err:
             raise Conflict("an account with this email already exists", code="email_taken") from err

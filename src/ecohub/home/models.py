@@ -7,6 +7,17 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ecohub.privacy.domain import (
+    COUNTRY,
+    CREDENTIAL,
+    DEVICE_ID,
+    EMAIL,
+    EMAIL_HASH,
+    FREE_TEXT,
+    TIMESTAMP,
+    USER_ID,
+    not_personal,
+)
 from ecohub.store.db import CellBase, GlobalBase, utcnow
 
 
@@ -14,6 +25,8 @@ class ServiceToken(GlobalBase):
     """A bearer token of an operator or a partner; only its hash is stored."""
 
     __tablename__ = "service_tokens"
+    __privacy__ = not_personal("id", "token_hash", "role", "partner_id", "label", "created_at", "expires_at",
+                               "revoked_at", why="credentials of staff and partner systems, no end-user data")
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -29,6 +42,8 @@ class User(CellBase):
     """An end user, stored only in the cell of their declared country; email found by a keyed hash."""
 
     __tablename__ = "users"
+    __privacy__ = {"id": USER_ID, "email_hash": EMAIL_HASH, "email": EMAIL, "password_hash": CREDENTIAL,
+                   "country": COUNTRY, "cell": COUNTRY, "created_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
@@ -43,6 +58,8 @@ class UserToken(CellBase):
     """A user access token (sha256 only), in the user's cell; the token text names the cell."""
 
     __tablename__ = "user_tokens"
+    __privacy__ = {**not_personal("id"), "token_hash": USER_ID, "user_id": USER_ID, "created_at": TIMESTAMP,
+                   "expires_at": TIMESTAMP, "revoked_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -56,6 +73,7 @@ class Home(CellBase):
     """A home owned by one user; devices are bound to it, other users are invited into it."""
 
     __tablename__ = "homes"
+    __privacy__ = {"id": USER_ID, "owner_id": USER_ID, "name": FREE_TEXT, "created_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -67,6 +85,7 @@ class Room(CellBase):
     """A room of a home."""
 
     __tablename__ = "rooms"
+    __privacy__ = {"id": USER_ID, "home_id": USER_ID, "name": FREE_TEXT, "created_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
@@ -78,6 +97,8 @@ class HomeMember(CellBase):
     """A user invited into a home as member (control) or guest (view), optionally until a time."""
 
     __tablename__ = "home_members"
+    __privacy__ = {"home_id": USER_ID, "user_id": USER_ID, "role": USER_ID, "invited_by": USER_ID,
+                   "created_at": TIMESTAMP, "expires_at": TIMESTAMP}
 
     home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
@@ -91,6 +112,8 @@ class Binding(CellBase):
     """A device claimed into a home; `bound_ms` starts the epoch whose twin and telemetry the home may see."""
 
     __tablename__ = "bindings"
+    __privacy__ = {"did": DEVICE_ID, "home_id": USER_ID, "room_id": USER_ID, "name": FREE_TEXT, "bound_by": USER_ID,
+                   "bound_ms": TIMESTAMP}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)  # one home per device, enforced by the key
     home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), index=True)
@@ -105,6 +128,8 @@ class BindCode(CellBase):
 
     __tablename__ = "bind_codes"
     __table_args__ = (Index("ix_bind_codes_did_hash", "did", "code_hash"),)
+    __privacy__ = not_personal("id", "did", "code_hash", "kind", "created_at", "expires_at", "used_at",
+                               why="one-time claim codes of a device (hashes), not linked to a person")
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     did: Mapped[str] = mapped_column(String(40))

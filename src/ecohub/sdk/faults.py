@@ -53,6 +53,11 @@ def _foreign_topic(dev: Device) -> None:
         dev._client.subscribe(Topic.down(other), qos=1)
 
 
+def _no_reconnect(dev: Device) -> None:
+    if dev._client is not None:  # gmqtt: no automatic reconnect for this client once its connection drops
+        dev._client._temporarily_stop_reconnect()
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
@@ -62,6 +67,7 @@ FAULTS: dict[str, Fault] = {
         Fault("ignores-set", "acknowledges set_properties but does not change", on_request=_ignores_set),
         Fault("wrong-event-args", "sends events with undeclared arguments", wrong_event_args=True),
         Fault("foreign-topic", "publishes to and subscribes on another device's topics", on_connect=_foreign_topic),
+        Fault("no-reconnect", "stays offline once the broker drops the connection", on_connect=_no_reconnect),
         Fault("shared-secret", "every unit uses the same (first unit's) secret instead of its own",
               shared_secret=True),
     )

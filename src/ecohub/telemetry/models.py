@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, TIMESTAMP, not_personal
 from ecohub.store.db import BigId, CellBase, JsonType
 
 
@@ -15,6 +16,7 @@ class Sample(CellBase):
 
     __tablename__ = "telemetry"
     __table_args__ = (Index("ix_telemetry_did_key_ts", "did", "key", "ts"),)
+    __privacy__ = {**not_personal("id", "key", "msg_id"), "did": DEVICE_ID, "ts": TIMESTAMP, "value": DEVICE_DATA}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     did: Mapped[str] = mapped_column(String(40))
@@ -29,6 +31,8 @@ class DeviceEvent(CellBase):
 
     __tablename__ = "device_events"
     __table_args__ = (Index("ix_device_events_did_ts", "did", "ts"),)
+    __privacy__ = {**not_personal("id", "siid", "eiid", "msg_id"), "did": DEVICE_ID, "arguments": DEVICE_DATA,
+                   "ts": TIMESTAMP}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     did: Mapped[str] = mapped_column(String(40))

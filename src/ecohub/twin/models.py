@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, TIMESTAMP, not_personal
 from ecohub.store.db import CellBase, JsonType
 
 
@@ -14,6 +15,8 @@ class Twin(CellBase):
     """One row per device: connection state and a version bumped on every accepted change."""
 
     __tablename__ = "twins"
+    __privacy__ = {**not_personal("version"), "did": DEVICE_ID, "online": DEVICE_DATA, "online_ms": TIMESTAMP,
+                   "updated_ms": TIMESTAMP}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     online: Mapped[bool | None] = mapped_column(Boolean)
@@ -23,9 +26,11 @@ class Twin(CellBase):
 
 
 class TwinProperty(CellBase):
-    """The last reported (and the desired) value of one property; newer device time wins."""
+    """The last reported (and the desired) value of one property; the device's later message wins."""
 
     __tablename__ = "twin_properties"
+    __privacy__ = {**not_personal("key"), "did": DEVICE_ID, "value": DEVICE_DATA, "ts": TIMESTAMP,
+                   "desired": DEVICE_DATA, "desired_ts": TIMESTAMP, **not_personal("msg_id")}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     key: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -33,3 +38,4 @@ class TwinProperty(CellBase):
     ts: Mapped[int | None] = mapped_column(BigInteger)
     desired: Mapped[Any | None] = mapped_column(JsonType)
     desired_ts: Mapped[int | None] = mapped_column(BigInteger)
+    msg_id: Mapped[int | None] = mapped_column(BigInteger)  # the device's message id: its own send order

@@ -12,6 +12,8 @@ from ecohub.store import Databases
 from ecohub.store.upsert import upsert
 from ecohub.twin.models import Twin, TwinProperty
 
+REBOOT_GAP_MS = 60_000
+
 
 class TwinService:
     """Last known state per device; writes happen inside the caller's transaction (batched)."""
@@ -20,19 +22,25 @@ class TwinService:
         self.dbs = dbs
 
     @staticmethod
-    def apply_reports(session: Session, reports: Iterable[tuple[str, str, Any, int]],
+    def apply_reports(session: Session, reports: Iterable[tuple[str, str, Any, int, int | None]],
                       bumps: dict[str, int], now_ms: int) -> None:
-        """Upsert (did, key, value, ts) rows — newer device time wins — and bump each twin's version."""
-        latest: dict[tuple[str, str], tuple[Any, int]] = {}
-        for did, key, value, ts in reports:
+        """Upsert (did, key, value, ts, msg_id) rows and bump each twin's version.
+
+        The device's own order wins: a value replaces the stored one when its message id is not lower
+        (several ingest workers commit in any order), or when it arrives over a minute later (a device
+        whose ids restarted after a reboot must not freeze its twin).
+        """
+        latest: dict[tuple[str, str], tuple[Any, int, int | None]] = {}
+        for did, key, value, ts, msg_id in reports:
             prev = latest.get((did, key))
-            if prev is None or ts >= prev[1]:
-                latest[(did, key)] = (value, ts)
-        rows = [{"did": d, "key": k, "value": v, "ts": ts} for (d, k), (v, ts) in latest.items()]
+            if prev is None or (msg_id or 0) >= (prev[2] or 0):
+                latest[(did, key)] = (value, ts, msg_id)
+        rows = [{"did": d, "key": k, "value": v, "ts": ts, "msg_id": m} for (d, k), (v, ts, m) in latest.items()]
         t = TwinProperty.__table__
         upsert(session, t, rows, keys=["did", "key"],
-               update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts},
-               where=lambda ex: (t.c.ts.is_(None)) | (ex.ts >= t.c.ts))
+               update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts, "msg_id": lambda ex: ex.msg_id},
+               where=lambda ex: (t.c.ts.is_(None)) | (t.c.msg_id.is_(None)) | (ex.msg_id >= t.c.msg_id)
+               | (ex.ts >= t.c.ts + REBOOT_GAP_MS))
         tw = Twin.__table__
         upsert(session, tw, [{"did": d, "version": n, "updated_ms": now_ms} for d, n in bumps.items()],
                keys=["did"], update={"version": lambda ex: tw.c.version + ex.version,

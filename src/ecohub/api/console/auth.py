@@ -1,0 +1,66 @@
+"""Console sign-in and sign-out: an operator/partner token or a user's email and password → an HttpOnly cookie."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ecohub.api.console.common import COOKIE, ConsoleRoute, authenticate, home_path, render
+from ecohub.api.deps import get_services
+from ecohub.bootstrap import Services
+from ecohub.errors import EcohubError
+from ecohub.home.domain import Role
+
+router = APIRouter(route_class=ConsoleRoute)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only local console paths (no open redirects)."""
+    if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    """The sign-in page: operators and partners paste a token, users give email and password."""
+    return render(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+def login(request: Request, token: str = Form(""), email: str = Form(""), password: str = Form(""),
+          next: str = Form(""), services: Services = Depends(get_services)) -> Response:
+    """Check the credentials with the same services the API uses, then set the session cookie."""
+    try:
+        if email.strip():
+            bearer = str(services.home.accounts.signin(email=email, password=password)["access_token"])
+        elif token.strip():
+            bearer = token.strip()
+        else:
+            return render(request, "login.html", None, next=_safe_next(next),
+                          error="Give a token, or an email and a password.")
+        principal = authenticate(services, bearer)
+    except EcohubError as err:
+        response = render(request, "login.html", None, next=_safe_next(next), error=err.message)
+        response.status_code = 401
+        return response
+    target = _safe_next(next) or home_path(principal)
+    response = RedirectResponse(target, status_code=303)
+    max_age = services.settings.api.token_ttl_s if principal.role == Role.USER else 12 * 3600
+    response.set_cookie(COOKIE, bearer, httponly=True, samesite="strict", max_age=max_age, path="/console",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, services: Services = Depends(get_services)) -> Response:
+    """Sign out: a user's access token is revoked; the cookie is cleared for everyone."""
+    token = request.cookies.get(COOKIE, "")
+    if token.startswith("ehu_"):
+        try:
+            services.home.accounts.logout(token)
+        except EcohubError:
+            pass
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response

@@ -1,0 +1,139 @@
+"""Shared pieces of the console: templates, the cookie session, role checks and HTML error pages."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from ecohub.api.deps import get_services
+from ecohub.bootstrap import Services
+from ecohub.errors import EcohubError, Forbidden, Unauthorized
+from ecohub.home.domain import USER_TOKEN_PREFIX, Principal, Role
+
+COOKIE = "ecohub_console"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+
+
+def _ms_time(ms: int | None) -> str:
+    """A unix-ms timestamp as a short UTC time."""
+    if not ms:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _money(value: Any) -> str:
+    """A decimal string as a compact amount (1.2 bn, 35.0 m)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    for size, suffix in ((1e9, " bn"), (1e6, " m"), (1e3, " k")):
+        if abs(v) >= size:
+            return f"{v / size:,.1f}{suffix}"
+    return f"{v:,.0f}"
+
+
+TEMPLATES.env.filters["ms_time"] = _ms_time
+TEMPLATES.env.filters["money"] = _money
+TEMPLATES.env.filters["tojson_attr"] = lambda v: json.dumps(v, separators=(",", ":"), default=str)
+
+
+class LoginRequired(Exception):
+    """The console needs a session (raised by the cookie dependency, answered by a redirect)."""
+
+
+class ConsoleRoute(APIRoute):
+    """A route whose errors render as HTML: a redirect to the login page, or an error page with the message."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                if request.headers.get("hx-request"):
+                    return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
+                return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+            except EcohubError as err:
+                if isinstance(err, Unauthorized):
+                    return RedirectResponse("/console/login", status_code=303)
+                if request.headers.get("hx-request"):
+                    return HTMLResponse(f'<p class="error" role="alert">{_escape(err.message)}</p>',
+                                        status_code=200)
+                return TEMPLATES.TemplateResponse(request, "error.html", {"error": err, "principal": None},
+                                                  status_code=err.status)
+
+        return guarded
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def authenticate(services: Services, token: str) -> Principal:
+    """The principal behind a console session token (the same checks the API's bearer auth makes)."""
+    if token.startswith(USER_TOKEN_PREFIX):
+        return services.home.accounts.authenticate(token)
+    return services.tokens.authenticate(token)
+
+
+def session_principal(request: Request, services: Services = Depends(get_services)) -> Principal:
+    """The caller of a console route, from the HttpOnly session cookie."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise LoginRequired()
+    try:
+        return authenticate(services, token)
+    except Unauthorized as err:
+        raise LoginRequired() from err
+
+
+def console_role(*roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting console sessions of the given roles."""
+
+    def check(principal: Principal = Depends(session_principal)) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"this page is for the {' or '.join(roles)}; you are signed in as {principal.role}",
+                            code="wrong_role")
+        return principal
+
+    check.__name__ = "console_" + "_".join(roles)
+    return check
+
+
+operator_only = console_role(Role.OPERATOR)
+partner_only = console_role(Role.PARTNER)
+user_only = console_role(Role.USER)
+
+
+def render(request: Request, template: str, principal: Principal | None, **context: Any) -> HTMLResponse:
+    """A page or fragment with the caller and the optional features in its context."""
+    return TEMPLATES.TemplateResponse(request, template, {"principal": principal, "features": features(),
+                                                          **context})
+
+
+def features() -> dict[str, bool]:
+    """Which optional contexts this build has (automations, privacy), so the console links only what exists."""
+    return {"automate": _importable("ecohub.automate.service"), "privacy": _importable("ecohub.privacy.service")}
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def home_path(principal: Principal) -> str:
+    """Where a role lands after signing in."""
+    return {Role.OPERATOR: "/console/", Role.PARTNER: "/console/partner", Role.USER: "/console/homes"}[principal.role]

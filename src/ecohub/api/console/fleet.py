@@ -1,0 +1,129 @@
+"""Operator fleet views: devices online, messages per second (live), dead letters, one device's twin and telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+
+from ecohub.api.console.common import ConsoleRoute, operator_only, render
+from ecohub.api.deps import get_services
+from ecohub.bootstrap import Services
+from ecohub.home.domain import Principal
+
+router = APIRouter(route_class=ConsoleRoute)
+FLEET_LIMIT = 500
+RANGES = {"5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
+
+
+def ingest_totals(services: Services) -> dict[str, int]:
+    """The ingest counters summed over this process's workers."""
+    totals: Counter[str] = Counter()
+    for w in services.workers:
+        stats = getattr(w, "stats", None)
+        if stats is not None:
+            totals.update(stats.to_dict())
+    return dict(totals)
+
+
+def fleet_rows(services: Services, *, model: str | None = None, partner_id: str | None = None) -> list[dict[str, Any]]:
+    """Devices with their online state (twins read per device; the console shows at most FLEET_LIMIT)."""
+    rows = []
+    for d in services.devices.list(model=model, limit=FLEET_LIMIT):
+        if partner_id is not None and d.partner_id != partner_id:
+            continue
+        twin = services.twin.get(d.cell, d.did)
+        rows.append({**d.to_dict(), "online": twin["online"], "version": twin["version"],
+                     "properties": len(twin["properties"])})
+    return rows
+
+
+def fleet_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts per model and online totals (no device ids: safe for partners too)."""
+    per_model: dict[str, dict[str, int]] = {}
+    for r in rows:
+        m = per_model.setdefault(r["model"], {"devices": 0, "online": 0})
+        m["devices"] += 1
+        m["online"] += 1 if r["online"] else 0
+    return {"devices": len(rows), "online": sum(1 for r in rows if r["online"]), "per_model": per_model}
+
+
+@router.get("/fleet", response_class=HTMLResponse)
+def fleet(request: Request, model: str | None = None, principal: Principal = Depends(operator_only),
+          services: Services = Depends(get_services)) -> HTMLResponse:
+    """The fleet: devices online, live message rate, latest dead letters."""
+    rows = fleet_rows(services, model=model or None)
+    return render(request, "operator/fleet.html", principal, devices=rows, summary=fleet_summary(rows),
+                  ingest=ingest_totals(services), dead=services.dead_letters.list(limit=20), model=model or "")
+
+
+@router.get("/fleet/summary", response_class=HTMLResponse)
+def fleet_summary_fragment(request: Request, principal: Principal = Depends(operator_only),
+                           services: Services = Depends(get_services)) -> HTMLResponse:
+    """The online counters and dead letters (refreshed by the page every few seconds)."""
+    rows = fleet_rows(services)
+    return render(request, "operator/_fleet_summary.html", principal, summary=fleet_summary(rows),
+                  dead=services.dead_letters.list(limit=20), ingest=ingest_totals(services))
+
+
+@router.get("/fleet/stream")
+async def fleet_stream(request: Request, principal: Principal = Depends(operator_only),
+                       services: Services = Depends(get_services)) -> StreamingResponse:
+    """Server-sent ingest counters once a second, with messages per second."""
+
+    async def ticks() -> AsyncIterator[str]:
+        yield "retry: 2000\n\n"
+        last = ingest_totals(services).get("received", 0)
+        last_t = time.monotonic()
+        started = last_t
+        while time.monotonic() - started < 300 and not await request.is_disconnected():
+            await asyncio.sleep(1.0)
+            totals = ingest_totals(services)
+            now = time.monotonic()
+            rate = (totals.get("received", 0) - last) / max(now - last_t, 1e-6)
+            last, last_t = totals.get("received", 0), now
+            yield f"event: stats\ndata: {json.dumps({**totals, 'rate': round(rate, 1)})}\n\n"
+
+    return StreamingResponse(ticks(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/fleet/devices/{did}", response_class=HTMLResponse)
+def device(did: str, request: Request, principal: Principal = Depends(operator_only),
+           services: Services = Depends(get_services)) -> HTMLResponse:
+    """One device as the operator sees it: facts, twin, telemetry charts, events."""
+    info = services.devices.get(did)
+    twin = services.twin.get(info.cell, did)
+    spec = services.products.compiled(info.model).spec
+    props = [{"key": p.key, "name": p.name, "description": p.description, "unit": p.unit,
+              "numeric": p.format not in ("string",),
+              "reported": twin["properties"].get(p.key)} for p in spec.properties()]
+    return render(request, "operator/device.html", principal, device=info.to_dict(), twin=twin, props=props,
+                  events=services.telemetry.events(info.cell, did, limit=20), ranges=list(RANGES))
+
+
+@router.get("/fleet/devices/{did}/telemetry.json")
+def device_telemetry(did: str, key: str, range: str = Query("1h"), principal: Principal = Depends(operator_only),
+                     services: Services = Depends(get_services)) -> JSONResponse:
+    """Samples of one property over a time range, as chart columns."""
+    info = services.devices.get(did)
+    since = int(time.time() * 1000) - RANGES.get(range, 3600) * 1000
+    return JSONResponse(chart_columns(services.telemetry.series(info.cell, did, key, since=since, limit=5000)))
+
+
+def chart_columns(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Samples as uPlot columns: x in unix seconds, numeric y (booleans as 0/1)."""
+    xs, ys = [], []
+    for s in samples:
+        v = s["value"]
+        if isinstance(v, bool):
+            v = int(v)
+        if isinstance(v, int | float):
+            xs.append(s["ts"] / 1000)
+            ys.append(v)
+    return {"x": xs, "y": ys, "count": len(xs)}

@@ -1,0 +1,208 @@
+"""Crypto-shredding: per-subject AES-256-GCM data keys wrapped by a versioned per-cell key kept in files."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import threading
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ecohub.errors import Conflict, NotFound
+from ecohub.home.accounts import EmailVault
+from ecohub.home.domain import normalize_email
+from ecohub.home.models import User
+from ecohub.privacy.models import SubjectKey
+from ecohub.store import Databases, utcnow
+
+SEALED = "enc:v1:"
+NONCE = 12
+
+
+class Shredded(NotFound):
+    """The subject's key was destroyed: their encrypted data can no longer be read by anyone."""
+
+    code = "subject_erased"
+
+
+def encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-GCM with a fresh 96-bit nonce: nonce ‖ ciphertext ‖ tag."""
+    nonce = secrets.token_bytes(NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    """Inverse of `encrypt`; raises cryptography's InvalidTag for a wrong key, AAD or a tampered blob."""
+    return AESGCM(key).decrypt(blob[:NONCE], blob[NONCE:], aad)
+
+
+class CellKeys:
+    """The key-encryption keys of each cell: `keys/{cell}/v{n}.key` (32 bytes, 0600); the newest one wraps."""
+
+    def __init__(self, key_dir: Path) -> None:
+        self.key_dir = key_dir
+        self._lock = threading.Lock()
+
+    def _dir(self, cell: str) -> Path:
+        return self.key_dir / cell
+
+    def versions(self, cell: str) -> list[int]:
+        """Versions of a cell's key still on disk, oldest first."""
+        d = self._dir(cell)
+        return sorted(int(p.stem[1:]) for p in d.glob("v*.key")) if d.exists() else []
+
+    def current(self, cell: str) -> tuple[int, bytes]:
+        """(version, key) of the cell's wrapping key, created on first use."""
+        with self._lock:
+            versions = self.versions(cell)
+            if not versions:
+                return 1, self._create(cell, 1)
+            return versions[-1], self.get(cell, versions[-1])
+
+    def get(self, cell: str, version: int) -> bytes:
+        """One version of a cell's key; Shredded when it was destroyed."""
+        path = self._dir(cell) / f"v{version}.key"
+        if not path.exists():
+            raise Shredded(f"cell key v{version} of {cell!r} was destroyed", code="cell_key_destroyed")
+        return path.read_bytes()
+
+    def _create(self, cell: str, version: int) -> bytes:
+        d = self._dir(cell)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = AESGCM.generate_key(bit_length=256)
+        fd = os.open(d / f"v{version}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
+
+    def rotate(self, cell: str) -> tuple[int, bytes]:
+        """A new current version (the old ones stay until `destroy_before`)."""
+        with self._lock:
+            version = (self.versions(cell) or [0])[-1] + 1
+            return version, self._create(cell, version)
+
+    def destroy_before(self, cell: str, version: int) -> list[int]:
+        """Delete every key version older than `version`; → the versions destroyed."""
+        gone = [v for v in self.versions(cell) if v < version]
+        for v in gone:
+            (self._dir(cell) / f"v{v}.key").unlink()
+        return gone
+
+
+def _wrap_aad(cell: str, subject: str, version: int) -> bytes:
+    return f"subject-key:{cell}:{subject}:v{version}".encode()
+
+
+class SubjectKeys:
+    """Per-subject data keys in each cell's `subject_keys` table, wrapped by the cell key."""
+
+    def __init__(self, dbs: Databases | None, cell_keys: CellKeys) -> None:
+        self.dbs = dbs
+        self.cell_keys = cell_keys
+
+    def ensure(self, s: Session, cell: str, subject: str) -> bytes:
+        """The subject's data key, created in the caller's transaction if it has none; Shredded once destroyed."""
+        row = s.get(SubjectKey, subject)
+        if row is not None:
+            return self._unwrap(cell, row)
+        version, kek = self.cell_keys.current(cell)
+        key = AESGCM.generate_key(bit_length=256)
+        s.add(SubjectKey(subject_id=subject, kek_version=version,
+                         wrapped=encrypt(kek, key, _wrap_aad(cell, subject, version))))
+        s.flush()
+        return key
+
+    def get(self, s: Session, cell: str, subject: str) -> bytes:
+        """The subject's data key; NotFound without one, Shredded after erasure."""
+        row = s.get(SubjectKey, subject)
+        if row is None:
+            raise NotFound(f"subject {subject} has no data key in cell {cell!r}", code="no_subject_key")
+        return self._unwrap(cell, row)
+
+    def _unwrap(self, cell: str, row: SubjectKey) -> bytes:
+        if row.wrapped is None:
+            raise Shredded(f"the data key of subject {row.subject_id} was destroyed (erased)")
+        kek = self.cell_keys.get(cell, row.kek_version)
+        try:
+            return decrypt(kek, row.wrapped, _wrap_aad(cell, row.subject_id, row.kek_version))
+        except InvalidTag as err:
+            raise Shredded(f"the data key of subject {row.subject_id} cannot be unwrapped") from err
+
+    def destroy(self, s: Session, subject: str) -> bool:
+        """Forget the subject's key (a tombstone row remains, so a second erasure is recognised)."""
+        row = s.get(SubjectKey, subject)
+        if row is None:
+            s.add(SubjectKey(subject_id=subject, wrapped=None, kek_version=0, destroyed_at=utcnow()))
+            return False
+        if row.wrapped is None:
+            raise Conflict(f"subject {subject} was already erased", code="already_erased")
+        row.wrapped, row.destroyed_at = None, utcnow()
+        return True
+
+    def rotate_cell(self, cell: str) -> dict[str, int]:
+        """Re-wrap every live key under a new cell key, then destroy the old versions: copies of the database
+        made before (backups) hold keys wrapped by a key that no longer exists."""
+        assert self.dbs is not None
+        version, kek = self.cell_keys.rotate(cell)
+        n = 0
+        with self.dbs.cell_session(cell) as s:
+            for row in s.scalars(select(SubjectKey).where(SubjectKey.wrapped.is_not(None))):
+                key = self._unwrap(cell, row)
+                row.wrapped = encrypt(kek, key, _wrap_aad(cell, row.subject_id, version))
+                row.kek_version = version
+                n += 1
+        destroyed = self.cell_keys.destroy_before(cell, version)
+        return {"version": version, "rewrapped": n, "destroyed_versions": len(destroyed)}
+
+
+class SealedEmailVault(EmailVault):
+    """EmailVault whose stored address is AES-GCM encrypted with the subject's data key."""
+
+    def __init__(self, key: bytes, dbs: Databases, keys: SubjectKeys) -> None:
+        super().__init__(key)
+        self.dbs = dbs
+        self.keys = keys
+
+    def seal(self, user_id: str, email: str, cell: str | None = None) -> str:
+        """Encrypt the normalised address under the subject's key (created on first use)."""
+        if cell is None:
+            raise NotFound("sealing an email needs the user's cell", code="unknown_cell")
+        with self.dbs.cell_session(cell) as s:
+            key = self.keys.ensure(s, cell, user_id)
+        blob = encrypt(key, normalize_email(email).encode(), f"users.email:{user_id}".encode())
+        return SEALED + base64.b64encode(blob).decode()
+
+    def open(self, user: User) -> str:
+        """Decrypt a stored address (plain text rows from before sealing are returned as they are)."""
+        if not user.email.startswith(SEALED):
+            return user.email
+        with self.dbs.cell_session(user.cell) as s:
+            key = self.keys.get(s, user.cell, user.id)
+        return open_sealed(key, user.id, user.email)
+
+
+def open_sealed(key: bytes, user_id: str, stored: str) -> str:
+    """Decrypt a sealed `users.email` value with a subject key; InvalidTag/Shredded when it cannot be read."""
+    blob = base64.b64decode(stored[len(SEALED):])
+    return decrypt(key, blob, f"users.email:{user_id}".encode()).decode()
+
+
+def read_email_from_copy(db_path: Path, cell_keys: CellKeys, cell: str, user_id: str) -> str:
+    """Try to read a user's email from a database file (e.g. a backup) with the current key files."""
+    from ecohub.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{db_path}")
+    try:
+        with Session(engine) as s:
+            user = s.get(User, user_id)
+            if user is None:
+                raise NotFound(f"no user {user_id} in {db_path.name}")
+            return open_sealed(SubjectKeys(None, cell_keys).get(s, cell, user_id),
+                               user_id, user.email)
+    finally:
+        engine.dispose()
