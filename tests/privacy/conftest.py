@@ -21,7 +21,7 @@ def report(services: Services, did: str, values: dict[str, Any], *, samples: int
     cell = did.split("-")[0]
     ts = now_ms()
     with services.dbs.cell_session(cell) as s:
-        TwinService.apply_reports(s, [(did, k, v, ts) for k, v in values.items()], {did: 1}, ts)
+        TwinService.apply_reports(s, [(did, k, v, ts, ts) for k, v in values.items()], {did: 1}, ts)
         services.telemetry.append(s, [{"did": did, "key": k, "ts": ts + i, "value": v, "msg_id": i}
                                       for k, v in values.items() for i in range(samples)], [])
 

@@ -41,7 +41,10 @@ def _roundtrip(engine: Engine) -> None:
 def test_single_head_and_roundtrip_on_sqlite(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 
-    assert ScriptDirectory.from_config(alembic_config("cell")).get_heads() == ["0004"]
+    script = ScriptDirectory.from_config(alembic_config("cell"))
+    heads = script.get_heads()
+    assert len(heads) == 1  # one chain: privacy (0004) and everything after it
+    assert "0004" in {rev.revision for rev in script.walk_revisions()}
     engine = create_engine(f"sqlite:///{tmp_path / 'cell.db'}")
     _roundtrip(engine)
     engine.dispose()
