@@ -24,8 +24,8 @@ PRIVACY = "/api/v1/privacy"
 
 
 def has_route(request: Request, path: str) -> bool:
-    """Whether the app serves `path` (or something below it)."""
-    return any(getattr(r, "path", "").startswith(path) for r in request.app.routes)
+    """Whether the app's API serves `path` (or something below it), from its OpenAPI document (cached)."""
+    return any(p.startswith(path) for p in request.app.openapi().get("paths", {}))
 
 
 async def call_api(request: Request, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -123,9 +123,9 @@ async def privacy(request: Request, principal: Principal = Depends(user_only),
 
 
 @router.post("/privacy/export")
-async def export(request: Request, principal: Principal = Depends(user_only)) -> Response:
-    """Request the caller's data export: the zip when ready, or the job to follow (202)."""
-    r = await call_api(request, "GET", f"{PRIVACY}/export")
+async def export(request: Request, password: str = Form(""), principal: Principal = Depends(user_only)) -> Response:
+    """Request the caller's data export (the password proves identity again): the zip, or the reason."""
+    r = await call_api(request, "GET", f"{PRIVACY}/export", headers={"X-Password": password})
     if r.status_code == 200 and "zip" in r.headers.get("content-type", ""):
         return Response(r.content, media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="ecohub-export.zip"'})
@@ -134,11 +134,12 @@ async def export(request: Request, principal: Principal = Depends(user_only)) ->
 
 
 @router.post("/privacy/erase")
-async def erase(request: Request, confirm: str = Form(""), principal: Principal = Depends(user_only)) -> Response:
-    """Ask for erasure of the account (needs the word ERASE typed in)."""
+async def erase(request: Request, confirm: str = Form(""), password: str = Form(""),
+                principal: Principal = Depends(user_only)) -> Response:
+    """Ask for erasure of the account (needs the word ERASE typed in and the password)."""
     if confirm.strip() != "ERASE":
         return HTMLResponse('<p class="error" role="alert">Type ERASE to confirm.</p>')
-    r = await call_api(request, "DELETE", f"{PRIVACY}/me")
+    r = await call_api(request, "DELETE", f"{PRIVACY}/me", headers={"X-Password": password})
     message = "Erasure requested: " + (r.text if r.status_code < 400 else _error(r))
     return HTMLResponse(f'<p class="notice" role="status">{_escape(message)}</p>')
 
