@@ -72,8 +72,8 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
     services = bootstrap(make_settings(data_dir))
     with console.status("loading the demo ecosystem…"):
         state = load_demo(services, devices=devices)
-    console.print(f"demo loaded: {len(state.models)} products, {len(state.fleet)} devices "
-                  f"in {services.settings.data_dir}")
+    console.print(f"demo loaded into {services.settings.data_dir}: the generated ecosystem and a fleet of "
+                  f"{len(state.fleet)} devices of {len(state.models)} real product specs")
     if load_only:
         console.print(f"operator token: {state.token}")
         if state.user is not None:
