@@ -153,18 +153,13 @@ class CommandService:
         if self._client is None:
             raise Unavailable("commands are not available in this process (no broker connection)",
                               code="commands_unavailable")
-        info = self.devices.get(did)
+        # database work runs in a thread: this loop also carries ingest, automations and the API
+        info = await asyncio.to_thread(self.devices.get, did)
         if info.status != "active":
             raise InvalidInput(f"device {did} is {info.status}", code="device_inactive")
-        wire = validate_command(self.products.compiled(info.model), method, params)
-        created = now_ms()
-        with self.dbs.cell_session(info.cell) as s:
-            row = Command(did=did, method=method, params=wire, status="sent", requested_by=actor, created_ms=created)
-            s.add(row)
-            s.flush()
-            command_id = int(row.id)
-            if method == Method.SET_PROPERTIES:
-                TwinService.set_desired(s, did, {f"{p['siid']}.{p['piid']}": p["value"] for p in wire}, created)
+        compiled = await asyncio.to_thread(self.products.compiled, info.model)
+        wire = validate_command(compiled, method, params)
+        command_id = await asyncio.to_thread(self._record, info.cell, did, method, wire, actor)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[(did, command_id)] = fut
         up = Topic.up(did)
@@ -177,7 +172,7 @@ class CommandService:
             try:
                 reply = await asyncio.wait_for(fut, timeout=timeout_s or self.timeout_s)
             except TimeoutError:
-                self._finish(info.cell, command_id, "timeout", None)
+                await asyncio.to_thread(self._finish, info.cell, command_id, "timeout", None)
                 raise Timeout(
                     f"device {did} did not answer command {command_id} within {timeout_s or self.timeout_s:.1f}s",
                     code="command_timeout", command_id=command_id,
@@ -189,8 +184,20 @@ class CommandService:
                 del self._subs[did]
                 self._client.unsubscribe(up)
         status = "failed" if "error" in reply else "replied"
-        self._finish(info.cell, command_id, status, reply)
+        await asyncio.to_thread(self._finish, info.cell, command_id, status, reply)
         return {"command_id": command_id, "did": did, "method": method, "status": status, **reply}
+
+    def _record(self, cell: str, did: str, method: str, wire: Any, actor: str) -> int:
+        """Store the command (its id is the JSON-RPC id) and, for set_properties, the desired values."""
+        created = now_ms()
+        with self.dbs.cell_session(cell) as s:
+            row = Command(did=did, method=method, params=wire, status="sent", requested_by=actor, created_ms=created)
+            s.add(row)
+            s.flush()
+            command_id = int(row.id)
+            if method == Method.SET_PROPERTIES:
+                TwinService.set_desired(s, did, {f"{p['siid']}.{p['piid']}": p["value"] for p in wire}, created)
+        return command_id
 
     def _finish(self, cell: str, command_id: int, status: str, reply: Any) -> None:
         with self.dbs.cell_session(cell) as s:
