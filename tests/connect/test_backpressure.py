@@ -55,7 +55,7 @@ async def test_locked_database_stops_acks_and_resumes_without_loss(services: Ser
         assert worker.stats.unacked == held
         assert held < total // 4, held
         assert _counts(services)[0] == 1  # nothing got through while the database was locked
-        assert worker.stats.write_retries >= 1 or worker.stats.batches >= 1
+        assert held > 0  # the worker is holding delivered messages it has not acknowledged
         lock.execute("ROLLBACK")
         lock.close()
         await eventually(lambda: _counts(services)[0] >= total + 1, timeout=60, interval=0.2)

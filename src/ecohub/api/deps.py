@@ -32,17 +32,22 @@ def get_principal(
     return services.tokens.authenticate(creds.credentials)
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
-    """A dependency that admits only the given roles."""
+def role_gate(source: Callable[..., Principal], *roles: Role, name: str) -> Callable[..., Principal]:
+    """A dependency that takes the caller from `source` and admits only the given roles."""
 
-    def check(principal: Principal = Depends(get_principal)) -> Principal:
+    def check(principal: Principal = Depends(source)) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(roles)}; the caller is {principal.role}",
                             code="wrong_role")
         return principal
 
-    check.__name__ = "require_" + "_".join(roles)
+    check.__name__ = f"{name}_" + "_".join(roles)
     return check
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A dependency that admits only the given roles (bearer token)."""
+    return role_gate(get_principal, *roles, name="require")
 
 
 def check_partner_scope(principal: Principal, partner_id: str | None) -> None:

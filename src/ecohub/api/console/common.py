@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from ecohub.api.deps import get_services
+from ecohub.api.deps import get_services, role_gate
 from ecohub.bootstrap import Services
-from ecohub.errors import EcohubError, Forbidden, Unauthorized
+from ecohub.errors import EcohubError, Unauthorized
 from ecohub.home.domain import USER_TOKEN_PREFIX, Principal, Role
 
 COOKIE = "ecohub_console"
@@ -100,15 +100,7 @@ def session_principal(request: Request, services: Services = Depends(get_service
 
 def console_role(*roles: Role) -> Callable[..., Principal]:
     """A dependency admitting console sessions of the given roles."""
-
-    def check(principal: Principal = Depends(session_principal)) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden(f"this page is for the {' or '.join(roles)}; you are signed in as {principal.role}",
-                            code="wrong_role")
-        return principal
-
-    check.__name__ = "console_" + "_".join(roles)
-    return check
+    return role_gate(session_principal, *roles, name="console")
 
 
 operator_only = console_role(Role.OPERATOR)
