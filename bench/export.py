@@ -1,8 +1,9 @@
 """Export benchmark: a user with 1M telemetry rows downloads the data-subject export zip (target < 30 s).
 
 Builds a fresh data dir: a user in the eu cell, a home, one bound device, and N telemetry samples written with
-bulk multi-row inserts. Then times the real route, GET /api/v1/privacy/export, through the ASGI app (the zip is
-built in a spooled temp file and streamed), reads the whole response, and checks the telemetry row count in the zip.
+bulk multi-row inserts the way ingest writes them (each value AES-GCM sealed with the owner's subject key).
+Then times the real route, GET /api/v1/privacy/export, through the ASGI app (the zip is built in a spooled temp
+file and streamed), reads the whole response, and checks the telemetry row count and the opened values.
 
 Usage::
 
@@ -21,12 +22,11 @@ import zipfile
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
 
 from ecohub.api.app import create_app
 from ecohub.bootstrap import bootstrap
 from ecohub.settings import Settings
-from ecohub.telemetry.models import Sample
+from ecohub.telemetry.service import TelemetryService
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "tests" / "fixtures" / "specs" / "cuco.plug.v3.json"
@@ -54,11 +54,13 @@ def run(rows: int) -> dict[str, float | int]:
                 start_ms = int(time.time() * 1000) + 1000
                 t0 = time.perf_counter()
                 with services.dbs.cell_session("eu") as s:
+                    seals = services.sealer.seals(s, "eu", [dev.did])
+                    assert dev.did in seals, "the bound device must be sealed with its owner's key"
                     for base in range(0, rows, CHUNK):
-                        s.execute(insert(Sample.__table__), [
+                        TelemetryService.append(s, [
                             {"did": dev.did, "key": "11.1" if i % 2 else "2.1", "ts": start_ms + i,
                              "value": i % 1000 if i % 2 else bool(i % 3), "msg_id": i}
-                            for i in range(base, min(base + CHUNK, rows))])
+                            for i in range(base, min(base + CHUNK, rows))], [], seals)
                 build_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 r = client.get("/api/v1/privacy/export", headers={**h, "X-Password": PASSWORD})
@@ -67,9 +69,12 @@ def run(rows: int) -> dict[str, float | int]:
             assert r.status_code == 200, r.text[:300]
             with zipfile.ZipFile(io.BytesIO(body)) as zf:
                 manifest = json.loads(zf.read("manifest.json"))
+                with zf.open("telemetry.csv") as f:
+                    head = [line.decode().rstrip("\r\n").split(",") for _, line in zip(range(3), f, strict=False)]
         finally:
             services.close()
     assert manifest["rows"]["telemetry"] == rows, manifest["rows"]
+    assert head[0][-1] == "value" and head[1][-1] in ("true", "false", "0"), head  # opened, not ciphertext
     return {"rows": rows, "build_s": round(build_s, 1), "export_s": round(export_s, 1),
             "zip_mb": round(len(body) / 1e6, 1)}
 

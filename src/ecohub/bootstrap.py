@@ -17,6 +17,8 @@ from ecohub.ecosystem.channel import MarketService
 from ecohub.ecosystem.context import Ecosystem, build_ecosystem
 from ecohub.ecosystem.service import ProductService
 from ecohub.home.service import HomeContext, TokenService
+from ecohub.privacy.crypto import CellKeys, SubjectKeys
+from ecohub.privacy.sealing import PayloadSealer
 from ecohub.privacy.service import PrivacyContext
 from ecohub.settings import Settings
 from ecohub.store import Databases
@@ -56,6 +58,11 @@ class Services:
     commands: CommandService | None = None
     runtime: Runtime = field(default_factory=Runtime)
     workers: list[object] = field(default_factory=list)
+
+    @property
+    def sealer(self) -> PayloadSealer:
+        """Seals a bound device's payloads with its owner's key (ingest and direct writers use it)."""
+        return self.privacy.sealer
 
     def pipeline(self) -> Pipeline:
         """A fresh ingest pipeline bound to these services."""
@@ -97,7 +104,9 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     products = ProductService(dbs, bus, certification=certification.passing_markets)
     devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
                             default_cell=settings.default_cell)
-    twin = TwinService(dbs)
+    keys = SubjectKeys(dbs, CellKeys(settings.data_dir / "keys"))
+    sealer = PayloadSealer(keys)
+    twin = TwinService(dbs, sealer)
     home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin,
                              secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s)
     return Services(
@@ -109,12 +118,12 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         devices=devices,
         dead_letters=DeadLetterService(dbs),
         twin=twin,
-        telemetry=TelemetryService(dbs),
+        telemetry=TelemetryService(dbs, sealer),
         tokens=TokenService(dbs),
         home=home,
         certification=certification,
         service_password=service_password(settings.data_dir),
         automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products),
-        privacy=PrivacyContext.build(dbs, home.accounts, data_dir=settings.data_dir,
+        privacy=PrivacyContext.build(dbs, home.accounts, keys=keys, sealer=sealer, data_dir=settings.data_dir,
                                      secret_key=settings.secret_key.encode()),
     )

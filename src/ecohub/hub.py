@@ -125,7 +125,8 @@ async def running_hub(services: Services, *, http_port: int, mqtt_port: int, bro
         if not port_is_free(host, http_port):
             raise Unavailable(f"HTTP port {http_port} on {host} is in use; pick another with --http-port",
                               code="port_in_use")
-        worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus, endpoint=endpoint,
+        worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus,
+                              sealer=services.sealer, endpoint=endpoint,
                               batch_size=settings.ingest.batch_size, batch_ms=settings.ingest.batch_ms,
                               max_inflight=settings.ingest.max_inflight,
                               # one worker in this process: a stable id and a plain persistent subscription

@@ -35,7 +35,7 @@ async def run_ingest(services: Services, *, broker_url: str, index: int, shared:
     """Run one ingest worker against an MQTT 5 broker until cancelled."""
     host, port = parse_broker_url(broker_url)
     settings = services.settings
-    worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus,
+    worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus, sealer=services.sealer,
                           endpoint=Endpoint(host, port, 5, services.service_password),
                           batch_size=settings.ingest.batch_size, batch_ms=settings.ingest.batch_ms,
                           max_inflight=settings.ingest.max_inflight, client_id=worker_client_id(index),

@@ -17,13 +17,14 @@ from tests.home.conftest import bearer, signup
 
 
 def report(services: Services, did: str, values: dict[str, Any], *, samples: int = 3) -> None:
-    """What ingest would write for a device: twin values and a few telemetry samples per key."""
+    """What ingest writes for a device: twin values and a few telemetry samples per key, sealed when bound."""
     cell = did.split("-")[0]
     ts = now_ms()
     with services.dbs.cell_session(cell) as s:
-        TwinService.apply_reports(s, [(did, k, v, ts, ts) for k, v in values.items()], {did: 1}, ts)
+        seals = services.sealer.seals(s, cell, [did])
+        TwinService.apply_reports(s, [(did, k, v, ts, ts) for k, v in values.items()], {did: 1}, ts, seals)
         services.telemetry.append(s, [{"did": did, "key": k, "ts": ts + i, "value": v, "msg_id": i}
-                                      for k, v in values.items() for i in range(samples)], [])
+                                      for k, v in values.items() for i in range(samples)], [], seals)
 
 
 @pytest.fixture

@@ -39,7 +39,14 @@ def test_export_is_a_zip_of_json_and_csv_per_store(client: TestClient, services:
     assert users[0]["email"] == "ann@example.org" and "argon2" not in users[0]["password_hash"]
     telemetry = json.loads(zf.read("telemetry.json"))
     assert len(telemetry) == 6 and {t["did"] for t in telemetry} == {world["did"]}
-    assert zf.read("telemetry.csv").decode().splitlines()[0] == "id,did,key,ts,value,msg_id"
+    # stored sealed with Ann's key, exported opened: the values she reported, not ciphertext
+    assert {(t["key"], t["value"]) for t in telemetry} == {("2.1", True), ("11.1", 7)}
+    assert "sealed" not in telemetry[0] and telemetry[0]["subject"] == world["ann"]["user_id"]
+    csv_lines = zf.read("telemetry.csv").decode().splitlines()
+    assert csv_lines[0] == "id,did,key,ts,value,msg_id,subject"
+    assert {line.split(",")[4] for line in csv_lines[1:]} == {"true", "7"}
+    twin = {p["key"]: p["value"] for p in json.loads(zf.read("twin_properties.json"))}
+    assert twin == {"2.1": True, "11.1": 7}
     manifest = json.loads(zf.read("manifest.json"))
     status = services.privacy.dsr.status("eu", manifest["request_id"])
     assert status["status"] == "complete" and set(status["steps"]) == set(personal_tables())

@@ -16,6 +16,7 @@ from ecohub.connect.events import EventReported, MessageDeadLettered, OnlineChan
 from ecohub.connect.models import DeadLetter, InboxEntry
 from ecohub.connect.mqtt import Endpoint, HubClient
 from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, Pipeline, Processed
+from ecohub.privacy.sealing import PayloadSealer
 from ecohub.protocol import Topic
 from ecohub.store import Databases, now_ms
 from ecohub.store.upsert import insert_new
@@ -57,12 +58,13 @@ class IngestWorker:
     """Consumes `ecohub/+/up` and `ecohub/+/state`; one transaction per cell per batch; never one per message."""
 
     def __init__(self, *, dbs: Databases, pipeline: Pipeline, bus: EventBus, endpoint: Endpoint,
-                 batch_size: int = 500, batch_ms: float = 5.0, max_inflight: int = 5000,
+                 sealer: PayloadSealer, batch_size: int = 500, batch_ms: float = 5.0, max_inflight: int = 5000,
                  client_id: str = "ecohub-ingest", share_group: str | None = None) -> None:
         self.dbs = dbs
         self.pipeline = pipeline
         self.bus = bus
         self.endpoint = endpoint
+        self.sealer = sealer
         self.batch_size = batch_size
         self.batch_s = batch_ms / 1000
         self.client_id = client_id
@@ -207,9 +209,11 @@ class IngestWorker:
                     events.append(MessageDeadLettered(p.did, cell, code, reason))
                 if p.samples or p.events or p.online is not None:
                     stats.stored += 1
-            TelemetryService.append(s, samples, dev_events)
+            seals = self.sealer.seals(s, cell, bumps.keys() | {e["did"] for e in dev_events}) \
+                if samples or dev_events else {}
+            TelemetryService.append(s, samples, dev_events, seals)
             if reports:
-                TwinService.apply_reports(s, reports, bumps, received)
+                TwinService.apply_reports(s, reports, bumps, received, seals)
             if online:
                 TwinService.apply_online(s, online)
             if dead:

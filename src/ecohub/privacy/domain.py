@@ -43,6 +43,10 @@ DEVICE_ID = PersonalData("identifier (device of a user)", "operating the user's 
                          "until erasure or unbinding")
 DEVICE_DATA = PersonalData("device usage data", "operating the user's devices", CONTRACT,
                            "until erasure or unbinding")
+SEALED_DEVICE_DATA = PersonalData("device usage data (AES-GCM sealed with the owner's subject key)",
+                                  "operating the user's devices", CONTRACT, "until erasure or unbinding")
+OWNER = PersonalData("identifier (user whose key seals the row)", "operating the user's devices", CONTRACT,
+                     "until erasure or unbinding")
 TIMESTAMP = PersonalData("activity time", "operating the user's devices", CONTRACT, "until erasure or unbinding")
 FREE_TEXT = PersonalData("free text chosen by the user (may reveal identity)", "organising the user's home", CONTRACT,
                          "until erasure")

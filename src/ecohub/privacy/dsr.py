@@ -23,6 +23,7 @@ from ecohub.privacy.datamap import personal_tables
 from ecohub.privacy.domain import DsrKind, add_months
 from ecohub.privacy.models import DsrRequest, DsrStep, PartnerAck, PartnerRecipient, SubjectKey
 from ecohub.privacy.partner import PartnerAccess
+from ecohub.privacy.sealing import PayloadSealer
 from ecohub.privacy.stores import ERASE_ORDER, KEYS, RETAINED, SELECTORS, Scope, erase_store, scope_of, write_store
 from ecohub.store import Databases, utcnow
 
@@ -38,13 +39,14 @@ class DsrService:
     """Runs data-subject requests in the subject's cell; each step is recorded and audited."""
 
     def __init__(self, dbs: Databases, audit: AuditLog, keys: SubjectKeys, accounts: AccountService,
-                 emails: SealedEmailVault, partners: PartnerAccess) -> None:
+                 emails: SealedEmailVault, partners: PartnerAccess, sealer: PayloadSealer) -> None:
         self.dbs = dbs
         self.audit = audit
         self.keys = keys
         self.accounts = accounts
         self.emails = emails
         self.partners = partners
+        self.sealer = sealer
 
     # --- checks -------------------------------------------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class DsrService:
             report = self._stores(s, req, sc, handle)
             self.audit.append_in(s, actor=actor, action="dsr.erasure.rows_deleted", subject=user_id,
                                  detail={"request_id": req.id, "stores": report, "partners_notified": recipients})
+        self.sealer.forget(cell, user_id)
         rotation = self.keys.rotate_cell(cell)
         with self.dbs.cell_session(cell) as s:
             self._step(s, req.id, "cell_key_rotation", "done", rotation)
@@ -237,6 +240,7 @@ class DsrService:
                 self.dbs.cell_session(cell) as s:
             sc = scope_of(s, user_id)
             key = self.keys.get(s, cell, user_id) if s.get(SubjectKey, user_id) else None
+            opener = self.sealer.opener(s, cell)
 
             def users(row: dict[str, Any]) -> dict[str, Any]:
                 if key is not None and row["email"].startswith(SEALED):
@@ -247,7 +251,7 @@ class DsrService:
             def handle(name: str) -> tuple[str, dict[str, Any]]:
                 if name == KEYS:
                     return "not_applicable", {"reason": "key material is never exported"}
-                n = write_store(zf, s, name, sc, users if name == "users" else None)
+                n = write_store(zf, s, name, sc, users if name == "users" else None, opener)
                 counts[name] = n
                 return "done", {"rows": n}
 

@@ -17,6 +17,7 @@ from ecohub.privacy.audit import AuditLog
 from ecohub.privacy.consent import consenting
 from ecohub.privacy.domain import Purpose
 from ecohub.privacy.models import PartnerAck, PartnerRecipient
+from ecohub.privacy.sealing import PayloadSealer, twin_aad
 from ecohub.store import Databases, utcnow
 from ecohub.store.upsert import upsert
 from ecohub.twin.models import Twin, TwinProperty
@@ -34,9 +35,10 @@ def partner_of(p: Principal) -> str:
 class PartnerAccess:
     """What partners may see of end users' devices, and the erasure notices they must acknowledge."""
 
-    def __init__(self, dbs: Databases, audit: AuditLog, *, secret_key: bytes) -> None:
+    def __init__(self, dbs: Databases, audit: AuditLog, sealer: PayloadSealer, *, secret_key: bytes) -> None:
         self.dbs = dbs
         self.audit = audit
+        self.sealer = sealer
         self._secret = secret_key
 
     def pseudonym(self, partner_id: str, did: str) -> str:
@@ -67,9 +69,13 @@ class PartnerAccess:
                 values: dict[str, dict[str, Any]] = defaultdict(dict)
                 if shared:
                     since_of = {did: since for did, since, _, _ in shared}
+                    opener = self.sealer.opener(s, cell)
                     for prop in s.scalars(select(TwinProperty).where(TwinProperty.did.in_(list(since_of)))):
                         if prop.ts is not None and prop.ts >= since_of[prop.did]:
-                            values[prop.did][prop.key] = {"value": prop.value, "ts": prop.ts}
+                            readable, value = opener.value(prop.value, prop.subject, prop.sealed,
+                                                           twin_aad(prop.did, prop.key))
+                            if readable:
+                                values[prop.did][prop.key] = {"value": value, "ts": prop.ts}
                     now = utcnow()
                     upsert(s, PartnerRecipient.__table__,
                            [{"user_id": o, "partner_id": pid, "purpose": FLEET_PURPOSE.value, "first_at": now,

@@ -12,10 +12,11 @@ from ecohub.home.domain import Principal, Role
 from ecohub.home.models import Binding
 from ecohub.privacy.audit import AuditLog
 from ecohub.privacy.consent import ConsentService
-from ecohub.privacy.crypto import CellKeys, SealedEmailVault, SubjectKeys
+from ecohub.privacy.crypto import SealedEmailVault, SubjectKeys
 from ecohub.privacy.dsr import DsrService
 from ecohub.privacy.partner import PartnerAccess
 from ecohub.privacy.residency import ResidencyScanner
+from ecohub.privacy.sealing import PayloadSealer
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases
 
@@ -25,6 +26,7 @@ class PrivacyContext:
     """Every privacy service of the hub."""
 
     keys: SubjectKeys
+    sealer: PayloadSealer
     audit: AuditLog
     consents: ConsentService
     partners: PartnerAccess
@@ -32,15 +34,15 @@ class PrivacyContext:
     residency: ResidencyScanner
 
     @classmethod
-    def build(cls, dbs: Databases, accounts: AccountService, *, data_dir: Path, secret_key: bytes) -> PrivacyContext:
+    def build(cls, dbs: Databases, accounts: AccountService, *, keys: SubjectKeys, sealer: PayloadSealer,
+              data_dir: Path, secret_key: bytes) -> PrivacyContext:
         """Wire the services; from now on the accounts' emails are sealed with each subject's key."""
-        keys = SubjectKeys(dbs, CellKeys(data_dir / "keys"))
         emails = SealedEmailVault(secret_key, dbs, keys)
         accounts.emails = emails
         audit = AuditLog(dbs, data_dir / "audit")
-        partners = PartnerAccess(dbs, audit, secret_key=secret_key)
-        return cls(keys=keys, audit=audit, consents=ConsentService(dbs, audit), partners=partners,
-                   dsr=DsrService(dbs, audit, keys, accounts, emails, partners),
+        partners = PartnerAccess(dbs, audit, sealer, secret_key=secret_key)
+        return cls(keys=keys, sealer=sealer, audit=audit, consents=ConsentService(dbs, audit), partners=partners,
+                   dsr=DsrService(dbs, audit, keys, accounts, emails, partners, sealer),
                    residency=ResidencyScanner(dbs, keys))
 
     def staff_read(self, principal: Principal, did: str, what: str, **detail: object) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ecohub.home.models import Binding, Home
+from ecohub.privacy.sealing import Opener, event_aad, telemetry_aad, twin_aad
 from ecohub.store.registry import metadata_for
 
 # Kept on erasure, with the reason (Art. 17(3)); everything else personal is deleted.
@@ -42,6 +43,12 @@ RETAINED = {"audit_log": "accountability record, legal obligation (Art. 17(3)(b)
 # Never exported as such (key material); destroyed first on erasure by the DSR service itself.
 KEYS = "subject_keys"
 SPOOL_BYTES = 32 * 1024 * 1024
+# Stores whose payload column is sealed with the owner's key: (column, the columns its AAD is built from, AAD).
+SEALED_STORES: dict[str, tuple[str, tuple[str, ...], Callable[..., bytes]]] = {
+    "telemetry": ("value", ("did", "key"), telemetry_aad),
+    "device_events": ("arguments", ("did", "siid", "eiid"), event_aad),
+    "twin_properties": ("value", ("did", "key"), twin_aad),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,18 +163,46 @@ def _encode(v: Any) -> str:
     return json.dumps(v, default=str)
 
 
+def _write_sealed(out: io.TextIOWrapper, w: Any, s: Session, t: Table, where: ColumnElement[bool],
+                  sealed: tuple[str, tuple[str, ...], Callable[..., bytes]], opener: Opener) -> int:
+    """Rows of a sealed store: the database renders the other columns, Python opens the payload."""
+    column, aad_cols, aad = sealed
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    obj, csv_cols = _fast_columns(t, s.get_bind().dialect.name, skip=(column, "sealed"))
+    plain = func.json(t.c[column]) if sqlite else cast(t.c[column], Text)
+    k = len(aad_cols)
+    at = [c.name for c in t.columns if c.name != "sealed"].index(column)  # where the payload goes in the CSV
+    q = (select(obj, plain, t.c.subject, t.c.sealed, *(t.c[c] for c in aad_cols), *csv_cols)
+         .where(where).execution_options(yield_per=10_000))
+    n = 0
+    for row in s.execute(q):
+        text, subject, blob = row[1], row[2], row[3]
+        if blob is not None:
+            readable, value = opener.raw(subject, blob, aad(*row[4:4 + k]))
+            text = value.decode() if readable else "null"
+        elif text is None:
+            text = "null"
+        out.write(("\n," if n else "\n") + row[0][:-1] + f',"{column}":' + text + "}")
+        rest = row[4 + k:]
+        w.writerow((*rest[:at], text, *rest[at:]))
+        n += 1
+    return n
+
+
 def _csv_value(v: Any) -> Any:
     if isinstance(v, bytes):
         return base64.b64encode(v).decode()
     return v.isoformat() if hasattr(v, "isoformat") else v
 
 
-def _fast_columns(t: Table, dialect: str) -> tuple[Any, list[Any]]:
+def _fast_columns(t: Table, dialect: str, skip: tuple[str, ...] = ()) -> tuple[Any, list[Any]]:
     """(one JSON object per row built by the database, the columns as CSV wants them) for a table."""
     sqlite = dialect == "sqlite"
     obj_args: list[Any] = []
     csv_cols: list[Any] = []
     for c in t.columns:
+        if c.name in skip:
+            continue
         if isinstance(c.type, LargeBinary):
             v = func.hex(c) if sqlite else func.encode(c, "hex")
             obj_args += [literal(c.name), v]
@@ -183,14 +218,19 @@ def _fast_columns(t: Table, dialect: str) -> tuple[Any, list[Any]]:
 
 
 def write_store(zf: zipfile.ZipFile, s: Session, name: str, sc: Scope,
-                transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> int:
+                transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                opener: Opener | None = None) -> int:
     """`{name}.json` (an array of objects) and `{name}.csv` of one store, in one streamed pass; → rows written.
 
     Without a transform the database renders each row's JSON object (json_object / json_build_object), so a
-    million telemetry rows cost one fetch and two writes each in Python.
+    million telemetry rows cost one fetch and two writes each in Python; a sealed payload is decrypted with
+    `opener` and spliced in as the JSON text it was sealed from.
     """
     t = table(name)
+    sealed = SEALED_STORES.get(name)
     names = [c.name for c in t.columns]
+    if sealed is not None:
+        names = [c for c in names if c != "sealed"]
     where = SELECTORS[name](t, sc)
     n = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
@@ -200,7 +240,11 @@ def write_store(zf: zipfile.ZipFile, s: Session, name: str, sc: Scope,
         with zf.open(f"{name}.json", "w", force_zip64=True) as raw:
             out = io.TextIOWrapper(raw, encoding="utf-8")
             out.write("[")
-            if transform is None:
+            if sealed is not None:
+                if opener is None:
+                    raise ValueError(f"exporting {name} needs an opener for its sealed payloads")
+                n = _write_sealed(out, w, s, t, where, sealed, opener)
+            elif transform is None:
                 obj, csv_cols = _fast_columns(t, s.get_bind().dialect.name)
                 q = select(obj, *csv_cols).where(where).execution_options(yield_per=10_000)
                 for row in s.execute(q):

@@ -4,40 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, TIMESTAMP, not_personal
+from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, OWNER, SEALED_DEVICE_DATA, TIMESTAMP, not_personal
 from ecohub.store.db import BigId, CellBase, JsonType
 
 
 class Sample(CellBase):
-    """One reported property value at device (or receive) time."""
+    """One reported property value at device (or receive) time; sealed with the owner's key when bound."""
 
     __tablename__ = "telemetry"
     __table_args__ = (Index("ix_telemetry_did_key_ts", "did", "key", "ts"),)
-    __privacy__ = {**not_personal("id", "key", "msg_id"), "did": DEVICE_ID, "ts": TIMESTAMP, "value": DEVICE_DATA}
+    __privacy__ = {**not_personal("id", "key", "msg_id"), "did": DEVICE_ID, "ts": TIMESTAMP, "value": DEVICE_DATA,
+                   "subject": OWNER, "sealed": SEALED_DEVICE_DATA}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     did: Mapped[str] = mapped_column(String(40))
     key: Mapped[str] = mapped_column(String(16))
     ts: Mapped[int] = mapped_column(BigInteger)
-    value: Mapped[Any] = mapped_column(JsonType)
+    value: Mapped[Any | None] = mapped_column(JsonType)  # an unbound device's value; else NULL and sealed
     msg_id: Mapped[int] = mapped_column(BigInteger)
+    subject: Mapped[str | None] = mapped_column(String(32))
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class DeviceEvent(CellBase):
-    """One event a device reported, with its arguments keyed by `siid.piid`."""
+    """One event a device reported, with its arguments keyed by `siid.piid` (sealed when the device is bound)."""
 
     __tablename__ = "device_events"
     __table_args__ = (Index("ix_device_events_did_ts", "did", "ts"),)
     __privacy__ = {**not_personal("id", "siid", "eiid", "msg_id"), "did": DEVICE_ID, "arguments": DEVICE_DATA,
-                   "ts": TIMESTAMP}
+                   "ts": TIMESTAMP, "subject": OWNER, "sealed": SEALED_DEVICE_DATA}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     did: Mapped[str] = mapped_column(String(40))
     siid: Mapped[int] = mapped_column(Integer)
     eiid: Mapped[int] = mapped_column(Integer)
-    arguments: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    arguments: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     ts: Mapped[int] = mapped_column(BigInteger)
     msg_id: Mapped[int] = mapped_column(BigInteger)
+    subject: Mapped[str | None] = mapped_column(String(32))
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)

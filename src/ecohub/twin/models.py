@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Integer, String
+from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, TIMESTAMP, not_personal
+from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, OWNER, SEALED_DEVICE_DATA, TIMESTAMP, not_personal
 from ecohub.store.db import CellBase, JsonType
 
 
@@ -30,7 +30,8 @@ class TwinProperty(CellBase):
 
     __tablename__ = "twin_properties"
     __privacy__ = {**not_personal("key"), "did": DEVICE_ID, "value": DEVICE_DATA, "ts": TIMESTAMP,
-                   "desired": DEVICE_DATA, "desired_ts": TIMESTAMP, **not_personal("msg_id")}
+                   "desired": DEVICE_DATA, "desired_ts": TIMESTAMP, **not_personal("msg_id"),
+                   "subject": OWNER, "sealed": SEALED_DEVICE_DATA}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     key: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -39,3 +40,5 @@ class TwinProperty(CellBase):
     desired: Mapped[Any | None] = mapped_column(JsonType)
     desired_ts: Mapped[int | None] = mapped_column(BigInteger)
     msg_id: Mapped[int | None] = mapped_column(BigInteger)  # the device's message id: its own send order
+    subject: Mapped[str | None] = mapped_column(String(32))  # whose key seals the reported value
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # the reported value when the device is bound

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecohub.privacy.sealing import PayloadSealer, Seal, twin_aad
 from ecohub.store import Databases
 from ecohub.store.upsert import upsert
 from ecohub.twin.models import Twin, TwinProperty
@@ -16,15 +17,20 @@ REBOOT_GAP_MS = 60_000
 
 
 class TwinService:
-    """Last known state per device; writes happen inside the caller's transaction (batched)."""
+    """Last known state per device; writes happen inside the caller's transaction (batched).
 
-    def __init__(self, dbs: Databases) -> None:
+    A bound device's reported values are sealed with its owner's key (see privacy.sealing); desired values
+    of pending commands stay readable until the device reports them.
+    """
+
+    def __init__(self, dbs: Databases, sealer: PayloadSealer) -> None:
         self.dbs = dbs
+        self.sealer = sealer
 
     @staticmethod
     def apply_reports(session: Session, reports: Iterable[tuple[str, str, Any, int, int | None]],
-                      bumps: dict[str, int], now_ms: int) -> None:
-        """Upsert (did, key, value, ts, msg_id) rows and bump each twin's version.
+                      bumps: dict[str, int], now_ms: int, seals: Mapping[str, Seal]) -> None:
+        """Upsert (did, key, value, ts, msg_id) rows and bump each twin's version; `seals` by did.
 
         The device's own order wins: a value replaces the stored one when its message id is not lower
         (several ingest workers commit in any order), or when it arrives over a minute later (a device
@@ -35,10 +41,18 @@ class TwinService:
             prev = latest.get((did, key))
             if prev is None or (msg_id or 0) >= (prev[2] or 0):
                 latest[(did, key)] = (value, ts, msg_id)
-        rows = [{"did": d, "key": k, "value": v, "ts": ts, "msg_id": m} for (d, k), (v, ts, m) in latest.items()]
+        rows = []
+        for (d, k), (v, ts, m) in latest.items():
+            seal = seals.get(d)
+            if seal is None:
+                rows.append({"did": d, "key": k, "value": v, "ts": ts, "msg_id": m, "subject": None, "sealed": None})
+            else:
+                rows.append({"did": d, "key": k, "value": None, "ts": ts, "msg_id": m, "subject": seal.subject,
+                             "sealed": seal.seal(v, twin_aad(d, k))})
         t = TwinProperty.__table__
         upsert(session, t, rows, keys=["did", "key"],
-               update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts, "msg_id": lambda ex: ex.msg_id},
+               update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts, "msg_id": lambda ex: ex.msg_id,
+                       "subject": lambda ex: ex.subject, "sealed": lambda ex: ex.sealed},
                where=lambda ex: (t.c.ts.is_(None)) | (t.c.msg_id.is_(None)) | (ex.msg_id >= t.c.msg_id)
                | (ex.ts >= t.c.ts + REBOOT_GAP_MS))
         tw = Twin.__table__
@@ -66,15 +80,20 @@ class TwinService:
 
     def get(self, cell: str, did: str) -> dict[str, Any]:
         """The twin as the REST API returns it: online, properties {key: {value, ts}}, version."""
+        reported: dict[str, tuple[bool, Any]] = {}
         with self.dbs.cell_session(cell) as s:
             twin = s.get(Twin, did)
             props = s.scalars(select(TwinProperty).where(TwinProperty.did == did)).all()
+            opener = self.sealer.opener(s, cell)
+            for p in props:
+                reported[p.key] = opener.value(p.value, p.subject, p.sealed, twin_aad(did, p.key))
         properties: dict[str, Any] = {}
         desired: dict[str, Any] = {}
         for p in sorted(props, key=lambda p: tuple(int(x) for x in p.key.split("."))):
-            if p.ts is not None:
-                properties[p.key] = {"value": p.value, "ts": p.ts}
-            if p.desired_ts is not None and (p.ts is None or p.desired_ts > p.ts) and p.desired != p.value:
+            readable, value = reported[p.key]
+            if p.ts is not None and readable:
+                properties[p.key] = {"value": value, "ts": p.ts}
+            if p.desired_ts is not None and (p.ts is None or p.desired_ts > p.ts) and p.desired != value:
                 desired[p.key] = {"value": p.desired, "ts": p.desired_ts}
         return {
             "did": did,

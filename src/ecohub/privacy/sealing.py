@@ -1,0 +1,147 @@
+"""Sealing device payloads with the data key of the device's owner, so erasing the owner shreds them.
+
+Telemetry values, device event arguments and the twin's reported values of a bound device are stored as
+AES-GCM blobs under the owner's subject key (with the row's table, device and key as associated data, so a
+blob cannot be moved to another row). Data of an unbound device belongs to no person and stays readable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ecohub.home.models import Binding, Home
+from ecohub.privacy.crypto import NONCE, Shredded, SubjectKeys
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+CACHE_LIMIT = 200_000
+
+
+def telemetry_aad(did: str, key: str) -> bytes:
+    """Associated data of one telemetry value: its device and property."""
+    return f"telemetry:{did}:{key}".encode()
+
+
+def event_aad(did: str, siid: int, eiid: int) -> bytes:
+    """Associated data of one device event's arguments."""
+    return f"device_events:{did}:{siid}.{eiid}".encode()
+
+
+def twin_aad(did: str, key: str) -> bytes:
+    """Associated data of a twin's reported value."""
+    return f"twin:{did}:{key}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """The owner of a device and a cipher keyed with their data key."""
+
+    subject: str
+    aead: AESGCM
+
+    def seal(self, value: Any, aad: bytes) -> bytes:
+        """JSON-encode and encrypt one value: nonce ‖ ciphertext ‖ tag."""
+        nonce = os.urandom(NONCE)
+        return nonce + self.aead.encrypt(nonce, _encode(value), aad)
+
+
+class Opener:
+    """Decrypts the sealed values of one read; each subject's key is unwrapped once."""
+
+    def __init__(self, keys: SubjectKeys, session: Session, cell: str) -> None:
+        self.keys = keys
+        self.session = session
+        self.cell = cell
+        self._aeads: dict[str, AESGCM | None] = {}
+        self.unreadable = 0
+
+    def open(self, subject: str, blob: bytes, aad: bytes) -> tuple[bool, Any]:
+        """(True, value), or (False, None) when the subject's key was destroyed or the blob was tampered with."""
+        readable, text = self.raw(subject, blob, aad)
+        return (True, _decode(text)) if readable else (False, None)
+
+    def raw(self, subject: str, blob: bytes, aad: bytes) -> tuple[bool, bytes]:
+        """(True, the JSON text sealed), or (False, b"") when it cannot be read."""
+        aead = self._aeads.get(subject, False)
+        if aead is False:
+            try:
+                aead = AESGCM(self.keys.get(self.session, self.cell, subject))
+            except Shredded:
+                aead = None
+            self._aeads[subject] = aead
+        if aead is None:
+            self.unreadable += 1
+            return False, b""
+        try:
+            return True, aead.decrypt(blob[:NONCE], blob[NONCE:], aad)
+        except InvalidTag:
+            self.unreadable += 1
+            return False, b""
+
+    def value(self, plain: Any, subject: str | None, blob: bytes | None, aad: bytes) -> tuple[bool, Any]:
+        """A stored value whether sealed or not: (readable, value)."""
+        if blob is None or subject is None:
+            return True, plain
+        return self.open(subject, bytes(blob), aad)
+
+
+class PayloadSealer:
+    """Finds the seal of each bound device: its home owner's data key.
+
+    Bindings are read in the writer's own transaction on every batch (one indexed query), so a device sealed
+    for its new owner from the first message after binding, and never for an erased one. Unwrapped keys are
+    cached per worker for `ttl_s`.
+    """
+
+    def __init__(self, keys: SubjectKeys, *, ttl_s: float = 60.0) -> None:
+        self.keys = keys
+        self.ttl_s = ttl_s
+        self._cache: dict[tuple[str, str], tuple[float, Seal]] = {}
+        self._lock = threading.Lock()
+
+    def seals(self, s: Session, cell: str, dids: Iterable[str]) -> dict[str, Seal]:
+        """The seal of each bound device among `dids`, in the caller's transaction; unbound devices are absent."""
+        wanted = list(set(dids))
+        if not wanted:
+            return {}
+        owners = s.execute(select(Binding.did, Home.owner_id).join(Home, Home.id == Binding.home_id)
+                           .where(Binding.did.in_(wanted))).all()
+        now = time.monotonic()
+        out: dict[str, Seal] = {}
+        for did, owner in owners:
+            hit = self._cache.get((cell, owner))
+            if hit is None or hit[0] <= now:
+                hit = (now + self.ttl_s, Seal(owner, AESGCM(self._key(s, cell, owner))))
+                with self._lock:
+                    if len(self._cache) >= CACHE_LIMIT:
+                        self._cache.clear()
+                    self._cache[(cell, owner)] = hit
+            out[did] = hit[1]
+        return out
+
+    def _key(self, s: Session, cell: str, owner: str) -> bytes:
+        try:
+            return self.keys.ensure(s, cell, owner)
+        except Shredded:
+            # The owner was erased while the binding is still being deleted: seal under a key nobody keeps.
+            return AESGCM.generate_key(bit_length=256)
+
+    def forget(self, cell: str, subject: str) -> None:
+        """Drop a subject's cached key (after their erasure in this process)."""
+        with self._lock:
+            self._cache.pop((cell, subject), None)
+
+    def opener(self, s: Session, cell: str) -> Opener:
+        """An opener for reads inside `s`."""
+        return Opener(self.keys, s, cell)
