@@ -107,7 +107,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     keys = SubjectKeys(dbs, CellKeys(settings.data_dir / "keys"))
     sealer = PayloadSealer(keys)
     twin = TwinService(dbs, sealer)
-    home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin,
+    home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin, sealer=sealer,
                              secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s)
     return Services(
         settings=settings,

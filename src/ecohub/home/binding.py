@@ -77,8 +77,10 @@ class BindingService:
                         raise NotFound(f"no room {room_id} in home {home_id}", code="unknown_room")
                 self._consume(s, did, code, code_hash, now)
                 since = now_ms()
-                s.add(Binding(did=did, home_id=home_id, room_id=room_id, name=name.strip()[:100] or info.model,
-                              bound_by=p.subject, bound_ms=since))
+                sealed = self.homes.seal_name(s, device_cell, home_id, "bindings", did,
+                                              name.strip()[:100] or info.model)
+                s.add(Binding(did=did, home_id=home_id, room_id=room_id, name=sealed, bound_by=p.subject,
+                              bound_ms=since))
                 s.flush()
         except IntegrityError as err:
             raise Conflict(f"device {did} was bound by someone else just now", code="device_already_bound") from err
@@ -110,14 +112,15 @@ class BindingService:
                room_id: str | None = None, clear_room: bool = False) -> None:
         """Rename a bound device or move it to a room (owner or member)."""
         self.homes.require(p, home_id, HomeRole.MEMBER)
-        with self.dbs.cell_session(self.homes.cell_of(p)) as s:
+        cell = self.homes.cell_of(p)
+        with self.dbs.cell_session(cell) as s:
             b = s.get(Binding, did)
             if b is None or b.home_id != home_id:
                 raise NotFound(f"no device {did} in home {home_id}", code="unknown_device")
             if name is not None:
                 if not 1 <= len(name.strip()) <= 100:
                     raise InvalidInput("device name must be 1 to 100 characters", code="invalid_name")
-                b.name = name.strip()
+                b.name = self.homes.seal_name(s, cell, home_id, "bindings", did, name.strip())
             if room_id is not None:
                 room = s.get(Room, room_id)
                 if room is None or room.home_id != home_id:

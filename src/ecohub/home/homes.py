@@ -15,6 +15,7 @@ from ecohub.home.accounts import AccountService
 from ecohub.home.domain import HomeRole, Principal, Role
 from ecohub.home.events import MembershipEnded
 from ecohub.home.models import Binding, Home, HomeMember, Room
+from ecohub.privacy.sealing import Opener, PayloadSealer, name_aad
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases, utcnow
 
@@ -54,12 +55,30 @@ class DeviceAccess:
 
 
 class HomeService:
-    """Homes, rooms and memberships in the caller's cell; every check reads the database (revocation is immediate)."""
+    """Homes, rooms and memberships in the caller's cell; every check reads the database (revocation is immediate).
 
-    def __init__(self, dbs: Databases, accounts: AccountService, bus: EventBus) -> None:
+    Names are sealed with the home owner's key (privacy.sealing): written with `seal_name`, read with `name`.
+    """
+
+    def __init__(self, dbs: Databases, accounts: AccountService, bus: EventBus, sealer: PayloadSealer) -> None:
         self.dbs = dbs
         self.accounts = accounts
         self.bus = bus
+        self.sealer = sealer
+
+    def seal_name(self, s: Any, cell: str, home_id: str, table: str, row_id: str, name: str,
+                  owner: str | None = None) -> str:
+        """A (validated) name of a home, room or bound device, sealed under the home owner's key."""
+        if owner is None:
+            owner = s.scalar(select(Home.owner_id).where(Home.id == home_id))
+            if owner is None:
+                raise NotFound(f"no home {home_id}", code="unknown_home")
+        return self.sealer.seal_text(s, cell, owner, name, name_aad(table, row_id))
+
+    @staticmethod
+    def name(opener: Opener, owner: str, table: str, row_id: str, stored: str) -> str:
+        """A stored name, opened."""
+        return opener.text(owner, stored, name_aad(table, row_id))
 
     @staticmethod
     def cell_of(p: Principal) -> str:
@@ -92,7 +111,8 @@ class HomeService:
         cell = self.cell_of(p)
         home_id = secrets.token_hex(8)
         with self.dbs.cell_session(cell) as s:
-            s.add(Home(id=home_id, owner_id=p.subject, name=_name(name, "home")))
+            sealed = self.seal_name(s, cell, home_id, "homes", home_id, _name(name, "home"), owner=p.subject)
+            s.add(Home(id=home_id, owner_id=p.subject, name=sealed))
         return {"home_id": home_id}
 
     def of_user(self, p: Principal) -> list[dict[str, Any]]:
@@ -105,8 +125,9 @@ class HomeService:
                 select(Home, HomeMember).join(HomeMember, HomeMember.home_id == Home.id)
                 .where(HomeMember.user_id == p.subject,
                        or_(HomeMember.expires_at.is_(None), HomeMember.expires_at > now)))]
-        return [{"home_id": h.id, "name": h.name, "role": r.label, "expires_at": _iso(e)}
-                for h, r, e in owned + shared]
+            opener = self.sealer.opener(s, cell)
+            return [{"home_id": h.id, "name": self.name(opener, h.owner_id, "homes", h.id, h.name), "role": r.label,
+                     "expires_at": _iso(e)} for h, r, e in owned + shared]
 
     def get(self, p: Principal, home_id: str) -> dict[str, Any]:
         """A home with its rooms and devices, as the caller may see it."""
@@ -116,17 +137,22 @@ class HomeService:
             assert home is not None
             rooms = s.scalars(select(Room).where(Room.home_id == home_id).order_by(Room.created_at)).all()
             bindings = s.scalars(select(Binding).where(Binding.home_id == home_id).order_by(Binding.bound_ms)).all()
-            return {"home_id": home.id, "name": home.name, "role": role.label,
-                    "rooms": [{"room_id": r.id, "name": r.name} for r in rooms],
-                    "devices": [{"did": b.did, "name": b.name, "room_id": b.room_id} for b in bindings]}
+            opener, owner = self.sealer.opener(s, self.cell_of(p)), home.owner_id
+            return {"home_id": home.id, "name": self.name(opener, owner, "homes", home.id, home.name),
+                    "role": role.label,
+                    "rooms": [{"room_id": r.id, "name": self.name(opener, owner, "rooms", r.id, r.name)}
+                              for r in rooms],
+                    "devices": [{"did": b.did, "name": self.name(opener, owner, "bindings", b.did, b.name),
+                                 "room_id": b.room_id} for b in bindings]}
 
     def rename(self, p: Principal, home_id: str, name: str) -> None:
         """Rename a home (owner)."""
         self.require(p, home_id, HomeRole.OWNER)
-        with self.dbs.cell_session(self.cell_of(p)) as s:
+        cell = self.cell_of(p)
+        with self.dbs.cell_session(cell) as s:
             home = s.get(Home, home_id)
             assert home is not None
-            home.name = _name(name, "home")
+            home.name = self.seal_name(s, cell, home_id, "homes", home_id, _name(name, "home"), owner=home.owner_id)
 
     def delete(self, p: Principal, home_id: str) -> None:
         """Delete an empty home (owner); devices must be unbound first, which resets their credentials."""
@@ -142,8 +168,10 @@ class HomeService:
         """A new room (owner or member)."""
         self.require(p, home_id, HomeRole.MEMBER)
         room_id = secrets.token_hex(8)
-        with self.dbs.cell_session(self.cell_of(p)) as s:
-            s.add(Room(id=room_id, home_id=home_id, name=_name(name, "room")))
+        cell = self.cell_of(p)
+        with self.dbs.cell_session(cell) as s:
+            s.add(Room(id=room_id, home_id=home_id,
+                       name=self.seal_name(s, cell, home_id, "rooms", room_id, _name(name, "room"))))
         return {"room_id": room_id}
 
     def _room(self, s: Any, home_id: str, room_id: str) -> Room:
@@ -155,8 +183,10 @@ class HomeService:
     def rename_room(self, p: Principal, home_id: str, room_id: str, name: str) -> None:
         """Rename a room (owner or member)."""
         self.require(p, home_id, HomeRole.MEMBER)
-        with self.dbs.cell_session(self.cell_of(p)) as s:
-            self._room(s, home_id, room_id).name = _name(name, "room")
+        cell = self.cell_of(p)
+        with self.dbs.cell_session(cell) as s:
+            self._room(s, home_id, room_id).name = self.seal_name(s, cell, home_id, "rooms", room_id,
+                                                                  _name(name, "room"))
 
     def delete_room(self, p: Principal, home_id: str, room_id: str) -> None:
         """Delete a room; its devices stay in the home without a room."""
@@ -225,13 +255,15 @@ class HomeService:
                             code="wrong_cell", cell=device_cell)
         with self.dbs.cell_session(cell) as s:
             b = s.get(Binding, did)
-        if b is None:
-            raise NotFound(f"no device {did} in your homes", code="unknown_device")
+            if b is None:
+                raise NotFound(f"no device {did} in your homes", code="unknown_device")
+            owner = s.scalar(select(Home.owner_id).where(Home.id == b.home_id))
+            name = self.name(self.sealer.opener(s, cell), owner or "", "bindings", did, b.name)
         try:
             role = self.require(p, b.home_id, least)
         except NotFound:
             raise NotFound(f"no device {did} in your homes", code="unknown_device") from None
-        return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id, b.name)
+        return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id, name)
 
     def accessible_devices(self, p: Principal, home_id: str | None = None) -> list[DeviceAccess]:
         """Every bound device the caller may see (in one home or all of theirs)."""
@@ -239,7 +271,10 @@ class HomeService:
         if home_id is not None and not homes:
             raise NotFound(f"no home {home_id}", code="unknown_home")
         roles = {h["home_id"]: HomeRole[h["role"].upper()] for h in homes}
-        with self.dbs.cell_session(self.cell_of(p)) as s:
+        cell = self.cell_of(p)
+        with self.dbs.cell_session(cell) as s:
             rows = s.scalars(select(Binding).where(Binding.home_id.in_(list(roles))).order_by(Binding.bound_ms)).all()
-        return [DeviceAccess(b.did, self.cell_of(p), b.home_id, roles[b.home_id], b.bound_ms, b.room_id, b.name)
-                for b in rows]
+            owners = dict(s.execute(select(Home.id, Home.owner_id).where(Home.id.in_(list(roles)))).all())
+            opener = self.sealer.opener(s, cell)
+            return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id,
+                                 self.name(opener, owners[b.home_id], "bindings", b.did, b.name)) for b in rows]

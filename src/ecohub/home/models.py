@@ -13,7 +13,7 @@ from ecohub.privacy.domain import (
     DEVICE_ID,
     EMAIL,
     EMAIL_HASH,
-    FREE_TEXT,
+    SEALED_FREE_TEXT,
     TIMESTAMP,
     USER_ID,
     not_personal,
@@ -73,11 +73,11 @@ class Home(CellBase):
     """A home owned by one user; devices are bound to it, other users are invited into it."""
 
     __tablename__ = "homes"
-    __privacy__ = {"id": USER_ID, "owner_id": USER_ID, "name": FREE_TEXT, "created_at": TIMESTAMP}
+    __privacy__ = {"id": USER_ID, "owner_id": USER_ID, "name": SEALED_FREE_TEXT, "created_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(Text)  # sealed with the home owner's key (privacy.sealing)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -85,11 +85,11 @@ class Room(CellBase):
     """A room of a home."""
 
     __tablename__ = "rooms"
-    __privacy__ = {"id": USER_ID, "home_id": USER_ID, "name": FREE_TEXT, "created_at": TIMESTAMP}
+    __privacy__ = {"id": USER_ID, "home_id": USER_ID, "name": SEALED_FREE_TEXT, "created_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(Text)  # sealed with the home owner's key (privacy.sealing)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -112,13 +112,13 @@ class Binding(CellBase):
     """A device claimed into a home; `bound_ms` starts the epoch whose twin and telemetry the home may see."""
 
     __tablename__ = "bindings"
-    __privacy__ = {"did": DEVICE_ID, "home_id": USER_ID, "room_id": USER_ID, "name": FREE_TEXT, "bound_by": USER_ID,
-                   "bound_ms": TIMESTAMP}
+    __privacy__ = {"did": DEVICE_ID, "home_id": USER_ID, "room_id": USER_ID, "name": SEALED_FREE_TEXT,
+                   "bound_by": USER_ID, "bound_ms": TIMESTAMP}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)  # one home per device, enforced by the key
     home_id: Mapped[str] = mapped_column(ForeignKey("homes.id"), index=True)
     room_id: Mapped[str | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
-    name: Mapped[str] = mapped_column(String(100), default="")
+    name: Mapped[str] = mapped_column(Text, default="")  # sealed with the home owner's key
     bound_by: Mapped[str] = mapped_column(String(32))
     bound_ms: Mapped[int] = mapped_column(BigInteger)
 

@@ -19,6 +19,7 @@ from ecohub.home.control import UserDeviceService
 from ecohub.home.domain import Principal, Role
 from ecohub.home.homes import HomeService
 from ecohub.home.models import ServiceToken
+from ecohub.privacy.sealing import PayloadSealer
 from ecohub.store import Databases, utcnow
 from ecohub.twin.service import TwinService
 
@@ -90,10 +91,10 @@ class HomeContext:
 
     @classmethod
     def build(cls, dbs: Databases, bus: EventBus, *, devices: DeviceService, products: ProductService,
-              twin: TwinService, secret_key: bytes, token_ttl_s: int) -> HomeContext:
+              twin: TwinService, sealer: PayloadSealer, secret_key: bytes, token_ttl_s: int) -> HomeContext:
         """Wire the home context's services."""
         accounts = AccountService(dbs, secret_key=secret_key, token_ttl_s=token_ttl_s)
-        homes = HomeService(dbs, accounts, bus)
+        homes = HomeService(dbs, accounts, bus, sealer)
         return cls(accounts=accounts, homes=homes,
                    bindings=BindingService(dbs, homes, devices, bus, secret_key=secret_key),
                    devices=UserDeviceService(homes, devices, products, twin))

@@ -34,7 +34,8 @@ EXTERNAL: dict[str, dict[str, Declaration]] = {
 RECIPIENTS = {"operating the user's devices": "the device's maker (partner): pseudonymous recent values, only with "
                                               "consent to device_diagnostics_to_maker"}
 MEASURES = ("region cell per user (no transfer out of the cell)", "per-subject AES-256-GCM keys wrapped by a "
-            "per-cell key (crypto-shredding)", "keyed email hash for lookup", "hash-chained audit log of staff "
+            "per-cell key (crypto-shredding) sealing emails, names of homes, rooms and devices, and the telemetry, "
+            "event and twin values of bound devices", "keyed email hash for lookup", "hash-chained audit log of staff "
             "and partner reads", "argon2id passwords, sha256-only tokens")
 
 

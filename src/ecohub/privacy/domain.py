@@ -50,6 +50,8 @@ OWNER = PersonalData("identifier (user whose key seals the row)", "operating the
 TIMESTAMP = PersonalData("activity time", "operating the user's devices", CONTRACT, "until erasure or unbinding")
 FREE_TEXT = PersonalData("free text chosen by the user (may reveal identity)", "organising the user's home", CONTRACT,
                          "until erasure")
+SEALED_FREE_TEXT = PersonalData("free text chosen by the user (may reveal identity; sealed with the home owner's key)",
+                                "organising the user's home", CONTRACT, "until erasure")
 LEGITIMATE = "Art. 6(1)(f) legitimate interest"
 EMAIL = PersonalData("contact data (email, sealed with the subject key)", "account and sign-in", CONTRACT,
                      "until erasure")

@@ -6,6 +6,7 @@ import json
 import secrets
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -23,7 +24,7 @@ from ecohub.privacy.datamap import personal_tables
 from ecohub.privacy.domain import DsrKind, add_months
 from ecohub.privacy.models import DsrRequest, DsrStep, PartnerAck, PartnerRecipient, SubjectKey
 from ecohub.privacy.partner import PartnerAccess
-from ecohub.privacy.sealing import PayloadSealer
+from ecohub.privacy.sealing import PayloadSealer, name_aad
 from ecohub.privacy.stores import ERASE_ORDER, KEYS, RETAINED, SELECTORS, Scope, erase_store, scope_of, write_store
 from ecohub.store import Databases, utcnow
 
@@ -248,10 +249,19 @@ class DsrService:
                 row["password_hash"] = "(credential: not exported)"
                 return row
 
+            def named(table: str, id_column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+                def open_name(row: dict[str, Any]) -> dict[str, Any]:  # the user's homes: sealed with their key
+                    row["name"] = opener.text(user_id, row["name"], name_aad(table, row[id_column]))
+                    return row
+                return open_name
+
+            transforms = {"users": users, "homes": named("homes", "id"), "rooms": named("rooms", "id"),
+                          "bindings": named("bindings", "did")}
+
             def handle(name: str) -> tuple[str, dict[str, Any]]:
                 if name == KEYS:
                     return "not_applicable", {"reason": "key material is never exported"}
-                n = write_store(zf, s, name, sc, users if name == "users" else None, opener)
+                n = write_store(zf, s, name, sc, transforms.get(name), opener)
                 counts[name] = n
                 return "done", {"rows": n}
 

@@ -1,12 +1,15 @@
-"""Sealing device payloads with the data key of the device's owner, so erasing the owner shreds them.
+"""Sealing personal payloads with the data key of their owner, so erasing the owner shreds them.
 
 Telemetry values, device event arguments and the twin's reported values of a bound device are stored as
 AES-GCM blobs under the owner's subject key (with the row's table, device and key as associated data, so a
 blob cannot be moved to another row). Data of an unbound device belongs to no person and stays readable.
+Names a user gives (homes, rooms, bound devices) are sealed the same way under the home owner's key and kept
+as text (`enc:v1:` + base64), like the account's email.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -21,11 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecohub.home.models import Binding, Home
-from ecohub.privacy.crypto import NONCE, Shredded, SubjectKeys
+from ecohub.privacy.crypto import NONCE, SEALED, Shredded, SubjectKeys
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 CACHE_LIMIT = 200_000
+UNREADABLE_NAME = "(erased)"
 
 
 def telemetry_aad(did: str, key: str) -> bytes:
@@ -41,6 +45,11 @@ def event_aad(did: str, siid: int, eiid: int) -> bytes:
 def twin_aad(did: str, key: str) -> bytes:
     """Associated data of a twin's reported value."""
     return f"twin:{did}:{key}".encode()
+
+
+def name_aad(table: str, row_id: str) -> bytes:
+    """Associated data of a name a user gave: the table and the row it names."""
+    return f"{table}.name:{row_id}".encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,13 @@ class Opener:
             self.unreadable += 1
             return False, b""
 
+    def text(self, subject: str, stored: str, aad: bytes) -> str:
+        """A name as stored: opened when sealed, as it is when written before sealing; UNREADABLE_NAME if shredded."""
+        if not stored.startswith(SEALED):
+            return stored
+        readable, text = self.raw(subject, base64.b64decode(stored[len(SEALED):]), aad)
+        return text.decode() if readable else UNREADABLE_NAME
+
     def value(self, plain: Any, subject: str | None, blob: bytes | None, aad: bytes) -> tuple[bool, Any]:
         """A stored value whether sealed or not: (readable, value)."""
         if blob is None or subject is None:
@@ -136,6 +152,12 @@ class PayloadSealer:
         except Shredded:
             # The owner was erased while the binding is still being deleted: seal under a key nobody keeps.
             return AESGCM.generate_key(bit_length=256)
+
+    def seal_text(self, s: Session, cell: str, owner: str, text: str, aad: bytes) -> str:
+        """Seal a name under `owner`'s key (created if they have none) as `enc:v1:` + base64, in `s`."""
+        nonce = os.urandom(NONCE)
+        blob = nonce + AESGCM(self.keys.ensure(s, cell, owner)).encrypt(nonce, text.encode(), aad)
+        return SEALED + base64.b64encode(blob).decode()
 
     def forget(self, cell: str, subject: str) -> None:
         """Drop a subject's cached key (after their erasure in this process)."""

@@ -1,20 +1,24 @@
-"""Telemetry of a bound device is sealed with its owner's key: readable through the hub, shredded by erasure,
-and unreadable in a backup of the cell database made before the erasure."""
+"""Telemetry of a bound device and the names a user gives are sealed with the owner's key: readable through the
+hub, shredded by erasure, and unreadable in a backup of the cell database made before the erasure."""
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecohub.bootstrap import Services
 from ecohub.privacy.crypto import SubjectKeys
-from ecohub.privacy.sealing import Opener, Seal, event_aad, telemetry_aad, twin_aad
+from ecohub.privacy.sealing import UNREADABLE_NAME, Opener, Seal, event_aad, name_aad, telemetry_aad, twin_aad
 from ecohub.sdk.device import Device
 from ecohub.store.db import make_engine
 from ecohub.telemetry.models import DeviceEvent, Sample
@@ -125,3 +129,56 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(services: Services) -
         assert opener.value(None, ann["user_id"], blob[:-1] + bytes([blob[-1] ^ 1]),
                             telemetry_aad("eu-d1", "3.1")) == (False, None)
         assert opener.unreadable == 2
+
+
+def _names_from_copy(db: Path, services: Services, owner: str) -> dict[str, str]:
+    """Open every home, room and device name of a database file with the hub's current key files."""
+    with sqlite3.connect(db) as raw:
+        rows = [("homes", i, n) for i, n in raw.execute("select id, name from homes")]
+        rows += [("rooms", i, n) for i, n in raw.execute("select id, name from rooms")]
+        rows += [("bindings", i, n) for i, n in raw.execute("select did, name from bindings")]
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with Session(engine) as s:
+            opener = Opener(SubjectKeys(None, services.privacy.keys.cell_keys), s, "eu")
+            return {f"{table}:{row_id}": opener.text(owner, name, name_aad(table, row_id))
+                    for table, row_id, name in rows}
+    finally:
+        engine.dispose()
+
+
+def test_names_a_user_gives_are_sealed_with_the_home_owners_key(client: TestClient, services: Services,
+                                                                  world: dict[str, Any], tmp_path: Path) -> None:
+    ann, home, did = world["ann"], world["home"], world["did"]
+    room = client.post(f"/api/v1/homes/{home}/rooms", json={"name": "Anna's bedroom"}, headers=ann["headers"])
+    room_id = room.json()["room_id"]
+    r = client.patch(f"/api/v1/homes/{home}/devices/{did}", json={"name": "Bedside lamp", "room_id": room_id},
+                     headers=ann["headers"])
+    assert r.status_code == 204, r.text
+    assert client.patch(f"/api/v1/homes/{home}", json={"name": "Via Roma 3"},
+                        headers=ann["headers"]).status_code == 204
+
+    # the hub shows the names; the file holds only ciphertext
+    got = client.get(f"/api/v1/homes/{home}", headers=ann["headers"]).json()
+    assert got["name"] == "Via Roma 3" and got["rooms"] == [{"room_id": room_id, "name": "Anna's bedroom"}]
+    assert got["devices"][0]["name"] == "Bedside lamp"
+    assert client.get("/api/v1/homes", headers=ann["headers"]).json()[0]["name"] == "Via Roma 3"
+    db = services.settings.data_dir / "cell-eu.db"
+    dump = "\n".join(sqlite3.connect(db).iterdump())
+    for plain in ("Via Roma", "Anna's bedroom", "Anna''s bedroom", "Bedside lamp"):
+        assert plain not in dump
+
+    # the export opens them for the owner
+    zf = zipfile.ZipFile(io.BytesIO(client.get("/api/v1/privacy/export",
+                                               headers={**ann["headers"], "X-Password": PASSWORD}).content))
+    assert json.loads(zf.read("homes.json"))[0]["name"] == "Via Roma 3"
+    assert json.loads(zf.read("rooms.json"))[0]["name"] == "Anna's bedroom"
+    assert json.loads(zf.read("bindings.json"))[0]["name"] == "Bedside lamp"
+
+    backup = tmp_path / "before.db"
+    with sqlite3.connect(db) as a, sqlite3.connect(backup) as b:
+        a.backup(b)
+    assert set(_names_from_copy(backup, services, ann["user_id"]).values()) == {
+        "Via Roma 3", "Anna's bedroom", "Bedside lamp"}
+    services.privacy.dsr.erase("eu", ann["user_id"], actor="operator:test")
+    assert set(_names_from_copy(backup, services, ann["user_id"]).values()) == {UNREADABLE_NAME}
