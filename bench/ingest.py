@@ -10,12 +10,17 @@ fresh broker started on a free port:
   batched into a real SQLite file, PUBACK after commit). messages/s = N / (time until ``stats.stored`` has
   grown by N); the rows are then counted in the database to check nothing was lost or duplicated.
 
+With ``--bound`` one user (country DE, so cell eu) signs up, creates a home and claims every bench device
+into it through the home services before the timed runs, so the worker AES-GCM-seals every telemetry value and
+twin report with that user's key (privacy.sealing); afterwards the telemetry rows with ``sealed IS NOT NULL``
+are counted to check that the figure really includes the sealing.
+
 The consumer (and, for the embedded broker, the broker) run in this process, as in ``ecohub up``; the
 publishers run in their own process so they do not share this process's event loop and GIL.
 
 Usage::
 
-    python bench/ingest.py [--messages N] [--devices D] [--broker embedded|mosquitto|both] [--profile]
+    python bench/ingest.py [--messages N] [--devices D] [--broker embedded|mosquitto|both] [--bound] [--profile]
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.models import InboxEntry
 from ecohub.connect.mqtt import Endpoint
+from ecohub.connect.service import ProvisionedDevice
+from ecohub.home.domain import Principal, Role
 from ecohub.protocol import Topic
 from ecohub.sdk.device import Device
 from ecohub.settings import IngestSettings, Settings
@@ -65,6 +72,8 @@ SPEC_FILE = ROOT / "tests" / "fixtures" / "specs" / "cuco.plug.v3.json"
 MODEL = "cuco.plug.v3"
 CELL = "eu"
 HOST = "127.0.0.1"
+BOUND_COUNTRY = "DE"  # a user of this country is pinned to CELL
+BOUND_PASSWORD = "correct horse battery"
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -448,16 +457,35 @@ class Env:
     creds: list[tuple[str, str]]
     spec: dict[str, Any]
     workdir: Path
+    owner: str | None = None  # the user whose home every device is bound to (--bound), else None
 
 
-def make_env(workdir: Path, devices: int, ingest: IngestSettings) -> Env:
-    """bootstrap() on a fresh SQLite data dir; import the real cuco.plug.v3 spec; provision the devices."""
+def bind_all(services: Services, provisioned: list[ProvisionedDevice], email: str) -> str:
+    """Sign up one user, create a home and claim every device into it (printed bind codes); the user id."""
+    accounts, homes, bindings = services.home.accounts, services.home.homes, services.home.bindings
+    user = accounts.signup(email=email, password=BOUND_PASSWORD, country=BOUND_COUNTRY)
+    if user["cell"] != CELL:
+        raise RuntimeError(f"a {BOUND_COUNTRY} user landed in cell {user['cell']!r}, the devices are in {CELL!r}")
+    principal = Principal(Role.USER, user["user_id"], cell=user["cell"])
+    home_id = homes.create(principal, "bench home")["home_id"]
+    for d in provisioned:
+        if d.cell != principal.cell:
+            raise RuntimeError(f"device {d.did} is in cell {d.cell!r}, the user in {principal.cell!r}")
+        bindings.claim(principal, home_id, did=d.did, code=d.bind_code)
+    return user["user_id"]
+
+
+def make_env(workdir: Path, devices: int, ingest: IngestSettings, *, bound: bool = False) -> Env:
+    """bootstrap() on a fresh SQLite data dir; import the real cuco.plug.v3 spec; provision the devices
+    (in CELL); with `bound`, bind them all to one user's home so their data is sealed."""
     settings = Settings(data_dir=workdir / "data", cells=[CELL], default_cell=CELL, ingest=ingest)
     services = bootstrap(settings)
     spec = json.loads(SPEC_FILE.read_text())
     services.products.import_spec(spec, model=MODEL, actor="bench")
-    creds = [(d.did, d.secret) for d in services.devices.provision(model=MODEL, count=devices)]
-    return Env(services, creds, spec, workdir)
+    provisioned = services.devices.provision(model=MODEL, count=devices, cell=CELL)
+    creds = [(d.did, d.secret) for d in provisioned]
+    owner = bind_all(services, provisioned, f"bench-{workdir.name}@example.com") if bound else None
+    return Env(services, creds, spec, workdir, owner)
 
 
 async def run_once(env: Env, broker_cm: contextlib.AbstractAsyncContextManager[BrokerHandle], *, ingest: bool,
@@ -552,10 +580,12 @@ async def run_once(env: Env, broker_cm: contextlib.AbstractAsyncContextManager[B
 
 
 def count_rows(services: Services) -> dict[str, int]:
-    """Rows actually committed (a check of the counters)."""
+    """Rows actually committed (a check of the counters), and how many telemetry rows are sealed."""
     with services.dbs.cell_session(CELL) as s:
         return {"inbox": s.scalar(select(func.count()).select_from(InboxEntry)) or 0,
-                "telemetry": s.scalar(select(func.count()).select_from(Sample)) or 0}
+                "telemetry": s.scalar(select(func.count()).select_from(Sample)) or 0,
+                "telemetry_sealed": s.scalar(select(func.count()).select_from(Sample)
+                                             .where(Sample.sealed.is_not(None))) or 0}
 
 
 def render_profile(prof: cProfile.Profile, title: str, lines: int) -> str:
@@ -605,8 +635,11 @@ def machine_summary() -> str:
 
 async def bench(args: argparse.Namespace) -> int:
     brokers = ["embedded", "mosquitto"] if args.broker == "both" else [args.broker]
+    devices = (f"devices BOUND to one {BOUND_COUNTRY} user's home (cell {CELL}): every value AES-GCM-sealed"
+               if args.bound else "unbound devices: values stored plain")
     print(f"ecohub ingest benchmark: {args.messages} messages from {args.devices} devices "
           f"({args.publishers} publisher process(es), window {args.window}/device), QoS 1, spec {MODEL}")
+    print(f"devices: {devices}")
     print(f"machine: {machine_summary()}", flush=True)
     rows: list[tuple[RunResult, RunResult]] = []
     with tempfile.TemporaryDirectory(prefix="ecohub-bench-") as tmp:
@@ -614,7 +647,9 @@ async def bench(args: argparse.Namespace) -> int:
             workdir = Path(tmp) / kind
             workdir.mkdir()
             env = make_env(workdir, args.devices, IngestSettings(batch_size=args.batch_size, batch_ms=args.batch_ms,
-                                                                  max_inflight=args.max_inflight))
+                                                                  max_inflight=args.max_inflight), bound=args.bound)
+            if env.owner is not None:
+                print(f"  {kind}: bound {len(env.creds)} devices to a home of user {env.owner}", flush=True)
             try:
                 def broker_cm(e: Env = env, k: str = kind) -> contextlib.AbstractAsyncContextManager[BrokerHandle]:
                     return embedded_broker(e.services) if k == "embedded" else mosquitto_broker(e.workdir,
@@ -629,13 +664,15 @@ async def bench(args: argparse.Namespace) -> int:
             finally:
                 env.services.close()
     print()
-    print(f"| {'broker':<18} | {'reference msg/s':>15} | {'ecohub persisted msg/s':>22} | {'ratio':>5} |")
-    print(f"|{'-' * 20}|{'-' * 17}|{'-' * 24}|{'-' * 7}|")
+    mode = "bound (sealed)" if args.bound else "unbound (plain)"
+    print(f"| {'broker':<18} | {'devices':<15} | {'reference msg/s':>15} | {'ecohub persisted msg/s':>22} "
+          f"| {'ratio':>5} |")
+    print(f"|{'-' * 20}|{'-' * 17}|{'-' * 17}|{'-' * 24}|{'-' * 7}|")
     low = False
     for ref, eco in rows:
         ratio = eco.rate / ref.rate if ref.rate else 0.0
         low |= ratio < 0.5
-        print(f"| {ref.broker:<18} | {ref.rate:>15.0f} | {eco.rate:>22.0f} | {ratio:>5.2f} |")
+        print(f"| {ref.broker:<18} | {mode:<15} | {ref.rate:>15.0f} | {eco.rate:>22.0f} | {ratio:>5.2f} |")
     for _ref, eco in rows:
         if eco.profile:
             print(eco.profile)
@@ -645,7 +682,14 @@ async def bench(args: argparse.Namespace) -> int:
     lost = [e for _r, e in rows if e.timed_out or e.rows.get("inbox", 0) < e.messages]
     for e in lost:
         print(f"WARNING: {e.broker}: {e.done}/{e.messages} counted, {e.rows.get('inbox')} inbox rows")
-    return 1 if lost or any(r.timed_out for r, _e in rows) else 0
+    # --bound must have measured sealing: every telemetry row sealed; without it none may be
+    mismatch = [e for _r, e in rows
+                if e.rows.get("telemetry_sealed", 0) != (e.rows.get("telemetry", 0) if args.bound else 0)]
+    for _ref, eco in rows:
+        total, sealed = eco.rows.get("telemetry", 0), eco.rows.get("telemetry_sealed", 0)
+        print(f"{eco.broker}: {sealed}/{total} telemetry rows have sealed IS NOT NULL"
+              f"{'  MISMATCH' if eco in mismatch else ''}")
+    return 1 if lost or mismatch or any(r.timed_out for r, _e in rows) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -663,6 +707,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per run (default 60)")
     parser.add_argument("--mosquitto", metavar="HOST:PORT", default=None,
                         help="use this running Mosquitto instead of starting one on a free port")
+    parser.add_argument("--bound", action="store_true",
+                        help="bind every device to one user's home first, so the worker seals all their data")
     parser.add_argument("--profile", action="store_true", help="cProfile the consumer side of the ecohub runs")
     parser.add_argument("--profile-lines", type=int, default=25)
     args = parser.parse_args(argv)
