@@ -128,7 +128,8 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(services: Services) -
         assert opener.value(None, ann["user_id"], blob, telemetry_aad("eu-d2", "3.1")) == (False, None)
         assert opener.value(None, ann["user_id"], blob[:-1] + bytes([blob[-1] ^ 1]),
                             telemetry_aad("eu-d1", "3.1")) == (False, None)
-        assert opener.unreadable == 2
+        assert opener.value(None, "nobody", blob, telemetry_aad("eu-d1", "3.1")) == (False, None)  # no such key
+        assert opener.unreadable == 3
 
 
 def _names_from_copy(db: Path, services: Services, owner: str) -> dict[str, str]:

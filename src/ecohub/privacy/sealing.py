@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecohub.errors import NotFound
 from ecohub.home.models import Binding, Home
 from ecohub.privacy.crypto import NONCE, SEALED, Shredded, SubjectKeys
 
@@ -86,7 +87,7 @@ class Opener:
         if aead is False:
             try:
                 aead = AESGCM(self.keys.get(self.session, self.cell, subject))
-            except Shredded:
+            except NotFound:  # destroyed (Shredded) or never there (a row copied from elsewhere): unreadable
                 aead = None
             self._aeads[subject] = aead
         if aead is None:
