@@ -83,13 +83,12 @@ class Opener:
 
     def raw(self, subject: str, blob: bytes, aad: bytes) -> tuple[bool, bytes]:
         """(True, the JSON text sealed), or (False, b"") when it cannot be read."""
-        aead = self._aeads.get(subject, False)
-        if aead is False:
+        if subject not in self._aeads:
             try:
-                aead = AESGCM(self.keys.get(self.session, self.cell, subject))
+                self._aeads[subject] = AESGCM(self.keys.get(self.session, self.cell, subject))
             except NotFound:  # destroyed (Shredded) or never there (a row copied from elsewhere): unreadable
-                aead = None
-            self._aeads[subject] = aead
+                self._aeads[subject] = None
+        aead = self._aeads[subject]
         if aead is None:
             self.unreadable += 1
             return False, b""
