@@ -15,7 +15,7 @@ from ecohub.home.accounts import AccountService
 from ecohub.home.domain import HomeRole, Principal, Role
 from ecohub.home.events import MembershipEnded
 from ecohub.home.models import Binding, Home, HomeMember, Room
-from ecohub.privacy.sealing import Opener, PayloadSealer, name_aad
+from ecohub.privacy.sealing import PayloadSealer, name_aad
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases, utcnow
 
@@ -57,7 +57,7 @@ class DeviceAccess:
 class HomeService:
     """Homes, rooms and memberships in the caller's cell; every check reads the database (revocation is immediate).
 
-    Names are sealed with the home owner's key (privacy.sealing): written with `seal_name`, read with `name`.
+    Names are sealed with the home owner's key (privacy.sealing): written with `seal_name`, read with `Opener.name`.
     """
 
     def __init__(self, dbs: Databases, accounts: AccountService, bus: EventBus, sealer: PayloadSealer) -> None:
@@ -74,11 +74,6 @@ class HomeService:
             if owner is None:
                 raise NotFound(f"no home {home_id}", code="unknown_home")
         return self.sealer.seal_text(s, cell, owner, name, name_aad(table, row_id))
-
-    @staticmethod
-    def name(opener: Opener, owner: str, table: str, row_id: str, stored: str) -> str:
-        """A stored name, opened."""
-        return opener.text(owner, stored, name_aad(table, row_id))
 
     @staticmethod
     def cell_of(p: Principal) -> str:
@@ -126,7 +121,7 @@ class HomeService:
                 .where(HomeMember.user_id == p.subject,
                        or_(HomeMember.expires_at.is_(None), HomeMember.expires_at > now)))]
             opener = self.sealer.opener(s, cell)
-            return [{"home_id": h.id, "name": self.name(opener, h.owner_id, "homes", h.id, h.name), "role": r.label,
+            return [{"home_id": h.id, "name": opener.name(h.owner_id, "homes", h.id, h.name), "role": r.label,
                      "expires_at": _iso(e)} for h, r, e in owned + shared]
 
     def get(self, p: Principal, home_id: str) -> dict[str, Any]:
@@ -138,11 +133,11 @@ class HomeService:
             rooms = s.scalars(select(Room).where(Room.home_id == home_id).order_by(Room.created_at)).all()
             bindings = s.scalars(select(Binding).where(Binding.home_id == home_id).order_by(Binding.bound_ms)).all()
             opener, owner = self.sealer.opener(s, self.cell_of(p)), home.owner_id
-            return {"home_id": home.id, "name": self.name(opener, owner, "homes", home.id, home.name),
+            return {"home_id": home.id, "name": opener.name(owner, "homes", home.id, home.name),
                     "role": role.label,
-                    "rooms": [{"room_id": r.id, "name": self.name(opener, owner, "rooms", r.id, r.name)}
+                    "rooms": [{"room_id": r.id, "name": opener.name(owner, "rooms", r.id, r.name)}
                               for r in rooms],
-                    "devices": [{"did": b.did, "name": self.name(opener, owner, "bindings", b.did, b.name),
+                    "devices": [{"did": b.did, "name": opener.name(owner, "bindings", b.did, b.name),
                                  "room_id": b.room_id} for b in bindings]}
 
     def rename(self, p: Principal, home_id: str, name: str) -> None:
@@ -258,7 +253,7 @@ class HomeService:
             if b is None:
                 raise NotFound(f"no device {did} in your homes", code="unknown_device")
             owner = s.scalar(select(Home.owner_id).where(Home.id == b.home_id))
-            name = self.name(self.sealer.opener(s, cell), owner or "", "bindings", did, b.name)
+            name = self.sealer.opener(s, cell).name(owner or "", "bindings", did, b.name)
         try:
             role = self.require(p, b.home_id, least)
         except NotFound:
@@ -277,4 +272,4 @@ class HomeService:
             owners = dict(s.execute(select(Home.id, Home.owner_id).where(Home.id.in_(list(roles)))).all())
             opener = self.sealer.opener(s, cell)
             return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id,
-                                 self.name(opener, owners[b.home_id], "bindings", b.did, b.name)) for b in rows]
+                                 opener.name(owners[b.home_id], "bindings", b.did, b.name)) for b in rows]

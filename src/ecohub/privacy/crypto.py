@@ -41,6 +41,16 @@ def decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
     return AESGCM(key).decrypt(blob[:NONCE], blob[NONCE:], aad)
 
 
+def seal_text(key: bytes, text: str, aad: bytes) -> str:
+    """Text sealed for a text column: `enc:v1:` + base64(nonce ‖ ciphertext ‖ tag)."""
+    return SEALED + base64.b64encode(encrypt(key, text.encode(), aad)).decode()
+
+
+def sealed_blob(stored: str) -> bytes:
+    """The encrypted bytes of a `seal_text` value."""
+    return base64.b64decode(stored[len(SEALED):])
+
+
 class CellKeys:
     """The key-encryption keys of each cell: `keys/{cell}/v{n}.key` (32 bytes, 0600); the newest one wraps."""
 
@@ -174,8 +184,7 @@ class SealedEmailVault(EmailVault):
             raise NotFound("sealing an email needs the user's cell", code="unknown_cell")
         with self.dbs.cell_session(cell) as s:
             key = self.keys.ensure(s, cell, user_id)
-        blob = encrypt(key, normalize_email(email).encode(), f"users.email:{user_id}".encode())
-        return SEALED + base64.b64encode(blob).decode()
+        return seal_text(key, normalize_email(email), f"users.email:{user_id}".encode())
 
     def open(self, user: User) -> str:
         """Decrypt a stored address (plain text rows from before sealing are returned as they are)."""
@@ -188,8 +197,7 @@ class SealedEmailVault(EmailVault):
 
 def open_sealed(key: bytes, user_id: str, stored: str) -> str:
     """Decrypt a sealed `users.email` value with a subject key; InvalidTag/Shredded when it cannot be read."""
-    blob = base64.b64decode(stored[len(SEALED):])
-    return decrypt(key, blob, f"users.email:{user_id}".encode()).decode()
+    return decrypt(key, sealed_blob(stored), f"users.email:{user_id}".encode()).decode()
 
 
 def read_email_from_copy(db_path: Path, cell_keys: CellKeys, cell: str, user_id: str) -> str:

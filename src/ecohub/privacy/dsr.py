@@ -24,7 +24,7 @@ from ecohub.privacy.datamap import personal_tables
 from ecohub.privacy.domain import DsrKind, add_months
 from ecohub.privacy.models import DsrRequest, DsrStep, PartnerAck, PartnerRecipient, SubjectKey
 from ecohub.privacy.partner import PartnerAccess
-from ecohub.privacy.sealing import PayloadSealer, name_aad
+from ecohub.privacy.sealing import PayloadSealer
 from ecohub.privacy.stores import ERASE_ORDER, KEYS, RETAINED, SELECTORS, Scope, erase_store, scope_of, write_store
 from ecohub.store import Databases, utcnow
 
@@ -251,7 +251,7 @@ class DsrService:
 
             def named(table: str, id_column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
                 def open_name(row: dict[str, Any]) -> dict[str, Any]:  # the user's homes: sealed with their key
-                    row["name"] = opener.text(user_id, row["name"], name_aad(table, row[id_column]))
+                    row["name"] = opener.name(user_id, table, row[id_column], row["name"])
                     return row
                 return open_name
 

@@ -9,7 +9,6 @@ as text (`enc:v1:` + base64), like the account's email.
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import time
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.errors import NotFound
 from ecohub.home.models import Binding, Home
-from ecohub.privacy.crypto import NONCE, SEALED, Shredded, SubjectKeys
+from ecohub.privacy.crypto import NONCE, SEALED, Shredded, SubjectKeys, seal_text, sealed_blob
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -66,6 +65,13 @@ class Seal:
         return nonce + self.aead.encrypt(nonce, _encode(value), aad)
 
 
+def seal_fields(seal: Seal | None, value: Any, aad: bytes) -> tuple[Any, str | None, bytes | None]:
+    """The (plain, subject, sealed) columns of one payload: plain without a seal, else only the ciphertext."""
+    if seal is None:
+        return value, None, None
+    return None, seal.subject, seal.seal(value, aad)
+
+
 class Opener:
     """Decrypts the sealed values of one read; each subject's key is unwrapped once."""
 
@@ -102,8 +108,12 @@ class Opener:
         """A name as stored: opened when sealed, as it is when written before sealing; UNREADABLE_NAME if shredded."""
         if not stored.startswith(SEALED):
             return stored
-        readable, text = self.raw(subject, base64.b64decode(stored[len(SEALED):]), aad)
+        readable, text = self.raw(subject, sealed_blob(stored), aad)
         return text.decode() if readable else UNREADABLE_NAME
+
+    def name(self, owner: str, table: str, row_id: str, stored: str) -> str:
+        """A name of a home, room or bound device (sealed under the home owner's key), opened."""
+        return self.text(owner, stored, name_aad(table, row_id))
 
     def value(self, plain: Any, subject: str | None, blob: bytes | None, aad: bytes) -> tuple[bool, Any]:
         """A stored value whether sealed or not: (readable, value)."""
@@ -155,9 +165,7 @@ class PayloadSealer:
 
     def seal_text(self, s: Session, cell: str, owner: str, text: str, aad: bytes) -> str:
         """Seal a name under `owner`'s key (created if they have none) as `enc:v1:` + base64, in `s`."""
-        nonce = os.urandom(NONCE)
-        blob = nonce + AESGCM(self.keys.ensure(s, cell, owner)).encrypt(nonce, text.encode(), aad)
-        return SEALED + base64.b64encode(blob).decode()
+        return seal_text(self.keys.ensure(s, cell, owner), text, aad)
 
     def forget(self, cell: str, subject: str) -> None:
         """Drop a subject's cached key (after their erasure in this process)."""

@@ -167,9 +167,9 @@ def _write_sealed(out: io.TextIOWrapper, w: Any, s: Session, t: Table, where: Co
                   sealed: tuple[str, tuple[str, ...], Callable[..., bytes]], opener: Opener) -> int:
     """Rows of a sealed store: the database renders the other columns, Python opens the payload."""
     column, aad_cols, aad = sealed
-    sqlite = s.get_bind().dialect.name == "sqlite"
-    obj, csv_cols = _fast_columns(t, s.get_bind().dialect.name, skip=(column, "sealed"))
-    plain = func.json(t.c[column]) if sqlite else cast(t.c[column], Text)
+    dialect = s.get_bind().dialect.name
+    obj, csv_cols = _fast_columns(t, dialect, skip=(column, "sealed"))
+    plain = func.json(t.c[column]) if dialect == "sqlite" else cast(t.c[column], Text)
     k = len(aad_cols)
     at = [c.name for c in t.columns if c.name != "sealed"].index(column)  # where the payload goes in the CSV
     q = (select(obj, plain, t.c.subject, t.c.sealed, *(t.c[c] for c in aad_cols), *csv_cols)

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ecohub.errors import InvalidInput
-from ecohub.privacy.sealing import PayloadSealer, Seal, event_aad, telemetry_aad
+from ecohub.privacy.sealing import PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
 from ecohub.store import Databases
 from ecohub.telemetry.models import DeviceEvent, Sample
 
@@ -17,17 +17,13 @@ MAX_READ = 10_000
 
 
 def _sample_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
-    if seal is None:
-        return {**row, "subject": None, "sealed": None}
-    return {**row, "value": None, "subject": seal.subject,
-            "sealed": seal.seal(row["value"], telemetry_aad(row["did"], row["key"]))}
+    value, subject, sealed = seal_fields(seal, row["value"], telemetry_aad(row["did"], row["key"]))
+    return {**row, "value": value, "subject": subject, "sealed": sealed}
 
 
 def _event_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
-    if seal is None:
-        return {**row, "subject": None, "sealed": None}
-    return {**row, "arguments": None, "subject": seal.subject,
-            "sealed": seal.seal(row["arguments"], event_aad(row["did"], row["siid"], row["eiid"]))}
+    args, subject, sealed = seal_fields(seal, row["arguments"], event_aad(row["did"], row["siid"], row["eiid"]))
+    return {**row, "arguments": args, "subject": subject, "sealed": sealed}
 
 
 class TelemetryService:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecohub.privacy.sealing import PayloadSealer, Seal, twin_aad
+from ecohub.privacy.sealing import PayloadSealer, Seal, seal_fields, twin_aad
 from ecohub.store import Databases
 from ecohub.store.upsert import upsert
 from ecohub.twin.models import Twin, TwinProperty
@@ -43,12 +43,9 @@ class TwinService:
                 latest[(did, key)] = (value, ts, msg_id)
         rows = []
         for (d, k), (v, ts, m) in latest.items():
-            seal = seals.get(d)
-            if seal is None:
-                rows.append({"did": d, "key": k, "value": v, "ts": ts, "msg_id": m, "subject": None, "sealed": None})
-            else:
-                rows.append({"did": d, "key": k, "value": None, "ts": ts, "msg_id": m, "subject": seal.subject,
-                             "sealed": seal.seal(v, twin_aad(d, k))})
+            value, subject, sealed = seal_fields(seals.get(d), v, twin_aad(d, k))
+            rows.append({"did": d, "key": k, "value": value, "ts": ts, "msg_id": m, "subject": subject,
+                         "sealed": sealed})
         t = TwinProperty.__table__
         upsert(session, t, rows, keys=["did", "key"],
                update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts, "msg_id": lambda ex: ex.msg_id,
