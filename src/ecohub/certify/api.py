@@ -19,13 +19,12 @@ OperatorOrPartner = Depends(require(Role.OPERATOR, Role.PARTNER))
 
 def _summary(services: Services, doc: dict[str, Any], current_spec_hash: str | None) -> dict[str, Any]:
     """What a listing shows of one report: its verdicts per market and whether it still counts."""
-    verdict = services.certification.verify(doc, check_spec=False)
-    full = services.certification.verify(doc)  # + expiry and the product's current spec
+    full = services.certification.verify(doc)  # signature, expiry and the product's current spec
     return {"report_id": doc.get("report_id"), "created": doc.get("issued_at"), "expires_at": doc.get("expires_at"),
             "spec_hash": doc.get("spec_hash"), "spec_current": doc.get("spec_hash") == current_spec_hash,
             "passed": bool(doc.get("passed")),
             "markets": {m.get("market"): "pass" if m.get("passed") else "fail" for m in doc.get("markets", [])},
-            "signature_valid": verdict.signature_ok and verdict.trusted,
+            "signature_valid": full.signature_ok and full.trusted,
             "valid": full.valid, "problems": list(full.problems)}
 
 

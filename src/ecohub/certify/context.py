@@ -63,7 +63,6 @@ class Context:
     authority: BrokerAuthority | None
     declaration: Declaration
     timing: Timing
-    hub_mode: str
     t0: float = field(default_factory=time.monotonic)
     rnd: random.Random = field(default_factory=lambda: random.Random(7))
     busy: list[tuple[float, float]] = field(default_factory=list)  # windows in which the suite sent requests

@@ -74,7 +74,6 @@ CHECKS: tuple[CheckDef, ...] = (
     CheckDef("declaration.privacy", "the privacy declaration is present and consistent with the spec",
              "declaration", ("EN 303 645 6", "EN 18031-2")),
 )
-CHECK_IDS: tuple[str, ...] = tuple(c.id for c in CHECKS)
 CHECK_BY_ID: dict[str, CheckDef] = {c.id: c for c in CHECKS}
 
 _CONFORMANCE = frozenset(c.id for c in CHECKS if c.category not in ("security", "declaration"))

@@ -27,7 +27,6 @@ from ecohub.certify.domain import (
     Status,
     market_verdicts,
     profiles_of,
-    required_checks,
 )
 from ecohub.certify.probe import Probe
 from ecohub.certify.report import build
@@ -41,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CheckFn = Callable[[Context], Awaitable[Outcome]]
 CHECK_CAP_S = 90.0
+UNITS = 2  # device units provisioned per run: the security checks need a second one to impersonate
 
 # The order matters: the impersonation drops the connection, connect.reconnect sees the unit come back (and restarts
 # the broker when the suite owns it), the kill comes late.
@@ -111,8 +111,7 @@ async def hub_for(services: Services) -> AsyncIterator[tuple[str, Endpoint, Comm
         yield "started", endpoint, hub.commands, BrokerAuthority.serving(services.devices)
 
 
-async def run_suite(services: Services, options: RunOptions, *, on_progress: Progress | None = None,
-                    unit_count: int = 2) -> dict[str, Any]:
+async def run_suite(services: Services, options: RunOptions, *, on_progress: Progress | None = None) -> dict[str, Any]:
     """Run every check against a real device process; returns the unsigned report document."""
     product = services.products.get(options.model)
     table = options.market_table or MARKET_PROFILES
@@ -122,7 +121,7 @@ async def run_suite(services: Services, options: RunOptions, *, on_progress: Pro
         profiles_of(m, table)  # refuse unknown markets before anything starts
     compiled = services.products.compiled(options.model)
     started_at = datetime.now(UTC)
-    units = [u.to_dict() for u in services.devices.provision(model=options.model, count=unit_count)]
+    units = [u.to_dict() for u in services.devices.provision(model=options.model, count=UNITS)]
     results: list[dict[str, Any]] = []
     async with AsyncExitStack() as stack:
         mode, endpoint, commands, authority = await stack.enter_async_context(hub_for(services))
@@ -137,7 +136,7 @@ async def run_suite(services: Services, options: RunOptions, *, on_progress: Pro
         broker = EmbeddedBroker.serving(endpoint.port, authority) if mode != "attached" and authority else None
         ctx = Context(services=services, model=options.model, compiled=compiled, units=units, endpoint=endpoint,
                       probe=probe, commands=commands, device=device, authority=authority,
-                      declaration=options.declaration, timing=options.timing, hub_mode=mode, broker=broker)
+                      declaration=options.declaration, timing=options.timing, broker=broker)
         await stack.enter_async_context(device)
         ctx.t0 = time.monotonic()
         for check_id, fn, needs_online in STEPS:
@@ -182,8 +181,3 @@ async def _run_one(ctx: Context, check_id: str, fn: CheckFn, needs_online: bool,
     if on_progress:
         on_progress("done", check_id, result)
     return result
-
-
-def required_for(markets: list[str], table: MarketTable | None = None) -> frozenset[str]:
-    """Every check some of the markets require."""
-    return frozenset().union(*(required_checks(profiles_of(m, table)) for m in markets))

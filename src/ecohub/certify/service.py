@@ -56,12 +56,11 @@ class CertificationService:
             self.record(report)
         return report
 
-    def verify(self, doc: Any, *, public_key: Ed25519PublicKey | None = None,
-               check_spec: bool = True) -> Verdict:
+    def verify(self, doc: Any, *, public_key: Ed25519PublicKey | None = None) -> Verdict:
         """Verify a report against the brand key (or a given one) and, if the product is known, its current spec."""
         trusted = public_key or keys.brand_public_key(self.data_dir)
         current = None
-        if check_spec and isinstance(doc, dict) and isinstance(doc.get("model"), str):
+        if isinstance(doc, dict) and isinstance(doc.get("model"), str):
             from ecohub.ecosystem.models import Product
 
             with self.dbs.global_session() as s:

@@ -78,9 +78,9 @@ def apply_round(table: CapTable, terms: RoundTerms) -> CapTable:
     return CapTable(stakes)
 
 
-def history(rounds: Iterable[RoundTerms], start: CapTable | None = None) -> list[CapTable]:
+def history(rounds: Iterable[RoundTerms]) -> list[CapTable]:
     """The cap table after each round, in order."""
-    table = start or CapTable()
+    table = CapTable()
     out = []
     for terms in rounds:
         table = apply_round(table, terms)

@@ -119,7 +119,3 @@ class KpiService:
             },
             "devices_by_partner": self.devices_by_partner() if self.devices_by_partner else {},
         }
-
-    def markets_per_product(self) -> dict[str, int]:
-        """Markets each product is listed in."""
-        return self.listings.markets_per_product()

@@ -52,10 +52,6 @@ class MarketService:
         with self.dbs.global_session() as s:
             return market_dict(get_market(s, code, missing=NotFound))
 
-    def profile(self, code: str) -> list[str]:
-        """The certification requirement ids a product must pass to be sold in a market."""
-        return list(self.get(code)["cert_profile"])
-
     def profiles(self) -> dict[str, list[str]]:
         """Every market's certification profile (for the certify context to evaluate reports against)."""
         with self.dbs.global_session() as s:

@@ -10,7 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 from ecohub.ecosystem import captable
-from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, SERIES, Availability, Stage
+from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, SERIES, Availability, Stage, path_to
 
 SEED = 2020
 ECOSYSTEM_PARTNERS = 105
@@ -21,12 +21,6 @@ TODAY = date(2025, 12, 31)
 # Stage mix of generated products (weights): most are on sale, some in the pipeline, some retired.
 STAGE_MIX = {Stage.CONCEPT: 5, Stage.DEFINED: 7, Stage.IN_DEVELOPMENT: 12, Stage.CERTIFICATION: 10,
              Stage.REJECTED: 3, Stage.APPROVED: 13, Stage.LAUNCHED: 42, Stage.DISCONTINUED: 8}
-PATHS = {
-    Stage.REJECTED: [Stage.DEFINED, Stage.IN_DEVELOPMENT, Stage.CERTIFICATION, Stage.REJECTED],
-    Stage.DISCONTINUED: [Stage.DEFINED, Stage.IN_DEVELOPMENT, Stage.CERTIFICATION, Stage.APPROVED, Stage.LAUNCHED,
-                         Stage.DISCONTINUED],
-}
-MAIN_LINE = [Stage.DEFINED, Stage.IN_DEVELOPMENT, Stage.CERTIFICATION, Stage.APPROVED, Stage.LAUNCHED]
 # One real spec per category family (the generated products share them; the fleet runs the real ones).
 FAMILY_SPEC = {"power": "cuco.plug.v3", "lighting": "yeelink.light.spot2", "sensing": "xiaomi.sensor_ht.new3pr",
                "air": "zhimi.airp.rmb1", "climate": "miaomiaoce.sensor_ht.t9", "health": "miaomiaoce.airm.co2"}
@@ -173,9 +167,10 @@ def _pick(rng: random.Random, parts: list[str]) -> str:
 
 
 def _path_to(stage: Stage) -> list[Stage]:
-    if stage == Stage.CONCEPT:
-        return []
-    return PATHS.get(stage) or MAIN_LINE[:MAIN_LINE.index(stage) + 1]
+    """The lifecycle steps from concept to `stage` (a rejection comes out of certification)."""
+    if stage == Stage.REJECTED:
+        return [*path_to(Stage.CONCEPT, Stage.CERTIFICATION), Stage.REJECTED]
+    return path_to(Stage.CONCEPT, stage)
 
 
 def _local_price(usd: Decimal, currency: str) -> Decimal:

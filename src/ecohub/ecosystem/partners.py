@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from ecohub.bus import EventBus
 from ecohub.ecosystem import captable
 from ecohub.ecosystem.captable import RoundTerms
+from ecohub.ecosystem.channel import get_market
 from ecohub.ecosystem.domain import ExitKind, PartnerKind, check_currency, check_slug, money, slugify
 from ecohub.ecosystem.events import PartnerExited, PartnerRegistered, RoundRecorded
-from ecohub.ecosystem.models import InvestmentRound, Market, Partner, PartnerExit, StakeOverride
+from ecohub.ecosystem.models import InvestmentRound, Partner, PartnerExit, StakeOverride
 from ecohub.errors import Conflict, InvalidInput, NotFound
 from ecohub.store import Databases, utcnow
 
@@ -85,9 +86,7 @@ class PartnerService:
 
     @staticmethod
     def _check_market(s: Session, code: str) -> None:
-        if s.get(Market, (code or "").upper()) is None:
-            raise InvalidInput(f"unknown country/market {code!r} (ISO 3166 alpha-2 of a market)",
-                               code="unknown_market")
+        get_market(s, code)
 
     def _get(self, s: Session, partner_id: str) -> Partner:
         p = s.get(Partner, partner_id)

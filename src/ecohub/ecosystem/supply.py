@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import delete, distinct, func, select
 
+from ecohub.ecosystem.channel import get_market
 from ecohub.ecosystem.domain import Stage, check_currency, check_slug, money, slugify
-from ecohub.ecosystem.models import BomLine, Component, Market, Product, Supplier
+from ecohub.ecosystem.models import BomLine, Component, Product, Supplier
 from ecohub.errors import Conflict, InvalidInput, NotFound
 from ecohub.store import Databases
 
@@ -40,8 +41,7 @@ class SupplyService:
                                code="invalid_supplier")
         sid = check_slug(supplier_id or slugify(name), what="supplier")
         with self.dbs.global_session() as s:
-            if s.get(Market, country.upper()) is None:
-                raise InvalidInput(f"unknown country {country!r}", code="unknown_market")
+            get_market(s, country)
             if s.get(Supplier, sid) is not None or s.scalar(select(Supplier.id).where(Supplier.name == name)):
                 raise Conflict(f"a supplier {sid!r} / {name!r} already exists", code="supplier_exists")
             row = Supplier(id=sid, name=name.strip(), country=country.upper(), kind=kind.strip().lower())
