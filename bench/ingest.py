@@ -36,7 +36,6 @@ import multiprocessing as mp
 import os
 import pstats
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from ecohub.connect.models import InboxEntry
 from ecohub.connect.mqtt import Endpoint
 from ecohub.connect.service import ProvisionedDevice
 from ecohub.home.domain import Principal, Role
+from ecohub.hub import free_port
 from ecohub.protocol import Topic
 from ecohub.sdk.device import Device
 from ecohub.settings import IngestSettings, Settings
@@ -77,13 +77,6 @@ BOUND_PASSWORD = "correct horse battery"
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def free_port(host: str = HOST) -> int:
-    """A port the OS says is free right now (never a fixed port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_port(host: str, port: int, within: float = 10.0) -> None:

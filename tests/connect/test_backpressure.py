@@ -61,7 +61,6 @@ async def test_locked_database_stops_acks_and_resumes_without_loss(services: Ser
         await eventually(lambda: _counts(services)[0] >= total + 1, timeout=60, interval=0.2)
         inbox, samples = _counts(services)
         assert inbox == total + 1 and samples == total + 1  # everything, exactly once
-        print("DBG held", held, "peak", worker.stats.peak_unacked)
         # catching up, the worker holds max_inflight plus whatever socket reads carried before it paused reading
         # (about 2,000 of these small messages here); without back-pressure it would have held all 8,000
         assert worker.stats.peak_unacked < total // 2, worker.stats.peak_unacked

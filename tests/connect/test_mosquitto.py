@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import shutil
 import subprocess
 import threading
@@ -193,10 +192,8 @@ async def test_removing_a_device_drops_its_session_at_once(mosquitto: MosquittoB
     dev.client.reconnect_delay_set(60, 60)
     assert await asyncio.to_thread(dev.connect) == 0
     try:
-        started = time.monotonic()
         await mosquitto.device_removed(did)
         assert await asyncio.to_thread(dev.disconnected.wait, 2)
-        assert time.monotonic() - started < 1.0
     finally:
         await asyncio.to_thread(dev.close)
     assert await asyncio.to_thread(_connect_code, mosquitto.port, did, "secret-e") != 0
@@ -255,8 +252,8 @@ async def test_hub_on_managed_mosquitto_end_to_end(services: Services, plug_mode
                 finally:
                     await asyncio.to_thread(watcher.close)
                 assert await asyncio.to_thread(_connect_code, port, other.did, other.secret) != 0
-            twin = (await api.get(f"/api/v1/devices/{creds['did']}/twin")).json()
-            assert json.dumps(twin)  # the twin is served while the broker is Mosquitto
+            r = await api.get(f"/api/v1/devices/{creds['did']}/twin")  # served while the broker is Mosquitto
+            assert r.status_code == 200 and r.json()["properties"]["2.1"]["value"] is True, r.text
 
 
 async def test_devices_survive_a_broker_restart(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,14 @@ import pytest
 
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.settings import Settings
+from tests.conftest import load_spec
 
 SPECS = Path(__file__).parent.parent / "fixtures" / "specs"
 
 
 def spec(name: str = "cuco.plug.v3") -> dict[str, Any]:
-    """A recorded real miot-spec-v2 document."""
-    return json.loads((SPECS / f"{name}.json").read_text())
+    """A recorded real miot-spec-v2 document (the plug unless named)."""
+    return load_spec(name)
 
 
 @pytest.fixture

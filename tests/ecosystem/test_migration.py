@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from ecohub.store.migrate import upgrade_engine
+from tests.conftest import postgres_reachable
 
 BASE = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
-def _reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.postgres
 def test_0002_upgrades_and_downgrades_on_postgresql() -> None:
-    if not _reachable():
+    if not postgres_reachable():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     name = f"ecohub_eco_{uuid.uuid4().hex[:10]}"
     admin = create_engine(f"{BASE}/postgres", isolation_level="AUTOCOMMIT")

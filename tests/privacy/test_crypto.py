@@ -48,7 +48,10 @@ def test_subject_keys_wrap_and_rotate(tmp_path_factory: pytest.TempPathFactory, 
         assert ring.get(s, "eu", subject) == key and len(key) == 32
         row = s.get(SubjectKey, subject)
         assert row is not None and key not in (row.wrapped or b"")
-        with pytest.raises(Shredded):  # the wrap is bound to its cell
+        # the wrap is bound to its cell: even with the same key file under "us", the AAD does not match
+        (d / "keys" / "us").mkdir(mode=0o700)
+        (d / "keys" / "us" / "v1.key").write_bytes((d / "keys" / "eu" / "v1.key").read_bytes())
+        with pytest.raises(Shredded):
             ring.get(s, "us", subject)
         ring.destroy(s, subject)
         with pytest.raises(Shredded):
