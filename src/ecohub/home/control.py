@@ -34,39 +34,41 @@ class UserDeviceService:
         """The twin limited to the caller's binding epoch."""
         return epoch_twin(self.twin.get(access.cell, access.did), access.since_ms)
 
-    def _view(self, access: DeviceAccess, *, full: bool) -> dict[str, Any]:
+    def _view(self, access: DeviceAccess, name: str) -> dict[str, Any]:
         info = self.devices.get(access.did)
         product = self.products.get(info.model)
         twin = self.twin_of(access)
         out: dict[str, Any] = {
-            "did": access.did, "name": access.name, "home_id": access.home_id, "room_id": access.room_id,
+            "did": access.did, "name": name, "home_id": access.home_id, "room_id": access.room_id,
             "role": access.role.label, "model": info.model, "product": product.name, "category": product.category,
             "partner_id": info.partner_id, "online": twin["online"], "version": twin["version"],
         }
-        if full:
-            spec = self.products.compiled(info.model).spec
-            props = []
-            for prop in spec.properties():
-                entry = describe_property(spec, prop)
-                reported = twin["properties"].get(prop.key)
-                pending = twin["pending"].get(prop.key)
-                entry["reported"] = reported
-                entry["desired"] = pending
-                entry["pending"] = pending is not None
-                props.append(entry)
-            out["properties"] = props
-            out["actions"] = [{"key": f"{a.siid}.{a.iid}", "name": a.name, "description": a.description,
-                               "in": [f"{a.siid}.{i}" for i in a.in_], "out": [f"{a.siid}.{o}" for o in a.out]}
-                              for s in spec.services for a in s.actions]
+        spec = self.products.compiled(info.model).spec
+        props = []
+        for prop in spec.properties():
+            entry = describe_property(spec, prop)
+            reported = twin["properties"].get(prop.key)
+            pending = twin["pending"].get(prop.key)
+            entry["reported"] = reported
+            entry["desired"] = pending
+            entry["pending"] = pending is not None
+            props.append(entry)
+        out["properties"] = props
+        out["actions"] = [{"key": f"{a.siid}.{a.iid}", "name": a.name, "description": a.description,
+                           "in": [f"{a.siid}.{i}" for i in a.in_], "out": [f"{a.siid}.{o}" for o in a.out]}
+                          for s in spec.services for a in s.actions]
         return out
 
     def of_user(self, p: Principal, home_id: str | None = None) -> list[dict[str, Any]]:
         """The caller's devices (one home or all) with product names, online state and friendly properties."""
-        return [self._view(a, full=True) for a in self.homes.accessible_devices(p, home_id)]
+        accesses = self.homes.accessible_devices(p, home_id)
+        names = self.homes.device_names(self.homes.cell_of(p), [a.did for a in accesses])
+        return [self._view(a, names.get(a.did, "")) for a in accesses]  # "": unbound meanwhile
 
     def get(self, p: Principal, did: str) -> dict[str, Any]:
         """One device with every property: friendly facts, reported value, desired value and whether it is pending."""
-        return self._view(self.homes.device_access(p, did, HomeRole.GUEST), full=True)
+        access = self.homes.device_access(p, did, HomeRole.GUEST)
+        return self._view(access, self.homes.device_names(access.cell, [did]).get(did, ""))
 
     def set_params(self, p: Principal, did: str, values: dict[str, Any]) -> list[dict[str, Any]]:
         """Resolve `{"switch.on": true, "2.2": 1}` into set_properties params (members and owners only)."""

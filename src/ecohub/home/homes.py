@@ -51,7 +51,6 @@ class DeviceAccess:
     role: HomeRole
     since_ms: int
     room_id: str | None
-    name: str
 
 
 class HomeService:
@@ -250,15 +249,13 @@ class HomeService:
                             code="wrong_cell", cell=device_cell)
         with self.dbs.cell_session(cell) as s:
             b = s.get(Binding, did)
-            if b is None:
-                raise NotFound(f"no device {did} in your homes", code="unknown_device")
-            owner = s.scalar(select(Home.owner_id).where(Home.id == b.home_id))
-            name = self.sealer.opener(s, cell).name(owner or "", "bindings", did, b.name)
+        if b is None:
+            raise NotFound(f"no device {did} in your homes", code="unknown_device")
         try:
             role = self.require(p, b.home_id, least)
         except NotFound:
             raise NotFound(f"no device {did} in your homes", code="unknown_device") from None
-        return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id, name)
+        return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id)
 
     def accessible_devices(self, p: Principal, home_id: str | None = None) -> list[DeviceAccess]:
         """Every bound device the caller may see (in one home or all of theirs)."""
@@ -269,7 +266,12 @@ class HomeService:
         cell = self.cell_of(p)
         with self.dbs.cell_session(cell) as s:
             rows = s.scalars(select(Binding).where(Binding.home_id.in_(list(roles))).order_by(Binding.bound_ms)).all()
-            owners = dict(s.execute(select(Home.id, Home.owner_id).where(Home.id.in_(list(roles)))).all())
+        return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id) for b in rows]
+
+    def device_names(self, cell: str, dids: list[str]) -> dict[str, str]:
+        """The names users gave bound devices, opened with each home owner's key (only for views that show them)."""
+        with self.dbs.cell_session(cell) as s:
+            rows = s.execute(select(Binding.did, Binding.name, Home.owner_id).join(Home, Home.id == Binding.home_id)
+                             .where(Binding.did.in_(dids))).all()
             opener = self.sealer.opener(s, cell)
-            return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id,
-                                 opener.name(owners[b.home_id], "bindings", b.did, b.name)) for b in rows]
+            return {did: opener.name(owner, "bindings", did, name) for did, name, owner in rows}
