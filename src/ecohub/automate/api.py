@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ecohub.api.deps import get_services, require
 from ecohub.bootstrap import Services
 from ecohub.home.domain import HomeRole, Principal, Role
+from ecohub.home.homes_api import home_role
 
 router = APIRouter(tags=["automations"])
 user = require(Role.USER)
@@ -22,18 +23,6 @@ EXAMPLE = {
     "actions": [{"type": "set", "did": "PLUG-DID", "values": {"switch.on": True}},
                 {"type": "webhook", "url": "https://example.org/hook"}],
 }
-
-
-def home_role(least: HomeRole) -> Callable[..., Principal]:
-    """Admit users with at least `least` in the path's home (checked before the body is read)."""
-
-    def check(home_id: str, principal: Principal = Depends(user),
-              services: Services = Depends(get_services)) -> Principal:
-        services.automations.homes.require(principal, home_id, least)
-        return principal
-
-    check.__name__ = f"automation_home_{least.label}"
-    return check
 
 
 def rule_role(least: HomeRole) -> Callable[..., Principal]:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ecohub.privacy.domain import DEVICE_DATA, FREE_TEXT, TIMESTAMP, USER_ID, not_personal
 from ecohub.store.db import BigId, CellBase, JsonType, utcnow
 
 
@@ -15,6 +16,8 @@ class AutomationRule(CellBase):
     """A rule of a home: its canonical document (triggers, conditions, actions), whether it is enabled and why not."""
 
     __tablename__ = "automation_rules"
+    __privacy__ = {**not_personal("id", "enabled", "disabled_reason", "version"), "home_id": USER_ID, "name": FREE_TEXT,
+                   "definition": DEVICE_DATA, "created_by": USER_ID, "created_at": TIMESTAMP, "updated_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
@@ -33,6 +36,8 @@ class AutomationRun(CellBase):
 
     __tablename__ = "automation_runs"
     __table_args__ = (Index("ix_automation_runs_rule_ts", "rule_id", "ts_ms"),)
+    __privacy__ = {**not_personal("id", "rule_id", "outcome", "duration_ms"), "ts_ms": TIMESTAMP,
+                   "trigger": DEVICE_DATA, "conditions": DEVICE_DATA, "actions": DEVICE_DATA}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     rule_id: Mapped[str] = mapped_column(ForeignKey("automation_rules.id", ondelete="CASCADE"))

@@ -9,27 +9,13 @@ from typing import Any
 from sqlalchemy import MetaData
 
 from ecohub.privacy.domain import (
-    DEVICE_DATA,
-    FREE_TEXT,
-    TIMESTAMP,
-    USER_ID,
     Declaration,
     NotPersonal,
     PersonalData,
-    not_personal,
 )
 from ecohub.store.db import CellBase, GlobalBase
 
 PLANES = {"global_plane": GlobalBase, "cell": CellBase}
-
-# Declarations of tables whose models belong to a context that declares nothing itself yet (kept here, not lost).
-EXTERNAL: dict[str, dict[str, Declaration]] = {
-    "automation_rules": {**not_personal("id", "enabled", "disabled_reason", "version"),
-                         "home_id": USER_ID, "name": FREE_TEXT, "definition": DEVICE_DATA, "created_by": USER_ID,
-                         "created_at": TIMESTAMP, "updated_at": TIMESTAMP},
-    "automation_runs": {**not_personal("id", "rule_id", "outcome", "duration_ms"), "ts_ms": TIMESTAMP,
-                        "trigger": DEVICE_DATA, "conditions": DEVICE_DATA, "actions": DEVICE_DATA},
-}
 
 RECIPIENTS = {"operating the user's devices": "the device's maker (partner): pseudonymous recent values, only with "
                                               "consent to device_diagnostics_to_maker"}
@@ -61,9 +47,9 @@ def _metadata(plane: str) -> MetaData:
 
 
 def _declared(plane: str) -> dict[str, dict[str, Declaration]]:
-    """table → column → declaration, from each model's `__privacy__` (and EXTERNAL)."""
+    """table → column → declaration, from each model's `__privacy__`."""
     _metadata(plane)  # imports every model first
-    out: dict[str, dict[str, Declaration]] = dict(EXTERNAL)
+    out: dict[str, dict[str, Declaration]] = {}
     for mapper in PLANES[plane].registry.mappers:
         decl = getattr(mapper.class_, "__privacy__", None)
         if decl is not None:

@@ -9,7 +9,7 @@ from ecohub.api.console.common import COOKIE, ConsoleRoute, authenticate, home_p
 from ecohub.api.deps import get_services
 from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError
-from ecohub.home.domain import Role
+from ecohub.home.domain import USER_TOKEN_PREFIX, Role
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -56,7 +56,7 @@ def login(request: Request, token: str = Form(""), email: str = Form(""), passwo
 def logout(request: Request, services: Services = Depends(get_services)) -> Response:
     """Sign out: a user's access token is revoked; the cookie is cleared for everyone."""
     token = request.cookies.get(COOKIE, "")
-    if token.startswith("ehu_"):
+    if token.startswith(USER_TOKEN_PREFIX):
         try:
             services.home.accounts.logout(token)
         except EcohubError:

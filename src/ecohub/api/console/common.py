@@ -6,6 +6,7 @@ import importlib.util
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,12 @@ class ConsoleRoute(APIRoute):
                 if isinstance(err, Unauthorized):
                     return RedirectResponse("/console/login", status_code=303)
                 if request.headers.get("hx-request"):
-                    return HTMLResponse(f'<p class="error" role="alert">{_escape(err.message)}</p>',
+                    return HTMLResponse(f'<p class="error" role="alert">{escape(err.message, quote=False)}</p>',
                                         status_code=200)
                 return TEMPLATES.TemplateResponse(request, "error.html", {"error": err, "principal": None},
                                                   status_code=err.status)
 
         return guarded
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def authenticate(services: Services, token: str) -> Principal:

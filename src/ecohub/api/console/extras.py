@@ -7,6 +7,7 @@ token: that context is still growing, and its public API keeps the console free 
 from __future__ import annotations
 
 import json
+from html import escape
 from typing import Any
 
 import httpx
@@ -130,7 +131,7 @@ async def export(request: Request, password: str = Form(""), principal: Principa
         return Response(r.content, media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="ecohub-export.zip"'})
     message = "Export requested: " + (r.text if r.status_code < 400 else _error(r))
-    return HTMLResponse(f'<p class="notice" role="status">{_escape(message)}</p>')
+    return HTMLResponse(f'<p class="notice" role="status">{escape(message, quote=False)}</p>')
 
 
 @router.post("/privacy/erase")
@@ -141,8 +142,4 @@ async def erase(request: Request, confirm: str = Form(""), password: str = Form(
         return HTMLResponse('<p class="error" role="alert">Type ERASE to confirm.</p>')
     r = await call_api(request, "DELETE", f"{PRIVACY}/me", headers={"X-Password": password})
     message = "Erasure requested: " + (r.text if r.status_code < 400 else _error(r))
-    return HTMLResponse(f'<p class="notice" role="status">{_escape(message)}</p>')
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return HTMLResponse(f'<p class="notice" role="status">{escape(message, quote=False)}</p>')
