@@ -8,7 +8,6 @@ import logging
 import multiprocessing as mp
 import signal
 import time
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -30,8 +29,7 @@ def worker_client_id(index: int) -> str:
     return f"ecohub-ingest-{index}"
 
 
-async def run_ingest(services: Services, *, broker_url: str, index: int, shared: bool = True,
-                     on_stats: Callable[[dict[str, int]], None] | None = None) -> None:
+async def run_ingest(services: Services, *, broker_url: str, index: int, shared: bool = True) -> None:
     """Run one ingest worker against an MQTT 5 broker until cancelled."""
     host, port = parse_broker_url(broker_url)
     settings = services.settings
@@ -41,17 +39,7 @@ async def run_ingest(services: Services, *, broker_url: str, index: int, shared:
                           max_inflight=settings.ingest.max_inflight, client_id=worker_client_id(index),
                           share_group=SHARE_GROUP if shared else None)
     services.workers.append(worker)
-    task = asyncio.create_task(worker.run(), name=f"ingest-{index}")
-    try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=2.0)
-            if on_stats is not None:
-                on_stats(worker.stats.to_dict())
-        task.result()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await worker.run()
 
 
 def _worker_main(settings_json: dict[str, Any], broker_url: str, index: int, shared: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -118,7 +119,8 @@ async def send_command(did: str, body: CommandIn, services: Services = Depends(g
 
     Users may command devices of homes where they are owner or member; items may name a property by `prop`.
     """
-    info, _ = _visible(services, principal, did, HomeRole.MEMBER)
+    # the access check reads the database: off the event loop that also carries every device's reply
+    info, _ = await asyncio.to_thread(_visible, services, principal, did, HomeRole.MEMBER)
     if services.commands is None:
         raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
     params = services.home.devices.normalize_command(info.model, body.method, body.params)

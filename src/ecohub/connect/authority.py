@@ -25,7 +25,6 @@ class Refusal:
     """One thing the broker refused a client: a CONNECT or a publish/subscribe outside its ACL."""
 
     at: float  # time.monotonic(), to compare with a test's own time windows
-    ts_ms: int
     client: str
     action: str  # "connect", "publish" or "subscribe"
     topic: str | None
@@ -59,8 +58,7 @@ class BrokerAuthority:
             if len(self._refusals) >= MAX_TRACKED_CLIENTS:
                 self._refusals.popitem(last=False)
             self._refusals[key] = deque(maxlen=MAX_REFUSALS_PER_CLIENT)
-        self._refusals[key].append(Refusal(time.monotonic(), time.time_ns() // 1_000_000, key, action, topic,
-                                           reason))
+        self._refusals[key].append(Refusal(time.monotonic(), key, action, topic, reason))
 
     def authenticate(self, *, client_id: str | None, username: str | None, password: str | None,
                      will_topic: str | None) -> bool:

@@ -212,7 +212,6 @@ class EmbeddedBroker:
         self.host = host
         self.port = port
         self.authority = authority
-        self.restarts = 0
         self._id = secrets.token_hex(8)
         self._broker: Broker | None = None
 
@@ -282,7 +281,6 @@ class EmbeddedBroker:
         if down_s > 0:
             await asyncio.sleep(down_s)
         await self._start()
-        self.restarts += 1
         log.info("embedded broker restarted on %s:%s", self.host, self.port)
 
     async def drop(self, did: str) -> None:

@@ -52,14 +52,11 @@ class HubClient:
         self._topics: dict[str, int] = {}
         self.client.on_connect = self._connected
         self.client.on_disconnect = lambda *_: self.connected.clear()
-        self.reconnects = 0
         self.recv_buffer = recv_buffer
 
     def _connected(self, *_: Any) -> None:
         # Subscribe again on every (re)connect: a broker that lost its state (restart without persistence,
         # shared subscriptions not restored) would otherwise keep the session but send it nothing.
-        if self.connected.is_set() or self._topics:
-            self.reconnects += 1
         for topic, qos in self._topics.items():
             self.client.subscribe(topic, qos=qos)
         if self.recv_buffer:
