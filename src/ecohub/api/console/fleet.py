@@ -33,15 +33,14 @@ def ingest_totals(services: Services) -> dict[str, int]:
 
 
 def fleet_rows(services: Services, *, model: str | None = None, partner_id: str | None = None) -> list[dict[str, Any]]:
-    """Devices with their online state (twins read per device; the console shows at most FLEET_LIMIT)."""
-    rows = []
-    for d in services.devices.list(model=model, limit=FLEET_LIMIT):
-        if partner_id is not None and d.partner_id != partner_id:
-            continue
-        twin = services.twin.get(d.cell, d.did)
-        rows.append({**d.to_dict(), "online": twin["online"], "version": twin["version"],
-                     "properties": len(twin["properties"])})
-    return rows
+    """Devices with their online state (one twin summary query per cell; the console shows at most FLEET_LIMIT)."""
+    devices = [d for d in services.devices.list(model=model, limit=FLEET_LIMIT)
+               if partner_id is None or d.partner_id == partner_id]
+    by_cell: dict[str, list[str]] = {}
+    for d in devices:
+        by_cell.setdefault(d.cell, []).append(d.did)
+    state = {did: row for cell, dids in by_cell.items() for did, row in services.twin.summaries(cell, dids).items()}
+    return [{**d.to_dict(), **state[d.did]} for d in devices]
 
 
 def fleet_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -98,6 +97,8 @@ def device(did: str, request: Request, principal: Principal = Depends(operator_o
            services: Services = Depends(get_services)) -> HTMLResponse:
     """One device as the operator sees it: facts, twin, telemetry charts, events."""
     info = services.devices.get(did)
+    services.privacy.staff_read(principal, did, "twin")
+    services.privacy.staff_read(principal, did, "events")
     twin = services.twin.get(info.cell, did)
     spec = services.products.compiled(info.model).spec
     props = [{"key": p.key, "name": p.name, "description": p.description, "unit": p.unit,
@@ -113,6 +114,7 @@ def device_telemetry(did: str, key: str, range: str = Query("1h"), principal: Pr
     """Samples of one property over a time range, as chart columns."""
     info = services.devices.get(did)
     since = int(time.time() * 1000) - RANGES.get(range, 3600) * 1000
+    services.privacy.staff_read(principal, did, "telemetry", key=key, since=since)
     return JSONResponse(chart_columns(services.telemetry.series(info.cell, did, key, since=since, limit=5000)))
 
 
