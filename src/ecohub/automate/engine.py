@@ -152,12 +152,15 @@ class AutomationEngine:
     def _swap(self, rules: dict[str, LoadedRule]) -> None:
         """Install a new index (one attribute store: readers on the loop see the old or the new, never half)."""
         index = build_index(rules)
+        before = self.index.watched
+        cells = {did: r.cell for r in rules.values() for did in r.spec.devices()}
         for did, keys in index.watched.items():  # seed "previous value" so a threshold fires on a real crossing
-            if all((did, k) in self.values for k in keys):
+            # keys watched before are kept current by on_properties; only newly watched ones need the twin
+            new = [k for k in keys if k not in before.get(did, ()) and (did, k) not in self.values]
+            if not new:
                 continue
-            cell = next(r.cell for r in rules.values() if did in r.spec.devices())
-            props = self.twin.get(cell, did)["properties"]
-            for k in keys:
+            props = self.twin.get(cells[did], did)["properties"]
+            for k in new:
                 if k in props:
                     self.values.setdefault((did, k), props[k]["value"])
         self.index = index
@@ -213,16 +216,18 @@ class AutomationEngine:
 
     def on_event(self, event: EventReported) -> None:
         """Fire the rules waiting for this device event."""
-        rids = self.index.events.get((event.did, f"{event.siid}.{event.eiid}"))
+        index = self.index  # one read: a rule save on another thread swaps it whole
+        rids = index.events.get((event.did, f"{event.siid}.{event.eiid}"))
         for rid in rids or ():
-            self.fire(self.index.rules[rid], {"type": "event", "did": event.did, "event": f"{event.siid}.{event.eiid}",
+            self.fire(index.rules[rid], {"type": "event", "did": event.did, "event": f"{event.siid}.{event.eiid}",
                                               "arguments": event.arguments, "ts": event.ts})
 
     def on_online(self, event: OnlineChanged) -> None:
         """Fire the rules waiting for this device to come online or go offline."""
-        for rid, trigger in self.index.online.get(event.did, ()):
+        index = self.index
+        for rid, trigger in index.online.get(event.did, ()):
             if trigger.online is None or trigger.online == event.online:
-                self.fire(self.index.rules[rid], {"type": "online", "did": event.did, "online": event.online,
+                self.fire(index.rules[rid], {"type": "online", "did": event.did, "online": event.online,
                                                   "ts": event.ts})
 
     def fire(self, rule: LoadedRule, why: dict[str, Any], *, skip_conditions: bool = False, depth: int = 0) -> str:
