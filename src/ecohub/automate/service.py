@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
@@ -21,7 +21,7 @@ from ecohub.errors import Conflict, EcohubError, Unavailable
 from ecohub.home.domain import HomeRole, Principal
 from ecohub.home.events import DeviceUnbound
 from ecohub.home.homes import HomeService
-from ecohub.store import Databases, utcnow
+from ecohub.store import Databases, aware, utcnow
 
 if TYPE_CHECKING:
     from ecohub.automate.engine import AutomationEngine
@@ -41,7 +41,7 @@ class LoadedRule:
 
 
 def _iso(ts: datetime) -> str:
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
+    return aware(ts).isoformat()
 
 
 def stored_spec(definition: dict[str, Any]) -> RuleSpec:

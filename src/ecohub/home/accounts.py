@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -25,7 +25,7 @@ from ecohub.home.domain import (
 )
 from ecohub.home.models import User, UserToken
 from ecohub.region.domain import cell_for_country
-from ecohub.store import Databases, utcnow
+from ecohub.store import Databases, aware, utcnow
 
 # OWASP's argon2id baseline (19 MiB, t=2, p=1): ~20 ms per hash, so sign-in stays fast and guessing stays slow.
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -33,10 +33,6 @@ PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 class EmailVault:
@@ -149,7 +145,7 @@ class AccountService:
                 raise Unauthorized("unknown token", code="invalid_token")
             if row.revoked_at is not None:
                 raise Unauthorized("token revoked", code="token_revoked")
-            if _aware(row.expires_at) < utcnow():
+            if aware(row.expires_at) < utcnow():
                 raise Unauthorized("token expired", code="token_expired")
             return Principal(Role.USER, row.user_id, cell=cell)
 
@@ -170,7 +166,7 @@ class AccountService:
             if user is None:
                 raise Unauthorized("the account no longer exists", code="invalid_token")
             return {"user_id": user.id, "email": self.emails.open(user), "country": user.country, "cell": user.cell,
-                    "created_at": _aware(user.created_at).isoformat()}
+                    "created_at": aware(user.created_at).isoformat()}
 
     def exists(self, cell: str, user_id: str) -> bool:
         """True when the user exists in `cell`."""

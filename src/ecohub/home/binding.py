@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -18,13 +18,9 @@ from ecohub.home.events import DeviceBound, DeviceUnbound
 from ecohub.home.homes import HomeService
 from ecohub.home.models import BindCode, Binding, Room
 from ecohub.region.domain import cell_of_did
-from ecohub.store import Databases, now_ms, utcnow
+from ecohub.store import Databases, aware, now_ms, utcnow
 
 FRESH_CODE_TTL_S = 600
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 class BindingService:
@@ -94,7 +90,7 @@ class BindingService:
             if row.used_at is not None:
                 raise InvalidInput("this bind code was already used; show a new one on the device",
                                    code="bind_code_used")
-            if row.expires_at is not None and _aware(row.expires_at) <= now:
+            if row.expires_at is not None and aware(row.expires_at) <= now:
                 raise InvalidInput("this bind code has expired; show a new one on the device",
                                    code="bind_code_expired")
             taken = s.execute(update(BindCode).where(BindCode.id == row.id, BindCode.used_at.is_(None))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -17,21 +17,17 @@ from ecohub.home.events import MembershipEnded
 from ecohub.home.models import Binding, Home, HomeMember, Room
 from ecohub.privacy.sealing import PayloadSealer, name_aad
 from ecohub.region.domain import cell_of_did
-from ecohub.store import Databases, utcnow
+from ecohub.store import Databases, aware, utcnow
 
 MAX_SHARE_S = 10 * 365 * 24 * 3600
 
 
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def _iso(ts: datetime | None) -> str | None:
-    return _aware(ts).isoformat() if ts is not None else None
+    return aware(ts).isoformat() if ts is not None else None
 
 
 def _expired(ts: datetime | None) -> bool:
-    return ts is not None and _aware(ts) <= utcnow()
+    return ts is not None and aware(ts) <= utcnow()
 
 
 def _name(name: str, what: str) -> str:

@@ -7,7 +7,6 @@ import secrets
 import tempfile
 import zipfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import IO, Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,14 +25,10 @@ from ecohub.privacy.models import DsrRequest, DsrStep, PartnerAck, PartnerRecipi
 from ecohub.privacy.partner import PartnerAccess
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.privacy.stores import ERASE_ORDER, KEYS, RETAINED, SELECTORS, Scope, erase_store, scope_of, write_store
-from ecohub.store import Databases, utcnow
+from ecohub.store import Databases, aware, utcnow
 
 HANDLED = {"done", "retained", "not_applicable"}
 SPOOL_BYTES = 32 * 1024 * 1024
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 class DsrService:
@@ -135,14 +130,14 @@ class DsrService:
             for ack in s.scalars(select(PartnerAck).where(PartnerAck.request_id == request_id)):
                 if ack.acked_at is not None:
                     self._step(s, request_id, f"partner:{ack.partner_id}", "done",
-                               {"acknowledged_at": _aware(ack.acked_at).isoformat(), "devices": len(ack.pseudonyms)})
+                               {"acknowledged_at": aware(ack.acked_at).isoformat(), "devices": len(ack.pseudonyms)})
             s.flush()
             steps = s.scalars(select(DsrStep).where(DsrStep.request_id == request_id)).all()
             if req.status == "open" and steps and all(st.status in HANDLED for st in steps):
                 req.status, req.completed_at = "complete", utcnow()
                 if req.kind == DsrKind.ERASURE:
                     req.receipt = {"request_id": req.id, "subject": req.subject_id, "cell": cell,
-                                   "received_at": _aware(req.received_at).isoformat(),
+                                   "received_at": aware(req.received_at).isoformat(),
                                    "completed_at": req.completed_at.isoformat(),
                                    "stores": {st.store: {"status": st.status, **st.detail} for st in steps}}
                 self.audit.append_in(s, actor="system", action=f"dsr.{req.kind}.complete", subject=req.subject_id,
@@ -154,9 +149,9 @@ class DsrService:
     @staticmethod
     def _dict(req: DsrRequest, steps: Any) -> dict[str, Any]:
         return {"request_id": req.id, "kind": req.kind, "status": req.status, "subject": req.subject_id,
-                "received_at": _aware(req.received_at).isoformat(), "due": _aware(req.due_at).isoformat(),
+                "received_at": aware(req.received_at).isoformat(), "due": aware(req.due_at).isoformat(),
                 "extended_reason": req.extended_reason,
-                "completed_at": _aware(req.completed_at).isoformat() if req.completed_at else None,
+                "completed_at": aware(req.completed_at).isoformat() if req.completed_at else None,
                 "steps": {st.store: {"status": st.status, **st.detail} for st in steps}, "receipt": req.receipt}
 
     def status(self, cell: str, request_id: str) -> dict[str, Any]:
@@ -185,7 +180,7 @@ class DsrService:
             if req.status != "open":
                 raise Conflict(f"the request is {req.status}", code="request_closed")
             req.extended_reason = reason.strip()
-            req.due_at = add_months(_aware(req.received_at), 3)
+            req.due_at = add_months(aware(req.received_at), 3)
             self.audit.append_in(s, actor=actor, action=f"dsr.{req.kind}.extended", subject=req.subject_id,
                                  detail={"request_id": req.id, "due": req.due_at.isoformat(), "reason": reason})
         return self.settle(cell, request_id)

@@ -45,6 +45,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(ts: datetime) -> datetime:
+    """A stored timestamp as UTC-aware (SQLite hands `DateTime(timezone=True)` back without its zone)."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
 def now_ms() -> int:
     """Unix time in milliseconds (telemetry and twin timestamps)."""
     return time.time_ns() // 1_000_000
