@@ -24,6 +24,12 @@ def test_country_pins_the_cell(country: str, cell: str) -> None:
     assert cell_for_country(country, CELLS) == cell
 
 
+def test_sign_up_pins_every_market_to_the_cell_the_markets_table_names(services: Services) -> None:
+    markets = services.ecosystem.markets.list()
+    assert len(markets) >= 90
+    assert {m["code"]: cell_for_country(m["code"], CELLS) for m in markets} == {m["code"]: m["cell"] for m in markets}
+
+
 def test_unknown_or_unserved_country_is_refused() -> None:
     with pytest.raises(InvalidInput) as err:
         cell_for_country("XX", CELLS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -60,11 +59,8 @@ class EmailVault:
 class AccountService:
     """End-user accounts, each in the database of its cell only; tokens name their cell."""
 
-    def __init__(self, dbs: Databases, *, secret_key: bytes, token_ttl_s: int,
-                 cell_of_country: Callable[[str], str] | None = None) -> None:
+    def __init__(self, dbs: Databases, *, secret_key: bytes, token_ttl_s: int) -> None:
         self.dbs = dbs
-        # the markets table will answer this; until then the region mapping does
-        self.cell_of_country = cell_of_country or (lambda country: cell_for_country(country, dbs.cells))
         self.emails = EmailVault(secret_key)
         self.token_ttl_s = token_ttl_s
         self._dummy_hash = PASSWORDS.hash(secrets.token_hex(16))
@@ -72,7 +68,7 @@ class AccountService:
     def signup(self, *, email: str, password: str, country: str) -> dict[str, str]:
         """Create a user pinned to the cell of `country`; the email may exist only once across all cells."""
         check_password(password)
-        cell = self.dbs.check_cell(self.cell_of_country(country))
+        cell = self.dbs.check_cell(cell_for_country(country, self.dbs.cells))
         email_hash = self.emails.lookup_hash(email)
         if self._locate(email_hash) is not None:
             raise Conflict("an account with this email already exists", code="email_taken")

@@ -41,10 +41,11 @@ MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK
 RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV
 TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK
 """)
-# EU, EEA, UK and Switzerland (GDPR and its equivalents), with the EU's outermost regions that have their own codes.
+# EU, EEA, UK and Switzerland (GDPR and its equivalents), with the EU's outermost regions that have their own codes,
+# and the other European markets of the markets table (RS, TR, UA: the table pins them to eu, so sign-up must too).
 EU_CELL = _codes("""
 AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO GB CH
-AX GF GP MQ RE YT MF GI GG JE IM FO GL SJ MC SM VA AD
+AX GF GP MQ RE YT MF GI GG JE IM FO GL SJ MC SM VA AD RS TR UA
 """)
 # The Americas.
 US_CELL = _codes("""
@@ -56,7 +57,8 @@ FALLBACK_CELL = "sg"
 
 
 def cell_for_country(country: str, cells: Sequence[str]) -> str:
-    """The cell a user of `country` (ISO 3166-1 alpha-2) is pinned to; stands in until the markets table lands."""
+    """The cell a user of `country` (ISO 3166-1 alpha-2) is pinned to; for a market, the cell the markets table names
+    (tests/home/test_accounts.py keeps the two equal)."""
     code = country.strip().upper()
     if len(code) != 2 or code not in ISO_COUNTRIES:
         raise InvalidInput(f"{country!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)",
