@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from croniter import croniter
 
 MISSING: Any = object()  # "no value known yet", distinct from any reported value (None included)
 
@@ -255,13 +252,6 @@ def evaluate(cond: Condition | None, lookup: Lookup, now: datetime) -> tuple[boo
 
 def _hhmm(t: time | None) -> str | None:
     return t.strftime("%H:%M") if t is not None else None
-
-
-def next_fire(cron: str, after: datetime, tz: str) -> datetime:
-    """The next time (aware, in `tz`) a cron expression matches strictly after `after`."""
-    local = after.astimezone(ZoneInfo(tz))
-    nxt: datetime = croniter(cron, local).get_next(datetime)
-    return nxt
 
 
 # ------------------------------------------------------------------------------------------------- loops

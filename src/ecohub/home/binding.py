@@ -15,8 +15,8 @@ from ecohub.connect.service import DeviceService
 from ecohub.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ecohub.home.domain import HomeRole, Principal
 from ecohub.home.events import DeviceBound, DeviceUnbound
-from ecohub.home.homes import HomeService
-from ecohub.home.models import BindCode, Binding, Room
+from ecohub.home.homes import HomeService, check_name
+from ecohub.home.models import BindCode, Binding
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases, aware, now_ms, utcnow
 
@@ -68,9 +68,7 @@ class BindingService:
                     raise Conflict(f"device {did} is already bound to {where}; it must be removed there first",
                                    code="device_already_bound")
                 if room_id is not None:
-                    room = s.get(Room, room_id)
-                    if room is None or room.home_id != home_id:
-                        raise NotFound(f"no room {room_id} in home {home_id}", code="unknown_room")
+                    self.homes.room(s, home_id, room_id)
                 self._consume(s, did, code, code_hash, now)
                 since = now_ms()
                 sealed = self.homes.seal_name(s, device_cell, home_id, "bindings", did,
@@ -114,14 +112,9 @@ class BindingService:
             if b is None or b.home_id != home_id:
                 raise NotFound(f"no device {did} in home {home_id}", code="unknown_device")
             if name is not None:
-                if not 1 <= len(name.strip()) <= 100:
-                    raise InvalidInput("device name must be 1 to 100 characters", code="invalid_name")
-                b.name = self.homes.seal_name(s, cell, home_id, "bindings", did, name.strip())
+                b.name = self.homes.seal_name(s, cell, home_id, "bindings", did, check_name(name, "device"))
             if room_id is not None:
-                room = s.get(Room, room_id)
-                if room is None or room.home_id != home_id:
-                    raise NotFound(f"no room {room_id} in home {home_id}", code="unknown_room")
-                b.room_id = room_id
+                b.room_id = self.homes.room(s, home_id, room_id).id
             elif clear_room:
                 b.room_id = None
 

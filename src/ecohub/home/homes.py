@@ -30,7 +30,8 @@ def _expired(ts: datetime | None) -> bool:
     return ts is not None and aware(ts) <= utcnow()
 
 
-def _name(name: str, what: str) -> str:
+def check_name(name: str, what: str) -> str:
+    """A name a user gives (home, room, device), stripped; 1 to 100 characters or InvalidInput."""
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise InvalidInput(f"{what} name must be 1 to 100 characters", code="invalid_name")
@@ -101,7 +102,7 @@ class HomeService:
         cell = self.cell_of(p)
         home_id = secrets.token_hex(8)
         with self.dbs.cell_session(cell) as s:
-            sealed = self.seal_name(s, cell, home_id, "homes", home_id, _name(name, "home"), owner=p.subject)
+            sealed = self.seal_name(s, cell, home_id, "homes", home_id, check_name(name, "home"), owner=p.subject)
             s.add(Home(id=home_id, owner_id=p.subject, name=sealed))
         return {"home_id": home_id}
 
@@ -142,7 +143,8 @@ class HomeService:
         with self.dbs.cell_session(cell) as s:
             home = s.get(Home, home_id)
             assert home is not None
-            home.name = self.seal_name(s, cell, home_id, "homes", home_id, _name(name, "home"), owner=home.owner_id)
+            home.name = self.seal_name(s, cell, home_id, "homes", home_id, check_name(name, "home"),
+                                       owner=home.owner_id)
 
     def delete(self, p: Principal, home_id: str) -> None:
         """Delete an empty home (owner); devices must be unbound first, which resets their credentials."""
@@ -161,10 +163,10 @@ class HomeService:
         cell = self.cell_of(p)
         with self.dbs.cell_session(cell) as s:
             s.add(Room(id=room_id, home_id=home_id,
-                       name=self.seal_name(s, cell, home_id, "rooms", room_id, _name(name, "room"))))
+                       name=self.seal_name(s, cell, home_id, "rooms", room_id, check_name(name, "room"))))
         return {"room_id": room_id}
 
-    def _room(self, s: Any, home_id: str, room_id: str) -> Room:
+    def room(self, s: Any, home_id: str, room_id: str) -> Room:
         room = s.get(Room, room_id)
         if room is None or room.home_id != home_id:
             raise NotFound(f"no room {room_id} in home {home_id}", code="unknown_room")
@@ -175,14 +177,14 @@ class HomeService:
         self.require(p, home_id, HomeRole.MEMBER)
         cell = self.cell_of(p)
         with self.dbs.cell_session(cell) as s:
-            self._room(s, home_id, room_id).name = self.seal_name(s, cell, home_id, "rooms", room_id,
-                                                                  _name(name, "room"))
+            self.room(s, home_id, room_id).name = self.seal_name(s, cell, home_id, "rooms", room_id,
+                                                                  check_name(name, "room"))
 
     def delete_room(self, p: Principal, home_id: str, room_id: str) -> None:
         """Delete a room; its devices stay in the home without a room."""
         self.require(p, home_id, HomeRole.MEMBER)
         with self.dbs.cell_session(self.cell_of(p)) as s:
-            room = self._room(s, home_id, room_id)
+            room = self.room(s, home_id, room_id)
             for b in s.scalars(select(Binding).where(Binding.room_id == room_id)):
                 b.room_id = None
             s.delete(room)

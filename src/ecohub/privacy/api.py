@@ -52,9 +52,7 @@ def _cell(p: Principal) -> str:
 @router.get("/privacy/consents")
 def consents(principal: Principal = Depends(user), services: Services = Depends(get_services)) -> dict[str, Any]:
     """The caller's current consent per purpose and the full ledger."""
-    c = services.privacy.consents
-    return {"current": list(c.current(_cell(principal), principal.subject).values()),
-            "history": c.history(_cell(principal), principal.subject)}
+    return services.privacy.consents.ledger(_cell(principal), principal.subject)
 
 
 @router.post("/privacy/consents", status_code=201)

@@ -35,6 +35,15 @@ def consenting(s: Session, user_ids: Iterable[str], purpose: Purpose) -> set[str
     return {u for u, given in latest.items() if given}
 
 
+def latest(history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each purpose with the last decision of a ledger (oldest first); never asked → given False, version None."""
+    out: dict[str, dict[str, Any]] = {p: {"purpose": p.value, "given": False, "text_version": None, "at": None}
+                                      for p in Purpose}
+    for entry in history:
+        out[entry["purpose"]] = entry
+    return out
+
+
 class ConsentService:
     """Appends to the ledger and answers what a user currently consents to."""
 
@@ -54,13 +63,12 @@ class ConsentService:
 
     def current(self, cell: str, user_id: str) -> dict[str, dict[str, Any]]:
         """Each purpose with the user's latest decision (never asked → given False, version None)."""
-        out: dict[str, dict[str, Any]] = {p: {"purpose": p.value, "given": False, "text_version": None, "at": None}
-                                          for p in Purpose}
-        with self.dbs.cell_session(cell) as s:
-            for c in s.scalars(select(Consent).where(Consent.user_id == user_id).order_by(Consent.id)):
-                out[c.purpose] = {"purpose": c.purpose, "given": bool(c.given), "text_version": c.text_version,
-                                  "at": c.at.isoformat()}
-        return out
+        return latest(self.history(cell, user_id))
+
+    def ledger(self, cell: str, user_id: str) -> dict[str, Any]:
+        """The current decision per purpose and the full ledger, from one read."""
+        history = self.history(cell, user_id)
+        return {"current": list(latest(history).values()), "history": history}
 
     def history(self, cell: str, user_id: str) -> list[dict[str, Any]]:
         """Every ledger entry of a user, oldest first."""

@@ -24,7 +24,7 @@ from ecohub.privacy.domain import DsrKind, add_months
 from ecohub.privacy.models import DsrRequest, DsrStep, PartnerAck, PartnerRecipient, SubjectKey
 from ecohub.privacy.partner import PartnerAccess
 from ecohub.privacy.sealing import PayloadSealer
-from ecohub.privacy.stores import ERASE_ORDER, KEYS, RETAINED, SELECTORS, Scope, erase_store, scope_of, write_store
+from ecohub.privacy.stores import ERASE_ORDER, KEYS, RETAINED, SELECTORS, erase_store, scope_of, write_store
 from ecohub.store import Databases, aware, utcnow
 
 HANDLED = {"done", "retained", "not_applicable"}
@@ -108,7 +108,7 @@ class DsrService:
         else:
             row.status, row.detail, row.at = status, detail, utcnow()
 
-    def _stores(self, s: Session, req: DsrRequest, sc: Scope, handle: Any) -> dict[str, Any]:
+    def _stores(self, s: Session, req: DsrRequest, handle: Any) -> dict[str, Any]:
         """Run `handle(name)` for every personal store; a store without a selector is recorded as skipped."""
         report = {}
         names = sorted(personal_tables(), key=lambda n: (ERASE_ORDER.index(n) if n in ERASE_ORDER else 99, n))
@@ -213,7 +213,7 @@ class DsrService:
                     return "retained", {"reason": RETAINED[name]}
                 return "done", erase_store(s, name, sc)
 
-            report = self._stores(s, req, sc, handle)
+            report = self._stores(s, req, handle)
             self.audit.append_in(s, actor=actor, action="dsr.erasure.rows_deleted", subject=user_id,
                                  detail={"request_id": req.id, "stores": report, "partners_notified": recipients})
         self.sealer.forget(cell, user_id)
@@ -262,7 +262,7 @@ class DsrService:
 
             row = s.get(DsrRequest, rid)
             assert row is not None
-            self._stores(s, row, sc, handle)
+            self._stores(s, row, handle)
             zf.writestr("manifest.json", json.dumps({"request_id": rid, "subject": user_id, "cell": cell,
                                                      "generated_at": utcnow().isoformat(), "rows": counts,
                                                      "formats": ["json", "csv"]}, indent=2))
@@ -289,7 +289,7 @@ class DsrService:
                     return "done", {"rectified": ["email", "email_hash"]}
                 return "not_applicable", {"reason": "holds no email"}
 
-            self._stores(s, req, scope_of(s, user_id), handle)
+            self._stores(s, req, handle)
             self.audit.append_in(s, actor=actor, action="dsr.rectification.applied", subject=user_id,
                                  detail={"request_id": req.id, "fields": ["email"]})
             rid = req.id
