@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ecohub.errors import Conflict, Forbidden, Unauthorized
 from ecohub.home.domain import (
@@ -47,8 +48,8 @@ class EmailVault:
         """HMAC-SHA256 of the normalised address: finds a user without storing a plain index of emails."""
         return hmac.new(self._key, b"email:" + normalize_email(email).encode(), hashlib.sha256).digest()
 
-    def seal(self, user_id: str, email: str, cell: str | None = None) -> str:
-        """What is stored in `users.email` for this subject (of `cell`)."""
+    def seal(self, s: Session, user_id: str, email: str, cell: str) -> str:
+        """What is stored in `users.email` for this subject of `cell`, inside the caller's transaction `s`."""
         return normalize_email(email)
 
     def open(self, user: User) -> str:
@@ -75,7 +76,7 @@ class AccountService:
         user_id = secrets.token_hex(12)
         try:
             with self.dbs.cell_session(cell) as s:
-                s.add(User(id=user_id, email_hash=email_hash, email=self.emails.seal(user_id, email, cell),
+                s.add(User(id=user_id, email_hash=email_hash, email=self.emails.seal(s, user_id, email, cell),
                            password_hash=PASSWORDS.hash(password), country=country.strip().upper(), cell=cell))
         except IntegrityError as err:
             raise Conflict("an account with this email already exists", code="email_taken") from err

@@ -178,13 +178,10 @@ class SealedEmailVault(EmailVault):
         self.dbs = dbs
         self.keys = keys
 
-    def seal(self, user_id: str, email: str, cell: str | None = None) -> str:
-        """Encrypt the normalised address under the subject's key (created on first use)."""
-        if cell is None:
-            raise NotFound("sealing an email needs the user's cell", code="unknown_cell")
-        with self.dbs.cell_session(cell) as s:
-            key = self.keys.ensure(s, cell, user_id)
-        return seal_text(key, normalize_email(email), f"users.email:{user_id}".encode())
+    def seal(self, s: Session, user_id: str, email: str, cell: str) -> str:
+        """Encrypt the normalised address under the subject's key, created in the caller's transaction if new (so a
+        sign-up that fails leaves no key behind)."""
+        return seal_text(self.keys.ensure(s, cell, user_id), normalize_email(email), f"users.email:{user_id}".encode())
 
     def open(self, user: User) -> str:
         """Decrypt a stored address (plain text rows from before sealing are returned as they are)."""

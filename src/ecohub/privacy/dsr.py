@@ -277,12 +277,11 @@ class DsrService:
         if self.accounts.locate(email) is not None:
             raise self._refuse(cell, actor, DsrKind.RECTIFICATION, user_id,
                                Conflict("an account with this email already exists", code="email_taken"))
-        sealed = self.emails.seal(user_id, email, cell)
         with self.dbs.cell_session(cell) as s:
             req = self._open(s, user_id, DsrKind.RECTIFICATION, actor)
             user = s.get(User, user_id)
             assert user is not None
-            user.email, user.email_hash = sealed, self.emails.lookup_hash(email)
+            user.email, user.email_hash = self.emails.seal(s, user_id, email, cell), self.emails.lookup_hash(email)
 
             def handle(name: str) -> tuple[str, dict[str, Any]]:
                 if name == "users":
