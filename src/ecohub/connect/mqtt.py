@@ -56,12 +56,14 @@ class HubClient:
 
     def _connected(self, *_: Any) -> None:
         # Subscribe again on every (re)connect: a broker that lost its state (restart without persistence,
-        # shared subscriptions not restored) would otherwise keep the session but send it nothing.
+        # shared subscriptions not restored) would otherwise keep the session but send it nothing. gmqtt appends
+        # every subscribe to its own list, so the old entries go first or the list grows with each reconnect.
+        self.client.subscriptions = [s for s in self.client.subscriptions if s.topic not in self._topics]
         for topic, qos in self._topics.items():
             self.client.subscribe(topic, qos=qos)
         if self.recv_buffer:
             # A small kernel receive buffer keeps what piles up while reading is paused small, too.
-            transport = getattr(getattr(self.client, "_connection", None), "_transport", None)
+            transport = self._transport()
             sock = transport.get_extra_info("socket") if transport is not None else None
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.recv_buffer)
@@ -88,11 +90,14 @@ class HubClient:
         except Exception as err:
             log.debug("disconnect: %s", err)
 
+    def _transport(self) -> Any:
+        """The asyncio transport of gmqtt's live connection (private to gmqtt: None when it is not there)."""
+        return getattr(getattr(self.client, "_connection", None), "_transport", None)
+
     def pause_reading(self, paused: bool) -> bool:
         """Stop (or resume) reading from the broker's socket: TCP back-pressure whatever the broker's flow
         control does. Returns False when there is no live connection."""
-        connection = getattr(self.client, "_connection", None)
-        transport = getattr(connection, "_transport", None)
+        transport = self._transport()
         if transport is None or transport.is_closing():
             return False
         if paused:
