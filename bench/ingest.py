@@ -498,12 +498,10 @@ async def run_once(env: Env, broker_cm: contextlib.AbstractAsyncContextManager[B
                 endpoint = Endpoint(broker.host, broker.port, broker.mqtt_version, services.service_password)
                 mosq = broker.mqtt_version == 5
                 # as hub.running_hub wires it: a shared subscription and a unique client id on an external broker
-                worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus,
-                                      sealer=services.sealer,
-                                      endpoint=endpoint, batch_size=ingest_cfg.batch_size,
-                                      batch_ms=ingest_cfg.batch_ms, max_inflight=ingest_cfg.max_inflight,
-                                      client_id=f"ecohub-ingest-bench-{os.getpid()}" if mosq else "ecohub-ingest",
-                                      share_group="ingest")
+                worker = services.ingest_worker(
+                    endpoint, batch_size=ingest_cfg.batch_size, batch_ms=ingest_cfg.batch_ms,
+                    max_inflight=ingest_cfg.max_inflight,
+                    client_id=f"ecohub-ingest-bench-{os.getpid()}" if mosq else "ecohub-ingest", share_group="ingest")
                 timings = Timings()
                 instrument(worker, timings, thread_profile)
                 task = asyncio.create_task(worker.run(), name="ingest")

@@ -11,6 +11,8 @@ from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
 from ecohub.certify.service import CertificationService
 from ecohub.connect.commands import CommandService
+from ecohub.connect.ingest import IngestWorker
+from ecohub.connect.mqtt import Endpoint
 from ecohub.connect.pipeline import Pipeline
 from ecohub.connect.service import DeadLetterService, DeviceService
 from ecohub.ecosystem.channel import MarketService
@@ -73,6 +75,17 @@ class Services:
             cell_of=self.devices.cell_of,
             default_cell=self.settings.default_cell,
         )
+
+    def ingest_worker(self, endpoint: Endpoint, *, client_id: str, share_group: str | None = None,
+                      batch_size: int | None = None, batch_ms: float | None = None,
+                      max_inflight: int | None = None) -> IngestWorker:
+        """An ingest worker wired to these services; batching and in-flight limit from the settings unless given."""
+        cfg = self.settings.ingest
+        return IngestWorker(dbs=self.dbs, pipeline=self.pipeline(), bus=self.bus, sealer=self.sealer,
+                            endpoint=endpoint, client_id=client_id, share_group=share_group,
+                            batch_size=cfg.batch_size if batch_size is None else batch_size,
+                            batch_ms=cfg.batch_ms if batch_ms is None else batch_ms,
+                            max_inflight=cfg.max_inflight if max_inflight is None else max_inflight)
 
     def close(self) -> None:
         """Dispose of the database pools."""

@@ -22,7 +22,6 @@ from ecohub.connect.authority import BrokerAuthority
 from ecohub.connect.broker import EmbeddedBroker
 from ecohub.connect.commands import CommandService
 from ecohub.connect.events import DeviceRevoked
-from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.mosquitto import MosquittoBroker
 from ecohub.connect.mqtt import Endpoint
 from ecohub.errors import InvalidInput, Unavailable
@@ -125,14 +124,10 @@ async def running_hub(services: Services, *, http_port: int, mqtt_port: int, bro
         if not port_is_free(host, http_port):
             raise Unavailable(f"HTTP port {http_port} on {host} is in use; pick another with --http-port",
                               code="port_in_use")
-        worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus,
-                              sealer=services.sealer, endpoint=endpoint,
-                              batch_size=settings.ingest.batch_size, batch_ms=settings.ingest.batch_ms,
-                              max_inflight=settings.ingest.max_inflight,
-                              # one worker in this process: a stable id and a plain persistent subscription
-                              # (a restarted hub resumes its session; see docs/deploy.md on shared ones)
-                              client_id="ecohub-ingest-hub" if broker != "embedded" else "ecohub-ingest",
-                              share_group=None)
+        # one worker in this process: a stable id and a plain persistent subscription
+        # (a restarted hub resumes its session; see docs/deploy.md on shared ones)
+        worker = services.ingest_worker(
+            endpoint, client_id="ecohub-ingest-hub" if broker != "embedded" else "ecohub-ingest")
         ingest_task = asyncio.create_task(worker.run(), name="ingest")
         stack.push_async_callback(_cancel, ingest_task)
         await _wait_ready(worker.ready, ingest_task)

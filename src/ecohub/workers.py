@@ -15,7 +15,6 @@ import uvicorn
 
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.commands import CommandService
-from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.mqtt import Endpoint
 from ecohub.hub import _QuietServer, enter_broker, parse_broker_url
 from ecohub.settings import Settings
@@ -32,12 +31,8 @@ def worker_client_id(index: int) -> str:
 async def run_ingest(services: Services, *, broker_url: str, index: int, shared: bool = True) -> None:
     """Run one ingest worker against an MQTT 5 broker until cancelled."""
     host, port = parse_broker_url(broker_url)
-    settings = services.settings
-    worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus, sealer=services.sealer,
-                          endpoint=Endpoint(host, port, 5, services.service_password),
-                          batch_size=settings.ingest.batch_size, batch_ms=settings.ingest.batch_ms,
-                          max_inflight=settings.ingest.max_inflight, client_id=worker_client_id(index),
-                          share_group=SHARE_GROUP if shared else None)
+    worker = services.ingest_worker(Endpoint(host, port, 5, services.service_password),
+                                    client_id=worker_client_id(index), share_group=SHARE_GROUP if shared else None)
     services.workers.append(worker)
     await worker.run()
 

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from ecohub.bootstrap import Services
-from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.models import InboxEntry
 from ecohub.connect.mqtt import Endpoint
 from ecohub.telemetry.models import Sample
@@ -30,9 +29,8 @@ def _counts(services: Services) -> tuple[int, int]:
 async def test_locked_database_stops_acks_and_resumes_without_loss(services: Services, plug_model: str,
                                                                    mosquitto: Mosquitto) -> None:  # noqa: F811
     max_inflight = 100
-    worker = IngestWorker(dbs=services.dbs, pipeline=services.pipeline(), bus=services.bus, sealer=services.sealer,
-                          endpoint=Endpoint("127.0.0.1", mosquitto.port, 5, services.service_password),
-                          batch_size=50, batch_ms=5, max_inflight=max_inflight, client_id="ecohub-ingest-bp")
+    worker = services.ingest_worker(Endpoint("127.0.0.1", mosquitto.port, 5, services.service_password),
+                                    batch_size=50, batch_ms=5, max_inflight=max_inflight, client_id="ecohub-ingest-bp")
     task = asyncio.create_task(worker.run())
     await asyncio.wait_for(worker.ready.wait(), 10)
     device = services.devices.provision(model=plug_model)[0]
