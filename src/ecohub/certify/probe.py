@@ -117,20 +117,16 @@ class Probe:
 
     async def wait_for(self, match: Callable[[Seen], bool], *, within: float, since: float = 0.0) -> Seen | None:
         """The first message since `since` that matches, waiting up to `within` seconds; None when none came."""
-        deadline = time.monotonic() + within
         checked = 0
-        while True:
-            recent = self.seen[checked:]
-            checked = len(self.seen)
-            for s in recent:
-                if s.at >= since and match(s):
-                    return s
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=left)
+        found: list[Seen] = []
+
+        def done() -> bool:  # scans only what arrived since the last look
+            nonlocal checked
+            recent, checked = self.seen[checked:], len(self.seen)
+            found.extend(s for s in recent if s.at >= since and match(s))
+            return bool(found)
+
+        return found[0] if await self.until(done, within=within) else None
 
     async def until(self, done: Callable[[], bool], *, within: float) -> bool:
         """Re-evaluate `done` whenever a message arrives, for up to `within` seconds; its last value."""
