@@ -104,12 +104,13 @@ class KpiService:
         per_product = self.listings.markets_per_product()
         spread = Counter(per_product.values())
         by_stage = self.catalogue.counts("stage")
-        portfolio = self.partners.portfolio()
+        points = self.partners.valuations()  # one read for the totals and the history
+        portfolio = self.partners.portfolio(points)
         return {
             "partners_by_stage": self.partners.by_stage(),
             "portfolio_total": portfolio["total"],
             "portfolio_realised": portfolio["realised"],
-            "portfolio_history": self.partners.portfolio_history(),
+            "portfolio_history": self.partners.portfolio_history(points),
             "products_by_stage": {st.value: by_stage.get(st.value, 0) for st in Stage},
             "markets_per_product": {
                 "listed_products": len(per_product),

@@ -49,6 +49,9 @@ def round_dict(r: InvestmentRound) -> dict[str, Any]:
             "brand_stake_percent": str(captable.percent(Fraction(r.brand_stake_after))), "actor": r.actor}
 
 
+# Per partner, (date, brand stake, valuation, currency, basis) after each round and exit, in order.
+Valuations = dict[str, list[tuple[date, Decimal, Decimal, str, str]]]
+
 class PartnerService:
     """Partners, their rounds and exits; the cap table and portfolio are always computed from rounds."""
 
@@ -238,9 +241,9 @@ class PartnerService:
         self.bus.publish([PartnerExited(partner_id, ekind, str(value), cur)])
         return out
 
-    def portfolio(self) -> dict[str, Any]:
+    def portfolio(self, points: Valuations | None = None) -> dict[str, Any]:
         """Stake * latest valuation per partner, totals per currency (acquired stakes count as realised)."""
-        points = self._valuations()
+        points = self.valuations() if points is None else points
         rows = []
         totals: dict[str, Decimal] = defaultdict(Decimal)
         realised: dict[str, Decimal] = defaultdict(Decimal)
@@ -257,10 +260,11 @@ class PartnerService:
         return {"partners": rows, "total": {c: str(v) for c, v in sorted(totals.items())},
                 "realised": {c: str(v) for c, v in sorted(realised.items())}}
 
-    def portfolio_history(self) -> list[dict[str, Any]]:
+    def portfolio_history(self, points: Valuations | None = None) -> list[dict[str, Any]]:
         """Total unrealised portfolio value per currency after each date on which a round or exit happened."""
+        points = self.valuations() if points is None else points
         events = sorted((when, pid, stake, valuation, cur, kind)
-                        for pid, evs in self._valuations().items() for when, stake, valuation, cur, kind in evs)
+                        for pid, evs in points.items() for when, stake, valuation, cur, kind in evs)
         state: dict[str, tuple[Decimal, str]] = {}
         out: list[dict[str, Any]] = []
         for i, (when, pid, stake, valuation, cur, kind) in enumerate(events):
@@ -274,7 +278,7 @@ class PartnerService:
                         "total": {c: str(v) for c, v in sorted(totals.items())}})
         return out
 
-    def _valuations(self) -> dict[str, list[tuple[date, Decimal, Decimal, str, str]]]:
+    def valuations(self) -> Valuations:
         """Per partner, (date, brand stake, valuation, currency, basis) after each round and exit, in order."""
         out: dict[str, list[tuple[date, Decimal, Decimal, str, str]]] = defaultdict(list)
         with self.dbs.global_session() as s:
