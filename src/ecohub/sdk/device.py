@@ -85,6 +85,11 @@ class Device:
             await self._client.connect(self.host, self.port, version=version, keepalive=self.keepalive)
         except Exception as err:
             raise DeviceError(f"{self.did} could not connect to {self.host}:{self.port}: {err}") from err
+        self._announce()
+
+    def _announce(self) -> None:
+        """Subscribe to `down` (a clean session starts with none), then say online (retained)."""
+        assert self._client is not None
         self._client.subscribe(Topic.down(self.did), qos=1)
         self._client.publish(Topic.state(self.did), b'{"online":true}', qos=1, retain=True)
 

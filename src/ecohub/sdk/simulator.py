@@ -11,7 +11,6 @@ from typing import Any
 
 from gmqtt import Client
 
-from ecohub.protocol import Topic
 from ecohub.protocol.messages import DownMessage
 from ecohub.sdk.device import Device, DeviceError
 from ecohub.sdk.faults import FAULTS, Fault
@@ -55,10 +54,9 @@ class SimulatedDevice(Device):
     def _on_connected(self, *_: Any) -> None:
         self.connected.set()
         if self._ever_connected and self._client is not None:
-            # a reconnect after the broker dropped us: a clean session lost the subscription, so subscribe first,
-            # then say we are online again and refresh the cloud's view
-            self._client.subscribe(Topic.down(self.did), qos=1)
-            self.publish_raw(Topic.state(self.did), b'{"online":true}', retain=True)
+            # a reconnect after the broker dropped us: announce again as on the first connect, then refresh the
+            # cloud's view
+            self._announce()
             self.report_all()
         self._ever_connected = True
 
