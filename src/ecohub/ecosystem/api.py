@@ -20,14 +20,10 @@ router.include_router(api_supply.router)
 router.include_router(api_channel.router)
 
 
-class ProductIn(BaseModel):
-    """A product with its miot-spec-v2 document."""
+class DefinitionIn(BaseModel):
+    """The brand's definition of a product (only the fields sent change)."""
 
-    model: str = Field(examples=["acme.plug.v1"])
-    partner_id: str | None = None
     category: str | None = None
-    spec: dict[str, Any]
-    stage: Stage = Stage.CERTIFICATION
     target_markets: list[str] | None = Field(None, examples=[["DE", "FR", "US"]])
     design_ref: str | None = None
     target_price: Decimal | None = None
@@ -35,15 +31,13 @@ class ProductIn(BaseModel):
     forecast_volume: int | None = None
 
 
-class DefinitionIn(BaseModel):
-    """The brand's definition of a product (only the fields sent change)."""
+class ProductIn(DefinitionIn):
+    """A product with its miot-spec-v2 document, and optionally its definition."""
 
-    category: str | None = None
-    target_markets: list[str] | None = None
-    design_ref: str | None = None
-    target_price: Decimal | None = None
-    price_currency: str | None = None
-    forecast_volume: int | None = None
+    model: str = Field(examples=["acme.plug.v1"])
+    partner_id: str | None = None
+    spec: dict[str, Any]
+    stage: Stage = Stage.CERTIFICATION
 
 
 class TransitionIn(BaseModel):
