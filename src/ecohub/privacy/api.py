@@ -63,7 +63,8 @@ def record_consent(body: ConsentIn, principal: Principal = Depends(user),
                                             given=body.given, text_version=body.text_version)
 
 
-def _stream(f: IO[bytes]) -> Iterator[bytes]:
+def stream_file(f: IO[bytes]) -> Iterator[bytes]:
+    """A spooled file in chunks, closed at the end (the export zip)."""
     try:
         while chunk := f.read(CHUNK):
             yield chunk
@@ -79,7 +80,7 @@ def export(password: str | None = PasswordHeader, principal: Principal = Depends
     cell = _cell(principal)
     dsr.verify_identity(cell, principal.subject, password, actor=principal.actor, kind=DsrKind.EXPORT)
     request, f = dsr.export(cell, principal.subject, actor=principal.actor)
-    return StreamingResponse(_stream(f), media_type="application/zip", headers={
+    return StreamingResponse(stream_file(f), media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="ecohub-export-{request["request_id"]}.zip"',
         "X-Request-Id": request["request_id"]})
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -106,21 +105,8 @@ user_only = console_role(Role.USER)
 
 
 def render(request: Request, template: str, principal: Principal | None, **context: Any) -> HTMLResponse:
-    """A page or fragment with the caller and the optional features in its context."""
-    return TEMPLATES.TemplateResponse(request, template, {"principal": principal, "features": features(),
-                                                          **context})
-
-
-def features() -> dict[str, bool]:
-    """Which optional contexts this build has (automations, privacy), so the console links only what exists."""
-    return {"automate": _importable("ecohub.automate.service"), "privacy": _importable("ecohub.privacy.service")}
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+    """A page or fragment with the caller in its context."""
+    return TEMPLATES.TemplateResponse(request, template, {"principal": principal, **context})
 
 
 def home_path(principal: Principal) -> str:
