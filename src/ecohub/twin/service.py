@@ -16,6 +16,14 @@ from ecohub.twin.models import Twin, TwinProperty
 REBOOT_GAP_MS = 60_000
 
 
+def replaces(ts: int, msg_id: int | None, prev_ts: int | None, prev_msg_id: int | None) -> bool:
+    """Whether a reported value replaces the previous one: the device's send order (message id) wins, and a value
+    over a minute newer wins anyway (a device whose ids restarted after a reboot must not freeze its twin)."""
+    if prev_ts is None or prev_msg_id is None:
+        return True
+    return (msg_id is not None and msg_id >= prev_msg_id) or ts >= prev_ts + REBOOT_GAP_MS
+
+
 class TwinService:
     """Last known state per device; writes happen inside the caller's transaction (batched).
 
@@ -39,7 +47,7 @@ class TwinService:
         latest: dict[tuple[str, str], tuple[Any, int, int | None]] = {}
         for did, key, value, ts, msg_id in reports:
             prev = latest.get((did, key))
-            if prev is None or (msg_id or 0) >= (prev[2] or 0):
+            if prev is None or replaces(ts, msg_id, prev[1], prev[2]):
                 latest[(did, key)] = (value, ts, msg_id)
         rows = []
         for (d, k), (v, ts, m) in latest.items():
@@ -50,6 +58,7 @@ class TwinService:
         upsert(session, t, rows, keys=["did", "key"],
                update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts, "msg_id": lambda ex: ex.msg_id,
                        "subject": lambda ex: ex.subject, "sealed": lambda ex: ex.sealed},
+               # the same rule as `replaces`, in SQL against the stored row
                where=lambda ex: (t.c.ts.is_(None)) | (t.c.msg_id.is_(None)) | (ex.msg_id >= t.c.msg_id)
                | (ex.ts >= t.c.ts + REBOOT_GAP_MS))
         tw = Twin.__table__
