@@ -11,16 +11,17 @@ import paho.mqtt.client as paho
 import pytest
 
 from ecohub.bootstrap import Services
+from ecohub.connect.domain import SERVICE_USER
 from ecohub.protocol import Topic
 from ecohub.sdk.device import Device, DeviceError
 from tests.conftest import load_spec
 from tests.helpers import eventually
 
 
-def _paho_connect(port: int, client_id: str, username: str, password: str) -> int:
-    """Connect synchronously and return the CONNACK reason code (0 = accepted)."""
+def _paho_connect(port: int, client_id: str, username: str, password: str, *, clean: bool = True) -> int:
+    """Connect synchronously and return the CONNACK reason code (0 = accepted, -1 = no answer)."""
     result: list[int] = []
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
     client.username_pw_set(username, password)
     client.on_connect = lambda c, u, f, rc, p: result.append(rc.value)
     try:
@@ -91,24 +92,23 @@ async def test_device_cannot_subscribe_to_another_devices_commands(hub: Services
         await eventually(lambda: granted)
         assert granted[0][0] >= 0x80 and granted[0][1] >= 0x80  # refused
         assert granted[0][2] < 0x80  # its own down topic is allowed
+        # the hub sends a command to each: only a's own arrives (refused subscriptions deliver nothing)
+        service = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="ecohub-test-sender")
+        service.username_pw_set(SERVICE_USER, hub.service_password)
+        service.connect("127.0.0.1", hub.runtime.mqtt_port or 0)
+        service.loop_start()
+        try:
+            for did in (b.did, a.did):
+                service.publish(Topic.down(did), f'{{"id": 1, "method": "get_properties", "to": "{did}"}}', qos=1)
+            await eventually(lambda: got)
+            await asyncio.sleep(0.3)
+        finally:
+            service.loop_stop()
+            service.disconnect()
+        assert [json.loads(m)["to"] for m in got] == [a.did]
     finally:
         client.loop_stop()
         client.disconnect()
-
-
-def _hijack_attempt(port: int, did: str, *, clean: bool) -> int:
-    """CONNECT with a live device's client id and username but a wrong password; the CONNACK code."""
-    result: list[int] = []
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=did, clean_session=clean)
-    client.username_pw_set(did, "not-the-secret")
-    client.on_connect = lambda c, u, f, rc, p: result.append(rc.value)
-    client.connect("127.0.0.1", port)
-    for _ in range(100):
-        client.loop(timeout=0.05)
-        if result:
-            break
-    client.disconnect()
-    return result[0] if result else -1
 
 
 @pytest.mark.parametrize("clean", [True, False], ids=["clean-session", "persistent-session"])
@@ -121,7 +121,9 @@ async def test_wrong_password_with_a_live_did_does_not_cut_the_device_off(api: h
     try:
         cell = hub.devices.cell_of(creds.did)
         await eventually(lambda: hub.twin.get(cell, creds.did)["online"])
-        rc = await asyncio.to_thread(_hijack_attempt, hub.runtime.mqtt_port or 0, creds.did, clean=clean)
+        # a live device's client id and username with a wrong password
+        rc = await asyncio.to_thread(_paho_connect, hub.runtime.mqtt_port or 0, creds.did, creds.did, "not-the-secret",
+                                     clean=clean)
         assert rc not in (0, -1)  # refused with a CONNACK code
         assert dev.connected.is_set()
         r = await api.post(f"/api/v1/devices/{creds.did}/commands",
