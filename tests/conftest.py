@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.hub import free_port, running_hub
 from ecohub.settings import Settings
@@ -73,3 +75,10 @@ async def api(hub: Services, operator_token: str) -> AsyncIterator[httpx.AsyncCl
     async with httpx.AsyncClient(base_url=hub.runtime.http_url,
                                  headers={"Authorization": f"Bearer {operator_token}"}, timeout=15) as client:
         yield client
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    """The API app in-process (no broker: commands answer 503 after the access checks)."""
+    with TestClient(create_app(services)) as c:
+        yield c

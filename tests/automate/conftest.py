@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from ecohub.bootstrap import Services
 from ecohub.connect.service import ProvisionedDevice
 from tests.conftest import load_spec
-from tests.home.conftest import PASSWORD, signup
+from tests.home.conftest import asignup, signup
 
 SENSOR, PLUG = "miaomiaoce.sensor_ht.t9", "cuco.plug.v3"
 
@@ -53,13 +53,6 @@ def make_home(client: Any, services: Services, email: str = "ann@example.org") -
     return Home(home, user["headers"], sensor, plug)
 
 
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    """The API in-process (no broker, no engine)."""
-    from ecohub.api.app import create_app
-
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 @pytest.fixture
@@ -75,11 +68,7 @@ async def hub_home(hub: Services) -> AsyncIterator[tuple[Home, httpx.AsyncClient
     sensor = hub.devices.provision(model=SENSOR, cell="eu")[0]
     plug = hub.devices.provision(model=PLUG, cell="eu")[0]
     async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
-        email = "ann@example.org"
-        r = await http.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "country": "IT"})
-        assert r.status_code == 201, r.text
-        token = (await http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        headers = (await asignup(http, "ann@example.org"))["headers"]
         home_id = (await http.post("/api/v1/homes", json={"name": "Casa"}, headers=headers)).json()["home_id"]
         for d in (sensor, plug):
             r = await http.post(f"/api/v1/homes/{home_id}/devices", json={"did": d.did, "bind_code": d.bind_code},

@@ -1,24 +1,12 @@
-"""Fixtures of the home tests: an in-process API client and helpers to sign users up and in."""
+"""Helpers of the home tests (and others): sign users up and in, in-process or against a running hub."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from fastapi.testclient import TestClient
-
-from ecohub.api.app import create_app
-from ecohub.bootstrap import Services
+import httpx
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    """The API app in-process (no broker: commands answer 503 after the access checks)."""
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 def signup(client: Any, email: str, country: str = "DE") -> dict[str, Any]:
@@ -26,6 +14,16 @@ def signup(client: Any, email: str, country: str = "DE") -> dict[str, Any]:
     r = client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "country": country})
     assert r.status_code == 201, r.text
     t = client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert t.status_code == 200, t.text
+    token = t.json()["access_token"]
+    return {**r.json(), "token": token, "headers": {"Authorization": f"Bearer {token}"}}
+
+
+async def asignup(http: httpx.AsyncClient, email: str, country: str = "IT") -> dict[str, Any]:
+    """`signup` against a running hub's HTTP API."""
+    r = await http.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "country": country})
+    assert r.status_code == 201, r.text
+    t = await http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
     assert t.status_code == 200, t.text
     token = t.json()["access_token"]
     return {**r.json(), "token": token, "headers": {"Authorization": f"Bearer {token}"}}

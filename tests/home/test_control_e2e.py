@@ -11,14 +11,11 @@ from ecohub.bootstrap import Services
 from ecohub.sdk.device import Device, DeviceError
 from tests.conftest import load_spec
 from tests.helpers import eventually
-from tests.home.conftest import PASSWORD
+from tests.home.conftest import asignup
 
 
 async def _user(http: httpx.AsyncClient, email: str) -> dict[str, str]:
-    r = await http.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "country": "IT"})
-    assert r.status_code == 201, r.text
-    t = (await http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})).json()
-    return {"Authorization": f"Bearer {t['access_token']}"}
+    return dict((await asignup(http, email))["headers"])
 
 
 def _device(hub: Services, did: str, secret: str, model: str) -> Device:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from ecohub.api.app import create_app
 from ecohub.bootstrap import Services
 from ecohub.store import now_ms
 from ecohub.twin.service import TwinService
@@ -25,13 +23,6 @@ def report(services: Services, did: str, values: dict[str, Any], *, samples: int
         TwinService.apply_reports(s, [(did, k, v, ts, ts) for k, v in values.items()], {did: 1}, ts, seals)
         services.telemetry.append(s, [{"did": did, "key": k, "ts": ts + i, "value": v, "msg_id": i}
                                       for k, v in values.items() for i in range(samples)], [], seals)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    """The API app in-process (as in the home tests)."""
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 @pytest.fixture

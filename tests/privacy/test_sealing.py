@@ -25,16 +25,9 @@ from ecohub.telemetry.models import DeviceEvent, Sample
 from ecohub.twin.models import TwinProperty
 from tests.conftest import load_spec
 from tests.helpers import eventually
-from tests.home.conftest import PASSWORD
+from tests.home.conftest import PASSWORD, asignup
 
 SECRET_READING = 1234  # a distinctive electric-power reading (11.2, watts) to look for in the raw file
-
-
-async def _user(http: httpx.AsyncClient, email: str) -> tuple[str, dict[str, str]]:
-    r = await http.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "country": "IT"})
-    assert r.status_code == 201, r.text
-    t = (await http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})).json()
-    return r.json()["user_id"], {"Authorization": f"Bearer {t['access_token']}"}
 
 
 def _open_copy(db: Path, hub: Services, did: str) -> dict[str, list[tuple[bool, Any]]]:
@@ -61,7 +54,8 @@ async def test_bound_device_telemetry_is_sealed_and_erasure_shreds_it_in_backups
                                                                                  tmp_path: Path) -> None:
     bound, unbound = hub.devices.provision(model=plug_model, cell="eu", count=2)
     async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
-        ann_id, ann = await _user(http, "ann@example.org")
+        user = await asignup(http, "ann@example.org")
+        ann_id, ann = user["user_id"], user["headers"]
         home = (await http.post("/api/v1/homes", json={"name": "Casa"}, headers=ann)).json()["home_id"]
         r = await http.post(f"/api/v1/homes/{home}/devices", json={"did": bound.did, "bind_code": bound.bind_code},
                             headers=ann)
