@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gmqtt import Client
@@ -45,18 +46,25 @@ async def connect_auth(ctx: Context) -> Outcome:
     return Outcome(Status.PASS, f"online {ctx.ms(seen.at)} ms after the device process started", evidence)
 
 
-async def _online_while_running(ctx: Context, did: str, since: float | None = None) -> Any:
-    """The unit's online state, or None once the timeout passed or the device process exited."""
-    online = asyncio.create_task(ctx.probe.wait_online(did, True, within=ctx.timing.online_s,
-                                                       since=ctx.t0 if since is None else since))
+async def _online_unless(ctx: Context, did: str, since: float, give_up: Callable[[], bool], *,
+                         grace_s: float = 0.0) -> Any:
+    """The unit's online state, or None once the timeout passed or `give_up()` said so (then wait `grace_s` more)."""
+    online = asyncio.create_task(ctx.probe.wait_online(did, True, within=ctx.timing.online_s, since=since))
     try:
-        while not online.done() and ctx.device.running:
+        while not online.done() and not give_up():
             await asyncio.wait({online}, timeout=0.2)
-        if not online.done():
-            await asyncio.wait({online}, timeout=0.5)  # a last message may still be on its way
+        if not online.done() and grace_s:
+            await asyncio.wait({online}, timeout=grace_s)
         return online.result() if online.done() else None
     finally:
         online.cancel()
+
+
+async def _online_while_running(ctx: Context, did: str, since: float | None = None) -> Any:
+    """The unit's online state, or None once the timeout passed or the device process exited."""
+    # after an exit, a last message may still be on its way
+    return await _online_unless(ctx, did, ctx.t0 if since is None else since, lambda: not ctx.device.running,
+                                grace_s=0.5)
 
 
 async def connect_retained_state(ctx: Context) -> Outcome:
@@ -112,16 +120,12 @@ async def unique_credentials(ctx: Context) -> Outcome:
 
 async def _unit_online_or_refused(ctx: Context, did: str) -> Any:
     """Wait for the unit's online state; give up early once the broker refused its CONNECT and a while passed."""
-    online = asyncio.create_task(ctx.probe.wait_online(did, True, within=ctx.timing.online_s, since=ctx.t0))
-    try:
-        while not online.done():
-            refused = _refusals(ctx, did, actions=("connect",))
-            if refused and time.monotonic() - (ctx.t0 + refused[0]["t_ms"] / 1000) > ctx.timing.settle_s:
-                return None
-            await asyncio.wait({online}, timeout=0.2)
-        return online.result()
-    finally:
-        online.cancel()
+
+    def refused_a_while_ago() -> bool:
+        refused = _refusals(ctx, did, actions=("connect",))
+        return bool(refused) and time.monotonic() - (ctx.t0 + refused[0]["t_ms"] / 1000) > ctx.timing.settle_s
+
+    return await _online_unless(ctx, did, ctx.t0, refused_a_while_ago)
 
 
 async def broker_isolation(ctx: Context) -> Outcome:
