@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import create_engine
 
 from ecohub.bootstrap import bootstrap
 from ecohub.home.domain import Principal, Role
 from ecohub.settings import Settings
-from ecohub.store.migrate import alembic_config, upgrade_engine
-from ecohub.store.registry import metadata_for
-from tests.conftest import load_spec, postgres_reachable
+from ecohub.store.migrate import alembic_config
+from tests.conftest import load_spec
+from tests.migrations import PG, pg_databases, roundtrip
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 TABLES = {"audit_log", "subject_keys", "consents", "dsr_requests", "dsr_steps", "partner_recipients", "partner_acks"}
-
-
-def _roundtrip(engine: Engine) -> None:
-    upgrade_engine("cell", engine)
-    assert set(inspect(engine).get_table_names()) >= TABLES
-    with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata_for("cell"))
-    ours = [d for d in diffs if any(t in repr(d) for t in TABLES)]
-    assert ours == [], f"models and migration 0004 disagree: {ours}"
-    with engine.begin() as conn:
-        cfg = alembic_config("cell", engine)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0003")
-    assert not TABLES & set(inspect(engine).get_table_names())
-    upgrade_engine("cell", engine)
 
 
 def test_single_head_and_roundtrip_on_sqlite(tmp_path: Path) -> None:
@@ -46,31 +26,21 @@ def test_single_head_and_roundtrip_on_sqlite(tmp_path: Path) -> None:
     assert len(heads) == 1  # one chain: privacy (0004) and everything after it
     assert "0004" in {rev.revision for rev in script.walk_revisions()}
     engine = create_engine(f"sqlite:///{tmp_path / 'cell.db'}")
-    _roundtrip(engine)
+    roundtrip(engine, TABLES, down_to="0003")
     engine.dispose()
 
 
 @pytest.fixture
 def pg_prefix() -> Iterator[str]:
     """Throwaway PostgreSQL databases (global + eu), dropped afterwards."""
-    if not postgres_reachable():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    prefix = f"ecohub_privacy_{secrets.token_hex(4)}"
-    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for n in ("global", "eu"):
-            conn.execute(text(f'CREATE DATABASE "{prefix}_{n}"'))
-    yield prefix
-    with admin.connect() as conn:
-        for n in ("global", "eu"):
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{prefix}_{n}" WITH (FORCE)'))
-    admin.dispose()
+    with pg_databases("ecohub_privacy", ("global", "eu")) as prefix:
+        yield prefix
 
 
 @pytest.mark.postgres
 def test_privacy_on_postgres(pg_prefix: str, tmp_path: Path) -> None:
     engine = create_engine(f"{PG}/{pg_prefix}_eu")
-    _roundtrip(engine)
+    roundtrip(engine, TABLES, down_to="0003")
     engine.dispose()
     settings = Settings(data_dir=tmp_path / "data", cells=["eu"], default_cell="eu",
                         database={"url": f"{PG}/{pg_prefix}_global", "cell_url_template": f"{PG}/{pg_prefix}_{{cell}}"})

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.hub import free_port, running_hub
@@ -15,29 +14,19 @@ from ecohub.sdk.device import Device
 from ecohub.settings import Settings
 from tests.conftest import load_spec, postgres_reachable
 from tests.helpers import eventually
+from tests.migrations import PG, pg_databases
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(not postgres_reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432")]
-ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CELLS = ["eu", "us"]
 
 
 @pytest.fixture
 def pg_settings(tmp_path: Path) -> Iterator[Settings]:
     """Throwaway databases: one for the global plane, one per cell; dropped afterwards."""
-    prefix = f"ecohub_t_{secrets.token_hex(4)}"
-    names = [f"{prefix}_global"] + [f"{prefix}_{c}" for c in CELLS]
-    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for n in names:
-            conn.execute(text(f'CREATE DATABASE "{n}"'))
-    base = "postgresql+psycopg://postgres@127.0.0.1:5432"
-    yield Settings(data_dir=tmp_path / "data", cells=CELLS, default_cell="eu",
-                   database={"url": f"{base}/{prefix}_global", "cell_url_template": f"{base}/{prefix}_{{cell}}"})
-    with admin.connect() as conn:
-        for n in names:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))
-    admin.dispose()
+    with pg_databases("ecohub_t", ["global", *CELLS]) as prefix:
+        yield Settings(data_dir=tmp_path / "data", cells=CELLS, default_cell="eu",
+                       database={"url": f"{PG}/{prefix}_global", "cell_url_template": f"{PG}/{prefix}_{{cell}}"})
 
 
 @pytest.fixture

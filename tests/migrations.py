@@ -1,0 +1,65 @@
+"""Shared by the migration tests: a model-checked up/down/up round trip, and throwaway PostgreSQL databases."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, inspect, text
+
+from ecohub.store.migrate import alembic_config, upgrade_engine
+from ecohub.store.registry import metadata_for
+from tests.conftest import postgres_reachable
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def downgrade(engine: Engine, plane: str, revision: str) -> None:
+    """Run the plane's migrations down to `revision` on `engine`."""
+    with engine.begin() as conn:
+        cfg = alembic_config(plane, engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def roundtrip(engine: Engine, tables: set[str], *, up_to: str = "head", down_to: str,
+              kept: frozenset[str] = frozenset()) -> None:
+    """Cell plane: upgrade to `up_to`; `tables` exist and match their models; downgrade to `down_to` removes them
+    (and keeps the earlier `kept` ones); upgrading to head brings them back."""
+    upgrade_engine("cell", engine, up_to)
+    assert set(inspect(engine).get_table_names()) >= tables
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata_for("cell"))
+    ours = [d for d in diffs if any(t in repr(d) for t in tables)]
+    assert ours == [], f"models and migrations disagree: {ours}"
+    downgrade(engine, "cell", down_to)
+    left = set(inspect(engine).get_table_names())
+    assert not tables & left and kept <= left
+    upgrade_engine("cell", engine)
+    assert set(inspect(engine).get_table_names()) >= tables
+
+
+@contextmanager
+def pg_databases(prefix: str, suffixes: Sequence[str]) -> Iterator[str]:
+    """Create `{prefix}_{random}_{suffix}` databases (skip the test without PostgreSQL); → the name prefix.
+    They are dropped afterwards."""
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    names = [f"{name}_{s}" for s in suffixes]
+    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for n in names:
+                conn.execute(text(f'CREATE DATABASE "{n}"'))
+        yield name
+    finally:
+        with admin.connect() as conn:
+            for n in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))
+        admin.dispose()
