@@ -109,16 +109,20 @@ class HomeService:
     def of_user(self, p: Principal) -> list[dict[str, Any]]:
         """Homes the caller owns or was invited into (unexpired)."""
         cell = self.cell_of(p)
-        now = utcnow()
         with self.dbs.cell_session(cell) as s:
-            owned = [(h, HomeRole.OWNER, None) for h in s.scalars(select(Home).where(Home.owner_id == p.subject))]
-            shared = [(h, HomeRole[m.role.upper()], m.expires_at) for h, m in s.execute(
-                select(Home, HomeMember).join(HomeMember, HomeMember.home_id == Home.id)
-                .where(HomeMember.user_id == p.subject,
-                       or_(HomeMember.expires_at.is_(None), HomeMember.expires_at > now)))]
             opener = self.sealer.opener(s, cell)
             return [{"home_id": h.id, "name": opener.name(h.owner_id, "homes", h.id, h.name), "role": r.label,
-                     "expires_at": _iso(e)} for h, r, e in owned + shared]
+                     "expires_at": _iso(e)} for h, r, e in self._homes_of(s, p)]
+
+    @staticmethod
+    def _homes_of(s: Any, p: Principal) -> list[tuple[Home, HomeRole, datetime | None]]:
+        """(home, the caller's role, membership expiry) of every home the caller owns or is an unexpired member of."""
+        owned = [(h, HomeRole.OWNER, None) for h in s.scalars(select(Home).where(Home.owner_id == p.subject))]
+        shared = [(h, HomeRole[m.role.upper()], m.expires_at) for h, m in s.execute(
+            select(Home, HomeMember).join(HomeMember, HomeMember.home_id == Home.id)
+            .where(HomeMember.user_id == p.subject,
+                   or_(HomeMember.expires_at.is_(None), HomeMember.expires_at > utcnow())))]
+        return owned + shared
 
     def get(self, p: Principal, home_id: str) -> dict[str, Any]:
         """A home with its rooms and devices, as the caller may see it."""
@@ -257,12 +261,11 @@ class HomeService:
 
     def accessible_devices(self, p: Principal, home_id: str | None = None) -> list[DeviceAccess]:
         """Every bound device the caller may see (in one home or all of theirs)."""
-        homes = [h for h in self.of_user(p) if home_id is None or h["home_id"] == home_id]
-        if home_id is not None and not homes:
-            raise NotFound(f"no home {home_id}", code="unknown_home")
-        roles = {h["home_id"]: HomeRole[h["role"].upper()] for h in homes}
         cell = self.cell_of(p)
-        with self.dbs.cell_session(cell) as s:
+        with self.dbs.cell_session(cell) as s:  # roles only: no home name needs opening here
+            roles = {h.id: r for h, r, _ in self._homes_of(s, p) if home_id is None or h.id == home_id}
+            if home_id is not None and not roles:
+                raise NotFound(f"no home {home_id}", code="unknown_home")
             rows = s.scalars(select(Binding).where(Binding.home_id.in_(list(roles))).order_by(Binding.bound_ms)).all()
         return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id) for b in rows]
 
