@@ -96,6 +96,7 @@ async def enter_broker(stack: AsyncExitStack, services: Services, *, broker: str
             await embedded.drop(event.did)
 
         services.bus.subscribe(DeviceRevoked, drop)
+        stack.callback(services.bus.unsubscribe, DeviceRevoked, drop)  # a stopped broker is not kept alive
         endpoint = Endpoint(host, mqtt_port, embedded.mqtt_version, services.service_password)
     elif broker == "mosquitto" or broker.startswith("mosquitto://"):
         # managed: ecohub runs mosquitto on mqtt_port; mosquitto://host:port: an external one with dynsec
