@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.ingest import IngestWorker
 from ecohub.hub import running_hub
@@ -68,7 +69,7 @@ def setup(workdir: Path, devices: int, rules: int) -> tuple[Services, list[tuple
 async def measure(services: Services, creds: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, Any]:
     """Run a hub, let the devices publish, time N messages stored."""
     spec = json.loads(SPEC_FILE.read_text())
-    async with running_hub(services, http_port=free_port(), mqtt_port=free_port()) as hub:
+    async with running_hub(services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()) as hub:
         worker = next(w for w in hub.workers if isinstance(w, IngestWorker))
         engine = hub.automations.engine
         pubs = Publishers(host="127.0.0.1", port=hub.runtime.mqtt_port or 0, creds=creds, messages=args.messages,

@@ -46,6 +46,7 @@ import httpx
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.domain import SERVICE_USER
 from ecohub.hub import running_hub
@@ -308,7 +309,8 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
             prewrite_dynsec(settings.data_dir / "mosquitto", creds)
         token = str(services.tokens.create(role="operator", label="bench")["token"])
         http_port, mqtt_port = free_port(), free_port()
-        async with running_hub(services, http_port=http_port, mqtt_port=mqtt_port, broker=broker) as hub:
+        async with running_hub(services, app_factory=create_app,
+                               http_port=http_port, mqtt_port=mqtt_port, broker=broker) as hub:
             endpoint_version = 5 if broker == "mosquitto" else services.workers[0].endpoint.mqtt_version
             dev = ctx.Process(target=devices_main, name="bench-devices", daemon=True,
                               args=(HOST, mqtt_port, creds, spec, 50, stop, dev_out))

@@ -46,6 +46,7 @@ from typing import Any
 
 import psutil
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.mosquitto import MosquittoBroker, device_acls, device_role, hash_password
 from ecohub.hub import running_hub
@@ -286,7 +287,8 @@ async def bench(args: argparse.Namespace) -> int:
                   flush=True)
             mqtt_port = free_port()
             t = time.perf_counter()
-            async with running_hub(services, http_port=free_port(), mqtt_port=mqtt_port, broker="mosquitto"):
+            async with running_hub(services, app_factory=create_app,
+                                   http_port=free_port(), mqtt_port=mqtt_port, broker="mosquitto"):
                 t_up = time.perf_counter() - t
                 mpid = mosquitto_pid()
                 print(f"  hub up with managed Mosquitto (pid {mpid}) on 127.0.0.1:{mqtt_port} in {t_up:.1f} s; "

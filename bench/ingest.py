@@ -52,6 +52,7 @@ from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from gmqtt.storage import PersistentStorage
 from sqlalchemy import func, select
 
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.authority import BrokerAuthority
 from ecohub.connect.broker import EmbeddedBroker
@@ -60,7 +61,6 @@ from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.models import InboxEntry
 from ecohub.connect.mqtt import Endpoint
 from ecohub.connect.service import ProvisionedDevice
-from ecohub.home.domain import Principal, Role
 from ecohub.hub import free_port
 from ecohub.protocol import Topic
 from ecohub.sdk.device import Device

@@ -12,8 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 
+from ecohub.schema import metadata_for
 from ecohub.store.migrate import alembic_config, upgrade_engine
-from ecohub.store.registry import metadata_for
 from tests.conftest import postgres_reachable
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"

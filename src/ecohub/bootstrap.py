@@ -22,6 +22,7 @@ from ecohub.home.service import HomeContext, TokenService
 from ecohub.privacy.crypto import CellKeys, SubjectKeys
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.privacy.service import PrivacyContext
+from ecohub.schema import metadata_for
 from ecohub.settings import Settings
 from ecohub.store import Databases
 from ecohub.store.migrate import upgrade_all
@@ -108,6 +109,7 @@ def service_password(data_dir: Path) -> str:
 def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     """Build the services for `settings`; migrate every database to head unless told not to."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metadata_for("cell")  # every context's tables are registered before anything reads the data map
     dbs = Databases(settings.global_db_url(), {c: settings.cell_db_url(c) for c in settings.cells},
                     echo=settings.database.echo)
     if migrate:

@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from ecohub.automate.engine import AutomationEngine
 from ecohub.bootstrap import Services
@@ -29,6 +30,7 @@ from ecohub.errors import InvalidInput, Unavailable
 log = logging.getLogger(__name__)
 
 RUNTIME_FILE = "hub.json"
+AppFactory = Callable[[Services], ASGIApp]
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -114,11 +116,12 @@ async def enter_broker(stack: AsyncExitStack, services: Services, *, broker: str
 
 
 @asynccontextmanager
-async def running_hub(services: Services, *, http_port: int, mqtt_port: int, broker: str = "embedded",
-                      host: str = "127.0.0.1") -> AsyncIterator[Services]:
-    """Start broker (if embedded), ingest, commands and the API; stop them in reverse order on exit."""
-    from ecohub.api.app import create_app
+async def running_hub(services: Services, *, app_factory: AppFactory, http_port: int, mqtt_port: int,
+                      broker: str = "embedded", host: str = "127.0.0.1") -> AsyncIterator[Services]:
+    """Start broker (if embedded), ingest, commands and the API; stop them in reverse order on exit.
 
+    `app_factory` builds the HTTP app (the edge, `ecohub.api.app.create_app`): the composition serves it, never
+    imports it."""
     settings = services.settings
     async with AsyncExitStack() as stack:
         endpoint = await enter_broker(stack, services, broker=broker, host=host, mqtt_port=mqtt_port)
@@ -141,7 +144,7 @@ async def running_hub(services: Services, *, http_port: int, mqtt_port: int, bro
         await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,
                                                          twin=services.twin, commands=lambda: services.commands,
                                                          command_timeout_s=settings.api.command_timeout_s))
-        app = create_app(services)
+        app = app_factory(services)
         server = _QuietServer(uvicorn.Config(app, host=host, port=http_port, log_level="warning", lifespan="off",
                                              access_log=False))
         api_task = asyncio.create_task(server.serve(), name="api")

@@ -16,7 +16,7 @@ import uvicorn
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.commands import CommandService
 from ecohub.connect.mqtt import Endpoint
-from ecohub.hub import _QuietServer, enter_broker, parse_broker_url
+from ecohub.hub import AppFactory, _QuietServer, enter_broker, parse_broker_url
 from ecohub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,9 @@ class WorkerPool:
                 proc.kill()
 
 
-async def serve_api(services: Services, *, http_port: int, broker_url: str, host: str = "127.0.0.1") -> None:
+async def serve_api(services: Services, *, app_factory: AppFactory, http_port: int, broker_url: str,
+                    host: str = "127.0.0.1") -> None:
     """An API process: HTTP + commands over the external broker; no ingest, no embedded broker."""
-    from ecohub.api.app import create_app
-
     parse_broker_url(broker_url)  # an API process attaches to an existing broker; it never starts one
     async with AsyncExitStack() as stack:
         # mosquitto://…: this process also creates the dynsec clients of devices provisioned through it
@@ -111,6 +110,6 @@ async def serve_api(services: Services, *, http_port: int, broker_url: str, host
         services.commands = commands
         services.runtime.http_url = f"http://{host}:{http_port}"
         services.runtime.mqtt_host, services.runtime.mqtt_port = endpoint.host, endpoint.port
-        server = _QuietServer(uvicorn.Config(create_app(services), host=host, port=http_port, log_level="warning",
+        server = _QuietServer(uvicorn.Config(app_factory(services), host=host, port=http_port, log_level="warning",
                                              lifespan="off", access_log=False))
         await server.serve()

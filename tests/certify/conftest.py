@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.certify.context import Timing
 from ecohub.certify.domain import Declaration
@@ -39,7 +40,7 @@ async def hub_with(data_dir: Path, models: list[str]) -> AsyncIterator[Services]
     try:
         for name in models:
             services.products.import_spec(load_spec(name), model=name, actor="test")
-        async with running_hub(services, http_port=free_port(), mqtt_port=free_port()) as hub:
+        async with running_hub(services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()) as hub:
             yield hub
     finally:
         services.close()

@@ -17,6 +17,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services
 from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.mosquitto import MosquittoBroker, _listening, find_dynsec_plugin, find_mosquitto
@@ -220,7 +221,8 @@ async def test_drop_disconnects_but_keeps_credentials(mosquitto: MosquittoBroker
 
 
 async def test_hub_on_managed_mosquitto_end_to_end(services: Services, plug_model: str, operator_token: str) -> None:
-    async with running_hub(services, http_port=free_port(), mqtt_port=free_port(), broker="mosquitto") as hub:
+    async with running_hub(services, app_factory=create_app,
+                           http_port=free_port(), mqtt_port=free_port(), broker="mosquitto") as hub:
         port = hub.runtime.mqtt_port or 0
         async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15,
                                      headers={"Authorization": f"Bearer {operator_token}"}) as api:

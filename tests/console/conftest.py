@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.domain import Principal, Role
 from ecohub.sdk.simulator import SimulatedDevice
 from tests.conftest import load_spec
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ecohub.bootstrap import Services
-from ecohub.ecosystem.demo import DEMO_MODELS, build_demo_data, load_demo
-from ecohub.ecosystem.demo_gen import brand_stake_is_minority
+from ecohub.demo.generate import brand_stake_is_minority
+from ecohub.demo.load import DEMO_MODELS, build_demo_data, load_demo
 
 
 def test_generator_is_deterministic_and_big_enough(eco: Services) -> None:

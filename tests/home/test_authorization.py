@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from ecohub.api.app import create_app
 from ecohub.api.deps import require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.domain import Principal, Role
 from tests.conftest import load_spec
 from tests.home.conftest import bearer, signup
 

@@ -12,8 +12,8 @@ from ecohub.cli.app import app
 from ecohub.home.models import User
 from ecohub.privacy import datamap
 from ecohub.privacy.domain import PersonalData
+from ecohub.schema import metadata_for
 from ecohub.store.db import CellBase, GlobalBase
-from ecohub.store.registry import metadata_for
 
 
 def test_every_column_of_both_planes_is_declared() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import bootstrap
-from ecohub.home.domain import Principal, Role
 from ecohub.settings import Settings
 from ecohub.store.migrate import alembic_config
 from tests.conftest import load_spec

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.hub import free_port, running_hub
 from ecohub.sdk.device import Device
@@ -37,7 +38,7 @@ def pg_services(pg_settings: Settings) -> Iterator[Services]:
 
 
 def test_migrations_create_every_table(pg_services: Services) -> None:
-    from ecohub.store.registry import metadata_for
+    from ecohub.schema import metadata_for
 
     global_tables = set(inspect(pg_services.dbs.global_engine).get_table_names())
     assert set(metadata_for("global_plane").tables) <= global_tables
@@ -53,7 +54,7 @@ async def test_ingest_and_commands_on_postgres(pg_services: Services) -> None:
     model = "cuco.plug.v3"
     pg_services.products.import_spec(load_spec(model), model=model, actor="test")
     creds = pg_services.devices.provision(model=model, cell="us")[0]
-    async with running_hub(pg_services, http_port=free_port(), mqtt_port=free_port()) as hub:
+    async with running_hub(pg_services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()) as hub:
         dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(model), port=hub.runtime.mqtt_port or 0)
         await dev.connect()
         try:

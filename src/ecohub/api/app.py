@@ -46,12 +46,12 @@ def _validation_message(err: RequestValidationError) -> str:
 def create_app(services: Services) -> FastAPI:
     """Build the app for a set of services (no global state)."""
     from ecohub.api.console import mount_console
-    from ecohub.automate.api import router as automate_router
-    from ecohub.certify.api import router as certify_router
-    from ecohub.connect.api import router as connect_router
-    from ecohub.ecosystem.api import router as ecosystem_router
-    from ecohub.home.api import router as home_router
-    from ecohub.privacy.api import router as privacy_router
+    from ecohub.api.routes.automate import router as automate_router
+    from ecohub.api.routes.certify import router as certify_router
+    from ecohub.api.routes.connect import router as connect_router
+    from ecohub.api.routes.ecosystem import router as ecosystem_router
+    from ecohub.api.routes.home import router as home_router
+    from ecohub.api.routes.privacy import router as privacy_router
 
     app = FastAPI(
         title="ecohub",

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.errors import Forbidden, Unauthorized
-from ecohub.home.domain import USER_TOKEN_PREFIX, Principal, Role
 
 bearer = HTTPBearer(auto_error=False, description="an operator/partner token or a user access token")
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 MISSING: Any = object()  # "no value known yet", distinct from any reported value (None included)
 
@@ -294,3 +294,21 @@ def find_loop(rules: Mapping[str, RuleSpec], start: str) -> list[str] | None:
         return None
 
     return dfs(start) if start in rules else None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRule:
+    """An enabled rule as the engine holds it."""
+
+    rule_id: str
+    home_id: str
+    cell: str
+    spec: RuleSpec
+
+
+class RuleRunner(Protocol):
+    """What runs a rule by hand (the engine of a running hub)."""
+
+    async def run_now(self, rule: LoadedRule, *, actor: str, skip_conditions: bool = False) -> dict[str, Any]:
+        """Run `rule` now; the run is stored before this returns."""
+        ...

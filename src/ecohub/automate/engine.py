@@ -20,6 +20,7 @@ from croniter import croniter
 from ecohub.automate.domain import (
     MISSING,
     EventTrigger,
+    LoadedRule,
     OnlineTrigger,
     PropertyCondition,
     PropertyTrigger,
@@ -29,7 +30,7 @@ from ecohub.automate.domain import (
 )
 from ecohub.automate.events import RuleDeleted, RuleRan, RuleSaved
 from ecohub.automate.runner import Firing, Runner
-from ecohub.automate.service import AutomationService, LoadedRule
+from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
 from ecohub.connect.commands import CommandService
 from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported

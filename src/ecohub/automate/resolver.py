@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecohub.auth import Principal
 from ecohub.automate.parse import bad
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import EcohubError, NotFound
-from ecohub.home.domain import HomeRole, Principal, resolve_property
+from ecohub.home.domain import HomeRole, resolve_property
 from ecohub.home.homes import HomeService
 from ecohub.spec import CompiledSpec
 

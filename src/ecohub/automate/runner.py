@@ -16,6 +16,7 @@ from ecohub.automate.domain import (
     MISSING,
     Action,
     CallAction,
+    LoadedRule,
     PropertyCondition,
     RunRuleAction,
     SetAction,
@@ -23,7 +24,6 @@ from ecohub.automate.domain import (
     evaluate,
     walk,
 )
-from ecohub.automate.service import LoadedRule
 from ecohub.connect.commands import CommandService
 from ecohub.errors import EcohubError
 from ecohub.protocol import Method

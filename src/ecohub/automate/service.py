@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from ecohub.automate.domain import RuleSpec, RunRuleAction, find_loop
+from ecohub.auth import Principal
+from ecohub.automate.domain import LoadedRule, RuleRunner, RuleSpec, RunRuleAction, find_loop
 from ecohub.automate.events import RuleDeleted, RuleSaved
 from ecohub.automate.models import AutomationRule, AutomationRun
 from ecohub.automate.parse import Stored, bad, parse_rule, rule_doc
@@ -18,26 +18,13 @@ from ecohub.bus import EventBus
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import Conflict, EcohubError, Unavailable
-from ecohub.home.domain import HomeRole, Principal
+from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceUnbound
 from ecohub.home.homes import HomeService
 from ecohub.store import Databases, aware, utcnow
 
-if TYPE_CHECKING:
-    from ecohub.automate.engine import AutomationEngine
-
 MAX_RULES_PER_HOME = 200
 KEEP_RUNS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedRule:
-    """An enabled rule as the engine holds it."""
-
-    rule_id: str
-    home_id: str
-    cell: str
-    spec: RuleSpec
 
 
 def _iso(ts: datetime) -> str:
@@ -59,7 +46,7 @@ class AutomationService:
         self.homes = homes
         self.devices = devices
         self.products = products
-        self.engine: AutomationEngine | None = None  # attached by the hub that runs one
+        self.engine: RuleRunner | None = None  # the engine of the hub that runs one attaches itself
         bus.subscribe(DeviceUnbound, self.on_device_unbound)
 
     # -------------------------------------------------------------------------------------- access

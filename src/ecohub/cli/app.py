@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from ecohub.certify.cli import certify_app
-from ecohub.cli import connect_cmds, ecosystem_cmds, hub_cmds, worker_cmds
-from ecohub.privacy.cli import register as register_privacy
+from ecohub.cli import connect as connect_cmds
+from ecohub.cli import ecosystem as ecosystem_cmds
+from ecohub.cli import hub as hub_cmds
+from ecohub.cli import workers as worker_cmds
+from ecohub.cli.certify import certify_app
+from ecohub.cli.privacy import register as register_privacy
 
 app = typer.Typer(name="ecohub", help="ecohub: run a hardware ecosystem on one IoT cloud.", no_args_is_help=True,
                   pretty_exceptions_enable=False)

@@ -14,15 +14,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ecohub.auth import Principal, Role
 from ecohub.errors import Conflict, Forbidden, Unauthorized
-from ecohub.home.domain import (
-    Principal,
-    Role,
-    cell_of_user_token,
-    check_password,
-    new_user_token,
-    normalize_email,
-)
+from ecohub.home.domain import cell_of_user_token, check_password, new_user_token, normalize_email
 from ecohub.home.models import User, UserToken
 from ecohub.region.domain import cell_for_country
 from ecohub.store import Databases, aware, utcnow

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ecohub.auth import Principal
 from ecohub.bus import EventBus
 from ecohub.connect.domain import hash_bind_code, new_bind_code
 from ecohub.connect.service import DeviceService
 from ecohub.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from ecohub.home.domain import HomeRole, Principal
+from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceBound, DeviceUnbound
 from ecohub.home.homes import HomeService, check_name
 from ecohub.home.models import BindCode, Binding

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecohub.auth import Principal
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import InvalidInput
-from ecohub.home.domain import HomeRole, Principal, describe_property, resolve_property
+from ecohub.home.domain import HomeRole, describe_property, resolve_property
 from ecohub.home.homes import DeviceAccess, HomeService
 from ecohub.protocol import Method
 from ecohub.twin.service import TwinService

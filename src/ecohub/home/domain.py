@@ -1,40 +1,15 @@
-"""Pure rules of the home context: roles and who a caller is."""
+"""Pure rules of the home context: home roles, user tokens, emails, property resolution."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any
 
+from ecohub.auth import USER_TOKEN_PREFIX
 from ecohub.errors import InvalidInput, NotFound
 from ecohub.spec import Property, Spec
 
-
-class Role(StrEnum):
-    """Who a caller is."""
-
-    OPERATOR = "operator"
-    PARTNER = "partner"
-    USER = "user"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller: role, and the partner or user it is scoped to."""
-
-    role: Role
-    subject: str
-    partner_id: str | None = None
-    cell: str | None = None
-
-    @property
-    def actor(self) -> str:
-        """How the caller appears in histories and the audit log."""
-        return f"{self.role}:{self.subject}"
-
-
-USER_TOKEN_PREFIX = "ehu_"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 
+from ecohub.auth import Principal, Role
 from ecohub.bus import EventBus
 from ecohub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ecohub.home.accounts import AccountService
-from ecohub.home.domain import HomeRole, Principal, Role
+from ecohub.home.domain import HomeRole
 from ecohub.home.events import MembershipEnded
 from ecohub.home.models import Binding, Home, HomeMember, Room
 from ecohub.privacy.sealing import PayloadSealer, name_aad

@@ -9,6 +9,7 @@ from datetime import UTC, timedelta
 
 from sqlalchemy import select
 
+from ecohub.auth import Principal, Role
 from ecohub.bus import EventBus
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
@@ -16,7 +17,6 @@ from ecohub.errors import InvalidInput, Unauthorized
 from ecohub.home.accounts import AccountService
 from ecohub.home.binding import BindingService
 from ecohub.home.control import UserDeviceService
-from ecohub.home.domain import Principal, Role
 from ecohub.home.homes import HomeService
 from ecohub.home.models import ServiceToken
 from ecohub.privacy.sealing import PayloadSealer

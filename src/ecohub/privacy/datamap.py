@@ -13,7 +13,7 @@ from ecohub.privacy.domain import (
     NotPersonal,
     PersonalData,
 )
-from ecohub.store.db import CellBase, GlobalBase
+from ecohub.store.db import CellBase, GlobalBase, plane_metadata
 
 PLANES = {"global_plane": GlobalBase, "cell": CellBase}
 
@@ -41,9 +41,7 @@ class ColumnEntry:
 
 
 def _metadata(plane: str) -> MetaData:
-    from ecohub.store.registry import metadata_for
-
-    return metadata_for(plane)
+    return plane_metadata(plane)
 
 
 def _declared(plane: str) -> dict[str, dict[str, Declaration]]:

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from ecohub.auth import Principal, Role
 from ecohub.connect.models import Device
 from ecohub.errors import Forbidden, NotFound
-from ecohub.home.domain import Principal, Role
 from ecohub.home.models import Binding, Home
 from ecohub.privacy.audit import AuditLog
 from ecohub.privacy.consent import consenting

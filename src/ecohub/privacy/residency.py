@@ -15,7 +15,7 @@ from ecohub.errors import EcohubError
 from ecohub.home.models import Binding, User
 from ecohub.privacy.crypto import SEALED, SubjectKeys, open_sealed
 from ecohub.store import Databases
-from ecohub.store.registry import metadata_for
+from ecohub.store.db import plane_metadata as metadata_for
 
 MAX_FINDINGS = 200
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from ecohub.auth import Principal, Role
 from ecohub.home.accounts import AccountService
-from ecohub.home.domain import Principal, Role
 from ecohub.home.models import Binding
 from ecohub.privacy.audit import AuditLog
 from ecohub.privacy.consent import ConsentService

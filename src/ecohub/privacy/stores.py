@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.home.models import Binding, Home
 from ecohub.privacy.sealing import Opener, event_aad, telemetry_aad, twin_aad
-from ecohub.store.registry import metadata_for
+from ecohub.store.db import plane_metadata as metadata_for
 
 # Kept on erasure, with the reason (Art. 17(3)); everything else personal is deleted.
 RETAINED = {"audit_log": "accountability record, legal obligation (Art. 17(3)(b)); pseudonymous ids only",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from ecohub.store.db import plane_metadata
+
 
 def run(plane: str) -> None:
     """Run migrations for `plane` on the connection given by the runner (or the configured URL)."""
-    from ecohub.store.registry import metadata_for
-
     config = context.config
-    target = metadata_for(plane)
+    target = plane_metadata(plane)
     connection = config.attributes.get("connection")
     render_as_batch = True  # SQLite needs batch mode for ALTERs; harmless on PostgreSQL
     if connection is not None:

@@ -115,3 +115,8 @@ class Databases:
         self.global_engine.dispose()
         for engine in self.cell_engines.values():
             engine.dispose()
+
+
+def plane_metadata(plane: str) -> MetaData:
+    """The metadata of a plane as far as its models are imported (the composition root imports them all)."""
+    return GlobalBase.metadata if plane == "global_plane" else CellBase.metadata

@@ -7,9 +7,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ecohub.api.console.common import COOKIE, ConsoleRoute, authenticate, home_path, render
 from ecohub.api.deps import get_services
+from ecohub.auth import USER_TOKEN_PREFIX, Role
 from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError
-from ecohub.home.domain import USER_TOKEN_PREFIX, Role
 
 router = APIRouter(route_class=ConsoleRoute)
 

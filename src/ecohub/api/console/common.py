@@ -15,9 +15,9 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from ecohub.api.deps import get_services, role_gate
+from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError, Unauthorized
-from ecohub.home.domain import USER_TOKEN_PREFIX, Principal, Role
 
 COOKIE = "ecohub_console"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))

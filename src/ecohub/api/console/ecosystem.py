@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ecohub.api.console.common import ConsoleRoute, home_path, operator_only, render, session_principal
 from ecohub.api.deps import get_services
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.domain import Principal, Role
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50

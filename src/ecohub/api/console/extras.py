@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ecohub.api.console.common import ConsoleRoute, render, user_only
 from ecohub.api.deps import get_services
+from ecohub.api.routes.privacy import stream_file
+from ecohub.auth import Principal
 from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError
-from ecohub.home.domain import Principal
-from ecohub.privacy.api import stream_file
 from ecohub.privacy.domain import DsrKind
 
 router = APIRouter(route_class=ConsoleRoute)

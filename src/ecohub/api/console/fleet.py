@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from ecohub.api.console.common import ConsoleRoute, operator_only, render
 from ecohub.api.deps import get_services
+from ecohub.auth import Principal
 from ecohub.bootstrap import Services
-from ecohub.home.domain import Principal
 
 router = APIRouter(route_class=ConsoleRoute)
 FLEET_LIMIT = 500

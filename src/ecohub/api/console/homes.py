@@ -12,9 +12,10 @@ from ecohub.api.console.common import ConsoleRoute, render, user_only
 from ecohub.api.console.fleet import RANGES, chart_columns
 from ecohub.api.console.live import LiveHub
 from ecohub.api.deps import get_services
+from ecohub.auth import Principal
 from ecohub.bootstrap import Services
 from ecohub.errors import InvalidInput, Unavailable
-from ecohub.home.domain import HomeRole, Principal
+from ecohub.home.domain import HomeRole
 from ecohub.protocol import Method
 
 router = APIRouter(route_class=ConsoleRoute)

@@ -9,8 +9,8 @@ from ecohub.api.console.common import ConsoleRoute, partner_only, render
 from ecohub.api.console.ecosystem import spec_view
 from ecohub.api.console.fleet import fleet_rows, fleet_summary
 from ecohub.api.deps import check_partner_scope, get_services
+from ecohub.auth import Principal
 from ecohub.bootstrap import Services
-from ecohub.home.domain import Principal
 
 router = APIRouter(route_class=ConsoleRoute)
 

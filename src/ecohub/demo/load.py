@@ -12,8 +12,9 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, insert, select
 
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.ecosystem.demo_gen import FAMILY_SPEC, SEED, DemoData, generate
+from ecohub.demo.generate import FAMILY_SPEC, SEED, DemoData, generate
 from ecohub.ecosystem.models import (
     BomLine,
     Component,
@@ -29,7 +30,6 @@ from ecohub.ecosystem.models import (
     Supplier,
 )
 from ecohub.errors import Conflict, EcohubError, InvalidInput, NotFound
-from ecohub.home.domain import Principal, Role
 from ecohub.spec import parse_spec
 
 DEMO_MODELS = {
@@ -80,7 +80,7 @@ class DemoUser:
 
 def demo_spec(model: str) -> dict[str, Any]:
     """A real miot-spec-v2 instance document shipped with ecohub."""
-    return json.loads(resources.files("ecohub.ecosystem").joinpath(f"demo_specs/{model}.json").read_text())
+    return json.loads(resources.files("ecohub.demo").joinpath(f"specs/{model}.json").read_text())
 
 
 def _write_private(path: Path, text: str) -> None:

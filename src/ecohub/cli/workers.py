@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import bootstrap
 from ecohub.cli.common import DatabaseOpt, DataDir, console, handle_errors, make_settings
 from ecohub.workers import WorkerPool, serve_api
@@ -57,4 +58,4 @@ def api(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of th
     services = bootstrap(make_settings(data_dir, database=database))
     console.print(f"ecohub API on http://{host}:{http_port}/api/v1/docs, commands via {broker}")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_api(services, http_port=http_port, broker_url=broker, host=host))
+        asyncio.run(serve_api(services, app_factory=create_app, http_port=http_port, broker_url=broker, host=host))

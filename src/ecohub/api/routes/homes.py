@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.domain import HomeRole, Principal, Role
+from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["homes"])
 user = require(Role.USER)

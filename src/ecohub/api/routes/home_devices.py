@@ -10,9 +10,10 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.errors import Forbidden, Unauthorized, Unavailable
-from ecohub.home.domain import HomeRole, Principal, Role
+from ecohub.home.domain import HomeRole
 from ecohub.protocol import Method
 
 router = APIRouter(tags=["my devices"])

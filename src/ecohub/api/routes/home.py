@@ -9,10 +9,10 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import bearer, get_principal, get_services, require
+from ecohub.api.routes.home_devices import router as devices_router
+from ecohub.api.routes.homes import router as homes_router
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.devices_api import router as devices_router
-from ecohub.home.domain import Principal, Role
-from ecohub.home.homes_api import router as homes_router
 
 router = APIRouter(tags=["auth"])
 PUBLIC: dict[str, Any] = {"security": []}  # marks the few routes anyone may call in the OpenAPI document

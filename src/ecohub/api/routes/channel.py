@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.ecosystem.domain import Availability
-from ecohub.home.domain import Principal, Role
 
 router = APIRouter(tags=["channel"])
 Operator = Depends(require(Role.OPERATOR))

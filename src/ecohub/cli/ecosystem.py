@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
+from ecohub.cli import registry as registry_cli
+from ecohub.cli import supply as cli_supply
 from ecohub.cli.common import DataDir, JsonOut, emit, handle_errors, open_services
-from ecohub.ecosystem import cli as registry_cli
-from ecohub.ecosystem import cli_supply
 from ecohub.ecosystem.domain import Stage
 from ecohub.errors import InvalidInput
 

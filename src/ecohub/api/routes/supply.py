@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.domain import Principal, Role
 
 router = APIRouter(tags=["supply"])
 Operator = Depends(require(Role.OPERATOR))

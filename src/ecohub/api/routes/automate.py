@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import get_services, require
+from ecohub.api.routes.homes import home_role
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.domain import HomeRole, Principal, Role
-from ecohub.home.homes_api import home_role
+from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["automations"])
 user = require(Role.USER)

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.api.routes import channel as api_channel
+from ecohub.api.routes import partners as api_partners
+from ecohub.api.routes import supply as api_supply
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.ecosystem import api_channel, api_partners, api_supply
 from ecohub.ecosystem.domain import Stage
-from ecohub.home.domain import Principal, Role
 
 router = APIRouter(tags=["products"])
 router.include_router(api_partners.router)

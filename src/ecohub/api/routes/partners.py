@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.ecosystem.domain import ExitKind, PartnerKind
-from ecohub.home.domain import Principal, Role
 
 router = APIRouter(tags=["partners"])
 

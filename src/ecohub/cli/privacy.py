@@ -8,6 +8,7 @@ import typer
 
 from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
 from ecohub.privacy import datamap
+from ecohub.schema import metadata_for
 
 privacy_app = typer.Typer(help="privacy: the data map, records of processing, data-subject requests",
                           no_args_is_help=True)
@@ -19,6 +20,7 @@ audit_app = typer.Typer(help="the hash-chained audit log of each cell", no_args_
 @handle_errors
 def show_datamap(as_json: bool = JsonOut) -> None:
     """Every personal column (category, purpose, legal basis, retention) and the Art. 30 record built from it."""
+    metadata_for("cell")  # the data map reads every context's tables
     doc = datamap.render()
     if as_json:
         emit(doc, as_json=True)

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.home.domain import Principal, Role
 from ecohub.privacy.domain import DsrKind
 
 router = APIRouter(tags=["privacy"])

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.connect.service import DeviceInfo
 from ecohub.errors import Unavailable
 from ecohub.home.control import epoch_twin
-from ecohub.home.domain import HomeRole, Principal, Role
+from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["devices"])
 staff = require(Role.OPERATOR, Role.PARTNER)

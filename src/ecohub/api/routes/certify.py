@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
 from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.certify.report import render_html
 from ecohub.errors import NotFound
-from ecohub.home.domain import Principal, Role
 
 router = APIRouter(tags=["certification"])
 OperatorOrPartner = Depends(require(Role.OPERATOR, Role.PARTNER))

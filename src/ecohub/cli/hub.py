@@ -9,9 +9,10 @@ from pathlib import Path
 
 import typer
 
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.cli.common import DatabaseOpt, DataDir, console, handle_errors, make_settings
-from ecohub.ecosystem.demo import DEMO_HOME, load_demo
+from ecohub.demo.load import DEMO_HOME, load_demo
 from ecohub.hub import free_port, port_is_free, serve_until_stopped
 from ecohub.sdk.simulator import run_fleet
 
@@ -57,7 +58,8 @@ def up(data_dir: Path | None = DataDir, http_port: int | None = typer.Option(Non
                       f"{hub.runtime.mqtt_port}  data {hub.settings.data_dir}")
         console.print("an operator token: [bold]ecohub token create --role operator[/bold]; Ctrl-C stops")
 
-    _run(serve_until_stopped(services, on_ready=ready, http_port=http, mqtt_port=mqtt, broker=broker, host=host))
+    _run(serve_until_stopped(services, app_factory=create_app,
+                             on_ready=ready, http_port=http, mqtt_port=mqtt, broker=broker, host=host))
 
 
 @handle_errors
@@ -102,4 +104,5 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
                           f"{url}/api/v1/devices/{state.fleet[0]['did']}/twin")
         console.print("Ctrl-C stops; a second run reuses the data.")
 
-    _run(serve_until_stopped(services, on_ready=ready, http_port=http, mqtt_port=mqtt, broker="embedded", host=host))
+    _run(serve_until_stopped(services, app_factory=create_app,
+                             on_ready=ready, http_port=http, mqtt_port=mqtt, broker="embedded", host=host))

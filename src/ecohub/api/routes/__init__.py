@@ -1,0 +1,1 @@
+"""FastAPI routers, one module per context (thin: parse, call a service, render)."""
