@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ecohub.errors import Forbidden
+
 
 class Role(StrEnum):
     """Who a caller is."""
@@ -30,3 +32,17 @@ class Principal:
 
 
 USER_TOKEN_PREFIX = "ehu_"
+
+
+def check_partner(caller: Principal | None, partner_id: str | None) -> None:
+    """Partners act only on their own products and devices; operators, users' own checks and in-process callers
+    (`None`: the CLI on the data dir, the hub itself) pass."""
+    if caller is not None and caller.role == Role.PARTNER and partner_id != caller.partner_id:
+        raise Forbidden("partners may act only on their own products and devices", code="not_your_partner")
+
+
+def partner_filter(caller: Principal | None, asked: str | None) -> str | None:
+    """The partner a listing is limited to: a partner always sees only its own, others what they asked for."""
+    if caller is not None and caller.role == Role.PARTNER:
+        return caller.partner_id
+    return asked

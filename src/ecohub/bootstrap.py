@@ -10,7 +10,7 @@ from pathlib import Path
 from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
 from ecohub.certify.service import CertificationService
-from ecohub.connect.commands import CommandService
+from ecohub.connect.commands import CommandLink, CommandService
 from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.mqtt import Endpoint
 from ecohub.connect.pipeline import Pipeline
@@ -58,9 +58,18 @@ class Services:
     service_password: str
     automations: AutomationService
     privacy: PrivacyContext
-    commands: CommandService | None = None
+    command_link: CommandLink = field(default_factory=CommandLink)
     runtime: Runtime = field(default_factory=Runtime)
-    workers: list[object] = field(default_factory=list)
+    workers: list[IngestWorker] = field(default_factory=list)
+
+    @property
+    def commands(self) -> CommandService | None:
+        """This process's command sender (None until a hub or API process connected to the broker)."""
+        return self.command_link.service
+
+    @commands.setter
+    def commands(self, service: CommandService | None) -> None:
+        self.command_link.service = service
 
     @property
     def sealer(self) -> PayloadSealer:
@@ -122,8 +131,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     keys = SubjectKeys(dbs, CellKeys(settings.data_dir / "keys"))
     sealer = PayloadSealer(keys)
     twin = TwinService(dbs, sealer)
+    link = CommandLink()
     home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin, sealer=sealer,
-                             secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s)
+                             secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s,
+                             commands=link)
     return Services(
         settings=settings,
         dbs=dbs,
@@ -137,6 +148,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         tokens=TokenService(dbs),
         home=home,
         certification=certification,
+        command_link=link,
         service_password=service_password(settings.data_dir),
         automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products),
         privacy=PrivacyContext.build(dbs, home.accounts, keys=keys, sealer=sealer, data_dir=settings.data_dir,

@@ -83,7 +83,7 @@ def create_app(services: Services) -> FastAPI:
     def health() -> dict[str, Any]:
         """Liveness and the ingest counters (public: no personal data)."""
         return {"status": "ok", "cells": services.dbs.cells,
-                "ingest": [w.stats.to_dict() for w in services.workers if hasattr(w, "stats")]}
+                "ingest": [w.stats.to_dict() for w in services.workers]}
 
     app.include_router(home_router, prefix="/api/v1")
     app.include_router(ecosystem_router, prefix="/api/v1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,10 +21,7 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_principal(
-    creds: HTTPAuthorizationCredentials | None = Depends(bearer),
-    services: Services = Depends(get_services),
-) -> Principal:
+def get_principal(services: ServicesDep, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
     """Authenticate the bearer token (a user token names its cell; operator/partner tokens are global); 401 without."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required", code="missing_token")
@@ -50,7 +48,8 @@ def require(*roles: Role) -> Callable[..., Principal]:
     return role_gate(get_principal, *roles, name="require")
 
 
-def check_partner_scope(principal: Principal, partner_id: str | None) -> None:
-    """Partners act only on their own products and devices."""
-    if principal.role == Role.PARTNER and partner_id != principal.partner_id:
-        raise Forbidden("partners may act only on their own products and devices", code="not_your_partner")
+ServicesDep = Annotated[Services, Depends(get_services)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
+StaffDep = Annotated[Principal, Depends(require(Role.OPERATOR, Role.PARTNER))]
+UserDep = Annotated[Principal, Depends(require(Role.USER))]

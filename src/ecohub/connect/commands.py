@@ -105,6 +105,19 @@ def validate_command(spec: CompiledSpec, method: str, params: Any) -> Any:
     raise _ParamsError(f"method must be one of set_properties, get_properties, action; got {method!r}")
 
 
+class CommandLink:
+    """This process's command sender once it has a broker connection (a CLI process on the data dir has none)."""
+
+    def __init__(self) -> None:
+        self.service: CommandService | None = None
+
+    def require(self) -> CommandService:
+        """The sender, or 503 `commands_unavailable` when this process has no broker connection."""
+        if self.service is None:
+            raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
+        return self.service
+
+
 class CommandService:
     """Sends validated commands and waits for replies; one MQTT client per hub process."""
 

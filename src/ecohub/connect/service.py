@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ecohub.auth import Principal, check_partner, partner_filter
 from ecohub.bus import EventBus
 from ecohub.connect.domain import check_secret, hash_bind_code, hash_secret, new_bind_code, new_secret
 from ecohub.connect.events import DeviceProvisioned, DeviceRevoked
@@ -96,22 +97,28 @@ class DeviceService:
         """The cell serving a device; refuses ids of cells this hub does not serve."""
         return self.dbs.check_cell(cell_of_did(did))
 
-    def get(self, did: str) -> DeviceInfo:
-        """A device's facts; NotFound for unknown ids."""
+    def get(self, did: str, *, caller: Principal | None = None) -> DeviceInfo:
+        """A device's facts; NotFound for unknown ids; a partner caller only for its own products' devices."""
         cell = self.cell_of(did)
         with self.dbs.cell_session(cell) as s:
             d = s.get(Device, did)
             if d is None:
                 raise NotFound(f"no device {did}", code="unknown_device")
-            return DeviceInfo(d.did, d.model, cell, d.status, d.partner_id, d.created_at.isoformat())
+            info = DeviceInfo(d.did, d.model, cell, d.status, d.partner_id, d.created_at.isoformat())
+        check_partner(caller, info.partner_id)
+        return info
 
-    def list(self, *, cell: str | None = None, model: str | None = None, limit: int = 1000) -> list[DeviceInfo]:
-        """Devices of one cell (or all), optionally of one model."""
+    def list(self, *, cell: str | None = None, model: str | None = None, limit: int = 1000,
+             caller: Principal | None = None) -> list[DeviceInfo]:
+        """Devices of one cell (or all), optionally of one model; a partner caller sees its own (a full page)."""
+        partner_id = partner_filter(caller, None)
         out = []
         for c in [self.dbs.check_cell(cell)] if cell else self.dbs.cells:
             q = select(Device).order_by(Device.created_at).limit(limit)
             if model:
                 q = q.where(Device.model == model)
+            if partner_id is not None:
+                q = q.where(Device.partner_id == partner_id)
             with self.dbs.cell_session(c) as s:
                 out += [DeviceInfo(d.did, d.model, c, d.status, d.partner_id, d.created_at.isoformat())
                         for d in s.scalars(q)]

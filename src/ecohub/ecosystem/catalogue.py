@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from ecohub.auth import Principal, partner_filter
 from ecohub.ecosystem.channel import ListingService
 from ecohub.ecosystem.domain import Availability, Stage
 from ecohub.ecosystem.models import Category, Listing, Product
@@ -53,9 +54,11 @@ class CatalogueService:
 
     def search(self, *, category: str | None = None, family: str | None = None, market: str | None = None,
                partner_id: str | None = None, stage: str | None = None, text: str | None = None, limit: int = 100,
-               offset: int = 0) -> dict[str, Any]:
-        """Products matching all filters (market = listed there), with the total count for paging."""
-        filters = {"category": category, "family": family, "market": market, "partner_id": partner_id,
+               offset: int = 0, caller: Principal | None = None) -> dict[str, Any]:
+        """Products matching all filters (market = listed there), with the total count for paging (a partner
+        caller: its own)."""
+        filters = {"category": category, "family": family, "market": market,
+                   "partner_id": partner_filter(caller, partner_id),
                    "stage": stage, "text": text}
         q = self._filtered(select(Product.model, Product.name, Product.category, Product.partner_id, Product.stage,
                                   Product.target_price, Product.price_currency), **filters)
@@ -67,8 +70,10 @@ class CatalogueService:
                      for m, n, c, p, st, price, cur in s.execute(q.order_by(Product.model).limit(limit).offset(offset))]
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
-    def counts(self, by: str, *, partner_id: str | None = None, stage: str | None = None) -> dict[str, int]:
+    def counts(self, by: str, *, partner_id: str | None = None, stage: str | None = None,
+               caller: Principal | None = None) -> dict[str, int]:
         """Number of products per category, family, stage, partner or market (listed, not discontinued)."""
+        partner_id = partner_filter(caller, partner_id)
         if by not in COUNT_BY:
             raise InvalidInput(f"count by one of: {', '.join(COUNT_BY)}", code="invalid_group")
         if by == "market":

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ecohub.auth import Principal, check_partner, partner_filter
 from ecohub.bus import EventBus
 from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, LISTABLE, Availability, Stage, money
 from ecohub.ecosystem.events import ListingChanged
@@ -123,18 +124,22 @@ class ListingService:
         self.bus.publish([ListingChanged(out["model"], out["market"], out["availability"])])
         return out
 
-    def get(self, listing_id: int) -> dict[str, Any]:
-        """One listing with its product's partner (for scope checks)."""
+    def get(self, listing_id: int, *, caller: Principal | None = None) -> dict[str, Any]:
+        """One listing with its product's partner (a partner caller: its own products' listings)."""
         with self.dbs.global_session() as s:
             row = s.get(Listing, listing_id)
             if row is None:
                 raise NotFound(f"no listing {listing_id}", code="unknown_listing")
             partner = s.scalar(select(Product.partner_id).where(Product.model == row.model))
-            return {**listing_dict(row), "partner_id": partner}
+            out = {**listing_dict(row), "partner_id": partner}
+        check_partner(caller, partner)
+        return out
 
     def list(self, *, model: str | None = None, market: str | None = None, partner_id: str | None = None,
-             availability: str | None = None, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
-        """Listings, optionally by product, market, partner or availability."""
+             availability: str | None = None, limit: int = 1000, offset: int = 0,
+             caller: Principal | None = None) -> list[dict[str, Any]]:
+        """Listings, optionally by product, market, partner or availability (a partner caller: its own)."""
+        partner_id = partner_filter(caller, partner_id)
         q = select(Listing).order_by(Listing.model, Listing.market).limit(limit).offset(offset)
         if model:
             q = q.where(Listing.model == model)

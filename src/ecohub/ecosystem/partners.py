@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ecohub.auth import Principal, Role, check_partner
 from ecohub.bus import EventBus
 from ecohub.ecosystem import captable
 from ecohub.ecosystem.captable import RoundTerms
@@ -97,8 +98,9 @@ class PartnerService:
             raise NotFound(f"no partner {partner_id!r}", code="unknown_partner")
         return p
 
-    def get(self, partner_id: str) -> dict[str, Any]:
-        """One partner with its rounds and exit."""
+    def get(self, partner_id: str, *, caller: Principal | None = None) -> dict[str, Any]:
+        """One partner with its rounds and exit (a partner caller: only itself)."""
+        check_partner(caller, partner_id)
         with self.dbs.global_session() as s:
             out = partner_dict(self._get(s, partner_id))
             out["rounds"] = [round_dict(r) for r in self._rounds(s, partner_id)]
@@ -112,8 +114,10 @@ class PartnerService:
             return s.get(Partner, partner_id) is not None
 
     def list(self, *, kind: str | None = None, stage: str | None = None, country: str | None = None,
-             limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
-        """Partners, optionally by kind, stage or country."""
+             limit: int = 1000, offset: int = 0, caller: Principal | None = None) -> list[dict[str, Any]]:
+        """Partners, optionally by kind, stage or country (a partner caller sees only itself)."""
+        if caller is not None and caller.role == Role.PARTNER:
+            return [self.get(str(caller.partner_id), caller=caller)]
         q = select(Partner).order_by(Partner.id).limit(limit).offset(offset)
         if kind:
             q = q.where(Partner.kind == kind)
@@ -180,14 +184,16 @@ class PartnerService:
         self.bus.publish([RoundRecorded(partner_id, row.id, str(row.brand_stake_after), overridden)])
         return out
 
-    def rounds(self, partner_id: str) -> list[dict[str, Any]]:
+    def rounds(self, partner_id: str, *, caller: Principal | None = None) -> list[dict[str, Any]]:
         """Rounds of a partner, oldest first."""
+        check_partner(caller, partner_id)
         with self.dbs.global_session() as s:
             self._get(s, partner_id)
             return [round_dict(r) for r in self._rounds(s, partner_id)]
 
-    def cap_table(self, partner_id: str) -> dict[str, Any]:
+    def cap_table(self, partner_id: str, *, caller: Principal | None = None) -> dict[str, Any]:
         """Every holder's stake after each round (percent), recomputed from the rounds."""
+        check_partner(caller, partner_id)
         with self.dbs.global_session() as s:
             self._get(s, partner_id)
             rounds = self._rounds(s, partner_id)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from ecohub.auth import Principal, Role, check_partner, partner_filter
 from ecohub.bus import EventBus
 from ecohub.ecosystem.domain import (
     PROVISIONABLE,
@@ -114,8 +115,14 @@ class ProductService:
         target_price: Decimal | str | int | None = None,
         price_currency: str | None = None,
         forecast_volume: int | None = None,
+        caller: Principal | None = None,
     ) -> ProductView:
-        """Create or update a product from a miot-spec-v2 document; new products walk the lifecycle to `stage`."""
+        """Create or update a product from a miot-spec-v2 document; new products walk the lifecycle to `stage`.
+
+        A partner caller creates products of its own (partner_id defaults to it) and may name no other partner."""
+        if caller is not None and caller.role == Role.PARTNER:
+            partner_id = partner_id or caller.partner_id
+        check_partner(caller, partner_id)
         check_model_id(model)
         try:
             spec = parse_spec(document)
@@ -202,10 +209,21 @@ class ProductService:
             raise NotFound(f"no product with model {model!r}", code="unknown_model")
         return product
 
-    def get(self, model: str) -> ProductView:
-        """One product."""
+    def get(self, model: str, *, caller: Principal | None = None) -> ProductView:
+        """One product (a partner caller: only its own)."""
         with self.dbs.global_session() as s:
-            return _view(self._get(s, model), _markets_of(s, model))
+            view = _view(self._get(s, model), _markets_of(s, model))
+        check_partner(caller, view.partner_id)
+        return view
+
+    def check_access(self, caller: Principal | None, model: str | None) -> None:
+        """Refuse a partner caller a product that is not its own (an unknown product counts as not its own)."""
+        if caller is None or caller.role != Role.PARTNER:
+            return
+        try:
+            self.get(str(model), caller=caller)
+        except NotFound:
+            check_partner(caller, None)
 
     def define(self, model: str, *, actor: str, category: str | None = None,
                target_markets: Sequence[str] | None = None, design_ref: str | None = None,
@@ -256,8 +274,9 @@ class ProductService:
         with self.dbs.global_session() as s:
             return dict(self._get(s, model).spec)
 
-    def history(self, model: str) -> list[dict[str, Any]]:
+    def history(self, model: str, *, caller: Principal | None = None) -> list[dict[str, Any]]:
         """Every lifecycle transition of a product, oldest first."""
+        self.check_access(caller, model)
         with self.dbs.global_session() as s:
             self._get(s, model)
             rows = s.scalars(select(ProductTransition).where(ProductTransition.model == model)
@@ -266,8 +285,9 @@ class ProductService:
                      "at": r.at.isoformat()} for r in rows]
 
     def list(self, *, partner_id: str | None = None, stage: str | None = None, category: str | None = None,
-             limit: int = 1000, offset: int = 0) -> list[ProductView]:
-        """Products, optionally of one partner, stage or category."""
+             limit: int = 1000, offset: int = 0, caller: Principal | None = None) -> list[ProductView]:
+        """Products, optionally of one partner, stage or category (a partner caller: its own)."""
+        partner_id = partner_filter(caller, partner_id)
         q = select(Product).order_by(Product.model).limit(limit).offset(offset)
         if partner_id:
             q = q.where(Product.partner_id == partner_id)

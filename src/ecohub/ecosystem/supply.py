@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, distinct, func, select
 
+from ecohub.auth import Principal, check_partner
 from ecohub.ecosystem.channel import get_market
 from ecohub.ecosystem.domain import Stage, check_currency, check_slug, money, slugify
 from ecohub.ecosystem.models import BomLine, Component, Product, Supplier
@@ -103,13 +104,15 @@ class SupplyService:
             s.add_all(BomLine(model=model, part_no=p, quantity=q) for p, q in wanted.items())
         return self.bom(model)
 
-    def bom(self, model: str) -> list[dict[str, Any]]:
-        """A product's BOM lines with component and supplier."""
+    def bom(self, model: str, *, caller: Principal | None = None) -> list[dict[str, Any]]:
+        """A product's BOM lines with component and supplier (a partner caller: its own products)."""
         q = (select(BomLine.quantity, Component).join(Component, Component.part_no == BomLine.part_no)
              .where(BomLine.model == model).order_by(Component.part_no))
         with self.dbs.global_session() as s:
-            if s.get(Product, model) is None:
+            product = s.get(Product, model)
+            if product is None:
                 raise NotFound(f"no product with model {model!r}", code="unknown_model")
+            check_partner(caller, product.partner_id)
             return [{**component_dict(c), "quantity": qty} for qty, c in s.execute(q)]
 
     def demand(self, *, stages: Sequence[str] = DEMAND_STAGES, limit: int = 100) -> list[dict[str, Any]]:

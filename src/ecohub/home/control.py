@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from ecohub.auth import Principal
-from ecohub.connect.service import DeviceService
+from ecohub.auth import Principal, Role
+from ecohub.connect.commands import CommandLink
+from ecohub.connect.service import DeviceInfo, DeviceService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import InvalidInput
 from ecohub.home.domain import HomeRole, describe_property, resolve_property
@@ -25,11 +27,36 @@ class UserDeviceService:
     """What a phone app shows and does: every bound device, whatever partner made it, through one API."""
 
     def __init__(self, homes: HomeService, devices: DeviceService, products: ProductService,
-                 twin: TwinService) -> None:
+                 twin: TwinService, commands: CommandLink) -> None:
         self.homes = homes
         self.devices = devices
         self.products = products
         self.twin = twin
+        self.commands = commands
+
+    def visible(self, p: Principal, did: str, least: HomeRole = HomeRole.GUEST) -> tuple[DeviceInfo, int]:
+        """The device if the caller may use it, and the first ms of its data they may see (a user: the binding
+        epoch; a partner: its own products' devices; an operator: any)."""
+        if p.role == Role.USER:
+            since_ms = self.homes.device_access(p, did, least).since_ms
+            return self.devices.get(did), since_ms
+        return self.devices.get(did, caller=p), 0
+
+    async def command(self, p: Principal, did: str, method: str, params: Any, *,
+                      timeout_s: float | None = None) -> dict[str, Any]:
+        """Check the caller may control the device, let items name a property by `prop`, send, await the reply."""
+        # the access check reads the database: off the event loop that also carries every device's reply
+        info, _ = await asyncio.to_thread(self.visible, p, did, HomeRole.MEMBER)
+        sender = self.commands.require()
+        params = self.normalize_command(info.model, method, params)
+        return await sender.send(did, method, params, actor=p.actor, timeout_s=timeout_s)
+
+    async def set_properties(self, p: Principal, did: str, values: dict[str, Any], *,
+                             timeout_s: float | None = None) -> dict[str, Any]:
+        """Set properties by name or `siid.piid` (owners and members); waits for the device."""
+        params = await asyncio.to_thread(self.set_params, p, did, values)
+        return await self.commands.require().send(did, Method.SET_PROPERTIES, params, actor=p.actor,
+                                                  timeout_s=timeout_s)
 
     def twin_of(self, access: DeviceAccess) -> dict[str, Any]:
         """The twin limited to the caller's binding epoch."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ecohub.auth import Principal, Role
 from ecohub.bus import EventBus
+from ecohub.connect.commands import CommandLink
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import InvalidInput, Unauthorized
@@ -91,10 +92,11 @@ class HomeContext:
 
     @classmethod
     def build(cls, dbs: Databases, bus: EventBus, *, devices: DeviceService, products: ProductService,
-              twin: TwinService, sealer: PayloadSealer, secret_key: bytes, token_ttl_s: int) -> HomeContext:
+              twin: TwinService, sealer: PayloadSealer, secret_key: bytes, token_ttl_s: int,
+              commands: CommandLink) -> HomeContext:
         """Wire the home context's services."""
         accounts = AccountService(dbs, secret_key=secret_key, token_ttl_s=token_ttl_s)
         homes = HomeService(dbs, accounts, bus, sealer)
         return cls(accounts=accounts, homes=homes,
                    bindings=BindingService(dbs, homes, devices, bus, secret_key=secret_key),
-                   devices=UserDeviceService(homes, devices, products, twin))
+                   devices=UserDeviceService(homes, devices, products, twin, commands))

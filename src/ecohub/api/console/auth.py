@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ecohub.api.console.common import COOKIE, ConsoleRoute, authenticate, home_path, render
-from ecohub.api.deps import get_services
+from ecohub.api.deps import ServicesDep
 from ecohub.auth import USER_TOKEN_PREFIX, Role
-from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -28,8 +27,8 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 
 
 @router.post("/login")
-def login(request: Request, token: str = Form(""), email: str = Form(""), password: str = Form(""),
-          next: str = Form(""), services: Services = Depends(get_services)) -> Response:
+def login(request: Request, services: ServicesDep, token: str = Form(""), email: str = Form(""),
+          password: str = Form(""), next: str = Form("")) -> Response:
     """Check the credentials with the same services the API uses, then set the session cookie."""
     try:
         if email.strip():
@@ -53,7 +52,7 @@ def login(request: Request, token: str = Form(""), email: str = Form(""), passwo
 
 
 @router.post("/logout")
-def logout(request: Request, services: Services = Depends(get_services)) -> Response:
+def logout(request: Request, services: ServicesDep) -> Response:
     """Sign out: a user's access token is revoked; the cookie is cleared for everyone."""
     token = request.cookies.get(COOKIE, "")
     if token.startswith(USER_TOKEN_PREFIX):

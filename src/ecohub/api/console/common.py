@@ -9,12 +9,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from ecohub.api.deps import get_services, role_gate
+from ecohub.api.deps import ServicesDep, role_gate
 from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError, Unauthorized
@@ -83,7 +83,7 @@ def authenticate(services: Services, token: str) -> Principal:
     return services.tokens.authenticate(token)
 
 
-def session_principal(request: Request, services: Services = Depends(get_services)) -> Principal:
+def session_principal(request: Request, services: ServicesDep) -> Principal:
     """The caller of a console route, from the HttpOnly session cookie."""
     token = request.cookies.get(COOKIE)
     if not token:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ecohub.api.console.common import ConsoleRoute, home_path, operator_only, render, session_principal
-from ecohub.api.deps import get_services
+from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 
@@ -37,8 +37,7 @@ def bars(counts: dict[str, int]) -> list[dict[str, Any]]:
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, principal: Principal = Depends(session_principal),
-             services: Services = Depends(get_services)) -> Response:
+def overview(request: Request, services: ServicesDep, principal: Principal = Depends(session_principal)) -> Response:
     """Ecosystem overview: partners by stage, portfolio value over time, products per stage, markets covered."""
     if principal.role != Role.OPERATOR:
         return RedirectResponse(home_path(principal), status_code=303)
@@ -55,8 +54,8 @@ def overview(request: Request, principal: Principal = Depends(session_principal)
 
 
 @router.get("/partners", response_class=HTMLResponse)
-def partners(request: Request, stage: str | None = None, page: int = Query(0, ge=0),
-             principal: Principal = Depends(operator_only), services: Services = Depends(get_services)) -> HTMLResponse:
+def partners(request: Request, services: ServicesDep, stage: str | None = None, page: int = Query(0, ge=0),
+             principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """Partners, by stage."""
     rows = services.ecosystem.partners.list(stage=stage or None, limit=PAGE + 1, offset=page * PAGE)
     stages = sorted(services.ecosystem.partners.by_stage())
@@ -65,8 +64,8 @@ def partners(request: Request, stage: str | None = None, page: int = Query(0, ge
 
 
 @router.get("/partners/{partner_id}", response_class=HTMLResponse)
-def partner(partner_id: str, request: Request, principal: Principal = Depends(operator_only),
-            services: Services = Depends(get_services)) -> HTMLResponse:
+def partner(partner_id: str, request: Request, services: ServicesDep,
+            principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """A partner: rounds, the brand's stake over time, cap table, products."""
     eco = services.ecosystem
     info = eco.partners.get(partner_id)
@@ -80,8 +79,8 @@ def partner(partner_id: str, request: Request, principal: Principal = Depends(op
 
 
 @router.get("/products", response_class=HTMLResponse)
-def products(request: Request, stage: str | None = None, category: str | None = None, page: int = Query(0, ge=0),
-             principal: Principal = Depends(operator_only), services: Services = Depends(get_services)) -> HTMLResponse:
+def products(request: Request, services: ServicesDep, stage: str | None = None, category: str | None = None,
+             page: int = Query(0, ge=0), principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """Products, by lifecycle stage and category."""
     rows = services.products.list(stage=stage or None, category=category or None, limit=PAGE + 1, offset=page * PAGE)
     stages = list(services.ecosystem.kpis.all()["products_by_stage"])
@@ -108,8 +107,8 @@ def spec_view(services: Services, model: str) -> list[dict[str, Any]]:
 
 
 @router.get("/products/{model}", response_class=HTMLResponse)
-def product(model: str, request: Request, principal: Principal = Depends(operator_only),
-            services: Services = Depends(get_services)) -> HTMLResponse:
+def product(model: str, request: Request, services: ServicesDep,
+            principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """A product: facts, spec browser, lifecycle history, certification reports, listings."""
     view = services.products.get(model)
     return render(request, "operator/product.html", principal, product=view, services_=spec_view(services, model),
@@ -118,8 +117,7 @@ def product(model: str, request: Request, principal: Principal = Depends(operato
 
 
 @router.get("/markets", response_class=HTMLResponse)
-def markets(request: Request, principal: Principal = Depends(operator_only),
-            services: Services = Depends(get_services)) -> HTMLResponse:
+def markets(request: Request, services: ServicesDep, principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """Markets with their cell, currency, certification profile and how many products are listed."""
     per_market = services.ecosystem.catalogue.counts("market")
     rows = [{**m, "products": per_market.get(m["code"], 0)} for m in services.ecosystem.markets.list()]
@@ -127,8 +125,8 @@ def markets(request: Request, principal: Principal = Depends(operator_only),
 
 
 @router.get("/listings", response_class=HTMLResponse)
-def listings(request: Request, market: str | None = None, model: str | None = None, page: int = Query(0, ge=0),
-             principal: Principal = Depends(operator_only), services: Services = Depends(get_services)) -> HTMLResponse:
+def listings(request: Request, services: ServicesDep, market: str | None = None, model: str | None = None,
+             page: int = Query(0, ge=0), principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """Channel listings, by market or product."""
     rows = services.ecosystem.listings.list(market=market or None, model=model or None, limit=PAGE + 1,
                                             offset=page * PAGE)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ecohub.api.console.common import ConsoleRoute, render, user_only
-from ecohub.api.deps import get_services
+from ecohub.api.deps import ServicesDep
 from ecohub.api.routes.privacy import stream_file
 from ecohub.auth import Principal
 from ecohub.bootstrap import Services
@@ -29,8 +29,8 @@ def _literal(text: str) -> Any:
 
 
 @router.get("/automations", response_class=HTMLResponse)
-def automations(request: Request, home: str | None = None, principal: Principal = Depends(user_only),
-                services: Services = Depends(get_services)) -> HTMLResponse:
+def automations(request: Request, services: ServicesDep, home: str | None = None,
+                principal: Principal = Depends(user_only)) -> HTMLResponse:
     """The automations of one home and a simple editor (when) → (then)."""
     return _automations_page(request, principal, services, home)
 
@@ -49,11 +49,10 @@ def _automations_page(request: Request, principal: Principal, services: Services
 
 
 @router.post("/automations", response_class=HTMLResponse)
-def create_automation(request: Request, home_id: str = Form(...), name: str = Form(...), when_did: str = Form(...),
-                      when_prop: str = Form(...), when_op: str = Form(""), when_value: str = Form(""),
-                      then_did: str = Form(...), then_prop: str = Form(...), then_value: str = Form(...),
-                      principal: Principal = Depends(user_only),
-                      services: Services = Depends(get_services)) -> HTMLResponse:
+def create_automation(request: Request, services: ServicesDep, home_id: str = Form(...), name: str = Form(...),
+                      when_did: str = Form(...), when_prop: str = Form(...), when_op: str = Form(""),
+                      when_value: str = Form(""), then_did: str = Form(...), then_prop: str = Form(...),
+                      then_value: str = Form(...), principal: Principal = Depends(user_only)) -> HTMLResponse:
     """Save a rule "when a property changes (or crosses op value), set a property" with the automations service."""
     trigger: dict[str, Any] = {"type": "property", "did": when_did, "prop": when_prop}
     if when_op:
@@ -68,16 +67,15 @@ def create_automation(request: Request, home_id: str = Form(...), name: str = Fo
 
 
 @router.get("/automations/{rule_id}/runs", response_class=HTMLResponse)
-def automation_runs(rule_id: str, request: Request, principal: Principal = Depends(user_only),
-                    services: Services = Depends(get_services)) -> HTMLResponse:
+def automation_runs(rule_id: str, request: Request, services: ServicesDep,
+                    principal: Principal = Depends(user_only)) -> HTMLResponse:
     """The latest runs of one rule (a fragment)."""
     runs = services.automations.runs(principal, rule_id, limit=10)
     return render(request, "user/_runs.html", principal, runs=runs, error=None)
 
 
 @router.get("/privacy", response_class=HTMLResponse)
-def privacy(request: Request, principal: Principal = Depends(user_only),
-            services: Services = Depends(get_services)) -> HTMLResponse:
+def privacy(request: Request, services: ServicesDep, principal: Principal = Depends(user_only)) -> HTMLResponse:
     """The account's facts, its current consents, export and erasure."""
     assert principal.cell is not None
     consents = services.privacy.consents.ledger(principal.cell, principal.subject)["current"]
@@ -90,8 +88,7 @@ def _notice(message: str) -> HTMLResponse:
 
 
 @router.post("/privacy/export")
-def export(password: str = Form(""), principal: Principal = Depends(user_only),
-           services: Services = Depends(get_services)) -> Response:
+def export(services: ServicesDep, password: str = Form(""), principal: Principal = Depends(user_only)) -> Response:
     """The caller's data export, streamed (the password proves identity again), or the reason it was refused."""
     assert principal.cell is not None
     dsr = services.privacy.dsr
@@ -105,8 +102,8 @@ def export(password: str = Form(""), principal: Principal = Depends(user_only),
 
 
 @router.post("/privacy/erase")
-def erase(confirm: str = Form(""), password: str = Form(""), principal: Principal = Depends(user_only),
-          services: Services = Depends(get_services)) -> Response:
+def erase(services: ServicesDep, confirm: str = Form(""), password: str = Form(""),
+          principal: Principal = Depends(user_only)) -> Response:
     """Erase the account (needs the word ERASE typed in and the password)."""
     if confirm.strip() != "ERASE":
         return HTMLResponse('<p class="error" role="alert">Type ERASE to confirm.</p>')

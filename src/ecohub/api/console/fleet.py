@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from ecohub.api.console.common import ConsoleRoute, operator_only, render
-from ecohub.api.deps import get_services
+from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal
 from ecohub.bootstrap import Services
 
@@ -54,8 +54,8 @@ def fleet_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @router.get("/fleet", response_class=HTMLResponse)
-def fleet(request: Request, model: str | None = None, principal: Principal = Depends(operator_only),
-          services: Services = Depends(get_services)) -> HTMLResponse:
+def fleet(request: Request, services: ServicesDep, model: str | None = None,
+          principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """The fleet: devices online, live message rate, latest dead letters."""
     rows = fleet_rows(services, model=model or None)
     return render(request, "operator/fleet.html", principal, devices=rows, summary=fleet_summary(rows),
@@ -63,8 +63,8 @@ def fleet(request: Request, model: str | None = None, principal: Principal = Dep
 
 
 @router.get("/fleet/summary", response_class=HTMLResponse)
-def fleet_summary_fragment(request: Request, principal: Principal = Depends(operator_only),
-                           services: Services = Depends(get_services)) -> HTMLResponse:
+def fleet_summary_fragment(request: Request, services: ServicesDep,
+                           principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """The online counters and dead letters (refreshed by the page every few seconds)."""
     rows = fleet_rows(services)
     return render(request, "operator/_fleet_summary.html", principal, summary=fleet_summary(rows),
@@ -72,8 +72,8 @@ def fleet_summary_fragment(request: Request, principal: Principal = Depends(oper
 
 
 @router.get("/fleet/stream")
-async def fleet_stream(request: Request, principal: Principal = Depends(operator_only),
-                       services: Services = Depends(get_services)) -> StreamingResponse:
+async def fleet_stream(request: Request, services: ServicesDep,
+                       principal: Principal = Depends(operator_only)) -> StreamingResponse:
     """Server-sent ingest counters once a second, with messages per second."""
 
     async def ticks() -> AsyncIterator[str]:
@@ -93,8 +93,8 @@ async def fleet_stream(request: Request, principal: Principal = Depends(operator
 
 
 @router.get("/fleet/devices/{did}", response_class=HTMLResponse)
-def device(did: str, request: Request, principal: Principal = Depends(operator_only),
-           services: Services = Depends(get_services)) -> HTMLResponse:
+def device(did: str, request: Request, services: ServicesDep,
+           principal: Principal = Depends(operator_only)) -> HTMLResponse:
     """One device as the operator sees it: facts, twin, telemetry charts, events."""
     info = services.devices.get(did)
     services.privacy.staff_read(principal, did, "twin")
@@ -109,8 +109,8 @@ def device(did: str, request: Request, principal: Principal = Depends(operator_o
 
 
 @router.get("/fleet/devices/{did}/telemetry.json")
-def device_telemetry(did: str, key: str, range: str = Query("1h"), principal: Principal = Depends(operator_only),
-                     services: Services = Depends(get_services)) -> JSONResponse:
+def device_telemetry(did: str, key: str, services: ServicesDep, range: str = Query("1h"),
+                     principal: Principal = Depends(operator_only)) -> JSONResponse:
     """Samples of one property over a time range, as chart columns."""
     info = services.devices.get(did)
     since = int(time.time() * 1000) - RANGES.get(range, 3600) * 1000

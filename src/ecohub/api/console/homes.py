@@ -11,10 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from ecohub.api.console.common import ConsoleRoute, render, user_only
 from ecohub.api.console.fleet import RANGES, chart_columns
 from ecohub.api.console.live import LiveHub
-from ecohub.api.deps import get_services
+from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal
-from ecohub.bootstrap import Services
-from ecohub.errors import InvalidInput, Unavailable
+from ecohub.errors import InvalidInput
 from ecohub.home.domain import HomeRole
 from ecohub.protocol import Method
 
@@ -66,8 +65,7 @@ def coerce(prop: dict[str, Any], raw: str) -> Any:
 
 
 @router.get("/homes", response_class=HTMLResponse)
-def homes(request: Request, principal: Principal = Depends(user_only),
-          services: Services = Depends(get_services)) -> Response:
+def homes(request: Request, services: ServicesDep, principal: Principal = Depends(user_only)) -> Response:
     """The user's homes; with one home, straight to it."""
     mine = services.home.homes.of_user(principal)
     if len(mine) == 1:
@@ -76,8 +74,8 @@ def homes(request: Request, principal: Principal = Depends(user_only),
 
 
 @router.get("/homes/{home_id}", response_class=HTMLResponse)
-def home(home_id: str, request: Request, room: str | None = None, principal: Principal = Depends(user_only),
-         services: Services = Depends(get_services)) -> HTMLResponse:
+def home(home_id: str, request: Request, services: ServicesDep, room: str | None = None,
+         principal: Principal = Depends(user_only)) -> HTMLResponse:
     """A home: rooms, and a card per device with its controls, updated live."""
     info = services.home.homes.get(principal, home_id)
     devices = [card_view(d) for d in services.home.devices.of_user(principal, home_id)]
@@ -93,8 +91,8 @@ def home(home_id: str, request: Request, room: str | None = None, principal: Pri
 
 
 @router.get("/devices/{did}", response_class=HTMLResponse)
-def device(did: str, request: Request, principal: Principal = Depends(user_only),
-           services: Services = Depends(get_services)) -> HTMLResponse:
+def device(did: str, request: Request, services: ServicesDep,
+           principal: Principal = Depends(user_only)) -> HTMLResponse:
     """One device: every property with its control, a telemetry chart per numeric property, recent events."""
     d = services.home.devices.get(principal, did)
     access = services.home.homes.device_access(principal, did, HomeRole.GUEST)
@@ -104,51 +102,44 @@ def device(did: str, request: Request, principal: Principal = Depends(user_only)
 
 
 @router.get("/devices/{did}/card", response_class=HTMLResponse)
-def card(did: str, request: Request, full: bool = False, principal: Principal = Depends(user_only),
-         services: Services = Depends(get_services)) -> HTMLResponse:
+def card(did: str, request: Request, services: ServicesDep, full: bool = False,
+         principal: Principal = Depends(user_only)) -> HTMLResponse:
     """A device card fragment."""
     d = card_view(services.home.devices.get(principal, did), rows=None if full else CARD_ROWS)
     return render(request, "user/_card.html", principal, device=d, full=full)
 
 
 @router.post("/devices/{did}/set", response_class=HTMLResponse)
-async def set_property(did: str, request: Request, key: str = Form(...), value: str = Form(""),
-                       full: bool = Form(False), principal: Principal = Depends(user_only),
-                       services: Services = Depends(get_services)) -> HTMLResponse:
+async def set_property(did: str, request: Request, services: ServicesDep, key: str = Form(...),
+                       value: str = Form(""), full: bool = Form(False),
+                       principal: Principal = Depends(user_only)) -> HTMLResponse:
     """Set one property (the same service calls as PUT /me/devices/{did}/properties); re-render the card."""
     current = services.home.devices.get(principal, did)
     prop = next((p for p in current["properties"] if p["key"] == key), None)
     if prop is None:
         raise InvalidInput(f"no property {key} on this device", code="unknown_property")
-    params = services.home.devices.set_params(principal, did, {key: coerce(prop, value)})
-    result = await _send(services, principal, did, Method.SET_PROPERTIES, params)
+    result = await services.home.devices.set_properties(principal, did, {key: coerce(prop, value)})
     d = card_view(services.home.devices.get(principal, did), rows=None if full else CARD_ROWS)
     return render(request, "user/_card.html", principal, device=d, full=full, result=result)
 
 
 @router.post("/devices/{did}/action", response_class=HTMLResponse)
-async def run_action(did: str, request: Request, key: str = Form(...), full: bool = Form(False),
-                     principal: Principal = Depends(user_only),
-                     services: Services = Depends(get_services)) -> HTMLResponse:
+async def run_action(did: str, request: Request, services: ServicesDep, key: str = Form(...),
+                     full: bool = Form(False), principal: Principal = Depends(user_only)) -> HTMLResponse:
     """Run an action without input arguments; re-render the card with the device's answer."""
     services.home.homes.device_access(principal, did, HomeRole.MEMBER)
     siid, _, aiid = key.partition(".")
     if not (siid.isdigit() and aiid.isdigit()):
         raise InvalidInput(f"action key {key!r} must be 'siid.aiid'", code="invalid_command")
-    result = await _send(services, principal, did, Method.ACTION, {"siid": int(siid), "aiid": int(aiid), "in": []})
+    result = await services.command_link.require().send(did, Method.ACTION, {"siid": int(siid), "aiid": int(aiid),
+                                                                             "in": []}, actor=principal.actor)
     d = card_view(services.home.devices.get(principal, did), rows=None if full else CARD_ROWS)
     return render(request, "user/_card.html", principal, device=d, full=full, result=result)
 
 
-async def _send(services: Services, principal: Principal, did: str, method: str, params: Any) -> dict[str, Any]:
-    if services.commands is None:
-        raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
-    return await services.commands.send(did, method, params, actor=principal.actor)
-
-
 @router.get("/devices/{did}/telemetry.json")
-def telemetry(did: str, key: str, range: str = Query("1h"), principal: Principal = Depends(user_only),
-              services: Services = Depends(get_services)) -> JSONResponse:
+def telemetry(did: str, key: str, services: ServicesDep, range: str = Query("1h"),
+              principal: Principal = Depends(user_only)) -> JSONResponse:
     """Samples of one property over a time range (never before the user bound the device), as chart columns."""
     access = services.home.homes.device_access(principal, did, HomeRole.GUEST)
     since = max(int(time.time() * 1000) - RANGES.get(range, 3600) * 1000, access.since_ms)
@@ -156,8 +147,7 @@ def telemetry(did: str, key: str, range: str = Query("1h"), principal: Principal
 
 
 @router.get("/live")
-async def live(request: Request, principal: Principal = Depends(user_only),
-               services: Services = Depends(get_services)) -> StreamingResponse:
+async def live(request: Request, services: ServicesDep, principal: Principal = Depends(user_only)) -> StreamingResponse:
     """Server-sent updates of the caller's devices (properties, online state, events)."""
     dids = frozenset(a.did for a in services.home.homes.accessible_devices(principal))
     hub: LiveHub = request.app.state.console_live

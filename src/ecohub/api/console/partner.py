@@ -8,16 +8,14 @@ from fastapi.responses import HTMLResponse
 from ecohub.api.console.common import ConsoleRoute, partner_only, render
 from ecohub.api.console.ecosystem import spec_view
 from ecohub.api.console.fleet import fleet_rows, fleet_summary
-from ecohub.api.deps import check_partner_scope, get_services
+from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal
-from ecohub.bootstrap import Services
 
 router = APIRouter(route_class=ConsoleRoute)
 
 
 @router.get("/partner", response_class=HTMLResponse)
-def partner_home(request: Request, principal: Principal = Depends(partner_only),
-                 services: Services = Depends(get_services)) -> HTMLResponse:
+def partner_home(request: Request, services: ServicesDep, principal: Principal = Depends(partner_only)) -> HTMLResponse:
     """Products of the signed-in partner with certification reports and fleet counts (no device ids, no users)."""
     pid = principal.partner_id
     info = services.ecosystem.partners.get(pid) if pid else None
@@ -29,11 +27,10 @@ def partner_home(request: Request, principal: Principal = Depends(partner_only),
 
 
 @router.get("/partner/products/{model}", response_class=HTMLResponse)
-def partner_product(model: str, request: Request, principal: Principal = Depends(partner_only),
-                    services: Services = Depends(get_services)) -> HTMLResponse:
+def partner_product(model: str, request: Request, services: ServicesDep,
+                    principal: Principal = Depends(partner_only)) -> HTMLResponse:
     """One of the partner's products: spec browser, lifecycle, certification reports."""
-    view = services.products.get(model)
-    check_partner_scope(principal, view.partner_id)
+    view = services.products.get(model, caller=principal)
     return render(request, "operator/product.html", principal, product=view, services_=spec_view(services, model),
                   history=services.products.history(model), reports=services.certification.list(model),
                   listings=services.ecosystem.listings.list(model=model))

@@ -8,10 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.api.routes.homes import home_role
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["automations"])
@@ -29,8 +28,7 @@ EXAMPLE = {
 def rule_role(least: HomeRole) -> Callable[..., Principal]:
     """Admit users with at least `least` in the home of the path's rule; others learn nothing of it (404)."""
 
-    def check(rule_id: str, principal: Principal = Depends(user),
-              services: Services = Depends(get_services)) -> Principal:
+    def check(rule_id: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
         services.automations.require_rule(principal, rule_id, least)
         return principal
 
@@ -69,66 +67,64 @@ class RunIn(BaseModel):
 
 
 @router.get("/homes/{home_id}/automations")
-def list_rules(home_id: str, principal: Principal = Depends(home_role(HomeRole.GUEST)),
-               services: Services = Depends(get_services)) -> list[Any]:
+def list_rules(home_id: str, services: ServicesDep,
+               principal: Principal = Depends(home_role(HomeRole.GUEST))) -> list[Any]:
     """The home's automations (anyone in the home)."""
     return services.automations.of_home(principal, home_id)
 
 
 @router.post("/homes/{home_id}/automations", status_code=201)
-def create_rule(home_id: str, body: RuleIn, principal: Principal = Depends(home_role(HomeRole.MEMBER)),
-                services: Services = Depends(get_services)) -> dict[str, Any]:
+def create_rule(home_id: str, body: RuleIn, services: ServicesDep,
+                principal: Principal = Depends(home_role(HomeRole.MEMBER))) -> dict[str, Any]:
     """Create an automation (owner or member); refused with a reason when invalid or when it would loop."""
     return services.automations.create(principal, home_id, body.doc(), enabled=body.enabled)
 
 
 @router.get("/automations/{rule_id}")
-def get_rule(rule_id: str, principal: Principal = Depends(rule_role(HomeRole.GUEST)),
-             services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_rule(rule_id: str, services: ServicesDep,
+             principal: Principal = Depends(rule_role(HomeRole.GUEST))) -> dict[str, Any]:
     """One automation (anyone in its home)."""
     return services.automations.get(principal, rule_id)
 
 
 @router.put("/automations/{rule_id}")
-def replace_rule(rule_id: str, body: RuleIn, principal: Principal = Depends(rule_role(HomeRole.MEMBER)),
-                 services: Services = Depends(get_services)) -> dict[str, Any]:
+def replace_rule(rule_id: str, body: RuleIn, services: ServicesDep,
+                 principal: Principal = Depends(rule_role(HomeRole.MEMBER))) -> dict[str, Any]:
     """Replace an automation's definition (owner or member); checked as on creation."""
     return services.automations.update(principal, rule_id, body.doc())
 
 
 @router.delete("/automations/{rule_id}", status_code=204)
-def delete_rule(rule_id: str, principal: Principal = Depends(rule_role(HomeRole.MEMBER)),
-                services: Services = Depends(get_services)) -> None:
+def delete_rule(rule_id: str, services: ServicesDep,
+                principal: Principal = Depends(rule_role(HomeRole.MEMBER))) -> None:
     """Delete an automation and its history (owner or member)."""
     services.automations.delete(principal, rule_id)
 
 
 @router.post("/automations/{rule_id}/enable")
-def enable_rule(rule_id: str, principal: Principal = Depends(rule_role(HomeRole.MEMBER)),
-                services: Services = Depends(get_services)) -> dict[str, Any]:
+def enable_rule(rule_id: str, services: ServicesDep,
+                principal: Principal = Depends(rule_role(HomeRole.MEMBER))) -> dict[str, Any]:
     """Enable an automation (checked again: its devices still bound, no loop)."""
     return services.automations.set_enabled(principal, rule_id, True)
 
 
 @router.post("/automations/{rule_id}/disable")
-def disable_rule(rule_id: str, principal: Principal = Depends(rule_role(HomeRole.MEMBER)),
-                 services: Services = Depends(get_services)) -> dict[str, Any]:
+def disable_rule(rule_id: str, services: ServicesDep,
+                 principal: Principal = Depends(rule_role(HomeRole.MEMBER))) -> dict[str, Any]:
     """Disable an automation."""
     return services.automations.set_enabled(principal, rule_id, False)
 
 
 @router.post("/automations/{rule_id}/run")
-async def run_rule(rule_id: str, body: RunIn | None = None,
-                   principal: Principal = Depends(rule_role(HomeRole.MEMBER)),
-                   services: Services = Depends(get_services)) -> dict[str, Any]:
+async def run_rule(rule_id: str, services: ServicesDep, body: RunIn | None = None,
+                   principal: Principal = Depends(rule_role(HomeRole.MEMBER))) -> dict[str, Any]:
     """Run an automation now (owner or member); → the run record: conditions and each action's result."""
     return await services.automations.run_now(principal, rule_id,
                                               skip_conditions=bool(body and body.skip_conditions))
 
 
 @router.get("/automations/{rule_id}/runs")
-def rule_runs(rule_id: str, limit: int = Query(default=50, ge=1, le=200),
-              principal: Principal = Depends(rule_role(HomeRole.GUEST)),
-              services: Services = Depends(get_services)) -> list[Any]:
+def rule_runs(rule_id: str, services: ServicesDep, limit: int = Query(default=50, ge=1, le=200),
+              principal: Principal = Depends(rule_role(HomeRole.GUEST))) -> list[Any]:
     """The automation's run history, newest first: why it fired or not, and what each action did."""
     return services.automations.runs(principal, rule_id, limit=limit)

@@ -7,11 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 
-from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.certify.report import render_html
-from ecohub.errors import NotFound
 
 router = APIRouter(tags=["certification"])
 OperatorOrPartner = Depends(require(Role.OPERATOR, Role.PARTNER))
@@ -31,21 +30,15 @@ def _summary(services: Services, doc: dict[str, Any], current_spec_hash: str | N
 def _report_for(services: Services, principal: Principal, report_id: str) -> dict[str, Any]:
     """A stored report; partners only for their own products (an unknown product counts as not theirs)."""
     doc = services.certification.get(report_id)
-    if principal.role == Role.PARTNER:
-        try:
-            partner_id = services.products.get(str(doc.get("model"))).partner_id
-        except NotFound:
-            partner_id = None
-        check_partner_scope(principal, partner_id)
+    services.products.check_access(principal, doc.get("model"))
     return doc
 
 
 @router.get("/products/{model}/certification")
-def product_reports(model: str, limit: int = Query(50, ge=1, le=500), services: Services = Depends(get_services),
+def product_reports(model: str, services: ServicesDep, limit: int = Query(50, ge=1, le=500),
                     principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """The product's certification reports, newest first: created, spec hash, pass/fail per market, signature."""
-    product = services.products.get(model)
-    check_partner_scope(principal, product.partner_id)
+    product = services.products.get(model, caller=principal)
     rows = services.certification.list(model, limit=limit)
     reports = [_summary(services, services.certification.get(r["report_id"]), product.spec_hash) for r in rows]
     gate = sorted(services.certification.passing_markets(model, product.spec_hash))
@@ -53,14 +46,14 @@ def product_reports(model: str, limit: int = Query(50, ge=1, le=500), services: 
 
 
 @router.get("/certification/reports/{report_id}.html", response_class=HTMLResponse)
-def report_html(report_id: str, services: Services = Depends(get_services),
+def report_html(report_id: str, services: ServicesDep,
                 principal: Principal = OperatorOrPartner) -> HTMLResponse:
     """One report as its readable HTML page."""
     return HTMLResponse(render_html(_report_for(services, principal, report_id)))
 
 
 @router.get("/certification/reports/{report_id}")
-def report_json(report_id: str, services: Services = Depends(get_services),
+def report_json(report_id: str, services: ServicesDep,
                 principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """One report: the signed JSON document exactly as issued (verify it with `ecohub certify verify`)."""
     return _report_for(services, principal, report_id)

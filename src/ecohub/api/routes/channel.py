@@ -8,9 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 from ecohub.ecosystem.domain import Availability
 
 router = APIRouter(tags=["channel"])
@@ -37,27 +36,27 @@ class ListingPatch(BaseModel):
 
 
 @router.get("/markets")
-def list_markets(cell: str | None = None, region: str | None = None, services: Services = Depends(get_services),
+def list_markets(services: ServicesDep, cell: str | None = None, region: str | None = None,
                  _: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
     """The markets with currency, language, cell and certification profile."""
     return services.ecosystem.markets.list(cell=cell, region=region)
 
 
 @router.get("/markets/{code}")
-def get_market(code: str, services: Services = Depends(get_services),
+def get_market(code: str, services: ServicesDep,
                _: Principal = OperatorOrPartner) -> dict[str, Any]:
     """One market."""
     return services.ecosystem.markets.get(code)
 
 
 @router.get("/categories")
-def categories(services: Services = Depends(get_services), _: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+def categories(services: ServicesDep, _: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
     """The category taxonomy with product counts."""
     return services.ecosystem.catalogue.categories()
 
 
 @router.post("/listings", status_code=201)
-def add_listing(body: ListingIn, services: Services = Depends(get_services),
+def add_listing(body: ListingIn, services: ServicesDep,
                 principal: Principal = Operator) -> dict[str, Any]:
     """List an approved product in a market it is certified for."""
     return services.ecosystem.listings.add(body.model, body.market, price=body.price, sku=body.sku,
@@ -66,19 +65,16 @@ def add_listing(body: ListingIn, services: Services = Depends(get_services),
 
 
 @router.get("/listings")
-def list_listings(model: str | None = None, market: str | None = None, partner_id: str | None = None,
-                  availability: str | None = None, limit: int = 1000, offset: int = 0,
-                  services: Services = Depends(get_services),
-                  principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+def list_listings(services: ServicesDep, model: str | None = None, market: str | None = None,
+                  partner_id: str | None = None, availability: str | None = None, limit: int = 1000,
+                  offset: int = 0, principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
     """Listings (partners see their own products' listings)."""
-    if principal.role == Role.PARTNER:
-        partner_id = principal.partner_id
     return services.ecosystem.listings.list(model=model, market=market, partner_id=partner_id,
-                                            availability=availability, limit=limit, offset=offset)
+                                            availability=availability, limit=limit, offset=offset, caller=principal)
 
 
 @router.patch("/listings/{listing_id}")
-def update_listing(listing_id: int, body: ListingPatch, services: Services = Depends(get_services),
+def update_listing(listing_id: int, body: ListingPatch, services: ServicesDep,
                    principal: Principal = Operator) -> dict[str, Any]:
     """Change a listing's price or availability."""
     return services.ecosystem.listings.update(listing_id, price=body.price, availability=body.availability,
@@ -86,36 +82,31 @@ def update_listing(listing_id: int, body: ListingPatch, services: Services = Dep
 
 
 @router.get("/listings/{listing_id}")
-def get_listing(listing_id: int, services: Services = Depends(get_services),
+def get_listing(listing_id: int, services: ServicesDep,
                 principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """One listing."""
-    listing = services.ecosystem.listings.get(listing_id)
-    check_partner_scope(principal, listing["partner_id"])
-    return listing
+    return services.ecosystem.listings.get(listing_id, caller=principal)
 
 
 @router.get("/catalogue")
-def catalogue(category: str | None = None, family: str | None = None, market: str | None = None,
-              partner_id: str | None = None, stage: str | None = None, q: str | None = None, limit: int = 100,
-              offset: int = 0, services: Services = Depends(get_services),
+def catalogue(services: ServicesDep, category: str | None = None, family: str | None = None,
+              market: str | None = None, partner_id: str | None = None, stage: str | None = None,
+              q: str | None = None, limit: int = 100, offset: int = 0,
               principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """Products by category, family, market (listed there), partner, stage or text."""
-    if principal.role == Role.PARTNER:
-        partner_id = principal.partner_id
     return services.ecosystem.catalogue.search(category=category, family=family, market=market,
                                                partner_id=partner_id, stage=stage, text=q,
-                                               limit=min(limit, 1000), offset=offset)
+                                               limit=min(limit, 1000), offset=offset, caller=principal)
 
 
 @router.get("/catalogue/counts")
-def catalogue_counts(by: str = "category", stage: str | None = None, services: Services = Depends(get_services),
+def catalogue_counts(services: ServicesDep, by: str = "category", stage: str | None = None,
                      principal: Principal = OperatorOrPartner) -> dict[str, int]:
     """Number of products per category, family, stage, partner or market."""
-    partner_id = principal.partner_id if principal.role == Role.PARTNER else None
-    return services.ecosystem.catalogue.counts(by, partner_id=partner_id, stage=stage)
+    return services.ecosystem.catalogue.counts(by, stage=stage, caller=principal)
 
 
 @router.get("/kpis")
-def kpis(services: Services = Depends(get_services), _: Principal = Operator) -> dict[str, Any]:
+def kpis(services: ServicesDep, _: Principal = Operator) -> dict[str, Any]:
     """The operator's KPIs."""
     return services.ecosystem.kpis.all()

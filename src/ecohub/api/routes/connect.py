@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
-from ecohub.connect.service import DeviceInfo
-from ecohub.errors import Unavailable
 from ecohub.home.control import epoch_twin
-from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["devices"])
 staff = require(Role.OPERATOR, Role.PARTNER)
@@ -36,30 +31,15 @@ class CommandIn(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0, le=60)
 
 
-def _device(services: Services, principal: Principal, did: str) -> DeviceInfo:
-    info = services.devices.get(did)
-    check_partner_scope(principal, info.partner_id)
-    return info
-
-
-def _visible(services: Services, principal: Principal, did: str,
-             least: HomeRole = HomeRole.GUEST) -> tuple[DeviceInfo, int]:
-    """The device if the caller may use it, and the first ms of its data they may see (a user's binding epoch)."""
-    if principal.role == Role.USER:
-        since_ms = services.home.homes.device_access(principal, did, least).since_ms
-        return services.devices.get(did), since_ms
-    return _device(services, principal, did), 0
-
-
 def _since(asked: int | None, epoch_ms: int) -> int | None:
     return max(asked or 0, epoch_ms) if epoch_ms else asked
 
 
 @router.post("/devices", status_code=201)
-def provision(body: DeviceIn, services: Services = Depends(get_services),
+def provision(body: DeviceIn, services: ServicesDep,
               principal: Principal = Depends(staff)) -> dict[str, Any]:
     """Provision a device: its did, secret and bind code are shown once; the MQTT endpoint to use."""
-    check_partner_scope(principal, services.products.get(body.model).partner_id)
+    services.products.get(body.model, caller=principal)
     device = services.devices.provision(model=body.model, count=1, cell=body.cell)[0]
     host = services.runtime.mqtt_host or services.settings.mqtt.public_host or services.settings.mqtt.host
     port = services.runtime.mqtt_port or services.settings.mqtt.port
@@ -67,70 +47,61 @@ def provision(body: DeviceIn, services: Services = Depends(get_services),
 
 
 @router.get("/devices")
-def list_devices(model: str | None = None, cell: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                 services: Services = Depends(get_services), principal: Principal = Depends(staff)) -> list[Any]:
+def list_devices(services: ServicesDep, model: str | None = None, cell: str | None = None,
+                 limit: int = Query(100, ge=1, le=1000), principal: Principal = Depends(staff)) -> list[Any]:
     """Devices (partners see their own products' devices)."""
-    rows = services.devices.list(cell=cell, model=model, limit=limit)
-    if principal.role == Role.PARTNER:
-        rows = [r for r in rows if r.partner_id == principal.partner_id]
-    return [r.to_dict() for r in rows]
+    return [r.to_dict() for r in services.devices.list(cell=cell, model=model, limit=limit, caller=principal)]
 
 
 @router.get("/devices/{did}")
-def get_device(did: str, services: Services = Depends(get_services),
+def get_device(did: str, services: ServicesDep,
                principal: Principal = Depends(staff)) -> dict[str, Any]:
     """A device's facts."""
-    return _device(services, principal, did).to_dict()
+    return services.devices.get(did, caller=principal).to_dict()
 
 
 @router.get("/devices/{did}/twin")
-def get_twin(did: str, services: Services = Depends(get_services),
+def get_twin(did: str, services: ServicesDep,
              principal: Principal = Depends(anyone)) -> dict[str, Any]:
     """Last known state: online, properties {"siid.piid": {value, ts}}, pending desired values, version."""
-    info, epoch_ms = _visible(services, principal, did)
+    info, epoch_ms = services.home.devices.visible(principal, did)
     services.privacy.staff_read(principal, did, "twin")
     twin = services.twin.get(info.cell, did)
     return epoch_twin(twin, epoch_ms) if epoch_ms else twin
 
 
 @router.get("/devices/{did}/telemetry")
-def get_telemetry(did: str, key: str, since: int | None = None, until: int | None = None,
-                  limit: int = Query(1000, ge=1, le=10000), services: Services = Depends(get_services),
-                  principal: Principal = Depends(anyone)) -> dict[str, Any]:
+def get_telemetry(did: str, key: str, services: ServicesDep, since: int | None = None, until: int | None = None,
+                  limit: int = Query(1000, ge=1, le=10000), principal: Principal = Depends(anyone)) -> dict[str, Any]:
     """Samples of one property in [since, until] (unix ms), oldest first (users: since they bound it)."""
-    info, epoch_ms = _visible(services, principal, did)
+    info, epoch_ms = services.home.devices.visible(principal, did)
     services.privacy.staff_read(principal, did, "telemetry", key=key, since=since, until=until)
     return {"did": did, "key": key, "samples": services.telemetry.series(
         info.cell, did, key, since=_since(since, epoch_ms), until=until, limit=limit)}
 
 
 @router.get("/devices/{did}/events")
-def get_events(did: str, since: int | None = None, limit: int = Query(100, ge=1, le=10000),
-               services: Services = Depends(get_services), principal: Principal = Depends(anyone)) -> list[Any]:
+def get_events(did: str, services: ServicesDep, since: int | None = None,
+               limit: int = Query(100, ge=1, le=10000), principal: Principal = Depends(anyone)) -> list[Any]:
     """Events the device reported, newest first (users: since they bound it)."""
-    info, epoch_ms = _visible(services, principal, did)
+    info, epoch_ms = services.home.devices.visible(principal, did)
     services.privacy.staff_read(principal, did, "events")
     return services.telemetry.events(info.cell, did, since=_since(since, epoch_ms), limit=limit)
 
 
 @router.post("/devices/{did}/commands")
-async def send_command(did: str, body: CommandIn, services: Services = Depends(get_services),
+async def send_command(did: str, body: CommandIn, services: ServicesDep,
                        principal: Principal = Depends(anyone)) -> dict[str, Any]:
     """Validate against the spec, send to the device and wait for its reply (504 with the command id on timeout).
 
     Users may command devices of homes where they are owner or member; items may name a property by `prop`.
     """
-    # the access check reads the database: off the event loop that also carries every device's reply
-    info, _ = await asyncio.to_thread(_visible, services, principal, did, HomeRole.MEMBER)
-    if services.commands is None:
-        raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
-    params = services.home.devices.normalize_command(info.model, body.method, body.params)
-    return await services.commands.send(did, body.method, params, actor=principal.actor, timeout_s=body.timeout_s)
+    return await services.home.devices.command(principal, did, body.method, body.params, timeout_s=body.timeout_s)
 
 
 @router.get("/dead-letters")
-def dead_letters(did: str | None = None, cell: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                 services: Services = Depends(get_services),
+def dead_letters(services: ServicesDep, did: str | None = None, cell: str | None = None,
+                 limit: int = Query(100, ge=1, le=1000),
                  principal: Principal = Depends(require(Role.OPERATOR))) -> list[Any]:
     """Refused messages with their reasons, newest first."""
     return services.dead_letters.list(cell=cell, did=did, limit=limit)

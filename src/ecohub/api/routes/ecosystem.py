@@ -8,12 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.api.routes import channel as api_channel
 from ecohub.api.routes import partners as api_partners
 from ecohub.api.routes import supply as api_supply
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 from ecohub.ecosystem.domain import Stage
 
 router = APIRouter(tags=["products"])
@@ -50,14 +49,11 @@ class TransitionIn(BaseModel):
 
 
 @router.post("/products", status_code=201)
-def create_product(body: ProductIn, services: Services = Depends(get_services),
+def create_product(body: ProductIn, services: ServicesDep,
                    principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> dict[str, Any]:
     """Create a product (or add a spec version) from a miot-spec-v2 document."""
-    partner_id = body.partner_id
-    if principal.role == Role.PARTNER:
-        partner_id = partner_id or principal.partner_id
-        check_partner_scope(principal, partner_id)
-    view = services.products.import_spec(body.spec, model=body.model, actor=principal.actor, partner_id=partner_id,
+    view = services.products.import_spec(body.spec, model=body.model, actor=principal.actor, caller=principal,
+                                         partner_id=body.partner_id,
                                          category=body.category, stage=body.stage, target_markets=body.target_markets,
                                          design_ref=body.design_ref, target_price=body.target_price,
                                          price_currency=body.price_currency, forecast_volume=body.forecast_volume)
@@ -65,43 +61,39 @@ def create_product(body: ProductIn, services: Services = Depends(get_services),
 
 
 @router.get("/products")
-def list_products(partner_id: str | None = None, stage: str | None = None, category: str | None = None,
-                  limit: int = 1000, offset: int = 0, services: Services = Depends(get_services),
+def list_products(services: ServicesDep, partner_id: str | None = None, stage: str | None = None,
+                  category: str | None = None, limit: int = 1000, offset: int = 0,
                   principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
     """Products, optionally by partner, stage or category (partners see their own)."""
-    if principal.role == Role.PARTNER:
-        partner_id = principal.partner_id
     return [p.to_dict() for p in services.products.list(partner_id=partner_id, stage=stage, category=category,
-                                                        limit=limit, offset=offset)]
+                                                        limit=limit, offset=offset, caller=principal)]
 
 
 @router.get("/products/{model}")
-def get_product(model: str, services: Services = Depends(get_services),
+def get_product(model: str, services: ServicesDep,
                 principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> dict[str, Any]:
     """A product with its spec document and lifecycle history."""
-    view = services.products.get(model)
-    check_partner_scope(principal, view.partner_id)
+    view = services.products.get(model, caller=principal)
     return {**view.to_dict(), "spec": services.products.get_spec_document(model),
             "history": services.products.history(model)}
 
 
 @router.post("/products/{model}/transitions")
-def transition(model: str, body: TransitionIn, services: Services = Depends(get_services),
+def transition(model: str, body: TransitionIn, services: ServicesDep,
                principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
     """Move a product along its lifecycle (guards apply)."""
     return services.products.transition(model, body.to, actor=principal.actor, reason=body.reason).to_dict()
 
 
 @router.patch("/products/{model}")
-def define_product(model: str, body: DefinitionIn, services: Services = Depends(get_services),
+def define_product(model: str, body: DefinitionIn, services: ServicesDep,
                    principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
     """Set category, ID-design reference, target markets, target price or forecast volume."""
     return services.products.define(model, actor=principal.actor, **body.model_dump(exclude_none=True)).to_dict()
 
 
 @router.get("/products/{model}/transitions")
-def transitions(model: str, services: Services = Depends(get_services),
+def transitions(model: str, services: ServicesDep,
                 principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
     """Every recorded lifecycle transition of a product (who, when, why)."""
-    check_partner_scope(principal, services.products.get(model).partner_id)
-    return services.products.history(model)
+    return services.products.history(model, caller=principal)

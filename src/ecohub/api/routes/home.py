@@ -8,11 +8,10 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import bearer, get_principal, get_services, require
+from ecohub.api.deps import ServicesDep, bearer, get_principal, require
 from ecohub.api.routes.home_devices import router as devices_router
 from ecohub.api.routes.homes import router as homes_router
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 
 router = APIRouter(tags=["auth"])
 PUBLIC: dict[str, Any] = {"security": []}  # marks the few routes anyone may call in the OpenAPI document
@@ -27,22 +26,22 @@ class SignupIn(BaseModel):
 
 
 @router.post("/auth/signup", status_code=201, openapi_extra=PUBLIC)
-def signup(body: SignupIn, services: Services = Depends(get_services)) -> dict[str, str]:
+def signup(body: SignupIn, services: ServicesDep) -> dict[str, str]:
     """Create an account (public): → {user_id, cell}; the cell is where all the user's data lives."""
     return services.home.accounts.signup(email=body.email, password=body.password, country=body.country)
 
 
 @router.post("/auth/token", openapi_extra=PUBLIC)
-def token(username: str = Form(max_length=254), password: str = Form(max_length=256),
+def token(services: ServicesDep, username: str = Form(max_length=254), password: str = Form(max_length=256),
           cell: str | None = Form(None, description="the account's region cell, if known (saves probing cells)"),
-          services: Services = Depends(get_services)) -> dict[str, Any]:
+          ) -> dict[str, Any]:
     """OAuth2 password flow (public): email as username → a bearer access token with its lifetime."""
     return services.home.accounts.signin(email=username, password=password, cell=cell)
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(principal: Principal = Depends(get_principal), creds: HTTPAuthorizationCredentials | None = Depends(bearer),
-           services: Services = Depends(get_services)) -> None:
+def logout(services: ServicesDep, principal: Principal = Depends(get_principal),
+           creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
     """Revoke the presented token (any role); it is refused from the next request on."""
     assert creds is not None
     if principal.role == Role.USER:
@@ -59,8 +58,7 @@ def me(principal: Principal = Depends(get_principal)) -> dict[str, Any]:
 
 
 @router.get("/me")
-def profile(principal: Principal = Depends(require(Role.USER)),
-            services: Services = Depends(get_services)) -> dict[str, Any]:
+def profile(services: ServicesDep, principal: Principal = Depends(require(Role.USER))) -> dict[str, Any]:
     """The caller's account (users only)."""
     return services.home.accounts.profile(principal)
 

@@ -9,12 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
-from ecohub.errors import Forbidden, Unauthorized, Unavailable
+from ecohub.errors import Forbidden, Unauthorized
 from ecohub.home.domain import HomeRole
-from ecohub.protocol import Method
 
 router = APIRouter(tags=["my devices"])
 user = require(Role.USER)
@@ -24,7 +22,7 @@ device_basic = HTTPBasic(auto_error=False, description="the device's own did and
 def device_role(least: HomeRole) -> Callable[..., Principal]:
     """A dependency admitting users with at least `least` in the home of the path's device (before the body)."""
 
-    def check(did: str, principal: Principal = Depends(user), services: Services = Depends(get_services)) -> Principal:
+    def check(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
         services.home.homes.device_access(principal, did, least)
         return principal
 
@@ -53,31 +51,27 @@ def device_itself(did: str, request: Request,
 
 
 @router.post("/devices/{did}/bind-codes", status_code=201, tags=["devices"])
-def fresh_bind_code(did: str, creds: HTTPBasicCredentials = Depends(device_itself),
-                    services: Services = Depends(get_services)) -> dict[str, Any]:
+def fresh_bind_code(did: str, services: ServicesDep,
+                    creds: HTTPBasicCredentials = Depends(device_itself)) -> dict[str, Any]:
     """A fresh one-time bind code for the device to show (valid once, for a few minutes)."""
     return services.home.bindings.issue_code(did, creds.password)
 
 
 @router.get("/me/devices")
-def my_devices(principal: Principal = Depends(user), services: Services = Depends(get_services)) -> list[Any]:
+def my_devices(services: ServicesDep, principal: Principal = Depends(user)) -> list[Any]:
     """Every device in the caller's homes, whatever partner made it, with friendly names next to raw keys."""
     return services.home.devices.of_user(principal)
 
 
 @router.get("/me/devices/{did}")
-def my_device(did: str, principal: Principal = Depends(device_role(HomeRole.GUEST)),
-              services: Services = Depends(get_services)) -> dict[str, Any]:
+def my_device(did: str, services: ServicesDep,
+              principal: Principal = Depends(device_role(HomeRole.GUEST))) -> dict[str, Any]:
     """One device: each property's description, unit, allowed values, reported and desired value, pending flag."""
     return services.home.devices.get(principal, did)
 
 
 @router.post("/me/devices/{did}/properties")
-async def set_properties(did: str, body: SetIn, principal: Principal = Depends(device_role(HomeRole.MEMBER)),
-                         services: Services = Depends(get_services)) -> dict[str, Any]:
+async def set_properties(did: str, body: SetIn, services: ServicesDep,
+                         principal: Principal = Depends(device_role(HomeRole.MEMBER))) -> dict[str, Any]:
     """Set properties by name or `siid.piid` (owners and members; guests only view); waits for the device."""
-    params = services.home.devices.set_params(principal, did, body.values)
-    if services.commands is None:
-        raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
-    return await services.commands.send(did, Method.SET_PROPERTIES, params, actor=principal.actor,
-                                        timeout_s=body.timeout_s)
+    return await services.home.devices.set_properties(principal, did, body.values, timeout_s=body.timeout_s)

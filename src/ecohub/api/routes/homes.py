@@ -8,9 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["homes"])
@@ -20,8 +19,7 @@ user = require(Role.USER)
 def home_role(least: HomeRole) -> Callable[..., Principal]:
     """A dependency admitting users with at least `least` in the path's home (checked before the body is read)."""
 
-    def check(home_id: str, principal: Principal = Depends(user),
-              services: Services = Depends(get_services)) -> Principal:
+    def check(home_id: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
         services.home.homes.require(principal, home_id, least)
         return principal
 
@@ -63,108 +61,100 @@ class ShareIn(BaseModel):
 
 
 @router.post("/homes", status_code=201)
-def create_home(body: NameIn, principal: Principal = Depends(user),
-                services: Services = Depends(get_services)) -> dict[str, str]:
+def create_home(body: NameIn, services: ServicesDep, principal: Principal = Depends(user)) -> dict[str, str]:
     """Create a home owned by the caller."""
     return services.home.homes.create(principal, body.name)
 
 
 @router.get("/homes")
-def list_homes(principal: Principal = Depends(user), services: Services = Depends(get_services)) -> list[Any]:
+def list_homes(services: ServicesDep, principal: Principal = Depends(user)) -> list[Any]:
     """Homes the caller owns or shares, with their role."""
     return services.home.homes.of_user(principal)
 
 
 @router.get("/homes/{home_id}")
-def get_home(home_id: str, principal: Principal = Depends(guest),
-             services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_home(home_id: str, services: ServicesDep, principal: Principal = Depends(guest)) -> dict[str, Any]:
     """A home with rooms and devices."""
     return services.home.homes.get(principal, home_id)
 
 
 @router.patch("/homes/{home_id}", status_code=204)
-def rename_home(home_id: str, body: NameIn, principal: Principal = Depends(owner),
-                services: Services = Depends(get_services)) -> None:
+def rename_home(home_id: str, body: NameIn, services: ServicesDep, principal: Principal = Depends(owner)) -> None:
     """Rename a home (owner)."""
     services.home.homes.rename(principal, home_id, body.name)
 
 
 @router.delete("/homes/{home_id}", status_code=204)
-def delete_home(home_id: str, principal: Principal = Depends(owner),
-                services: Services = Depends(get_services)) -> None:
+def delete_home(home_id: str, services: ServicesDep, principal: Principal = Depends(owner)) -> None:
     """Delete an empty home (owner)."""
     services.home.homes.delete(principal, home_id)
 
 
 @router.post("/homes/{home_id}/rooms", status_code=201)
-def add_room(home_id: str, body: NameIn, principal: Principal = Depends(member),
-             services: Services = Depends(get_services)) -> dict[str, str]:
+def add_room(home_id: str, body: NameIn, services: ServicesDep, principal: Principal = Depends(member)) -> dict[str,
+             str]:
     """Add a room (owner or member)."""
     return services.home.homes.add_room(principal, home_id, body.name)
 
 
 @router.patch("/homes/{home_id}/rooms/{room_id}", status_code=204)
-def rename_room(home_id: str, room_id: str, body: NameIn, principal: Principal = Depends(member),
-                services: Services = Depends(get_services)) -> None:
+def rename_room(home_id: str, room_id: str, body: NameIn, services: ServicesDep,
+                principal: Principal = Depends(member)) -> None:
     """Rename a room (owner or member)."""
     services.home.homes.rename_room(principal, home_id, room_id, body.name)
 
 
 @router.delete("/homes/{home_id}/rooms/{room_id}", status_code=204)
-def delete_room(home_id: str, room_id: str, principal: Principal = Depends(member),
-                services: Services = Depends(get_services)) -> None:
+def delete_room(home_id: str, room_id: str, services: ServicesDep, principal: Principal = Depends(member)) -> None:
     """Delete a room; its devices stay in the home (owner or member)."""
     services.home.homes.delete_room(principal, home_id, room_id)
 
 
 @router.post("/homes/{home_id}/devices", status_code=201)
-def claim_device(home_id: str, body: ClaimIn, principal: Principal = Depends(owner),
-                 services: Services = Depends(get_services)) -> dict[str, Any]:
+def claim_device(home_id: str, body: ClaimIn, services: ServicesDep,
+                 principal: Principal = Depends(owner)) -> dict[str, Any]:
     """Claim a device into the home with its one-time bind code (owner)."""
     return services.home.bindings.claim(principal, home_id, did=body.did, code=body.bind_code,
                                         room_id=body.room_id, name=body.name)
 
 
 @router.get("/homes/{home_id}/devices")
-def home_devices(home_id: str, principal: Principal = Depends(guest),
-                 services: Services = Depends(get_services)) -> list[Any]:
+def home_devices(home_id: str, services: ServicesDep, principal: Principal = Depends(guest)) -> list[Any]:
     """The home's devices with friendly property names, units, allowed values, reported and pending values."""
     return services.home.devices.of_user(principal, home_id)
 
 
 @router.patch("/homes/{home_id}/devices/{did}", status_code=204)
-def update_device(home_id: str, did: str, body: DevicePatch, principal: Principal = Depends(member),
-                  services: Services = Depends(get_services)) -> None:
+def update_device(home_id: str, did: str, body: DevicePatch, services: ServicesDep,
+                  principal: Principal = Depends(member)) -> None:
     """Rename a device or move it to a room (owner or member)."""
     services.home.bindings.update(principal, home_id, did, name=body.name, room_id=body.room_id,
                                   clear_room="room_id" in body.model_fields_set and body.room_id is None)
 
 
 @router.delete("/homes/{home_id}/devices/{did}")
-async def unbind_device(home_id: str, did: str, principal: Principal = Depends(owner),
-                  services: Services = Depends(get_services)) -> dict[str, Any]:
+async def unbind_device(home_id: str, did: str, services: ServicesDep,
+                        principal: Principal = Depends(owner)) -> dict[str, Any]:
     """Unbind a device (owner): its credentials are reset; the new secret and bind code are shown once."""
     # async on purpose: the reset publishes DeviceRevoked, whose broker handler is a task on the running loop
     return services.home.bindings.unbind(principal, home_id, did)
 
 
 @router.post("/homes/{home_id}/members", status_code=201)
-def share_home(home_id: str, body: ShareIn, principal: Principal = Depends(owner),
-               services: Services = Depends(get_services)) -> dict[str, Any]:
+def share_home(home_id: str, body: ShareIn, services: ServicesDep,
+               principal: Principal = Depends(owner)) -> dict[str, Any]:
     """Invite a user of the same cell as member or guest (owner)."""
     return services.home.homes.share(principal, home_id, email=body.email, role=body.role,
                                      expires_in_s=body.expires_in_s)
 
 
 @router.get("/homes/{home_id}/members")
-def list_members(home_id: str, principal: Principal = Depends(guest),
-                 services: Services = Depends(get_services)) -> list[Any]:
+def list_members(home_id: str, services: ServicesDep, principal: Principal = Depends(guest)) -> list[Any]:
     """Who shares the home, with roles."""
     return services.home.homes.members(principal, home_id)
 
 
 @router.delete("/homes/{home_id}/members/{user_id}", status_code=204)
-def revoke_member(home_id: str, user_id: str, principal: Principal = Depends(guest),
-                  services: Services = Depends(get_services)) -> None:
+def revoke_member(home_id: str, user_id: str, services: ServicesDep, principal: Principal = Depends(guest)) -> None:
     """End a membership (the owner removes anyone; others may leave); effective on the next request."""
     services.home.homes.revoke(principal, home_id, user_id)

@@ -9,9 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 from ecohub.ecosystem.domain import ExitKind, PartnerKind
 
 router = APIRouter(tags=["partners"])
@@ -56,7 +55,7 @@ OperatorOrPartner = Depends(require(Role.OPERATOR, Role.PARTNER))
 
 
 @router.post("/partners", status_code=201)
-def add_partner(body: PartnerIn, services: Services = Depends(get_services),
+def add_partner(body: PartnerIn, services: ServicesDep,
                 principal: Principal = Operator) -> dict[str, Any]:
     """Register a partner."""
     return services.ecosystem.partners.add(
@@ -65,25 +64,23 @@ def add_partner(body: PartnerIn, services: Services = Depends(get_services),
 
 
 @router.get("/partners")
-def list_partners(kind: str | None = None, stage: str | None = None, country: str | None = None, limit: int = 1000,
-                  offset: int = 0, services: Services = Depends(get_services),
+def list_partners(services: ServicesDep, kind: str | None = None, stage: str | None = None,
+                  country: str | None = None, limit: int = 1000, offset: int = 0,
                   principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
     """Partners (a partner sees only itself)."""
-    if principal.role == Role.PARTNER:
-        return [services.ecosystem.partners.get(str(principal.partner_id))]
-    return services.ecosystem.partners.list(kind=kind, stage=stage, country=country, limit=limit, offset=offset)
+    return services.ecosystem.partners.list(kind=kind, stage=stage, country=country, limit=limit, offset=offset,
+                                            caller=principal)
 
 
 @router.get("/partners/{partner_id}")
-def get_partner(partner_id: str, services: Services = Depends(get_services),
+def get_partner(partner_id: str, services: ServicesDep,
                 principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """A partner with its rounds and exit."""
-    check_partner_scope(principal, partner_id)
-    return services.ecosystem.partners.get(partner_id)
+    return services.ecosystem.partners.get(partner_id, caller=principal)
 
 
 @router.post("/partners/{partner_id}/rounds", status_code=201)
-def add_round(partner_id: str, body: RoundIn, services: Services = Depends(get_services),
+def add_round(partner_id: str, body: RoundIn, services: ServicesDep,
               principal: Principal = Operator) -> dict[str, Any]:
     """Record a round (refused with 409 `minority_rule` at >= 50% unless `override_reason` is given)."""
     return services.ecosystem.partners.add_round(
@@ -93,23 +90,21 @@ def add_round(partner_id: str, body: RoundIn, services: Services = Depends(get_s
 
 
 @router.get("/partners/{partner_id}/rounds")
-def list_rounds(partner_id: str, services: Services = Depends(get_services),
+def list_rounds(partner_id: str, services: ServicesDep,
                 principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
     """Rounds of a partner, oldest first."""
-    check_partner_scope(principal, partner_id)
-    return services.ecosystem.partners.rounds(partner_id)
+    return services.ecosystem.partners.rounds(partner_id, caller=principal)
 
 
 @router.get("/partners/{partner_id}/cap-table")
-def cap_table(partner_id: str, services: Services = Depends(get_services),
+def cap_table(partner_id: str, services: ServicesDep,
               principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """Every holder's stake after each round, computed from the rounds."""
-    check_partner_scope(principal, partner_id)
-    return services.ecosystem.partners.cap_table(partner_id)
+    return services.ecosystem.partners.cap_table(partner_id, caller=principal)
 
 
 @router.post("/partners/{partner_id}/exits", status_code=201)
-def record_exit(partner_id: str, body: ExitIn, services: Services = Depends(get_services),
+def record_exit(partner_id: str, body: ExitIn, services: ServicesDep,
                 principal: Principal = Operator) -> dict[str, Any]:
     """Record an IPO or acquisition."""
     return services.ecosystem.partners.record_exit(
@@ -118,19 +113,19 @@ def record_exit(partner_id: str, body: ExitIn, services: Services = Depends(get_
 
 
 @router.get("/portfolio")
-def portfolio(services: Services = Depends(get_services), _: Principal = Operator) -> dict[str, Any]:
+def portfolio(services: ServicesDep, _: Principal = Operator) -> dict[str, Any]:
     """Stake * latest valuation per partner and in total (per currency)."""
     return services.ecosystem.partners.portfolio()
 
 
 @router.get("/portfolio/history")
-def portfolio_history(services: Services = Depends(get_services), _: Principal = Operator) -> list[dict[str, Any]]:
+def portfolio_history(services: ServicesDep, _: Principal = Operator) -> list[dict[str, Any]]:
     """Total portfolio value after each round or exit date."""
     return services.ecosystem.partners.portfolio_history()
 
 
 @router.get("/stake-overrides")
-def stake_overrides(partner_id: str | None = None, services: Services = Depends(get_services),
-                    _: Principal = Operator) -> list[dict[str, Any]]:
+def stake_overrides(services: ServicesDep, partner_id: str | None = None, _: Principal = Operator) -> list[dict[str,
+                    Any]]:
     """The audited exceptions to the minority-stake rule."""
     return services.ecosystem.partners.overrides(partner_id)

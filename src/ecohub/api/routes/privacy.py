@@ -9,9 +9,8 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 from ecohub.privacy.domain import DsrKind
 
 router = APIRouter(tags=["privacy"])
@@ -50,14 +49,13 @@ def _cell(p: Principal) -> str:
 
 
 @router.get("/privacy/consents")
-def consents(principal: Principal = Depends(user), services: Services = Depends(get_services)) -> dict[str, Any]:
+def consents(services: ServicesDep, principal: Principal = Depends(user)) -> dict[str, Any]:
     """The caller's current consent per purpose and the full ledger."""
     return services.privacy.consents.ledger(_cell(principal), principal.subject)
 
 
 @router.post("/privacy/consents", status_code=201)
-def record_consent(body: ConsentIn, principal: Principal = Depends(user),
-                   services: Services = Depends(get_services)) -> dict[str, Any]:
+def record_consent(body: ConsentIn, services: ServicesDep, principal: Principal = Depends(user)) -> dict[str, Any]:
     """Give or withdraw consent; withdrawal applies to the very next partner read."""
     return services.privacy.consents.record(_cell(principal), principal.subject, purpose=body.purpose,
                                             given=body.given, text_version=body.text_version)
@@ -73,8 +71,8 @@ def stream_file(f: IO[bytes]) -> Iterator[bytes]:
 
 
 @router.get("/privacy/export", response_class=StreamingResponse)
-def export(password: str | None = PasswordHeader, principal: Principal = Depends(user),
-           services: Services = Depends(get_services)) -> StreamingResponse:
+def export(services: ServicesDep, password: str | None = PasswordHeader,
+           principal: Principal = Depends(user)) -> StreamingResponse:
     """All the caller's data as a zip (JSON and CSV per store, raw telemetry included), streamed."""
     dsr = services.privacy.dsr
     cell = _cell(principal)
@@ -86,8 +84,8 @@ def export(password: str | None = PasswordHeader, principal: Principal = Depends
 
 
 @router.delete("/privacy/me", status_code=202)
-def erase(password: str | None = PasswordHeader, principal: Principal = Depends(user),
-          services: Services = Depends(get_services)) -> JSONResponse:
+def erase(services: ServicesDep, password: str | None = PasswordHeader,
+          principal: Principal = Depends(user)) -> JSONResponse:
     """Erase the caller's account and data: 202 {request_id, due, status, steps, receipt once complete}."""
     dsr = services.privacy.dsr
     cell = _cell(principal)
@@ -96,8 +94,7 @@ def erase(password: str | None = PasswordHeader, principal: Principal = Depends(
 
 
 @router.patch("/privacy/me")
-def rectify(body: RectifyIn, principal: Principal = Depends(user),
-            services: Services = Depends(get_services)) -> dict[str, Any]:
+def rectify(body: RectifyIn, services: ServicesDep, principal: Principal = Depends(user)) -> dict[str, Any]:
     """Correct the caller's email (a rectification request, completed at once)."""
     dsr = services.privacy.dsr
     cell = _cell(principal)
@@ -106,21 +103,19 @@ def rectify(body: RectifyIn, principal: Principal = Depends(user),
 
 
 @router.get("/partner/fleet")
-def fleet(principal: Principal = Depends(partner), services: Services = Depends(get_services)) -> dict[str, Any]:
+def fleet(services: ServicesDep, principal: Principal = Depends(partner)) -> dict[str, Any]:
     """Pseudonymous recent values of the partner's devices whose owners consent, and counts per model."""
     return services.privacy.partners.fleet(principal)
 
 
 @router.get("/partner/erasures")
-def erasure_notices(principal: Principal = Depends(partner),
-                    services: Services = Depends(get_services)) -> list[dict[str, Any]]:
+def erasure_notices(services: ServicesDep, principal: Principal = Depends(partner)) -> list[dict[str, Any]]:
     """Erasure notices to act on: pseudonymous device ids whose data the partner must delete."""
     return services.privacy.partners.notices(principal)
 
 
 @router.post("/partner/erasures/{request_id}/ack")
-def acknowledge(request_id: str, principal: Principal = Depends(partner),
-                services: Services = Depends(get_services)) -> dict[str, Any]:
+def acknowledge(request_id: str, services: ServicesDep, principal: Principal = Depends(partner)) -> dict[str, Any]:
     """Confirm the partner erased what it received; the request completes once every store is done."""
     cell = services.privacy.partners.acknowledge(principal, request_id)
     services.privacy.audit.append(cell, actor=principal.actor, action="dsr.erasure.partner_ack",
@@ -130,15 +125,15 @@ def acknowledge(request_id: str, principal: Principal = Depends(partner),
 
 
 @router.get("/privacy/requests")
-def requests(cell: str, status: str | None = None, principal: Principal = Depends(operator),
-             services: Services = Depends(get_services)) -> list[dict[str, Any]]:
+def requests(cell: str, services: ServicesDep, status: str | None = None,
+             principal: Principal = Depends(operator)) -> list[dict[str, Any]]:
     """Data-subject requests of a cell, nearest deadline first (operators)."""
     return services.privacy.dsr.list(services.dbs.check_cell(cell), status=status)
 
 
 @router.post("/privacy/requests/{request_id}/extend")
-def extend(request_id: str, body: ExtendIn, principal: Principal = Depends(operator),
-           services: Services = Depends(get_services)) -> dict[str, Any]:
+def extend(request_id: str, body: ExtendIn, services: ServicesDep,
+           principal: Principal = Depends(operator)) -> dict[str, Any]:
     """Extend a request's deadline by two months with a reason (operators)."""
     return services.privacy.dsr.extend(services.dbs.check_cell(body.cell), request_id, reason=body.reason,
                                        actor=principal.actor)

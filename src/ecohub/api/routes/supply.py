@@ -8,9 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import check_partner_scope, get_services, require
+from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.bootstrap import Services
 
 router = APIRouter(tags=["supply"])
 Operator = Depends(require(Role.OPERATOR))
@@ -44,7 +43,7 @@ class BomLineIn(BaseModel):
 
 
 @router.post("/suppliers", status_code=201)
-def add_supplier(body: SupplierIn, services: Services = Depends(get_services),
+def add_supplier(body: SupplierIn, services: ServicesDep,
                  _: Principal = Operator) -> dict[str, Any]:
     """Register a supplier."""
     return services.ecosystem.supply.add_supplier(name=body.name, supplier_id=body.id, country=body.country,
@@ -52,50 +51,47 @@ def add_supplier(body: SupplierIn, services: Services = Depends(get_services),
 
 
 @router.get("/suppliers")
-def list_suppliers(kind: str | None = None, services: Services = Depends(get_services),
-                   _: Principal = Operator) -> list[dict[str, Any]]:
+def list_suppliers(services: ServicesDep, kind: str | None = None, _: Principal = Operator) -> list[dict[str, Any]]:
     """Suppliers."""
     return services.ecosystem.supply.suppliers(kind=kind)
 
 
 @router.get("/suppliers/dependency")
-def supplier_dependency(min_partners: int = 1, services: Services = Depends(get_services),
-                        _: Principal = Operator) -> list[dict[str, Any]]:
+def supplier_dependency(services: ServicesDep, min_partners: int = 1, _: Principal = Operator) -> list[dict[str, Any]]:
     """Suppliers ranked by how many partners depend on them."""
     return services.ecosystem.supply.dependency(min_partners=min_partners)
 
 
 @router.post("/components", status_code=201)
-def add_component(body: ComponentIn, services: Services = Depends(get_services),
+def add_component(body: ComponentIn, services: ServicesDep,
                   _: Principal = Operator) -> dict[str, Any]:
     """Register a component."""
     return services.ecosystem.supply.add_component(**body.model_dump())
 
 
 @router.get("/components")
-def list_components(supplier_id: str | None = None, kind: str | None = None,
-                    services: Services = Depends(get_services), _: Principal = Operator) -> list[dict[str, Any]]:
+def list_components(services: ServicesDep, supplier_id: str | None = None, kind: str | None = None,
+                    _: Principal = Operator) -> list[dict[str, Any]]:
     """Components."""
     return services.ecosystem.supply.components(supplier_id=supplier_id, kind=kind)
 
 
 @router.put("/products/{model}/bom")
-def set_bom(model: str, lines: list[BomLineIn], services: Services = Depends(get_services),
+def set_bom(model: str, lines: list[BomLineIn], services: ServicesDep,
             _: Principal = Operator) -> list[dict[str, Any]]:
     """Replace a product's bill of materials."""
     return services.ecosystem.supply.set_bom(model, [line.model_dump() for line in lines])
 
 
 @router.get("/products/{model}/bom")
-def get_bom(model: str, services: Services = Depends(get_services),
+def get_bom(model: str, services: ServicesDep,
             principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
     """A product's bill of materials (partners: their own products)."""
-    check_partner_scope(principal, services.products.get(model).partner_id)
-    return services.ecosystem.supply.bom(model)
+    return services.ecosystem.supply.bom(model, caller=principal)
 
 
 @router.get("/demand")
-def demand(stage: list[str] = Query(["launched"]), limit: int = 100, services: Services = Depends(get_services),
+def demand(services: ServicesDep, stage: list[str] = Query(["launched"]), limit: int = 100,
            _: Principal = Operator) -> list[dict[str, Any]]:
     """Annual units per component across all partners' products at the given stages."""
     return services.ecosystem.supply.demand(stages=stage, limit=limit)
