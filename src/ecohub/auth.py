@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ecohub.errors import Forbidden
+from ecohub.errors import ErrorCode, Forbidden
 
 
 class Role(StrEnum):
@@ -38,7 +38,7 @@ def check_partner(caller: Principal | None, partner_id: str | None) -> None:
     """Partners act only on their own products and devices; operators, users' own checks and in-process callers
     (`None`: the CLI on the data dir, the hub itself) pass."""
     if caller is not None and caller.role == Role.PARTNER and partner_id != caller.partner_id:
-        raise Forbidden("partners may act only on their own products and devices", code="not_your_partner")
+        raise Forbidden("partners may act only on their own products and devices", code=ErrorCode.NOT_YOUR_PARTNER)
 
 
 def partner_filter(caller: Principal | None, asked: str | None) -> str | None:

@@ -2,17 +2,170 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Every machine code an ecohub error can carry (stable: clients and docs rely on them; add, never rename)."""
+
+    ALREADY_ERASED = "already_erased"
+    ALREADY_EXITED = "already_exited"
+    ALREADY_EXTENDED = "already_extended"
+    ALREADY_LISTED = "already_listed"
+    AMBIGUOUS_PROPERTY = "ambiguous_property"
+    API_FAILED = "api_failed"
+    AUTOMATIONS_UNAVAILABLE = "automations_unavailable"
+    BAD_JSON = "bad_json"
+    BIND_CODE_EXPIRED = "bind_code_expired"
+    BIND_CODE_USED = "bind_code_used"
+    BROKER_TIMEOUT = "broker_timeout"
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    CELL_KEY_DESTROYED = "cell_key_destroyed"
+    CELL_NOT_SERVED = "cell_not_served"
+    CERTIFICATION_REQUIRED = "certification_required"
+    COMMAND_TIMEOUT = "command_timeout"
+    COMMANDS_UNAVAILABLE = "commands_unavailable"
+    COMPONENT_EXISTS = "component_exists"
+    CONFLICT = "conflict"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    DEVICE_ALREADY_BOUND = "device_already_bound"
+    DEVICE_INACTIVE = "device_inactive"
+    DEVICE_NOT_IN_HOME = "device_not_in_home"
+    DUPLICATE_REPORT = "duplicate_report"
+    DYNSEC_SETUP = "dynsec_setup"
+    EMAIL_TAKEN = "email_taken"
+    ERROR = "error"
+    EXIT_BEFORE_FOUNDING = "exit_before_founding"
+    EXIT_OUT_OF_ORDER = "exit_out_of_order"
+    FILE_NOT_FOUND = "file_not_found"
+    FORBIDDEN = "forbidden"
+    GUARD_FAILED = "guard_failed"
+    HOME_NOT_EMPTY = "home_not_empty"
+    HOME_ROLE = "home_role"
+    HTTP_ERROR = "http_error"
+    HUB_NOT_RUNNING = "hub_not_running"
+    IDENTITY_NOT_VERIFIED = "identity_not_verified"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    INGEST_FAILED = "ingest_failed"
+    INVALID_AMOUNT = "invalid_amount"
+    INVALID_ARGUMENT = "invalid_argument"
+    INVALID_AVAILABILITY = "invalid_availability"
+    INVALID_BIND_CODE = "invalid_bind_code"
+    INVALID_BRAND_KEY = "invalid_brand_key"
+    INVALID_BROKER = "invalid_broker"
+    INVALID_COMMAND = "invalid_command"
+    INVALID_COUNT = "invalid_count"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    INVALID_DATABASE = "invalid_database"
+    INVALID_DATE = "invalid_date"
+    INVALID_DECLARATION = "invalid_declaration"
+    INVALID_DEVICE_CMD = "invalid_device_cmd"
+    INVALID_DEVICE_CREDENTIALS = "invalid_device_credentials"
+    INVALID_DID = "invalid_did"
+    INVALID_EMAIL = "invalid_email"
+    INVALID_EXPIRY = "invalid_expiry"
+    INVALID_FILE = "invalid_file"
+    INVALID_GROUP = "invalid_group"
+    INVALID_ID = "invalid_id"
+    INVALID_INPUT = "invalid_input"
+    INVALID_KEY = "invalid_key"
+    INVALID_KIND = "invalid_kind"
+    INVALID_LIMIT = "invalid_limit"
+    INVALID_MODEL = "invalid_model"
+    INVALID_NAME = "invalid_name"
+    INVALID_PART_NO = "invalid_part_no"
+    INVALID_PUBLIC_KEY = "invalid_public_key"
+    INVALID_QUANTITY = "invalid_quantity"
+    INVALID_ROLE = "invalid_role"
+    INVALID_RULE = "invalid_rule"
+    INVALID_SERIES = "invalid_series"
+    INVALID_SPEC = "invalid_spec"
+    INVALID_STAGE = "invalid_stage"
+    INVALID_SUPPLIER = "invalid_supplier"
+    INVALID_TEXT_VERSION = "invalid_text_version"
+    INVALID_TOKEN = "invalid_token"
+    INVALID_VALUE = "invalid_value"
+    INVALID_VOLUME = "invalid_volume"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    MINORITY_RULE = "minority_rule"
+    MISSING_ARGUMENT = "missing_argument"
+    MISSING_CREDENTIALS = "missing_credentials"
+    MISSING_TOKEN = "missing_token"
+    MOSQUITTO_MISSING = "mosquitto_missing"
+    NO_CREDENTIALS = "no_credentials"
+    NO_SUBJECT_KEY = "no_subject_key"
+    NOT_FOUND = "not_found"
+    NOT_LISTABLE = "not_listable"
+    NOT_PROVISIONABLE = "not_provisionable"
+    NOT_YOUR_DEVICE = "not_your_device"
+    NOT_YOUR_PARTNER = "not_your_partner"
+    OUT_OF_RANGE = "out_of_range"
+    PARTNER_EXISTS = "partner_exists"
+    PARTNER_EXITED = "partner_exited"
+    PARTNER_REQUIRED = "partner_required"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    PORT_IN_USE = "port_in_use"
+    PROPERTY_NOT_READABLE = "property_not_readable"
+    PROPERTY_NOT_WRITABLE = "property_not_writable"
+    REASON_REQUIRED = "reason_required"
+    REQUEST_CLOSED = "request_closed"
+    ROUND_BEFORE_FOUNDING = "round_before_founding"
+    ROUND_OUT_OF_ORDER = "round_out_of_order"
+    RULE_LOOP = "rule_loop"
+    SHARE_WITH_SELF = "share_with_self"
+    SKU_TAKEN = "sku_taken"
+    SUBJECT_ERASED = "subject_erased"
+    SUPPLIER_EXISTS = "supplier_exists"
+    TIMEOUT = "timeout"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_REVOKED = "token_revoked"
+    TOO_MANY_RULES = "too_many_rules"
+    UNAUTHORIZED = "unauthorized"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN_ACTION = "unknown_action"
+    UNKNOWN_EVENT = "unknown_event"
+    UNKNOWN_CATEGORY = "unknown_category"
+    UNKNOWN_CELL = "unknown_cell"
+    UNKNOWN_COMPONENT = "unknown_component"
+    UNKNOWN_COUNTRY = "unknown_country"
+    UNKNOWN_CURRENCY = "unknown_currency"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_FAULT = "unknown_fault"
+    UNKNOWN_HOME = "unknown_home"
+    UNKNOWN_LISTING = "unknown_listing"
+    UNKNOWN_MARKET = "unknown_market"
+    UNKNOWN_MEMBER = "unknown_member"
+    UNKNOWN_MODEL = "unknown_model"
+    UNKNOWN_NOTICE = "unknown_notice"
+    UNKNOWN_PARTNER = "unknown_partner"
+    UNKNOWN_PROPERTY = "unknown_property"
+    UNKNOWN_PURPOSE = "unknown_purpose"
+    UNKNOWN_REPORT = "unknown_report"
+    UNKNOWN_REQUEST = "unknown_request"
+    UNKNOWN_ROOM = "unknown_room"
+    UNKNOWN_RULE = "unknown_rule"
+    UNKNOWN_SUBJECT = "unknown_subject"
+    UNKNOWN_SUPPLIER = "unknown_supplier"
+    UNKNOWN_TOKEN = "unknown_token"
+    UNKNOWN_USER = "unknown_user"
+    UNTRUSTED_REPORT = "untrusted_report"
+    WEAK_PASSWORD = "weak_password"
+    WRONG_CELL = "wrong_cell"
+    WRONG_CURRENCY = "wrong_currency"
+    WRONG_PARTNER = "wrong_partner"
+    WRONG_ROLE = "wrong_role"
+    WRONG_TYPE = "wrong_type"
 
 
 class EcohubError(Exception):
     """Root of all ecohub errors; `code` is stable and machine-readable."""
 
-    code: str = "error"
+    code: str = ErrorCode.ERROR
     status: int = 500
     exit_code: int = 1
 
-    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+    def __init__(self, message: str, *, code: ErrorCode | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -29,7 +182,7 @@ class EcohubError(Exception):
 class InvalidInput(EcohubError):
     """The caller sent something wrong; fixing the request fixes it."""
 
-    code = "invalid_input"
+    code = ErrorCode.INVALID_INPUT
     status = 422
     exit_code = 2
 
@@ -37,7 +190,7 @@ class InvalidInput(EcohubError):
 class NotFound(EcohubError):
     """The thing named does not exist (or the caller may not know it exists)."""
 
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     status = 404
     exit_code = 3
 
@@ -45,7 +198,7 @@ class NotFound(EcohubError):
 class Unauthorized(EcohubError):
     """No valid credentials were presented."""
 
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
     status = 401
     exit_code = 4
 
@@ -53,7 +206,7 @@ class Unauthorized(EcohubError):
 class Forbidden(EcohubError):
     """Credentials are valid but do not allow this."""
 
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
     status = 403
     exit_code = 4
 
@@ -61,7 +214,7 @@ class Forbidden(EcohubError):
 class Conflict(EcohubError):
     """The request clashes with the current state (duplicate, illegal transition)."""
 
-    code = "conflict"
+    code = ErrorCode.CONFLICT
     status = 409
     exit_code = 5
 
@@ -69,14 +222,14 @@ class Conflict(EcohubError):
 class PayloadTooLarge(InvalidInput):
     """The request body or message exceeds the allowed size."""
 
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
     status = 413
 
 
 class Unavailable(EcohubError):
     """A dependency is down or slow; retrying later may succeed."""
 
-    code = "unavailable"
+    code = ErrorCode.UNAVAILABLE
     status = 503
     exit_code = 6
 
@@ -84,5 +237,5 @@ class Unavailable(EcohubError):
 class Timeout(Unavailable):
     """A device or dependency did not answer in time."""
 
-    code = "timeout"
+    code = ErrorCode.TIMEOUT
     status = 504

@@ -25,7 +25,7 @@ from ecohub.connect.commands import CommandService
 from ecohub.connect.events import DeviceRevoked
 from ecohub.connect.mosquitto import MosquittoBroker
 from ecohub.connect.mqtt import Endpoint
-from ecohub.errors import InvalidInput, Unavailable
+from ecohub.errors import ErrorCode, InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,10 @@ def parse_broker_url(url: str) -> tuple[str, int]:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("mqtt", "mosquitto"):
         raise InvalidInput(f"--broker must be 'embedded', 'mosquitto', mosquitto://host:port or mqtt://host:port, "
-                           f"got {url!r}", code="invalid_broker")
+                           f"got {url!r}", code=ErrorCode.INVALID_BROKER)
     host, _, port = rest.rstrip("/").partition(":")
     if port and not port.isdigit():
-        raise InvalidInput(f"the port in {url!r} is not a number", code="invalid_broker")
+        raise InvalidInput(f"the port in {url!r} is not a number", code=ErrorCode.INVALID_BROKER)
     return host or "127.0.0.1", int(port or 1883)
 
 
@@ -90,7 +90,7 @@ async def enter_broker(stack: AsyncExitStack, services: Services, *, broker: str
     if broker == "embedded":
         if not port_is_free(host, mqtt_port):
             raise Unavailable(f"MQTT port {mqtt_port} on {host} is in use; pick another with --mqtt-port",
-                              code="port_in_use")
+                              code=ErrorCode.PORT_IN_USE)
         authority = BrokerAuthority(services.devices, service_password=services.service_password)
         embedded = await stack.enter_async_context(EmbeddedBroker(host=host, port=mqtt_port, authority=authority))
 
@@ -127,7 +127,7 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         endpoint = await enter_broker(stack, services, broker=broker, host=host, mqtt_port=mqtt_port)
         if not port_is_free(host, http_port):
             raise Unavailable(f"HTTP port {http_port} on {host} is in use; pick another with --http-port",
-                              code="port_in_use")
+                              code=ErrorCode.PORT_IN_USE)
         # one worker in this process: a stable id and a plain persistent subscription
         # (a restarted hub resumes its session; see docs/deploy.md on shared ones)
         worker = services.ingest_worker(
@@ -158,7 +158,7 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         while not server.started:
             if api_task.done():
                 api_task.result()
-                raise Unavailable("the HTTP server stopped during start-up", code="api_failed")
+                raise Unavailable("the HTTP server stopped during start-up", code=ErrorCode.API_FAILED)
             await asyncio.sleep(0.02)
         public_host = settings.mqtt.public_host or host
         services.runtime.http_url = f"http://{host}:{http_port}"
@@ -180,7 +180,7 @@ async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
         task.result()
     if waiter not in done:
         waiter.cancel()
-        raise Unavailable("the ingest worker could not connect to the broker within 15 s", code="ingest_failed")
+        raise Unavailable("the ingest worker could not connect to the broker within 15 s", code=ErrorCode.INGEST_FAILED)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ecohub.bootstrap import Services
-from ecohub.errors import EcohubError
+from ecohub.errors import EcohubError, PayloadTooLarge
 
 MAX_BODY = 1024 * 1024
 
@@ -26,10 +26,8 @@ class BodyLimit:
         if scope["type"] == "http":
             length = dict(scope.get("headers") or []).get(b"content-length")
             if length is not None and length.isdigit() and int(length) > MAX_BODY:
-                response = JSONResponse(
-                    {"error": {"code": "payload_too_large", "message": f"request body over {MAX_BODY} bytes"}},
-                    status_code=413,
-                )
+                err = PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+                response = JSONResponse(err.to_dict(), status_code=err.status)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

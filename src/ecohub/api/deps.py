@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.errors import Forbidden, Unauthorized
+from ecohub.errors import ErrorCode, Forbidden, Unauthorized
 
 bearer = HTTPBearer(auto_error=False, description="an operator/partner token or a user access token")
 
@@ -24,7 +24,7 @@ def get_services(request: Request) -> Services:
 def get_principal(services: ServicesDep, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
     """Authenticate the bearer token (a user token names its cell; operator/partner tokens are global); 401 without."""
     if creds is None or creds.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required", code="missing_token")
+        raise Unauthorized("a bearer token is required", code=ErrorCode.MISSING_TOKEN)
     if creds.credentials.startswith(USER_TOKEN_PREFIX):
         return services.home.accounts.authenticate(creds.credentials)
     return services.tokens.authenticate(creds.credentials)
@@ -36,7 +36,7 @@ def role_gate(source: Callable[..., Principal], *roles: Role, name: str) -> Call
     def check(principal: Principal = Depends(source)) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(roles)}; the caller is {principal.role}",
-                            code="wrong_role")
+                            code=ErrorCode.WRONG_ROLE)
         return principal
 
     check.__name__ = f"{name}_" + "_".join(roles)

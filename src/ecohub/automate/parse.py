@@ -29,7 +29,7 @@ from ecohub.automate.domain import (
     Trigger,
     WebhookAction,
 )
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 
 MAX_TRIGGERS, MAX_ACTIONS, MAX_LEAVES, MAX_DEPTH, MAX_RATE = 20, 20, 50, 5, 600
 
@@ -50,7 +50,7 @@ class Resolver(Protocol):
         """The canonical `siid.aiid` of an action, with its inputs checked."""
 
 
-def bad(path: str, message: str, code: str = "invalid_rule") -> InvalidInput:
+def bad(path: str, message: str, code: ErrorCode = ErrorCode.INVALID_RULE) -> InvalidInput:
     """An InvalidInput naming where in the rule document the problem is."""
     return InvalidInput(f"{path}: {message}", code=code, path=path)
 
@@ -73,7 +73,7 @@ def _op(obj: dict[str, Any], path: str, *, required: bool) -> Op | None:
     if raw is None and not required:
         return None
     try:
-        op = Op(raw)
+        op = Op(str(raw))
     except ValueError:
         raise bad(f"{path}.op", f"must be one of {', '.join(o.value for o in Op)}") from None
     if "value" not in obj:
@@ -181,7 +181,7 @@ def parse_action(raw: Any, path: str, r: Resolver) -> Action:
                                                                   if isinstance(x, dict)]
         for piid, value in items:
             try:
-                inputs[int(piid)] = value
+                inputs[int(piid)] = value  # type: ignore[arg-type]  # not an int: caught below
             except (TypeError, ValueError):
                 raise bad(f"{path}.in", "must map input piids to values") from None
         return CallAction(did, r.action(did, _str(a, "action", path), inputs, f"{path}.action"), inputs)

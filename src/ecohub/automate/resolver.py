@@ -8,7 +8,7 @@ from ecohub.auth import Principal
 from ecohub.automate.parse import bad
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import EcohubError, NotFound
+from ecohub.errors import EcohubError, ErrorCode, NotFound
 from ecohub.home.domain import HomeRole, resolve_property
 from ecohub.home.homes import HomeService
 from ecohub.spec import CompiledSpec
@@ -34,7 +34,7 @@ class HomeResolver:
             except EcohubError:
                 access = None
             if access is None or access.home_id != self.home_id:
-                raise bad(path, f"device {did} is not bound to this home", code="device_not_in_home")
+                raise bad(path, f"device {did} is not bound to this home", code=ErrorCode.DEVICE_NOT_IN_HOME)
             self._specs[did] = self.products.compiled(self.devices.get(did).model)
         return self._specs[did]
 
@@ -44,10 +44,10 @@ class HomeResolver:
         try:
             prop = resolve_property(spec.spec, str(ref))
         except EcohubError as err:
-            raise bad(path, err.message, code=err.code) from err
+            raise bad(path, err.message, code=ErrorCode(err.code)) from err
         if write and not spec.properties[(prop.siid, prop.iid)].writable:
             raise bad(path, f"property {prop.key} ({prop.name}) of device {did} is not writable",
-                      code="property_not_writable")
+                      code=ErrorCode.PROPERTY_NOT_WRITABLE)
         return prop.key
 
     def check(self, did: str, key: str, value: Any, path: str) -> None:
@@ -55,7 +55,7 @@ class HomeResolver:
         siid, piid = (int(x) for x in key.split("."))
         problem = self.spec(did, path).properties[(siid, piid)].check(value)
         if problem is not None:
-            raise bad(path, problem.message, code=problem.kind)
+            raise bad(path, problem.message, code=ErrorCode(problem.kind))
 
     def _pick(self, table: dict[tuple[int, int], Any], ref: str, what: str, did: str, path: str) -> tuple[int, int]:
         siid, dot, iid = str(ref).partition(".")
@@ -64,7 +64,7 @@ class HomeResolver:
         matches = [k for k, v in table.items() if v.name == ref or f"{k[0]}.{v.name}" == ref]
         if len(matches) != 1:
             how = "is ambiguous" if matches else "is not in the spec"
-            raise bad(path, f"{what} {ref!r} of device {did} {how}", code=f"unknown_{what}")
+            raise bad(path, f"{what} {ref!r} of device {did} {how}", code=ErrorCode(f"unknown_{what}"))
         return matches[0]
 
     def event(self, did: str, ref: str, path: str) -> str:
@@ -81,14 +81,14 @@ class HomeResolver:
         missing = sorted(set(action.in_) - set(inputs))
         if extra or missing:
             raise bad(path, f"action {siid}.{aiid} takes inputs {list(action.in_)}; missing {missing}, "
-                            f"unexpected {extra}", code="invalid_argument")
+                            f"unexpected {extra}", code=ErrorCode.INVALID_ARGUMENT)
         for piid, value in inputs.items():
             problem = spec.check_value(siid, piid, value)
             if problem is not None:
-                raise bad(path, f"input {piid}: {problem.message}", code=problem.kind)
+                raise bad(path, f"input {piid}: {problem.message}", code=ErrorCode(problem.kind))
         return f"{siid}.{aiid}"
 
 
 def not_found_rule(rule_id: str) -> NotFound:
     """The one answer for rules that do not exist and rules of homes the caller is not in."""
-    return NotFound(f"no automation {rule_id}", code="unknown_rule")
+    return NotFound(f"no automation {rule_id}", code=ErrorCode.UNKNOWN_RULE)

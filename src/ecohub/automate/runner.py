@@ -102,8 +102,8 @@ class Runner:
                 return await self._command(action.did, Method.SET_PROPERTIES, params, f, "set")
             if isinstance(action, CallAction):
                 siid, aiid = (int(x) for x in action.key.split("."))
-                params = {"siid": siid, "aiid": aiid, "in": [{"piid": p, "value": v} for p, v in action.inputs.items()]}
-                return await self._command(action.did, Method.ACTION, params, f, "action")
+                call = {"siid": siid, "aiid": aiid, "in": [{"piid": p, "value": v} for p, v in action.inputs.items()]}
+                return await self._command(action.did, Method.ACTION, call, f, "action")
             if isinstance(action, RunRuleAction):
                 if f.depth >= MAX_CHAIN:
                     return {"type": "run_rule", "ok": False, "rule_id": action.rule_id, "error": "chain_too_long"}

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from ecohub.auth import Principal
 from ecohub.automate.domain import LoadedRule, RuleRunner, RuleSpec, RunRuleAction, find_loop
@@ -17,7 +17,7 @@ from ecohub.automate.resolver import HomeResolver, not_found_rule
 from ecohub.bus import EventBus
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import Conflict, EcohubError, Unavailable
+from ecohub.errors import Conflict, EcohubError, ErrorCode, Unavailable
 from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceUnbound
 from ecohub.home.homes import HomeService
@@ -75,13 +75,15 @@ class AutomationService:
         others = self._home_rules(self.homes.cell_of(p), home_id)
         for i, action in enumerate(spec.actions):
             if isinstance(action, RunRuleAction) and action.rule_id not in others and action.rule_id != rule_id:
-                raise bad(f"actions[{i}].rule_id", f"no rule {action.rule_id} in this home", code="unknown_rule")
+                raise bad(f"actions[{i}].rule_id", f"no rule {action.rule_id} in this home",
+                          code=ErrorCode.UNKNOWN_RULE)
         graph = {rid: r.spec for rid, (r, enabled) in others.items() if enabled and rid != rule_id}
         graph[rule_id] = spec
         cycle = find_loop(graph, rule_id)
         if cycle is not None:
             names = [graph[r].name for r in cycle]
-            raise Conflict("this rule would trigger itself: " + " → ".join(names), code="rule_loop", cycle=cycle)
+            raise Conflict("this rule would trigger itself: " + " → ".join(names),
+                           code=ErrorCode.RULE_LOOP, cycle=cycle)
         return spec
 
     def _home_rules(self, cell: str, home_id: str) -> dict[str, tuple[LoadedRule, bool]]:
@@ -99,7 +101,7 @@ class AutomationService:
         with self.dbs.cell_session(cell) as s:
             count = s.scalar(select(func.count()).select_from(AutomationRule).where(AutomationRule.home_id == home_id))
             if (count or 0) >= MAX_RULES_PER_HOME:
-                raise Conflict(f"a home holds at most {MAX_RULES_PER_HOME} automations", code="too_many_rules")
+                raise Conflict(f"a home holds at most {MAX_RULES_PER_HOME} automations", code=ErrorCode.TOO_MANY_RULES)
             s.add(AutomationRule(id=rule_id, home_id=home_id, name=spec.name, enabled=enabled,
                                  definition=rule_doc(spec), created_by=p.subject))
         self.bus.publish([RuleSaved(rule_id, home_id, cell)])
@@ -170,7 +172,7 @@ class AutomationService:
         """Run a rule at once (owner or member), as if triggered; → the run record."""
         row = self.require_rule(p, rule_id, HomeRole.MEMBER)
         if self.engine is None:
-            raise Unavailable("no automation engine runs in this process", code="automations_unavailable")
+            raise Unavailable("no automation engine runs in this process", code=ErrorCode.AUTOMATIONS_UNAVAILABLE)
         rule = LoadedRule(row.id, row.home_id, self.homes.cell_of(p), stored_spec(row.definition))
         return await self.engine.run_now(rule, actor=p.actor, skip_conditions=skip_conditions)
 
@@ -212,7 +214,7 @@ class AutomationService:
                 AutomationRule.id.in_({r["rule_id"] for r in runs}))))
             rows = [r for r in runs if r["rule_id"] in known]  # a rule deleted meanwhile takes its runs with it
             if rows:
-                s.execute(AutomationRun.__table__.insert(), rows)
+                s.execute(insert(AutomationRun), rows)
             for rule_id in trim & known:
                 cutoff = s.scalar(select(AutomationRun.id).where(AutomationRun.rule_id == rule_id)
                                   .order_by(AutomationRun.id.desc()).offset(KEEP_RUNS).limit(1))

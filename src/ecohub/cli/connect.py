@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 
 from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
-from ecohub.errors import InvalidInput, Unavailable
+from ecohub.errors import ErrorCode, InvalidInput, Unavailable
 from ecohub.hub import read_runtime
 from ecohub.sdk.faults import FAULTS
 from ecohub.sdk.simulator import FleetStats, run_fleet
@@ -108,20 +108,20 @@ def simulate(model: str = typer.Option(..., "--model"), devices: int = typer.Opt
              data_dir: Path | None = DataDir) -> None:
     """Run N SDK devices for a model against a hub; values are drawn inside the spec's ranges."""
     if fault is not None and fault not in FAULTS:
-        raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}", code="unknown_fault")
+        raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}", code=ErrorCode.UNKNOWN_FAULT)
     services = open_services(data_dir)
     if host is None or port is None:
         runtime = read_runtime(services.settings.data_dir)
         if runtime is None:
             raise Unavailable("no hub is running on this data dir; start `ecohub up` or pass --host/--port",
-                              code="hub_not_running")
+                              code=ErrorCode.HUB_NOT_RUNNING)
         mqtt = runtime["mqtt"]
         assert isinstance(mqtt, dict)
         host, port = host or str(mqtt["host"]), port or int(mqtt["port"])
     if credentials is not None:
         creds = [c for c in json.loads(credentials.read_text()) if c.get("model") == model]
         if not creds:
-            raise InvalidInput(f"{credentials} has no devices of model {model}", code="no_credentials")
+            raise InvalidInput(f"{credentials} has no devices of model {model}", code=ErrorCode.NO_CREDENTIALS)
     else:
         creds = [d.to_dict() for d in services.devices.provision(model=model, count=devices)]
     spec = services.products.compiled(model).spec

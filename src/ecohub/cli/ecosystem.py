@@ -11,7 +11,7 @@ from ecohub.cli import registry as registry_cli
 from ecohub.cli import supply as cli_supply
 from ecohub.cli.common import DataDir, JsonOut, emit, handle_errors, open_services
 from ecohub.ecosystem.domain import Stage
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 
 spec_app = typer.Typer(help="product specs (miot-spec-v2 documents)", no_args_is_help=True)
 product_app = typer.Typer(help="products and their lifecycle", no_args_is_help=True)
@@ -40,9 +40,9 @@ def spec_import(
     try:
         document = json.loads(file.read_text())
     except FileNotFoundError as err:
-        raise InvalidInput(f"no such file: {file}", code="file_not_found") from err
+        raise InvalidInput(f"no such file: {file}", code=ErrorCode.FILE_NOT_FOUND) from err
     except json.JSONDecodeError as err:
-        raise InvalidInput(f"{file} is not JSON: {err}", code="bad_json") from err
+        raise InvalidInput(f"{file} is not JSON: {err}", code=ErrorCode.BAD_JSON) from err
     services = open_services(data_dir)
     view = services.products.import_spec(document, model=model, actor="cli", partner_id=partner, category=category,
                                          stage=stage)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ecohub.cli.common import DataDir, JsonOut, emit, handle_errors, open_services
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 
 supplier_app = typer.Typer(help="suppliers and the partners depending on them", no_args_is_help=True)
 component_app = typer.Typer(help="components", no_args_is_help=True)
@@ -80,7 +80,7 @@ def bom_set(model: str, lines: list[str] = typer.Argument(..., help="PART_NO[:QT
     for line in lines:
         part, _, qty = line.partition(":")
         if qty and not qty.isdigit():
-            raise InvalidInput(f"{line!r}: quantity must be a positive integer", code="invalid_quantity")
+            raise InvalidInput(f"{line!r}: quantity must be a positive integer", code=ErrorCode.INVALID_QUANTITY)
         parsed.append({"part_no": part, "quantity": int(qty or 1)})
     emit(open_services(data_dir).ecosystem.supply.set_bom(model, parsed), as_json=as_json,
          columns=["part_no", "name", "supplier_id", "quantity", "unit_cost", "currency"])

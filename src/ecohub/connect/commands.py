@@ -14,7 +14,7 @@ from ecohub.connect.models import Command
 from ecohub.connect.mqtt import Endpoint, HubClient
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import InvalidInput, NotFound, Timeout, Unavailable
+from ecohub.errors import ErrorCode, InvalidInput, NotFound, Timeout, Unavailable
 from ecohub.protocol import Code, Method, Topic, parse_topic
 from ecohub.protocol.messages import DownMessage, decode_raw, decode_up, encode
 from ecohub.spec import CompiledSpec
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class _ParamsError(InvalidInput):
-    code = "invalid_command"
+    code = ErrorCode.INVALID_COMMAND
 
 
 def _int(value: Any, where: str) -> int:
@@ -53,15 +53,16 @@ def validate_command(spec: CompiledSpec, method: str, params: Any) -> Any:
             siid, piid = _int(item.get("siid"), f"params[{i}].siid"), _int(item.get("piid"), f"params[{i}].piid")
             cp = spec.properties.get((siid, piid))
             if cp is None:
-                raise NotFound(f"params[{i}]: property {siid}.{piid} is not in the spec", code="unknown_property")
+                raise NotFound(f"params[{i}]: property {siid}.{piid} is not in the spec",
+                               code=ErrorCode.UNKNOWN_PROPERTY)
             if not cp.writable:
                 raise InvalidInput(f"params[{i}]: property {siid}.{piid} ({cp.prop.name}) is not writable",
-                                   code="property_not_writable", device_code=int(Code.PROPERTY_NOT_WRITABLE))
+                                   code=ErrorCode.PROPERTY_NOT_WRITABLE, device_code=int(Code.PROPERTY_NOT_WRITABLE))
             if "value" not in item:
                 raise _ParamsError(f"params[{i}].value is missing")
             problem = cp.check(item["value"])
             if problem is not None:
-                raise InvalidInput(f"params[{i}] ({siid}.{piid}): {problem.message}", code=problem.kind)
+                raise InvalidInput(f"params[{i}] ({siid}.{piid}): {problem.message}", code=ErrorCode(problem.kind))
             out.append({"siid": siid, "piid": piid, "value": item["value"]})
         return out
     if method == Method.GET_PROPERTIES:
@@ -70,10 +71,11 @@ def validate_command(spec: CompiledSpec, method: str, params: Any) -> Any:
             siid, piid = _int(item.get("siid"), f"params[{i}].siid"), _int(item.get("piid"), f"params[{i}].piid")
             cp = spec.properties.get((siid, piid))
             if cp is None:
-                raise NotFound(f"params[{i}]: property {siid}.{piid} is not in the spec", code="unknown_property")
+                raise NotFound(f"params[{i}]: property {siid}.{piid} is not in the spec",
+                               code=ErrorCode.UNKNOWN_PROPERTY)
             if not cp.readable:
                 raise InvalidInput(f"params[{i}]: property {siid}.{piid} is not readable",
-                                   code="property_not_readable")
+                                   code=ErrorCode.PROPERTY_NOT_READABLE)
             out.append({"siid": siid, "piid": piid})
         return out
     if method == Method.ACTION:
@@ -82,7 +84,7 @@ def validate_command(spec: CompiledSpec, method: str, params: Any) -> Any:
         siid, aiid = _int(params.get("siid"), "params.siid"), _int(params.get("aiid"), "params.aiid")
         action = spec.actions.get((siid, aiid))
         if action is None:
-            raise NotFound(f"action {siid}.{aiid} is not in the spec", code="unknown_action")
+            raise NotFound(f"action {siid}.{aiid} is not in the spec", code=ErrorCode.UNKNOWN_ACTION)
         args = params.get("in", [])
         if not isinstance(args, list):
             raise _ParamsError("params.in must be a list of {piid, value}")
@@ -93,14 +95,14 @@ def validate_command(spec: CompiledSpec, method: str, params: Any) -> Any:
             piid = _int(arg.get("piid"), f"params.in[{i}].piid")
             if piid not in action.in_:
                 raise InvalidInput(f"params.in[{i}]: piid {piid} is not an input of action {siid}.{aiid}",
-                                   code="invalid_argument")
+                                   code=ErrorCode.INVALID_ARGUMENT)
             problem = spec.check_value(siid, piid, arg["value"])
             if problem is not None:
-                raise InvalidInput(f"params.in[{i}] (piid {piid}): {problem.message}", code=problem.kind)
+                raise InvalidInput(f"params.in[{i}] (piid {piid}): {problem.message}", code=ErrorCode(problem.kind))
             given[piid] = arg["value"]
         missing = [p for p in action.in_ if p not in given]
         if missing:
-            raise InvalidInput(f"action {siid}.{aiid} needs inputs for piid {missing}", code="missing_argument")
+            raise InvalidInput(f"action {siid}.{aiid} needs inputs for piid {missing}", code=ErrorCode.MISSING_ARGUMENT)
         return {"siid": siid, "aiid": aiid, "in": [{"piid": p, "value": v} for p, v in given.items()]}
     raise _ParamsError(f"method must be one of set_properties, get_properties, action; got {method!r}")
 
@@ -114,7 +116,7 @@ class CommandLink:
     def require(self) -> CommandService:
         """The sender, or 503 `commands_unavailable` when this process has no broker connection."""
         if self.service is None:
-            raise Unavailable("this process has no broker connection for commands", code="commands_unavailable")
+            raise Unavailable("this process has no broker connection for commands", code=ErrorCode.COMMANDS_UNAVAILABLE)
         return self.service
 
 
@@ -165,11 +167,11 @@ class CommandService:
         """Validate, record, publish, await the reply (or raise Timeout naming the command id)."""
         if self._client is None:
             raise Unavailable("commands are not available in this process (no broker connection)",
-                              code="commands_unavailable")
+                              code=ErrorCode.COMMANDS_UNAVAILABLE)
         # database work runs in a thread: this loop also carries ingest, automations and the API
         info = await asyncio.to_thread(self.devices.get, did)
         if info.status != "active":
-            raise InvalidInput(f"device {did} is {info.status}", code="device_inactive")
+            raise InvalidInput(f"device {did} is {info.status}", code=ErrorCode.DEVICE_INACTIVE)
         compiled = await asyncio.to_thread(self.products.compiled, info.model)
         wire = validate_command(compiled, method, params)
         command_id = await asyncio.to_thread(self._record, info.cell, did, method, wire, actor)
@@ -188,7 +190,7 @@ class CommandService:
                 await asyncio.to_thread(self._finish, info.cell, command_id, "timeout", None)
                 raise Timeout(
                     f"device {did} did not answer command {command_id} within {timeout_s or self.timeout_s:.1f}s",
-                    code="command_timeout", command_id=command_id,
+                    code=ErrorCode.COMMAND_TIMEOUT, command_id=command_id,
                 ) from None
         finally:
             self._waiting.pop((did, command_id), None)

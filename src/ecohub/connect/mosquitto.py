@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.events import DeviceRevoked
 from ecohub.connect.mqtt import Endpoint, HubClient
-from ecohub.errors import EcohubError, Timeout, Unavailable
+from ecohub.errors import EcohubError, ErrorCode, Timeout, Unavailable
 
 if TYPE_CHECKING:
     from ecohub.bus import EventBus
@@ -189,13 +189,13 @@ class ManagedMosquitto:
         binary, plugin = find_mosquitto(), find_dynsec_plugin()
         if binary is None:
             raise Unavailable("the mosquitto binary is not installed (Debian: apt install mosquitto)",
-                              code="mosquitto_missing")
+                              code=ErrorCode.MOSQUITTO_MISSING)
         if plugin is None:
             raise Unavailable(f"{PLUGIN_NAME} not found; set ECOHUB_MOSQUITTO_PLUGIN to its path",
-                              code="mosquitto_missing")
+                              code=ErrorCode.MOSQUITTO_MISSING)
         if _listening(self.host, self.port):
             raise Unavailable(f"MQTT port {self.port} on {self.host} is in use; pick another with --mqtt-port",
-                              code="port_in_use")
+                              code=ErrorCode.PORT_IN_USE)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         write_dynsec(self.dynsec_path, self.service_password)
         self.conf_path.write_text(mosquitto_conf(host=self.host, port=self.port, plugin=plugin,
@@ -213,7 +213,7 @@ class ManagedMosquitto:
                 await self._stop()
                 raise Unavailable(f"mosquitto did not start on {self.host}:{self.port}: "
                                   f"{(err.decode(errors='replace') or self._log_tail()).strip()}",
-                                  code="broker_unavailable")
+                                  code=ErrorCode.BROKER_UNAVAILABLE)
             await asyncio.sleep(0.02)
         return self
 
@@ -310,7 +310,7 @@ class DynsecClient:
             for fut in futures:
                 fut.cancel()
             raise Timeout(f"the dynamic-security plugin did not answer within {COMMAND_TIMEOUT_S:.0f} s",
-                          code="broker_timeout") from err
+                          code=ErrorCode.BROKER_TIMEOUT) from err
         for response in responses:
             error = response.get("error")
             if error and not any(t in str(error).lower() for t in tolerate):
@@ -380,19 +380,19 @@ class MosquittoBroker:
         await control.__aexit__(None, None, None)
         self._control = await DynsecClient(self.endpoint).__aenter__()
         if SERVICE_ROLE not in await self._service_roles():
-            raise DynsecError(f"could not give {SERVICE_USER!r} the role {SERVICE_ROLE!r}", code="dynsec_setup")
+            raise DynsecError(f"could not give {SERVICE_USER!r} the role {SERVICE_ROLE!r}", code=ErrorCode.DYNSEC_SETUP)
 
     async def _service_roles(self) -> set[str]:
         client = await self.get_client(SERVICE_USER)
         if client is None:
-            raise DynsecError(f"the broker has no dynsec client {SERVICE_USER!r}", code="dynsec_setup")
+            raise DynsecError(f"the broker has no dynsec client {SERVICE_USER!r}", code=ErrorCode.DYNSEC_SETUP)
         return {str(r.get("rolename")) for r in client.get("roles", [])}
 
     @property
     def control(self) -> DynsecClient:
         """The control client (only while the adapter runs)."""
         if self._control is None:
-            raise Unavailable("the Mosquitto adapter is not running", code="broker_unavailable")
+            raise Unavailable("the Mosquitto adapter is not running", code=ErrorCode.BROKER_UNAVAILABLE)
         return self._control
 
     # -- the adapter interface -------------------------------------------------------------------------------
@@ -462,7 +462,7 @@ class MosquittoBroker:
     def _dispatch(self, send: Callable[[], list[asyncio.Future[dict[str, Any]]]]) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
-            raise Unavailable("the Mosquitto adapter is not running", code="broker_unavailable")
+            raise Unavailable("the Mosquitto adapter is not running", code=ErrorCode.BROKER_UNAVAILABLE)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -477,7 +477,7 @@ class MosquittoBroker:
             future.result(timeout=COMMAND_TIMEOUT_S + 2)
         except TimeoutError as err:
             future.cancel()
-            raise Timeout("the Mosquitto adapter did not answer in time", code="broker_timeout") from err
+            raise Timeout("the Mosquitto adapter did not answer in time", code=ErrorCode.BROKER_TIMEOUT) from err
 
     async def _send_and_wait(self, send: Callable[[], list[asyncio.Future[dict[str, Any]]]]) -> None:
         await self.control.gather(send(), tolerate=_HARMLESS)

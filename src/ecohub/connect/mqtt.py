@@ -14,7 +14,7 @@ from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
 from ecohub.connect.domain import SERVICE_USER
-from ecohub.errors import Unavailable
+from ecohub.errors import ErrorCode, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class HubClient:
             await self.client.connect(self.endpoint.host, self.endpoint.port, version=version, keepalive=30)
         except Exception as err:
             raise Unavailable(f"cannot reach the MQTT broker at {self.endpoint.host}:{self.endpoint.port}: {err}",
-                              code="broker_unavailable") from err
+                              code=ErrorCode.BROKER_UNAVAILABLE) from err
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -16,7 +17,7 @@ DEAD_PAYLOAD_KEEP = 4096
 MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
 
 
-class DeadCode:
+class DeadCode(StrEnum):
     """Machine codes of dead letters (documented in docs/protocol.md)."""
 
     OVERSIZED = "oversized"

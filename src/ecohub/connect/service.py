@@ -16,7 +16,7 @@ from ecohub.connect.domain import check_secret, hash_bind_code, hash_secret, new
 from ecohub.connect.events import DeviceProvisioned, DeviceRevoked
 from ecohub.connect.models import DeadLetter, Device
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import InvalidInput, NotFound
+from ecohub.errors import ErrorCode, InvalidInput, NotFound
 from ecohub.region.domain import cell_of_did, new_did
 from ecohub.store import Databases, utcnow
 
@@ -72,7 +72,7 @@ class DeviceService:
     def provision(self, *, model: str, count: int = 1, cell: str | None = None) -> list[ProvisionedDevice]:
         """Provision `count` devices for a product at certification or later."""
         if not 1 <= count <= MAX_BATCH:
-            raise InvalidInput(f"count must be between 1 and {MAX_BATCH}, got {count}", code="invalid_count")
+            raise InvalidInput(f"count must be between 1 and {MAX_BATCH}, got {count}", code=ErrorCode.INVALID_COUNT)
         cell = self.dbs.check_cell(cell or self.default_cell)
         product = self.products.check_provisionable(model)
         out: list[ProvisionedDevice] = []
@@ -103,7 +103,7 @@ class DeviceService:
         with self.dbs.cell_session(cell) as s:
             d = s.get(Device, did)
             if d is None:
-                raise NotFound(f"no device {did}", code="unknown_device")
+                raise NotFound(f"no device {did}", code=ErrorCode.UNKNOWN_DEVICE)
             info = DeviceInfo(d.did, d.model, cell, d.status, d.partner_id, d.created_at.isoformat())
         check_partner(caller, info.partner_id)
         return info
@@ -156,7 +156,7 @@ class DeviceService:
         with self.dbs.cell_session(cell) as s:
             d = s.get(Device, did)
             if d is None:
-                raise NotFound(f"no device {did}", code="unknown_device")
+                raise NotFound(f"no device {did}", code=ErrorCode.UNKNOWN_DEVICE)
             d.status = "revoked"
             d.revoked_at = utcnow()
         self._cred_cache.pop(did, None)
@@ -178,7 +178,7 @@ class DeviceService:
         with self.dbs.cell_session(cell) as s:
             d = s.get(Device, did)
             if d is None:
-                raise NotFound(f"no device {did}", code="unknown_device")
+                raise NotFound(f"no device {did}", code=ErrorCode.UNKNOWN_DEVICE)
             d.secret_salt, d.secret_hash = salt, hash_secret(secret, salt)
             d.bind_code_hash = hash_bind_code(code, self.secret_key)
             model = d.model
@@ -195,7 +195,8 @@ class DeviceService:
         for cell in self.dbs.cells:
             with self.dbs.cell_session(cell) as s:
                 for partner_id, n in s.execute(q):
-                    totals[partner_id] = totals.get(partner_id, 0) + n
+                    if partner_id is not None:
+                        totals[partner_id] = totals.get(partner_id, 0) + n
         return totals
 
     def forget_cached(self, did: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from ecohub.errors import Conflict, InvalidInput
+from ecohub.errors import Conflict, ErrorCode, InvalidInput
 
 BRAND = "brand"
 FOUNDERS = "founders"
@@ -49,15 +49,16 @@ class CapTable:
 def check_terms(terms: RoundTerms) -> None:
     """Refuse rounds that cannot be computed: non-positive pre-money or raise, brand share outside [0, raise]."""
     if terms.pre_money <= 0:
-        raise InvalidInput(f"pre-money valuation must be positive, got {terms.pre_money}", code="invalid_amount")
+        raise InvalidInput(f"pre-money valuation must be positive, got {terms.pre_money}",
+                           code=ErrorCode.INVALID_AMOUNT)
     if terms.raised <= 0:
-        raise InvalidInput(f"amount raised must be positive, got {terms.raised}", code="invalid_amount")
+        raise InvalidInput(f"amount raised must be positive, got {terms.raised}", code=ErrorCode.INVALID_AMOUNT)
     if terms.brand_amount < 0:
         raise InvalidInput(f"the brand's participation cannot be negative, got {terms.brand_amount}",
-                           code="invalid_amount")
+                           code=ErrorCode.INVALID_AMOUNT)
     if terms.brand_amount > terms.raised:
         raise InvalidInput(f"the brand's participation {terms.brand_amount} exceeds the amount raised {terms.raised}",
-                           code="invalid_amount")
+                           code=ErrorCode.INVALID_AMOUNT)
 
 
 def apply_round(table: CapTable, terms: RoundTerms) -> CapTable:
@@ -97,7 +98,7 @@ def check_minority(stake: Fraction, *, override_reason: str | None) -> bool:
     raise Conflict(
         f"this round would take the brand to {percent(stake)}% — the policy is a minority stake (< 50%); "
         "give an override reason to record an audited exception",
-        code="minority_rule",
+        code=ErrorCode.MINORITY_RULE,
         stake_percent=str(percent(stake)),
     )
 

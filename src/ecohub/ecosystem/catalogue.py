@@ -13,7 +13,7 @@ from ecohub.ecosystem.channel import ListingService
 from ecohub.ecosystem.domain import Availability, Stage
 from ecohub.ecosystem.models import Category, Listing, Product
 from ecohub.ecosystem.partners import PartnerService
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.store import Databases
 
 COUNT_BY = ("category", "family", "stage", "partner", "market")
@@ -34,7 +34,7 @@ class CatalogueService:
             return [{"slug": slug, "name": name, "family": fam, "products": n} for slug, name, fam, n in s.execute(q)]
 
     @staticmethod
-    def _filtered(q: Select[Any], *, category: str | None, family: str | None, market: str | None,
+    def _filtered(q: Select[Any] | Any, *, category: str | None, family: str | None, market: str | None,
                   partner_id: str | None, stage: str | None, text: str | None) -> Select[Any]:
         if category:
             q = q.where(Product.category == category)
@@ -75,7 +75,7 @@ class CatalogueService:
         """Number of products per category, family, stage, partner or market (listed, not discontinued)."""
         partner_id = partner_filter(caller, partner_id)
         if by not in COUNT_BY:
-            raise InvalidInput(f"count by one of: {', '.join(COUNT_BY)}", code="invalid_group")
+            raise InvalidInput(f"count by one of: {', '.join(COUNT_BY)}", code=ErrorCode.INVALID_GROUP)
         if by == "market":
             q = (select(Listing.market, func.count(func.distinct(Listing.model)))
                  .join(Product, Product.model == Listing.model)
@@ -84,7 +84,7 @@ class CatalogueService:
             q = (select(Category.family, func.count()).select_from(Product)
                  .join(Category, Category.slug == Product.category).group_by(Category.family))
         else:
-            col = {"category": Product.category, "stage": Product.stage, "partner": Product.partner_id}[by]
+            col: Any = {"category": Product.category, "stage": Product.stage, "partner": Product.partner_id}[by]
             q = select(col, func.count()).select_from(Product).group_by(col)
         if partner_id:
             q = q.where(Product.partner_id == partner_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, LISTABLE, Availability
 from ecohub.ecosystem.events import ListingChanged
 from ecohub.ecosystem.models import Listing, Market, Product
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import Conflict, InvalidInput, NotFound
+from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases
 
 
@@ -38,7 +39,7 @@ class MarketService:
     def __init__(self, dbs: Databases) -> None:
         self.dbs = dbs
 
-    def list(self, *, cell: str | None = None, region: str | None = None) -> list[dict[str, Any]]:
+    def list(self, *, cell: str | None = None, region: str | None = None) -> builtins.list[dict[str, Any]]:
         """Markets, optionally of one cell or region."""
         q = select(Market).order_by(Market.code)
         if cell:
@@ -53,7 +54,7 @@ class MarketService:
         with self.dbs.global_session() as s:
             return market_dict(get_market(s, code, missing=NotFound))
 
-    def profiles(self) -> dict[str, list[str]]:
+    def profiles(self) -> dict[str, builtins.list[str]]:
         """Every market's certification profile (for the certify context to evaluate reports against)."""
         with self.dbs.global_session() as s:
             return {m.code: list(m.cert_profile) for m in s.scalars(select(Market))}
@@ -63,7 +64,8 @@ def get_market(s: Session, code: str, *, missing: type[NotFound] | type[InvalidI
     """A market row or an error naming the code."""
     m = s.get(Market, (code or "").upper())
     if m is None:
-        raise missing(f"unknown market {code!r} (ISO 3166 alpha-2, see `ecohub market list`)", code="unknown_market")
+        raise missing(f"unknown market {code!r} (ISO 3166 alpha-2, see `ecohub market list`)",
+                      code=ErrorCode.UNKNOWN_MARKET)
     return m
 
 
@@ -83,22 +85,24 @@ class ListingService:
             m = get_market(s, market)
             product = s.get(Product, model)
             if product is None:
-                raise NotFound(f"no product with model {model!r}", code="unknown_model")
+                raise NotFound(f"no product with model {model!r}", code=ErrorCode.UNKNOWN_MODEL)
             if Stage(product.stage) not in LISTABLE:
                 raise Conflict(f"{model} is at stage {product.stage}; only approved or launched products can be "
-                               "listed", code="not_listable")
+                               "listed", code=ErrorCode.NOT_LISTABLE)
             if m.code not in self.products.passed_markets(model, product.spec_hash):
                 raise Conflict(
                     f"{model} has no valid passing certification report for {m.code} (profile: "
-                    f"{', '.join(m.cert_profile)})", code="certification_required")
+                    f"{', '.join(m.cert_profile)})", code=ErrorCode.CERTIFICATION_REQUIRED)
             if currency and currency.upper() != m.currency:
-                raise InvalidInput(f"prices in {m.code} are in {m.currency}, not {currency}", code="wrong_currency")
+                raise InvalidInput(f"prices in {m.code} are in {m.currency}, not {currency}",
+                                   code=ErrorCode.WRONG_CURRENCY)
             amount = money(price, field="price", currency=m.currency, positive=True)
             sku = (sku or f"{model}-{m.code}".upper().replace(".", "-"))[:64]
             if s.scalar(select(Listing.id).where(Listing.model == model, Listing.market == m.code)) is not None:
-                raise Conflict(f"{model} is already listed in {m.code}; change it instead", code="already_listed")
+                raise Conflict(f"{model} is already listed in {m.code}; change it instead",
+                               code=ErrorCode.ALREADY_LISTED)
             if s.scalar(select(Listing.id).where(Listing.sku == sku)) is not None:
-                raise Conflict(f"SKU {sku} is taken", code="sku_taken")
+                raise Conflict(f"SKU {sku} is taken", code=ErrorCode.SKU_TAKEN)
             row = Listing(model=model, market=m.code, sku=sku, price=amount, currency=m.currency,
                           availability=avail, actor=actor)
             s.add(row)
@@ -113,7 +117,7 @@ class ListingService:
         with self.dbs.global_session() as s:
             row = s.get(Listing, listing_id)
             if row is None:
-                raise NotFound(f"no listing {listing_id}", code="unknown_listing")
+                raise NotFound(f"no listing {listing_id}", code=ErrorCode.UNKNOWN_LISTING)
             if price is not None:
                 row.price = money(price, field="price", currency=row.currency, positive=True)
             if availability is not None:
@@ -129,7 +133,7 @@ class ListingService:
         with self.dbs.global_session() as s:
             row = s.get(Listing, listing_id)
             if row is None:
-                raise NotFound(f"no listing {listing_id}", code="unknown_listing")
+                raise NotFound(f"no listing {listing_id}", code=ErrorCode.UNKNOWN_LISTING)
             partner = s.scalar(select(Product.partner_id).where(Product.model == row.model))
             out = {**listing_dict(row), "partner_id": partner}
         check_partner(caller, partner)
@@ -137,7 +141,7 @@ class ListingService:
 
     def list(self, *, model: str | None = None, market: str | None = None, partner_id: str | None = None,
              availability: str | None = None, limit: int = 1000, offset: int = 0,
-             caller: Principal | None = None) -> list[dict[str, Any]]:
+             caller: Principal | None = None) -> builtins.list[dict[str, Any]]:
         """Listings, optionally by product, market, partner or availability (a partner caller: its own)."""
         partner_id = partner_filter(caller, partner_id)
         q = select(Listing).order_by(Listing.model, Listing.market).limit(limit).offset(offset)
@@ -165,4 +169,4 @@ def _availability(value: str) -> str:
         return Availability(value)
     except ValueError as err:
         raise InvalidInput(f"unknown availability {value!r}; one of: {', '.join(Availability)}",
-                           code="invalid_availability") from err
+                           code=ErrorCode.INVALID_AVAILABILITY) from err

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from ecohub.errors import Conflict, InvalidInput
+from ecohub.errors import Conflict, ErrorCode, InvalidInput
 
 MODEL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*){2,}$")
 
@@ -64,7 +64,7 @@ def check_model_id(model: str) -> str:
     if not MODEL_RE.match(model or "") or len(model) > 64:
         raise InvalidInput(
             f"model id {model!r} must look like brand.kind.version (lower-case, e.g. acme.plug.v1)",
-            code="invalid_model",
+            code=ErrorCode.INVALID_MODEL,
         )
     return model
 
@@ -75,20 +75,20 @@ def check_transition(current: Stage, target: Stage, ctx: TransitionContext) -> N
         allowed = ", ".join(sorted(TRANSITIONS[current])) or "none"
         raise Conflict(
             f"a product cannot go from {current} to {target} (allowed from {current}: {allowed})",
-            code="illegal_transition",
+            code=ErrorCode.ILLEGAL_TRANSITION,
         )
     if target == Stage.DEFINED and not ctx.has_valid_spec:
-        raise Conflict("a product is defined only with a valid spec", code="guard_failed")
+        raise Conflict("a product is defined only with a valid spec", code=ErrorCode.GUARD_FAILED)
     if target == Stage.APPROVED:
         missing = [m for m in ctx.target_markets if m not in ctx.passed_markets]
         if not ctx.target_markets:
             raise Conflict("approval needs target markets and a passing certification report for each",
-                           code="guard_failed")
+                           code=ErrorCode.GUARD_FAILED)
         if missing:
             raise Conflict(
                 "approval needs a passing certification report for every target market; missing: "
                 + ", ".join(missing),
-                code="guard_failed",
+                code=ErrorCode.GUARD_FAILED,
             )
 
 
@@ -97,7 +97,7 @@ def path_to(current: Stage, target: Stage) -> list[Stage]:
     if current == target:
         return []
     if current not in ORDER or target not in ORDER or ORDER.index(target) < ORDER.index(current):
-        raise Conflict(f"cannot move a product forward from {current} to {target}", code="illegal_transition")
+        raise Conflict(f"cannot move a product forward from {current} to {target}", code=ErrorCode.ILLEGAL_TRANSITION)
     return ORDER[ORDER.index(current) + 1 : ORDER.index(target) + 1]
 
 
@@ -147,7 +147,7 @@ def check_currency(code: str) -> str:
     """An ISO 4217 code ecohub knows, upper-case; InvalidInput otherwise."""
     value = (code or "").upper()
     if value not in CURRENCIES:
-        raise InvalidInput(f"unknown currency {code!r} (ISO 4217, e.g. USD, EUR, CNY)", code="unknown_currency")
+        raise InvalidInput(f"unknown currency {code!r} (ISO 4217, e.g. USD, EUR, CNY)", code=ErrorCode.UNKNOWN_CURRENCY)
     return value
 
 
@@ -155,18 +155,19 @@ def money(value: Decimal | int | str, *, field: str, currency: str = "USD", posi
           places: int | None = None) -> Decimal:
     """A non-negative amount as Decimal with at most the currency's minor units; floats are refused."""
     if isinstance(value, float):
-        raise InvalidInput(f"{field}: money is never a float; send a decimal string", code="invalid_amount")
+        raise InvalidInput(f"{field}: money is never a float; send a decimal string", code=ErrorCode.INVALID_AMOUNT)
     try:
         amount = Decimal(str(value))
     except InvalidOperation as err:
-        raise InvalidInput(f"{field}: {value!r} is not an amount", code="invalid_amount") from err
+        raise InvalidInput(f"{field}: {value!r} is not an amount", code=ErrorCode.INVALID_AMOUNT) from err
     if not amount.is_finite() or amount < 0 or (positive and amount == 0):
         need = "positive" if positive else "zero or positive"
-        raise InvalidInput(f"{field} must be {need}, got {value}", code="invalid_amount")
+        raise InvalidInput(f"{field} must be {need}, got {value}", code=ErrorCode.INVALID_AMOUNT)
     places = CURRENCY_MINOR_UNITS.get(currency, 2) if places is None else places
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > places:
-        raise InvalidInput(f"{field}: {currency} has {places} decimal place(s), got {value}", code="invalid_amount")
+        raise InvalidInput(f"{field}: {currency} has {places} decimal place(s), got {value}",
+                           code=ErrorCode.INVALID_AMOUNT)
     return amount
 
 
@@ -174,7 +175,7 @@ def check_slug(value: str, *, what: str) -> str:
     """Ids of partners and suppliers: lower-case letters, digits, '-' and '_'."""
     if not SLUG_RE.match(value or ""):
         raise InvalidInput(f"{what} id {value!r} must be 2-64 lower-case letters, digits, '-' or '_'",
-                           code="invalid_id")
+                           code=ErrorCode.INVALID_ID)
     return value
 
 

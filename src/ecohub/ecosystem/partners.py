@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -19,7 +20,7 @@ from ecohub.ecosystem.channel import get_market
 from ecohub.ecosystem.domain import ExitKind, PartnerKind, check_currency, check_slug, money, slugify
 from ecohub.ecosystem.events import PartnerExited, PartnerRegistered, RoundRecorded
 from ecohub.ecosystem.models import InvestmentRound, Partner, PartnerExit, StakeOverride
-from ecohub.errors import Conflict, InvalidInput, NotFound
+from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases, utcnow
 
 CENT = Decimal("0.01")
@@ -32,7 +33,7 @@ def as_date(value: date | str, *, field: str) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError as err:
-        raise InvalidInput(f"{field}: {value!r} is not a date (YYYY-MM-DD)", code="invalid_date") from err
+        raise InvalidInput(f"{field}: {value!r} is not a date (YYYY-MM-DD)", code=ErrorCode.INVALID_DATE) from err
 
 
 def partner_dict(p: Partner) -> dict[str, Any]:
@@ -65,21 +66,22 @@ class PartnerService:
             actor: str) -> dict[str, Any]:
         """Register a partner (a company, so the contact is a business role address, not a person's profile)."""
         if not name or not name.strip():
-            raise InvalidInput("a partner needs a name", code="invalid_name")
+            raise InvalidInput("a partner needs a name", code=ErrorCode.INVALID_NAME)
         try:
             pkind = PartnerKind(kind)
         except ValueError as err:
-            raise InvalidInput(f"unknown partner kind {kind!r} (ecosystem or developer)", code="invalid_kind") from err
+            raise InvalidInput(f"unknown partner kind {kind!r} (ecosystem or developer)",
+                               code=ErrorCode.INVALID_KIND) from err
         pid = check_slug(partner_id or slugify(name), what="partner")
         founded = as_date(founded_on, field="founded_on")
         if founded > utcnow().date():
-            raise InvalidInput(f"founded_on {founded} is in the future", code="invalid_date")
+            raise InvalidInput(f"founded_on {founded} is in the future", code=ErrorCode.INVALID_DATE)
         if contact_email and ("@" not in contact_email or len(contact_email) > 254):
-            raise InvalidInput(f"{contact_email!r} is not an e-mail address", code="invalid_email")
+            raise InvalidInput(f"{contact_email!r} is not an e-mail address", code=ErrorCode.INVALID_EMAIL)
         with self.dbs.global_session() as s:
             self._check_market(s, country)
             if s.get(Partner, pid) is not None or s.scalar(select(Partner.id).where(Partner.name == name.strip())):
-                raise Conflict(f"a partner {pid!r} / {name!r} already exists", code="partner_exists")
+                raise Conflict(f"a partner {pid!r} / {name!r} already exists", code=ErrorCode.PARTNER_EXISTS)
             p = Partner(id=pid, name=name.strip(), kind=pkind, country=country.upper(), founded_on=founded,
                         status="active", stage="prospect" if pkind == PartnerKind.ECOSYSTEM else "developer",
                         contact_role=contact_role[:64], contact_email=contact_email.lower())
@@ -95,7 +97,7 @@ class PartnerService:
     def _get(self, s: Session, partner_id: str) -> Partner:
         p = s.get(Partner, partner_id)
         if p is None:
-            raise NotFound(f"no partner {partner_id!r}", code="unknown_partner")
+            raise NotFound(f"no partner {partner_id!r}", code=ErrorCode.UNKNOWN_PARTNER)
         return p
 
     def get(self, partner_id: str, *, caller: Principal | None = None) -> dict[str, Any]:
@@ -114,7 +116,7 @@ class PartnerService:
             return s.get(Partner, partner_id) is not None
 
     def list(self, *, kind: str | None = None, stage: str | None = None, country: str | None = None,
-             limit: int = 1000, offset: int = 0, caller: Principal | None = None) -> list[dict[str, Any]]:
+             limit: int = 1000, offset: int = 0, caller: Principal | None = None) -> builtins.list[dict[str, Any]]:
         """Partners, optionally by kind, stage or country (a partner caller sees only itself)."""
         if caller is not None and caller.role == Role.PARTNER:
             return [self.get(str(caller.partner_id), caller=caller)]
@@ -134,7 +136,7 @@ class PartnerService:
             return {stage: n for stage, n in s.execute(select(Partner.stage, func.count()).group_by(Partner.stage))}
 
     @staticmethod
-    def _rounds(s: Session, partner_id: str) -> list[InvestmentRound]:
+    def _rounds(s: Session, partner_id: str) -> builtins.list[InvestmentRound]:
         return list(s.scalars(select(InvestmentRound).where(InvestmentRound.partner_id == partner_id)
                               .order_by(InvestmentRound.closed_on, InvestmentRound.id)))
 
@@ -146,7 +148,7 @@ class PartnerService:
         series = (series or "").strip().lower()
         if not series or len(series) > 24:
             raise InvalidInput("a round needs a series name (e.g. seed, series_a), up to 24 characters",
-                               code="invalid_series")
+                               code=ErrorCode.INVALID_SERIES)
         terms = RoundTerms(series, money(pre_money, field="pre_money", currency=cur),
                            money(raised, field="raised", currency=cur),
                            money(brand_amount, field="brand_amount", currency=cur))
@@ -156,15 +158,15 @@ class PartnerService:
             partner = self._get(s, partner_id)
             if closed < partner.founded_on:
                 raise InvalidInput(f"the round is dated {closed}, before {partner_id} was founded "
-                                   f"({partner.founded_on})", code="round_before_founding")
+                                   f"({partner.founded_on})", code=ErrorCode.ROUND_BEFORE_FOUNDING)
             if closed > utcnow().date():
-                raise InvalidInput(f"the round is dated in the future ({closed})", code="invalid_date")
+                raise InvalidInput(f"the round is dated in the future ({closed})", code=ErrorCode.INVALID_DATE)
             if s.scalar(select(PartnerExit.id).where(PartnerExit.partner_id == partner_id)) is not None:
-                raise Conflict(f"{partner_id} has exited; no further private rounds", code="partner_exited")
+                raise Conflict(f"{partner_id} has exited; no further private rounds", code=ErrorCode.PARTNER_EXITED)
             previous = self._rounds(s, partner_id)
             if previous and closed < previous[-1].closed_on:
                 raise Conflict(f"rounds are recorded in order; the last one closed on {previous[-1].closed_on}",
-                               code="round_out_of_order")
+                               code=ErrorCode.ROUND_OUT_OF_ORDER)
             before = captable.history(_terms(r) for r in previous)
             table = captable.apply_round(before[-1] if before else captable.CapTable(), terms)
             overridden = captable.check_minority(table.brand, override_reason=override_reason)
@@ -184,7 +186,7 @@ class PartnerService:
         self.bus.publish([RoundRecorded(partner_id, row.id, str(row.brand_stake_after), overridden)])
         return out
 
-    def rounds(self, partner_id: str, *, caller: Principal | None = None) -> list[dict[str, Any]]:
+    def rounds(self, partner_id: str, *, caller: Principal | None = None) -> builtins.list[dict[str, Any]]:
         """Rounds of a partner, oldest first."""
         check_partner(caller, partner_id)
         with self.dbs.global_session() as s:
@@ -209,7 +211,7 @@ class PartnerService:
                 "brand_percent": str(captable.percent(current.brand)),
                 "exit": _exit_dict(exit_row) if exit_row else None}
 
-    def overrides(self, partner_id: str | None = None) -> list[dict[str, Any]]:
+    def overrides(self, partner_id: str | None = None) -> builtins.list[dict[str, Any]]:
         """The audited exceptions to the minority rule."""
         q = select(StakeOverride).order_by(StakeOverride.id)
         if partner_id:
@@ -224,19 +226,21 @@ class PartnerService:
         try:
             ekind = ExitKind(kind)
         except ValueError as err:
-            raise InvalidInput(f"unknown exit kind {kind!r} (ipo or acquisition)", code="invalid_kind") from err
+            raise InvalidInput(f"unknown exit kind {kind!r} (ipo or acquisition)", code=ErrorCode.INVALID_KIND) from err
         cur = check_currency(currency)
         value = money(valuation, field="valuation", currency=cur, positive=True)
         when = as_date(exited_on, field="exited_on")
         with self.dbs.global_session() as s:
             partner = self._get(s, partner_id)
             if when < partner.founded_on:
-                raise InvalidInput(f"the exit is dated before {partner_id} was founded", code="exit_before_founding")
+                raise InvalidInput(f"the exit is dated before {partner_id} was founded",
+                                   code=ErrorCode.EXIT_BEFORE_FOUNDING)
             if s.scalar(select(PartnerExit.id).where(PartnerExit.partner_id == partner_id)) is not None:
-                raise Conflict(f"{partner_id} has already exited", code="already_exited")
+                raise Conflict(f"{partner_id} has already exited", code=ErrorCode.ALREADY_EXITED)
             rounds = self._rounds(s, partner_id)
             if rounds and when < rounds[-1].closed_on:
-                raise Conflict(f"the exit predates the last round ({rounds[-1].closed_on})", code="exit_out_of_order")
+                raise Conflict(f"the exit predates the last round ({rounds[-1].closed_on})",
+                               code=ErrorCode.EXIT_OUT_OF_ORDER)
             stake = rounds[-1].brand_stake_after if rounds else Decimal(0)
             proceeds = (stake * value).quantize(CENT) if ekind == ExitKind.ACQUISITION else None
             row = PartnerExit(partner_id=partner_id, kind=ekind, exited_on=when, valuation=value, currency=cur,
@@ -266,13 +270,13 @@ class PartnerService:
         return {"partners": rows, "total": {c: str(v) for c, v in sorted(totals.items())},
                 "realised": {c: str(v) for c, v in sorted(realised.items())}}
 
-    def portfolio_history(self, points: Valuations | None = None) -> list[dict[str, Any]]:
+    def portfolio_history(self, points: Valuations | None = None) -> builtins.list[dict[str, Any]]:
         """Total unrealised portfolio value per currency after each date on which a round or exit happened."""
         points = self.valuations() if points is None else points
         events = sorted((when, pid, stake, valuation, cur, kind)
                         for pid, evs in points.items() for when, stake, valuation, cur, kind in evs)
         state: dict[str, tuple[Decimal, str]] = {}
-        out: list[dict[str, Any]] = []
+        out: builtins.list[dict[str, Any]] = []
         for i, (when, pid, stake, valuation, cur, kind) in enumerate(events):
             state[pid] = (Decimal(0) if kind == ExitKind.ACQUISITION else (stake * valuation).quantize(CENT), cur)
             if i + 1 < len(events) and events[i + 1][0] == when:
@@ -286,7 +290,7 @@ class PartnerService:
 
     def valuations(self) -> Valuations:
         """Per partner, (date, brand stake, valuation, currency, basis) after each round and exit, in order."""
-        out: dict[str, list[tuple[date, Decimal, Decimal, str, str]]] = defaultdict(list)
+        out: dict[str, builtins.list[tuple[date, Decimal, Decimal, str, str]]] = defaultdict(list)
         with self.dbs.global_session() as s:
             for r in s.scalars(select(InvestmentRound).order_by(InvestmentRound.closed_on, InvestmentRound.id)):
                 out[r.partner_id].append((r.closed_on, r.brand_stake_after, r.post_money, r.currency, "round"))

@@ -26,7 +26,7 @@ from ecohub.ecosystem.domain import (
 )
 from ecohub.ecosystem.events import ProductSpecChanged, ProductStageChanged
 from ecohub.ecosystem.models import Category, Listing, Market, Product, ProductMarket, ProductTransition, SpecVersion
-from ecohub.errors import Conflict, InvalidInput, NotFound
+from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.spec import CompiledSpec, SpecInvalid, compile_spec, parse_spec
 from ecohub.store import Databases
 
@@ -129,7 +129,7 @@ class ProductService:
         except SpecInvalid as err:
             raise InvalidInput(
                 f"the spec has {len(err.problems)} problem(s): {err}",
-                code="invalid_spec",
+                code=ErrorCode.INVALID_SPEC,
                 problems=[{"path": p.path, "message": p.message} for p in err.problems],
             ) from err
         events: list[Any] = []
@@ -158,7 +158,8 @@ class ProductService:
                     events.append(self._move(s, product, step, actor, "spec import"))
             else:
                 if partner_id and product.partner_id and partner_id != product.partner_id:
-                    raise Conflict(f"product {model} belongs to partner {product.partner_id}", code="wrong_partner")
+                    raise Conflict(f"product {model} belongs to partner {product.partner_id}",
+                                   code=ErrorCode.WRONG_PARTNER)
                 if category:
                     product.category = category
                 if product.spec_hash != spec.hash:
@@ -195,7 +196,7 @@ class ProductService:
             stage = Stage(target)
         except ValueError as err:
             raise InvalidInput(f"unknown lifecycle stage {target!r}; stages: {', '.join(Stage)}",
-                               code="invalid_stage") from err
+                               code=ErrorCode.INVALID_STAGE) from err
         with self.dbs.global_session() as s:
             product = self._get(s, model)
             event = self._move(s, product, stage, actor, reason)
@@ -206,7 +207,7 @@ class ProductService:
     def _get(self, s: Session, model: str) -> Product:
         product = s.get(Product, model)
         if product is None:
-            raise NotFound(f"no product with model {model!r}", code="unknown_model")
+            raise NotFound(f"no product with model {model!r}", code=ErrorCode.UNKNOWN_MODEL)
         return product
 
     def get(self, model: str, *, caller: Principal | None = None) -> ProductView:
@@ -242,7 +243,8 @@ class ProductService:
     @staticmethod
     def _check_category(s: Session, slug: str) -> str:
         if s.get(Category, slug) is None:
-            raise InvalidInput(f"unknown category {slug!r}; see `ecohub category list`", code="unknown_category")
+            raise InvalidInput(f"unknown category {slug!r}; see `ecohub category list`",
+                               code=ErrorCode.UNKNOWN_CATEGORY)
         return slug
 
     @staticmethod
@@ -258,14 +260,15 @@ class ProductService:
                                          positive=True)
         if forecast_volume is not None:
             if forecast_volume < 0:
-                raise InvalidInput(f"forecast volume cannot be negative, got {forecast_volume}", code="invalid_volume")
+                raise InvalidInput(f"forecast volume cannot be negative, got {forecast_volume}",
+                                   code=ErrorCode.INVALID_VOLUME)
             product.forecast_volume = forecast_volume
         if markets is not None:
             codes = sorted({m.upper() for m in markets})
             known = set(s.scalars(select(Market.code).where(Market.code.in_(codes)))) if codes else set()
             unknown = [c for c in codes if c not in known]
             if unknown:
-                raise InvalidInput(f"unknown market(s): {', '.join(unknown)}", code="unknown_market")
+                raise InvalidInput(f"unknown market(s): {', '.join(unknown)}", code=ErrorCode.UNKNOWN_MARKET)
             s.execute(delete(ProductMarket).where(ProductMarket.model == product.model))
             s.add_all(ProductMarket(model=product.model, market=c) for c in codes)
 
@@ -327,6 +330,6 @@ class ProductService:
             raise Conflict(
                 f"product {model} is at stage {product.stage}; devices can be provisioned only from "
                 "certification on (test units) or later",
-                code="not_provisionable",
+                code=ErrorCode.NOT_PROVISIONABLE,
             )
         return product

@@ -12,7 +12,7 @@ from ecohub.auth import Principal, check_partner
 from ecohub.ecosystem.channel import get_market
 from ecohub.ecosystem.domain import Stage, check_currency, check_slug, money, slugify
 from ecohub.ecosystem.models import BomLine, Component, Product, Supplier
-from ecohub.errors import Conflict, InvalidInput, NotFound
+from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases
 
 DEMAND_STAGES = (Stage.LAUNCHED,)
@@ -39,12 +39,12 @@ class SupplyService:
         """Register a supplier."""
         if not name.strip() or not kind.strip():
             raise InvalidInput("a supplier needs a name and a kind (e.g. mcu, wifi-module, battery)",
-                               code="invalid_supplier")
+                               code=ErrorCode.INVALID_SUPPLIER)
         sid = check_slug(supplier_id or slugify(name), what="supplier")
         with self.dbs.global_session() as s:
             get_market(s, country)
             if s.get(Supplier, sid) is not None or s.scalar(select(Supplier.id).where(Supplier.name == name)):
-                raise Conflict(f"a supplier {sid!r} / {name!r} already exists", code="supplier_exists")
+                raise Conflict(f"a supplier {sid!r} / {name!r} already exists", code=ErrorCode.SUPPLIER_EXISTS)
             row = Supplier(id=sid, name=name.strip(), country=country.upper(), kind=kind.strip().lower())
             s.add(row)
             return supplier_dict(row)
@@ -61,14 +61,14 @@ class SupplyService:
                       currency: str = "USD") -> dict[str, Any]:
         """Register a component a supplier sells."""
         if not part_no.strip() or len(part_no) > 64:
-            raise InvalidInput("a component needs a part number (up to 64 characters)", code="invalid_part_no")
+            raise InvalidInput("a component needs a part number (up to 64 characters)", code=ErrorCode.INVALID_PART_NO)
         cur = check_currency(currency)
         cost = money(unit_cost, field="unit_cost", currency=cur, positive=True, places=4)
         with self.dbs.global_session() as s:
             if s.get(Supplier, supplier_id) is None:
-                raise NotFound(f"no supplier {supplier_id!r}", code="unknown_supplier")
+                raise NotFound(f"no supplier {supplier_id!r}", code=ErrorCode.UNKNOWN_SUPPLIER)
             if s.get(Component, part_no) is not None:
-                raise Conflict(f"component {part_no} already exists", code="component_exists")
+                raise Conflict(f"component {part_no} already exists", code=ErrorCode.COMPONENT_EXISTS)
             row = Component(part_no=part_no, supplier_id=supplier_id, name=name, kind=kind.lower(), unit_cost=cost,
                             currency=cur)
             s.add(row)
@@ -91,15 +91,15 @@ class SupplyService:
             part, qty = str(line.get("part_no", "")), line.get("quantity", 1)
             if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
                 raise InvalidInput(f"quantity of {part} must be a positive integer, got {qty!r}",
-                                   code="invalid_quantity")
+                                   code=ErrorCode.INVALID_QUANTITY)
             wanted[part] = wanted.get(part, 0) + qty
         with self.dbs.global_session() as s:
             if s.get(Product, model) is None:
-                raise NotFound(f"no product with model {model!r}", code="unknown_model")
+                raise NotFound(f"no product with model {model!r}", code=ErrorCode.UNKNOWN_MODEL)
             known = set(s.scalars(select(Component.part_no).where(Component.part_no.in_(list(wanted)))))
             unknown = sorted(set(wanted) - known)
             if unknown:
-                raise InvalidInput(f"unknown component(s): {', '.join(unknown)}", code="unknown_component")
+                raise InvalidInput(f"unknown component(s): {', '.join(unknown)}", code=ErrorCode.UNKNOWN_COMPONENT)
             s.execute(delete(BomLine).where(BomLine.model == model))
             s.add_all(BomLine(model=model, part_no=p, quantity=q) for p, q in wanted.items())
         return self.bom(model)
@@ -111,7 +111,7 @@ class SupplyService:
         with self.dbs.global_session() as s:
             product = s.get(Product, model)
             if product is None:
-                raise NotFound(f"no product with model {model!r}", code="unknown_model")
+                raise NotFound(f"no product with model {model!r}", code=ErrorCode.UNKNOWN_MODEL)
             check_partner(caller, product.partner_id)
             return [{**component_dict(c), "quantity": qty} for qty, c in s.execute(q)]
 
@@ -144,8 +144,9 @@ class SupplyService:
         with self.dbs.global_session() as s:
             partners_total = s.scalar(select(func.count(distinct(Product.partner_id)))
                                       .where(Product.partner_id.is_not(None))) or 0
-            rows = [{"supplier_id": sid, "name": n, "kind": k, "partners": np, "products": nm, "components": nc,
-                     "partner_share_percent": round(100 * np / partners_total, 1) if partners_total else 0.0}
+            rows: list[dict[str, Any]] = [
+                {"supplier_id": sid, "name": n, "kind": k, "partners": np, "products": nm, "components": nc,
+                 "partner_share_percent": round(100 * np / partners_total, 1) if partners_total else 0.0}
                     for sid, n, k, np, nm, nc in s.execute(q) if np >= min_partners]
         rows.sort(key=lambda r: (-r["partners"], -r["products"], r["supplier_id"]))
         return rows

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role
-from ecohub.errors import Conflict, Forbidden, Unauthorized
+from ecohub.errors import Conflict, ErrorCode, Forbidden, Unauthorized
 from ecohub.home.domain import cell_of_user_token, check_password, new_user_token, normalize_email
 from ecohub.home.models import User, UserToken
 from ecohub.region.domain import cell_for_country
@@ -66,14 +66,14 @@ class AccountService:
         cell = self.dbs.check_cell(cell_for_country(country, self.dbs.cells))
         email_hash = self.emails.lookup_hash(email)
         if self._locate(email_hash) is not None:
-            raise Conflict("an account with this email already exists", code="email_taken")
+            raise Conflict("an account with this email already exists", code=ErrorCode.EMAIL_TAKEN)
         user_id = secrets.token_hex(12)
         try:
             with self.dbs.cell_session(cell) as s:
                 s.add(User(id=user_id, email_hash=email_hash, email=self.emails.seal(s, user_id, email, cell),
                            password_hash=PASSWORDS.hash(password), country=country.strip().upper(), cell=cell))
         except IntegrityError as err:
-            raise Conflict("an account with this email already exists", code="email_taken") from err
+            raise Conflict("an account with this email already exists", code=ErrorCode.EMAIL_TAKEN) from err
         return {"user_id": user_id, "cell": cell}
 
     def _locate(self, email_hash: bytes, hint: str | None = None) -> tuple[str, str] | None:
@@ -97,16 +97,16 @@ class AccountService:
         found = self._locate(self.emails.lookup_hash(email), cell)
         if found is None:
             self._burn(password)
-            raise Unauthorized("wrong email or password", code="invalid_credentials")
+            raise Unauthorized("wrong email or password", code=ErrorCode.INVALID_CREDENTIALS)
         user_cell, user_id = found
         with self.dbs.cell_session(user_cell) as s:
             user = s.get(User, user_id)
             if user is None:  # erased between the probe and now
-                raise Unauthorized("wrong email or password", code="invalid_credentials")
+                raise Unauthorized("wrong email or password", code=ErrorCode.INVALID_CREDENTIALS)
             try:
                 PASSWORDS.verify(user.password_hash, password)
             except (VerificationError, InvalidHashError) as err:
-                raise Unauthorized("wrong email or password", code="invalid_credentials") from err
+                raise Unauthorized("wrong email or password", code=ErrorCode.INVALID_CREDENTIALS) from err
             if PASSWORDS.check_needs_rehash(user.password_hash):
                 user.password_hash = PASSWORDS.hash(password)
             token = new_user_token(user_cell)
@@ -126,25 +126,25 @@ class AccountService:
         """The user behind an access token, checked in the cell the token names."""
         cell = cell_of_user_token(token)
         if cell is None:
-            raise Unauthorized("not an ecohub user token", code="invalid_token")
+            raise Unauthorized("not an ecohub user token", code=ErrorCode.INVALID_TOKEN)
         if cell not in self.dbs.cells:
             raise Forbidden(f"this account is served by region cell {cell!r}; call that cell's API",
-                            code="wrong_cell", cell=cell)
+                            code=ErrorCode.WRONG_CELL, cell=cell)
         with self.dbs.cell_session(cell) as s:
             row = s.scalar(select(UserToken).where(UserToken.token_hash == _sha256(token)))
             if row is None:
-                raise Unauthorized("unknown token", code="invalid_token")
+                raise Unauthorized("unknown token", code=ErrorCode.INVALID_TOKEN)
             if row.revoked_at is not None:
-                raise Unauthorized("token revoked", code="token_revoked")
+                raise Unauthorized("token revoked", code=ErrorCode.TOKEN_REVOKED)
             if aware(row.expires_at) < utcnow():
-                raise Unauthorized("token expired", code="token_expired")
+                raise Unauthorized("token expired", code=ErrorCode.TOKEN_EXPIRED)
             return Principal(Role.USER, row.user_id, cell=cell)
 
     def logout(self, token: str) -> None:
         """Revoke an access token; it is refused from the next request on."""
         cell = cell_of_user_token(token)
         if cell is None or cell not in self.dbs.cells:
-            raise Unauthorized("not an ecohub user token", code="invalid_token")
+            raise Unauthorized("not an ecohub user token", code=ErrorCode.INVALID_TOKEN)
         with self.dbs.cell_session(cell) as s:
             s.execute(update(UserToken).where(UserToken.token_hash == _sha256(token), UserToken.revoked_at.is_(None))
                       .values(revoked_at=utcnow()))
@@ -155,7 +155,7 @@ class AccountService:
         with self.dbs.cell_session(cell) as s:
             user = s.get(User, principal.subject)
             if user is None:
-                raise Unauthorized("the account no longer exists", code="invalid_token")
+                raise Unauthorized("the account no longer exists", code=ErrorCode.INVALID_TOKEN)
             return {"user_id": user.id, "email": self.emails.open(user), "country": user.country, "cell": user.cell,
                     "created_at": aware(user.created_at).isoformat()}
 

@@ -13,7 +13,7 @@ from ecohub.auth import Principal
 from ecohub.bus import EventBus
 from ecohub.connect.domain import hash_bind_code, new_bind_code
 from ecohub.connect.service import DeviceService
-from ecohub.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound, Unauthorized
 from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceBound, DeviceUnbound
 from ecohub.home.homes import HomeService, check_name
@@ -39,7 +39,7 @@ class BindingService:
     def issue_code(self, did: str, secret: str) -> dict[str, Any]:
         """A fresh one-time code the device shows (authenticated by the device's own credentials)."""
         if not self.devices.verify(did, secret):
-            raise Unauthorized("wrong device id or secret", code="invalid_device_credentials")
+            raise Unauthorized("wrong device id or secret", code=ErrorCode.INVALID_DEVICE_CREDENTIALS)
         code = new_bind_code()
         with self.dbs.cell_session(self.devices.cell_of(did)) as s:
             # the device shows one code at a time: a new one replaces any unused fresh code
@@ -54,11 +54,11 @@ class BindingService:
         device_cell = cell_of_did(did)
         if device_cell != p.cell:
             raise Forbidden(f"device {did} is served by region cell {device_cell!r}; your account is in {p.cell!r}",
-                            code="wrong_cell", cell=device_cell)
+                            code=ErrorCode.WRONG_CELL, cell=device_cell)
         self.homes.require(p, home_id, HomeRole.OWNER)
         info = self.devices.get(did)
         if info.status != "active":
-            raise Conflict(f"device {did} is {info.status}", code="device_inactive")
+            raise Conflict(f"device {did} is {info.status}", code=ErrorCode.DEVICE_INACTIVE)
         code_hash = hash_bind_code(code, self.secret_key)
         now = utcnow()
         try:
@@ -67,7 +67,7 @@ class BindingService:
                 if bound is not None:
                     where = "this home" if bound.home_id == home_id else "another home"
                     raise Conflict(f"device {did} is already bound to {where}; it must be removed there first",
-                                   code="device_already_bound")
+                                   code=ErrorCode.DEVICE_ALREADY_BOUND)
                 if room_id is not None:
                     self.homes.room(s, home_id, room_id)
                 self._consume(s, did, code, code_hash, now)
@@ -78,7 +78,8 @@ class BindingService:
                               bound_ms=since))
                 s.flush()
         except IntegrityError as err:
-            raise Conflict(f"device {did} was bound by someone else just now", code="device_already_bound") from err
+            raise Conflict(f"device {did} was bound by someone else just now",
+                           code=ErrorCode.DEVICE_ALREADY_BOUND) from err
         self.bus.publish([DeviceBound(did, device_cell, home_id, since)])
         return {"did": did, "home_id": home_id, "room_id": room_id, "model": info.model}
 
@@ -88,20 +89,20 @@ class BindingService:
         if row is not None:
             if row.used_at is not None:
                 raise InvalidInput("this bind code was already used; show a new one on the device",
-                                   code="bind_code_used")
+                                   code=ErrorCode.BIND_CODE_USED)
             if row.expires_at is not None and aware(row.expires_at) <= now:
                 raise InvalidInput("this bind code has expired; show a new one on the device",
-                                   code="bind_code_expired")
+                                   code=ErrorCode.BIND_CODE_EXPIRED)
             taken = s.execute(update(BindCode).where(BindCode.id == row.id, BindCode.used_at.is_(None))
                               .values(used_at=now))
             if taken.rowcount != 1:
-                raise InvalidInput("this bind code was already used", code="bind_code_used")
+                raise InvalidInput("this bind code was already used", code=ErrorCode.BIND_CODE_USED)
             return
         if self.devices.consume_bind_code(s, did, code):
             # remember the printed code as used, so presenting it again says so instead of "wrong code"
             s.add(BindCode(id=secrets.token_hex(8), did=did, code_hash=code_hash, kind="printed", used_at=now))
             return
-        raise InvalidInput("wrong bind code for this device", code="invalid_bind_code")
+        raise InvalidInput("wrong bind code for this device", code=ErrorCode.INVALID_BIND_CODE)
 
     def update(self, p: Principal, home_id: str, did: str, *, name: str | None = None,
                room_id: str | None = None, clear_room: bool = False) -> None:
@@ -111,7 +112,7 @@ class BindingService:
         with self.dbs.cell_session(cell) as s:
             b = s.get(Binding, did)
             if b is None or b.home_id != home_id:
-                raise NotFound(f"no device {did} in home {home_id}", code="unknown_device")
+                raise NotFound(f"no device {did} in home {home_id}", code=ErrorCode.UNKNOWN_DEVICE)
             if name is not None:
                 b.name = self.homes.seal_name(s, cell, home_id, "bindings", did, check_name(name, "device"))
             if room_id is not None:
@@ -125,7 +126,7 @@ class BindingService:
         with self.dbs.cell_session(self.homes.cell_of(p)) as s:
             b = s.get(Binding, did)
             if b is None or b.home_id != home_id:
-                raise NotFound(f"no device {did} in home {home_id}", code="unknown_device")
+                raise NotFound(f"no device {did} in home {home_id}", code=ErrorCode.UNKNOWN_DEVICE)
             s.delete(b)
             # codes issued under the old credentials die with them; used ones stay so a reuse is named as such
             s.execute(delete(BindCode).where(BindCode.did == did, BindCode.used_at.is_(None)))

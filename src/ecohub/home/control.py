@@ -9,7 +9,7 @@ from ecohub.auth import Principal, Role
 from ecohub.connect.commands import CommandLink
 from ecohub.connect.service import DeviceInfo, DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.home.domain import HomeRole, describe_property, resolve_property
 from ecohub.home.homes import DeviceAccess, HomeService
 from ecohub.protocol import Method
@@ -102,7 +102,7 @@ class UserDeviceService:
         """Resolve `{"switch.on": true, "2.2": 1}` into set_properties params (members and owners only)."""
         self.homes.device_access(p, did, HomeRole.MEMBER)
         if not values:
-            raise InvalidInput("give at least one property to set", code="invalid_command")
+            raise InvalidInput("give at least one property to set", code=ErrorCode.INVALID_COMMAND)
         spec = self.products.compiled(self.devices.get(did).model).spec
         params = []
         for ref, value in values.items():
@@ -119,7 +119,7 @@ class UserDeviceService:
         for item in params:
             if isinstance(item, dict) and "prop" in item:
                 if not isinstance(item["prop"], str):
-                    raise InvalidInput("prop must be a property name or 'siid.piid'", code="invalid_command")
+                    raise InvalidInput("prop must be a property name or 'siid.piid'", code=ErrorCode.INVALID_COMMAND)
                 prop = resolve_property(spec, item["prop"])
                 rest = {k: v for k, v in item.items() if k != "prop"}
                 item = {**rest, "siid": prop.siid, "piid": prop.iid}

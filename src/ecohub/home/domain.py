@@ -7,7 +7,7 @@ from enum import IntEnum
 from typing import Any
 
 from ecohub.auth import USER_TOKEN_PREFIX
-from ecohub.errors import InvalidInput, NotFound
+from ecohub.errors import ErrorCode, InvalidInput, NotFound
 from ecohub.spec import Property, Spec
 
 MIN_PASSWORD = 10
@@ -25,7 +25,7 @@ class HomeRole(IntEnum):
     def parse(cls, text: str) -> HomeRole:
         """`member` or `guest` (owners are not invited)."""
         if text not in ("member", "guest"):
-            raise InvalidInput(f"role must be 'member' or 'guest', got {text!r}", code="invalid_role")
+            raise InvalidInput(f"role must be 'member' or 'guest', got {text!r}", code=ErrorCode.INVALID_ROLE)
         return cls[text.upper()]
 
     @property
@@ -52,14 +52,15 @@ def normalize_email(email: str) -> str:
     e = email.strip().lower()
     local, at, domain = e.rpartition("@")
     if not at or not local or "." not in domain or len(e) > 254 or any(c.isspace() for c in e):
-        raise InvalidInput("email is not a valid address", code="invalid_email")
+        raise InvalidInput("email is not a valid address", code=ErrorCode.INVALID_EMAIL)
     return e
 
 
 def check_password(password: str) -> None:
     """Length policy (NIST SP 800-63B: length over composition rules)."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="weak_password")
+        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                           code=ErrorCode.WEAK_PASSWORD)
 
 
 def resolve_property(spec: Spec, ref: str) -> Property:
@@ -69,17 +70,18 @@ def resolve_property(spec: Spec, ref: str) -> Property:
     if dot and siid.isdigit() and piid.isdigit():
         prop = spec.prop(int(siid), int(piid))
         if prop is None:
-            raise NotFound(f"property {ref} is not in the spec", code="unknown_property")
+            raise NotFound(f"property {ref} is not in the spec", code=ErrorCode.UNKNOWN_PROPERTY)
         return prop
     if dot:
         matches = [p for s in spec.services if s.name == siid for p in s.properties if p.name == piid]
     else:
         matches = [p for p in spec.properties() if p.name == ref]
     if not matches:
-        raise NotFound(f"no property named {ref!r} in the spec", code="unknown_property")
+        raise NotFound(f"no property named {ref!r} in the spec", code=ErrorCode.UNKNOWN_PROPERTY)
     if len(matches) > 1:
         options = ", ".join(f"{qualified_name(spec, p)} ({p.key})" for p in matches)
-        raise InvalidInput(f"property name {ref!r} is ambiguous: use one of {options}", code="ambiguous_property")
+        raise InvalidInput(f"property name {ref!r} is ambiguous: use one of {options}",
+                           code=ErrorCode.AMBIGUOUS_PROPERTY)
     return matches[0]
 
 

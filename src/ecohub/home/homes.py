@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, or_, select
 
 from ecohub.auth import Principal, Role
 from ecohub.bus import EventBus
-from ecohub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.home.accounts import AccountService
 from ecohub.home.domain import HomeRole
 from ecohub.home.events import MembershipEnded
@@ -35,7 +35,7 @@ def check_name(name: str, what: str) -> str:
     """A name a user gives (home, room, device), stripped; 1 to 100 characters or InvalidInput."""
     name = name.strip()
     if not 1 <= len(name) <= 100:
-        raise InvalidInput(f"{what} name must be 1 to 100 characters", code="invalid_name")
+        raise InvalidInput(f"{what} name must be 1 to 100 characters", code=ErrorCode.INVALID_NAME)
     return name
 
 
@@ -69,14 +69,14 @@ class HomeService:
         if owner is None:
             owner = s.scalar(select(Home.owner_id).where(Home.id == home_id))
             if owner is None:
-                raise NotFound(f"no home {home_id}", code="unknown_home")
+                raise NotFound(f"no home {home_id}", code=ErrorCode.UNKNOWN_HOME)
         return self.sealer.seal_text(s, cell, owner, name, name_aad(table, row_id))
 
     @staticmethod
     def cell_of(p: Principal) -> str:
         """The caller's cell; only users have homes."""
         if p.role != Role.USER or not p.cell:
-            raise Forbidden("homes belong to user accounts", code="wrong_role")
+            raise Forbidden("homes belong to user accounts", code=ErrorCode.WRONG_ROLE)
         return p.cell
 
     def role_in(self, p: Principal, home_id: str) -> HomeRole:
@@ -88,14 +88,14 @@ class HomeService:
                 return HomeRole.OWNER
             m = s.get(HomeMember, (home_id, p.subject)) if home is not None else None
             if m is None or _expired(m.expires_at):
-                raise NotFound(f"no home {home_id}", code="unknown_home")
+                raise NotFound(f"no home {home_id}", code=ErrorCode.UNKNOWN_HOME)
             return HomeRole[m.role.upper()]
 
     def require(self, p: Principal, home_id: str, least: HomeRole) -> HomeRole:
         """The caller's role, if it is at least `least`; Forbidden naming what is needed otherwise."""
         role = self.role_in(p, home_id)
         if role < least:
-            raise Forbidden(f"this needs the {least.label} of the home; you are {role.label}", code="home_role")
+            raise Forbidden(f"this needs the {least.label} of the home; you are {role.label}", code=ErrorCode.HOME_ROLE)
         return role
 
     def create(self, p: Principal, name: str) -> dict[str, str]:
@@ -156,7 +156,7 @@ class HomeService:
         self.require(p, home_id, HomeRole.OWNER)
         with self.dbs.cell_session(self.cell_of(p)) as s:
             if s.scalar(select(func.count()).select_from(Binding).where(Binding.home_id == home_id)):
-                raise Conflict("the home still has devices; unbind them first", code="home_not_empty")
+                raise Conflict("the home still has devices; unbind them first", code=ErrorCode.HOME_NOT_EMPTY)
             s.execute(delete(HomeMember).where(HomeMember.home_id == home_id))
             s.execute(delete(Room).where(Room.home_id == home_id))
             s.execute(delete(Home).where(Home.id == home_id))
@@ -174,7 +174,7 @@ class HomeService:
     def room(self, s: Any, home_id: str, room_id: str) -> Room:
         room = s.get(Room, room_id)
         if room is None or room.home_id != home_id:
-            raise NotFound(f"no room {room_id} in home {home_id}", code="unknown_room")
+            raise NotFound(f"no room {room_id} in home {home_id}", code=ErrorCode.UNKNOWN_ROOM)
         return room  # type: ignore[no-any-return]
 
     def rename_room(self, p: Principal, home_id: str, room_id: str, name: str) -> None:
@@ -200,16 +200,16 @@ class HomeService:
         self.require(p, home_id, HomeRole.OWNER)
         r = HomeRole.parse(role)
         if expires_in_s is not None and not 60 <= expires_in_s <= MAX_SHARE_S:
-            raise InvalidInput(f"expires_in_s must be between 60 and {MAX_SHARE_S}", code="invalid_expiry")
+            raise InvalidInput(f"expires_in_s must be between 60 and {MAX_SHARE_S}", code=ErrorCode.INVALID_EXPIRY)
         found = self.accounts.locate(email)
         if found is None:
-            raise NotFound("no account with this email", code="unknown_user")
+            raise NotFound("no account with this email", code=ErrorCode.UNKNOWN_USER)
         cell, user_id = found
         if cell != p.cell:
             raise Forbidden(f"that account is served by region cell {cell!r}; homes are shared within one cell",
-                            code="wrong_cell", cell=cell)
+                            code=ErrorCode.WRONG_CELL, cell=cell)
         if user_id == p.subject:
-            raise InvalidInput("you own this home already", code="share_with_self")
+            raise InvalidInput("you own this home already", code=ErrorCode.SHARE_WITH_SELF)
         expires = utcnow() + timedelta(seconds=expires_in_s) if expires_in_s else None
         with self.dbs.cell_session(cell) as s:
             m = s.get(HomeMember, (home_id, user_id))
@@ -235,11 +235,11 @@ class HomeService:
         """End a membership: the owner removes anyone, a member or guest removes themself; effective at once."""
         role = self.role_in(p, home_id)
         if role < HomeRole.OWNER and user_id != p.subject:
-            raise Forbidden("only the owner removes other people", code="home_role")
+            raise Forbidden("only the owner removes other people", code=ErrorCode.HOME_ROLE)
         with self.dbs.cell_session(self.cell_of(p)) as s:
             m = s.get(HomeMember, (home_id, user_id))
             if m is None:
-                raise NotFound(f"user {user_id} is not a member of home {home_id}", code="unknown_member")
+                raise NotFound(f"user {user_id} is not a member of home {home_id}", code=ErrorCode.UNKNOWN_MEMBER)
             s.delete(m)
         self.bus.publish([MembershipEnded(home_id, self.cell_of(p), user_id)])
 
@@ -249,15 +249,15 @@ class HomeService:
         device_cell = cell_of_did(did)
         if device_cell != cell:
             raise Forbidden(f"device {did} is served by region cell {device_cell!r}; your account is in {cell!r}",
-                            code="wrong_cell", cell=device_cell)
+                            code=ErrorCode.WRONG_CELL, cell=device_cell)
         with self.dbs.cell_session(cell) as s:
             b = s.get(Binding, did)
         if b is None:
-            raise NotFound(f"no device {did} in your homes", code="unknown_device")
+            raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE)
         try:
             role = self.require(p, b.home_id, least)
         except NotFound:
-            raise NotFound(f"no device {did} in your homes", code="unknown_device") from None
+            raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE) from None
         return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id)
 
     def accessible_devices(self, p: Principal, home_id: str | None = None) -> list[DeviceAccess]:
@@ -266,7 +266,7 @@ class HomeService:
         with self.dbs.cell_session(cell) as s:  # roles only: no home name needs opening here
             roles = {h.id: r for h, r, _ in self._homes_of(s, p) if home_id is None or h.id == home_id}
             if home_id is not None and not roles:
-                raise NotFound(f"no home {home_id}", code="unknown_home")
+                raise NotFound(f"no home {home_id}", code=ErrorCode.UNKNOWN_HOME)
             rows = s.scalars(select(Binding).where(Binding.home_id.in_(list(roles))).order_by(Binding.bound_ms)).all()
         return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id) for b in rows]
 

@@ -14,7 +14,7 @@ from ecohub.bus import EventBus
 from ecohub.connect.commands import CommandLink
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import InvalidInput, Unauthorized
+from ecohub.errors import ErrorCode, InvalidInput, Unauthorized
 from ecohub.home.accounts import AccountService
 from ecohub.home.binding import BindingService
 from ecohub.home.control import UserDeviceService
@@ -43,11 +43,11 @@ class TokenService:
         try:
             r = Role(role)
         except ValueError as err:
-            raise InvalidInput(f"unknown role {role!r} (operator or partner)", code="invalid_role") from err
+            raise InvalidInput(f"unknown role {role!r} (operator or partner)", code=ErrorCode.INVALID_ROLE) from err
         if r == Role.USER:
-            raise InvalidInput("user tokens come from sign-in, not from `token create`", code="invalid_role")
+            raise InvalidInput("user tokens come from sign-in, not from `token create`", code=ErrorCode.INVALID_ROLE)
         if r == Role.PARTNER and not partner_id:
-            raise InvalidInput("a partner token needs --partner", code="partner_required")
+            raise InvalidInput("a partner token needs --partner", code=ErrorCode.PARTNER_REQUIRED)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = secrets.token_hex(8)
         expires = utcnow() + timedelta(seconds=ttl_s) if ttl_s else None
@@ -60,16 +60,16 @@ class TokenService:
     def authenticate(self, token: str) -> Principal:
         """The principal behind a bearer token; refuse unknown, expired and revoked tokens."""
         if not token.startswith(TOKEN_PREFIX):
-            raise Unauthorized("not an ecohub token", code="invalid_token")
+            raise Unauthorized("not an ecohub token", code=ErrorCode.INVALID_TOKEN)
         with self.dbs.global_session() as s:
             row = s.scalar(select(ServiceToken).where(ServiceToken.token_hash == _hash(token)))
             if row is None:
-                raise Unauthorized("unknown token", code="invalid_token")
+                raise Unauthorized("unknown token", code=ErrorCode.INVALID_TOKEN)
             if row.revoked_at is not None:
-                raise Unauthorized("token revoked", code="token_revoked")
+                raise Unauthorized("token revoked", code=ErrorCode.TOKEN_REVOKED)
             expires = row.expires_at
             if expires is not None and expires.replace(tzinfo=expires.tzinfo or UTC) < utcnow():
-                raise Unauthorized("token expired", code="token_expired")
+                raise Unauthorized("token expired", code=ErrorCode.TOKEN_EXPIRED)
             return Principal(Role(row.role), row.id, row.partner_id)
 
     def revoke(self, token_id: str) -> None:
@@ -77,7 +77,7 @@ class TokenService:
         with self.dbs.global_session() as s:
             row = s.get(ServiceToken, token_id)
             if row is None:
-                raise InvalidInput(f"no token {token_id!r}", code="unknown_token")
+                raise InvalidInput(f"no token {token_id!r}", code=ErrorCode.UNKNOWN_TOKEN)
             row.revoked_at = utcnow()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 
 DID_RANDOM_BYTES = 8
 
@@ -19,7 +19,8 @@ def cell_of_did(did: str) -> str:
     """The cell named by a device id; raises InvalidInput for a malformed id."""
     cell, sep, rest = did.partition("-")
     if not sep or not cell.isalnum() or len(rest) != DID_RANDOM_BYTES * 2 or not _is_hex(rest):
-        raise InvalidInput(f"{did!r} is not a device id (expected '<cell>-<16 hex digits>')", code="invalid_did")
+        raise InvalidInput(f"{did!r} is not a device id (expected '<cell>-<16 hex digits>')",
+                           code=ErrorCode.INVALID_DID)
     return cell
 
 
@@ -62,9 +63,9 @@ def cell_for_country(country: str, cells: Sequence[str]) -> str:
     code = country.strip().upper()
     if len(code) != 2 or code not in ISO_COUNTRIES:
         raise InvalidInput(f"{country!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)",
-                           code="unknown_country")
+                           code=ErrorCode.UNKNOWN_COUNTRY)
     cell = COUNTRY_CELL.get(code, FALLBACK_CELL)
     if cell not in cells:
         raise InvalidInput(f"country {code} is served by region cell {cell!r}, which this hub does not run "
-                           f"(it serves {', '.join(cells)})", code="cell_not_served", cell=cell)
+                           f"(it serves {', '.join(cells)})", code=ErrorCode.CELL_NOT_SERVED, cell=cell)
     return cell

@@ -12,9 +12,9 @@ from ecohub.spec.domain import (
     Spec,
     SpecInvalid,
     SpecProblem,
-    parse_spec,
     spec_hash,
 )
+from ecohub.spec.parse import parse_spec
 
 __all__ = [
     "FORMATS",

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, BigInteger, Engine, Integer, MetaData, create_engin
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from ecohub.errors import NotFound
+from ecohub.errors import ErrorCode, NotFound
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -94,7 +94,7 @@ class Databases:
         """Return the cell name if it is configured, else raise NotFound naming the known cells."""
         if cell not in self._cells:
             raise NotFound(f"unknown region cell {cell!r} (this hub serves {', '.join(self._cells)})",
-                           code="unknown_cell")
+                           code=ErrorCode.UNKNOWN_CELL)
         return cell
 
     @contextmanager

@@ -6,7 +6,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from ecohub.errors import InvalidInput, Unavailable
+from ecohub.errors import ErrorCode, InvalidInput, Unavailable
 
 
 def split_database_url(url: str) -> tuple[str, str]:
@@ -14,9 +14,9 @@ def split_database_url(url: str) -> tuple[str, str]:
     parsed = make_url(url)
     if not parsed.drivername.startswith("postgresql"):
         raise InvalidInput(f"--database takes a PostgreSQL URL (postgresql+psycopg://…/NAME), got {url!r}",
-                           code="invalid_database")
+                           code=ErrorCode.INVALID_DATABASE)
     if not parsed.database:
-        raise InvalidInput("the database URL must name a database, e.g. …:5432/ecohub", code="invalid_database")
+        raise InvalidInput("the database URL must name a database, e.g. …:5432/ecohub", code=ErrorCode.INVALID_DATABASE)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     template = parsed.set(database=f"{parsed.database}_CELL").render_as_string(hide_password=False)
@@ -43,7 +43,7 @@ def ensure_databases(urls: list[str]) -> list[str]:
                             raise
         except Exception as err:
             raise Unavailable(f"cannot reach PostgreSQL at {parsed.host}:{parsed.port or 5432}: {err}",
-                              code="database_unavailable") from err
+                              code=ErrorCode.DATABASE_UNAVAILABLE) from err
         finally:
             admin.dispose()
     return created

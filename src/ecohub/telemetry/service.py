@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.privacy.sealing import PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
 from ecohub.store import Databases
 from ecohub.telemetry.models import DeviceEvent, Sample
@@ -38,18 +38,18 @@ class TelemetryService:
                seals: Mapping[str, Seal]) -> None:
         """Multi-row inserts inside the caller's transaction; `seals` (from PayloadSealer.seals) by did."""
         if samples:
-            session.execute(insert(Sample.__table__), [_sample_row(r, seals.get(r["did"])) for r in samples])
+            session.execute(insert(Sample), [_sample_row(r, seals.get(r["did"])) for r in samples])
         if events:
-            session.execute(insert(DeviceEvent.__table__), [_event_row(r, seals.get(r["did"])) for r in events])
+            session.execute(insert(DeviceEvent), [_event_row(r, seals.get(r["did"])) for r in events])
 
     def series(self, cell: str, did: str, key: str, *, since: int | None = None, until: int | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:
         """Samples of one property, oldest first, in [since, until] (unix ms)."""
         if not 1 <= limit <= MAX_READ:
-            raise InvalidInput(f"limit must be between 1 and {MAX_READ}", code="invalid_limit")
+            raise InvalidInput(f"limit must be between 1 and {MAX_READ}", code=ErrorCode.INVALID_LIMIT)
         parts = key.split(".")
         if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise InvalidInput(f"key {key!r} must be 'siid.piid', e.g. 2.1", code="invalid_key")
+            raise InvalidInput(f"key {key!r} must be 'siid.piid', e.g. 2.1", code=ErrorCode.INVALID_KEY)
         q = select(Sample.ts, Sample.value, Sample.subject, Sample.sealed).where(Sample.did == did, Sample.key == key)
         if since is not None:
             q = q.where(Sample.ts >= since)

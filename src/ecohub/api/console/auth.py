@@ -40,9 +40,9 @@ def login(request: Request, services: ServicesDep, token: str = Form(""), email:
                           error="Give a token, or an email and a password.")
         principal = authenticate(services, bearer)
     except EcohubError as err:
-        response = render(request, "login.html", None, next=_safe_next(next), error=err.message)
-        response.status_code = 401
-        return response
+        page = render(request, "login.html", None, next=_safe_next(next), error=err.message)
+        page.status_code = 401
+        return page
     target = _safe_next(next) or home_path(principal)
     response = RedirectResponse(target, status_code=303)
     max_age = services.settings.api.token_ttl_s if principal.role == Role.USER else 12 * 3600

@@ -13,7 +13,7 @@ from ecohub.api.console.fleet import RANGES, chart_columns
 from ecohub.api.console.live import LiveHub
 from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.home.domain import HomeRole
 from ecohub.protocol import Method
 
@@ -60,7 +60,7 @@ def coerce(prop: dict[str, Any], raw: str) -> Any:
         if fmt == "float":
             return float(raw)
     except ValueError as err:
-        raise InvalidInput(f"{raw!r} is not a valid {fmt} for {prop['name']}", code="invalid_value") from err
+        raise InvalidInput(f"{raw!r} is not a valid {fmt} for {prop['name']}", code=ErrorCode.INVALID_VALUE) from err
     return raw
 
 
@@ -117,7 +117,7 @@ async def set_property(did: str, request: Request, services: ServicesDep, key: s
     current = services.home.devices.get(principal, did)
     prop = next((p for p in current["properties"] if p["key"] == key), None)
     if prop is None:
-        raise InvalidInput(f"no property {key} on this device", code="unknown_property")
+        raise InvalidInput(f"no property {key} on this device", code=ErrorCode.UNKNOWN_PROPERTY)
     result = await services.home.devices.set_properties(principal, did, {key: coerce(prop, value)})
     d = card_view(services.home.devices.get(principal, did), rows=None if full else CARD_ROWS)
     return render(request, "user/_card.html", principal, device=d, full=full, result=result)
@@ -130,7 +130,7 @@ async def run_action(did: str, request: Request, services: ServicesDep, key: str
     services.home.homes.device_access(principal, did, HomeRole.MEMBER)
     siid, _, aiid = key.partition(".")
     if not (siid.isdigit() and aiid.isdigit()):
-        raise InvalidInput(f"action key {key!r} must be 'siid.aiid'", code="invalid_command")
+        raise InvalidInput(f"action key {key!r} must be 'siid.aiid'", code=ErrorCode.INVALID_COMMAND)
     result = await services.command_link.require().send(did, Method.ACTION, {"siid": int(siid), "aiid": int(aiid),
                                                                              "in": []}, actor=principal.actor)
     d = card_view(services.home.devices.get(principal, did), rows=None if full else CARD_ROWS)

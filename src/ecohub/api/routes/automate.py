@@ -16,7 +16,7 @@ from ecohub.home.domain import HomeRole
 router = APIRouter(tags=["automations"])
 user = require(Role.USER)
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "name": "Too warm: plug on",
     "triggers": [{"type": "property", "did": "SENSOR-DID", "prop": "temperature", "op": ">", "value": 26}],
     "conditions": {"all": [{"time": {"after": "08:00", "before": "22:00"}}]},

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ecohub.api.deps import ServicesDep, require
 from ecohub.auth import Principal, Role
-from ecohub.errors import Forbidden, Unauthorized
+from ecohub.errors import ErrorCode, Forbidden, Unauthorized
 from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["my devices"])
@@ -43,10 +43,11 @@ def device_itself(did: str, request: Request,
     if creds is None:
         if request.headers.get("authorization", "").lower().startswith("bearer "):
             raise Forbidden("only the device itself may ask for a bind code (HTTP Basic did:secret)",
-                            code="wrong_role")
-        raise Unauthorized("device credentials are required (HTTP Basic did:secret)", code="missing_credentials")
+                            code=ErrorCode.WRONG_ROLE)
+        raise Unauthorized("device credentials are required (HTTP Basic did:secret)",
+                           code=ErrorCode.MISSING_CREDENTIALS)
     if creds.username != did:
-        raise Forbidden("a device may ask only for its own bind code", code="not_your_device")
+        raise Forbidden("a device may ask only for its own bind code", code=ErrorCode.NOT_YOUR_DEVICE)
     return creds
 
 
