@@ -132,7 +132,7 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         # (a restarted hub resumes its session; see docs/deploy.md on shared ones)
         worker = services.ingest_worker(
             endpoint, client_id="ecohub-ingest-hub" if broker != "embedded" else "ecohub-ingest")
-        ingest_task = asyncio.create_task(worker.run(), name="ingest")
+        ingest_task = asyncio.create_task(worker.run_supervised(), name="ingest")
         stack.push_async_callback(_cancel, ingest_task)
         await _wait_ready(worker.ready, ingest_task)
         services.workers.append(worker)

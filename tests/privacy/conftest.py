@@ -20,7 +20,7 @@ def report(services: Services, did: str, values: dict[str, Any], *, samples: int
     ts = now_ms()
     with services.dbs.cell_session(cell) as s:
         seals = services.sealer.seals(s, cell, [did])
-        TwinService.apply_reports(s, [(did, k, v, ts, ts) for k, v in values.items()], {did: 1}, ts, seals)
+        TwinService.apply_reports(s, [(did, k, v, ts, ts, ts) for k, v in values.items()], {did: 1}, ts, seals)
         services.telemetry.append(s, [{"did": did, "key": k, "ts": ts + i, "value": v, "msg_id": i}
                                       for k, v in values.items() for i in range(samples)], [], seals)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -78,10 +76,14 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"error": {"code": code, "message": str(err.detail)}}, status_code=err.status_code)
 
     @app.get("/api/v1/health", tags=["meta"])
-    def health() -> dict[str, Any]:
-        """Liveness and the ingest counters (public: no personal data)."""
-        return {"status": "ok", "cells": services.dbs.cells,
-                "ingest": [w.stats.to_dict() for w in services.workers]}
+    def health() -> JSONResponse:
+        """Liveness and the ingest counters (public: no personal data); 503 while an ingest worker is down."""
+        down = [w.client_id for w in services.workers if not w.alive]
+        body = {"status": "degraded" if down else "ok", "cells": services.dbs.cells,
+                "ingest": [{**w.stats.to_dict(), "alive": w.alive} for w in services.workers]}
+        if down:
+            body["problems"] = [f"ingest worker {c} is not consuming (it restarts by itself)" for c in down]
+        return JSONResponse(body, status_code=503 if down else 200)
 
     app.include_router(home_router, prefix="/api/v1")
     app.include_router(ecosystem_router, prefix="/api/v1")

@@ -32,13 +32,15 @@ class Device(CellBase):
 
 
 class InboxEntry(CellBase):
-    """(device, message id) already stored: a redelivered QoS 1 message must not create a second row."""
+    """(device, message id, payload digest) already stored: a redelivered message must not create a second row,
+    while a rebooted device's new message that reuses an id is not a redelivery (its payload differs)."""
 
     __tablename__ = "inbox"
-    __privacy__ = {**not_personal("msg_id"), "did": DEVICE_ID, "received_ms": TIMESTAMP}
+    __privacy__ = {**not_personal("msg_id", "digest"), "did": DEVICE_ID, "received_ms": TIMESTAMP}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     msg_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    digest: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     received_ms: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,6 +14,7 @@ from ecohub.protocol import Channel, Method, parse_topic
 from ecohub.protocol.messages import DecodeError, decode_event, decode_properties, decode_up
 from ecohub.spec import CompiledSpec
 
+log = logging.getLogger(__name__)
 DEAD_PAYLOAD_KEEP = 4096
 MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
 
@@ -33,6 +35,7 @@ class DeadCode(StrEnum):
     UNKNOWN_EVENT = "unknown_event"
     BAD_EVENT_ARGUMENT = "bad_event_argument"
     BAD_STATE = "bad_state"
+    WRITE_FAILED = "write_failed"
 
 
 @dataclass(slots=True)
@@ -46,15 +49,25 @@ class Processed:
     model: str | None = None
     msg_id: int | None = None
     ts: int = 0
+    seq: int = 0  # arrival order at the broker (the twin's newer-wins rule)
     samples: list[tuple[str, Any]] = field(default_factory=list)  # (key, value)
     events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
     online: bool | None = None
     dead: list[tuple[str, str]] = field(default_factory=list)  # (code, reason)
     is_reply: bool = False
 
+    write_failed: bool = False
+
     def refuse(self, code: str, reason: str) -> Processed:
+        """Record why (part of) this message is refused."""
         self.dead.append((code, reason))
         return self
+
+    def as_write_failure(self, reason: str) -> Processed:
+        """This message as a dead letter only: nothing of it is stored but the record of why."""
+        failed = Processed(self.topic, self.payload, cell=self.cell, did=self.did, model=None, ts=self.ts,
+                           seq=self.seq, write_failed=True)
+        return failed.refuse(DeadCode.WRITE_FAILED, reason)
 
 
 class Pipeline:
@@ -70,7 +83,16 @@ class Pipeline:
         self.default_cell = default_cell
 
     def process(self, topic: str, payload: bytes, received_ms: int) -> Processed:
-        """Never raises: every problem becomes a dead-letter reason."""
+        """Never raises: every problem becomes a dead-letter reason (a bug on one message stops no other)."""
+        try:
+            return self._process(topic, payload, received_ms)
+        except Exception as err:
+            log.exception("ingest pipeline failed on a message of %s", topic[:256])
+            out = Processed(topic, payload, ts=received_ms, cell=self.default_cell)
+            return out.refuse(DeadCode.INVALID_MESSAGE, f"the message could not be processed: "
+                              f"{type(err).__name__}: {str(err)[:200]}")
+
+    def _process(self, topic: str, payload: bytes, received_ms: int) -> Processed:
         out = Processed(topic, payload, ts=received_ms)
         parsed = parse_topic(topic)
         if parsed is None or parsed.channel == Channel.DOWN:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+# Bounds of the decoder: a message id or device time beyond a signed 64-bit integer cannot be stored (SQLite and
+# PostgreSQL BIGINT) and is no JSON-RPC id a device means; JSON nested deeper than MAX_DEPTH is refused before it
+# reaches a store or a spec check (msgspec itself stops at the interpreter's recursion limit).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_DEPTH = 32
+Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class Method(StrEnum):
@@ -82,12 +89,12 @@ class RpcError(msgspec.Struct):
 class UpMessage(msgspec.Struct, omit_defaults=True):
     """Anything a device sends on `up`: a notification (method+params) or a reply (result|error)."""
 
-    id: int
+    id: Int64
     method: str | None = None
     params: msgspec.Raw = msgspec.Raw(b"null")
     result: msgspec.Raw = msgspec.Raw(b"null")
     error: RpcError | None = None
-    ts: int | None = None
+    ts: Int64 | None = None
 
     @property
     def is_reply(self) -> bool:
@@ -118,12 +125,40 @@ _down_decoder = msgspec.json.Decoder(DownMessage)
 _encoder = msgspec.json.Encoder()
 
 
+def nesting_depth(payload: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text (brackets inside strings ignored)."""
+    if payload.count(b"[") + payload.count(b"{") <= MAX_DEPTH:
+        return 0 if not payload else 1  # cannot be deeper than the bound: skip the scan (the common case)
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 def decode_up(payload: bytes) -> UpMessage:
-    """Decode one `up` payload; raises DecodeError with the msgspec reason."""
+    """Decode one `up` payload; raises DecodeError with the reason (malformed, wrong shape, too deep, too big)."""
+    if nesting_depth(payload) > MAX_DEPTH:
+        raise DecodeError(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         return _up_decoder.decode(payload)
     except msgspec.DecodeError as err:
         raise DecodeError(str(err)) from err
+    except RecursionError as err:  # pragma: no cover - the depth check above refuses these first
+        raise DecodeError("JSON nested too deeply") from err
 
 
 def decode_properties(raw: msgspec.Raw) -> list[PropertyValue]:

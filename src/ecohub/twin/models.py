@@ -30,7 +30,7 @@ class TwinProperty(CellBase):
 
     __tablename__ = "twin_properties"
     __privacy__ = {**not_personal("key"), "did": DEVICE_ID, "value": DEVICE_DATA, "ts": TIMESTAMP,
-                   "desired": DEVICE_DATA, "desired_ts": TIMESTAMP, **not_personal("msg_id"),
+                   "desired": DEVICE_DATA, "desired_ts": TIMESTAMP, **not_personal("msg_id", "seq"),
                    "subject": OWNER, "sealed": SEALED_DEVICE_DATA}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -39,6 +39,7 @@ class TwinProperty(CellBase):
     ts: Mapped[int | None] = mapped_column(BigInteger)
     desired: Mapped[Any | None] = mapped_column(JsonType)
     desired_ts: Mapped[int | None] = mapped_column(BigInteger)
-    msg_id: Mapped[int | None] = mapped_column(BigInteger)  # the device's message id: its own send order
+    msg_id: Mapped[int | None] = mapped_column(BigInteger)  # the device's message id (restarts after a reboot)
+    seq: Mapped[int | None] = mapped_column(BigInteger)  # the message's arrival order at the broker: newer wins
     subject: Mapped[str | None] = mapped_column(String(32))  # whose key seals the reported value
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # the reported value when the device is bound

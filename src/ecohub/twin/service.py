@@ -13,15 +13,14 @@ from ecohub.store import Databases
 from ecohub.store.upsert import upsert
 from ecohub.twin.models import Twin, TwinProperty
 
-REBOOT_GAP_MS = 60_000
+Report = tuple[str, str, Any, int, int | None, int]  # (did, key, value, device ts, message id, arrival seq)
 
 
-def replaces(ts: int, msg_id: int | None, prev_ts: int | None, prev_msg_id: int | None) -> bool:
-    """Whether a reported value replaces the previous one: the device's send order (message id) wins, and a value
-    over a minute newer wins anyway (a device whose ids restarted after a reboot must not freeze its twin)."""
-    if prev_ts is None or prev_msg_id is None:
-        return True
-    return (msg_id is not None and msg_id >= prev_msg_id) or ts >= prev_ts + REBOOT_GAP_MS
+def replaces(seq: int, prev_seq: int | None) -> bool:
+    """Whether a reported value replaces the previous one: the later arrival at the broker wins. A device's messages
+    arrive in the order it sent them, also after a reboot restarted its message ids; several ingest workers
+    committing in any order cannot let an older value win."""
+    return prev_seq is None or seq >= prev_seq
 
 
 class TwinService:
@@ -36,31 +35,28 @@ class TwinService:
         self.sealer = sealer
 
     @staticmethod
-    def apply_reports(session: Session, reports: Iterable[tuple[str, str, Any, int, int | None]],
-                      bumps: dict[str, int], now_ms: int, seals: Mapping[str, Seal]) -> None:
-        """Upsert (did, key, value, ts, msg_id) rows and bump each twin's version; `seals` by did.
+    def apply_reports(session: Session, reports: Iterable[Report], bumps: dict[str, int], now_ms: int,
+                      seals: Mapping[str, Seal]) -> None:
+        """Upsert (did, key, value, ts, msg_id, seq) rows and bump each twin's version; `seals` by did.
 
-        The device's own order wins: a value replaces the stored one when its message id is not lower
-        (several ingest workers commit in any order), or when it arrives over a minute later (a device
-        whose ids restarted after a reboot must not freeze its twin).
+        The later arrival at the broker wins (`replaces`), within one batch as across batches and workers.
         """
-        latest: dict[tuple[str, str], tuple[Any, int, int | None]] = {}
-        for did, key, value, ts, msg_id in reports:
+        latest: dict[tuple[str, str], tuple[Any, int, int | None, int]] = {}
+        for did, key, value, ts, msg_id, seq in reports:
             prev = latest.get((did, key))
-            if prev is None or replaces(ts, msg_id, prev[1], prev[2]):
-                latest[(did, key)] = (value, ts, msg_id)
+            if prev is None or replaces(seq, prev[3]):
+                latest[(did, key)] = (value, ts, msg_id, seq)
         rows = []
-        for (d, k), (v, ts, m) in latest.items():
+        for (d, k), (v, ts, m, seq) in latest.items():
             value, subject, sealed = seal_fields(seals.get(d), v, twin_aad(d, k))
-            rows.append({"did": d, "key": k, "value": value, "ts": ts, "msg_id": m, "subject": subject,
+            rows.append({"did": d, "key": k, "value": value, "ts": ts, "msg_id": m, "seq": seq, "subject": subject,
                          "sealed": sealed})
         t = TwinProperty.__table__
         upsert(session, t, rows, keys=["did", "key"],
                update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts, "msg_id": lambda ex: ex.msg_id,
-                       "subject": lambda ex: ex.subject, "sealed": lambda ex: ex.sealed},
-               # the same rule as `replaces`, in SQL against the stored row
-               where=lambda ex: (t.c.ts.is_(None)) | (t.c.msg_id.is_(None)) | (ex.msg_id >= t.c.msg_id)
-               | (ex.ts >= t.c.ts + REBOOT_GAP_MS))
+                       "seq": lambda ex: ex.seq, "subject": lambda ex: ex.subject, "sealed": lambda ex: ex.sealed},
+               # the same rule as `replaces`, in SQL against the stored row (a desired-only row has no seq yet)
+               where=lambda ex: t.c.seq.is_(None) | (ex.seq >= t.c.seq))
         tw = Twin.__table__
         upsert(session, tw, [{"did": d, "version": n, "updated_ms": now_ms} for d, n in bumps.items()],
                keys=["did"], update={"version": lambda ex: tw.c.version + ex.version,
