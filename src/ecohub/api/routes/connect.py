@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ecohub.api.deps import check_partner_scope, get_services, require
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
+from ecohub.connect.authority import recorded_refusals
 from ecohub.connect.service import DeviceInfo
 from ecohub.errors import Unavailable
 from ecohub.home.control import epoch_twin
@@ -134,3 +135,27 @@ def dead_letters(did: str | None = None, cell: str | None = None, limit: int = Q
                  principal: Principal = Depends(require(Role.OPERATOR))) -> list[Any]:
     """Refused messages with their reasons, newest first."""
     return services.dead_letters.list(cell=cell, did=did, limit=limit)
+
+
+@router.post("/devices/{did}/revoke")
+async def revoke_device(did: str, services: Services = Depends(get_services),
+                        principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
+    """Disable a device's credentials for good; the broker drops its session."""
+    # on the event loop: the broker's async DeviceRevoked handler is scheduled on it (a worker thread has none)
+    services.devices.revoke(did)
+    return {"did": did, "status": "revoked"}
+
+
+@router.get("/devices/{did}/refusals")
+def device_refusals(did: str, services: Services = Depends(get_services),
+                    principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
+    """What the broker refused the device (CONNECTs, publish/subscribe outside its ACL), oldest first; ts in unix ms.
+
+    Recorded by the embedded broker of this hub (the last 100 per device, since it started); 503 with another broker.
+    """
+    services.devices.get(did)  # an unknown device is a 404, not an empty log
+    refusals = recorded_refusals(services.devices, did)
+    if refusals is None:
+        raise Unavailable("this hub's broker keeps no refusal log (only the embedded broker records refusals)",
+                          code="refusals_unavailable")
+    return {"did": did, "refusals": refusals}
