@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
@@ -14,22 +14,23 @@ from ecohub.certify import keys
 from ecohub.certify.domain import MARKET_PROFILES, MarketTable, Status, market_verdict
 from ecohub.certify.models import CertificationReport
 from ecohub.certify.report import Verdict, sign, verify
+from ecohub.certify.runner import Progress, RunOptions, run_suite
+from ecohub.certify.target import HubUnderTest
 from ecohub.errors import Conflict, InvalidInput, NotFound
 from ecohub.store import Databases
 
-if TYPE_CHECKING:
-    from ecohub.bootstrap import Services
-    from ecohub.certify.runner import Progress, RunOptions
+SpecHashOf = Callable[[str], str | None]  # model -> the product's current spec hash, None for an unknown product
 
 
 class CertificationService:
     """Signed certification reports per product; `passing_markets` is what the ecosystem's gate asks."""
 
-    def __init__(self, dbs: Databases, *, data_dir: Path,
-                 market_profiles: Callable[[], MarketTable] | None = None) -> None:
+    def __init__(self, dbs: Databases, *, data_dir: Path, market_profiles: Callable[[], MarketTable] | None = None,
+                 spec_hash_of: SpecHashOf | None = None) -> None:
         self.dbs = dbs
         self.data_dir = data_dir
         self._market_profiles = market_profiles
+        self._spec_hash_of = spec_hash_of
 
     def market_table(self) -> MarketTable:
         """The current market → requirement ids table (the ecosystem's, else the reference markets)."""
@@ -44,14 +45,13 @@ class CertificationService:
         """The brand's public key, for partners and listing partners to verify reports."""
         return keys.public_pem(self.signing_key().public_key())
 
-    async def run(self, services: Services, options: RunOptions, *, on_progress: Progress | None = None,
+    async def run(self, hub: HubUnderTest, options: RunOptions, *, on_progress: Progress | None = None,
                   store: bool = True) -> dict[str, Any]:
-        """Run the suite against a real device process; sign the report with the brand key and keep it."""
-        from ecohub.certify.runner import run_suite  # the runner needs the hub, which needs bootstrap
-
+        """Run the suite against a running hub and a real device process; sign the report with the brand key and
+        keep it."""
         if options.market_table is None:
             options.market_table = self.market_table()
-        report = sign(await run_suite(services, options, on_progress=on_progress), self.signing_key())
+        report = sign(await run_suite(hub, options, on_progress=on_progress), self.signing_key())
         if store:
             self.record(report)
         return report
@@ -60,12 +60,8 @@ class CertificationService:
         """Verify a report against the brand key (or a given one) and, if the product is known, its current spec."""
         trusted = public_key or keys.brand_public_key(self.data_dir)
         current = None
-        if isinstance(doc, dict) and isinstance(doc.get("model"), str):
-            from ecohub.ecosystem.models import Product
-
-            with self.dbs.global_session() as s:
-                product = s.get(Product, doc["model"])
-                current = product.spec_hash if product is not None else None
+        if isinstance(doc, dict) and isinstance(doc.get("model"), str) and self._spec_hash_of is not None:
+            current = self._spec_hash_of(doc["model"])
         return verify(doc, trusted=trusted, current_spec_hash=current)
 
     def record(self, doc: dict[str, Any]) -> None:
