@@ -18,6 +18,7 @@ from ecohub.connect.service import DeadLetterService, DeviceService
 from ecohub.ecosystem.channel import MarketService
 from ecohub.ecosystem.context import Ecosystem, build_ecosystem
 from ecohub.ecosystem.service import ProductService
+from ecohub.errors import NotFound
 from ecohub.home.service import HomeContext, TokenService
 from ecohub.privacy.crypto import CellKeys, SubjectKeys
 from ecohub.privacy.sealing import PayloadSealer
@@ -124,7 +125,15 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     if migrate:
         upgrade_all(dbs)
     bus = EventBus()
-    certification = CertificationService(dbs, data_dir=settings.data_dir, market_profiles=MarketService(dbs).profiles)
+
+    def current_spec_hash(model: str) -> str | None:  # `products` is built next: it asks certification back
+        try:
+            return products.get(model).spec_hash
+        except NotFound:
+            return None
+
+    certification = CertificationService(dbs, data_dir=settings.data_dir, market_profiles=MarketService(dbs).profiles,
+                                         spec_hash_of=current_spec_hash)
     products = ProductService(dbs, bus, certification=certification.passing_markets)
     devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
                             default_cell=settings.default_cell)

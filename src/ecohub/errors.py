@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     HOME_ROLE = "home_role"
     HTTP_ERROR = "http_error"
     HUB_NOT_RUNNING = "hub_not_running"
+    HUB_UNREACHABLE = "hub_unreachable"
     IDENTITY_NOT_VERIFIED = "identity_not_verified"
     ILLEGAL_TRANSITION = "illegal_transition"
     INGEST_FAILED = "ingest_failed"
@@ -109,6 +110,7 @@ class ErrorCode(StrEnum):
     PROPERTY_NOT_READABLE = "property_not_readable"
     PROPERTY_NOT_WRITABLE = "property_not_writable"
     REASON_REQUIRED = "reason_required"
+    REFUSALS_UNAVAILABLE = "refusals_unavailable"
     REQUEST_CLOSED = "request_closed"
     ROUND_BEFORE_FOUNDING = "round_before_founding"
     ROUND_OUT_OF_ORDER = "round_out_of_order"
@@ -156,6 +158,11 @@ class ErrorCode(StrEnum):
     WRONG_PARTNER = "wrong_partner"
     WRONG_ROLE = "wrong_role"
     WRONG_TYPE = "wrong_type"
+
+    @classmethod
+    def parse(cls, text: str) -> ErrorCode:
+        """The code named by `text` (from another hub, say); an unknown one is `http_error`."""
+        return cls._value2member_map_.get(text, cls.HTTP_ERROR)  # type: ignore[return-value]
 
 
 class EcohubError(Exception):

@@ -11,6 +11,7 @@ from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.certify.context import Timing
 from ecohub.certify.domain import Declaration
+from ecohub.certify.target import HubUnderTest, MqttAccess
 from ecohub.hub import free_port, running_hub
 from ecohub.settings import Settings
 from tests.conftest import load_spec
@@ -44,3 +45,13 @@ async def hub_with(data_dir: Path, models: list[str]) -> AsyncIterator[Services]
             yield hub
     finally:
         services.close()
+
+
+def under_test(hub: Services) -> HubUnderTest:
+    """A running hub as the suite sees it: its API with a fresh operator token, its broker as the service user."""
+    assert hub.runtime.http_url and hub.runtime.mqtt_port
+    token = str(hub.tokens.create(role="operator", label="certify test")["token"])
+    return HubUnderTest(api_url=hub.runtime.http_url, token=token,
+                        mqtt=MqttAccess(host=hub.runtime.mqtt_host or "127.0.0.1", port=hub.runtime.mqtt_port,
+                                        password=hub.service_password),
+                        max_payload=hub.settings.mqtt.max_payload)

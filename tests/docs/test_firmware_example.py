@@ -13,7 +13,7 @@ import pytest
 
 from ecohub.bootstrap import Services
 from ecohub.certify.runner import RunOptions
-from tests.certify.conftest import TEST_TIMING, declaration, hub_with
+from tests.certify.conftest import TEST_TIMING, declaration, hub_with, under_test
 from tests.conftest import load_spec
 from tests.helpers import eventually
 
@@ -56,10 +56,10 @@ async def test_the_example_passes_certification(tmp_path: Path) -> None:
     async with hub_with(tmp_path, []) as hub:
         hub.products.import_spec(load_spec(SPEC), model=MODEL, actor="test", partner_id="acme")
         cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(EXAMPLE))}"
-        report = await hub.certification.run(hub, RunOptions(model=MODEL, device_cmd=cmd, declaration=declaration(),
-                                                             timing=TEST_TIMING))
+        options = RunOptions(model=MODEL, device_cmd=cmd, declaration=declaration(), timing=TEST_TIMING)
+        report = await hub.certification.run(under_test(hub), options)
     failed = {c["id"]: c["reason"] for c in report["checks"] if c["status"] not in ("pass", "na")}
     assert not failed, failed
     assert report["passed"] is True
     reconnect = {c["id"]: c for c in report["checks"]}["connect.reconnect"]
-    assert reconnect["evidence"]["method"] == "broker_restart"
+    assert reconnect["evidence"]["method"] == "session_takeover"  # the suite drops the unit; it must come back

@@ -1,23 +1,18 @@
-"""What every check sees: the hub's services, the units under test, the probe, the device process, timings."""
+"""What every check sees: the hub's API, the units under test, the probe, the device process, timings."""
 
 from __future__ import annotations
 
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ecohub.certify.client import HubApi
 from ecohub.certify.devproc import DeviceProcess
 from ecohub.certify.domain import Declaration, Status
 from ecohub.certify.probe import Probe
-from ecohub.connect.authority import BrokerAuthority
-from ecohub.connect.broker import EmbeddedBroker
-from ecohub.connect.commands import CommandService
-from ecohub.connect.mqtt import Endpoint
+from ecohub.certify.target import MqttAccess
 from ecohub.spec import CompiledSpec
-
-if TYPE_CHECKING:
-    from ecohub.bootstrap import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +24,7 @@ class Timing:
     report_s: float = 5.0  # every property / event showing up after connecting
     settle_s: float = 2.0  # properties_changed and the twin after a set
     will_s: float = 5.0  # the will after the process is killed
-    reconnect_s: float = 10.0  # the device reconnecting after the broker dropped it
+    reconnect_s: float = 10.0  # the device reconnecting after its connection was dropped
     hold_s: float = 0.5  # how long the impersonating client keeps the unit's session
 
     @classmethod
@@ -52,15 +47,15 @@ class Outcome:
 class Context:
     """Shared state of one suite run."""
 
-    services: Services
+    api: HubApi  # the hub's REST API: commands, twin, dead letters, the broker's refusals
     model: str
     compiled: CompiledSpec
     units: list[dict[str, str]]
-    endpoint: Endpoint
+    endpoint: MqttAccess  # the broker, as the service user (the probe's and the retained-state reader's login)
     probe: Probe
-    commands: CommandService
     device: DeviceProcess
-    authority: BrokerAuthority | None
+    refusals_readable: bool  # whether the hub hands out its broker's refusal log
+    hub_max_payload: int  # the hub's MQTT payload limit
     declaration: Declaration
     timing: Timing
     t0: float = field(default_factory=time.monotonic)
@@ -69,16 +64,25 @@ class Context:
     own_acl_windows: list[tuple[float, float]] = field(default_factory=list)  # the suite's own impersonation
     online: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
-    broker: EmbeddedBroker | None = None  # the hub's embedded broker when the suite owns it (restartable)
 
     @property
     def did(self) -> str:
         """The unit under test (unit A)."""
         return self.units[0]["did"]
 
-    @property
-    def cell(self) -> str:
-        return self.services.devices.cell_of(self.did)
+    async def refusals(self, did: str, *, actions: tuple[str, ...]) -> list[dict[str, Any]]:
+        """What the broker refused a unit since the run began ({t_ms, action, topic, reason}); [] when unreadable."""
+        if not self.refusals_readable:
+            return []
+        rows = await self.api.refusals(did) or []
+        # the hub stamps wall-clock time; the suite's windows are monotonic (same clock, or NTP-close, assumed)
+        offset_s = time.time() - time.monotonic()
+        out = []
+        for r in rows:
+            at = r["ts"] / 1000 - offset_s
+            if r["action"] in actions and at >= self.t0:
+                out.append({"t_ms": self.ms(at), "action": r["action"], "topic": r["topic"], "reason": r["reason"]})
+        return out
 
     def ms(self, t: float) -> int:
         """Milliseconds since the run began."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 
 OUTPUT_KEEP = 4000
 
@@ -52,7 +52,7 @@ def render_command(template: str, values: dict[str, str]) -> str:
         return template.format(**{k: shlex.quote(v) for k, v in values.items()})
     except (KeyError, IndexError, ValueError) as err:
         raise InvalidInput(f"--device-cmd has an unknown placeholder {err}; known: "
-                           + ", ".join("{" + k + "}" for k in values), code="invalid_device_cmd") from err
+                           + ", ".join("{" + k + "}" for k in values), code=ErrorCode.INVALID_DEVICE_CMD) from err
 
 
 class DeviceProcess:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.spec import CompiledSpec
 
 SUITE_VERSION = "1.0"
@@ -113,7 +113,8 @@ def profiles_of(market: str, table: MarketTable | None = None) -> list[str]:
     table = table or MARKET_PROFILES
     profiles = table.get(market.upper())
     if profiles is None:
-        raise InvalidInput(f"unknown market {market!r}; known: {', '.join(sorted(table))}", code="unknown_market")
+        raise InvalidInput(f"unknown market {market!r}; known: {', '.join(sorted(table))}",
+                           code=ErrorCode.UNKNOWN_MARKET)
     return list(profiles)
 
 
@@ -157,7 +158,7 @@ class Declaration:
         if doc is None:
             return cls()
         if not isinstance(doc, dict):
-            raise InvalidInput("the product declaration must be a JSON object", code="invalid_declaration")
+            raise InvalidInput("the product declaration must be a JSON object", code=ErrorCode.INVALID_DECLARATION)
         return cls(raw=doc, present=True)
 
     def limit(self, name: str, default: float) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 
 KEY_FILE = "certify-brand-ed25519.pem"
 
@@ -37,7 +37,7 @@ def brand_key(data_dir: Path) -> Ed25519PrivateKey:
                 f.write(pem)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):
-        raise InvalidInput(f"{path} is not an Ed25519 private key", code="invalid_brand_key")
+        raise InvalidInput(f"{path} is not an Ed25519 private key", code=ErrorCode.INVALID_BRAND_KEY)
     return loaded
 
 
@@ -69,7 +69,7 @@ def load_public(data: bytes) -> Ed25519PublicKey:
         else:
             loaded = Ed25519PublicKey.from_public_bytes(base64.b64decode(data.strip(), validate=True))
     except ValueError as err:
-        raise InvalidInput(f"not an Ed25519 public key: {err}", code="invalid_public_key") from err
+        raise InvalidInput(f"not an Ed25519 public key: {err}", code=ErrorCode.INVALID_PUBLIC_KEY) from err
     if not isinstance(loaded, Ed25519PublicKey):
-        raise InvalidInput("the public key is not Ed25519", code="invalid_public_key")
+        raise InvalidInput("the public key is not Ed25519", code=ErrorCode.INVALID_PUBLIC_KEY)
     return loaded

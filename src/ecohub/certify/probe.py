@@ -15,8 +15,8 @@ from typing import Any
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
 
-from ecohub.connect.mqtt import Endpoint
-from ecohub.errors import Unavailable
+from ecohub.certify.target import MqttAccess
+from ecohub.errors import ErrorCode, Unavailable
 from ecohub.protocol import Channel, Topic, parse_topic
 from ecohub.protocol.messages import DownMessage, encode
 
@@ -58,7 +58,7 @@ class Seen:
 class Probe:
     """A service-user MQTT client subscribed to the units' up and state topics; `async with Probe(...)`."""
 
-    def __init__(self, endpoint: Endpoint, *, dids: list[str], client_id: str) -> None:
+    def __init__(self, endpoint: MqttAccess, *, dids: list[str], client_id: str) -> None:
         self.endpoint = endpoint
         self.dids = dids
         self.seen: list[Seen] = []
@@ -87,7 +87,7 @@ class Probe:
             await self.client.connect(self.endpoint.host, self.endpoint.port, version=MQTTv311, keepalive=30)
         except Exception as err:
             raise Unavailable(f"the certification probe cannot reach the broker at {self.endpoint.host}:"
-                              f"{self.endpoint.port}: {err}", code="broker_unavailable") from err
+                              f"{self.endpoint.port}: {err}", code=ErrorCode.BROKER_UNAVAILABLE) from err
         for topic in self._topics():
             self.client.subscribe(topic, qos=1)
         await asyncio.sleep(0.1)  # let the SUBACKs come back before the device starts
@@ -156,7 +156,7 @@ class Probe:
         return reply, time.monotonic() - start
 
 
-async def retained_state(endpoint: Endpoint, did: str, *, client_id: str, within: float) -> Seen | None:
+async def retained_state(endpoint: MqttAccess, did: str, *, client_id: str, within: float) -> Seen | None:
     """What a fresh subscriber gets on the unit's state topic (the retained message), if anything."""
     got: list[Seen] = []
     arrived = asyncio.Event()
@@ -187,7 +187,7 @@ async def retained_state(endpoint: Endpoint, did: str, *, client_id: str, within
 SUBACK_GRACE_S = 5.0
 
 
-async def impersonate(endpoint: Endpoint, did: str, secret: str, other: str, *,
+async def impersonate(endpoint: MqttAccess, did: str, secret: str, other: str, *,
                       hold_s: float) -> dict[str, Any]:
     """Connect as unit `did` (taking its session over, which drops the device's connection), try the other
     unit's topics, and leave; returns what the broker did."""

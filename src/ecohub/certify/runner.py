@@ -1,4 +1,4 @@
-"""Run the suite: find or start a hub, provision units, start the device process, run every check in order."""
+"""Run the suite against a running hub: provision units over its API, start the device process, run every check."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import secrets
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ecohub.bootstrap import Services
 from ecohub.certify import security, suite
+from ecohub.certify.client import HubApi
 from ecohub.certify.context import Context, Outcome, Timing
-from ecohub.certify.devproc import DeviceProcess, default_device_cmd
+from ecohub.certify.devproc import DeviceProcess, default_device_cmd, sdk_device_cmd
 from ecohub.certify.domain import (
     CHECK_BY_ID,
     MARKET_PROFILES,
@@ -30,20 +30,19 @@ from ecohub.certify.domain import (
 )
 from ecohub.certify.probe import Probe
 from ecohub.certify.report import build
-from ecohub.connect.authority import BrokerAuthority
-from ecohub.connect.broker import EmbeddedBroker
-from ecohub.connect.commands import CommandService
-from ecohub.connect.mqtt import Endpoint
-from ecohub.hub import free_port, read_runtime, running_hub
+from ecohub.certify.target import HubUnderTest
+from ecohub.spec import CompiledSpec, compile_spec, parse_spec
 
 log = logging.getLogger(__name__)
 
 CheckFn = Callable[[Context], Awaitable[Outcome]]
 CHECK_CAP_S = 90.0
 UNITS = 2  # device units provisioned per run: the security checks need a second one to impersonate
+RECONNECT_METHOD = ("session take-over with the unit's own client id and credentials (the broker drops the "
+                    "device's connection; it must come back)")
 
-# The order matters: the impersonation drops the connection, connect.reconnect sees the unit come back (and restarts
-# the broker when the suite owns it), the kill comes late.
+# The order matters: the impersonation drops the connection, connect.reconnect sees the unit come back, the kill
+# comes late.
 STEPS: tuple[tuple[str, CheckFn, bool], ...] = (  # (check id, function, needs unit A online)
     ("connect.auth", security.connect_auth, False),
     ("security.unique_credentials", security.unique_credentials, False),
@@ -78,85 +77,80 @@ class RunOptions:
     """What to certify and how."""
 
     model: str
-    device_cmd: str | None = None  # None: `ecohub simulate` on the credentials
+    device_cmd: str | None = None  # None: the reference simulator on the credentials
     markets: list[str] = field(default_factory=list)  # empty: every known market
     declaration: Declaration = field(default_factory=Declaration)
     timing: Timing = field(default_factory=Timing)
     rate_hz: float = 1.0  # of the default simulator
     fault: str | None = None  # of the default simulator (to prove the suite catches it)
     market_table: MarketTable | None = None  # None: the reference markets of certify.domain
+    # the data dir `ecohub simulate` (the default device) reads the product from; None: the SDK simulator on the
+    # spec file, which needs nothing of the hub's
+    simulator_data_dir: Path | None = None
 
 
-@asynccontextmanager
-async def hub_for(services: Services) -> AsyncIterator[tuple[str, Endpoint, CommandService, BrokerAuthority | None]]:
-    """The hub to test against: this process's, the data dir's running one (attach), or a fresh in-process one."""
-    rt = services.runtime
-    if rt.mqtt_port and services.commands is not None:
-        endpoint = Endpoint(rt.mqtt_host or "127.0.0.1", rt.mqtt_port, 4, services.service_password)
-        yield "in-process", endpoint, services.commands, BrokerAuthority.serving(services.devices)
-        return
-    runtime = read_runtime(services.settings.data_dir)
-    if runtime is not None:
-        mqtt = runtime["mqtt"]
-        assert isinstance(mqtt, dict)
-        endpoint = Endpoint(str(mqtt["host"]), int(mqtt["port"]), 4, services.service_password)
-        async with CommandService(dbs=services.dbs, devices=services.devices, products=services.products,
-                                  endpoint=endpoint, timeout_s=services.settings.api.command_timeout_s,
-                                  client_id=f"ecohub-certify-{secrets.token_hex(4)}") as commands:
-            yield "attached", endpoint, commands, None
-        return
-    async with running_hub(services, http_port=free_port(), mqtt_port=free_port()) as hub:
-        assert hub.commands is not None and hub.runtime.mqtt_port
-        endpoint = Endpoint(hub.runtime.mqtt_host or "127.0.0.1", hub.runtime.mqtt_port, 4, hub.service_password)
-        yield "started", endpoint, hub.commands, BrokerAuthority.serving(services.devices)
+def _device_template(options: RunOptions) -> str:
+    if options.device_cmd:
+        return options.device_cmd
+    if options.simulator_data_dir is not None:
+        return default_device_cmd(options.model, data_dir=options.simulator_data_dir, rate_hz=options.rate_hz,
+                                  fault=options.fault)
+    return sdk_device_cmd(rate_hz=options.rate_hz, fault=options.fault)
 
 
-async def run_suite(services: Services, options: RunOptions, *, on_progress: Progress | None = None) -> dict[str, Any]:
-    """Run every check against a real device process; returns the unsigned report document."""
-    product = services.products.get(options.model)
-    table = options.market_table or MARKET_PROFILES
-    markets = ([m.upper() for m in options.markets] or list(getattr(product, "target_markets", ()))
-               or [m for m in MARKET_PROFILES if m in table])
-    for m in markets:
-        profiles_of(m, table)  # refuse unknown markets before anything starts
-    compiled = services.products.compiled(options.model)
-    started_at = datetime.now(UTC)
-    units = [u.to_dict() for u in services.devices.provision(model=options.model, count=UNITS)]
-    results: list[dict[str, Any]] = []
-    async with AsyncExitStack() as stack:
-        mode, endpoint, commands, authority = await stack.enter_async_context(hub_for(services))
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ecohub-certify-")))
-        template = options.device_cmd or default_device_cmd(options.model, data_dir=services.settings.data_dir,
-                                                            rate_hz=options.rate_hz, fault=options.fault)
-        device = DeviceProcess(template, creds=units, model=options.model, host=endpoint.host, port=endpoint.port,
-                               workdir=workdir, spec=compiled.spec.document)
-        probe = await stack.enter_async_context(
-            Probe(endpoint, dids=[u["did"] for u in units], client_id=f"ecohub-certify-{secrets.token_hex(4)}"))
-        # the hub's own embedded broker (in this process) can be restarted for connect.reconnect; an external one not
-        broker = EmbeddedBroker.serving(endpoint.port, authority) if mode != "attached" and authority else None
-        ctx = Context(services=services, model=options.model, compiled=compiled, units=units, endpoint=endpoint,
-                      probe=probe, commands=commands, device=device, authority=authority,
-                      declaration=options.declaration, timing=options.timing, broker=broker)
-        await stack.enter_async_context(device)
-        ctx.t0 = time.monotonic()
-        for check_id, fn, needs_online in STEPS:
-            results.append(await _run_one(ctx, check_id, fn, needs_online, on_progress))
-        setup = {"hub": mode, "broker": f"mqtt://{endpoint.host}:{endpoint.port}", "mqtt_version": "3.1.1",
-                 "units": [u["did"] for u in units], "device": device.describe(),
-                 "timing": {k: getattr(options.timing, k) for k in options.timing.__dataclass_fields__},
-                 "reconnect_method": "broker restart (the hub's embedded broker stopped and started on the same port)"
-                 if broker is not None else "session take-over with the unit's own client id (the suite is attached "
-                 "to an external hub and cannot restart its broker)"}
-    for u in units:  # test credentials do not outlive the run
-        services.devices.revoke(u["did"])
+async def run_suite(hub: HubUnderTest, options: RunOptions, *, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Run every check against a real device process connected to `hub`; returns the unsigned report document."""
+    async with HubApi(hub) as api:
+        product = await api.product(options.model)
+        table = options.market_table or MARKET_PROFILES
+        markets = ([m.upper() for m in options.markets] or list(product.get("target_markets") or ())
+                   or [m for m in MARKET_PROFILES if m in table])
+        for m in markets:
+            profiles_of(m, table)  # refuse unknown markets before anything starts
+        compiled = compile_spec(parse_spec(product["spec"]))
+        started_at = datetime.now(UTC)
+        units = [await api.provision(options.model) for _ in range(UNITS)]
+        try:
+            results, setup = await _run_checks(api, hub, options, compiled, units, on_progress)
+        finally:
+            for u in units:  # test credentials do not outlive the run, a failed one neither
+                await api.revoke(u["did"])
     statuses = {r["id"]: Status(r["status"]) for r in results}
     verdicts = market_verdicts(statuses, markets, table)
     for r in results:
         r["required_by"] = [v["market"] for v in verdicts if r["id"] in v["required"]]
     return build(report_id=str(uuid.uuid4()), model=options.model, spec_hash=compiled.hash,
-                 spec_version=product.spec_version, checks=results, markets=verdicts, setup=setup,
+                 spec_version=int(product["spec_version"]), checks=results, markets=verdicts, setup=setup,
                  declaration=options.declaration.raw if options.declaration.present else None,
                  started_at=started_at, finished_at=datetime.now(UTC))
+
+
+async def _run_checks(api: HubApi, hub: HubUnderTest, options: RunOptions, compiled: CompiledSpec,
+                      units: list[dict[str, str]], on_progress: Progress | None,
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The probe, the device process and every step in order; (results, the report's setup)."""
+    results: list[dict[str, Any]] = []
+    endpoint = hub.mqtt
+    # asked once, before the device starts: a hub whose broker keeps no refusal log says so for every unit
+    refusals_readable = await api.refusals(units[0]["did"]) is not None
+    async with AsyncExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ecohub-certify-")))
+        device = DeviceProcess(_device_template(options), creds=units, model=options.model, host=endpoint.host,
+                               port=endpoint.port, workdir=workdir, spec=compiled.spec.document)
+        probe = await stack.enter_async_context(
+            Probe(endpoint, dids=[u["did"] for u in units], client_id=f"ecohub-certify-{secrets.token_hex(4)}"))
+        ctx = Context(api=api, model=options.model, compiled=compiled, units=units, endpoint=endpoint, probe=probe,
+                      device=device, refusals_readable=refusals_readable, hub_max_payload=hub.max_payload,
+                      declaration=options.declaration, timing=options.timing)
+        await stack.enter_async_context(device)
+        ctx.t0 = time.monotonic()
+        for check_id, fn, needs_online in STEPS:
+            results.append(await _run_one(ctx, check_id, fn, needs_online, on_progress))
+        setup = {"hub": hub.origin, "api": hub.api_url, "broker": f"mqtt://{endpoint.host}:{endpoint.port}",
+                 "mqtt_version": "3.1.1", "units": [u["did"] for u in units], "device": device.describe(),
+                 "timing": {k: getattr(options.timing, k) for k in options.timing.__dataclass_fields__},
+                 "reconnect_method": RECONNECT_METHOD, "broker_refusal_log": refusals_readable}
+    return results, setup
 
 
 async def _run_one(ctx: Context, check_id: str, fn: CheckFn, needs_online: bool,

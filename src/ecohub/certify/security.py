@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gmqtt import Client
@@ -23,18 +23,11 @@ from ecohub.certify.probe import impersonate, retained_state
 from ecohub.protocol import Channel, Method
 
 
-def _refusals(ctx: Context, did: str, *, actions: tuple[str, ...]) -> list[dict[str, Any]]:
-    if ctx.authority is None:
-        return []
-    return [{"t_ms": ctx.ms(r.at), "action": r.action, "topic": r.topic, "reason": r.reason}
-            for r in ctx.authority.refusals_of(did) if r.action in actions and r.at >= ctx.t0]
-
-
 async def connect_auth(ctx: Context) -> Outcome:
     """Unit A connects with its own did/secret and announces itself online."""
     seen = await _online_while_running(ctx, ctx.did)
     evidence: dict[str, Any] = {"unit": ctx.did, "device": ctx.device.describe(),
-                                "refused_connects": _refusals(ctx, ctx.did, actions=("connect",))}
+                                "refused_connects": await ctx.refusals(ctx.did, actions=("connect",))}
     if seen is None:
         evidence["device_output"] = ctx.device.tail()
         why = "the device process exited" if not ctx.device.running else "no online state"
@@ -46,12 +39,12 @@ async def connect_auth(ctx: Context) -> Outcome:
     return Outcome(Status.PASS, f"online {ctx.ms(seen.at)} ms after the device process started", evidence)
 
 
-async def _online_unless(ctx: Context, did: str, since: float, give_up: Callable[[], bool], *,
+async def _online_unless(ctx: Context, did: str, since: float, give_up: Callable[[], Awaitable[bool]], *,
                          grace_s: float = 0.0) -> Any:
     """The unit's online state, or None once the timeout passed or `give_up()` said so (then wait `grace_s` more)."""
     online = asyncio.create_task(ctx.probe.wait_online(did, True, within=ctx.timing.online_s, since=since))
     try:
-        while not online.done() and not give_up():
+        while not online.done() and not await give_up():
             await asyncio.wait({online}, timeout=0.2)
         if not online.done() and grace_s:
             await asyncio.wait({online}, timeout=grace_s)
@@ -62,9 +55,12 @@ async def _online_unless(ctx: Context, did: str, since: float, give_up: Callable
 
 async def _online_while_running(ctx: Context, did: str, since: float | None = None) -> Any:
     """The unit's online state, or None once the timeout passed or the device process exited."""
+
+    async def exited() -> bool:
+        return not ctx.device.running
+
     # after an exit, a last message may still be on its way
-    return await _online_unless(ctx, did, ctx.t0 if since is None else since, lambda: not ctx.device.running,
-                                grace_s=0.5)
+    return await _online_unless(ctx, did, ctx.t0 if since is None else since, exited, grace_s=0.5)
 
 
 async def connect_retained_state(ctx: Context) -> Outcome:
@@ -102,7 +98,7 @@ async def unique_credentials(ctx: Context) -> Outcome:
     seen_b = await _unit_online_or_refused(ctx, b["did"])
     evidence: dict[str, Any] = {"units": [a["did"], b["did"]], "distinct_secrets": distinct,
                                 "unit_b_online": seen_b is not None,
-                                "unit_b_refused_connects": _refusals(ctx, b["did"], actions=("connect",))}
+                                "unit_b_refused_connects": await ctx.refusals(b["did"], actions=("connect",))}
     if not distinct:
         return Outcome(Status.FAIL, "the two provisioned units share a credential", evidence)
     if seen_b is None:
@@ -121,8 +117,8 @@ async def unique_credentials(ctx: Context) -> Outcome:
 async def _unit_online_or_refused(ctx: Context, did: str) -> Any:
     """Wait for the unit's online state; give up early once the broker refused its CONNECT and a while passed."""
 
-    def refused_a_while_ago() -> bool:
-        refused = _refusals(ctx, did, actions=("connect",))
+    async def refused_a_while_ago() -> bool:
+        refused = await ctx.refusals(did, actions=("connect",))
         return bool(refused) and time.monotonic() - (ctx.t0 + refused[0]["t_ms"] / 1000) > ctx.timing.settle_s
 
     return await _online_unless(ctx, did, ctx.t0, refused_a_while_ago)
@@ -148,7 +144,7 @@ async def broker_isolation(ctx: Context) -> Outcome:
                        "could not be probed", {"subscribe_other_down_suback": []})
     sub_ok = all(q >= 0x80 for q in result["suback"])
     evidence = {"subscribe_other_down_suback": result["suback"], "publish_other_up_delivered": leaked,
-                "broker_refusals": [r for r in _refusals(ctx, a["did"], actions=("publish", "subscribe"))
+                "broker_refusals": [r for r in await ctx.refusals(a["did"], actions=("publish", "subscribe"))
                                     if result["at"] <= ctx.t0 + r["t_ms"] / 1000 <= result["until"] + 0.5]}
     problems = ([] if sub_ok else [f"subscribing on B's down was granted (SUBACK {result['suback']})"]) + \
         (["publishing on B's up was delivered"] if leaked else [])
@@ -159,10 +155,31 @@ async def broker_isolation(ctx: Context) -> Outcome:
 
 
 async def connect_reconnect(ctx: Context) -> Outcome:
-    """The unit reconnects, resubscribes and answers after a broker restart (the suite's own hub) or a take-over."""
-    if ctx.broker is not None:
-        return await _reconnect_after_restart(ctx)
-    return await _reconnect_after_takeover(ctx)
+    """The unit reconnects, resubscribes and answers after its connection was dropped by a session take-over.
+
+    The take-over (security.broker_isolation connected with the unit's own client id) is what a device sees when the
+    broker restarts or its link drops, and it needs nothing but MQTT: the suite runs it against any hub.
+    """
+    taken = ctx.notes.get("impersonation") or {}
+    if not taken.get("connected"):
+        return Outcome(Status.SKIP, "the connection could not be dropped (see security.broker_isolation)")
+    dropped_at = taken["at"]
+    seen = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=taken["until"])
+    evidence: dict[str, Any] = {
+        "method": "session_takeover",
+        "how": "the unit's connection was dropped by an MQTT session take-over with its own client id and "
+               "credentials (what a device sees when the broker restarts or its link drops)",
+        "dropped_at_ms": ctx.ms(dropped_at)}
+    if seen is None:
+        return Outcome(Status.FAIL, f"no online state within {ctx.timing.reconnect_s:.0f}s after the connection "
+                       "was dropped (session take-over)", evidence)
+    evidence["back_after_ms"] = round((seen.at - dropped_at) * 1000)
+    evidence["state"] = seen.evidence(ctx.t0)
+    if not await _answers(ctx, evidence):
+        return Outcome(Status.FAIL, "reconnected but did not answer a request (not resubscribed to down?)", evidence)
+    evidence["hub"] = await _hub_recovered(ctx)
+    return Outcome(Status.PASS, f"back online {evidence['back_after_ms']} ms after the connection was dropped "
+                   "(session take-over), and answering", evidence)
 
 
 async def _answers(ctx: Context, evidence: dict[str, Any]) -> bool:
@@ -181,58 +198,8 @@ async def _answers(ctx: Context, evidence: dict[str, Any]) -> bool:
     return True
 
 
-async def _reconnect_after_takeover(ctx: Context) -> Outcome:
-    taken = ctx.notes.get("impersonation") or {}
-    if not taken.get("connected"):
-        return Outcome(Status.SKIP, "the connection could not be dropped (see security.broker_isolation)")
-    dropped_at = taken["at"]
-    seen = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=taken["until"])
-    evidence: dict[str, Any] = {
-        "method": "session_takeover",
-        "how": "the suite is attached to an external hub and cannot restart its broker: the unit's connection was "
-               "dropped by an MQTT session take-over with its own client id (what a device sees when the broker "
-               "restarts)",
-        "dropped_at_ms": ctx.ms(dropped_at)}
-    if seen is None:
-        return Outcome(Status.FAIL, f"no online state within {ctx.timing.reconnect_s:.0f}s after the connection "
-                       "was dropped (session take-over)", evidence)
-    evidence["back_after_ms"] = round((seen.at - dropped_at) * 1000)
-    if not await _answers(ctx, evidence):
-        return Outcome(Status.FAIL, "reconnected but did not answer a request (not resubscribed to down?)", evidence)
-    return Outcome(Status.PASS, f"back online {evidence['back_after_ms']} ms after the connection was dropped "
-                   "(session take-over)", evidence)
-
-
-async def _reconnect_after_restart(ctx: Context) -> Outcome:
-    assert ctx.broker is not None
-    evidence: dict[str, Any] = {
-        "method": "broker_restart",
-        "how": "the suite stopped the hub's embedded broker and started a new one on the same port (sessions, "
-               "subscriptions and retained messages gone); the hub kept running"}
-    taken = ctx.notes.get("impersonation") or {}
-    if taken.get("connected"):  # the isolation check took the session over: let the unit settle first
-        back = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=taken["until"])
-        evidence["back_after_takeover_ms"] = round((back.at - taken["at"]) * 1000) if back else None
-    restart_at = time.monotonic()
-    await ctx.broker.restart()
-    evidence["restart_at_ms"] = ctx.ms(restart_at)
-    evidence["restart_took_ms"] = round((time.monotonic() - restart_at) * 1000)
-    seen = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=restart_at)
-    if seen is None:
-        return Outcome(Status.FAIL, f"no online state within {ctx.timing.reconnect_s:.0f}s after the broker "
-                       "restarted", evidence)
-    evidence["back_after_ms"] = round((seen.at - restart_at) * 1000)
-    evidence["state"] = seen.evidence(ctx.t0)
-    if not await _answers(ctx, evidence):
-        return Outcome(Status.FAIL, "reconnected after the broker restart but did not answer a request (not "
-                       "resubscribed to down?)", evidence)
-    evidence["hub"] = await _hub_recovered(ctx)
-    return Outcome(Status.PASS, f"back online {evidence['back_after_ms']} ms after the broker restarted, and "
-                   "answering", evidence)
-
-
 async def _hub_recovered(ctx: Context) -> dict[str, Any]:
-    """Evidence that the hub's own clients came back: a command through its CommandService is answered."""
+    """Evidence that the hub reaches the unit again: a command through its API is answered, the twin says online."""
     readable = next((cp for cp in ctx.compiled.properties.values() if cp.readable), None)
     if readable is None:
         return {"command": "no readable property to ask"}
@@ -242,10 +209,10 @@ async def _hub_recovered(ctx: Context) -> dict[str, Any]:
         attempts += 1
         start = time.monotonic()
         try:
-            await ctx.commands.send(ctx.did, Method.GET_PROPERTIES,
-                                    [{"siid": readable.prop.siid, "piid": readable.prop.iid}],
-                                    actor="certify", timeout_s=ctx.timing.command_s)
-        except Exception as err:  # the device may still be reconnecting, or the hub's command client
+            await ctx.api.command(ctx.did, Method.GET_PROPERTIES,
+                                  [{"siid": readable.prop.siid, "piid": readable.prop.iid}],
+                                  timeout_s=ctx.timing.command_s)
+        except Exception as err:  # the hub may not have seen the unit come back yet
             problem = f"{type(err).__name__}: {err}"
             await asyncio.sleep(0.2)
             continue
@@ -258,7 +225,9 @@ async def _hub_recovered(ctx: Context) -> dict[str, Any]:
 
 async def offline_will(ctx: Context) -> Outcome:
     """SIGKILL the device process: the broker publishes the will; the retained state and the twin say offline."""
-    was_connected = ctx.broker.is_connected(ctx.did) if ctx.broker is not None else None
+    # what the unit last announced on its state topic: an MQTT client cannot ask the broker who is connected
+    states = [m for m in ctx.probe.messages(ctx.did, channel=Channel.STATE) if isinstance(m.body, dict)]
+    was_connected = states[-1].body.get("online") if states else None
     killed_at = time.monotonic()
     code = await ctx.device.kill()
     seen = await ctx.probe.wait_online(ctx.did, False, within=ctx.timing.will_s, since=killed_at)
@@ -286,7 +255,7 @@ async def offline_will(ctx: Context) -> Outcome:
 async def _twin_online(ctx: Context, online: bool) -> bool:
     deadline = time.monotonic() + ctx.timing.settle_s
     while time.monotonic() < deadline:
-        if ctx.services.twin.get(ctx.cell, ctx.did)["online"] is online:
+        if (await ctx.api.twin(ctx.did))["online"] is online:
             return True
         await asyncio.sleep(0.1)
     return False
@@ -313,10 +282,10 @@ async def back_online(ctx: Context) -> Outcome:
 
 async def no_foreign_attempts(ctx: Context) -> Outcome:
     """The broker's refusal log holds no attempt by the units on topics that are not theirs."""
-    if ctx.authority is None:
-        return Outcome(Status.SKIP, "the broker's refusal log is readable only when the suite runs the hub "
-                       "itself (run without a hub on the data dir)")
-    attempts = [r for u in ctx.units for r in _refusals(ctx, u["did"], actions=("publish", "subscribe"))
+    if not ctx.refusals_readable:
+        return Outcome(Status.SKIP, "the hub does not hand out its broker's refusal log (GET /api/v1/devices/{did}/"
+                       "refusals: only a hub with the embedded broker records refusals)")
+    attempts = [r for u in ctx.units for r in await ctx.refusals(u["did"], actions=("publish", "subscribe"))
                 if not any(a <= ctx.t0 + r["t_ms"] / 1000 <= b for a, b in ctx.own_acl_windows)]
     evidence = {"attempts": attempts[:10], "excluded": "the suite's own impersonation window"}
     if attempts:

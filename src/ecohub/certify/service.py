@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
@@ -14,22 +14,23 @@ from ecohub.certify import keys
 from ecohub.certify.domain import MARKET_PROFILES, MarketTable, Status, market_verdict
 from ecohub.certify.models import CertificationReport
 from ecohub.certify.report import Verdict, sign, verify
-from ecohub.errors import Conflict, InvalidInput, NotFound
+from ecohub.certify.runner import Progress, RunOptions, run_suite
+from ecohub.certify.target import HubUnderTest
+from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases
 
-if TYPE_CHECKING:
-    from ecohub.bootstrap import Services
-    from ecohub.certify.runner import Progress, RunOptions
+SpecHashOf = Callable[[str], str | None]  # model -> the product's current spec hash, None for an unknown product
 
 
 class CertificationService:
     """Signed certification reports per product; `passing_markets` is what the ecosystem's gate asks."""
 
-    def __init__(self, dbs: Databases, *, data_dir: Path,
-                 market_profiles: Callable[[], MarketTable] | None = None) -> None:
+    def __init__(self, dbs: Databases, *, data_dir: Path, market_profiles: Callable[[], MarketTable] | None = None,
+                 spec_hash_of: SpecHashOf | None = None) -> None:
         self.dbs = dbs
         self.data_dir = data_dir
         self._market_profiles = market_profiles
+        self._spec_hash_of = spec_hash_of
 
     def market_table(self) -> MarketTable:
         """The current market → requirement ids table (the ecosystem's, else the reference markets)."""
@@ -44,14 +45,13 @@ class CertificationService:
         """The brand's public key, for partners and listing partners to verify reports."""
         return keys.public_pem(self.signing_key().public_key())
 
-    async def run(self, services: Services, options: RunOptions, *, on_progress: Progress | None = None,
+    async def run(self, hub: HubUnderTest, options: RunOptions, *, on_progress: Progress | None = None,
                   store: bool = True) -> dict[str, Any]:
-        """Run the suite against a real device process; sign the report with the brand key and keep it."""
-        from ecohub.certify.runner import run_suite  # the runner needs the hub, which needs bootstrap
-
+        """Run the suite against a running hub and a real device process; sign the report with the brand key and
+        keep it."""
         if options.market_table is None:
             options.market_table = self.market_table()
-        report = sign(await run_suite(services, options, on_progress=on_progress), self.signing_key())
+        report = sign(await run_suite(hub, options, on_progress=on_progress), self.signing_key())
         if store:
             self.record(report)
         return report
@@ -60,12 +60,8 @@ class CertificationService:
         """Verify a report against the brand key (or a given one) and, if the product is known, its current spec."""
         trusted = public_key or keys.brand_public_key(self.data_dir)
         current = None
-        if isinstance(doc, dict) and isinstance(doc.get("model"), str):
-            from ecohub.ecosystem.models import Product
-
-            with self.dbs.global_session() as s:
-                product = s.get(Product, doc["model"])
-                current = product.spec_hash if product is not None else None
+        if isinstance(doc, dict) and isinstance(doc.get("model"), str) and self._spec_hash_of is not None:
+            current = self._spec_hash_of(doc["model"])
         return verify(doc, trusted=trusted, current_spec_hash=current)
 
     def record(self, doc: dict[str, Any]) -> None:
@@ -73,11 +69,11 @@ class CertificationService:
         verdict = verify(doc, trusted=keys.brand_public_key(self.data_dir))
         if not verdict.signature_ok or not verdict.trusted:
             raise InvalidInput("only reports signed by the brand key are kept: " + "; ".join(verdict.problems),
-                               code="untrusted_report")
+                               code=ErrorCode.UNTRUSTED_REPORT)
         passed = [m["market"] for m in doc.get("markets", []) if m.get("passed")]
         with self.dbs.global_session() as s:
             if s.get(CertificationReport, doc["report_id"]) is not None:
-                raise Conflict(f"report {doc['report_id']} is already recorded", code="duplicate_report")
+                raise Conflict(f"report {doc['report_id']} is already recorded", code=ErrorCode.DUPLICATE_REPORT)
             s.add(CertificationReport(
                 report_id=doc["report_id"], model=doc["model"], spec_hash=doc["spec_hash"],
                 passed=bool(doc["passed"]), markets_passed=passed, key_id=doc["signature"]["key_id"],
@@ -99,7 +95,7 @@ class CertificationService:
         with self.dbs.global_session() as s:
             row = s.get(CertificationReport, report_id)
             if row is None:
-                raise NotFound(f"no certification report {report_id}", code="unknown_report")
+                raise NotFound(f"no certification report {report_id}", code=ErrorCode.UNKNOWN_REPORT)
             return dict(row.document)
 
     def passing_markets(self, model: str, spec_hash: str) -> frozenset[str]:

@@ -54,7 +54,7 @@ async def properties_reported(ctx: Context) -> Outcome:
                 "messages": [s.evidence(ctx.t0) for s, _ in invalid[:SHOW]]
                 or [s.evidence(ctx.t0) for s in ctx.probe.messages(ctx.did, channel=Channel.UP)[:3]],
                 "dead_letters": [{"code": d["code"], "reason": d["reason"]}
-                                 for d in ctx.services.dead_letters.list(did=ctx.did, limit=SHOW)]}
+                                 for d in await ctx.api.dead_letters(ctx.did, limit=SHOW)]}
     if invalid:
         return Outcome(Status.FAIL, f"{len(invalid)} invalid value(s) reported: "
                        + _short([i for _, i in invalid]), evidence)
@@ -65,10 +65,10 @@ async def properties_reported(ctx: Context) -> Outcome:
 
 
 async def _send(ctx: Context, method: str, params: Any) -> tuple[dict[str, Any] | None, str | None, float]:
-    """Send through the hub's CommandService; (reply, problem, seconds)."""
+    """Send through the hub's command API; (reply, problem, seconds)."""
     start = time.monotonic()
     try:
-        reply = await ctx.commands.send(ctx.did, method, params, actor="certify", timeout_s=ctx.timing.command_s)
+        reply = await ctx.api.command(ctx.did, method, params, timeout_s=ctx.timing.command_s)
     except EcohubError as err:
         return None, f"{err.code}: {err.message}", time.monotonic() - start
     return reply, None, time.monotonic() - start
@@ -161,7 +161,7 @@ async def _twin_follows(ctx: Context, expected: list[tuple[str, Any]], since: fl
     """The twin shows the set value, or a value the device reported after it (the device moved on)."""
     deadline = time.monotonic() + ctx.timing.settle_s
     while True:
-        props = ctx.services.twin.get(ctx.cell, ctx.did)["properties"]
+        props = (await ctx.api.twin(ctx.did))["properties"]
         later: dict[str, list[Any]] = {}
         for _, key, value in _reported(ctx, since=since):
             later.setdefault(key, []).append(value)
@@ -333,10 +333,10 @@ async def limits_message_rate(ctx: Context) -> Outcome:
 
 async def limits_payload_size(ctx: Context) -> Outcome:
     """No payload exceeds the declared maximum nor the hub's; nothing was dead-lettered as oversized."""
-    hub_max = ctx.services.settings.mqtt.max_payload
+    hub_max = ctx.hub_max_payload
     limit = int(min(ctx.declaration.limit("max_payload_bytes", hub_max), hub_max))
     sizes = [s.size for u in ctx.units for s in ctx.probe.messages(u["did"]) if s.channel != Channel.DOWN]
-    oversized = [d for u in ctx.units for d in ctx.services.dead_letters.list(did=u["did"], limit=50)
+    oversized = [d for u in ctx.units for d in await ctx.api.dead_letters(u["did"], limit=50)
                  if d["code"] == "oversized"]
     biggest = max(sizes, default=0)
     evidence = {"limit_bytes": limit, "largest_bytes": biggest, "messages": len(sizes),

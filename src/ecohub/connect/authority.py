@@ -8,7 +8,7 @@ import time
 import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ecohub.connect.domain import SERVICE_USER, AclAction, device_may, service_may
 from ecohub.connect.service import DeviceService
@@ -95,3 +95,15 @@ class BrokerAuthority:
         self.refused += 1
         self._record(client_id, "connect", None, reason)
         log.warning("refused connection of %r: %s", client_id, reason)
+
+
+def recorded_refusals(devices: DeviceService, client: str) -> list[dict[str, Any]] | None:
+    """What the broker serving these devices in this process refused one client, oldest first; None when no broker
+    in this process records refusals (Mosquitto or an external broker)."""
+    authority = BrokerAuthority.serving(devices)
+    if authority is None:
+        return None
+    # monotonic times mean nothing to another process: hand out wall-clock unix ms
+    offset_s = time.time() - time.monotonic()
+    return [{"ts": round((r.at + offset_s) * 1000), "action": r.action, "topic": r.topic, "reason": r.reason}
+            for r in authority.refusals_of(client)]

@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import ServicesDep, require
+from ecohub.api.deps import OperatorDep, ServicesDep, require
 from ecohub.auth import Principal, Role
+from ecohub.connect.authority import recorded_refusals
+from ecohub.errors import ErrorCode, Unavailable
 from ecohub.home.control import epoch_twin
 
 router = APIRouter(tags=["devices"])
@@ -105,3 +107,25 @@ def dead_letters(services: ServicesDep, did: str | None = None, cell: str | None
                  principal: Principal = Depends(require(Role.OPERATOR))) -> list[Any]:
     """Refused messages with their reasons, newest first."""
     return services.dead_letters.list(cell=cell, did=did, limit=limit)
+
+
+@router.post("/devices/{did}/revoke")
+async def revoke_device(did: str, services: ServicesDep, principal: OperatorDep) -> dict[str, Any]:
+    """Disable a device's credentials for good; the broker drops its session."""
+    # on the event loop: the broker's async DeviceRevoked handler is scheduled on it (a worker thread has none)
+    services.devices.revoke(did)
+    return {"did": did, "status": "revoked"}
+
+
+@router.get("/devices/{did}/refusals")
+def device_refusals(did: str, services: ServicesDep, principal: OperatorDep) -> dict[str, Any]:
+    """What the broker refused the device (CONNECTs, publish/subscribe outside its ACL), oldest first; ts in unix ms.
+
+    Recorded by the embedded broker of this hub (the last 100 per device, since it started); 503 with another broker.
+    """
+    services.devices.get(did)  # an unknown device is a 404, not an empty log
+    refusals = recorded_refusals(services.devices, did)
+    if refusals is None:
+        raise Unavailable("this hub's broker keeps no refusal log (only the embedded broker records refusals)",
+                          code=ErrorCode.REFUSALS_UNAVAILABLE)
+    return {"did": did, "refusals": refusals}

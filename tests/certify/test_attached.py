@@ -1,0 +1,92 @@
+"""`ecohub certify run` attached to a hub started separately: the suite reaches it only through its REST API and its
+broker, reads the broker's refusal log over REST (security.no_foreign_attempts runs), and drops the unit by a take-over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gmqtt import Client
+from gmqtt.mqtt.constants import MQTTv311
+
+from ecohub.bootstrap import Services
+from tests.certify.conftest import DECLARATION, hub_with
+from tests.helpers import eventually
+
+MODEL = "cuco.plug.v3"
+pytestmark = pytest.mark.timeout(240)
+
+
+async def _certify_cli(hub: Services, out: Path, *extra: str) -> tuple[int, str, dict[str, Any]]:
+    """`ecohub certify run` as a subprocess on the hub's data dir; the hub keeps serving on this event loop."""
+    decl = out.parent / f"{out.name}-declaration.json"
+    decl.write_text(json.dumps(DECLARATION))
+    proc = await asyncio.create_subprocess_exec(
+        "ecohub", "certify", "run", "--model", MODEL, "--declaration", str(decl), "--report", str(out),
+        "--market", "DE", "--market", "US", "--fast", "--data-dir", str(hub.settings.data_dir), *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
+    stdout, _ = await asyncio.wait_for(proc.communicate(), timeout=180)
+    assert proc.returncode is not None
+    return proc.returncode, stdout.decode(), json.loads((out / "report.json").read_text())
+
+
+def _checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["id"]: c for c in report["checks"]}
+
+
+async def test_attached_run_reads_the_refusal_log_and_passes(tmp_path: Path) -> None:
+    async with hub_with(tmp_path / "hub", [MODEL]) as hub:
+        code, output, report = await _certify_cli(hub, tmp_path / "report")
+        units = report["setup"]["units"]
+        assert [hub.devices.get(did).status for did in units] == ["revoked", "revoked"]  # revoked over the API
+    assert code == 0, output
+    assert report["setup"]["hub"] == "attached" and report["setup"]["broker_refusal_log"] is True
+    foreign = _checks(report)["security.no_foreign_attempts"]
+    assert foreign["status"] == "pass", foreign["reason"]
+    reconnect = _checks(report)["connect.reconnect"]
+    assert reconnect["status"] == "pass" and reconnect["evidence"]["method"] == "session_takeover"
+    assert [c["id"] for c in report["checks"] if c["status"] not in ("pass", "na")] == []
+    assert all(m["passed"] for m in report["markets"])
+
+
+async def test_attached_run_catches_a_device_on_foreign_topics(tmp_path: Path) -> None:
+    async with hub_with(tmp_path / "hub", [MODEL]) as hub:
+        code, output, report = await _certify_cli(hub, tmp_path / "report", "--simulate-fault", "foreign-topic")
+    assert code == 1, output
+    assert report["setup"]["hub"] == "attached"
+    assert {c["id"] for c in report["checks"] if c["status"] != "pass"} == {"security.no_foreign_attempts"}
+    foreign = _checks(report)["security.no_foreign_attempts"]
+    assert foreign["status"] == "fail"
+    assert {a["action"] for a in foreign["evidence"]["attempts"]} == {"publish", "subscribe"}
+    assert [(m["market"], m["passed"]) for m in report["markets"]] == [("DE", False), ("US", True)]
+
+
+async def test_refusal_log_over_rest_is_for_operators(api: httpx.AsyncClient, hub: Services, plug_model: str) -> None:
+    unit = hub.devices.provision(model=plug_model)[0]
+    assert hub.runtime.mqtt_port
+    client = Client(unit.did, clean_session=True)
+    client.set_auth_credentials(unit.did, "not-its-secret")
+    client.set_config({"reconnect_retries": 0})
+    with pytest.raises(Exception):  # noqa: B017 - gmqtt raises its own refusal types
+        await client.connect("127.0.0.1", hub.runtime.mqtt_port, version=MQTTv311)
+
+    async def refused() -> list[dict[str, Any]]:
+        r = await api.get(f"/api/v1/devices/{unit.did}/refusals")
+        assert r.status_code == 200, r.text
+        return list(r.json()["refusals"])
+
+    rows = await eventually(refused)
+    assert rows[0]["action"] == "connect" and rows[0]["reason"] == "unknown device or wrong secret"
+    assert isinstance(rows[0]["ts"], int)
+    partner = hub.tokens.create(role="partner", partner_id="acme")["token"]
+    r = await api.get(f"/api/v1/devices/{unit.did}/refusals", headers={"Authorization": f"Bearer {partner}"})
+    assert r.status_code == 403
+    assert (await api.get("/api/v1/devices/eu-0000000000000000/refusals")).status_code == 404
+    r = await api.post(f"/api/v1/devices/{unit.did}/revoke")
+    assert r.status_code == 200 and hub.devices.get(unit.did).status == "revoked"
