@@ -116,8 +116,6 @@ class IngestWorker:
             if self._reading_paused and stats.unacked <= self.max_inflight // 2 and self._client is not None:
                 self._client.pause_reading(False)
                 self._reading_paused = False
-        self._seq = 0
-        self._alive = False
 
     @property
     def alive(self) -> bool:

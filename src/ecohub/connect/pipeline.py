@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 import msgspec
 
 from ecohub.protocol import Channel, Method, parse_topic
-from ecohub.protocol.messages import DecodeError, decode_event, decode_properties, decode_up
+from ecohub.protocol.messages import MAX_DEPTH, DecodeError, decode_event, decode_properties, decode_up, nesting_depth
 from ecohub.spec import CompiledSpec
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,12 @@ class Pipeline:
         try:
             return self._process(topic, payload, received_ms)
         except Exception as err:
-            log.exception("ingest pipeline failed on a message of %s", topic[:256])
-            out = Processed(topic, payload, ts=received_ms, cell=self.default_cell)
+            log.warning("ingest pipeline failed on a message of %s: %r", topic[:256], err)
+            parsed = parse_topic(topic)
+            out = Processed(topic, payload, ts=received_ms, cell=self.default_cell,
+                            did=parsed.did if parsed is not None else None)
+            with contextlib.suppress(Exception):
+                out.cell = self.cell_of(out.did) if out.did else self.default_cell
             return out.refuse(DeadCode.INVALID_MESSAGE, f"the message could not be processed: "
                               f"{type(err).__name__}: {str(err)[:200]}")
 
@@ -117,6 +122,8 @@ class Pipeline:
     def _state(self, out: Processed, payload: bytes) -> Processed:
         if not payload:
             return out  # a cleared retained message carries no state
+        if nesting_depth(payload) > MAX_DEPTH:
+            return out.refuse(DeadCode.BAD_STATE, f"state is nested deeper than {MAX_DEPTH} levels")
         try:
             state = msgspec.json.decode(payload)
         except msgspec.DecodeError as err:

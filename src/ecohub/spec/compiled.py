@@ -71,6 +71,8 @@ def _make_checker(prop: Property) -> Checker:
                 return _wrong_type(fmt, value)
         elif t is not float and t is not int:
             return _wrong_type("float", value)
+        elif t is int and value.bit_length() > 63:  # beyond what a float or a 64-bit column holds exactly
+            return ValueProblem("out_of_range", f"an integer of {value.bit_length()} bits is out of range")
         elif not math.isfinite(value):
             return ValueProblem("out_of_range", f"{value} is not a finite number")
         if allowed is not None:
