@@ -7,9 +7,11 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecohub.automate import privacy as automate_privacy
 from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
 from ecohub.certify.service import CertificationService
+from ecohub.connect import privacy as connect_privacy
 from ecohub.connect.commands import CommandLink, CommandService
 from ecohub.connect.ingest import IngestWorker
 from ecohub.connect.mqtt import Endpoint
@@ -19,15 +21,19 @@ from ecohub.ecosystem.channel import MarketService
 from ecohub.ecosystem.context import Ecosystem, build_ecosystem
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import NotFound
+from ecohub.home import privacy as home_privacy
 from ecohub.home.service import HomeContext, TokenService
 from ecohub.privacy.crypto import CellKeys, SubjectKeys
+from ecohub.privacy.registry import DataRegistry
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.privacy.service import PrivacyContext
 from ecohub.schema import metadata_for
 from ecohub.settings import Settings
 from ecohub.store import Databases
 from ecohub.store.migrate import upgrade_all
+from ecohub.telemetry import privacy as telemetry_privacy
 from ecohub.telemetry.service import TelemetryService
+from ecohub.twin import privacy as twin_privacy
 from ecohub.twin.service import TwinService
 
 
@@ -138,12 +144,18 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
                             default_cell=settings.default_cell)
     keys = SubjectKeys(dbs, CellKeys(settings.data_dir / "keys"))
-    sealer = PayloadSealer(keys)
+    sealer = PayloadSealer(keys, owners_of=home_privacy.device_owners)
     twin = TwinService(dbs, sealer)
     link = CommandLink()
     home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin, sealer=sealer,
                              secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s,
                              commands=link)
+    registry = DataRegistry()  # each context registers its own personal tables with privacy's data map
+    home_privacy.register(registry, home.accounts)
+    connect_privacy.register(registry)
+    twin_privacy.register(registry)
+    telemetry_privacy.register(registry)
+    automate_privacy.register(registry)
     return Services(
         settings=settings,
         dbs=dbs,
@@ -160,6 +172,6 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         command_link=link,
         service_password=service_password(settings.data_dir),
         automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products),
-        privacy=PrivacyContext.build(dbs, home.accounts, keys=keys, sealer=sealer, data_dir=settings.data_dir,
+        privacy=PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
                                      secret_key=settings.secret_key.encode()),
     )

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from ecohub.bootstrap import Services
 from ecohub.errors import NotFound
-from ecohub.privacy.crypto import CellKeys, Shredded, SubjectKeys, decrypt, encrypt, read_email_from_copy
+from ecohub.home.accounts import read_email_from_copy
+from ecohub.privacy.crypto import CellKeys, Shredded, SubjectKeys, decrypt, encrypt
 
 keys = st.binary(min_size=32, max_size=32)
 

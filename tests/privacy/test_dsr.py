@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from ecohub.bootstrap import Services
 from ecohub.errors import Conflict, Forbidden, NotFound
-from ecohub.privacy import stores
 from ecohub.privacy.datamap import personal_tables
 from ecohub.privacy.domain import add_months
 from tests.home.conftest import PASSWORD
@@ -117,8 +116,7 @@ def test_bad_requests_are_refused_audited_and_change_nothing(client: TestClient,
 
 def test_a_store_left_unhandled_keeps_the_request_open(services: Services, world: dict[str, Any],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(stores.SELECTORS, "rooms")
-    monkeypatch.setattr("ecohub.privacy.dsr.SELECTORS", stores.SELECTORS)
+    monkeypatch.delitem(services.privacy.registry.handlers, "rooms")
     status, f = services.privacy.dsr.export("eu", world["ann"]["user_id"], actor="operator:t")
     f.close()
     assert status["status"] == "open" and status["steps"]["rooms"]["status"] == "skipped"

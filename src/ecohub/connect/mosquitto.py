@@ -241,7 +241,7 @@ class ManagedMosquitto:
 class DynsecError(EcohubError):
     """The dynamic-security plugin refused a command."""
 
-    code = "dynsec_refused"
+    code = ErrorCode.DYNSEC_REFUSED
     status = 502
 
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -15,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role
-from ecohub.errors import Conflict, ErrorCode, Forbidden, Unauthorized
+from ecohub.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
 from ecohub.home.domain import cell_of_user_token, check_password, new_user_token, normalize_email
 from ecohub.home.models import User, UserToken
+from ecohub.privacy.crypto import CellKeys, SubjectKeys, TextCipher, open_text
 from ecohub.region.domain import cell_for_country
 from ecohub.store import Databases, aware, utcnow
 
@@ -29,14 +31,26 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def email_aad(user_id: str) -> bytes:
+    """Associated data of a sealed `users.email`: the column and the row it belongs to."""
+    return f"users.email:{user_id}".encode()
+
+
+def open_email(key: bytes, user_id: str, stored: str) -> str:
+    """Decrypt a sealed `users.email` value with the subject's key; InvalidTag/Shredded when it cannot be read."""
+    return open_text(key, stored, email_aad(user_id))
+
+
 class EmailVault:
     """The only code that reads or writes a user's email: a keyed hash for lookup, the address for the owner.
 
-    The privacy context will wrap `seal`/`open` with the subject's key (crypto-shredding) without other changes.
+    With privacy's `TextCipher` the stored address is AES-GCM encrypted with the subject's data key
+    (crypto-shredding); without one it is stored normalised.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, cipher: TextCipher | None = None) -> None:
         self._key = key
+        self.cipher = cipher
 
     def lookup_hash(self, email: str) -> bytes:
         """HMAC-SHA256 of the normalised address: finds a user without storing a plain index of emails."""
@@ -44,19 +58,24 @@ class EmailVault:
 
     def seal(self, s: Session, user_id: str, email: str, cell: str) -> str:
         """What is stored in `users.email` for this subject of `cell`, inside the caller's transaction `s`."""
-        return normalize_email(email)
+        if self.cipher is None:
+            return normalize_email(email)
+        return self.cipher.seal(s, cell, user_id, normalize_email(email), email_aad(user_id))
 
     def open(self, user: User) -> str:
-        """The address of a stored user."""
-        return user.email
+        """The address of a stored user (plain text rows from before sealing are returned as they are)."""
+        if self.cipher is None:
+            return user.email
+        return self.cipher.open(user.cell, user.id, user.email, email_aad(user.id))
 
 
 class AccountService:
     """End-user accounts, each in the database of its cell only; tokens name their cell."""
 
-    def __init__(self, dbs: Databases, *, secret_key: bytes, token_ttl_s: int) -> None:
+    def __init__(self, dbs: Databases, *, secret_key: bytes, token_ttl_s: int,
+                 cipher: TextCipher | None = None) -> None:
         self.dbs = dbs
-        self.emails = EmailVault(secret_key)
+        self.emails = EmailVault(secret_key, cipher)
         self.token_ttl_s = token_ttl_s
         self._dummy_hash = PASSWORDS.hash(secrets.token_hex(16))
 
@@ -163,3 +182,18 @@ class AccountService:
         """True when the user exists in `cell`."""
         with self.dbs.cell_session(cell) as s:
             return s.get(User, user_id) is not None
+
+
+def read_email_from_copy(db_path: Path, cell_keys: CellKeys, cell: str, user_id: str) -> str:
+    """Try to read a user's email from a database file (e.g. a backup) with the current key files."""
+    from ecohub.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{db_path}")
+    try:
+        with Session(engine) as s:
+            user = s.get(User, user_id)
+            if user is None:
+                raise NotFound(f"no user {user_id} in {db_path.name}")
+            return open_email(SubjectKeys(None, cell_keys).get(s, cell, user_id), user_id, user.email)
+    finally:
+        engine.dispose()

@@ -20,6 +20,7 @@ from ecohub.home.binding import BindingService
 from ecohub.home.control import UserDeviceService
 from ecohub.home.homes import HomeService
 from ecohub.home.models import ServiceToken
+from ecohub.privacy.crypto import TextCipher
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.store import Databases, utcnow
 from ecohub.twin.service import TwinService
@@ -95,7 +96,8 @@ class HomeContext:
               twin: TwinService, sealer: PayloadSealer, secret_key: bytes, token_ttl_s: int,
               commands: CommandLink) -> HomeContext:
         """Wire the home context's services."""
-        accounts = AccountService(dbs, secret_key=secret_key, token_ttl_s=token_ttl_s)
+        accounts = AccountService(dbs, secret_key=secret_key, token_ttl_s=token_ttl_s,
+                                  cipher=TextCipher(dbs, sealer.keys))  # emails sealed with each subject's key
         homes = HomeService(dbs, accounts, bus, sealer)
         return cls(accounts=accounts, homes=homes,
                    bindings=BindingService(dbs, homes, devices, bus, secret_key=secret_key),

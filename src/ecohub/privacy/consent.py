@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecohub.errors import InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.privacy.audit import AuditLog
 from ecohub.privacy.domain import Purpose
 from ecohub.privacy.models import Consent
@@ -20,7 +20,8 @@ def parse_purpose(text: str) -> Purpose:
     try:
         return Purpose(text)
     except ValueError as err:
-        raise InvalidInput(f"unknown purpose {text!r} (one of {', '.join(Purpose)})", code="unknown_purpose") from err
+        raise InvalidInput(f"unknown purpose {text!r} (one of {', '.join(Purpose)})",
+                           code=ErrorCode.UNKNOWN_PURPOSE) from err
 
 
 def consenting(s: Session, user_ids: Iterable[str], purpose: Purpose) -> set[str]:
@@ -56,7 +57,7 @@ class ConsentService:
         p = parse_purpose(purpose)
         version = text_version.strip()
         if not 1 <= len(version) <= 32:
-            raise InvalidInput("text_version must be 1 to 32 characters", code="invalid_text_version")
+            raise InvalidInput("text_version must be 1 to 32 characters", code=ErrorCode.INVALID_TEXT_VERSION)
         with self.dbs.cell_session(cell) as s:
             s.add(Consent(user_id=user_id, purpose=p, given=given, text_version=version))
         return self.current(cell, user_id)[p]

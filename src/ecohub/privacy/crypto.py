@@ -13,10 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecohub.errors import Conflict, NotFound
-from ecohub.home.accounts import EmailVault
-from ecohub.home.domain import normalize_email
-from ecohub.home.models import User
+from ecohub.errors import Conflict, ErrorCode, NotFound
 from ecohub.privacy.models import SubjectKey
 from ecohub.store import Databases, utcnow
 
@@ -27,7 +24,7 @@ NONCE = 12
 class Shredded(NotFound):
     """The subject's key was destroyed: their encrypted data can no longer be read by anyone."""
 
-    code = "subject_erased"
+    code = ErrorCode.SUBJECT_ERASED
 
 
 def encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -78,7 +75,7 @@ class CellKeys:
         """One version of a cell's key; Shredded when it was destroyed."""
         path = self._dir(cell) / f"v{version}.key"
         if not path.exists():
-            raise Shredded(f"cell key v{version} of {cell!r} was destroyed", code="cell_key_destroyed")
+            raise Shredded(f"cell key v{version} of {cell!r} was destroyed", code=ErrorCode.CELL_KEY_DESTROYED)
         return path.read_bytes()
 
     def _create(self, cell: str, version: int) -> bytes:
@@ -131,7 +128,7 @@ class SubjectKeys:
         """The subject's data key; NotFound without one, Shredded after erasure."""
         row = s.get(SubjectKey, subject)
         if row is None:
-            raise NotFound(f"subject {subject} has no data key in cell {cell!r}", code="no_subject_key")
+            raise NotFound(f"subject {subject} has no data key in cell {cell!r}", code=ErrorCode.NO_SUBJECT_KEY)
         return self._unwrap(cell, row)
 
     def _unwrap(self, cell: str, row: SubjectKey) -> bytes:
@@ -150,7 +147,7 @@ class SubjectKeys:
             s.add(SubjectKey(subject_id=subject, wrapped=None, kek_version=0, destroyed_at=utcnow()))
             return False
         if row.wrapped is None:
-            raise Conflict(f"subject {subject} was already erased", code="already_erased")
+            raise Conflict(f"subject {subject} was already erased", code=ErrorCode.ALREADY_ERASED)
         row.wrapped, row.destroyed_at = None, utcnow()
         return True
 
@@ -170,44 +167,30 @@ class SubjectKeys:
         return {"version": version, "rewrapped": n, "destroyed_versions": len(destroyed)}
 
 
-class SealedEmailVault(EmailVault):
-    """EmailVault whose stored address is AES-GCM encrypted with the subject's data key."""
+def open_text(key: bytes, stored: str, aad: bytes) -> str:
+    """Decrypt a `seal_text` value with a subject key; InvalidTag when the key, AAD or blob is wrong."""
+    return decrypt(key, sealed_blob(stored), aad).decode()
 
-    def __init__(self, key: bytes, dbs: Databases, keys: SubjectKeys) -> None:
-        super().__init__(key)
+
+class TextCipher:
+    """Seals text columns under their subject's data key: the primitive a context uses for a personal text column.
+
+    Home seals `users.email` with it; erasing the subject (destroying the key) makes every copy unreadable.
+    """
+
+    def __init__(self, dbs: Databases, keys: SubjectKeys) -> None:
         self.dbs = dbs
         self.keys = keys
 
-    def seal(self, s: Session, user_id: str, email: str, cell: str) -> str:
-        """Encrypt the normalised address under the subject's key, created in the caller's transaction if new (so a
-        sign-up that fails leaves no key behind)."""
-        return seal_text(self.keys.ensure(s, cell, user_id), normalize_email(email), f"users.email:{user_id}".encode())
+    def seal(self, s: Session, cell: str, subject: str, text: str, aad: bytes) -> str:
+        """Encrypt under the subject's key, created in the caller's transaction if new (so a failed write leaves
+        no key behind)."""
+        return seal_text(self.keys.ensure(s, cell, subject), text, aad)
 
-    def open(self, user: User) -> str:
-        """Decrypt a stored address (plain text rows from before sealing are returned as they are)."""
-        if not user.email.startswith(SEALED):
-            return user.email
-        with self.dbs.cell_session(user.cell) as s:
-            key = self.keys.get(s, user.cell, user.id)
-        return open_sealed(key, user.id, user.email)
-
-
-def open_sealed(key: bytes, user_id: str, stored: str) -> str:
-    """Decrypt a sealed `users.email` value with a subject key; InvalidTag/Shredded when it cannot be read."""
-    return decrypt(key, sealed_blob(stored), f"users.email:{user_id}".encode()).decode()
-
-
-def read_email_from_copy(db_path: Path, cell_keys: CellKeys, cell: str, user_id: str) -> str:
-    """Try to read a user's email from a database file (e.g. a backup) with the current key files."""
-    from ecohub.store.db import make_engine
-
-    engine = make_engine(f"sqlite:///{db_path}")
-    try:
-        with Session(engine) as s:
-            user = s.get(User, user_id)
-            if user is None:
-                raise NotFound(f"no user {user_id} in {db_path.name}")
-            return open_sealed(SubjectKeys(None, cell_keys).get(s, cell, user_id),
-                               user_id, user.email)
-    finally:
-        engine.dispose()
+    def open(self, cell: str, subject: str, stored: str, aad: bytes) -> str:
+        """Decrypt a stored value (plain text rows from before sealing are returned as they are)."""
+        if not stored.startswith(SEALED):
+            return stored
+        with self.dbs.cell_session(cell) as s:
+            key = self.keys.get(s, cell, subject)
+        return open_text(key, stored, aad)

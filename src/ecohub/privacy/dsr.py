@@ -9,22 +9,19 @@ import zipfile
 from collections.abc import Callable
 from typing import IO, Any
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecohub.connect.models import Device
-from ecohub.errors import Conflict, EcohubError, Forbidden, InvalidInput, NotFound
-from ecohub.home.accounts import PASSWORDS, AccountService
-from ecohub.home.models import User
+from ecohub.errors import Conflict, EcohubError, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.privacy.audit import AuditLog
-from ecohub.privacy.crypto import SEALED, SealedEmailVault, SubjectKeys, open_sealed
+from ecohub.privacy.crypto import SubjectKeys
 from ecohub.privacy.datamap import personal_tables
 from ecohub.privacy.domain import DsrKind, add_months
 from ecohub.privacy.models import DsrRequest, DsrStep, PartnerAck, PartnerRecipient, SubjectKey
 from ecohub.privacy.partner import PartnerAccess
+from ecohub.privacy.registry import DataRegistry, ExportContext, StoreHandler, SubjectDirectory
 from ecohub.privacy.sealing import PayloadSealer
-from ecohub.privacy.stores import ERASE_ORDER, KEYS, RETAINED, SELECTORS, erase_store, scope_of, write_store
+from ecohub.privacy.stores import KEYS, write_store
 from ecohub.store import Databases, aware, utcnow
 
 HANDLED = {"done", "retained", "not_applicable"}
@@ -32,17 +29,23 @@ SPOOL_BYTES = 32 * 1024 * 1024
 
 
 class DsrService:
-    """Runs data-subject requests in the subject's cell; each step is recorded and audited."""
+    """Runs data-subject requests in the subject's cell over the registered stores; each step recorded, audited."""
 
-    def __init__(self, dbs: Databases, audit: AuditLog, keys: SubjectKeys, accounts: AccountService,
-                 emails: SealedEmailVault, partners: PartnerAccess, sealer: PayloadSealer) -> None:
+    def __init__(self, dbs: Databases, audit: AuditLog, keys: SubjectKeys, registry: DataRegistry,
+                 partners: PartnerAccess, sealer: PayloadSealer) -> None:
         self.dbs = dbs
         self.audit = audit
         self.keys = keys
-        self.accounts = accounts
-        self.emails = emails
+        self.registry = registry
         self.partners = partners
         self.sealer = sealer
+
+    @property
+    def subjects(self) -> SubjectDirectory:
+        """Who the data subjects are (registered by home)."""
+        found = self.registry.lookups.subjects
+        assert found is not None, "no context registered the subject directory"
+        return found
 
     # --- checks -------------------------------------------------------------------------------------------------
 
@@ -54,39 +57,30 @@ class DsrService:
     def check_subject(self, cell: str, user_id: str, *, actor: str, kind: str) -> None:
         """The subject exists in `cell`; else refused (audited) as erased, served elsewhere or unknown."""
         self.dbs.check_cell(cell)
-        with self.dbs.cell_session(cell) as s:
-            user = s.get(User, user_id)
-            key = s.get(SubjectKey, user_id)
-        if user is not None:
+        if self.subjects.exists(cell, user_id):
             return
+        with self.dbs.cell_session(cell) as s:
+            key = s.get(SubjectKey, user_id)
         if key is not None and key.wrapped is None:
-            err: EcohubError = (Conflict(f"subject {user_id} was already erased", code="already_erased")
+            err: EcohubError = (Conflict(f"subject {user_id} was already erased", code=ErrorCode.ALREADY_ERASED)
                                 if kind == DsrKind.ERASURE else
                                 NotFound(f"subject {user_id} was erased; nothing is left to {kind}",
-                                         code="subject_erased"))
+                                         code=ErrorCode.SUBJECT_ERASED))
             raise self._refuse(cell, actor, kind, user_id, err)
         for other in self.dbs.cells:
-            if other != cell and self.accounts.exists(other, user_id):
+            if other != cell and self.subjects.exists(other, user_id):
                 raise self._refuse(cell, actor, kind, user_id, Forbidden(
                     f"subject {user_id} is served by region cell {other!r}; send the request there",
-                    code="wrong_cell", cell=other))
+                    code=ErrorCode.WRONG_CELL, cell=other))
         raise self._refuse(cell, actor, kind, user_id, NotFound(f"no subject {user_id} in cell {cell!r}",
-                                                                code="unknown_subject"))
+                                                                code=ErrorCode.UNKNOWN_SUBJECT))
 
     def verify_identity(self, cell: str, user_id: str, password: str | None, *, actor: str, kind: str) -> None:
         """Export and erasure need the account password again (a stolen session token is not enough)."""
         self.check_subject(cell, user_id, actor=actor, kind=kind)
-        with self.dbs.cell_session(cell) as s:
-            user = s.get(User, user_id)
-            stored = user.password_hash if user else ""
-        try:
-            if not password:
-                raise VerificationError("no password")
-            PASSWORDS.verify(stored, password)
-        except (VerificationError, InvalidHashError) as err:
+        if not self.subjects.verify_password(cell, user_id, password):
             raise self._refuse(cell, actor, kind, user_id, Forbidden(
-                "confirm this request with your password (X-Password header)",
-                code="identity_not_verified")) from err
+                "confirm this request with your password (X-Password header)", code=ErrorCode.IDENTITY_NOT_VERIFIED))
 
     # --- requests -----------------------------------------------------------------------------------------------
 
@@ -108,15 +102,17 @@ class DsrService:
         else:
             row.status, row.detail, row.at = status, detail, utcnow()
 
-    def _stores(self, s: Session, req: DsrRequest, handle: Any) -> dict[str, Any]:
-        """Run `handle(name)` for every personal store; a store without a selector is recorded as skipped."""
+    def _stores(self, s: Session, req: DsrRequest,
+                handle: Callable[[StoreHandler], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Run `handle` for every personal store, children first; a store nobody registered is recorded as skipped
+        (so the request cannot complete)."""
         report = {}
-        names = sorted(personal_tables(), key=lambda n: (ERASE_ORDER.index(n) if n in ERASE_ORDER else 99, n))
-        for name in names:
-            if name not in SELECTORS:
+        for name in self.registry.erase_order(personal_tables()):
+            handler = self.registry.handler(name)
+            if handler is None:
                 self._step(s, req.id, name, "skipped", {"reason": "no handler for this store"})
                 continue
-            status, detail = handle(name)
+            status, detail = handle(handler)
             self._step(s, req.id, name, status, detail)
             report[name] = detail
         return report
@@ -126,7 +122,7 @@ class DsrService:
         with self.dbs.cell_session(cell) as s:
             req = s.get(DsrRequest, request_id)
             if req is None:
-                raise NotFound(f"no request {request_id} in cell {cell!r}", code="unknown_request")
+                raise NotFound(f"no request {request_id} in cell {cell!r}", code=ErrorCode.UNKNOWN_REQUEST)
             for ack in s.scalars(select(PartnerAck).where(PartnerAck.request_id == request_id)):
                 if ack.acked_at is not None:
                     self._step(s, request_id, f"partner:{ack.partner_id}", "done",
@@ -170,15 +166,15 @@ class DsrService:
     def extend(self, cell: str, request_id: str, *, reason: str, actor: str) -> dict[str, Any]:
         """Extend the deadline by two further months (Art. 12(3)); once, with a reason."""
         if not reason.strip():
-            raise InvalidInput("an extension needs a reason", code="reason_required")
+            raise InvalidInput("an extension needs a reason", code=ErrorCode.REASON_REQUIRED)
         with self.dbs.cell_session(cell) as s:
             req = s.get(DsrRequest, request_id)
             if req is None:
-                raise NotFound(f"no request {request_id} in cell {cell!r}", code="unknown_request")
+                raise NotFound(f"no request {request_id} in cell {cell!r}", code=ErrorCode.UNKNOWN_REQUEST)
             if req.extended_reason is not None:
-                raise Conflict("the deadline was already extended", code="already_extended")
+                raise Conflict("the deadline was already extended", code=ErrorCode.ALREADY_EXTENDED)
             if req.status != "open":
-                raise Conflict(f"the request is {req.status}", code="request_closed")
+                raise Conflict(f"the request is {req.status}", code=ErrorCode.REQUEST_CLOSED)
             req.extended_reason = reason.strip()
             req.due_at = add_months(aware(req.received_at), 3)
             self.audit.append_in(s, actor=actor, action=f"dsr.{req.kind}.extended", subject=req.subject_id,
@@ -197,21 +193,20 @@ class DsrService:
             self.audit.append_in(s, actor=actor, action="dsr.erasure.key_destroyed", subject=user_id,
                                  detail={"request_id": req.id})
         with self.dbs.cell_session(cell) as s:
-            sc = scope_of(s, user_id)
+            sc = self.subjects.scope(s, user_id)
             recipients = list(s.scalars(select(PartnerRecipient.partner_id).where(PartnerRecipient.user_id == user_id)))
-            makers = dict(s.execute(select(Device.did, Device.partner_id)
-                                    .where(Device.did.in_(list(sc.devices)))).all())
+            makers = self.partners.makers(s, list(sc.devices))
             for pid in recipients:
                 pseudonyms = [self.partners.pseudonym(pid, d) for d, owner in makers.items() if owner == pid]
                 s.add(PartnerAck(request_id=req.id, partner_id=pid, pseudonyms=pseudonyms))
                 self._step(s, req.id, f"partner:{pid}", "pending", {"devices": len(pseudonyms)})
 
-            def handle(name: str) -> tuple[str, dict[str, Any]]:
-                if name == KEYS:
+            def handle(h: StoreHandler) -> tuple[str, dict[str, Any]]:
+                if h.name == KEYS:
                     return "done", {"key_destroyed": destroyed}
-                if name in RETAINED:
-                    return "retained", {"reason": RETAINED[name]}
-                return "done", erase_store(s, name, sc)
+                if h.retained is not None:
+                    return "retained", {"reason": h.retained}
+                return "done", h.erase_rows(s, sc)
 
             report = self._stores(s, req, handle)
             self.audit.append_in(s, actor=actor, action="dsr.erasure.rows_deleted", subject=user_id,
@@ -234,30 +229,15 @@ class DsrService:
         counts: dict[str, Any] = {}
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
                 self.dbs.cell_session(cell) as s:
-            sc = scope_of(s, user_id)
+            sc = self.subjects.scope(s, user_id)
             key = self.keys.get(s, cell, user_id) if s.get(SubjectKey, user_id) else None
-            opener = self.sealer.opener(s, cell)
+            ctx = ExportContext(s, cell, user_id, key, self.sealer.opener(s, cell))
 
-            def users(row: dict[str, Any]) -> dict[str, Any]:
-                if key is not None and row["email"].startswith(SEALED):
-                    row["email"] = open_sealed(key, user_id, row["email"])
-                row["password_hash"] = "(credential: not exported)"
-                return row
-
-            def named(table: str, id_column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-                def open_name(row: dict[str, Any]) -> dict[str, Any]:  # the user's homes: sealed with their key
-                    row["name"] = opener.name(user_id, table, row[id_column], row["name"])
-                    return row
-                return open_name
-
-            transforms = {"users": users, "homes": named("homes", "id"), "rooms": named("rooms", "id"),
-                          "bindings": named("bindings", "did")}
-
-            def handle(name: str) -> tuple[str, dict[str, Any]]:
-                if name == KEYS:
+            def handle(h: StoreHandler) -> tuple[str, dict[str, Any]]:
+                if not h.exported:
                     return "not_applicable", {"reason": "key material is never exported"}
-                n = write_store(zf, s, name, sc, transforms.get(name), opener)
-                counts[name] = n
+                n = write_store(zf, s, h, sc, ctx)
+                counts[h.name] = n
                 return "done", {"rows": n}
 
             row = s.get(DsrRequest, rid)
@@ -274,18 +254,15 @@ class DsrService:
     def rectify_email(self, cell: str, user_id: str, email: str, *, actor: str) -> dict[str, Any]:
         """Replace the subject's email (keyed hash and sealed address); other stores hold no email."""
         self.check_subject(cell, user_id, actor=actor, kind=DsrKind.RECTIFICATION)
-        if self.accounts.locate(email) is not None:
+        if self.subjects.locate_email(email) is not None:
             raise self._refuse(cell, actor, DsrKind.RECTIFICATION, user_id,
-                               Conflict("an account with this email already exists", code="email_taken"))
+                               Conflict("an account with this email already exists", code=ErrorCode.EMAIL_TAKEN))
         with self.dbs.cell_session(cell) as s:
             req = self._open(s, user_id, DsrKind.RECTIFICATION, actor)
-            user = s.get(User, user_id)
-            assert user is not None
-            user.email, user.email_hash = self.emails.seal(s, user_id, email, cell), self.emails.lookup_hash(email)
 
-            def handle(name: str) -> tuple[str, dict[str, Any]]:
-                if name == "users":
-                    return "done", {"rectified": ["email", "email_hash"]}
+            def handle(h: StoreHandler) -> tuple[str, dict[str, Any]]:
+                if h.rectify_email is not None:
+                    return "done", {"rectified": h.rectify_email(s, cell, user_id, email)}
                 return "not_applicable", {"reason": "holds no email"}
 
             self._stores(s, req, handle)

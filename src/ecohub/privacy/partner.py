@@ -5,22 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role
-from ecohub.connect.models import Device
-from ecohub.errors import Forbidden, NotFound
-from ecohub.home.models import Binding, Home
+from ecohub.errors import ErrorCode, Forbidden, NotFound
 from ecohub.privacy.audit import AuditLog
 from ecohub.privacy.consent import consenting
 from ecohub.privacy.domain import Purpose
 from ecohub.privacy.models import PartnerAck, PartnerRecipient
+from ecohub.privacy.registry import Lookups
 from ecohub.privacy.sealing import PayloadSealer, twin_aad
 from ecohub.store import Databases, utcnow
 from ecohub.store.upsert import upsert
-from ecohub.twin.models import Twin, TwinProperty
 
 FLEET_PURPOSE = Purpose.DEVICE_DIAGNOSTICS_TO_MAKER
 
@@ -28,18 +28,29 @@ FLEET_PURPOSE = Purpose.DEVICE_DIAGNOSTICS_TO_MAKER
 def partner_of(p: Principal) -> str:
     """The partner a caller acts for."""
     if p.role != Role.PARTNER or not p.partner_id:
-        raise Forbidden("this is for partners", code="wrong_role")
+        raise Forbidden("this is for partners", code=ErrorCode.WRONG_ROLE)
     return p.partner_id
 
 
 class PartnerAccess:
-    """What partners may see of end users' devices, and the erasure notices they must acknowledge."""
+    """What partners may see of end users' devices, and the erasure notices they must acknowledge.
 
-    def __init__(self, dbs: Databases, audit: AuditLog, sealer: PayloadSealer, *, secret_key: bytes) -> None:
+    Device facts come from their owners' registered look-ups: devices and makers (connect), owners (home),
+    online state and reported values (twin).
+    """
+
+    def __init__(self, dbs: Databases, audit: AuditLog, sealer: PayloadSealer, lookups: Lookups, *,
+                 secret_key: bytes) -> None:
         self.dbs = dbs
         self.audit = audit
         self.sealer = sealer
+        self.lookups = lookups
         self._secret = secret_key
+
+    def makers(self, s: Session, dids: Sequence[str]) -> dict[str, str | None]:
+        """did → its maker (partner), for the devices among `dids`."""
+        assert self.lookups.makers is not None
+        return self.lookups.makers(s, dids)
 
     def pseudonym(self, partner_id: str, did: str) -> str:
         """HMAC of the device id under a key of this partner: stable for them, unlinkable across partners."""
@@ -49,19 +60,19 @@ class PartnerAccess:
     def fleet(self, p: Principal) -> dict[str, Any]:
         """Recent values of the partner's devices whose owners consent now, plus aggregate counts per model."""
         pid = partner_of(p)
+        lk = self.lookups
+        assert lk.partner_devices and lk.online and lk.owners and lk.reported, "device look-ups are not registered"
         devices: list[dict[str, Any]] = []
         models: dict[str, dict[str, int]] = defaultdict(lambda: {"devices": 0, "bound": 0, "online": 0})
         for cell in self.dbs.cells:
             with self.dbs.cell_session(cell) as s:
-                for model, n, online in s.execute(
-                        select(Device.model, func.count(), func.count(Twin.online).filter(Twin.online.is_(True)))
-                        .outerjoin(Twin, Twin.did == Device.did).where(Device.partner_id == pid)
-                        .group_by(Device.model)):
-                    models[model]["devices"] += n
-                    models[model]["online"] += online
-                owned = s.execute(select(Binding.did, Binding.bound_ms, Home.owner_id, Device.model)
-                                  .join(Home, Home.id == Binding.home_id).join(Device, Device.did == Binding.did)
-                                  .where(Device.partner_id == pid)).all()
+                model_of = lk.partner_devices(s, pid)
+                online = lk.online(s, list(model_of)) if model_of else set()
+                for did, model in model_of.items():
+                    models[model]["devices"] += 1
+                    models[model]["online"] += did in online
+                owned = [(did, since, owner, model_of[did])
+                         for did, since, owner in (lk.owners(s, list(model_of)) if model_of else [])]
                 for _, _, _, model in owned:
                     models[model]["bound"] += 1
                 allowed = consenting(s, (o for _, _, o, _ in owned), FLEET_PURPOSE)
@@ -70,7 +81,7 @@ class PartnerAccess:
                 if shared:
                     since_of = {did: since for did, since, _, _ in shared}
                     opener = self.sealer.opener(s, cell)
-                    for prop in s.scalars(select(TwinProperty).where(TwinProperty.did.in_(list(since_of)))):
+                    for prop in lk.reported(s, list(since_of)):
                         if prop.ts is not None and prop.ts >= since_of[prop.did]:
                             readable, value = opener.value(prop.value, prop.subject, prop.sealed,
                                                            twin_aad(prop.did, prop.key))
@@ -112,4 +123,4 @@ class PartnerAccess:
                                  .values(acked_at=utcnow())).rowcount  # type: ignore[attr-defined]
             if done:
                 return cell
-        raise NotFound(f"no pending erasure notice {request_id} for you", code="unknown_notice")
+        raise NotFound(f"no pending erasure notice {request_id} for you", code=ErrorCode.UNKNOWN_NOTICE)

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, LargeBinary, String, Table, Text, select
 from sqlalchemy.orm import Session
 
-from ecohub.connect.models import Device
-from ecohub.errors import EcohubError
-from ecohub.home.models import Binding, User
-from ecohub.privacy.crypto import SEALED, SubjectKeys, open_sealed
+from ecohub.privacy.crypto import SubjectKeys
+from ecohub.privacy.registry import Lookups, Needle
 from ecohub.store import Databases
 from ecohub.store.db import plane_metadata as metadata_for
 
 MAX_FINDINGS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Needle:
-    """An identifier of a subject: where the subject lives and what kind of identifier it is (never shown)."""
-
-    cell: str
-    subject: str
-    kind: str
 
 
 def _text_columns(t: Table) -> list[str]:
@@ -40,26 +28,21 @@ def _as_text(v: Any) -> str:
 
 
 class ResidencyScanner:
-    """Collects every cell's subject identifiers, then scans every other store for them, value by value."""
+    """Collects every cell's subject identifiers, then scans every other store for them, value by value.
 
-    def __init__(self, dbs: Databases, keys: SubjectKeys) -> None:
+    The identifiers and the per-cell checks come from the contexts that own them (registered look-ups); the scan
+    itself reads every table of the store's metadata, personal or not, since a leak can land anywhere.
+    """
+
+    def __init__(self, dbs: Databases, keys: SubjectKeys, lookups: Lookups) -> None:
         self.dbs = dbs
         self.keys = keys
+        self.lookups = lookups
 
     def _needles(self, cell: str, s: Session) -> dict[str, Needle]:
         found: dict[str, Needle] = {}
-        for user in s.scalars(select(User)):
-            found[user.id] = Needle(cell, user.id, "user id")
-            found[user.email_hash.hex()] = Needle(cell, user.id, "email hash")
-            email = user.email
-            if email.startswith(SEALED):
-                try:
-                    email = open_sealed(self.keys.get(s, cell, user.id), user.id, email)
-                except EcohubError:
-                    continue
-            found[email.lower()] = Needle(cell, user.id, "email")
-        for did in s.scalars(select(Binding.did)):
-            found[did] = Needle(cell, did, "bound device id")
+        for source in self.lookups.needles:
+            found.update(source(s, cell, self.keys))
         return found
 
     def _stores(self) -> Iterator[tuple[str, str, Any]]:
@@ -75,9 +58,8 @@ class ResidencyScanner:
         for cell in self.dbs.cells:
             with self.dbs.cell_session(cell) as s:
                 mine = self._needles(cell, s)
-                for did in s.scalars(select(Device.did).where(~Device.did.startswith(f"{cell}-"))):
-                    findings.append({"store": cell, "table": "devices", "column": "did", "subject_cell": None,
-                                     "kind": "device of another cell", "subject": did})
+                for check in self.lookups.residency_findings:
+                    findings += check(s, cell)
             needles.update(mine)
             subjects[cell] = {"users": sum(n.kind == "user id" for n in mine.values()),
                               "bound_devices": sum(n.kind == "bound device id" for n in mine.values())}

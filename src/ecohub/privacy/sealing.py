@@ -12,24 +12,24 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecohub.errors import NotFound
-from ecohub.home.models import Binding, Home
 from ecohub.privacy.crypto import NONCE, SEALED, Shredded, SubjectKeys, seal_text, sealed_blob
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 CACHE_LIMIT = 200_000
 UNREADABLE_NAME = "(erased)"
+# (session, dids) → (did, owner) of each bound device among them: home's service layer answers it.
+OwnersOf = Callable[[Session, Sequence[str]], Iterable[tuple[str, str]]]
 
 
 def telemetry_aad(did: str, key: str) -> bytes:
@@ -125,13 +125,14 @@ class Opener:
 class PayloadSealer:
     """Finds the seal of each bound device: its home owner's data key.
 
-    Bindings are read in the writer's own transaction on every batch (one indexed query), so a device sealed
-    for its new owner from the first message after binding, and never for an erased one. Unwrapped keys are
-    cached per worker for `ttl_s`.
+    Owners are asked of `owners_of` (home's bindings) in the writer's own transaction on every batch (one indexed
+    query), so a device sealed for its new owner from the first message after binding, and never for an erased
+    one. Unwrapped keys are cached per worker for `ttl_s`.
     """
 
-    def __init__(self, keys: SubjectKeys, *, ttl_s: float = 60.0) -> None:
+    def __init__(self, keys: SubjectKeys, *, owners_of: OwnersOf, ttl_s: float = 60.0) -> None:
         self.keys = keys
+        self.owners_of = owners_of
         self.ttl_s = ttl_s
         self._cache: dict[tuple[str, str], tuple[float, Seal]] = {}
         self._lock = threading.Lock()
@@ -141,8 +142,7 @@ class PayloadSealer:
         wanted = list(set(dids))
         if not wanted:
             return {}
-        owners = s.execute(select(Binding.did, Home.owner_id).join(Home, Home.id == Binding.home_id)
-                           .where(Binding.did.in_(wanted))).all()
+        owners = self.owners_of(s, wanted)
         now = time.monotonic()
         out: dict[str, Seal] = {}
         for did, owner in owners:

@@ -1,22 +1,20 @@
-"""The privacy context wired once: keys, the sealed email vault, audit, consent, partner access, DSRs, residency."""
+"""The privacy context wired once: keys, the data registry, audit, consent, partner access, DSRs, residency."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
 from ecohub.auth import Principal, Role
-from ecohub.home.accounts import AccountService
-from ecohub.home.models import Binding
 from ecohub.privacy.audit import AuditLog
 from ecohub.privacy.consent import ConsentService
-from ecohub.privacy.crypto import SealedEmailVault, SubjectKeys
+from ecohub.privacy.crypto import SubjectKeys
 from ecohub.privacy.dsr import DsrService
 from ecohub.privacy.partner import PartnerAccess
+from ecohub.privacy.registry import DataRegistry
 from ecohub.privacy.residency import ResidencyScanner
 from ecohub.privacy.sealing import PayloadSealer
+from ecohub.privacy.stores import own_handlers
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases
 
@@ -27,6 +25,7 @@ class PrivacyContext:
 
     keys: SubjectKeys
     sealer: PayloadSealer
+    registry: DataRegistry
     audit: AuditLog
     consents: ConsentService
     partners: PartnerAccess
@@ -34,16 +33,16 @@ class PrivacyContext:
     residency: ResidencyScanner
 
     @classmethod
-    def build(cls, dbs: Databases, accounts: AccountService, *, keys: SubjectKeys, sealer: PayloadSealer,
+    def build(cls, dbs: Databases, registry: DataRegistry, *, keys: SubjectKeys, sealer: PayloadSealer,
               data_dir: Path, secret_key: bytes) -> PrivacyContext:
-        """Wire the services; from now on the accounts' emails are sealed with each subject's key."""
-        emails = SealedEmailVault(secret_key, dbs, keys)
-        accounts.emails = emails
+        """Wire the services over a registry the owning contexts filled; refuse one that leaves a store unhandled."""
+        registry.add(*own_handlers())
+        registry.check()
         audit = AuditLog(dbs, data_dir / "audit")
-        partners = PartnerAccess(dbs, audit, sealer, secret_key=secret_key)
-        return cls(keys=keys, sealer=sealer, audit=audit, consents=ConsentService(dbs, audit), partners=partners,
-                   dsr=DsrService(dbs, audit, keys, accounts, emails, partners, sealer),
-                   residency=ResidencyScanner(dbs, keys))
+        partners = PartnerAccess(dbs, audit, sealer, registry.lookups, secret_key=secret_key)
+        return cls(keys=keys, sealer=sealer, registry=registry, audit=audit, consents=ConsentService(dbs, audit),
+                   partners=partners, dsr=DsrService(dbs, audit, keys, registry, partners, sealer),
+                   residency=ResidencyScanner(dbs, keys, registry.lookups))
 
     def staff_read(self, principal: Principal, did: str, what: str, **detail: object) -> None:
         """Audit an operator's or partner's read of a device's data when the device is bound to a user."""
@@ -52,8 +51,10 @@ class PrivacyContext:
         cell = cell_of_did(did)
         if cell not in self.audit.dbs.cells:
             return
+        owners = self.registry.lookups.owners
+        assert owners is not None
         with self.audit.dbs.cell_session(cell) as s:
-            bound = s.scalar(select(Binding.did).where(Binding.did == did)) is not None
+            bound = bool(owners(s, [did]))
         if bound:
             self.audit.append(cell, actor=principal.actor, action=f"staff.read.{what}", subject=did,
                               detail={k: v for k, v in detail.items() if v is not None})

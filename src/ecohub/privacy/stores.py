@@ -1,4 +1,4 @@
-"""The subject's rows in each store of the data map: one selector per personal table, for export and erasure."""
+"""Export and erasure of one registered store: the streamed zip writer, and privacy's own tables' handlers."""
 
 from __future__ import annotations
 
@@ -9,32 +9,15 @@ import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    ColumnElement,
-    LargeBinary,
-    Table,
-    Text,
-    and_,
-    cast,
-    delete,
-    false,
-    func,
-    literal,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import JSON, ColumnElement, LargeBinary, Table, Text, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from ecohub.home.models import Binding, Home
-from ecohub.privacy.sealing import Opener, event_aad, telemetry_aad, twin_aad
-from ecohub.store.db import plane_metadata as metadata_for
+from ecohub.privacy.models import AuditEntry, Consent, DsrRequest, PartnerAck, PartnerRecipient, SubjectKey
+from ecohub.privacy.registry import ExportContext, Scope, SealedColumn, StoreHandler
+from ecohub.privacy.sealing import Opener
 
 # Kept on erasure, with the reason (Art. 17(3)); everything else personal is deleted.
 RETAINED = {"audit_log": "accountability record, legal obligation (Art. 17(3)(b)); pseudonymous ids only",
@@ -43,106 +26,29 @@ RETAINED = {"audit_log": "accountability record, legal obligation (Art. 17(3)(b)
 # Never exported as such (key material); destroyed first on erasure by the DSR service itself.
 KEYS = "subject_keys"
 SPOOL_BYTES = 32 * 1024 * 1024
-# Stores whose payload column is sealed with the owner's key: (column, the columns its AAD is built from, AAD).
-SEALED_STORES: dict[str, tuple[str, tuple[str, ...], Callable[..., bytes]]] = {
-    "telemetry": ("value", ("did", "key"), telemetry_aad),
-    "device_events": ("arguments", ("did", "siid", "eiid"), event_aad),
-    "twin_properties": ("value", ("did", "key"), twin_aad),
-}
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Whose rows: the user, the homes they own, and their bound devices with the epoch they own."""
-
-    user_id: str
-    homes: tuple[str, ...]
-    devices: dict[str, int]  # did → bound_ms
-
-    @property
-    def actor(self) -> str:
-        """How the user appears in `requested_by`/actor columns."""
-        return f"user:{self.user_id}"
+def _requests(sc: Scope) -> ColumnElement[bool]:
+    return PartnerAck.request_id.in_(select(DsrRequest.id).where(DsrRequest.subject_id == sc.user_id))
 
 
-def scope_of(s: Session, user_id: str) -> Scope:
-    """Resolve a user's homes and bound devices in their cell."""
-    homes = tuple(s.scalars(select(Home.id).where(Home.owner_id == user_id)))
-    devices = {did: since for did, since in s.execute(select(Binding.did, Binding.bound_ms)
-                                                      .where(Binding.home_id.in_(homes)))} if homes else {}
-    return Scope(user_id, homes, devices)
+def _t(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
 
 
-def _owned_epoch(t: Table, sc: Scope, ts_col: str) -> ColumnElement[bool]:
-    """Rows of the user's devices from the time they bound them (earlier data belongs to a previous owner)."""
-    if not sc.devices:
-        return false()
-    return or_(*(and_(t.c.did == did, t.c[ts_col] >= since) for did, since in sc.devices.items()))
-
-
-def _dids(t: Table, sc: Scope) -> ColumnElement[bool]:
-    return t.c.did.in_(list(sc.devices)) if sc.devices else false()
-
-
-def _homes(t: Table, sc: Scope) -> ColumnElement[bool]:
-    return t.c.home_id.in_(list(sc.homes)) if sc.homes else false()
-
-
-def _runs(t: Table, sc: Scope) -> ColumnElement[bool]:
-    rules = metadata_for("cell").tables["automation_rules"]
-    return t.c.rule_id.in_(select(rules.c.id).where(rules.c.home_id.in_(list(sc.homes)))) if sc.homes else false()
-
-
-def _requests(t: Table, sc: Scope) -> ColumnElement[bool]:
-    reqs = metadata_for("cell").tables["dsr_requests"]
-    return t.c.request_id.in_(select(reqs.c.id).where(reqs.c.subject_id == sc.user_id))
-
-
-Selector = Callable[[Table, Scope], ColumnElement[bool]]
-SELECTORS: dict[str, Selector] = {
-    "users": lambda t, sc: t.c.id == sc.user_id,
-    "user_tokens": lambda t, sc: t.c.user_id == sc.user_id,
-    "homes": lambda t, sc: t.c.owner_id == sc.user_id,
-    "rooms": _homes,
-    "home_members": lambda t, sc: or_(t.c.user_id == sc.user_id, _homes(t, sc)),
-    "bindings": _homes,
-    "automation_rules": _homes,
-    "automation_runs": _runs,
-    "twins": _dids,
-    "twin_properties": _dids,
-    "telemetry": lambda t, sc: _owned_epoch(t, sc, "ts"),
-    "device_events": lambda t, sc: _owned_epoch(t, sc, "ts"),
-    "commands": lambda t, sc: or_(_owned_epoch(t, sc, "created_ms"), t.c.requested_by == sc.actor),
-    "dead_letters": lambda t, sc: _owned_epoch(t, sc, "received_ms"),
-    "inbox": lambda t, sc: _owned_epoch(t, sc, "received_ms"),
-    "consents": lambda t, sc: t.c.user_id == sc.user_id,
-    "partner_recipients": lambda t, sc: t.c.user_id == sc.user_id,
-    "audit_log": lambda t, sc: or_(t.c.subject == sc.user_id, t.c.actor == sc.actor),
-    "dsr_requests": lambda t, sc: t.c.subject_id == sc.user_id,
-    "partner_acks": _requests,
-    KEYS: lambda t, sc: t.c.subject_id == sc.user_id,
-}
-# Children before parents, so foreign keys hold while deleting.
-ERASE_ORDER = ("automation_runs", "automation_rules", "telemetry", "device_events", "commands", "dead_letters",
-               "inbox", "twin_properties", "twins", "bindings", "home_members", "rooms", "homes", "user_tokens",
-               "consents", "partner_recipients", "users")
-
-
-def table(name: str) -> Table:
-    """A cell table by name."""
-    return metadata_for("cell").tables[name]
-
-
-def erase_store(s: Session, name: str, sc: Scope) -> dict[str, Any]:
-    """Delete (or, for others' devices' command history, de-identify) the subject's rows of one store."""
-    t = table(name)
-    if name == "commands":
-        mine = _owned_epoch(t, sc, "created_ms")
-        n = s.execute(delete(t).where(mine)).rowcount  # type: ignore[attr-defined]
-        m = s.execute(update(t).where(t.c.requested_by == sc.actor)  # type: ignore[attr-defined]
-                      .values(requested_by="user:erased")).rowcount
-        return {"deleted": n, "deidentified": m}
-    return {"deleted": s.execute(delete(t).where(SELECTORS[name](t, sc))).rowcount}  # type: ignore[attr-defined]
+def own_handlers() -> list[StoreHandler]:
+    """The handlers of privacy's own personal tables (consents, recipients, audit, requests, acks, keys)."""
+    return [
+        StoreHandler(_t(Consent), "privacy", lambda sc: Consent.user_id == sc.user_id),
+        StoreHandler(_t(PartnerRecipient), "privacy", lambda sc: PartnerRecipient.user_id == sc.user_id),
+        StoreHandler(_t(AuditEntry), "privacy", lambda sc: or_(AuditEntry.subject == sc.user_id,
+                                                               AuditEntry.actor == sc.actor),
+                     retained=RETAINED["audit_log"]),
+        StoreHandler(_t(DsrRequest), "privacy", lambda sc: DsrRequest.subject_id == sc.user_id,
+                     retained=RETAINED["dsr_requests"]),
+        StoreHandler(_t(PartnerAck), "privacy", _requests, retained=RETAINED["partner_acks"]),
+        StoreHandler(_t(SubjectKey), "privacy", lambda sc: SubjectKey.subject_id == sc.user_id, exported=False),
+    ]
 
 
 def _encode(v: Any) -> str:
@@ -164,9 +70,9 @@ def _encode(v: Any) -> str:
 
 
 def _write_sealed(out: io.TextIOWrapper, w: Any, s: Session, t: Table, where: ColumnElement[bool],
-                  sealed: tuple[str, tuple[str, ...], Callable[..., bytes]], opener: Opener) -> int:
+                  sealed: SealedColumn, opener: Opener) -> int:
     """Rows of a sealed store: the database renders the other columns, Python opens the payload."""
-    column, aad_cols, aad = sealed
+    column, aad_cols, aad = sealed.column, sealed.aad_columns, sealed.aad
     dialect = s.get_bind().dialect.name
     obj, csv_cols = _fast_columns(t, dialect, skip=(column, "sealed"))
     plain = func.json(t.c[column]) if dialect == "sqlite" else cast(t.c[column], Text)
@@ -217,21 +123,18 @@ def _fast_columns(t: Table, dialect: str, skip: tuple[str, ...] = ()) -> tuple[A
     return cast(obj, Text), csv_cols
 
 
-def write_store(zf: zipfile.ZipFile, s: Session, name: str, sc: Scope,
-                transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                opener: Opener | None = None) -> int:
+def write_store(zf: zipfile.ZipFile, s: Session, handler: StoreHandler, sc: Scope, ctx: ExportContext) -> int:
     """`{name}.json` (an array of objects) and `{name}.csv` of one store, in one streamed pass; → rows written.
 
     Without a transform the database renders each row's JSON object (json_object / json_build_object), so a
     million telemetry rows cost one fetch and two writes each in Python; a sealed payload is decrypted with
-    `opener` and spliced in as the JSON text it was sealed from.
+    the context's opener and spliced in as the JSON text it was sealed from.
     """
-    t = table(name)
-    sealed = SEALED_STORES.get(name)
+    t, name, sealed, transform = handler.table, handler.name, handler.sealed, handler.transform
     names = [c.name for c in t.columns]
     if sealed is not None:
         names = [c for c in names if c != "sealed"]
-    where = SELECTORS[name](t, sc)
+    where = handler.where(sc)
     n = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         csv_out = io.TextIOWrapper(spool, encoding="utf-8", newline="")
@@ -241,9 +144,7 @@ def write_store(zf: zipfile.ZipFile, s: Session, name: str, sc: Scope,
             out = io.TextIOWrapper(raw, encoding="utf-8")
             out.write("[")
             if sealed is not None:
-                if opener is None:
-                    raise ValueError(f"exporting {name} needs an opener for its sealed payloads")
-                n = _write_sealed(out, w, s, t, where, sealed, opener)
+                n = _write_sealed(out, w, s, t, where, sealed, ctx.opener)
             elif transform is None:
                 obj, csv_cols = _fast_columns(t, s.get_bind().dialect.name)
                 q = select(obj, *csv_cols).where(where).execution_options(yield_per=10_000)
@@ -253,7 +154,7 @@ def write_store(zf: zipfile.ZipFile, s: Session, name: str, sc: Scope,
                     n += 1
             else:
                 for mapping in s.execute(select(t).where(where)).mappings():
-                    values = transform(dict(mapping))
+                    values = transform(dict(mapping), ctx)
                     out.write(("\n," if n else "\n") + "{" + ",".join(
                         encode_basestring(k) + ":" + _encode(v) for k, v in values.items()) + "}")
                     w.writerow([_csv_value(values[k]) for k in names])

@@ -1,0 +1,25 @@
+"""Telemetry's part of the data map: samples and device events of the user's devices, sealed with their key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+
+from ecohub.privacy.registry import DataRegistry, SealedColumn, StoreHandler
+from ecohub.privacy.sealing import event_aad, telemetry_aad
+from ecohub.telemetry.models import DeviceEvent, Sample
+
+
+def _t(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+def register(registry: DataRegistry) -> None:
+    """Register telemetry's stores: rows of the user's devices from the time they bound them."""
+    registry.add(
+        StoreHandler(_t(Sample), "telemetry", lambda sc: sc.owned_epoch(Sample.did, Sample.ts),
+                     sealed=SealedColumn("value", ("did", "key"), telemetry_aad)),
+        StoreHandler(_t(DeviceEvent), "telemetry", lambda sc: sc.owned_epoch(DeviceEvent.did, DeviceEvent.ts),
+                     sealed=SealedColumn("arguments", ("did", "siid", "eiid"), event_aad)),
+    )
