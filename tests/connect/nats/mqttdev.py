@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import socket
 import struct
@@ -141,3 +142,55 @@ class Device:
             sock.shutdown(socket.SHUT_RDWR)
         time.sleep(0.1)
         self.client.loop_stop()
+
+
+class Burst:
+    """QoS 1 publisher on a Device: records which message ids got their PUBACK."""
+
+    def __init__(self, dev: Device) -> None:
+        self.dev = dev
+        self.mid_to_id: dict[int, int] = {}
+        self.acked: set[int] = set()
+        self.lock = threading.Lock()
+        self.frozen = False
+        self._early: set[int] = set()  # PUBACKs that beat the mid bookkeeping
+        dev.client.on_publish = self._on_publish
+
+    def _on_publish(self, c: Any, u: Any, mid: int, rc: Any, props: Any) -> None:
+        with self.lock:
+            if self.frozen:
+                return
+            if mid in self.mid_to_id:
+                self.acked.add(self.mid_to_id.pop(mid))
+            else:
+                self._early.add(mid)
+
+    def send(self, ids: range, topic: str | None = None, size: int = 0) -> None:
+        """Queue QoS 1 publishes of {"did","id"} (paho sends them with up to max_inflight outstanding)."""
+        topic = topic or f"ecohub/{self.dev.did}/up"
+        pad = "x" * size
+        for i in ids:
+            payload = json.dumps({"did": self.dev.did, "id": i, "pad": pad})
+            info = self.dev.client.publish(topic, payload, qos=1)  # never under self.lock: paho calls back under its own
+            with self.lock:
+                if info.mid in self._early:
+                    self._early.discard(info.mid)
+                    if not self.frozen:
+                        self.acked.add(i)
+                else:
+                    self.mid_to_id[info.mid] = i
+
+    def wait(self, n: int, timeout: float = 30.0) -> bool:
+        """Wait until n PUBACKs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.acked) >= n:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def freeze(self) -> set[int]:
+        """Stop counting PUBACKs and return those seen so far."""
+        with self.lock:
+            self.frozen = True
+            return set(self.acked)
