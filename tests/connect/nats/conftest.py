@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -57,13 +59,14 @@ def make_auth() -> tuple[bytes, CalloutAuth]:
     return seed, CalloutAuth(issuer=jwt.public_key(jwt.keypair(seed)), service_password=secrets.token_urlsafe(12))
 
 
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+@asynccontextmanager
+async def running_hub(data_dir: Path, **server_kw: Any) -> AsyncIterator[Hub]:
     """One nats-server with the callout responder answering from a dict of device secrets."""
     seed, auth = make_auth()
     devices: dict[str, str] = {}
     responder = CalloutResponder(seed, lambda did, s: devices.get(did) == s)
-    async with EmbeddedNats(tmp_path / "nats", auth=auth, max_payload=64 * 1024) as server:
+    server_kw.setdefault("max_payload", 64 * 1024)
+    async with EmbeddedNats(data_dir, auth=auth, **server_kw) as server:
         auth_nc = await run_responder(server.url, auth.service_user, auth.service_password, responder)
         svc = await nats.connect(server.url, user=auth.service_user, password=auth.service_password)
         h = Hub(server, auth, responder, auth_nc, svc, devices)
@@ -75,3 +78,10 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
                 d.client.disconnect()
             await svc.close()
             await auth_nc.close()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    """A running single-node hub."""
+    async with running_hub(tmp_path / "nats") as h:
+        yield h

@@ -74,9 +74,12 @@ def render(
     auth: CalloutAuth | None = None,
     cluster: ClusterSpec | None = None,
     mqtt_stream_replicas: int = 0,
+    sync_interval: str = "",
     extra: str = "",
 ) -> str:
     """A complete nats-server config for one node."""
+    # store_dir: the server appends /jetstream itself
+    sync = f"\n  sync_interval: {sync_interval}" if sync_interval else ""
     mqtt_extra = f"\n  stream_replicas: {mqtt_stream_replicas}" if mqtt_stream_replicas else ""
     text = f"""
 server_name: {_q(server_name)}
@@ -86,7 +89,7 @@ http: {_q(f"{host}:{monitor_port}")}
 pid_file: {_q(str(data_dir / "nats-server.pid"))}
 max_payload: {max_payload}
 jetstream {{
-  store_dir: {_q(str(data_dir))}  # the server appends /jetstream
+  store_dir: {_q(str(data_dir))}{sync}
 }}
 mqtt {{
   host: {_q(host)}

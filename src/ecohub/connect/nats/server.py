@@ -124,6 +124,7 @@ class EmbeddedNats:
         auth: CalloutAuth | None = None,
         cluster: ClusterSpec | None = None,
         mqtt_stream_replicas: int = 0,
+        sync_interval: str = "",
         server_name: str | None = None,
         extra_config: str = "",
         ready_timeout: float = 20.0,
@@ -139,6 +140,7 @@ class EmbeddedNats:
         self.auth = auth
         self.cluster = cluster
         self.mqtt_stream_replicas = mqtt_stream_replicas
+        self.sync_interval = sync_interval
         self.server_name = server_name or f"ecohub-{secrets.token_hex(3)}"
         self.extra_config = extra_config
         self.ready_timeout = ready_timeout
@@ -176,6 +178,7 @@ class EmbeddedNats:
             auth=self.auth,
             cluster=self.cluster,
             mqtt_stream_replicas=self.mqtt_stream_replicas,
+            sync_interval=self.sync_interval,
             extra=self.extra_config,
         )
         self.conf_file.write_text(text)
