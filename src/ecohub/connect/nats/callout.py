@@ -127,11 +127,13 @@ class CalloutResponder:
         await msg.respond(jwt.encode(claims, self.kp).encode())
 
 
-async def run_responder(url: str, user: str, password: str, responder: CalloutResponder) -> NATS:
+async def run_responder(url: str | list[str], user: str, password: str, responder: CalloutResponder) -> NATS:
     """Connect a service client and start the responder on it; returns the connection (close it to stop)."""
     import nats
 
-    nc = await nats.connect(url, user=user, password=password, name="ecohub-auth-callout", max_reconnect_attempts=-1)
+    servers = url if isinstance(url, list) else [url]
+    nc = await nats.connect(servers=servers, user=user, password=password, name="ecohub-auth-callout", max_reconnect_attempts=-1,
+                            reconnect_time_wait=0.2)
     await responder.start(nc)
     await nc.flush()
     return nc
