@@ -14,9 +14,16 @@ async def read_ids(nc: nats.NATS, stream: str, filters: list[str] | None = None)
     """Every (did, id) stored in stream (through a throwaway AckNone pull consumer)."""
     js = nc.jetstream()
     name = f"audit_{secrets.token_hex(4)}"
-    await js.add_consumer(stream, ConsumerConfig(durable_name=name, ack_policy=AckPolicy.NONE,
-                                                 deliver_policy=DeliverPolicy.ALL, filter_subjects=filters,
-                                                 inactive_threshold=30))
+    await js.add_consumer(
+        stream,
+        ConsumerConfig(
+            durable_name=name,
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=filters,
+            inactive_threshold=30,
+        ),
+    )
     psub = await js.pull_subscribe_bind(durable=name, stream=stream)
     out: list[tuple[str, int]] = []
     try:

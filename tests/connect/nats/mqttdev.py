@@ -93,7 +93,7 @@ class Device:
         self.disconnected.set()
 
     def _on_message(self, c: Any, u: Any, m: mqtt.MQTTMessage) -> None:
-        self.messages.put((m.topic, m.payload, bool(m.retain)))
+        self.messages.put((m.topic, bytes(m.payload), bool(m.retain)))
 
     def _on_subscribe(self, c: Any, u: Any, mid: int, rcs: list[Any], props: Any) -> None:
         self.subacks.append([int(r.value) for r in rcs])
@@ -112,7 +112,9 @@ class Device:
         assert self._suback_ev.wait(timeout), "no SUBACK"
         return self.subacks[-1]
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False, timeout: float = 5.0) -> bool:
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False, timeout: float = 5.0
+    ) -> bool:
         """Publish and wait for the PUBACK (QoS 1/2); True when acknowledged."""
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if qos == 0:
@@ -139,7 +141,7 @@ class Device:
         """Close the socket without DISCONNECT (the will fires)."""
         sock = self.client.socket()
         if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr,attr-defined]
         time.sleep(0.1)
         self.client.loop_stop()
 
@@ -171,7 +173,9 @@ class Burst:
         pad = "x" * size
         for i in ids:
             payload = json.dumps({"did": self.dev.did, "id": i, "pad": pad})
-            info = self.dev.client.publish(topic, payload, qos=1)  # never under self.lock: paho calls back under its own
+            info = self.dev.client.publish(
+                topic, payload, qos=1
+            )  # never under self.lock: paho calls back under its own
             with self.lock:
                 if info.mid in self._early:
                     self._early.discard(info.mid)

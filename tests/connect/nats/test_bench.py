@@ -55,8 +55,9 @@ async def test_connect_rate(hub: Hub) -> None:
         "static_user_sequential_per_s": await asyncio.to_thread(rate, hub, svc, 1),
         "static_user_8way_per_s": await asyncio.to_thread(rate, hub, svc, 8),
     }
-    fig["callout_cost_ms_per_connect_sequential"] = 1000 / fig["callout_sequential_per_s"] - 1000 / fig[
-        "static_user_sequential_per_s"]
+    fig["callout_cost_ms_per_connect_sequential"] = (
+        1000 / fig["callout_sequential_per_s"] - 1000 / fig["static_user_sequential_per_s"]
+    )
     print("CONNECT", json.dumps({k: round(v, 2) for k, v in fig.items()}))
     assert hub.responder.stats.allowed >= 2 * N_CONNECT
 
@@ -92,7 +93,13 @@ async def test_throughput(hub: Hub) -> None:
     await asyncio.to_thread(rx.subscribe, "ecohub/+/up", 1)
     counted = threading.Event()
     n_rx = [0]
-    rx.client.on_message = lambda *a: (n_rx.__setitem__(0, n_rx[0] + 1), n_rx[0] >= N_MSGS and counted.set())
+
+    def on_rx(*_: object) -> None:
+        n_rx[0] += 1
+        if n_rx[0] >= N_MSGS:
+            counted.set()
+
+    rx.client.on_message = on_rx
     b2 = Burst(d)
     t0 = time.monotonic()
     await asyncio.to_thread(b2.send, range(N_MSGS), None, 60)
@@ -106,9 +113,30 @@ async def test_throughput(hub: Hub) -> None:
     sub = await hub.svc.subscribe("ecohub.*.up", cb=cb)
     lines = "".join(json.dumps({"did": did, "id": i, "pad": "x" * 60}) + "\n" for i in range(N_MSGS))
     t0 = time.monotonic()
-    proc = await asyncio.to_thread(subprocess.run, ["mosquitto_pub", "-h", hub.server.host, "-p",
-                                   str(hub.server.mqtt_port), "-i", did, "-u", did, "-P", secret, "-q", "1",
-                                   "-t", f"ecohub/{did}/up", "-l"], input=lines, text=True, capture_output=True)
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [
+            "mosquitto_pub",
+            "-h",
+            hub.server.host,
+            "-p",
+            str(hub.server.mqtt_port),
+            "-i",
+            did,
+            "-u",
+            did,
+            "-P",
+            secret,
+            "-q",
+            "1",
+            "-t",
+            f"ecohub/{did}/up",
+            "-l",
+        ],
+        input=lines,
+        text=True,
+        capture_output=True,
+    )
     await asyncio.wait_for(done.wait(), 120)
     fig["mosquitto_pub_qos1_to_nats_sub_msg_s"] = N_MSGS / (time.monotonic() - t0)
     assert proc.returncode == 0, proc.stderr
@@ -117,8 +145,11 @@ async def test_throughput(hub: Hub) -> None:
     # 4. into JetStream (ECOHUB_UP) consumed by a nats-py pull consumer fetching 1000 at a time, ack each
     for stream, durable, setup in (
         ("ECOHUB_UP", "bench", lambda: ensure_consumer(hub.svc, durable="bench", max_ack_pending=50_000)),
-        (MQTT_MSGS, "bench-mqtt", lambda: ensure_mqtt_msgs_consumer(hub.svc, durable="bench-mqtt",
-                                                                     max_ack_pending=50_000)),
+        (
+            MQTT_MSGS,
+            "bench-mqtt",
+            lambda: ensure_mqtt_msgs_consumer(hub.svc, durable="bench-mqtt", max_ack_pending=50_000),
+        ),
     ):
         await ensure_stream(hub.svc, StreamSpec())
         await hub.svc.jetstream().purge_stream("ECOHUB_UP")

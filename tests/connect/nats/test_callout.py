@@ -7,6 +7,7 @@ import json
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import NoServersError
 
 from ecohub.connect.nats.commands import send_live, send_stored
@@ -18,7 +19,7 @@ async def collect(nc: nats.NATS, subject: str) -> list[tuple[str, bytes]]:
     """Subscribe subject and return the live list of (subject, data) received."""
     got: list[tuple[str, bytes]] = []
 
-    async def cb(m: nats.aio.msg.Msg) -> None:
+    async def cb(m: Msg) -> None:
         got.append((m.subject, m.data))
 
     await nc.subscribe(subject, cb=cb)
@@ -87,11 +88,18 @@ async def test_cannot_subscribe_to_others_or_wildcards(hub: Hub) -> None:
     b, _ = hub.provision()
     d = hub.device(a, sa)
     assert await asyncio.to_thread(d.connect)
-    codes = {t: (await asyncio.to_thread(d.subscribe, t, 1))[0]
-             for t in (f"ecohub/{b}/down", "#", "ecohub/+/down", f"ecohub/{a}/up", "$MQTT/msgs/#")}
+    codes = {
+        t: (await asyncio.to_thread(d.subscribe, t, 1))[0]
+        for t in (f"ecohub/{b}/down", "#", "ecohub/+/down", f"ecohub/{a}/up", "$MQTT/msgs/#")
+    }
     print("SUBACK codes:", json.dumps(codes))
-    assert codes == {f"ecohub/{b}/down": 128, "#": 128, "ecohub/+/down": 128, f"ecohub/{a}/up": 128,
-                     "$MQTT/msgs/#": 128}
+    assert codes == {
+        f"ecohub/{b}/down": 128,
+        "#": 128,
+        "ecohub/+/down": 128,
+        f"ecohub/{a}/up": 128,
+        "$MQTT/msgs/#": 128,
+    }
     await hub.svc.publish(f"ecohub.{b}.down", b"not for a")
     await hub.svc.publish(f"ecohub.{a}.up", b"not for a either")
     await hub.svc.flush()
@@ -123,8 +131,14 @@ async def test_service_users_are_exempt_from_the_callout(hub: Hub) -> None:
     sysnc = await hub.system()
     await sysnc.close()
     with pytest.raises((NoServersError, nats.errors.Error, OSError)):
-        await nats.connect(hub.server.url, user=hub.auth.service_user, password="wrong", max_reconnect_attempts=0,
-                           allow_reconnect=False, connect_timeout=2)
+        await nats.connect(
+            hub.server.url,
+            user=hub.auth.service_user,
+            password="wrong",
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+            connect_timeout=2,
+        )
     assert (hub.responder.stats.allowed, hub.responder.stats.denied) == before
 
 

@@ -32,8 +32,15 @@ from tests.connect.nats.mqttdev import Device
 DEVICES, PER_DEVICE = 6, 700
 
 
-def publisher(did: str, secret: str, ports: list[int], first: int, acked: set[tuple[str, int]],
-              lock: threading.Lock, events: list[str]) -> None:
+def publisher(
+    did: str,
+    secret: str,
+    ports: list[int],
+    first: int,
+    acked: set[tuple[str, int]],
+    lock: threading.Lock,
+    events: list[str],
+) -> None:
     """Publish ids 0..PER_DEVICE-1 one at a time at QoS 1; on failure reconnect to the next node and resend."""
     node, i, d = first, 0, None
     deadline = time.monotonic() + 90
@@ -70,8 +77,13 @@ async def test_cluster_node_kill_loses_no_pubacked_message(tmp_path: Path, victi
     responder = CalloutResponder(seed, lambda did, s: devices.get(did) == s)
     async with NatsCluster(tmp_path, auth=auth, restart=False) as cluster:
         auth_nc = await run_responder(cluster.urls, auth.service_user, auth.service_password, responder)
-        svc = await nats.connect(servers=cluster.urls, user=auth.service_user, password=auth.service_password,
-                                 max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+        svc = await nats.connect(
+            servers=cluster.urls,
+            user=auth.service_user,
+            password=auth.service_password,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+        )
         try:
             await ensure_stream(svc, StreamSpec(replicas=3))
             await ensure_consumer(svc, durable="ingest", ack_wait_s=5)
@@ -85,27 +97,32 @@ async def test_cluster_node_kill_loses_no_pubacked_message(tmp_path: Path, victi
 
             got: dict[str, list[tuple[str, int]]] = {"ECOHUB_UP": [], MQTT_MSGS: []}
 
-            def recorder(key: str):  # noqa: ANN202
+            def recorder(key: str):
                 async def handle(m: Msg) -> None:
                     b = json.loads(m.data)
                     got[key].append((b["did"], b["id"]))
+
                 return handle
 
             workers = [Worker(svc, recorder("ECOHUB_UP"), batch=200).start() for _ in range(2)]
-            workers += [Worker(svc, recorder(MQTT_MSGS), stream=MQTT_MSGS, durable="ingest-mqtt", batch=200).start()
-                        for _ in range(2)]
+            workers += [
+                Worker(svc, recorder(MQTT_MSGS), stream=MQTT_MSGS, durable="ingest-mqtt", batch=200).start()
+                for _ in range(2)
+            ]
 
             acked: set[tuple[str, int]] = set()
-            lock, events = threading.Lock(), []
+            lock, events = threading.Lock(), list[str]()
             ports = [n.mqtt_port for n in cluster.nodes]
-            threads = [threading.Thread(target=publisher, args=(did, s, ports, k % 3, acked, lock, events))
-                       for k, (did, s) in enumerate(devices.items())]
+            threads = [
+                threading.Thread(target=publisher, args=(did, s, ports, k % 3, acked, lock, events))
+                for k, (did, s) in enumerate(devices.items())
+            ]
             t0 = time.monotonic()
             for t in threads:
                 t.start()
-            while len(acked) < DEVICES * PER_DEVICE // 3:
+            while len(acked) < DEVICES * PER_DEVICE // 3:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-            cluster.node(up_leader if victim == "ECOHUB_UP" else mq_leader).kill(signal.SIGKILL)
+            cluster.node(str(up_leader if victim == "ECOHUB_UP" else mq_leader)).kill(signal.SIGKILL)
             killed_at = len(acked)
             for t in threads:
                 await asyncio.to_thread(t.join, 120)
@@ -127,8 +144,11 @@ async def test_cluster_node_kill_loses_no_pubacked_message(tmp_path: Path, victi
             }
             for key, seen in got.items():
                 c = Counter(seen)
-                report[key] = {"consumed_unique": len(c), "lost_pubacked": len(acked - set(c)),
-                               "duplicates": sum(v - 1 for v in c.values())}
+                report[key] = {
+                    "consumed_unique": len(c),
+                    "lost_pubacked": len(acked - set(c)),
+                    "duplicates": sum(v - 1 for v in c.values()),
+                }
             stored = set(await read_ids(svc, "ECOHUB_UP"))
             report["ECOHUB_UP"]["stored_unique"] = len(stored)  # type: ignore[index]
             report["ECOHUB_UP"]["lost_pubacked_in_store"] = len(acked - stored)  # type: ignore[index]

@@ -32,13 +32,15 @@ async def test_sigkill_after_puback(tmp_path: Path, sync: str) -> None:
             acked = b.freeze()
             d.client.loop_stop()  # no resend after restart: only what was PUBACKed before the kill counts
             deadline = time.monotonic() + 15
-            while hub.server.restarts <= rnd and time.monotonic() < deadline:
+            while hub.server.restarts <= rnd and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             await hub.server.wait_ready()
             await hub.svc.flush(timeout=10)
             in_up = {i for did_, i in await read_ids(hub.svc, "ECOHUB_UP") if did_ == did}
             in_mq = {i for did_, i in await read_ids(hub.svc, MQTT_MSGS, MQTT_FILTERS) if did_ == did}
             report.append((len(acked), len(acked - in_up), len(acked - in_mq), len(in_up - acked)))
-        print(f"sync_interval={sync or 'default(2m)'}: (PUBACKed, lost in ECOHUB_UP, lost in $MQTT_msgs, "
-              f"stored-not-acked) per round: {report}")
+        print(
+            f"sync_interval={sync or 'default(2m)'}: (PUBACKed, lost in ECOHUB_UP, lost in $MQTT_msgs, "
+            f"stored-not-acked) per round: {report}"
+        )
         assert all(lost_mq == 0 for _, _, lost_mq, _ in report)  # PUBACK is sent only after the $MQTT_msgs store

@@ -26,7 +26,7 @@ def alive(pid: int) -> bool:
     return stat.split(")")[-1].split()[0] != "Z"
 
 
-async def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+async def wait_gone(pid: int, timeout: float = 10.0) -> bool:  # noqa: ASYNC109
     """Wait until pid is gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -39,8 +39,12 @@ async def wait_gone(pid: int, timeout: float = 10.0) -> bool:
 async def test_config_start_ready_stop(tmp_path: Path) -> None:
     async with EmbeddedNats(tmp_path, max_payload=4096, server_name="t1") as s:
         conf = s.conf_file.read_text()
-        for needle in ('server_name: "t1"', f"store_dir: {str(tmp_path)!r}".replace("'", '"'), f"port: {s.mqtt_port}",
-                       "max_payload: 4096"):
+        for needle in (
+            'server_name: "t1"',
+            f"store_dir: {str(tmp_path)!r}".replace("'", '"'),
+            f"port: {s.mqtt_port}",
+            "max_payload: 4096",
+        ):
             assert needle in conf, needle
         assert await http_status(s.host, s.monitor_port, "/healthz") == 200
         nc = await nats.connect(s.url)
@@ -58,7 +62,7 @@ async def test_supervisor_restarts_a_killed_server(tmp_path: Path) -> None:
         assert first
         s.kill(signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while (s.pid == first or s.restarts == 0) and time.monotonic() < deadline:
+        while (s.pid == first or s.restarts == 0) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await s.wait_ready()
         assert s.restarts == 1 and s.pid != first
@@ -79,7 +83,7 @@ asyncio.run(main())
 
 async def test_no_orphan_when_parent_is_sigkilled(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
-    parent = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, env=env, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, env=env, text=True)  # noqa: ASYNC220
     try:
         line = await asyncio.wait_for(asyncio.to_thread(parent.stdout.readline), 30)  # type: ignore[union-attr]
         child = int(line)
@@ -95,11 +99,16 @@ async def test_no_orphan_when_parent_is_sigkilled(tmp_path: Path) -> None:
 async def test_stale_server_from_pid_file_is_reaped(tmp_path: Path) -> None:
     s = EmbeddedNats(tmp_path)
     s.write_config()
-    stale = subprocess.Popen([find_binary(), "-c", str(s.conf_file)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)  # not tied to us: an "orphan"
+    # not tied to us (own session, no PDEATHSIG): an "orphan" from an earlier run
+    stale = subprocess.Popen(  # noqa: ASYNC220
+        [find_binary(), "-c", str(s.conf_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 10
-        while not s.pid_file.exists() and time.monotonic() < deadline:
+        while not s.pid_file.exists() and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         assert int(s.pid_file.read_text()) == stale.pid
         await s.start()  # same ports: would fail to bind if the stale one were still there

@@ -132,10 +132,14 @@ async def run_responder(url: str | list[str], user: str, password: str, responde
     import nats
 
     servers = url if isinstance(url, list) else [url]
-    nc = await nats.connect(servers=servers, user=user, password=password, name="ecohub-auth-callout", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.2)
+    nc = await nats.connect(
+        servers=servers,
+        user=user,
+        password=password,
+        name="ecohub-auth-callout",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+    )
     await responder.start(nc)
     await nc.flush()
     return nc
-
-

@@ -14,8 +14,16 @@ from ecohub.connect.nats.server import EmbeddedNats, free_port
 class NatsCluster:
     """Async context manager for a static full-mesh cluster; MQTT streams replicated `mqtt_stream_replicas` times."""
 
-    def __init__(self, base_dir: Path | str, *, size: int = 3, name: str = "ecohub", host: str = "127.0.0.1",
-                 mqtt_stream_replicas: int = 3, **node_kw: Any) -> None:
+    def __init__(
+        self,
+        base_dir: Path | str,
+        *,
+        size: int = 3,
+        name: str = "ecohub",
+        host: str = "127.0.0.1",
+        mqtt_stream_replicas: int = 3,
+        **node_kw: Any,
+    ) -> None:
         base = Path(base_dir)
         route_ports = [free_port(host) for _ in range(size)]
         self.nodes = [
@@ -23,8 +31,12 @@ class NatsCluster:
                 base / f"n{i}",
                 host=host,
                 server_name=f"{name}-n{i}",
-                cluster=ClusterSpec(name=name, port=route_ports[i], host=host,
-                                    routes=tuple(p for j, p in enumerate(route_ports) if j != i)),
+                cluster=ClusterSpec(
+                    name=name,
+                    port=route_ports[i],
+                    host=host,
+                    routes=tuple(p for j, p in enumerate(route_ports) if j != i),
+                ),
                 mqtt_stream_replicas=mqtt_stream_replicas,
                 **node_kw,
             )
@@ -40,7 +52,7 @@ class NatsCluster:
         """The node with that server_name."""
         return next(n for n in self.nodes if n.server_name == server_name)
 
-    async def start(self, timeout: float = 30.0) -> NatsCluster:
+    async def start(self, timeout: float = 30.0) -> NatsCluster:  # noqa: ASYNC109
         """Spawn all nodes, then wait until each is healthy (JetStream meta leader elected)."""
         for n in self.nodes:
             await n.start_nowait()
@@ -58,6 +70,7 @@ class NatsCluster:
             await self.stop()
             raise
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()

@@ -101,8 +101,16 @@ def device_of(subject: str) -> str:
 class Worker:
     """One pull worker: fetch a batch, run the handler per message, ack it (nak on handler error)."""
 
-    def __init__(self, nc: NATS, handler: Handler, *, stream: str = STREAM, durable: str = "ingest",
-                 batch: int = 100, fetch_timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        handler: Handler,
+        *,
+        stream: str = STREAM,
+        durable: str = "ingest",
+        batch: int = 100,
+        fetch_timeout: float = 1.0,
+    ) -> None:
         self.nc, self.handler, self.stream, self.durable = nc, handler, stream, durable
         self.batch, self.fetch_timeout = batch, fetch_timeout
         self.processed = 0
@@ -144,9 +152,11 @@ class Worker:
                 await self._task
 
 
-async def watch_max_deliveries(nc: NATS, cb: Callable[[dict[str, Any]], Awaitable[None]], *,
-                               stream: str = STREAM, consumer: str = "ingest") -> Subscription:
+async def watch_max_deliveries(
+    nc: NATS, cb: Callable[[dict[str, Any]], Awaitable[None]], *, stream: str = STREAM, consumer: str = "ingest"
+) -> Subscription:
     """Subscribe to the advisory sent when a message exhausted max_deliver (its payload has stream_seq)."""
+
     async def on(m: Msg) -> None:
         await cb(json.loads(m.data))
 

@@ -13,8 +13,9 @@ CONNZ_PING = "$SYS.REQ.SERVER.PING.CONNZ"
 KICK = "$SYS.REQ.SERVER.{server_id}.KICK"
 
 
-async def gather(nc: NATS, subject: str, payload: dict[str, Any], *, window: float = 0.5,
-                 expected: int | None = None) -> list[dict[str, Any]]:
+async def gather(
+    nc: NATS, subject: str, payload: dict[str, Any], *, window: float = 0.5, expected: int | None = None
+) -> list[dict[str, Any]]:
     """Publish a request and collect every server's answer for `window` seconds (or until `expected` answers)."""
     inbox = nc.new_inbox()
     answers: list[dict[str, Any]] = []

@@ -201,7 +201,7 @@ class EmbeddedNats:
         finally:
             logf.close()
 
-    async def wait_ready(self, timeout: float | None = None) -> None:
+    async def wait_ready(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Poll /healthz until 200 (JetStream included), or raise TimeoutError."""
         path = "/healthz" if self.wait_jetstream else "/healthz?js-server-only=true"
         deadline = time.monotonic() + (timeout or self.ready_timeout)
@@ -250,7 +250,7 @@ class EmbeddedNats:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(sig)
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Stop supervising, SIGTERM the child (SIGKILL after timeout), remove the pid file."""
         self._stopping = True
         proc = self.proc
