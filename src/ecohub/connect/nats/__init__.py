@@ -1,0 +1,1 @@
+"""NATS device plane prototype: an embedded nats-server with MQTT, auth callout, revocation and JetStream ingest."""

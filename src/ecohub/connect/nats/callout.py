@@ -1,0 +1,145 @@
+"""Auth callout responder: checks device secrets on $SYS.REQ.USER.AUTH and issues per-device user JWTs."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from ecohub.connect.nats import jwt
+from ecohub.connect.nats.config import DEVICE_ACCOUNT
+
+log = logging.getLogger(__name__)
+
+AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
+DID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # one subject token, one MQTT topic level
+
+Verifier = Callable[[str, str], bool | Awaitable[bool]]
+
+
+def device_permissions(did: str) -> tuple[list[str], list[str]]:
+    """(publish allow, subscribe allow) for a device: nothing else is needed for MQTT QoS 0/1/2, retain and will."""
+    return [f"ecohub.{did}.up", f"ecohub.{did}.state"], [f"ecohub.{did}.down"]
+
+
+@dataclass
+class CalloutStats:
+    """Counters of the responder."""
+
+    allowed: int = 0
+    denied: int = 0
+    errors: int = 0
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+
+class CalloutResponder:
+    """Answers authorization requests: MQTT client id == username == did, password checked by verify(did, secret)."""
+
+    def __init__(
+        self,
+        issuer_seed: bytes,
+        verify: Verifier,
+        *,
+        account: str = DEVICE_ACCOUNT,
+        session_ttl: float | None = None,
+        keep_requests: bool = False,
+    ) -> None:
+        self.kp = jwt.keypair(issuer_seed)
+        self.issuer = jwt.public_key(self.kp)
+        self.verify = verify
+        self.account = account
+        self.session_ttl = session_ttl
+        self.keep_requests = keep_requests
+        self.stats = CalloutStats()
+        self._sub: Subscription | None = None
+
+    async def start(self, nc: NATS, queue: str = "ecohub-auth") -> None:
+        """Subscribe to the callout subject (queue group, so several responders share the load)."""
+        self._sub = await nc.subscribe(AUTH_SUBJECT, queue=queue, cb=self._on_request)
+
+    async def stop(self) -> None:
+        """Unsubscribe."""
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _check(self, did: str, secret: str) -> bool:
+        """Run the verifier (sync or async)."""
+        result = self.verify(did, secret)
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    async def decide(self, request: dict[str, Any]) -> tuple[str, str]:
+        """(user JWT, '') when allowed, ('', reason) when not, for decoded request claims."""
+        nats = request.get("nats", {})
+        user_nkey = nats.get("user_nkey", "")
+        opts = nats.get("connect_opts", {})
+        info = nats.get("client_info", {})
+        did, secret = opts.get("user", ""), opts.get("pass", "")
+        if info.get("type") != "mqtt":
+            return "", "devices connect over MQTT only"
+        if not DID_RE.match(did):
+            return "", "bad device id"
+        if info.get("mqtt_id") != did:
+            return "", "MQTT client id must equal the username"
+        if not secret or not await self._check(did, secret):
+            return "", "bad credentials"
+        pub, sub = device_permissions(did)
+        claims = jwt.user_claims(
+            user_nkey,
+            account=self.account,
+            name=did,
+            pub_allow=pub,
+            sub_allow=sub,
+            connection_types=["MQTT"],
+            expires_in=self.session_ttl,
+        )
+        return jwt.encode(claims, self.kp), ""
+
+    async def _on_request(self, msg: Msg) -> None:
+        """Decode, decide, reply with a signed authorization response."""
+        try:
+            request = jwt.decode(msg.data.decode())
+            nats = request.get("nats", {})
+            server_id = nats.get("server_id", {}).get("id", "")
+            if request.get("iss") != server_id:
+                raise jwt.JWTError("request not signed by the server it names")
+            if self.keep_requests:
+                self.stats.seen.append(request)
+            user_jwt, reason = await self.decide(request)
+        except Exception:
+            self.stats.errors += 1
+            log.exception("auth callout request could not be handled")
+            return
+        if user_jwt:
+            self.stats.allowed += 1
+        else:
+            self.stats.denied += 1
+        claims = jwt.auth_response_claims(nats.get("user_nkey", ""), server_id, user_jwt=user_jwt, error=reason)
+        await msg.respond(jwt.encode(claims, self.kp).encode())
+
+
+async def run_responder(url: str | list[str], user: str, password: str, responder: CalloutResponder) -> NATS:
+    """Connect a service client and start the responder on it; returns the connection (close it to stop)."""
+    import nats
+
+    servers = url if isinstance(url, list) else [url]
+    nc = await nats.connect(
+        servers=servers,
+        user=user,
+        password=password,
+        name="ecohub-auth-callout",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+    )
+    await responder.start(nc)
+    await nc.flush()
+    return nc

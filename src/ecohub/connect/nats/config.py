@@ -1,0 +1,111 @@
+"""Rendering of nats-server configuration files (server, auth callout accounts, cluster)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEVICE_ACCOUNT = "ECOHUB"
+SYSTEM_ACCOUNT = "SYS"
+
+
+@dataclass(frozen=True)
+class CalloutAuth:
+    """Accounts and the auth_callout block: static service + system users, every other user goes to the callout."""
+
+    issuer: str  # public account nkey (A...) whose seed signs callout responses and user JWTs
+    service_user: str = "ecohub-svc"
+    service_password: str = "svc-secret"
+    system_user: str = "ecohub-sys"
+    system_password: str = "sys-secret"
+    account: str = DEVICE_ACCOUNT
+    timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Route settings for one node of a static cluster."""
+
+    name: str
+    port: int
+    routes: tuple[int, ...] = field(default_factory=tuple)
+    host: str = "127.0.0.1"
+
+
+def _q(value: str) -> str:
+    """A quoted config string (the config format accepts JSON strings)."""
+    return json.dumps(value)
+
+
+def auth_block(auth: CalloutAuth) -> str:
+    """The accounts / system_account / authorization section for auth callout in server-config mode."""
+    return f"""
+accounts {{
+  {auth.account} {{
+    jetstream: enabled
+    users: [ {{ user: {_q(auth.service_user)}, password: {_q(auth.service_password)} }} ]
+  }}
+  {SYSTEM_ACCOUNT} {{
+    users: [ {{ user: {_q(auth.system_user)}, password: {_q(auth.system_password)} }} ]
+  }}
+}}
+system_account: {SYSTEM_ACCOUNT}
+authorization {{
+  timeout: {auth.timeout_s}
+  auth_callout {{
+    issuer: {_q(auth.issuer)}
+    account: {auth.account}
+    auth_users: [ {_q(auth.service_user)}, {_q(auth.system_user)} ]
+  }}
+}}
+"""
+
+
+def render(
+    *,
+    server_name: str,
+    data_dir: Path,
+    host: str,
+    client_port: int,
+    monitor_port: int,
+    mqtt_port: int,
+    max_payload: int,
+    auth: CalloutAuth | None = None,
+    cluster: ClusterSpec | None = None,
+    mqtt_stream_replicas: int = 0,
+    sync_interval: str = "",
+    extra: str = "",
+) -> str:
+    """A complete nats-server config for one node."""
+    # store_dir: the server appends /jetstream itself
+    sync = f"\n  sync_interval: {sync_interval}" if sync_interval else ""
+    mqtt_extra = f"\n  stream_replicas: {mqtt_stream_replicas}" if mqtt_stream_replicas else ""
+    text = f"""
+server_name: {_q(server_name)}
+host: {_q(host)}
+port: {client_port}
+http: {_q(f"{host}:{monitor_port}")}
+pid_file: {_q(str(data_dir / "nats-server.pid"))}
+max_payload: {max_payload}
+jetstream {{
+  store_dir: {_q(str(data_dir))}{sync}
+}}
+mqtt {{
+  host: {_q(host)}
+  port: {mqtt_port}{mqtt_extra}
+}}
+"""
+    if cluster is not None:
+        routes = ", ".join(_q(f"nats-route://{cluster.host}:{p}") for p in cluster.routes)
+        text += f"""
+cluster {{
+  name: {_q(cluster.name)}
+  host: {_q(cluster.host)}
+  port: {cluster.port}
+  routes: [ {routes} ]
+}}
+"""
+    if auth is not None:
+        text += auth_block(auth)
+    return text + extra

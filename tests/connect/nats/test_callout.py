@@ -1,0 +1,174 @@
+"""Auth callout with real MQTT devices: admission, per-device permissions, CONNACK/SUBACK codes, retain, will, QoS 2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import nats
+import pytest
+from nats.aio.msg import Msg
+from nats.errors import NoServersError
+
+from ecohub.connect.nats.commands import send_live, send_stored
+from ecohub.connect.nats.revoke import sessions
+from tests.connect.nats.conftest import Hub
+from tests.connect.nats.mqttdev import raw_connack
+
+
+async def collect(nc: nats.NATS, subject: str) -> list[tuple[str, bytes]]:
+    """Subscribe subject and return the live list of (subject, data) received."""
+    got: list[tuple[str, bytes]] = []
+
+    async def cb(m: Msg) -> None:
+        got.append((m.subject, m.data))
+
+    await nc.subscribe(subject, cb=cb)
+    await nc.flush()
+    return got
+
+
+async def test_device_publishes_own_up_and_receives_own_down(hub: Hub) -> None:
+    did, secret = hub.provision()
+    up = await collect(hub.svc, "ecohub.*.up")
+    d = hub.device(did, secret)
+    assert await asyncio.to_thread(d.connect)
+    assert d.connack == 0
+    assert await asyncio.to_thread(d.publish, f"ecohub/{did}/up", b'{"id":1}', 1)
+    await asyncio.sleep(0.2)
+    assert up == [(f"ecohub.{did}.up", b'{"id":1}')]
+    assert await asyncio.to_thread(d.subscribe, f"ecohub/{did}/down", 1) == [1]
+    await hub.svc.publish(f"ecohub.{did}.down", b'{"method":"set"}')
+    msg = await asyncio.to_thread(d.get, 3.0)
+    assert msg == (f"ecohub/{did}/down", b'{"method":"set"}', False)
+
+
+async def test_request_carries_mqtt_client_id_and_connect_opts(hub: Hub) -> None:
+    hub.responder.keep_requests = True
+    did, secret = hub.provision()
+    assert await asyncio.to_thread(raw_connack, hub.server.host, hub.server.mqtt_port, did, did, secret) == 0
+    req = hub.responder.stats.seen[-1]["nats"]
+    assert req["client_info"]["mqtt_id"] == did and req["client_info"]["type"] == "mqtt"
+    assert req["connect_opts"]["user"] == did and req["connect_opts"]["pass"] == secret
+    assert req["user_nkey"].startswith("U") and req["server_id"]["id"].startswith("N")
+
+
+@pytest.mark.parametrize("case", ["wrong_secret", "unknown_did", "client_id_mismatch", "empty_password"])
+async def test_refused_connect_gets_connack_5(hub: Hub, case: str) -> None:
+    did, secret = hub.provision()
+    cid, user, pw = {
+        "wrong_secret": (did, did, secret + "x"),
+        "unknown_did": ("d_nobody", "d_nobody", secret),
+        "client_id_mismatch": ("d_other", did, secret),
+        "empty_password": (did, did, ""),
+    }[case]
+    rc = await asyncio.to_thread(raw_connack, hub.server.host, hub.server.mqtt_port, cid, user, pw)
+    assert rc == 5  # MQTT 3.1.1 "not authorized"
+    d = hub.device(did, secret + "x")
+    assert not await asyncio.to_thread(d.connect, 3.0)
+    assert d.connack == 135  # paho 2 maps 3.1.1 rc 5 to reason code 135 "Not authorized"
+
+
+async def test_cannot_publish_to_another_devices_up(hub: Hub) -> None:
+    a, sa = hub.provision()
+    b, _ = hub.provision()
+    up = await collect(hub.svc, "ecohub.>")
+    d = hub.device(a, sa)
+    assert await asyncio.to_thread(d.connect)
+    # PUBACK still comes back: a publish-permission violation is dropped silently for MQTT 3.1.1
+    assert await asyncio.to_thread(d.publish, f"ecohub/{b}/up", b"forged", 1)
+    assert await asyncio.to_thread(d.publish, f"ecohub/{a}/down", b"forged", 1)
+    assert await asyncio.to_thread(d.publish, f"ecohub/{a}/up", b"mine", 1)
+    await asyncio.sleep(0.3)
+    assert up == [(f"ecohub.{a}.up", b"mine")]
+    assert d.connected.is_set()  # the connection survives the violation
+
+
+async def test_cannot_subscribe_to_others_or_wildcards(hub: Hub) -> None:
+    a, sa = hub.provision()
+    b, _ = hub.provision()
+    d = hub.device(a, sa)
+    assert await asyncio.to_thread(d.connect)
+    codes = {
+        t: (await asyncio.to_thread(d.subscribe, t, 1))[0]
+        for t in (f"ecohub/{b}/down", "#", "ecohub/+/down", f"ecohub/{a}/up", "$MQTT/msgs/#")
+    }
+    print("SUBACK codes:", json.dumps(codes))
+    assert codes == {
+        f"ecohub/{b}/down": 128,
+        "#": 128,
+        "ecohub/+/down": 128,
+        f"ecohub/{a}/up": 128,
+        "$MQTT/msgs/#": 128,
+    }
+    await hub.svc.publish(f"ecohub.{b}.down", b"not for a")
+    await hub.svc.publish(f"ecohub.{a}.up", b"not for a either")
+    await hub.svc.flush()
+    assert await asyncio.to_thread(d.get, 1.0) is None
+
+
+async def test_retained_state_and_will_reach_nats_subject(hub: Hub) -> None:
+    did, secret = hub.provision()
+    state = await collect(hub.svc, f"ecohub.{did}.state")
+    d = hub.device(did, secret, will=(f"ecohub/{did}/state", b'{"online": false}', True))
+    assert await asyncio.to_thread(d.connect)
+    assert await asyncio.to_thread(d.publish, f"ecohub/{did}/state", b'{"online": true}', 1, True)
+    assert await asyncio.to_thread(d.publish, f"ecohub/{did}/up", b"q2", 2)  # QoS 2 needs no extra permission
+    await asyncio.to_thread(d.drop)
+    for _ in range(50):
+        if len(state) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert state == [(f"ecohub.{did}.state", b'{"online": true}'), (f"ecohub.{did}.state", b'{"online": false}')]
+    js = hub.svc.jetstream()
+    info = await js.stream_info("$MQTT_rmsgs")
+    assert info.state.messages == 1  # the will (retained) replaced the retained online state
+
+
+async def test_service_users_are_exempt_from_the_callout(hub: Hub) -> None:
+    before = (hub.responder.stats.allowed, hub.responder.stats.denied)
+    nc = await hub.service()
+    await nc.close()
+    sysnc = await hub.system()
+    await sysnc.close()
+    with pytest.raises((NoServersError, nats.errors.Error, OSError)):
+        await nats.connect(
+            hub.server.url,
+            user=hub.auth.service_user,
+            password="wrong",
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+            connect_timeout=2,
+        )
+    assert (hub.responder.stats.allowed, hub.responder.stats.denied) == before
+
+
+async def test_device_cannot_use_core_nats(hub: Hub) -> None:
+    did, secret = hub.provision()
+    with pytest.raises((NoServersError, nats.errors.Error, OSError)):
+        await nats.connect(hub.server.url, user=did, password=secret, allow_reconnect=False, connect_timeout=2)
+
+
+async def test_offline_persistent_session_gets_commands_stored_in_mqtt_msgs(hub: Hub) -> None:
+    did, secret = hub.provision()
+    d = hub.device(did, secret, clean=False)
+    assert await asyncio.to_thread(d.connect)
+    assert await asyncio.to_thread(d.subscribe, f"ecohub/{did}/down", 2) == [2]  # QoS 2 sub: no extra permission
+    await asyncio.to_thread(d.close)
+    # Wait until the server has closed the old connection. Once (1 of ~10 runs) a message stored right after
+    # DISCONNECT was not delivered on reconnect within 3 s (suspected: pushed to the closing connection, so only
+    # redelivered after the MQTT ack_wait, 30 s by default).
+    sysnc = await hub.system()
+    for _ in range(50):
+        if not await sessions(sysnc, did, expected=1, window=0.2):
+            break
+        await asyncio.sleep(0.05)
+    await sysnc.close()
+    await send_live(hub.svc, did, b"core-while-offline")  # core NATS: no session storage, lost
+    ack = await send_stored(hub.svc, did, b"js-while-offline")  # stored for the QoS>0 session
+    assert ack.stream == "$MQTT_msgs"
+    d2 = hub.device(did, secret, clean=False)
+    assert await asyncio.to_thread(d2.connect)
+    got = await asyncio.to_thread(d2.get, 3.0)
+    assert got is not None and got[1] == b"js-while-offline"
+    assert await asyncio.to_thread(d2.get, 1.0) is None
