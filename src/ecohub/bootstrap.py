@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nats.aio.client import Client as NATS
+
 from ecohub.automate import privacy as automate_privacy
 from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
@@ -14,8 +16,8 @@ from ecohub.certify.service import CertificationService
 from ecohub.connect import privacy as connect_privacy
 from ecohub.connect.commands import CommandLink, CommandService
 from ecohub.connect.ingest import IngestWorker
-from ecohub.connect.mqtt import Endpoint
 from ecohub.connect.pipeline import Pipeline
+from ecohub.connect.plane import INGEST_DURABLE, DevicePlane
 from ecohub.connect.service import DeadLetterService, DeviceService
 from ecohub.ecosystem.channel import MarketService
 from ecohub.ecosystem.context import Ecosystem, build_ecosystem
@@ -66,6 +68,7 @@ class Services:
     automations: AutomationService
     privacy: PrivacyContext
     command_link: CommandLink = field(default_factory=CommandLink)
+    plane: DevicePlane | None = None  # the device plane once a hub or API process started or attached it
     runtime: Runtime = field(default_factory=Runtime)
     workers: list[IngestWorker] = field(default_factory=list)
 
@@ -93,16 +96,14 @@ class Services:
             default_cell=self.settings.default_cell,
         )
 
-    def ingest_worker(self, endpoint: Endpoint, *, client_id: str, share_group: str | None = None,
-                      batch_size: int | None = None, batch_ms: float | None = None,
-                      max_inflight: int | None = None) -> IngestWorker:
-        """An ingest worker wired to these services; batching and in-flight limit from the settings unless given."""
+    def ingest_worker(self, nc: NATS, *, name: str = "ecohub-ingest", durable: str = INGEST_DURABLE,
+                      batch_size: int | None = None, batch_ms: float | None = None) -> IngestWorker:
+        """An ingest worker on the shared durable consumer; batching from the settings unless given."""
         cfg = self.settings.ingest
-        return IngestWorker(dbs=self.dbs, pipeline=self.pipeline(), bus=self.bus, sealer=self.sealer,
-                            endpoint=endpoint, client_id=client_id, share_group=share_group,
+        return IngestWorker(dbs=self.dbs, pipeline=self.pipeline(), bus=self.bus, sealer=self.sealer, nc=nc,
+                            durable=durable, name=name,
                             batch_size=cfg.batch_size if batch_size is None else batch_size,
-                            batch_ms=cfg.batch_ms if batch_ms is None else batch_ms,
-                            max_inflight=cfg.max_inflight if max_inflight is None else max_inflight)
+                            batch_ms=cfg.batch_ms if batch_ms is None else batch_ms)
 
     def close(self) -> None:
         """Dispose of the database pools."""

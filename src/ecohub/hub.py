@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,13 +18,9 @@ from starlette.types import ASGIApp
 
 from ecohub.automate.engine import AutomationEngine
 from ecohub.bootstrap import Services
-from ecohub.connect.authority import BrokerAuthority
-from ecohub.connect.broker import EmbeddedBroker
 from ecohub.connect.commands import CommandService
-from ecohub.connect.events import DeviceRevoked
-from ecohub.connect.mosquitto import MosquittoBroker
-from ecohub.connect.mqtt import Endpoint
-from ecohub.errors import ErrorCode, InvalidInput, Unavailable
+from ecohub.connect.plane import DevicePlane, plane_secrets
+from ecohub.errors import ErrorCode, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +46,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def parse_broker_url(url: str) -> tuple[str, int]:
-    """`mqtt://host:port` or `mosquitto://host:port` → (host, port)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("mqtt", "mosquitto"):
-        raise InvalidInput(f"--broker must be 'embedded', 'mosquitto', mosquitto://host:port or mqtt://host:port, "
-                           f"got {url!r}", code=ErrorCode.INVALID_BROKER)
-    host, _, port = rest.rstrip("/").partition(":")
-    if port and not port.isdigit():
-        raise InvalidInput(f"the port in {url!r} is not a number", code=ErrorCode.INVALID_BROKER)
-    return host or "127.0.0.1", int(port or 1883)
-
-
 def read_runtime(data_dir: Path) -> dict[str, object] | None:
     """The endpoints of a hub running on this data dir, if any."""
     path = data_dir / RUNTIME_FILE
@@ -83,36 +66,20 @@ def read_runtime(data_dir: Path) -> dict[str, object] | None:
     return info
 
 
-async def enter_broker(stack: AsyncExitStack, services: Services, *, broker: str, host: str,
-                       mqtt_port: int) -> Endpoint:
-    """Start or attach the broker adapter on `stack`; returns where the hub's own clients connect."""
+async def enter_plane(stack: AsyncExitStack, services: Services, *, broker: str, host: str,
+                      mqtt_port: int, answer_callout: bool = True) -> DevicePlane:
+    """Start (embedded) or attach (nats://…) the device plane on `stack`."""
     settings = services.settings
-    if broker == "embedded":
-        if not port_is_free(host, mqtt_port):
-            raise Unavailable(f"MQTT port {mqtt_port} on {host} is in use; pick another with --mqtt-port",
-                              code=ErrorCode.PORT_IN_USE)
-        authority = BrokerAuthority(services.devices, service_password=services.service_password)
-        embedded = await stack.enter_async_context(EmbeddedBroker(host=host, port=mqtt_port, authority=authority))
-
-        async def drop(event: DeviceRevoked) -> None:
-            await embedded.drop(event.did)
-
-        services.bus.subscribe(DeviceRevoked, drop)
-        stack.callback(services.bus.unsubscribe, DeviceRevoked, drop)  # a stopped broker is not kept alive
-        endpoint = Endpoint(host, mqtt_port, embedded.mqtt_version, services.service_password)
-    elif broker == "mosquitto" or broker.startswith("mosquitto://"):
-        # managed: ecohub runs mosquitto on mqtt_port; mosquitto://host:port: an external one with dynsec
-        managed = broker == "mosquitto"
-        m_host, m_port = (host, mqtt_port) if managed else parse_broker_url(broker)
-        mosquitto = await stack.enter_async_context(MosquittoBroker(
-            host=m_host, port=m_port, service_password=services.service_password,
-            work_dir=settings.data_dir / "mosquitto", managed=managed))
-        mosquitto.watch(services.devices, services.bus)
-        endpoint = mosquitto.endpoint
-    else:
-        b_host, b_port = parse_broker_url(broker)
-        endpoint = Endpoint(b_host, b_port, 5, services.service_password)
-    return endpoint
+    if broker == "embedded" and mqtt_port and not port_is_free(host, mqtt_port):
+        raise Unavailable(f"MQTT port {mqtt_port} on {host} is in use; pick another with --mqtt-port",
+                          code=ErrorCode.PORT_IN_USE)
+    public = (settings.mqtt.public_host, mqtt_port) if settings.mqtt.public_host and broker == "embedded" else None
+    plane = DevicePlane(devices=services.devices, bus=services.bus,
+                        secrets=plane_secrets(settings.data_dir, services.service_password),
+                        data_dir=settings.data_dir, broker=broker, host=host, mqtt_port=mqtt_port,
+                        max_payload=settings.mqtt.broker_max_payload, public_mqtt=public, answer_callout=answer_callout)
+    services.plane = await stack.enter_async_context(plane)
+    return plane
 
 
 @asynccontextmanager
@@ -124,22 +91,21 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
     imports it."""
     settings = services.settings
     async with AsyncExitStack() as stack:
-        endpoint = await enter_broker(stack, services, broker=broker, host=host, mqtt_port=mqtt_port)
         if not port_is_free(host, http_port):
             raise Unavailable(f"HTTP port {http_port} on {host} is in use; pick another with --http-port",
                               code=ErrorCode.PORT_IN_USE)
-        # one worker in this process: a stable id and a plain persistent subscription
-        # (a restarted hub resumes its session; see docs/deploy.md on shared ones)
-        worker = services.ingest_worker(
-            endpoint, client_id="ecohub-ingest-hub" if broker != "embedded" else "ecohub-ingest")
+        plane = await enter_plane(stack, services, broker=broker, host=host, mqtt_port=mqtt_port)
+        assert plane.nc is not None
+        # one worker in this process on the shared durable (`ecohub ingest` adds more, in other processes)
+        worker = services.ingest_worker(plane.nc, name="ecohub-ingest-hub")
         ingest_task = asyncio.create_task(worker.run_supervised(), name="ingest")
         stack.push_async_callback(_cancel, ingest_task)
         await _wait_ready(worker.ready, ingest_task)
         services.workers.append(worker)
         services.commands = await stack.enter_async_context(
-            CommandService(dbs=services.dbs, devices=services.devices, products=services.products,
-                           endpoint=endpoint, timeout_s=settings.api.command_timeout_s,
-                           client_id=f"ecohub-cmd-{secrets.token_hex(4)}"))
+            CommandService(dbs=services.dbs, devices=services.devices, products=services.products, nc=plane.nc,
+                           timeout_s=settings.api.command_timeout_s))
+        stack.callback(setattr, services, "commands", None)
         # automations: subscribes to the bus, runs its scheduler and action runner as named tasks; stopped on exit
         await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,
                                                          twin=services.twin, commands=lambda: services.commands,
@@ -160,14 +126,14 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
                 api_task.result()
                 raise Unavailable("the HTTP server stopped during start-up", code=ErrorCode.API_FAILED)
             await asyncio.sleep(0.02)
-        public_host = settings.mqtt.public_host or host
+        mqtt_host, mqtt_port_public = plane.mqtt_endpoint
         services.runtime.http_url = f"http://{host}:{http_port}"
-        services.runtime.mqtt_host = public_host
-        services.runtime.mqtt_port = endpoint.port
+        services.runtime.mqtt_host = settings.mqtt.public_host or mqtt_host
+        services.runtime.mqtt_port = mqtt_port_public
         runtime_path = settings.data_dir / RUNTIME_FILE
         runtime_path.write_text(json.dumps({"pid": os.getpid(), "http": services.runtime.http_url,
-                                            "mqtt": {"host": public_host, "port": endpoint.port},
-                                            "broker": broker}))
+                                            "mqtt": {"host": services.runtime.mqtt_host, "port": mqtt_port_public},
+                                            "nats": plane.urls, "broker": broker}))
         stack.callback(lambda: runtime_path.unlink(missing_ok=True))
         yield services
 

@@ -20,11 +20,12 @@ DEFAULT_CELLS = ("eu", "us", "cn", "in", "sg")
 class MqttSettings(BaseModel):
     """Where devices connect and how the hub's own clients reach the broker."""
 
-    broker: str = "embedded"  # "embedded" or mqtt://host:port
+    broker: str = "embedded"  # "embedded" or nats://host:port[,host:port…]
     host: str = "127.0.0.1"
     port: int = 1883
     public_host: str | None = None  # what devices are told to connect to
-    max_payload: int = 16 * 1024
+    max_payload: int = 16 * 1024  # what ingest accepts; a larger message is a dead letter (`oversized`)
+    broker_max_payload: int = 1024 * 1024  # what the broker accepts at all: a larger publish closes the connection
     keepalive: int = 30
 
 

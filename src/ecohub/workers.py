@@ -1,4 +1,4 @@
-"""The production shape: N ingest worker processes sharing the stream, and API processes, against an external broker."""
+"""The production shape: N ingest worker processes on one durable consumer, and API processes, on a NATS cluster."""
 
 from __future__ import annotations
 
@@ -15,34 +15,36 @@ import uvicorn
 
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.commands import CommandService
-from ecohub.connect.mqtt import Endpoint
-from ecohub.hub import AppFactory, _QuietServer, enter_broker, parse_broker_url
+from ecohub.connect.plane import parse_nats_urls
+from ecohub.hub import AppFactory, _QuietServer, enter_plane
 from ecohub.settings import Settings
 
 log = logging.getLogger(__name__)
-SHARE_GROUP = "ingest"
 
 
 def worker_client_id(index: int) -> str:
-    """Stable per worker index: a restarted worker resumes its persistent session and gets what it missed."""
+    """The name a worker's NATS connection shows in the server's connection list."""
     return f"ecohub-ingest-{index}"
 
 
-async def run_ingest(services: Services, *, broker_url: str, index: int, shared: bool = True) -> None:
-    """Run one ingest worker against an MQTT 5 broker until cancelled."""
-    host, port = parse_broker_url(broker_url)
-    worker = services.ingest_worker(Endpoint(host, port, 5, services.service_password),
-                                    client_id=worker_client_id(index), share_group=SHARE_GROUP if shared else None)
-    services.workers.append(worker)
-    await worker.run()
+async def run_ingest(services: Services, *, broker_url: str, index: int) -> None:
+    """Run one ingest worker on the shared durable of a NATS cluster until cancelled."""
+    async with AsyncExitStack() as stack:
+        # ingest processes answer no callouts and start no server: the API processes and the cluster do that
+        plane = await enter_plane(stack, services, broker=broker_url, host="127.0.0.1", mqtt_port=0,
+                                  answer_callout=False)
+        assert plane.nc is not None
+        worker = services.ingest_worker(plane.nc, name=worker_client_id(index))
+        services.workers.append(worker)
+        await worker.run_supervised()
 
 
-def _worker_main(settings_json: dict[str, Any], broker_url: str, index: int, shared: bool) -> None:
+def _worker_main(settings_json: dict[str, Any], broker_url: str, index: int) -> None:
     """Entry point of one worker process."""
     logging.basicConfig(level=logging.WARNING, format=f"ingest-{index} %(levelname)s %(message)s")
     services = bootstrap(Settings(**settings_json), migrate=False)
     loop = asyncio.new_event_loop()
-    main = loop.create_task(run_ingest(services, broker_url=broker_url, index=index, shared=shared))
+    main = loop.create_task(run_ingest(services, broker_url=broker_url, index=index))
     loop.add_signal_handler(signal.SIGTERM, main.cancel)
     loop.add_signal_handler(signal.SIGINT, main.cancel)
     with contextlib.suppress(asyncio.CancelledError):
@@ -62,9 +64,7 @@ class WorkerPool:
         self.restarts = 0
 
     def _start(self, index: int) -> None:
-        # One worker holds a plain persistent subscription; several share one ($share/ingest/…).
-        shared = self.count > 1
-        proc = self.ctx.Process(target=_worker_main, args=(self.settings_json, self.broker_url, index, shared),
+        proc = self.ctx.Process(target=_worker_main, args=(self.settings_json, self.broker_url, index),
                                 name=f"ecohub-ingest-{index}", daemon=False)
         proc.start()
         self.procs[index] = proc
@@ -100,16 +100,18 @@ class WorkerPool:
 async def serve_api(services: Services, *, app_factory: AppFactory, http_port: int, broker_url: str,
                     host: str = "127.0.0.1") -> None:
     """An API process: HTTP + commands over the external broker; no ingest, no embedded broker."""
-    parse_broker_url(broker_url)  # an API process attaches to an existing broker; it never starts one
+    parse_nats_urls(broker_url)  # an API process attaches to an existing cluster; it never starts one
     async with AsyncExitStack() as stack:
-        # mosquitto://…: this process also creates the dynsec clients of devices provisioned through it
-        endpoint = await enter_broker(stack, services, broker=broker_url, host=host, mqtt_port=0)
+        # the API processes answer the cluster's auth callout (a queue group: any of them may take a connect)
+        plane = await enter_plane(stack, services, broker=broker_url, host=host, mqtt_port=0)
+        assert plane.nc is not None
         commands = await stack.enter_async_context(CommandService(
-            dbs=services.dbs, devices=services.devices, products=services.products, endpoint=endpoint,
-            timeout_s=services.settings.api.command_timeout_s, client_id=f"ecohub-api-{http_port}"))
+            dbs=services.dbs, devices=services.devices, products=services.products, nc=plane.nc,
+            timeout_s=services.settings.api.command_timeout_s))
         services.commands = commands
         services.runtime.http_url = f"http://{host}:{http_port}"
-        services.runtime.mqtt_host, services.runtime.mqtt_port = endpoint.host, endpoint.port
+        services.runtime.mqtt_host = services.settings.mqtt.public_host or services.settings.mqtt.host
+        services.runtime.mqtt_port = services.settings.mqtt.port
         server = _QuietServer(uvicorn.Config(app_factory(services), host=host, port=http_port, log_level="warning",
                                              lifespan="off", access_log=False))
         await server.serve()

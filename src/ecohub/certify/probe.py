@@ -199,7 +199,7 @@ async def impersonate(endpoint: MqttAccess, did: str, secret: str, other: str, *
         granted.extend(qos)
         subacked.set()
 
-    client = Client(did, clean_session=False)  # a persistent session makes amqtt take the live one over
+    client = Client(did, clean_session=False)  # the same client id takes the live session over (MQTT 3.1.1)
     client.set_auth_credentials(did, secret)
     client.on_subscribe = on_subscribe
 

@@ -138,8 +138,7 @@ def _operator_token(services: Services) -> Iterator[str]:
 
 def _quiet_broker_logs() -> None:
     # The suite provokes refusals on purpose (wrong secrets, foreign topics): their warnings would bury the progress.
-    # asyncio too: amqtt 0.12 leaks "Task exception was never retrieved" when its subscription table changes.
-    for name in ("amqtt", "gmqtt", "transitions", "ecohub.connect", "ecohub.sdk"):
+    for name in ("gmqtt", "nats", "ecohub.connect", "ecohub.sdk"):
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 

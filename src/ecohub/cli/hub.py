@@ -43,15 +43,15 @@ def _run(coro_factory: object) -> None:
 def up(data_dir: Path | None = DataDir, http_port: int | None = typer.Option(None, "--http-port", help="default 8080"),
        mqtt_port: int | None = typer.Option(None, "--mqtt-port", help="default 1883"),
        broker: str = typer.Option("embedded", "--broker",
-                                  help="embedded, mosquitto (managed, on --mqtt-port), mosquitto://host:port "
-                                       "(external, dynamic security) or mqtt://host:port"),
+                                  help="embedded (a NATS server this hub runs on --mqtt-port) or "
+                                       "nats://host:port[,host:port…] (a NATS cluster, see docs/deploy.md)"),
        host: str = typer.Option("127.0.0.1", "--host"), verbose: bool = typer.Option(False, "--verbose"),
        database: str | None = DatabaseOpt) -> None:
-    """Run the hub: API, embedded broker (or an external one) and the ingest worker, in one process."""
+    """Run the hub: API, the embedded NATS broker (or a cluster's) and an ingest worker, in one process."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     services = bootstrap(make_settings(data_dir, database=database))
     http = _pick_port(host, http_port, 8080, "HTTP")
-    mqtt = _pick_port(host, mqtt_port, 1883, "MQTT") if broker in ("embedded", "mosquitto") else 0
+    mqtt = _pick_port(host, mqtt_port, 1883, "MQTT") if broker == "embedded" else 0
 
     async def ready(hub: Services) -> None:
         console.print(f"ecohub is up: API {hub.runtime.http_url}/api/v1/docs  MQTT {hub.runtime.mqtt_host}:"

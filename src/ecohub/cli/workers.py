@@ -24,10 +24,10 @@ def register(app: typer.Typer) -> None:
 
 
 @handle_errors
-def ingest(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of an MQTT 5 broker (Mosquitto, EMQX)"),
+def ingest(broker: str = typer.Option(..., "--broker", help="nats://host:port[,host:port…] of the cell's NATS cluster"),
            workers: int = typer.Option(2, "--workers", min=1, max=64),
            data_dir: Path | None = DataDir, database: str | None = DatabaseOpt) -> None:
-    """Run N ingest worker processes sharing the device stream through `$share/ingest/…`."""
+    """Run N ingest worker processes sharing the cluster's durable consumer of device messages."""
     logging.basicConfig(level=logging.WARNING)
     settings = make_settings(data_dir, database=database)
     bootstrap(settings).close()  # migrate once before the workers start
@@ -41,7 +41,7 @@ def ingest(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     pool.start()
-    console.print(f"{workers} ingest workers on {broker} (shared group 'ingest'); Ctrl-C stops")
+    console.print(f"{workers} ingest workers on {broker} (one durable consumer); Ctrl-C stops")
     while not stopping:
         time.sleep(0.5)
         pool.supervise_once()
@@ -50,10 +50,10 @@ def ingest(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of
 
 
 @handle_errors
-def api(broker: str = typer.Option(..., "--broker", help="mqtt://host:port of the broker for commands"),
+def api(broker: str = typer.Option(..., "--broker", help="nats://host:port[,host:port…] of the cell's NATS cluster"),
         http_port: int = typer.Option(8080, "--http-port"), host: str = typer.Option("127.0.0.1", "--host"),
         data_dir: Path | None = DataDir, database: str | None = DatabaseOpt) -> None:
-    """Run an API process (HTTP + commands) against an external broker; ingest runs separately."""
+    """Run an API process (HTTP, commands, the devices' auth callout) on a NATS cluster; ingest runs separately."""
     logging.basicConfig(level=logging.WARNING)
     services = bootstrap(make_settings(data_dir, database=database))
     console.print(f"ecohub API on http://{host}:{http_port}/api/v1/docs, commands via {broker}")

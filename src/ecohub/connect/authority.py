@@ -36,12 +36,13 @@ class BrokerAuthority:
 
     _live: ClassVar[weakref.WeakSet[BrokerAuthority]] = weakref.WeakSet()
 
-    def __init__(self, devices: DeviceService, *, service_password: str) -> None:
+    def __init__(self, devices: DeviceService, *, service_password: str, records_all: bool = True) -> None:
         self.devices = devices
         self.service_password = service_password
         self.refused = 0
         self._refusals: OrderedDict[str, deque[Refusal]] = OrderedDict()
-        BrokerAuthority._live.add(self)
+        if records_all:  # it sees every refusal (connects and topic violations): the certify suite may rely on it
+            BrokerAuthority._live.add(self)
 
     @classmethod
     def serving(cls, devices: DeviceService) -> BrokerAuthority | None:
@@ -52,7 +53,7 @@ class BrokerAuthority:
         """What was refused to one client id / username, oldest first (the last 100)."""
         return list(self._refusals.get(client, ()))
 
-    def _record(self, client: str | None, action: str, topic: str | None, reason: str) -> None:
+    def record(self, client: str | None, action: str, topic: str | None, reason: str) -> None:
         key = client or ""
         if key not in self._refusals:
             if len(self._refusals) >= MAX_TRACKED_CLIENTS:
@@ -88,12 +89,12 @@ class BrokerAuthority:
         allowed = device_may(username, topic, action)
         if not allowed and action != AclAction.RECEIVE:
             log.warning("refused %s of %s to %r", action, username, topic)
-            self._record(username, str(action), topic, "outside the device's topic ACL")
+            self.record(username, str(action), topic, "outside the device's topic ACL")
         return allowed
 
     def _refuse(self, client_id: str | None, reason: str) -> None:
         self.refused += 1
-        self._record(client_id, "connect", None, reason)
+        self.record(client_id, "connect", None, reason)
         log.warning("refused connection of %r: %s", client_id, reason)
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
 from typing import Any
 
 import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from sqlalchemy import update
 
 from ecohub.connect.models import Command
-from ecohub.connect.mqtt import Endpoint, HubClient
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import ErrorCode, InvalidInput, NotFound, Timeout, Unavailable
-from ecohub.protocol import Code, Method, Topic, parse_topic
+from ecohub.protocol import Code, Method, Topic, subject_of
 from ecohub.protocol.messages import DownMessage, decode_raw, decode_up, encode
 from ecohub.spec import CompiledSpec
 from ecohub.store import Databases, now_ms
@@ -121,51 +123,52 @@ class CommandLink:
 
 
 class CommandService:
-    """Sends validated commands and waits for replies; one MQTT client per hub process."""
+    """Sends validated commands over NATS and waits for the device's reply on its `up` subject.
 
-    def __init__(self, *, dbs: Databases, devices: DeviceService, products: ProductService,
-                 endpoint: Endpoint, timeout_s: float, client_id: str) -> None:
+    A command goes to a connected device (MQTT QoS 0 from a NATS publisher): a device that is offline gets a 504
+    and nothing is queued for later; desired values of a `set_properties` stay pending in the twin.
+    """
+
+    def __init__(self, *, dbs: Databases, devices: DeviceService, products: ProductService, nc: NATS,
+                 timeout_s: float) -> None:
         self.dbs = dbs
         self.devices = devices
         self.products = products
-        self.endpoint = endpoint
+        self.nc: NATS | None = nc
         self.timeout_s = timeout_s
-        self.client_id = client_id
-        self._client: HubClient | None = None
         self._waiting: dict[tuple[str, int], asyncio.Future[Any]] = {}
-        self._subs: dict[str, int] = defaultdict(int)
+        self._subs: dict[str, tuple[int, Subscription]] = {}
 
     async def __aenter__(self) -> CommandService:
-        self._client = HubClient(self.endpoint, client_id=self.client_id, on_message=self._on_message)
-        await self._client.__aenter__()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        if self._client is not None:
-            await self._client.__aexit__(*exc)
-            self._client = None
+        for _, sub in list(self._subs.values()):
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        self.nc = None
 
-    async def _on_message(self, topic: str, payload: bytes) -> None:
-        parsed = parse_topic(topic)
-        if parsed is None:
-            return
+    async def _on_reply(self, msg: Msg) -> None:
+        did = msg.subject.split(".")[1]
         try:
-            msg = decode_up(payload)
+            up = decode_up(msg.data)
         except ValueError:
             return  # the ingest worker dead-letters it
-        if not msg.is_reply:
+        if not up.is_reply:
             return
-        fut = self._waiting.get((parsed.did, msg.id))
+        fut = self._waiting.get((did, up.id))
         if fut is not None and not fut.done():
-            if msg.error is not None:
-                fut.set_result({"error": {"code": msg.error.code, "message": msg.error.message}})
+            if up.error is not None:
+                fut.set_result({"error": {"code": up.error.code, "message": up.error.message}})
             else:
-                fut.set_result({"result": decode_raw(msg.result)})
+                fut.set_result({"result": decode_raw(up.result)})
 
     async def send(self, did: str, method: str, params: Any, *, actor: str,
                    timeout_s: float | None = None) -> dict[str, Any]:
         """Validate, record, publish, await the reply (or raise Timeout naming the command id)."""
-        if self._client is None:
+        nc = self.nc
+        if nc is None:
             raise Unavailable("commands are not available in this process (no broker connection)",
                               code=ErrorCode.COMMANDS_UNAVAILABLE)
         # database work runs in a thread: this loop also carries ingest, automations and the API
@@ -177,13 +180,9 @@ class CommandService:
         command_id = await asyncio.to_thread(self._record, info.cell, did, method, wire, actor)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[(did, command_id)] = fut
-        up = Topic.up(did)
-        self._subs[did] += 1
+        await self._watch(nc, did)
         try:
-            if self._subs[did] == 1:
-                self._client.subscribe(up)
-                await asyncio.sleep(0)  # let SUBSCRIBE go out before the request
-            self._client.publish(Topic.down(did), encode(DownMessage(command_id, method, wire)))
+            await nc.publish(subject_of(Topic.down(did)), encode(DownMessage(command_id, method, wire)))
             try:
                 reply = await asyncio.wait_for(fut, timeout=timeout_s or self.timeout_s)
             except TimeoutError:
@@ -194,13 +193,27 @@ class CommandService:
                 ) from None
         finally:
             self._waiting.pop((did, command_id), None)
-            self._subs[did] -= 1
-            if self._subs[did] == 0:
-                del self._subs[did]
-                self._client.unsubscribe(up)
+            await self._unwatch(did)
         status = "failed" if "error" in reply else "replied"
         await asyncio.to_thread(self._finish, info.cell, command_id, status, reply)
         return {"command_id": command_id, "did": did, "method": method, "status": status, **reply}
+
+    async def _watch(self, nc: NATS, did: str) -> None:
+        """Listen to the device's `up` subject while a command to it is open (one subscription per device)."""
+        count, sub = self._subs.get(did, (0, None))
+        if sub is None:
+            sub = await nc.subscribe(subject_of(Topic.up(did)), cb=self._on_reply)
+            await nc.flush()  # the subscription is in place before the request goes out
+        self._subs[did] = (count + 1, sub)
+
+    async def _unwatch(self, did: str) -> None:
+        count, sub = self._subs[did]
+        if count > 1:
+            self._subs[did] = (count - 1, sub)
+            return
+        del self._subs[did]
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
     def _record(self, cell: str, did: str, method: str, wire: Any, actor: str) -> int:
         """Store the command (its id is the JSON-RPC id) and, for set_properties, the desired values."""

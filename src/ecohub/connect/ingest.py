@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
 from sqlalchemy import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ecohub.bus import EventBus
 from ecohub.connect.events import EventReported, MessageDeadLettered, OnlineChanged, PropertiesReported
 from ecohub.connect.models import DeadLetter, InboxEntry
-from ecohub.connect.mqtt import Endpoint, HubClient
+from ecohub.connect.nats.ingest import MQTT_MSGS
 from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, Pipeline, Processed
 from ecohub.privacy.sealing import PayloadSealer
-from ecohub.protocol import Topic
+from ecohub.protocol import topic_of
 from ecohub.store import Databases, now_ms
 from ecohub.store.upsert import insert_new
 from ecohub.telemetry.service import TelemetryService
 from ecohub.twin.service import Report, TwinService
 
 log = logging.getLogger(__name__)
-RECV_BUFFER = 128 * 1024
+FETCH_WAIT_S = 1.0  # an idle fetch returns after this long (the loop notices a lost connection)
 TRANSIENT = (OperationalError, InterfaceError)  # the database is down, restarting or locked: wait, do not split
 
 
@@ -45,19 +48,9 @@ class IngestStats:
     write_retries: int = 0
     restarts: int = 0  # crashes survived by restarting
     dropped: int = 0  # messages whose dead letter the store refused too (logged; should stay 0)
-    unacked: int = 0  # messages delivered to this worker and not yet acknowledged
-    peak_unacked: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-@dataclass(slots=True)
-class _Pending:
-    topic: str
-    payload: bytes
-    seq: int
-    done: asyncio.Future[None]
 
 
 def digest(payload: bytes) -> int:
@@ -66,56 +59,27 @@ def digest(payload: bytes) -> int:
 
 
 class IngestWorker:
-    """Consumes `ecohub/+/up` and `ecohub/+/state`; one transaction per cell per batch; never one per message."""
+    """Pulls device messages from the durable JetStream consumer; one transaction per cell per batch; acks after.
 
-    def __init__(self, *, dbs: Databases, pipeline: Pipeline, bus: EventBus, endpoint: Endpoint,
-                 sealer: PayloadSealer, batch_size: int = 500, batch_ms: float = 5.0, max_inflight: int = 5000,
-                 client_id: str = "ecohub-ingest", share_group: str | None = None) -> None:
+    Several workers (tasks or processes) share the one durable: JetStream hands each message to one of them and
+    redelivers what a dead worker had not acknowledged (`ack_wait`); `max_ack_pending` bounds what they hold, so a
+    slow or absent database stops the flow at the broker, which keeps the messages.
+    """
+
+    def __init__(self, *, dbs: Databases, pipeline: Pipeline, bus: EventBus, nc: NATS, sealer: PayloadSealer,
+                 durable: str, batch_size: int = 500, batch_ms: float = 5.0, name: str = "ecohub-ingest") -> None:
         self.dbs = dbs
         self.pipeline = pipeline
         self.bus = bus
-        self.endpoint = endpoint
+        self.nc = nc
         self.sealer = sealer
+        self.durable = durable
         self.batch_size = batch_size
-        self.batch_s = batch_ms / 1000
-        self.client_id = client_id
-        self.share_group = share_group if endpoint.mqtt_version == 5 else None
+        self.batch_s = max(batch_ms / 1000, 0.001)
+        self.client_id = name
         self.stats = IngestStats()
-        self._pending: list[_Pending] = []
-        self._wake = asyncio.Event()
-        self.max_inflight = max_inflight
-        self._room = asyncio.Semaphore(max_inflight)
         self.ready = asyncio.Event()
-        self._client: HubClient | None = None
-        self._reading_paused = False
-        self._seq = 0
         self._alive = False
-
-    async def _on_message(self, topic: str, payload: bytes) -> None:
-        # Back-pressure: the PUBACK goes out only when the batch holding this message committed, and with
-        # MQTT 5 the broker sends at most `receive_maximum` (= max_inflight) unacknowledged messages, so a slow
-        # or absent database stops the flow at the broker instead of growing a buffer here.
-        stats = self.stats
-        stats.unacked += 1
-        stats.peak_unacked = max(stats.peak_unacked, stats.unacked)
-        if stats.unacked >= self.max_inflight and not self._reading_paused and self._client is not None:
-            # Brokers differ in how they honour receive-maximum; stop reading the socket so nothing more
-            # arrives until the database has caught up (the broker keeps the messages queued).
-            self._reading_paused = self._client.pause_reading(True)
-        try:
-            async with self._room:
-                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._seq = max(self._seq + 1, time.time_ns())  # arrival order, monotonic in this worker
-                self._pending.append(_Pending(topic, payload, self._seq, done))
-                stats.received += 1
-                if len(self._pending) >= self.batch_size:
-                    self._wake.set()
-                await done
-        finally:
-            stats.unacked -= 1
-            if self._reading_paused and stats.unacked <= self.max_inflight // 2 and self._client is not None:
-                self._client.pause_reading(False)
-                self._reading_paused = False
 
     @property
     def alive(self) -> bool:
@@ -132,51 +96,55 @@ class IngestWorker:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._alive = False
                 self.stats.restarts += 1
                 log.exception("ingest worker %s crashed; restarting in %.1fs", self.client_id, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_backoff_s)
 
     async def run(self) -> None:
-        """Connect, subscribe and flush batches until cancelled."""
-        async with HubClient(self.endpoint, client_id=self.client_id, on_message=self._on_message,
-                             clean=False, receive_maximum=self.max_inflight, recv_buffer=RECV_BUFFER) as client:
-            self._client = client
-            client.subscribe(Topic.all_up(self.share_group), Topic.all_state(self.share_group))
-            self.ready.set()
-            self._alive = True
-            try:
-                await self._flush_forever()
-            finally:
-                self._alive = False
-                if self._pending:
-                    await self._flush()
+        """Bind to the durable and write batches until cancelled."""
+        psub = await self.nc.jetstream().pull_subscribe_bind(durable=self.durable, stream=MQTT_MSGS)
+        self.ready.set()
+        self._alive = True
+        try:
+            while True:
+                try:
+                    msgs = await psub.fetch(self.batch_size, timeout=FETCH_WAIT_S)
+                except NatsTimeout:
+                    if not self.nc.is_connected:
+                        self._alive = False
+                    continue
+                self._alive = True
+                if not msgs:
+                    continue
+                if len(msgs) < self.batch_size:
+                    # a few ms more gather a fuller batch under load; an idle hub answers at once
+                    await asyncio.sleep(self.batch_s)
+                    with contextlib.suppress(NatsTimeout):
+                        msgs += await psub.fetch(self.batch_size - len(msgs), timeout=self.batch_s)
+                await self._flush(msgs)
+        finally:
+            self._alive = False
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
 
-    async def _flush_forever(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.batch_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            while self._pending:
-                await self._flush()
-
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+    async def _flush(self, msgs: list[Msg]) -> None:
         received = now_ms()
-        processed = [self.pipeline.process(p.topic, p.payload, received) for p in batch]
-        for item, pending in zip(processed, batch, strict=True):
-            item.seq = pending.seq
+        self.stats.received += len(msgs)
+        processed = []
+        for m in msgs:
+            item = self.pipeline.process(topic_of(m.subject), m.data, received)
+            item.seq = m.metadata.sequence.stream  # the broker's arrival order: the twin's newer-wins rule
+            processed.append(item)
         by_cell: dict[str, list[Processed]] = defaultdict(list)
         for item in processed:
             by_cell[item.cell or self.pipeline.default_cell].append(item)
         events: list[Any] = []
         for cell, items in by_cell.items():
             events += await self._write_with_retry(cell, items, received)
-        for p in batch:
-            if not p.done.done():
-                p.done.set_result(None)
+        # only now, with every message of the batch durably stored (or dead-lettered), the broker may forget them
+        await asyncio.gather(*(m.ack() for m in msgs))
         self.stats.batches += 1
         self.bus.publish(events)
 

@@ -16,7 +16,7 @@ from ecohub.protocol.messages import (
     decode_up,
     encode,
 )
-from ecohub.protocol.topics import Channel, Topic, parse_topic
+from ecohub.protocol.topics import Channel, Topic, parse_topic, subject_of, topic_of
 
 __all__ = [
     "ActionParams",
@@ -36,4 +36,6 @@ __all__ = [
     "decode_up",
     "encode",
     "parse_topic",
+    "subject_of",
+    "topic_of",
 ]

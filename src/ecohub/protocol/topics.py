@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 ROOT = "ecohub"
+MQTT_MSGS_PREFIX = "$MQTT.msgs."  # where NATS's MQTT layer stores QoS 1/2 publishes ($MQTT_msgs stream)
 
 
 class Channel(StrEnum):
@@ -68,3 +69,14 @@ def parse_topic(topic: str) -> Topic | None:
     if "+" in parts[1] or "#" in parts[1]:
         return None
     return Topic(parts[1], channel)
+
+
+def subject_of(topic: str) -> str:
+    """The NATS subject an MQTT topic travels on (NATS's MQTT layer maps `/` to `.`): `ecohub.{did}.up`."""
+    return topic.replace("/", ".")
+
+
+def topic_of(subject: str) -> str:
+    """The MQTT topic of a NATS subject, also of one stored by the MQTT layer (`$MQTT.msgs.ecohub.{did}.up`)."""
+    return subject.removeprefix(MQTT_MSGS_PREFIX).replace(".", "/")
+

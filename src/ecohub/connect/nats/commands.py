@@ -5,7 +5,8 @@ from __future__ import annotations
 from nats.aio.client import Client as NATS
 from nats.js.api import PubAck
 
-MQTT_MSGS_PREFIX = "$MQTT.msgs."  # the MQTT layer's QoS 1/2 message stream ($MQTT_msgs, interest retention)
+from ecohub.protocol.topics import MQTT_MSGS_PREFIX
+
 MQTT_PUB_HEADER = "Nmqtt-Pub"  # first byte = QoS; without it a stored message is never delivered
 
 
