@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -122,6 +123,15 @@ class CommandLink:
         return self.service
 
 
+@dataclass(slots=True)
+class _Watch:
+    """One device's reply subscription, shared by the commands open to it."""
+
+    count: int = 1
+    sub: Subscription | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class CommandService:
     """Sends validated commands over NATS and waits for the device's reply on its `up` subject.
 
@@ -137,15 +147,16 @@ class CommandService:
         self.nc: NATS | None = nc
         self.timeout_s = timeout_s
         self._waiting: dict[tuple[str, int], asyncio.Future[Any]] = {}
-        self._subs: dict[str, tuple[int, Subscription]] = {}
+        self._subs: dict[str, _Watch] = {}
 
     async def __aenter__(self) -> CommandService:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        for _, sub in list(self._subs.values()):
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        for watch in list(self._subs.values()):
+            if watch.sub is not None:
+                with contextlib.suppress(Exception):
+                    await watch.sub.unsubscribe()
         self._subs.clear()
         self.nc = None
 
@@ -200,20 +211,26 @@ class CommandService:
 
     async def _watch(self, nc: NATS, did: str) -> None:
         """Listen to the device's `up` subject while a command to it is open (one subscription per device)."""
-        count, sub = self._subs.get(did, (0, None))
-        if sub is None:
-            sub = await nc.subscribe(subject_of(Topic.up(did)), cb=self._on_reply)
+        watch = self._subs.get(did)
+        if watch is not None:
+            watch.count += 1
+            await watch.ready.wait()
+            return
+        watch = self._subs[did] = _Watch()
+        try:
+            watch.sub = await nc.subscribe(subject_of(Topic.up(did)), cb=self._on_reply)
             await nc.flush()  # the subscription is in place before the request goes out
-        self._subs[did] = (count + 1, sub)
+        finally:
+            watch.ready.set()
 
     async def _unwatch(self, did: str) -> None:
-        count, sub = self._subs[did]
-        if count > 1:
-            self._subs[did] = (count - 1, sub)
-            return
-        del self._subs[did]
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+        watch = self._subs[did]
+        watch.count -= 1
+        if watch.count == 0:
+            del self._subs[did]
+            if watch.sub is not None:
+                with contextlib.suppress(Exception):
+                    await watch.sub.unsubscribe()
 
     def _record(self, cell: str, did: str, method: str, wire: Any, actor: str) -> int:
         """Store the command (its id is the JSON-RPC id) and, for set_properties, the desired values."""

@@ -111,7 +111,7 @@ class IngestWorker:
             while True:
                 try:
                     msgs = await psub.fetch(self.batch_size, timeout=FETCH_WAIT_S)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):
                     if not self.nc.is_connected:
                         self._alive = False
                     continue
@@ -121,7 +121,7 @@ class IngestWorker:
                 if len(msgs) < self.batch_size:
                     # a few ms more gather a fuller batch under load; an idle hub answers at once
                     await asyncio.sleep(self.batch_s)
-                    with contextlib.suppress(NatsTimeout):
+                    with contextlib.suppress(NatsTimeout, TimeoutError):
                         msgs += await psub.fetch(self.batch_size - len(msgs), timeout=self.batch_s)
                 await self._flush(msgs)
         finally:

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 
 from ecohub.bus import EventBus
 from ecohub.connect.authority import BrokerAuthority
+from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.events import DeviceRevoked
 from ecohub.connect.nats import jwt
 from ecohub.connect.nats.callout import CalloutResponder
@@ -32,10 +33,10 @@ from ecohub.protocol import topic_of
 log = logging.getLogger(__name__)
 
 INGEST_DURABLE = "ecohub-ingest"
-SERVICE_USER = "ecohub-svc"
 SYSTEM_USER = "ecohub-sys"
 # what nats-server logs when it drops a device's publish or subscription outside its permissions
-VIOLATION = re.compile(r'(Publish|Subscription) Violation - User "(?P<user>[^"]+)", Subject "(?P<subject>[^"]+)"')
+# (nats-server 2.15: `… - "<client name = did>" - Publish Violation - Subject "ecohub.<other>.up"`)
+VIOLATION = re.compile(r' - "(?P<user>[^"]+)" - (Publish|Subscription) Violation - Subject "(?P<subject>[^"]+)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +227,8 @@ class DevicePlane:
 
     async def _on_revoked(self, event: DeviceRevoked) -> None:
         """Drop every live session of a revoked device, on every node (its secret no longer verifies)."""
-        if self.sys is None:
-            return
+        if self.sys is None or self.sys.is_closed or self.sys.is_draining:
+            return  # stopping: the sessions end with the server, and the secret is revoked already
         try:
             kicked = await kick(self.sys, event.did)
             log.info("revoked %s: %d session(s) dropped", event.did, kicked)
@@ -244,7 +245,7 @@ class DevicePlane:
             for line in text.splitlines():
                 m = VIOLATION.search(line)
                 if m is not None:
-                    action = "publish" if m.group(1) == "Publish" else "subscribe"
+                    action = "publish" if m.group(2) == "Publish" else "subscribe"
                     self.authority.record(m.group("user"), action, topic_of(m.group("subject")),
                                           "outside the device's permissions")
 
