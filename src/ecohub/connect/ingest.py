@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeout
 from sqlalchemy import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -19,8 +22,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ecohub.bus import EventBus
 from ecohub.connect.events import EventReported, MessageDeadLettered, OnlineChanged, PropertiesReported
 from ecohub.connect.models import DeadLetter, InboxEntry
-from ecohub.connect.nats.ingest import MQTT_MSGS
-from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, Pipeline, Processed
+from ecohub.connect.nats.ingest import MAX_DELIVERIES_ADVISORY, MQTT_MSGS
+from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, DeadCode, Pipeline, Processed
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.protocol import topic_of
 from ecohub.store import Databases, now_ms
@@ -105,6 +108,7 @@ class IngestWorker:
     async def run(self) -> None:
         """Bind to the durable and write batches until cancelled."""
         psub = await self.nc.jetstream().pull_subscribe_bind(durable=self.durable, stream=MQTT_MSGS)
+        given_up = await self.watch_given_up()
         self.ready.set()
         self._alive = True
         try:
@@ -127,7 +131,36 @@ class IngestWorker:
         finally:
             self._alive = False
             with contextlib.suppress(Exception):
+                await given_up.unsubscribe()
+            with contextlib.suppress(Exception):
                 await psub.unsubscribe()
+
+    async def watch_given_up(self) -> Subscription:
+        """Dead-letter what JetStream gave up redelivering (every worker that took it stopped before acking it).
+
+        One worker of the queue group takes each advisory, reads the message from the stream, stores it as a dead
+        letter (`undeliverable`) and deletes it, so it neither blocks the stream nor disappears silently."""
+        advisory = MAX_DELIVERIES_ADVISORY.format(stream=MQTT_MSGS, consumer=self.durable)
+        return await self.nc.subscribe(advisory, queue="ecohub-ingest-dead", cb=self._given_up)
+
+    async def _given_up(self, advisory: Msg) -> None:
+        try:
+            info = json.loads(advisory.data)
+            seq, deliveries = int(info["stream_seq"]), int(info.get("deliveries", 0))
+            js = self.nc.jetstream()
+            raw = await js.get_msg(MQTT_MSGS, seq)
+        except Exception:
+            log.warning("ingest: could not read a message JetStream gave up on", exc_info=True)
+            return
+        received = now_ms()
+        item = self.pipeline.process(topic_of(raw.subject or ""), raw.data or b"", received)
+        item.seq = seq
+        failed = item.as_write_failure(f"not stored after {deliveries} deliveries: each worker that took it "
+                                       "stopped before storing it", code=DeadCode.UNDELIVERABLE)
+        events = await self._write_with_retry(item.cell or self.pipeline.default_cell, [failed], received)
+        with contextlib.suppress(Exception):
+            await js.delete_msg(MQTT_MSGS, seq)
+        self.bus.publish(events)
 
     async def _flush(self, msgs: list[Msg]) -> None:
         received = now_ms()
@@ -141,14 +174,19 @@ class IngestWorker:
         for item in processed:
             by_cell[item.cell or self.pipeline.default_cell].append(item)
         events: list[Any] = []
+
+        async def still_working() -> None:  # a database outage must not make JetStream redeliver the batch
+            await asyncio.gather(*(m.in_progress() for m in msgs), return_exceptions=True)
+
         for cell, items in by_cell.items():
-            events += await self._write_with_retry(cell, items, received)
+            events += await self._write_with_retry(cell, items, received, still_working)
         # only now, with every message of the batch durably stored (or dead-lettered), the broker may forget them
         await asyncio.gather(*(m.ack() for m in msgs))
         self.stats.batches += 1
         self.bus.publish(events)
 
-    async def _write_with_retry(self, cell: str, items: list[Processed], received: int) -> list[Any]:
+    async def _write_with_retry(self, cell: str, items: list[Processed], received: int,
+                                keepalive: Callable[[], Awaitable[None]] | None = None) -> list[Any]:
         """Write a batch; a database outage is waited out, a message the database refuses is found and dead-lettered.
 
         An outage (connection lost, database locked) holds the acknowledgements and retries with backoff, so the
@@ -163,13 +201,15 @@ class IngestWorker:
             except TRANSIENT as err:
                 self.stats.write_retries += 1
                 log.warning("ingest write to cell %s failed, retrying in %.2fs: %s", cell, delay, err)
+                if keepalive is not None:
+                    await keepalive()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
             except Exception as err:
                 if len(items) > 1:
                     mid = len(items) // 2
-                    return (await self._write_with_retry(cell, items[:mid], received)
-                            + await self._write_with_retry(cell, items[mid:], received))
+                    return (await self._write_with_retry(cell, items[:mid], received, keepalive)
+                            + await self._write_with_retry(cell, items[mid:], received, keepalive))
                 if items[0].write_failed:
                     log.exception("ingest could not store even the dead letter of a message on %s; dropped",
                                   items[0].topic[:256])

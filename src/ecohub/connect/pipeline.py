@@ -37,6 +37,7 @@ class DeadCode(StrEnum):
     BAD_EVENT_ARGUMENT = "bad_event_argument"
     BAD_STATE = "bad_state"
     WRITE_FAILED = "write_failed"
+    UNDELIVERABLE = "undeliverable"
 
 
 @dataclass(slots=True)
@@ -64,11 +65,11 @@ class Processed:
         self.dead.append((code, reason))
         return self
 
-    def as_write_failure(self, reason: str) -> Processed:
+    def as_write_failure(self, reason: str, *, code: str | None = None) -> Processed:
         """This message as a dead letter only: nothing of it is stored but the record of why."""
         failed = Processed(self.topic, self.payload, cell=self.cell, did=self.did, model=None, ts=self.ts,
                            seq=self.seq, write_failed=True)
-        return failed.refuse(DeadCode.WRITE_FAILED, reason)
+        return failed.refuse(code or DeadCode.WRITE_FAILED, reason)
 
 
 class Pipeline:

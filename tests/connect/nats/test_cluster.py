@@ -29,6 +29,8 @@ from tests.connect.nats.conftest import make_auth
 from tests.connect.nats.jsutil import read_ids
 from tests.connect.nats.mqttdev import Device
 
+pytestmark = pytest.mark.slow  # minutes of load and node kills: run with -m slow
+
 DEVICES, PER_DEVICE = 6, 700
 
 

@@ -14,6 +14,8 @@ from tests.connect.nats.conftest import running_hub
 from tests.connect.nats.jsutil import read_ids
 from tests.connect.nats.mqttdev import Burst
 
+pytestmark = pytest.mark.slow  # minutes of load and node kills: run with -m slow
+
 
 @pytest.mark.parametrize("sync", ["", "always"])
 async def test_sigkill_after_puback(tmp_path: Path, sync: str) -> None:
