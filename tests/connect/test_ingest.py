@@ -141,3 +141,33 @@ async def test_plain_paho_client_speaks_the_protocol(hub: Services, plug_model: 
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+async def test_a_rebooted_device_reusing_ids_updates_the_twin_and_keeps_both_samples(hub: Services,
+                                                                                     plug_model: str) -> None:
+    """Ids restart at 1 after a reboot: the new message is no duplicate, and the twin shows it at once."""
+    creds = hub.devices.provision(model=plug_model)[0]
+    spec, port = load_spec(plug_model), hub.runtime.mqtt_port or 0
+    cell = hub.devices.cell_of(creds.did)
+
+    def report(msg_id: int, value: int) -> bytes:
+        return json.dumps({"id": msg_id, "method": "properties_changed",
+                           "params": [{"siid": 11, "piid": 1, "value": value}]}).encode()
+
+    before = Device(did=creds.did, secret=creds.secret, spec=spec, host="127.0.0.1", port=port)
+    await before.connect()
+    before.publish_raw(Topic.up(creds.did), report(1, 10))
+    before.publish_raw(Topic.up(creds.did), report(500, 11))
+    await eventually(lambda: hub.twin.get(cell, creds.did)["properties"].get("11.1", {}).get("value") == 11)
+    await before.disconnect()
+    after = Device(did=creds.did, secret=creds.secret, spec=spec, host="127.0.0.1", port=port)  # rebooted
+    await after.connect()
+    try:
+        after.publish_raw(Topic.up(creds.did), report(1, 12))  # id 1 again, new content
+        await eventually(lambda: hub.twin.get(cell, creds.did)["properties"].get("11.1", {}).get("value") == 12)
+        assert [s["value"] for s in hub.telemetry.series(cell, creds.did, "11.1")] == [10, 11, 12]
+        after.publish_raw(Topic.up(creds.did), report(1, 12))  # and the same message again is a duplicate
+        await eventually(lambda: hub.workers[0].stats.duplicates >= 1)
+        assert [s["value"] for s in hub.telemetry.series(cell, creds.did, "11.1")] == [10, 11, 12]
+    finally:
+        await after.disconnect()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from ecohub.bootstrap import Services
+from ecohub.connect.nats.ingest import MQTT_FILTERS, MQTT_MSGS
 from ecohub.protocol import Topic
 from tests.connect.test_ingest import _device
 from tests.helpers import eventually
@@ -53,3 +57,39 @@ async def test_poison_messages_end_as_dead_letters_and_ingest_keeps_running(hub:
         await bad.disconnect()
         await good.disconnect()
 
+
+
+async def test_a_message_the_broker_gives_up_redelivering_becomes_a_dead_letter(hub: Services,
+                                                                                plug_model: str) -> None:
+    """A consumer whose workers never get to ack a message: after max_deliver the advisory makes it a dead letter."""
+    plane = hub.plane
+    assert plane is not None and plane.nc is not None
+    js = plane.nc.jetstream()
+    durable = "test-gives-up"
+    await js.add_consumer(MQTT_MSGS, ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
+                                                    max_deliver=1, ack_wait=1.0, filter_subjects=MQTT_FILTERS))
+    worker = hub.ingest_worker(plane.nc, durable=durable, name="test-dead-letters")
+    watcher = await worker.watch_given_up()
+    stuck = await js.pull_subscribe_bind(durable=durable, stream=MQTT_MSGS)
+    dev = await _device(hub, plug_model)
+    try:
+        dev.report({(11, 1): 31})
+        taken = await stuck.fetch(1, timeout=10)  # taken by a "worker" that dies before acking it
+        assert len(taken) == 1
+        rows = await eventually(lambda: [r for r in hub.dead_letters.list(did=dev.did) if r["code"] == "undeliverable"],
+                                timeout=15)
+        assert "not stored after 1 deliveries" in rows[0]["reason"]
+        # and it no longer sits in the broker's stream
+        assert await eventually(lambda: _missing(js, taken[0].metadata.sequence.stream), timeout=5)
+    finally:
+        await dev.disconnect()
+        await watcher.unsubscribe()
+        await js.delete_consumer(MQTT_MSGS, durable)
+
+
+async def _missing(js: Any, seq: int) -> bool:
+    try:
+        await js.get_msg(MQTT_MSGS, seq)
+    except Exception:
+        return True
+    return False
