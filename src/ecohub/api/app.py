@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError, PayloadTooLarge
@@ -15,20 +15,69 @@ MAX_BODY = 1024 * 1024
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY with 413 before reading them into memory."""
+    """Refuse request bodies over MAX_BODY with 413, however they are framed, without holding more than that.
+
+    A declared Content-Length over the limit is refused before reading; a chunked (or lying) body is counted as
+    it arrives and refused at the first byte over the limit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY:
-                err = PayloadTooLarge(f"request body over {MAX_BODY} bytes")
-                response = JSONResponse(err.to_dict(), status_code=err.status)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            err = PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+            await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY:
+                    # an HTTPException passes FastAPI's body parsing unchanged; the handler renders our 413
+                    raise StarletteHTTPException(413, detail=f"request body over {MAX_BODY} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+# the console's pages: scripts and styles only from the hub itself (vendored), no framing, forms to itself only
+CONSOLE_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+               b"connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'")
+
+
+class SecurityHeaders:
+    """Headers every response carries (no MIME sniffing, no framing, no referrer leaks); a CSP on the console."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        console = str(scope.get("path", "")).startswith("/console")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", [])) + SECURITY_HEADERS
+                if console:
+                    headers.append((b"content-security-policy", CONSOLE_CSP))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _validation_message(err: RequestValidationError) -> str:
@@ -59,6 +108,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(EcohubError)
     async def ecohub_error(_request: Request, err: EcohubError) -> JSONResponse:
@@ -72,7 +122,8 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(err.status_code,
+                                                                                          "http_error")
         return JSONResponse({"error": {"code": code, "message": str(err.detail)}}, status_code=err.status_code)
 
     @app.get("/api/v1/health", tags=["meta"])

@@ -153,3 +153,12 @@
     staticCharts(); setupTelemetry(); connectLive(); fleetStream();
   });
 })();
+
+// Selects that submit their form on change (no inline handlers: the console's CSP allows scripts from the hub only).
+document.addEventListener("change", (e) => {
+  const el = e.target;
+  if (el instanceof HTMLSelectElement && el.hasAttribute("data-autosubmit") && el.form) el.form.submit();
+});
+document.addEventListener("submit", (e) => {
+  if (e.target instanceof HTMLFormElement && e.target.hasAttribute("data-nosubmit")) e.preventDefault();
+});
