@@ -93,3 +93,22 @@ def test_partner_tokens_see_only_their_own(client: TestClient, eco: Services) ->
     assert client.get("/api/v1/kpis", headers=headers).status_code == 403
     assert client.get("/api/v1/portfolio", headers=headers).status_code == 403
     assert client.get("/api/v1/kpis", headers={"Authorization": ""}).status_code == 401
+
+
+def test_a_partner_cannot_replace_the_spec_of_a_brand_product(client: TestClient, eco: Services) -> None:
+    """A product without a partner belongs to the brand: a partner's new spec for it is refused, nothing changes."""
+    eco.ecosystem.partners.add(name="acme", partner_id="acme", country="DE", founded_on="2015-01-01", actor="t")
+    doc = spec()
+    assert client.post("/api/v1/products", json={"model": "brand.plug.v1", "spec": doc}).status_code == 201
+    before = client.get("/api/v1/products/brand.plug.v1").json()
+    partner = {"Authorization": f"Bearer {eco.tokens.create(role='partner', partner_id='acme')['token']}"}
+    changed = {**doc, "description": "a partner's takeover"}
+    r = client.post("/api/v1/products", headers=partner, json={"model": "brand.plug.v1", "spec": changed})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_your_partner"
+    after = client.get("/api/v1/products/brand.plug.v1").json()
+    assert after["spec_version"] == before["spec_version"] and after["partner_id"] is None
+    # its own products it may still update
+    mine = client.post("/api/v1/products", headers=partner, json={"model": "acme.plug.v1", "spec": doc})
+    assert mine.status_code == 201 and mine.json()["partner_id"] == "acme"
+    assert client.post("/api/v1/products", headers=partner,
+                       json={"model": "acme.plug.v1", "spec": changed}).status_code == 201

@@ -157,6 +157,8 @@ class ProductService:
                 for step in path_to(Stage.CONCEPT, stage):
                     events.append(self._move(s, product, step, actor, "spec import"))
             else:
+                # a partner updates only its own products; one without a partner belongs to the brand
+                check_partner(caller, product.partner_id)
                 if partner_id and product.partner_id and partner_id != product.partner_id:
                     raise Conflict(f"product {model} belongs to partner {product.partner_id}",
                                    code=ErrorCode.WRONG_PARTNER)
