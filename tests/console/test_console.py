@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from ecohub.bootstrap import Services
 from tests.console.conftest import EMAIL, PASSWORD, Home
@@ -37,7 +39,8 @@ async def test_operator_signs_in_with_a_token_and_sees_the_fleet_live(hub: Servi
     assert "2 of 2 devices online" in await page.inner_text("#fleet-summary")
     for dev in home.devices:
         assert await page.locator(f"a:has-text('{dev.did}')").count() == 1
-    await page.wait_for_function("/^[0-9.]+$/.test(document.getElementById('rate').textContent)", timeout=5000)
+    # locator waits, not page-side eval: the console's CSP forbids evaluating strings as script
+    await expect(page.locator("#rate")).to_have_text(re.compile(r"^[0-9.]+$"), timeout=5000)
     cookies = await page.context.cookies()
     assert next(c for c in cookies if c["name"] == "ecohub_console")["httpOnly"] is True
 
@@ -54,7 +57,7 @@ async def test_user_toggles_a_plug_sees_live_values_and_a_chart(hub: Services, h
     await page.wait_for_selector(f"#card-{plug.did} [data-key='2.1'] [role=switch][aria-checked=true]")
 
     # a value the device reports on its own arrives in the open page over server-sent events
-    await page.wait_for_function("document.body.classList.contains('is-live')", timeout=5000)
+    await expect(page.locator("body")).to_have_class(re.compile(r"\bis-live\b"), timeout=5000)
     plug.report({(2, 1): False})
     await page.wait_for_selector(f"#card-{plug.did} [data-key='2.1'] [role=switch][aria-checked=false]",
                                  timeout=5000)
