@@ -63,6 +63,19 @@ def test_bad_signups_say_why(client: TestClient) -> None:
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), body
 
 
+@pytest.mark.parametrize("password", ["1234567890", "qwertyuiop", " " * 10, "\x00" * 10, "aaaaaaaaaaaa",
+                                      "good-pass\nphrase", "Password123", "carol.smith@example.org"])
+def test_common_breached_repeated_or_control_character_passwords_are_refused(client: TestClient,
+                                                                             password: str) -> None:
+    """NIST SP 800-63B: no password from the breach lists, no control characters, not the account's own email."""
+    r = client.post("/api/v1/auth/signup", json={"email": "carol.smith@example.org", "password": password,
+                                                 "country": "FR"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "weak_password", r.text
+    assert client.post("/api/v1/auth/signup", json={"email": "carol.smith@example.org",
+                                                    "password": "mauve tractor sings softly", "country": "FR"},
+                       ).status_code == 201
+
+
 def test_wrong_password_and_unknown_email_look_the_same(client: TestClient) -> None:
     signup(client, "eve@example.org")
     for username, password in [("eve@example.org", "wrong password!"), ("nobody@example.org", PASSWORD)]:

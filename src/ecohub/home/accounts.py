@@ -81,7 +81,8 @@ class AccountService:
 
     def signup(self, *, email: str, password: str, country: str) -> dict[str, str]:
         """Create a user pinned to the cell of `country`; the email may exist only once across all cells."""
-        check_password(password)
+        local, _, domain = normalize_email(email).partition("@")
+        check_password(password, context=(email, local, domain.split(".")[0]))
         cell = self.dbs.check_cell(cell_for_country(country, self.dbs.cells))
         email_hash = self.emails.lookup_hash(email)
         if self._locate(email_hash) is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
+import unicodedata
 from enum import IntEnum
 from typing import Any
 
@@ -56,11 +58,29 @@ def normalize_email(email: str) -> str:
     return e
 
 
-def check_password(password: str) -> None:
-    """Length policy (NIST SP 800-63B: length over composition rules)."""
+def check_password(password: str, *, context: tuple[str, ...] = ()) -> None:
+    """NIST SP 800-63B: a length of 10 to 256, no control characters, not a known common or breached password,
+    not the account's own words (the email's parts); no composition rules."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
                            code=ErrorCode.WEAK_PASSWORD)
+    if any(unicodedata.category(ch) == "Cc" for ch in password):
+        raise InvalidInput("password must not contain control characters (tabs, newlines, NUL …)",
+                           code=ErrorCode.WEAK_PASSWORD)
+    folded = unicodedata.normalize("NFKC", password).casefold()
+    if len(set(folded)) == 1 or folded.strip() == "":
+        raise InvalidInput("password must not be one character repeated", code=ErrorCode.WEAK_PASSWORD)
+    if folded in _common_passwords() or any(c and c.casefold() == folded for c in context):
+        raise InvalidInput("this password is on the list of common and breached passwords; choose another",
+                           code=ErrorCode.WEAK_PASSWORD)
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """30,000 of the most common passwords from breach corpora (shipped by zxcvbn), loaded on first use."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def resolve_property(spec: Spec, ref: str) -> Property:
