@@ -152,7 +152,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
                              secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s,
                              commands=link)
     registry = DataRegistry()  # each context registers its own personal tables with privacy's data map
-    home_privacy.register(registry, home.accounts)
+    home_privacy.register(registry, home.accounts, home.bindings)
     connect_privacy.register(registry)
     twin_privacy.register(registry)
     telemetry_privacy.register(registry)

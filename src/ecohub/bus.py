@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections import defaultdict, deque
@@ -32,9 +33,12 @@ class EventBus:
         self.failures: deque[HandlerFailure] = deque(maxlen=1000)
         self.dispatched = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where async handlers run when published off-loop
 
     def subscribe(self, event_type: type, handler: Handler) -> None:
         """Call `handler(event)` for every published event of `event_type` (or a subclass)."""
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         self._handlers[event_type].append(handler)
 
     def unsubscribe(self, event_type: type, handler: Handler) -> None:
@@ -59,6 +63,15 @@ class EventBus:
             self._record(handler, event, err)
             return
         if inspect.isawaitable(result):
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # published from a worker thread (a sync route, the CLI): hand it to the loop
+                if self._loop is not None and not self._loop.is_closed():
+                    asyncio.run_coroutine_threadsafe(self._await(handler, event, result), self._loop)
+                else:
+                    getattr(result, "close", lambda: None)()  # never awaited: close it, not a warning later
+                    self._record(handler, event, RuntimeError("no event loop runs the async handlers"))
+                return
             task = asyncio.ensure_future(self._await(handler, event, result))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

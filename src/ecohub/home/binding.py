@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,6 +120,20 @@ class BindingService:
                 b.room_id = self.homes.room(s, home_id, room_id).id
             elif clear_room:
                 b.room_id = None
+
+    def release(self, cell: str, dids: Sequence[str]) -> int:
+        """Unbind and re-key the devices of a user being erased: their old secrets stop working at once, their
+        sessions are dropped, and no later data of theirs is stored for anyone (returns how many)."""
+        released: list[tuple[str, str]] = []
+        with self.dbs.cell_session(cell) as s:
+            for b in s.scalars(select(Binding).where(Binding.did.in_(list(dids)))):
+                released.append((b.did, b.home_id))
+                s.delete(b)
+            s.execute(delete(BindCode).where(BindCode.did.in_(list(dids)), BindCode.used_at.is_(None)))
+        for did, home_id in released:
+            creds = self.devices.reset_credentials(did)
+            self.bus.publish([DeviceUnbound(did, creds.cell, home_id)])
+        return len(released)
 
     def unbind(self, p: Principal, home_id: str, did: str) -> dict[str, Any]:
         """Remove a device from the home (owner): its credentials are reset and returned once for the re-pairing."""

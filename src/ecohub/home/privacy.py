@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.errors import EcohubError
 from ecohub.home.accounts import PASSWORDS, AccountService, EmailVault, open_email
+from ecohub.home.binding import BindingService
 from ecohub.home.models import Binding, Home, HomeMember, Room, User, UserToken
 from ecohub.privacy.crypto import SEALED, SubjectKeys
 from ecohub.privacy.registry import (
@@ -111,7 +112,7 @@ def _rectifier(emails: EmailVault) -> Any:
     return rectify
 
 
-def register(registry: DataRegistry, accounts: AccountService) -> None:
+def register(registry: DataRegistry, accounts: AccountService, bindings: BindingService) -> None:
     """Register home's stores (accounts, tokens, homes, rooms, members, bindings) and its subject look-ups."""
     registry.add(
         StoreHandler(_t(User), "home", lambda sc: User.id == sc.user_id, transform=_export_user,
@@ -128,4 +129,5 @@ def register(registry: DataRegistry, accounts: AccountService) -> None:
     lookups.subjects = SubjectDirectory(exists=accounts.exists, verify_password=_password_check(accounts.dbs),
                                         scope=scope_of, locate_email=accounts.locate)
     lookups.owners = bound_owners
+    lookups.release = bindings.release
     lookups.needles.append(needles)

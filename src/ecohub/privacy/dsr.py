@@ -184,7 +184,8 @@ class DsrService:
     # --- the three kinds ----------------------------------------------------------------------------------------
 
     def erase(self, cell: str, user_id: str, *, actor: str) -> dict[str, Any]:
-        """Destroy the subject key, delete the rows of every store, notify recipients, rotate the cell key."""
+        """Destroy the subject key, release the devices, delete the rows of every store, notify recipients, rotate
+        the cell key."""
         self.check_subject(cell, user_id, actor=actor, kind=DsrKind.ERASURE)
         with self.dbs.cell_session(cell) as s:
             req = self._open(s, user_id, DsrKind.ERASURE, actor)
@@ -192,8 +193,14 @@ class DsrService:
             self._step(s, req.id, KEYS, "done", {"key_destroyed": destroyed})
             self.audit.append_in(s, actor=actor, action="dsr.erasure.key_destroyed", subject=user_id,
                                  detail={"request_id": req.id})
-        with self.dbs.cell_session(cell) as s:
             sc = self.subjects.scope(s, user_id)
+        # the devices go first: unbound and re-keyed (their old secrets fail, their sessions drop), so nothing
+        # they send after this moment is stored as this user's
+        assert self.registry.lookups.release is not None  # checked at build
+        released = self.registry.lookups.release(cell, list(sc.devices))
+        with self.dbs.cell_session(cell) as s:
+            self._step(s, req.id, "devices_released", "done", {"devices": released})
+        with self.dbs.cell_session(cell) as s:
             recipients = list(s.scalars(select(PartnerRecipient.partner_id).where(PartnerRecipient.user_id == user_id)))
             makers = self.partners.makers(s, list(sc.devices))
             for pid in recipients:

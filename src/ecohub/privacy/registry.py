@@ -152,6 +152,7 @@ class Lookups:
     makers: Callable[[Session, Sequence[str]], dict[str, str | None]] | None = None  # did → partner
     partner_devices: Callable[[Session, str], dict[str, str]] | None = None  # did → model
     online: Callable[[Session, Sequence[str]], set[str]] | None = None  # the dids among these that are online
+    release: Callable[[str, Sequence[str]], int] | None = None  # (cell, dids): unbind and re-key an erased user's
     reported: Callable[[Session, Sequence[str]], list[ReportedValue]] | None = None
     needles: list[Callable[[Session, str, SubjectKeys], Iterable[tuple[str, Needle]]]] = field(default_factory=list)
     residency_findings: list[Callable[[Session, str], list[dict[str, Any]]]] = field(default_factory=list)
