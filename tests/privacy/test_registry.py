@@ -44,7 +44,7 @@ def test_a_personal_table_no_handler_covers_fails_the_check_by_name(services: Se
 
 def test_the_privacy_context_refuses_a_registry_missing_a_context(services: Services, tmp_path: Path) -> None:
     registry = DataRegistry()
-    home_privacy.register(registry, services.home.accounts)
+    home_privacy.register(registry, services.home.accounts, services.home.bindings)
     connect_privacy.register(registry)
     twin_privacy.register(registry)
     automate_privacy.register(registry)  # telemetry forgot to register
@@ -54,4 +54,4 @@ def test_the_privacy_context_refuses_a_registry_missing_a_context(services: Serv
     assert "cell.telemetry" in err.value.message and "cell.device_events" in err.value.message
     assert "cell.users" not in err.value.message
     with pytest.raises(ValueError, match="already handled by home"):
-        home_privacy.register(registry, services.home.accounts)
+        home_privacy.register(registry, services.home.accounts, services.home.bindings)
