@@ -167,7 +167,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         dead_letters=DeadLetterService(dbs),
         twin=twin,
         telemetry=TelemetryService(dbs, sealer),
-        tokens=TokenService(dbs),
+        tokens=TokenService(dbs, default_ttl_s=settings.api.service_token_ttl_s),
         home=home,
         certification=certification,
         command_link=link,

@@ -42,7 +42,9 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = 8080
-    token_ttl_s: int = 30 * 24 * 3600
+    token_ttl_s: int = 30 * 24 * 3600  # users' access tokens
+    service_token_ttl_s: int = 90 * 24 * 3600  # operator and partner tokens that name no lifetime of their own
+    console_session_s: int = 12 * 3600  # a console sign-in with a token gets a session token of this lifetime
     command_timeout_s: float = 5.0
 
 

@@ -86,6 +86,24 @@ def dead_letters(did: str | None = typer.Option(None, "--did"), cell: str | None
          columns=["id", "cell", "did", "msg_id", "code", "reason"])
 
 
+@token_app.command("list")
+@handle_errors
+def token_list(include_inactive: bool = typer.Option(False, "--all", help="also expired and revoked tokens"),
+               data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Operator and partner tokens (never their secrets), newest first."""
+    services = open_services(data_dir)
+    emit(services.tokens.list(include_inactive=include_inactive), as_json=as_json,
+         columns=["token_id", "role", "partner_id", "label", "created_at", "expires_at", "status"])
+
+
+@token_app.command("revoke")
+@handle_errors
+def token_revoke(token_id: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Revoke a token: the API refuses it from the next request on."""
+    open_services(data_dir).tokens.revoke(token_id)
+    emit({"token_id": token_id, "status": "revoked"}, as_json=as_json)
+
+
 @token_app.command("create")
 @handle_errors
 def token_create(role: str = typer.Option(..., "--role", help="operator or partner"),

@@ -39,13 +39,19 @@ def login(request: Request, services: ServicesDep, token: str = Form(""), email:
             return render(request, "login.html", None, next=_safe_next(next),
                           error="Give a token, or an email and a password.")
         principal = authenticate(services, bearer)
+        if principal.role != Role.USER:
+            # the cookie never holds the pasted token itself: a session token of its own, revoked at sign-out
+            bearer = str(services.tokens.create(role=principal.role, partner_id=principal.partner_id,
+                                                label=f"console session of token {principal.subject}",
+                                                ttl_s=services.settings.api.console_session_s)["token"])
     except EcohubError as err:
         page = render(request, "login.html", None, next=_safe_next(next), error=err.message)
         page.status_code = 401
         return page
     target = _safe_next(next) or home_path(principal)
     response = RedirectResponse(target, status_code=303)
-    max_age = services.settings.api.token_ttl_s if principal.role == Role.USER else 12 * 3600
+    api = services.settings.api
+    max_age = api.token_ttl_s if principal.role == Role.USER else api.console_session_s
     response.set_cookie(COOKIE, bearer, httponly=True, samesite="strict", max_age=max_age, path="/console",
                         secure=request.url.scheme == "https")
     return response
@@ -55,11 +61,13 @@ def login(request: Request, services: ServicesDep, token: str = Form(""), email:
 def logout(request: Request, services: ServicesDep) -> Response:
     """Sign out: a user's access token is revoked; the cookie is cleared for everyone."""
     token = request.cookies.get(COOKIE, "")
-    if token.startswith(USER_TOKEN_PREFIX):
-        try:
+    try:
+        if token.startswith(USER_TOKEN_PREFIX):
             services.home.accounts.logout(token)
-        except EcohubError:
-            pass
+        elif token:
+            services.tokens.revoke_secret(token)  # the session token this sign-in minted
+    except EcohubError:
+        pass
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE, path="/console")
     return response
