@@ -110,6 +110,7 @@ class ErrorCode(StrEnum):
     PORT_IN_USE = "port_in_use"
     PROPERTY_NOT_READABLE = "property_not_readable"
     PROPERTY_NOT_WRITABLE = "property_not_writable"
+    RATE_LIMITED = "rate_limited"
     REASON_REQUIRED = "reason_required"
     REFUSALS_UNAVAILABLE = "refusals_unavailable"
     REQUEST_CLOSED = "request_closed"
@@ -233,6 +234,19 @@ class PayloadTooLarge(InvalidInput):
 
     code = ErrorCode.PAYLOAD_TOO_LARGE
     status = 413
+
+
+class TooManyRequests(EcohubError):
+    """Over a rate limit; `retry_after` (seconds) says when to try again."""
+
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+    exit_code = 6
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the next attempt may succeed."""
+        return int(self.details.get("retry_after", 1))
 
 
 class Unavailable(EcohubError):

@@ -124,3 +124,21 @@ def test_personal_data_lives_only_in_the_users_cell(client: TestClient, services
     assert b"canary-4711@example.org" not in cell_files  # sealed with the subject's key (privacy context)
     assert services.home.accounts.locate("canary-4711@example.org") is not None
     assert (services.home.accounts.locate("canary-4711@example.org") or ("",))[0] == "in"
+
+
+def test_sign_in_is_throttled_per_account_and_per_source(client: TestClient) -> None:
+    """200 wrong passwords in a few seconds no longer all get a fresh try: 429 with Retry-After, by account and IP."""
+    signup(client, "dora@example.org")
+    codes = [client.post("/api/v1/auth/token", data={"username": "dora@example.org", "password": f"wrong-{i}"}
+                         ).status_code for i in range(12)]
+    assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+    r = client.post("/api/v1/auth/token", data={"username": "dora@example.org", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0  # even the right one waits now
+    assert r.json()["error"]["code"] == "rate_limited"
+    # another account from the same address is still served, until the address itself is over its limit
+    signup(client, "erin@example.org")
+    assert client.post("/api/v1/auth/token", data={"username": "erin@example.org", "password": PASSWORD}
+                       ).status_code == 200
+    statuses = {client.post("/api/v1/auth/token", data={"username": f"x{i}@example.org", "password": "nope-nope"}
+                            ).status_code for i in range(30)}
+    assert 429 in statuses

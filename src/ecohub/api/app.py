@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecohub.bootstrap import Services
-from ecohub.errors import EcohubError, PayloadTooLarge
+from ecohub.errors import EcohubError, PayloadTooLarge, TooManyRequests
 
 MAX_BODY = 1024 * 1024
 
@@ -114,6 +114,8 @@ def create_app(services: Services) -> FastAPI:
     @app.exception_handler(EcohubError)
     async def ecohub_error(_request: Request, err: EcohubError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+        if isinstance(err, TooManyRequests):
+            headers = {"Retry-After": str(err.retry_after)}
         return JSONResponse(err.to_dict(), status_code=err.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,6 +23,7 @@ from ecohub.home.models import User, UserToken
 from ecohub.privacy.crypto import CellKeys, SubjectKeys, TextCipher, open_text
 from ecohub.region.domain import cell_for_country
 from ecohub.store import Databases, aware, utcnow
+from ecohub.throttle import Throttle
 
 # OWASP's argon2id baseline (19 MiB, t=2, p=1): ~20 ms per hash, so sign-in stays fast and guessing stays slow.
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -69,11 +71,21 @@ class EmailVault:
         return self.cipher.open(user.cell, user.id, user.email, email_aad(user.id))
 
 
+@dataclass(frozen=True)
+class SigninThrottles:
+    """How often one may try to sign in: per source address (all attempts) and per account (failures)."""
+
+    signin_source: Throttle = field(default_factory=lambda: Throttle("30/minute", what="sign-in attempts"))
+    signin_failures: Throttle = field(default_factory=lambda: Throttle("10/15 minutes",
+                                                                        what="failed sign-ins for this account"))
+
+
 class AccountService:
     """End-user accounts, each in the database of its cell only; tokens name their cell."""
 
     def __init__(self, dbs: Databases, *, secret_key: bytes, token_ttl_s: int,
-                 cipher: TextCipher | None = None) -> None:
+                 cipher: TextCipher | None = None, throttles: SigninThrottles | None = None) -> None:
+        self.throttles = throttles or SigninThrottles()
         self.dbs = dbs
         self.emails = EmailVault(secret_key, cipher)
         self.token_ttl_s = token_ttl_s
@@ -112,20 +124,30 @@ class AccountService:
         """(cell, user_id) of the account with this email, if any."""
         return self._locate(self.emails.lookup_hash(email))
 
-    def signin(self, *, email: str, password: str, cell: str | None = None) -> dict[str, Any]:
-        """Check the password and mint an access token (OAuth2 password flow)."""
-        found = self._locate(self.emails.lookup_hash(email), cell)
+    def signin(self, *, email: str, password: str, cell: str | None = None,
+               source: str | None = None) -> dict[str, Any]:
+        """Check the password and mint an access token (OAuth2 password flow).
+
+        Throttled per source address (every attempt) and per account (failed attempts): over either limit the
+        answer is 429 with the seconds to wait, before any password is checked."""
+        email_hash = self.emails.lookup_hash(email)
+        account = email_hash.hex()
+        if source:
+            self.throttles.signin_source.hit("signin", source)
+        self.throttles.signin_failures.check("signin", account)
+        found = self._locate(email_hash, cell)
         if found is None:
             self._burn(password)
-            raise Unauthorized("wrong email or password", code=ErrorCode.INVALID_CREDENTIALS)
+            self._failed(account)
         user_cell, user_id = found
         with self.dbs.cell_session(user_cell) as s:
             user = s.get(User, user_id)
             if user is None:  # erased between the probe and now
-                raise Unauthorized("wrong email or password", code=ErrorCode.INVALID_CREDENTIALS)
+                self._failed(account)
             try:
                 PASSWORDS.verify(user.password_hash, password)
             except (VerificationError, InvalidHashError) as err:
+                self.throttles.signin_failures.hit("signin", account)
                 raise Unauthorized("wrong email or password", code=ErrorCode.INVALID_CREDENTIALS) from err
             if PASSWORDS.check_needs_rehash(user.password_hash):
                 user.password_hash = PASSWORDS.hash(password)
@@ -134,6 +156,10 @@ class AccountService:
                             expires_at=utcnow() + timedelta(seconds=self.token_ttl_s)))
         return {"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl_s,
                 "user_id": user_id, "cell": user_cell}
+
+    def _failed(self, account: str) -> NoReturn:
+        self.throttles.signin_failures.hit("signin", account)
+        raise Unauthorized("wrong email or password", code=ErrorCode.INVALID_CREDENTIALS)
 
     def _burn(self, password: str) -> None:
         """Spend the time of a real verification so unknown emails cannot be told apart by timing."""

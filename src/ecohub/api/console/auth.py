@@ -32,7 +32,8 @@ def login(request: Request, services: ServicesDep, token: str = Form(""), email:
     """Check the credentials with the same services the API uses, then set the session cookie."""
     try:
         if email.strip():
-            bearer = str(services.home.accounts.signin(email=email, password=password)["access_token"])
+            source = request.client.host if request.client else None
+            bearer = str(services.home.accounts.signin(email=email, password=password, source=source)["access_token"])
         elif token.strip():
             bearer = token.strip()
         else:

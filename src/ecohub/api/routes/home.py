@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
@@ -32,11 +32,14 @@ def signup(body: SignupIn, services: ServicesDep) -> dict[str, str]:
 
 
 @router.post("/auth/token", openapi_extra=PUBLIC)
-def token(services: ServicesDep, username: str = Form(max_length=254), password: str = Form(max_length=256),
+def token(request: Request, services: ServicesDep, username: str = Form(max_length=254),
+          password: str = Form(max_length=256),
           cell: str | None = Form(None, description="the account's region cell, if known (saves probing cells)"),
           ) -> dict[str, Any]:
-    """OAuth2 password flow (public): email as username → a bearer access token with its lifetime."""
-    return services.home.accounts.signin(email=username, password=password, cell=cell)
+    """OAuth2 password flow (public): email as username → a bearer access token with its lifetime; throttled per
+    address and per account (429 with Retry-After)."""
+    return services.home.accounts.signin(email=username, password=password, cell=cell,
+                                         source=request.client.host if request.client else None)
 
 
 @router.post("/auth/logout", status_code=204)

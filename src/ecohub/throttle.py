@@ -1,0 +1,40 @@
+"""Rate limits of the hub (sign-in attempts, device connects), on the `limits` library's moving windows."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse, storage, strategies
+
+from ecohub.errors import ErrorCode, TooManyRequests
+
+
+class Throttle:
+    """One limit (e.g. `10/15 minutes`) over keys; `storage_uri` is `memory://` (one process) or `redis://…`
+    (every API process shares the counts)."""
+
+    def __init__(self, limit: str, *, storage_uri: str = "memory://", what: str = "requests") -> None:
+        self.item: RateLimitItem = parse(limit)
+        self.limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+        self.what = what
+
+    def hit(self, *key: str) -> None:
+        """Count one event for `key`; raise TooManyRequests (with the seconds to wait) once over the limit."""
+        if not self.limiter.hit(self.item, *key):
+            self._refuse(*key)
+
+    def check(self, *key: str) -> None:
+        """Raise TooManyRequests if `key` is at its limit, without counting anything."""
+        if not self.limiter.test(self.item, *key):
+            self._refuse(*key)
+
+    def allows(self, *key: str) -> bool:
+        """Whether one more event for `key` stays within the limit (nothing counted)."""
+        return bool(self.limiter.test(self.item, *key))
+
+    def _refuse(self, *key: str) -> None:
+        reset = self.limiter.get_window_stats(self.item, *key).reset_time
+        wait = max(1, math.ceil(reset - time.time()))
+        raise TooManyRequests(f"too many {self.what}: try again in {wait} s", code=ErrorCode.RATE_LIMITED,
+                              retry_after=wait)
