@@ -29,10 +29,14 @@ from ecohub.connect.nats.server import EmbeddedNats
 from ecohub.connect.service import DeviceService
 from ecohub.errors import ErrorCode, InvalidInput, Unavailable
 from ecohub.protocol import topic_of
+from ecohub.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
 INGEST_DURABLE = "ecohub-ingest"
+# wrong secrets before further connects are refused unchecked: per device id, and (higher: many devices share an
+# address behind NAT) per source address
+CONNECT_FAILURES = {"did": "20/minute", "host": "300/minute"}
 SYSTEM_USER = "ecohub-sys"
 # what nats-server logs when it drops a device's publish or subscription outside its permissions
 # (nats-server 2.15: `… - "<client name = did>" - Publish Violation - Subject "ecohub.<other>.up"`)
@@ -171,7 +175,9 @@ class DevicePlane:
         self.nc = await self._connect(SERVICE_USER, self.secrets.service_password, "ecohub-service")
         self.sys = await self._connect(SYSTEM_USER, self.secrets.system_password, "ecohub-system")
         if self.answer_callout:
-            self.responder = CalloutResponder(self.secrets.issuer_seed, self._verify)
+            self.responder = CalloutResponder(self.secrets.issuer_seed, self._verify,
+                                              failures={k: Throttle(v, what="failed device connects")
+                                                        for k, v in CONNECT_FAILURES.items()})
             await self.responder.start(self.nc)
             await self.nc.flush()
         await self.ensure_ingest_durable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import re
@@ -15,6 +16,8 @@ from nats.aio.subscription import Subscription
 
 from ecohub.connect.nats import jwt
 from ecohub.connect.nats.config import DEVICE_ACCOUNT
+from ecohub.errors import TooManyRequests
+from ecohub.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class CalloutResponder:
         account: str = DEVICE_ACCOUNT,
         session_ttl: float | None = None,
         keep_requests: bool = False,
+        failures: dict[str, Throttle] | None = None,
     ) -> None:
         self.kp = jwt.keypair(issuer_seed)
         self.issuer = jwt.public_key(self.kp)
@@ -57,6 +61,8 @@ class CalloutResponder:
         self.account = account
         self.session_ttl = session_ttl
         self.keep_requests = keep_requests
+        # wrong secrets per device id and per source address: over the limit a CONNECT is refused unchecked
+        self.failures = failures or {}
         self.stats = CalloutStats()
         self._sub: Subscription | None = None
 
@@ -90,7 +96,14 @@ class CalloutResponder:
             return "", "bad device id"
         if info.get("mqtt_id") != did:
             return "", "MQTT client id must equal the username"
+        host = str(info.get("host", ""))
+        keys = {"did": did, "host": host}
+        if not all(limit.allows(kind, keys[kind]) for kind, limit in self.failures.items()):
+            return "", "too many failed connects: back off"
         if not secret or not await self._check(did, secret):
+            for kind, limit in self.failures.items():
+                with contextlib.suppress(TooManyRequests):
+                    limit.hit(kind, keys[kind])
             return "", "bad credentials"
         pub, sub = device_permissions(did)
         claims = jwt.user_claims(
