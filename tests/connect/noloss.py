@@ -63,9 +63,19 @@ class Reporter(threading.Thread):
         self.count, self.node, self.window, self.puback_timeout = count, first, window, puback_timeout
         self.deadline = time.monotonic() + deadline_s
         self.pause_s = pause_s
-        self.acked: set[int] = set()
+        self.acked: set[int] = set()  # written by this thread only; read it through `acked_now`
+        self._lock = threading.Lock()
         self.failovers: list[str] = []
         self._client: paho.Client | None = None
+
+    def acked_now(self) -> set[int]:
+        """A copy of the PUBACKed ids, safe while the thread runs."""
+        with self._lock:
+            return set(self.acked)
+
+    def _ack(self, i: int) -> None:
+        with self._lock:
+            self.acked.add(i)
 
     def _connect(self) -> paho.Client | None:
         port = self.ports[self.node]
@@ -113,14 +123,14 @@ class Reporter(threading.Thread):
                 except (RuntimeError, ValueError):
                     pass
                 if info.is_published():
-                    self.acked.add(i)
+                    self._ack(i)
                     outstanding.popleft()
                 else:
                     broken = True
             # everything still outstanding is sent again on the next connection (a PUBACK may have been lost too)
             for i, info in outstanding:
                 if info.is_published():
-                    self.acked.add(i)
+                    self._ack(i)
                 else:
                     todo.appendleft(i)
             if broken:
@@ -146,7 +156,7 @@ def start_reporters(devices: list[Any], ports: list[int], *, count: int, **kw: A
 
 def acked_pairs(reporters: list[Reporter]) -> set[tuple[str, int]]:
     """Every (did, id) a device saw PUBACKed."""
-    return {(r.did, i) for r in reporters for i in r.acked}
+    return {(r.did, i) for r in reporters for i in r.acked_now()}
 
 
 def stored(services: Services, cell: str = "eu") -> Counter[tuple[str, int]]:
@@ -255,6 +265,18 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             out.append(int(entry.name))
     return sorted(out)
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The ingest worker processes `ecohub ingest` (pid) runs (multiprocessing spawn children, not its tracker)."""
+    return [c for c in children(pid) if b"spawn_main" in _cmdline(c)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def pid_alive(pid: int) -> bool:
