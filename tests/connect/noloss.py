@@ -122,14 +122,14 @@ class Reporter(threading.Thread):
                     info.wait_for_publish(self.puback_timeout)
                 except (RuntimeError, ValueError):
                     pass
-                if info.is_published():
+                if _published(info):
                     self._ack(i)
                     outstanding.popleft()
                 else:
                     broken = True
             # everything still outstanding is sent again on the next connection (a PUBACK may have been lost too)
             for i, info in outstanding:
-                if info.is_published():
+                if _published(info):
                     self._ack(i)
                 else:
                     todo.appendleft(i)
@@ -143,6 +143,14 @@ class Reporter(threading.Thread):
                 c.disconnect()
                 c.loop_stop()
                 self._client = None
+
+
+def _published(info: paho.MQTTMessageInfo) -> bool:
+    """Whether the PUBACK came (paho raises instead of answering once the connection is gone)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False
 
 
 def start_reporters(devices: list[Any], ports: list[int], *, count: int, **kw: Any) -> list[Reporter]:
