@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ecohub.cli import broker as broker_cmds
 from ecohub.cli import connect as connect_cmds
 from ecohub.cli import ecosystem as ecosystem_cmds
 from ecohub.cli import hub as hub_cmds
@@ -17,6 +18,7 @@ hub_cmds.register(app)
 connect_cmds.register(app)
 ecosystem_cmds.register(app)
 worker_cmds.register(app)
+broker_cmds.register(app)
 app.add_typer(certify_app, name="certify")
 register_privacy(app)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -211,11 +212,35 @@ class DevicePlane:
         await ensure_mqtt_msgs_consumer(self.nc, durable=INGEST_DURABLE, max_ack_pending=20_000, max_deliver=10,
                                         ack_wait_s=30.0)
 
+    async def _mqtt_listener(self) -> tuple[str, int]:
+        """Where the MQTT layer of the server this process is connected to listens.
+
+        Embedded: the child's port. Attached: the node's own answer (VARZ over the system account), since an
+        API or ingest process is given only the cluster's client URLs, and the first one started on a fresh
+        cluster has to make the MQTT layer create its streams."""
+        if self.server is not None:
+            return self.server.host, self.server.mqtt_port
+        assert self.sys is not None
+        server_id = getattr(self.sys, "_server_info", {}).get("server_id", "")
+        reply = await self.sys.request(f"$SYS.REQ.SERVER.{server_id}.VARZ", b"{}", timeout=5)
+        mqtt = (json.loads(reply.data).get("data") or {}).get("mqtt") or {}
+        if not mqtt.get("port"):
+            raise Unavailable(f"the NATS server at {self.sys.connected_url} has no MQTT listener (mqtt {{}} block)",
+                              code=ErrorCode.BROKER_UNAVAILABLE)
+        host = mqtt.get("host") or ""
+        if host in ("", "0.0.0.0", "::", "[::]") and self.sys.connected_url is not None:
+            host = self.sys.connected_url.hostname or "127.0.0.1"
+        return host, int(mqtt["port"])
+
     async def _touch_mqtt(self) -> None:
-        host, port = (self.server.host, self.server.mqtt_port) if self.server else self.mqtt_endpoint
+        host, port = await self._mqtt_listener()
         client = MqttClient(f"ecohub-setup-{os.getpid()}")
         client.set_auth_credentials(SERVICE_USER, self.secrets.service_password)
-        await client.connect(host, port, version=MQTTv311, keepalive=10)
+        try:
+            await client.connect(host, port, version=MQTTv311, keepalive=10)
+        except OSError as err:
+            raise Unavailable(f"cannot reach the MQTT listener {host}:{port} to set up its streams: {err}",
+                              code=ErrorCode.BROKER_UNAVAILABLE) from err
         await client.disconnect()
         assert self.nc is not None
         for _ in range(100):
