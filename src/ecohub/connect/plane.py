@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
@@ -25,7 +24,7 @@ from ecohub.connect.nats import jwt
 from ecohub.connect.nats.callout import CalloutResponder
 from ecohub.connect.nats.config import CalloutAuth
 from ecohub.connect.nats.ingest import MQTT_MSGS, ensure_mqtt_msgs_consumer
-from ecohub.connect.nats.revoke import kick
+from ecohub.connect.nats.revoke import gather, kick
 from ecohub.connect.nats.server import EmbeddedNats
 from ecohub.connect.service import DeviceService
 from ecohub.errors import ErrorCode, InvalidInput, Unavailable
@@ -221,9 +220,8 @@ class DevicePlane:
         if self.server is not None:
             return self.server.host, self.server.mqtt_port
         assert self.sys is not None
-        server_id = getattr(self.sys, "_server_info", {}).get("server_id", "")
-        reply = await self.sys.request(f"$SYS.REQ.SERVER.{server_id}.VARZ", b"{}", timeout=5)
-        mqtt = (json.loads(reply.data).get("data") or {}).get("mqtt") or {}
+        answers = await gather(self.sys, "$SYS.REQ.SERVER.PING.VARZ", {}, window=2.0, expected=1)
+        mqtt = next(((a.get("data") or {}).get("mqtt") or {} for a in answers), {})
         if not mqtt.get("port"):
             raise Unavailable(f"the NATS server at {self.sys.connected_url} has no MQTT listener (mqtt {{}} block)",
                               code=ErrorCode.BROKER_UNAVAILABLE)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from ecohub.region.domain import cell_of_did, new_did
 from ecohub.store import Databases, utcnow
 
 MAX_BATCH = 10_000
+CRED_CACHE_S = 5.0  # how long a credential check may be answered from memory
+CRED_CACHE_MAX = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +67,9 @@ class DeviceService:
         self.bus = bus
         self.secret_key = secret_key
         self.default_cell = default_cell
-        self._cred_cache: dict[str, tuple[bytes, bytes, str]] = {}
-        # In-process hooks called with (did, clear secret) right after provisioning or re-keying committed, so an
-        # external broker adapter can create the device's client; the clear secret is never stored.
-        self.credential_hooks: list[Callable[[str, str], None]] = []
+        # did → (salt, hash, model, cached at): short-lived, so a device revoked or re-keyed by another process
+        # (several `ecohub api` processes answer the callout) is refused here within CRED_CACHE_S too
+        self._cred_cache: OrderedDict[str, tuple[bytes, bytes, str, float]] = OrderedDict()
 
     def provision(self, *, model: str, count: int = 1, cell: str | None = None) -> list[ProvisionedDevice]:
         """Provision `count` devices for a product at certification or later."""
@@ -84,14 +86,7 @@ class DeviceService:
                              bind_code_hash=hash_bind_code(code, self.secret_key)))
                 out.append(ProvisionedDevice(did, secret, code, model, cell))
         self.bus.publish([DeviceProvisioned(d.did, model, cell) for d in out])
-        self._credentials_issued([(d.did, d.secret) for d in out])
         return out
-
-    def _credentials_issued(self, issued: list[tuple[str, str]]) -> None:
-        """Hand clear secrets to the in-process credential hooks (a broker adapter); they raise if it is down."""
-        for hook in list(self.credential_hooks):
-            for did, secret in issued:
-                hook(did, secret)
 
     def cell_of(self, did: str) -> str:
         """The cell serving a device; refuses ids of cells this hub does not serve."""
@@ -131,8 +126,9 @@ class DeviceService:
 
     def _credentials(self, did: str) -> tuple[bytes, bytes, str] | None:
         hit = self._cred_cache.get(did)
-        if hit is not None:
-            return hit
+        now = time.monotonic()
+        if hit is not None and now - hit[3] < CRED_CACHE_S:
+            return hit[0], hit[1], hit[2]
         try:
             cell = self.cell_of(did)
         except (InvalidInput, NotFound):
@@ -142,7 +138,10 @@ class DeviceService:
             if d is None or d.status != "active":
                 return None
             row = (d.secret_salt, d.secret_hash, d.model)
-        self._cred_cache[did] = row
+        self._cred_cache[did] = (*row, now)
+        self._cred_cache.move_to_end(did)
+        if len(self._cred_cache) > CRED_CACHE_MAX:
+            self._cred_cache.popitem(last=False)
         return row
 
     def verify(self, did: str, secret: str) -> bool:
@@ -184,7 +183,6 @@ class DeviceService:
             model = d.model
         self._cred_cache.pop(did, None)
         self.bus.publish([DeviceRevoked(did, cell)])  # the broker drops the session that used the old secret
-        self._credentials_issued([(did, secret)])
         return ProvisionedDevice(did, secret, code, model, cell)
 
     def count_by_partner(self) -> dict[str, int]:
