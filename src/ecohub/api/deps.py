@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
@@ -53,3 +53,12 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
 StaffDep = Annotated[Principal, Depends(require(Role.OPERATOR, Role.PARTNER))]
 UserDep = Annotated[Principal, Depends(require(Role.USER))]
+
+
+# Every integer the API takes is bounded (an unbounded one reached SQLite as an OverflowError, a 500).
+INT64_MAX = 2**63 - 1
+Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items (1 to 1000)")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="skip this many items")]
+SmallCount = Annotated[int, Query(ge=1, le=1000)]
+Millis = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="unix time in milliseconds")]
+RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]

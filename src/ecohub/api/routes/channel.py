@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from ecohub.api.deps import ServicesDep, require
+from ecohub.api.deps import Limit, Offset, RowId, ServicesDep, require
 from ecohub.auth import Principal, Role
 from ecohub.ecosystem.domain import Availability
 
@@ -66,15 +66,15 @@ def add_listing(body: ListingIn, services: ServicesDep,
 
 @router.get("/listings")
 def list_listings(services: ServicesDep, model: str | None = None, market: str | None = None,
-                  partner_id: str | None = None, availability: str | None = None, limit: int = 1000,
-                  offset: int = 0, principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+                  partner_id: str | None = None, availability: str | None = None, limit: Limit = 1000,
+                  offset: Offset = 0, principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
     """Listings (partners see their own products' listings)."""
     return services.ecosystem.listings.list(model=model, market=market, partner_id=partner_id,
                                             availability=availability, limit=limit, offset=offset, caller=principal)
 
 
 @router.patch("/listings/{listing_id}")
-def update_listing(listing_id: int, body: ListingPatch, services: ServicesDep,
+def update_listing(listing_id: RowId, body: ListingPatch, services: ServicesDep,
                    principal: Principal = Operator) -> dict[str, Any]:
     """Change a listing's price or availability."""
     return services.ecosystem.listings.update(listing_id, price=body.price, availability=body.availability,
@@ -82,7 +82,7 @@ def update_listing(listing_id: int, body: ListingPatch, services: ServicesDep,
 
 
 @router.get("/listings/{listing_id}")
-def get_listing(listing_id: int, services: ServicesDep,
+def get_listing(listing_id: RowId, services: ServicesDep,
                 principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """One listing."""
     return services.ecosystem.listings.get(listing_id, caller=principal)
@@ -91,7 +91,7 @@ def get_listing(listing_id: int, services: ServicesDep,
 @router.get("/catalogue")
 def catalogue(services: ServicesDep, category: str | None = None, family: str | None = None,
               market: str | None = None, partner_id: str | None = None, stage: str | None = None,
-              q: str | None = None, limit: int = 100, offset: int = 0,
+              q: str | None = None, limit: Limit = 100, offset: Offset = 0,
               principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """Products by category, family, market (listed there), partner, stage or text."""
     return services.ecosystem.catalogue.search(category=category, family=family, market=market,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import OperatorDep, ServicesDep, require
+from ecohub.api.deps import Millis, OperatorDep, ServicesDep, require
 from ecohub.auth import Principal, Role
 from ecohub.connect.authority import recorded_refusals
 from ecohub.errors import ErrorCode, Unavailable
@@ -83,7 +83,7 @@ def get_telemetry(did: str, key: str, services: ServicesDep, since: int | None =
 
 
 @router.get("/devices/{did}/events")
-def get_events(did: str, services: ServicesDep, since: int | None = None,
+def get_events(did: str, services: ServicesDep, since: Millis = None,
                limit: int = Query(100, ge=1, le=10000), principal: Principal = Depends(anyone)) -> list[Any]:
     """Events the device reported, newest first (users: since they bound it)."""
     info, epoch_ms = services.home.devices.visible(principal, did)

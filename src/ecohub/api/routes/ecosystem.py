@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import ServicesDep, require
+from ecohub.api.deps import Limit, Offset, ServicesDep, require
 from ecohub.api.routes import channel as api_channel
 from ecohub.api.routes import partners as api_partners
 from ecohub.api.routes import supply as api_supply
@@ -29,7 +29,7 @@ class DefinitionIn(BaseModel):
     design_ref: str | None = None
     target_price: Decimal | None = None
     price_currency: str | None = None
-    forecast_volume: int | None = None
+    forecast_volume: int | None = Field(default=None, ge=0, le=10**12)
 
 
 class ProductIn(DefinitionIn):
@@ -62,7 +62,7 @@ def create_product(body: ProductIn, services: ServicesDep,
 
 @router.get("/products")
 def list_products(services: ServicesDep, partner_id: str | None = None, stage: str | None = None,
-                  category: str | None = None, limit: int = 1000, offset: int = 0,
+                  category: str | None = None, limit: Limit = 1000, offset: Offset = 0,
                   principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
     """Products, optionally by partner, stage or category (partners see their own)."""
     return [p.to_dict() for p in services.products.list(partner_id=partner_id, stage=stage, category=category,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import ServicesDep, require
+from ecohub.api.deps import Limit, Offset, ServicesDep, require
 from ecohub.auth import Principal, Role
 from ecohub.ecosystem.domain import ExitKind, PartnerKind
 
@@ -65,7 +65,7 @@ def add_partner(body: PartnerIn, services: ServicesDep,
 
 @router.get("/partners")
 def list_partners(services: ServicesDep, kind: str | None = None, stage: str | None = None,
-                  country: str | None = None, limit: int = 1000, offset: int = 0,
+                  country: str | None = None, limit: Limit = 1000, offset: Offset = 0,
                   principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
     """Partners (a partner sees only itself)."""
     return services.ecosystem.partners.list(kind=kind, stage=stage, country=country, limit=limit, offset=offset,

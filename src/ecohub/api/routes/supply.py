@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import ServicesDep, require
+from ecohub.api.deps import Limit, ServicesDep, SmallCount, require
 from ecohub.auth import Principal, Role
 
 router = APIRouter(tags=["supply"])
@@ -39,7 +39,7 @@ class BomLineIn(BaseModel):
     """One BOM line."""
 
     part_no: str
-    quantity: int = 1
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
 
 
 @router.post("/suppliers", status_code=201)
@@ -57,7 +57,8 @@ def list_suppliers(services: ServicesDep, kind: str | None = None, _: Principal 
 
 
 @router.get("/suppliers/dependency")
-def supplier_dependency(services: ServicesDep, min_partners: int = 1, _: Principal = Operator) -> list[dict[str, Any]]:
+def supplier_dependency(services: ServicesDep, min_partners: SmallCount = 1,
+                        _: Principal = Operator) -> list[dict[str, Any]]:
     """Suppliers ranked by how many partners depend on them."""
     return services.ecosystem.supply.dependency(min_partners=min_partners)
 
@@ -91,7 +92,7 @@ def get_bom(model: str, services: ServicesDep,
 
 
 @router.get("/demand")
-def demand(services: ServicesDep, stage: list[str] = Query(["launched"]), limit: int = 100,
+def demand(services: ServicesDep, stage: list[str] = Query(["launched"]), limit: Limit = 100,
            _: Principal = Operator) -> list[dict[str, Any]]:
     """Annual units per component across all partners' products at the given stages."""
     return services.ecosystem.supply.demand(stages=stage, limit=limit)
