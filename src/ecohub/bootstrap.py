@@ -25,6 +25,7 @@ from ecohub.ecosystem.service import ProductService
 from ecohub.errors import NotFound
 from ecohub.home import privacy as home_privacy
 from ecohub.home.service import HomeContext, TokenService
+from ecohub.netguard import UrlPolicy
 from ecohub.privacy.crypto import CellKeys, SubjectKeys
 from ecohub.privacy.registry import DataRegistry
 from ecohub.privacy.sealing import PayloadSealer
@@ -172,7 +173,9 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         certification=certification,
         command_link=link,
         service_password=service_password(settings.data_dir),
-        automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products),
+        automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
+                                      url_policy=UrlPolicy(allow_private=settings.webhooks.allow_private,
+                                                           require_https=settings.environment == "production")),
         privacy=PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
                                      secret_key=settings.secret_key.encode()),
     )

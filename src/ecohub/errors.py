@@ -154,6 +154,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_SUPPLIER = "unknown_supplier"
     UNKNOWN_TOKEN = "unknown_token"
     UNKNOWN_USER = "unknown_user"
+    UNSAFE_URL = "unsafe_url"
     UNTRUSTED_REPORT = "untrusted_report"
     WEAK_PASSWORD = "weak_password"
     WRONG_CELL = "wrong_cell"

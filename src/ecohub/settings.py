@@ -48,6 +48,12 @@ class ApiSettings(BaseModel):
     command_timeout_s: float = 5.0
 
 
+class WebhookSettings(BaseModel):
+    """Where automations may send webhooks: public addresses only unless `allow_private` (tests, a lab)."""
+
+    allow_private: bool = False
+
+
 class IngestSettings(BaseModel):
     """Batching of the hot path: flush by count or after a few milliseconds."""
 
@@ -72,6 +78,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from ecohub.bootstrap import Services
 from ecohub.connect.service import ProvisionedDevice
+from ecohub.settings import Settings
 from tests.conftest import load_spec
 from tests.home.conftest import asignup, signup
 
@@ -53,6 +55,13 @@ def make_home(client: Any, services: Services, email: str = "ann@example.org") -
     return Home(home, user["headers"], sensor, plug)
 
 
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The automation tests' webhook sink listens on loopback: this hub allows private webhook targets (explicitly;
+    the default refuses them, see tests/automate/test_webhook_guard.py)."""
+    return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True})
 
 
 @pytest.fixture

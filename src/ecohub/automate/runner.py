@@ -25,7 +25,8 @@ from ecohub.automate.domain import (
     walk,
 )
 from ecohub.connect.commands import CommandService
-from ecohub.errors import EcohubError
+from ecohub.errors import EcohubError, InvalidInput
+from ecohub.netguard import UrlPolicy
 from ecohub.protocol import Method
 from ecohub.store import now_ms
 from ecohub.twin.service import TwinService
@@ -49,8 +50,9 @@ class Runner:
 
     def __init__(self, *, twin: TwinService, values: dict[tuple[str, str], Any],
                  commands: Callable[[], CommandService | None], chain: Callable[[Firing], dict[str, Any]],
-                 http: httpx.AsyncClient, command_timeout_s: float = 10.0) -> None:
+                 http: httpx.AsyncClient, command_timeout_s: float = 10.0, url_policy: UrlPolicy | None = None) -> None:
         self.twin = twin
+        self.url_policy = url_policy or UrlPolicy()
         self.values = values
         self.commands = commands
         self.chain = chain
@@ -140,6 +142,11 @@ class Runner:
     async def _webhook(self, action: WebhookAction, f: Firing) -> dict[str, Any]:
         payload = {"rule_id": f.rule.rule_id, "rule": f.rule.spec.name, "home_id": f.rule.home_id,
                    "trigger": f.trigger, "ts": f.ts_ms, "data": dict(action.body) if action.body else None}
+        try:
+            # checked again at send time: the name may resolve to a private address by now (DNS rebinding)
+            await asyncio.to_thread(self.url_policy.check, action.url)
+        except InvalidInput as err:
+            return {"type": "webhook", "ok": False, "error": "unsafe_url", "message": err.message}
         try:
             r = await self.http.post(action.url, json=payload)
         except httpx.HTTPError as err:

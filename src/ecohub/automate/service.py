@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from ecohub.auth import Principal
-from ecohub.automate.domain import LoadedRule, RuleRunner, RuleSpec, RunRuleAction, find_loop
+from ecohub.automate.domain import LoadedRule, RuleRunner, RuleSpec, RunRuleAction, WebhookAction, find_loop
 from ecohub.automate.events import RuleDeleted, RuleSaved
 from ecohub.automate.models import AutomationRule, AutomationRun
 from ecohub.automate.parse import Stored, bad, parse_rule, rule_doc
@@ -17,10 +17,11 @@ from ecohub.automate.resolver import HomeResolver, not_found_rule
 from ecohub.bus import EventBus
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import Conflict, EcohubError, ErrorCode, Unavailable
+from ecohub.errors import Conflict, EcohubError, ErrorCode, InvalidInput, Unavailable
 from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceUnbound
 from ecohub.home.homes import HomeService
+from ecohub.netguard import UrlPolicy
 from ecohub.store import Databases, aware, utcnow
 
 MAX_RULES_PER_HOME = 200
@@ -40,7 +41,8 @@ class AutomationService:
     """Rules of a home: every device they name is bound to the home; saved only when valid and loop-free."""
 
     def __init__(self, dbs: Databases, bus: EventBus, *, homes: HomeService, devices: DeviceService,
-                 products: ProductService) -> None:
+                 products: ProductService, url_policy: UrlPolicy | None = None) -> None:
+        self.url_policy = url_policy or UrlPolicy()
         self.dbs = dbs
         self.bus = bus
         self.homes = homes
@@ -74,6 +76,11 @@ class AutomationService:
         spec = parse_rule(doc, resolver)
         others = self._home_rules(self.homes.cell_of(p), home_id)
         for i, action in enumerate(spec.actions):
+            if isinstance(action, WebhookAction):
+                try:
+                    self.url_policy.check(action.url)
+                except InvalidInput as err:
+                    raise bad(f"actions[{i}].url", err.message, code=ErrorCode.UNSAFE_URL) from err
             if isinstance(action, RunRuleAction) and action.rule_id not in others and action.rule_id != rule_id:
                 raise bad(f"actions[{i}].rule_id", f"no rule {action.rule_id} in this home",
                           code=ErrorCode.UNKNOWN_RULE)
