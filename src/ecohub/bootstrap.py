@@ -166,7 +166,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         devices=devices,
         dead_letters=DeadLetterService(dbs),
         twin=twin,
-        telemetry=TelemetryService(dbs, sealer),
+        telemetry=TelemetryService(dbs, sealer, spec_of=products.compiled),
         tokens=TokenService(dbs),
         home=home,
         certification=certification,

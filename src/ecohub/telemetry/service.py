@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from ecohub.errors import ErrorCode, InvalidInput
+from ecohub.errors import ErrorCode, InvalidInput, NotFound
 from ecohub.privacy.sealing import PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
+from ecohub.spec.compiled import CompiledSpec
+from ecohub.spec.domain import Property
 from ecohub.store import Databases
+from ecohub.telemetry.domain import (
+    DAY,
+    MAX_POINTS,
+    Agg,
+    Kind,
+    Stats,
+    bucket_for_points,
+    bucketize,
+    check_range,
+    format_bucket,
+    kind_of,
+    parse_agg,
+    parse_bucket,
+    points_of,
+    runs_of,
+)
 from ecohub.telemetry.models import DeviceEvent, Sample
 
 MAX_READ = 10_000
+SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
 
 
 def _sample_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
@@ -29,9 +49,21 @@ def _event_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
 class TelemetryService:
     """Time series of property values and device events per cell; a bound device's payloads are sealed."""
 
-    def __init__(self, dbs: Databases, sealer: PayloadSealer) -> None:
+    def __init__(self, dbs: Databases, sealer: PayloadSealer, *, spec_of: SpecOf | None = None) -> None:
         self.dbs = dbs
         self.sealer = sealer
+        self.spec_of = spec_of
+
+    def property_of(self, model: str, key: str) -> Property | None:
+        """The spec property `key` of a product, or None when unknown (then values decide how to chart it)."""
+        if self.spec_of is None:
+            return None
+        siid, _, piid = key.partition(".")
+        try:
+            cp = self.spec_of(model).properties.get((int(siid), int(piid)))
+        except NotFound:
+            return None
+        return cp.prop if cp else None
 
     @staticmethod
     def append(session: Session, samples: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]],
@@ -47,9 +79,7 @@ class TelemetryService:
         """Samples of one property, oldest first, in [since, until] (unix ms)."""
         if not 1 <= limit <= MAX_READ:
             raise InvalidInput(f"limit must be between 1 and {MAX_READ}", code=ErrorCode.INVALID_LIMIT)
-        parts = key.split(".")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise InvalidInput(f"key {key!r} must be 'siid.piid', e.g. 2.1", code=ErrorCode.INVALID_KEY)
+        _check_key(key)
         q = select(Sample.ts, Sample.value, Sample.subject, Sample.sealed).where(Sample.did == did, Sample.key == key)
         if since is not None:
             q = q.where(Sample.ts >= since)
@@ -65,6 +95,67 @@ class TelemetryService:
                 if readable:  # a row sealed under an erased owner's key is gone for everyone
                     out.append({"ts": ts, "value": value})
         return out
+
+    def downsample(self, cell: str, did: str, key: str, *, model: str | None = None, since: int | None = None,
+                   until: int | None = None, bucket: str | None = None, agg: str | None = None,
+                   points: int | None = None, floor: int = 0) -> dict[str, Any]:
+        """One property in [since, until] as one point per bucket (`bucket`, or about `points` of them).
+
+        Numbers: avg/min/max/count, counters also `delta` (growth per bucket); bools and enums: `last` per bucket
+        plus `runs`, the state changes as a step line. Sealed values are opened here, in this process, and
+        aggregated in Python: the database never sees a bound device's values (docs/privacy.md). Nothing before
+        `floor` (a user's binding epoch) is read, not even the state the range starts in.
+        """
+        _check_key(key)
+        until = int(time.time() * 1000) if until is None else until
+        since = max(until - DAY if since is None else since, floor)
+        if points is not None:
+            bucket_ms = bucket_for_points(since, until, points)
+        elif bucket is not None:
+            bucket_ms = parse_bucket(bucket)
+        else:
+            bucket_ms = bucket_for_points(since, until, 500)
+        check_range(since, until, bucket_ms)
+        kind = kind_of(self.property_of(model, key) if model else None)
+        chosen = parse_agg(agg, kind)
+        samples, before = self._opened(cell, did, key, since, until, floor)
+        if kind == Kind.NUMBER and any(isinstance(v, str) for _, v in samples[:100]):
+            kind = Kind.TEXT  # a property the spec does not declare, reported as text
+            chosen = parse_agg(agg, kind)
+        out: dict[str, Any] = {"did": did, "key": key, "kind": kind.value, "agg": chosen.value,
+                               "bucket": format_bucket(bucket_ms), "bucket_ms": bucket_ms, "since": since,
+                               "until": until, "source": "raw",
+                               "points": points_of(bucketize(samples, bucket_ms), chosen, before=before)}
+        if kind == Kind.STATE:
+            start = [(since, before.last)] if before is not None and before.count else []
+            runs = runs_of(start + samples, until)
+            if len(runs) > MAX_POINTS:  # too many changes to draw: one run per bucket's last state
+                runs = runs_of([(p["ts"], p["value"]) for p in points_of(
+                    bucketize(samples, bucket_ms), Agg.LAST)], until)
+            out["runs"] = runs
+        return out
+
+    def _opened(self, cell: str, did: str, key: str, since: int, until: int,
+                floor: int) -> tuple[list[tuple[int, Any]], Stats]:
+        """The readable samples in [since, until] oldest first, and a Stats of the last one in [floor, since)."""
+        cols = (Sample.ts, Sample.value, Sample.subject, Sample.sealed)
+        base = select(*cols).where(Sample.did == did, Sample.key == key)
+        q = base.where(Sample.ts >= since, Sample.ts <= until).order_by(Sample.ts, Sample.id)
+        prior = base.where(Sample.ts < since, Sample.ts >= floor).order_by(Sample.ts.desc(), Sample.id.desc()).limit(1)
+        aad = telemetry_aad(did, key)
+        out: list[tuple[int, Any]] = []
+        before = Stats()
+        with self.dbs.cell_session(cell) as s:
+            opener = self.sealer.opener(s, cell)
+            for ts, plain, subject, sealed in s.execute(q):
+                readable, value = opener.value(plain, subject, sealed, aad)
+                if readable:
+                    out.append((ts, value))
+            for ts, plain, subject, sealed in s.execute(prior):
+                readable, value = opener.value(plain, subject, sealed, aad)
+                if readable:
+                    before.add(ts, value)
+        return out, before
 
     def events(self, cell: str, did: str, *, since: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Events of one device, newest first."""
@@ -89,3 +180,9 @@ class TelemetryService:
             q = q.where(Sample.did == did)
         with self.dbs.cell_session(cell) as s:
             return int(s.scalar(q) or 0)
+
+
+def _check_key(key: str) -> None:
+    parts = key.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise InvalidInput(f"key {key!r} must be 'siid.piid', e.g. 2.1", code=ErrorCode.INVALID_KEY)
