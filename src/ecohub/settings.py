@@ -54,6 +54,15 @@ class IngestSettings(BaseModel):
     max_inflight: int = 5000
 
 
+class TelemetrySettings(BaseModel):
+    """Retention of time series (defaults; the operator sets per product/property policies) and the job's pace."""
+
+    retention_days: int = Field(default=365, ge=1)  # raw samples and device events
+    rollup_retention_days: int = Field(default=3 * 365, ge=1)  # hourly and daily aggregates
+    job_interval_s: float = Field(default=3600.0, gt=0)  # how often the hub rolls up and prunes
+    prune_batch: int = Field(default=5000, ge=1)  # rows per DELETE on SQLite (one short write lock each)
+
+
 class Settings(BaseSettings):
     """All of ecohub's configuration; read from ECOHUB_* variables, then an optional ecohub.toml."""
 
@@ -70,6 +79,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -6,21 +6,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ecohub.errors import ErrorCode, InvalidInput, NotFound
-from ecohub.privacy.sealing import PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
+from ecohub.privacy.sealing import Opener, PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
 from ecohub.spec.compiled import CompiledSpec
 from ecohub.spec.domain import Property
 from ecohub.store import Databases
 from ecohub.telemetry.domain import (
     DAY,
+    HOUR,
     MAX_POINTS,
     Agg,
     Kind,
     Stats,
     bucket_for_points,
+    bucket_start,
     bucketize,
     check_range,
     format_bucket,
@@ -31,6 +33,8 @@ from ecohub.telemetry.domain import (
     runs_of,
 )
 from ecohub.telemetry.models import DeviceEvent, Sample
+from ecohub.telemetry.retention import Retention
+from ecohub.telemetry.rollup import RollupReport, Rollups
 
 MAX_READ = 10_000
 SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
@@ -49,10 +53,35 @@ def _event_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
 class TelemetryService:
     """Time series of property values and device events per cell; a bound device's payloads are sealed."""
 
-    def __init__(self, dbs: Databases, sealer: PayloadSealer, *, spec_of: SpecOf | None = None) -> None:
+    def __init__(self, dbs: Databases, sealer: PayloadSealer, *, spec_of: SpecOf | None = None,
+                 retention: Retention | None = None) -> None:
         self.dbs = dbs
         self.sealer = sealer
         self.spec_of = spec_of
+        self.rollups = Rollups(sealer)
+        self.retention = retention or Retention(dbs, raw_days=365, rollup_days=3 * 365, batch=5000)
+
+    def maintain(self, *, now_ms: int | None = None, prune: bool = True) -> dict[str, Any]:
+        """The maintenance job: roll up what arrived since the last run, then drop what retention says is
+        expired, in every cell; returns what it did per cell."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        skip_before = now - self.retention.min_raw_days() * DAY
+        out: dict[str, Any] = {}
+        for cell in self.dbs.cells:
+            rolled = RollupReport()
+            while True:
+                with self.dbs.cell_session(cell) as s:
+                    step = self.rollups.run(s, cell, now_ms=now, skip_before=skip_before)
+                    s.commit()
+                rolled.samples += step.samples
+                rolled.hours += step.hours
+                rolled.days += step.days
+                if step.samples == 0:
+                    break
+            out[cell] = {"rolled_up": rolled.to_dict()}
+            if prune:
+                out[cell]["dropped"] = self.retention.prune(cell, now_ms=now).to_dict()
+        return out
 
     def property_of(self, model: str, key: str) -> Property | None:
         """The spec property `key` of a product, or None when unknown (then values decide how to chart it)."""
@@ -118,43 +147,66 @@ class TelemetryService:
         check_range(since, until, bucket_ms)
         kind = kind_of(self.property_of(model, key) if model else None)
         chosen = parse_agg(agg, kind)
-        samples, before = self._opened(cell, did, key, since, until, floor)
+        res = DAY if bucket_ms % DAY == 0 else HOUR if bucket_ms % HOUR == 0 else 0
+        buckets, samples, before, source = self._read(cell, did, key, since, until, floor, bucket_ms, res)
         if kind == Kind.NUMBER and any(isinstance(v, str) for _, v in samples[:100]):
             kind = Kind.TEXT  # a property the spec does not declare, reported as text
             chosen = parse_agg(agg, kind)
+        pts = points_of(buckets, chosen, before=before)
         out: dict[str, Any] = {"did": did, "key": key, "kind": kind.value, "agg": chosen.value,
                                "bucket": format_bucket(bucket_ms), "bucket_ms": bucket_ms, "since": since,
-                               "until": until, "source": "raw",
-                               "points": points_of(bucketize(samples, bucket_ms), chosen, before=before)}
+                               "until": until, "source": source, "points": pts}
         if kind == Kind.STATE:
             start = [(since, before.last)] if before is not None and before.count else []
-            runs = runs_of(start + samples, until)
+            exact = source == "raw"  # rollups keep each hour's last state, not every change within it
+            changes = samples if exact else [(p["ts"], p["value"]) for p in points_of(buckets, Agg.LAST)]
+            runs = runs_of(start + changes, until)
             if len(runs) > MAX_POINTS:  # too many changes to draw: one run per bucket's last state
-                runs = runs_of([(p["ts"], p["value"]) for p in points_of(
-                    bucketize(samples, bucket_ms), Agg.LAST)], until)
+                runs = runs_of(start + [(p["ts"], p["value"]) for p in points_of(buckets, Agg.LAST)], until)
             out["runs"] = runs
         return out
 
-    def _opened(self, cell: str, did: str, key: str, since: int, until: int,
-                floor: int) -> tuple[list[tuple[int, Any]], Stats]:
-        """The readable samples in [since, until] oldest first, and a Stats of the last one in [floor, since)."""
+    def _read(self, cell: str, did: str, key: str, since: int, until: int, floor: int, bucket_ms: int,
+              res: int) -> tuple[dict[int, Stats], list[tuple[int, Any]], Stats, str]:
+        """Stats per output bucket: whole hours/days from the rollups where they are complete, the ragged edges
+        (and what the job has not rolled up yet) from the raw samples."""
+        with self.dbs.cell_session(cell) as s:
+            opener = self.sealer.opener(s, cell)
+            cut_lo = cut_hi = until + 1  # [cut_lo, cut_hi) answers from rollups
+            rolled: dict[int, Stats] = {}
+            if res:
+                cut_lo = -(-since // res) * res
+                rolled, complete = Rollups.read(s, opener, did, key, res, cut_lo, until + 1)
+                cut_hi = max(cut_lo, min(bucket_start(until + 1, res), complete))
+            samples, before = self._opened(s, opener, did, key, since, until, floor, skip=(cut_lo, cut_hi))
+        buckets = bucketize(samples, bucket_ms)
+        for b, st in rolled.items():
+            buckets.setdefault(bucket_start(b, bucket_ms), Stats()).merge(st)
+        source = "rollup" if rolled and not samples else "rollup+raw" if rolled else "raw"
+        return buckets, samples, before, source
+
+    @staticmethod
+    def _opened(s: Session, opener: Opener, did: str, key: str, since: int, until: int, floor: int, *,
+                skip: tuple[int, int] = (0, 0)) -> tuple[list[tuple[int, Any]], Stats]:
+        """The readable samples in [since, until] but not in [skip) oldest first, and a Stats of the last one in
+        [floor, since)."""
         cols = (Sample.ts, Sample.value, Sample.subject, Sample.sealed)
         base = select(*cols).where(Sample.did == did, Sample.key == key)
-        q = base.where(Sample.ts >= since, Sample.ts <= until).order_by(Sample.ts, Sample.id)
+        q = base.where(Sample.ts >= since, Sample.ts <= until)
+        if skip[1] > skip[0]:
+            q = q.where(or_(Sample.ts < skip[0], Sample.ts >= skip[1]))
         prior = base.where(Sample.ts < since, Sample.ts >= floor).order_by(Sample.ts.desc(), Sample.id.desc()).limit(1)
         aad = telemetry_aad(did, key)
         out: list[tuple[int, Any]] = []
         before = Stats()
-        with self.dbs.cell_session(cell) as s:
-            opener = self.sealer.opener(s, cell)
-            for ts, plain, subject, sealed in s.execute(q):
-                readable, value = opener.value(plain, subject, sealed, aad)
-                if readable:
-                    out.append((ts, value))
-            for ts, plain, subject, sealed in s.execute(prior):
-                readable, value = opener.value(plain, subject, sealed, aad)
-                if readable:
-                    before.add(ts, value)
+        for ts, plain, subject, sealed in s.execute(q.order_by(Sample.ts, Sample.id)):
+            readable, value = opener.value(plain, subject, sealed, aad)
+            if readable:
+                out.append((ts, value))
+        for ts, plain, subject, sealed in s.execute(prior):
+            readable, value = opener.value(plain, subject, sealed, aad)
+            if readable:
+                before.add(ts, value)
         return out, before
 
     def events(self, cell: str, did: str, *, since: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
