@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from ecohub.errors import ErrorCode, InvalidInput, NotFound
+from ecohub.auth import Principal, Role
+from ecohub.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.privacy.sealing import Opener, PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
 from ecohub.spec.compiled import CompiledSpec
 from ecohub.spec.domain import Property
@@ -60,6 +61,27 @@ class TelemetryService:
         self.spec_of = spec_of
         self.rollups = Rollups(sealer)
         self.retention = retention or Retention(dbs, raw_days=365, rollup_days=3 * 365, batch=5000)
+
+    def retention_of(self, model: str, *, caller: Principal | None = None) -> dict[str, Any]:
+        """A product's retention as enforced: its days, each property's exceptions, the hub's default."""
+        self._operator(caller, model)
+        return self.retention.effective(model)
+
+    def set_retention(self, model: str, *, key: str | None = None, raw_days: int | None = None,
+                      rollup_days: int | None = None, caller: Principal | None = None) -> dict[str, Any]:
+        """Set a product's (or with `key`, one property's) retention; both days None goes back to the default."""
+        self._operator(caller, model)
+        if key is not None:
+            _check_key(key)
+        self.retention.set(model, key=key, raw_days=raw_days, rollup_days=rollup_days,
+                           actor=caller.actor if caller else "cli", now_ms=int(time.time() * 1000))
+        return self.retention.effective(model)
+
+    def _operator(self, caller: Principal | None, model: str) -> None:
+        if caller is not None and caller.role != Role.OPERATOR:
+            raise Forbidden("only the operator sets retention", code=ErrorCode.FORBIDDEN)
+        if self.spec_of is not None:
+            self.spec_of(model)  # an unknown product is a 404, not a policy for nothing
 
     def maintain(self, *, now_ms: int | None = None, prune: bool = True) -> dict[str, Any]:
         """The maintenance job: roll up what arrived since the last run, then drop what retention says is
