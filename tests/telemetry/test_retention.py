@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from ecohub.bootstrap import Services
 from ecohub.cli.app import app
 from ecohub.settings import Settings
+from ecohub.store import now_ms
 from ecohub.telemetry.domain import DAY
 from ecohub.telemetry.models import Rollup, Sample
 from tests.conftest import load_spec
@@ -108,3 +109,18 @@ def _values(services: Services, did: str, key: str) -> list[tuple[float]]:
     with services.dbs.cell_session("eu") as s:
         return [tuple(r) for r in s.execute(select(Sample.value).where(Sample.did == did, Sample.key == key)
                                              .order_by(Sample.ts))]  # type: ignore[misc]
+
+
+def test_erasure_removes_rollups_whatever_the_retention(client: TestClient, services: Services, ann: dict[str, Any],
+                                                        device: Any, op: dict[str, str]) -> None:
+    from tests.home.conftest import PASSWORD
+    services.telemetry.set_retention("acme.plug.v1", raw_days=36_500, rollup_days=36_500)  # keep "forever"
+    t = now_ms() + 1  # after the binding; the hour it falls in started before it
+    write(services, device.did, "11.2", [(t + i, 5.0) for i in range(10)])  # sealed with Ann's key
+    services.telemetry.maintain(now_ms=t + DAY)
+    assert count(services, Rollup, did=device.did) == 2  # the hour and the day, sealed for Ann
+    r = client.delete("/api/v1/privacy/me", headers={**ann["headers"], "X-Password": PASSWORD})
+    assert r.status_code == 202, r.text
+    assert count(services, Rollup, did=device.did) == 0 and count(services, Sample, did=device.did) == 0
+    services.telemetry.maintain(now_ms=t + DAY)  # the job does not bring them back
+    assert count(services, Rollup, did=device.did) == 0

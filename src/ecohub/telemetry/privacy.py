@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, or_
 
 from ecohub.privacy.registry import DataRegistry, SealedColumn, StoreHandler
 from ecohub.privacy.sealing import event_aad, telemetry_aad
@@ -23,6 +23,8 @@ def register(registry: DataRegistry) -> None:
                      sealed=SealedColumn("value", ("did", "key"), telemetry_aad)),
         StoreHandler(_t(DeviceEvent), "telemetry", lambda sc: sc.owned_epoch(DeviceEvent.did, DeviceEvent.ts),
                      sealed=SealedColumn("arguments", ("did", "siid", "eiid"), event_aad)),
-        StoreHandler(_t(Rollup), "telemetry", lambda sc: sc.owned_epoch(Rollup.did, Rollup.bucket),
+        # a rollup is sealed per owner: theirs are the ones under their key (an hour may start before the binding)
+        StoreHandler(_t(Rollup), "telemetry",
+                     lambda sc: or_(Rollup.subject == sc.user_id, sc.owned_epoch(Rollup.did, Rollup.bucket)),
                      sealed=SealedColumn("stats", ("did", "key", "res", "bucket"), rollup_aad)),
     )
