@@ -38,6 +38,8 @@ from ecohub.telemetry.retention import Retention
 from ecohub.telemetry.rollup import RollupReport, Rollups
 
 MAX_READ = 10_000
+COPY_MIN = 8  # from this many samples a batch goes through COPY on PostgreSQL (below it COPY's setup costs more)
+SAMPLE_COLUMNS = ("did", "key", "ts", "value", "msg_id", "subject", "sealed")
 SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
 
 
@@ -121,7 +123,11 @@ class TelemetryService:
                seals: Mapping[str, Seal]) -> None:
         """Multi-row inserts inside the caller's transaction; `seals` (from PayloadSealer.seals) by did."""
         if samples:
-            session.execute(insert(Sample), [_sample_row(r, seals.get(r["did"])) for r in samples])
+            rows = [_sample_row(r, seals.get(r["did"])) for r in samples]
+            if session.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_MIN:
+                _copy_samples(session, rows)
+            else:  # SQLite (and small batches): one prepared executemany
+                session.execute(insert(Sample), rows)
         if events:
             session.execute(insert(DeviceEvent), [_event_row(r, seals.get(r["did"])) for r in events])
 
@@ -260,3 +266,15 @@ def _check_key(key: str) -> None:
     parts = key.split(".")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise InvalidInput(f"key {key!r} must be 'siid.piid', e.g. 2.1", code=ErrorCode.INVALID_KEY)
+
+
+def _copy_samples(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY the rows into telemetry on the session's own connection (psycopg 3), inside its transaction."""
+    from psycopg.types.json import Jsonb  # PostgreSQL only: SQLite hubs never import the driver
+
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(f"COPY telemetry ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            # a sealed row's value is JSON null, as the executemany path stores it
+            copy.write_row((r["did"], r["key"], r["ts"], Jsonb(r["value"]), r["msg_id"], r["subject"], r["sealed"]))
