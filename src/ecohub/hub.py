@@ -21,6 +21,7 @@ from ecohub.bootstrap import Services
 from ecohub.connect.commands import CommandService
 from ecohub.connect.plane import DevicePlane, plane_secrets
 from ecohub.errors import ErrorCode, Unavailable
+from ecohub.store import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,
                                                          twin=services.twin, commands=lambda: services.commands,
                                                          command_timeout_s=settings.api.command_timeout_s))
+        maintenance = asyncio.create_task(_maintain(services), name="maintenance")
+        stack.push_async_callback(_cancel, maintenance)
         app = app_factory(services)
         server = _QuietServer(uvicorn.Config(app, host=host, port=http_port, log_level="warning", lifespan="off",
                                              access_log=False))
@@ -136,6 +139,21 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
                                             "nats": plane.urls, "broker": broker}))
         stack.callback(lambda: runtime_path.unlink(missing_ok=True))
         yield services
+
+
+async def _maintain(services: Services) -> None:
+    """The hub's scheduled job: telemetry rollups and retention, and the dedup inbox's shorter window."""
+    settings = services.settings
+    while True:
+        await asyncio.sleep(settings.telemetry.job_interval_s)
+        try:
+            report = await asyncio.to_thread(services.telemetry.maintain)
+            before = now_ms() - int(settings.ingest.inbox_days * 86_400_000)
+            inbox = {c: await asyncio.to_thread(services.devices.prune_inbox, c, before_ms=before)
+                     for c in services.dbs.cells}
+            log.info("maintenance: telemetry %s; inbox entries forgotten %s", report, inbox)
+        except Exception:
+            log.exception("maintenance job failed")
 
 
 async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:

@@ -59,7 +59,16 @@ class IngestSettings(BaseModel):
 
     batch_size: int = 500
     batch_ms: float = 5.0
-    max_inflight: int = 5000
+    inbox_days: float = Field(default=1.0, gt=0)  # dedup memory, far longer than any redelivery
+
+
+class TelemetrySettings(BaseModel):
+    """Retention of time series (defaults; the operator sets per product/property policies) and the job's pace."""
+
+    retention_days: int = Field(default=365, ge=1)  # raw samples and device events
+    rollup_retention_days: int = Field(default=3 * 365, ge=1)  # hourly and daily aggregates
+    job_interval_s: float = Field(default=3600.0, gt=0)  # how often the hub rolls up and prunes
+    prune_batch: int = Field(default=5000, ge=1)  # rows per DELETE on SQLite (one short write lock each)
 
 
 class Settings(BaseSettings):
@@ -79,6 +88,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @classmethod
     def settings_customise_sources(

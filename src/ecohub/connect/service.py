@@ -8,14 +8,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, check_partner, partner_filter
 from ecohub.bus import EventBus
 from ecohub.connect.domain import check_secret, hash_bind_code, hash_secret, new_bind_code, new_secret
 from ecohub.connect.events import DeviceProvisioned, DeviceRevoked
-from ecohub.connect.models import DeadLetter, Device
+from ecohub.connect.models import DeadLetter, Device, InboxEntry
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import ErrorCode, InvalidInput, NotFound
 from ecohub.region.domain import cell_of_did, new_did
@@ -184,6 +184,20 @@ class DeviceService:
         self._cred_cache.pop(did, None)
         self.bus.publish([DeviceRevoked(did, cell)])  # the broker drops the session that used the old secret
         return ProvisionedDevice(did, secret, code, model, cell)
+
+    def prune_inbox(self, cell: str, *, before_ms: int, batch: int = 5000) -> int:
+        """Forget dedup entries older than `before_ms` (in bounded batches); returns how many."""
+        dropped = 0
+        while True:
+            with self.dbs.cell_session(cell) as s:
+                old = select(InboxEntry.did, InboxEntry.msg_id, InboxEntry.digest).where(
+                    InboxEntry.received_ms < before_ms).limit(batch)
+                keys = s.execute(old).all()
+                if not keys:
+                    return dropped
+                s.execute(delete(InboxEntry).where(
+                    tuple_(InboxEntry.did, InboxEntry.msg_id, InboxEntry.digest).in_([tuple(k) for k in keys])))
+            dropped += len(keys)
 
     def count_by_partner(self) -> dict[str, int]:
         """Active devices per partner, summed over every cell (aggregate only: no device or user data)."""

@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from ecohub.errors import ErrorCode, InvalidInput
-from ecohub.privacy.sealing import PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
+from ecohub.auth import Principal, Role
+from ecohub.errors import ErrorCode, Forbidden, InvalidInput, NotFound
+from ecohub.privacy.sealing import Opener, PayloadSealer, Seal, event_aad, seal_fields, telemetry_aad
+from ecohub.spec.compiled import CompiledSpec
+from ecohub.spec.domain import Property
 from ecohub.store import Databases
+from ecohub.telemetry.domain import (
+    DAY,
+    HOUR,
+    MAX_POINTS,
+    Agg,
+    Kind,
+    Stats,
+    bucket_for_points,
+    bucket_start,
+    bucketize,
+    check_range,
+    format_bucket,
+    kind_of,
+    parse_agg,
+    parse_bucket,
+    points_of,
+    runs_of,
+)
 from ecohub.telemetry.models import DeviceEvent, Sample
+from ecohub.telemetry.retention import Retention
+from ecohub.telemetry.rollup import RollupReport, Rollups
 
 MAX_READ = 10_000
+COPY_MIN = 8  # from this many samples a batch goes through COPY on PostgreSQL (below it COPY's setup costs more)
+SAMPLE_COLUMNS = ("did", "key", "ts", "value", "msg_id", "subject", "sealed")
+SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
 
 
 def _sample_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
@@ -29,16 +56,78 @@ def _event_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
 class TelemetryService:
     """Time series of property values and device events per cell; a bound device's payloads are sealed."""
 
-    def __init__(self, dbs: Databases, sealer: PayloadSealer) -> None:
+    def __init__(self, dbs: Databases, sealer: PayloadSealer, *, spec_of: SpecOf | None = None,
+                 retention: Retention | None = None) -> None:
         self.dbs = dbs
         self.sealer = sealer
+        self.spec_of = spec_of
+        self.rollups = Rollups(sealer)
+        self.retention = retention or Retention(dbs, raw_days=365, rollup_days=3 * 365, batch=5000)
+
+    def retention_of(self, model: str, *, caller: Principal | None = None) -> dict[str, Any]:
+        """A product's retention as enforced: its days, each property's exceptions, the hub's default."""
+        self._operator(caller, model)
+        return self.retention.effective(model)
+
+    def set_retention(self, model: str, *, key: str | None = None, raw_days: int | None = None,
+                      rollup_days: int | None = None, caller: Principal | None = None) -> dict[str, Any]:
+        """Set a product's (or with `key`, one property's) retention; both days None goes back to the default."""
+        self._operator(caller, model)
+        if key is not None:
+            _check_key(key)
+        self.retention.set(model, key=key, raw_days=raw_days, rollup_days=rollup_days,
+                           actor=caller.actor if caller else "cli", now_ms=int(time.time() * 1000))
+        return self.retention.effective(model)
+
+    def _operator(self, caller: Principal | None, model: str) -> None:
+        if caller is not None and caller.role != Role.OPERATOR:
+            raise Forbidden("only the operator sets retention", code=ErrorCode.FORBIDDEN)
+        if self.spec_of is not None:
+            self.spec_of(model)  # an unknown product is a 404, not a policy for nothing
+
+    def maintain(self, *, now_ms: int | None = None, prune: bool = True) -> dict[str, Any]:
+        """The maintenance job: roll up what arrived since the last run, then drop what retention says is
+        expired, in every cell; returns what it did per cell."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        skip_before = now - self.retention.min_raw_days() * DAY
+        out: dict[str, Any] = {}
+        for cell in self.dbs.cells:
+            rolled = RollupReport()
+            while True:
+                with self.dbs.cell_session(cell) as s:
+                    step = self.rollups.run(s, cell, now_ms=now, skip_before=skip_before)
+                    s.commit()
+                rolled.samples += step.samples
+                rolled.hours += step.hours
+                rolled.days += step.days
+                if step.samples == 0:
+                    break
+            out[cell] = {"rolled_up": rolled.to_dict()}
+            if prune:
+                out[cell]["dropped"] = self.retention.prune(cell, now_ms=now).to_dict()
+        return out
+
+    def property_of(self, model: str, key: str) -> Property | None:
+        """The spec property `key` of a product, or None when unknown (then values decide how to chart it)."""
+        if self.spec_of is None:
+            return None
+        siid, _, piid = key.partition(".")
+        try:
+            cp = self.spec_of(model).properties.get((int(siid), int(piid)))
+        except NotFound:
+            return None
+        return cp.prop if cp else None
 
     @staticmethod
     def append(session: Session, samples: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]],
                seals: Mapping[str, Seal]) -> None:
         """Multi-row inserts inside the caller's transaction; `seals` (from PayloadSealer.seals) by did."""
         if samples:
-            session.execute(insert(Sample), [_sample_row(r, seals.get(r["did"])) for r in samples])
+            rows = [_sample_row(r, seals.get(r["did"])) for r in samples]
+            if session.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_MIN:
+                _copy_samples(session, rows)
+            else:  # SQLite (and small batches): one prepared executemany
+                session.execute(insert(Sample), rows)
         if events:
             session.execute(insert(DeviceEvent), [_event_row(r, seals.get(r["did"])) for r in events])
 
@@ -47,9 +136,7 @@ class TelemetryService:
         """Samples of one property, oldest first, in [since, until] (unix ms)."""
         if not 1 <= limit <= MAX_READ:
             raise InvalidInput(f"limit must be between 1 and {MAX_READ}", code=ErrorCode.INVALID_LIMIT)
-        parts = key.split(".")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise InvalidInput(f"key {key!r} must be 'siid.piid', e.g. 2.1", code=ErrorCode.INVALID_KEY)
+        _check_key(key)
         q = select(Sample.ts, Sample.value, Sample.subject, Sample.sealed).where(Sample.did == did, Sample.key == key)
         if since is not None:
             q = q.where(Sample.ts >= since)
@@ -65,6 +152,90 @@ class TelemetryService:
                 if readable:  # a row sealed under an erased owner's key is gone for everyone
                     out.append({"ts": ts, "value": value})
         return out
+
+    def downsample(self, cell: str, did: str, key: str, *, model: str | None = None, since: int | None = None,
+                   until: int | None = None, bucket: str | None = None, agg: str | None = None,
+                   points: int | None = None, floor: int = 0) -> dict[str, Any]:
+        """One property in [since, until] as one point per bucket (`bucket`, or about `points` of them).
+
+        Numbers: avg/min/max/count, counters also `delta` (growth per bucket); bools and enums: `last` per bucket
+        plus `runs`, the state changes as a step line. Sealed values are opened here, in this process, and
+        aggregated in Python: the database never sees a bound device's values (docs/privacy.md). Nothing before
+        `floor` (a user's binding epoch) is read, not even the state the range starts in.
+        """
+        _check_key(key)
+        until = int(time.time() * 1000) if until is None else until
+        since = max(until - DAY if since is None else since, floor)
+        if points is not None:
+            bucket_ms = bucket_for_points(since, until, points)
+        elif bucket is not None:
+            bucket_ms = parse_bucket(bucket)
+        else:
+            bucket_ms = bucket_for_points(since, until, 500)
+        check_range(since, until, bucket_ms)
+        kind = kind_of(self.property_of(model, key) if model else None)
+        chosen = parse_agg(agg, kind)
+        res = DAY if bucket_ms % DAY == 0 else HOUR if bucket_ms % HOUR == 0 else 0
+        buckets, samples, before, source = self._read(cell, did, key, since, until, floor, bucket_ms, res)
+        if kind == Kind.NUMBER and any(isinstance(v, str) for _, v in samples[:100]):
+            kind = Kind.TEXT  # a property the spec does not declare, reported as text
+            chosen = parse_agg(agg, kind)
+        pts = points_of(buckets, chosen, before=before)
+        out: dict[str, Any] = {"did": did, "key": key, "kind": kind.value, "agg": chosen.value,
+                               "bucket": format_bucket(bucket_ms), "bucket_ms": bucket_ms, "since": since,
+                               "until": until, "source": source, "points": pts}
+        if kind == Kind.STATE:
+            start = [(since, before.last)] if before is not None and before.count else []
+            exact = source == "raw"  # rollups keep each hour's last state, not every change within it
+            changes = samples if exact else [(p["ts"], p["value"]) for p in points_of(buckets, Agg.LAST)]
+            runs = runs_of(start + changes, until)
+            if len(runs) > MAX_POINTS:  # too many changes to draw: one run per bucket's last state
+                runs = runs_of(start + [(p["ts"], p["value"]) for p in points_of(buckets, Agg.LAST)], until)
+            out["runs"] = runs
+        return out
+
+    def _read(self, cell: str, did: str, key: str, since: int, until: int, floor: int, bucket_ms: int,
+              res: int) -> tuple[dict[int, Stats], list[tuple[int, Any]], Stats, str]:
+        """Stats per output bucket: whole hours/days from the rollups where they are complete, the ragged edges
+        (and what the job has not rolled up yet) from the raw samples."""
+        with self.dbs.cell_session(cell) as s:
+            opener = self.sealer.opener(s, cell)
+            cut_lo = cut_hi = until + 1  # [cut_lo, cut_hi) answers from rollups
+            rolled: dict[int, Stats] = {}
+            if res:
+                cut_lo = -(-since // res) * res
+                rolled, complete = Rollups.read(s, opener, did, key, res, cut_lo, until + 1)
+                cut_hi = max(cut_lo, min(bucket_start(until + 1, res), complete))
+            samples, before = self._opened(s, opener, did, key, since, until, floor, skip=(cut_lo, cut_hi))
+        buckets = bucketize(samples, bucket_ms)
+        for b, st in rolled.items():
+            buckets.setdefault(bucket_start(b, bucket_ms), Stats()).merge(st)
+        source = "rollup" if rolled and not samples else "rollup+raw" if rolled else "raw"
+        return buckets, samples, before, source
+
+    @staticmethod
+    def _opened(s: Session, opener: Opener, did: str, key: str, since: int, until: int, floor: int, *,
+                skip: tuple[int, int] = (0, 0)) -> tuple[list[tuple[int, Any]], Stats]:
+        """The readable samples in [since, until] but not in [skip) oldest first, and a Stats of the last one in
+        [floor, since)."""
+        cols = (Sample.ts, Sample.value, Sample.subject, Sample.sealed)
+        base = select(*cols).where(Sample.did == did, Sample.key == key)
+        q = base.where(Sample.ts >= since, Sample.ts <= until)
+        if skip[1] > skip[0]:
+            q = q.where(or_(Sample.ts < skip[0], Sample.ts >= skip[1]))
+        prior = base.where(Sample.ts < since, Sample.ts >= floor).order_by(Sample.ts.desc(), Sample.id.desc()).limit(1)
+        aad = telemetry_aad(did, key)
+        out: list[tuple[int, Any]] = []
+        before = Stats()
+        for ts, plain, subject, sealed in s.execute(q.order_by(Sample.ts, Sample.id)):
+            readable, value = opener.value(plain, subject, sealed, aad)
+            if readable:
+                out.append((ts, value))
+        for ts, plain, subject, sealed in s.execute(prior):
+            readable, value = opener.value(plain, subject, sealed, aad)
+            if readable:
+                before.add(ts, value)
+        return out, before
 
     def events(self, cell: str, did: str, *, since: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Events of one device, newest first."""
@@ -89,3 +260,21 @@ class TelemetryService:
             q = q.where(Sample.did == did)
         with self.dbs.cell_session(cell) as s:
             return int(s.scalar(q) or 0)
+
+
+def _check_key(key: str) -> None:
+    parts = key.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise InvalidInput(f"key {key!r} must be 'siid.piid', e.g. 2.1", code=ErrorCode.INVALID_KEY)
+
+
+def _copy_samples(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY the rows into telemetry on the session's own connection (psycopg 3), inside its transaction."""
+    from psycopg.types.json import Jsonb  # PostgreSQL only: SQLite hubs never import the driver
+
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(f"COPY telemetry ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            # a sealed row's value is JSON null, as the executemany path stores it
+            copy.write_row((r["did"], r["key"], r["ts"], Jsonb(r["value"]), r["msg_id"], r["subject"], r["sealed"]))

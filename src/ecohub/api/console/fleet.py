@@ -19,7 +19,8 @@ from ecohub.bootstrap import Services
 
 router = APIRouter(route_class=ConsoleRoute)
 FLEET_LIMIT = 500
-RANGES = {"5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
+RANGES = {"5m": 300, "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+CHART_POINTS = 500  # one downsampled request per chart, whatever the range
 
 
 def ingest_totals(services: Services) -> dict[str, int]:
@@ -111,21 +112,35 @@ def device(did: str, request: Request, services: ServicesDep,
 @router.get("/fleet/devices/{did}/telemetry.json")
 def device_telemetry(did: str, key: str, services: ServicesDep, range: str = Query("1h"),
                      principal: Principal = Depends(operator_only)) -> JSONResponse:
-    """Samples of one property over a time range, as chart columns."""
+    """One property over a time range, downsampled to about CHART_POINTS points, as chart columns."""
     info = services.devices.get(did)
     since = int(time.time() * 1000) - RANGES.get(range, 3600) * 1000
     services.privacy.staff_read(principal, did, "telemetry", key=key, since=since)
-    return JSONResponse(chart_columns(services.telemetry.series(info.cell, did, key, since=since, limit=5000)))
+    return JSONResponse(chart_columns(services.telemetry.downsample(info.cell, did, key, model=info.model,
+                                                                    since=since, points=CHART_POINTS)))
 
 
-def chart_columns(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Samples as uPlot columns: x in unix seconds, numeric y (booleans as 0/1)."""
-    xs, ys = [], []
-    for s in samples:
-        v = s["value"]
-        if isinstance(v, bool):
-            v = int(v)
-        if isinstance(v, int | float):
-            xs.append(s["ts"] / 1000)
-            ys.append(v)
-    return {"x": xs, "y": ys, "count": len(xs)}
+def chart_columns(series: dict[str, Any]) -> dict[str, Any]:
+    """A downsampled series as uPlot columns: x in unix seconds, numeric y; states (bools as 0/1) as a step line
+    drawn from their runs, numbers from the bucket points."""
+    xs: list[float] = []
+    ys: list[float] = []
+    step = series["kind"] == "state"
+    if step:
+        runs = series.get("runs", [])
+        for r in runs:
+            v = r["value"]
+            if isinstance(v, bool | int | float):
+                xs.append(r["since"] / 1000)
+                ys.append(float(v))
+        if xs:  # the last state lasts to the end of the range
+            xs.append(runs[-1]["until"] / 1000)
+            ys.append(ys[-1])
+    else:
+        for p in series["points"]:
+            v = p["value"]
+            if isinstance(v, bool | int | float):
+                xs.append(p["ts"] / 1000)
+                ys.append(float(v))
+    count = sum(p["count"] for p in series["points"])
+    return {"x": xs, "y": ys, "count": count, "step": step, "bucket": series["bucket"], "agg": series["agg"]}

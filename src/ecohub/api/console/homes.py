@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from ecohub.api.console.common import ConsoleRoute, render, user_only
-from ecohub.api.console.fleet import RANGES, chart_columns
+from ecohub.api.console.fleet import CHART_POINTS, RANGES, chart_columns
 from ecohub.api.console.live import LiveHub
 from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal
@@ -140,10 +140,12 @@ async def run_action(did: str, request: Request, services: ServicesDep, key: str
 @router.get("/devices/{did}/telemetry.json")
 def telemetry(did: str, key: str, services: ServicesDep, range: str = Query("1h"),
               principal: Principal = Depends(user_only)) -> JSONResponse:
-    """Samples of one property over a time range (never before the user bound the device), as chart columns."""
+    """One property over a time range (never before the user bound the device), downsampled, as chart columns."""
     access = services.home.homes.device_access(principal, did, HomeRole.GUEST)
     since = max(int(time.time() * 1000) - RANGES.get(range, 3600) * 1000, access.since_ms)
-    return JSONResponse(chart_columns(services.telemetry.series(access.cell, did, key, since=since, limit=5000)))
+    model = services.devices.get(did).model
+    return JSONResponse(chart_columns(services.telemetry.downsample(access.cell, did, key, model=model, since=since,
+                                                                    points=CHART_POINTS, floor=access.since_ms)))
 
 
 @router.get("/live")

@@ -73,13 +73,22 @@ def get_twin(did: str, services: ServicesDep,
 
 
 @router.get("/devices/{did}/telemetry")
-def get_telemetry(did: str, key: str, services: ServicesDep, since: int | None = None, until: int | None = None,
-                  limit: int = Query(1000, ge=1, le=10000), principal: Principal = Depends(anyone)) -> dict[str, Any]:
-    """Samples of one property in [since, until] (unix ms), oldest first (users: since they bound it)."""
+def get_telemetry(did: str, key: str, services: ServicesDep, since: Millis = None, until: Millis = None,
+                  limit: int = Query(1000, ge=1, le=10000), bucket: str | None = None, agg: str | None = None,
+                  points: int | None = Query(None, ge=-(2**31), le=2**31), principal: Principal = Depends(anyone),
+                  ) -> dict[str, Any]:
+    """Samples of one property in [since, until] (unix ms), oldest first (users: since they bound it).
+
+    With `bucket` (1m, 5m, 1h, 1d), `points` (about N buckets) or `agg` (avg|min|max|last|count|delta) the answer
+    is downsampled: one point per bucket, and for bools and enums the state changes as `runs` (a step line).
+    """
     info, epoch_ms = services.home.devices.visible(principal, did)
     services.privacy.staff_read(principal, did, "telemetry", key=key, since=since, until=until)
-    return {"did": did, "key": key, "samples": services.telemetry.series(
-        info.cell, did, key, since=_since(since, epoch_ms), until=until, limit=limit)}
+    if bucket is None and agg is None and points is None:
+        return {"did": did, "key": key, "samples": services.telemetry.series(
+            info.cell, did, key, since=_since(since, epoch_ms), until=until, limit=limit)}
+    return services.telemetry.downsample(info.cell, did, key, model=info.model, since=since, until=until,
+                                         bucket=bucket, agg=agg, points=points, floor=epoch_ms)
 
 
 @router.get("/devices/{did}/events")

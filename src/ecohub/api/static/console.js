@@ -55,8 +55,11 @@
         .then(function (r) { return r.json(); })
         .then(function (d) {
           var label = form.key.options[form.key.selectedIndex].text;
-          telemetry = { key: key, x: d.x, y: d.y, plot: drawChart(box, d.x, [{ label: label, values: d.y }]) };
-          caption.textContent = d.count + " samples of " + label + " in the last " + range;
+          // one downsampled request (~500 points) per chart; switches and modes are a step line of their runs
+          telemetry = { key: key, x: d.x, y: d.y,
+                        plot: drawChart(box, d.x, [{ label: label, values: d.y }], { step: d.step }) };
+          caption.textContent = d.count + " samples of " + label + " in the last " + range +
+            (d.step ? " (state changes)" : " (" + d.agg + " per " + d.bucket + ")");
           box.setAttribute("data-samples", String(d.count));
         });
     }
