@@ -33,7 +33,8 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     services.close()
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+# signing out revokes the caller's own token: the generated cases would end the session the others run under
+schema = schemathesis.pytest.from_fixture("api_schema").exclude(path_regex=r"logout")
 
 
 @schema.parametrize()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecohub.privacy.domain import DEVICE_DATA, DEVICE_ID, TIMESTAMP, USER_ID, not_personal
@@ -17,7 +17,7 @@ class Device(CellBase):
 
     __tablename__ = "devices"
     __privacy__ = not_personal("did", "model", "partner_id", "secret_salt", "secret_hash", "bind_code_hash", "status",
-                               "created_at", "revoked_at",
+                               "created_at", "revoked_at", "bound",
                                why="manufacturing record of the device; it is linked to a person only through bindings")
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -29,6 +29,7 @@ class Device(CellBase):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bound: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # to a user: not a partner's
 
 
 class InboxEntry(CellBase):

@@ -93,15 +93,21 @@ class DeviceService:
         return self.dbs.check_cell(cell_of_did(did))
 
     def get(self, did: str, *, caller: Principal | None = None) -> DeviceInfo:
-        """A device's facts; NotFound for unknown ids; a partner caller only for its own products' devices."""
+        """A device's facts; NotFound for unknown ids. A partner caller gets only its own products' devices that no
+        user has bound (test units, stock): a user's device is never shown to a partner by its id."""
         cell = self.cell_of(did)
         with self.dbs.cell_session(cell) as s:
             d = s.get(Device, did)
-            if d is None:
+            if d is None or (partner_filter(caller, None) is not None and d.bound):
                 raise NotFound(f"no device {did}", code=ErrorCode.UNKNOWN_DEVICE)
             info = DeviceInfo(d.did, d.model, cell, d.status, d.partner_id, d.created_at.isoformat())
         check_partner(caller, info.partner_id)
         return info
+
+    @staticmethod
+    def mark_bound(session: Session, did: str, bound: bool) -> None:
+        """Record in the binding's own transaction whether a user holds the device (partners' view follows it)."""
+        session.execute(update(Device).where(Device.did == did).values(bound=bound))
 
     def list(self, *, cell: str | None = None, model: str | None = None, limit: int = 1000,
              caller: Principal | None = None) -> list[DeviceInfo]:
@@ -112,8 +118,8 @@ class DeviceService:
             q = select(Device).order_by(Device.created_at).limit(limit)
             if model:
                 q = q.where(Device.model == model)
-            if partner_id is not None:
-                q = q.where(Device.partner_id == partner_id)
+            if partner_id is not None:  # a partner: its own products' units that no user has bound
+                q = q.where(Device.partner_id == partner_id, Device.bound.is_(False))
             with self.dbs.cell_session(c) as s:
                 out += [DeviceInfo(d.did, d.model, c, d.status, d.partner_id, d.created_at.isoformat())
                         for d in s.scalars(q)]

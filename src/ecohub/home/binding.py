@@ -78,6 +78,7 @@ class BindingService:
                 s.add(Binding(did=did, home_id=home_id, room_id=room_id, name=sealed, bound_by=p.subject,
                               bound_ms=since))
                 s.flush()
+                DeviceService.mark_bound(s, did, True)
         except IntegrityError as err:
             raise Conflict(f"device {did} was bound by someone else just now",
                            code=ErrorCode.DEVICE_ALREADY_BOUND) from err
@@ -129,6 +130,7 @@ class BindingService:
             for b in s.scalars(select(Binding).where(Binding.did.in_(list(dids)))):
                 released.append((b.did, b.home_id))
                 s.delete(b)
+                DeviceService.mark_bound(s, b.did, False)
             s.execute(delete(BindCode).where(BindCode.did.in_(list(dids)), BindCode.used_at.is_(None)))
         for did, home_id in released:
             creds = self.devices.reset_credentials(did)
@@ -143,6 +145,7 @@ class BindingService:
             if b is None or b.home_id != home_id:
                 raise NotFound(f"no device {did} in home {home_id}", code=ErrorCode.UNKNOWN_DEVICE)
             s.delete(b)
+            DeviceService.mark_bound(s, did, False)
             # codes issued under the old credentials die with them; used ones stay so a reuse is named as such
             s.execute(delete(BindCode).where(BindCode.did == did, BindCode.used_at.is_(None)))
         creds = self.devices.reset_credentials(did)

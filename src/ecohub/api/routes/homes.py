@@ -57,7 +57,7 @@ class ShareIn(BaseModel):
 
     email: str = Field(max_length=254)
     role: str = Field(examples=["member", "guest"])
-    expires_in_s: int | None = Field(default=None, ge=60, le=10 * 365 * 24 * 3600, examples=[86400])
+    expires_in_s: int | None = Field(default=None, le=10 * 365 * 24 * 3600, examples=[86400])
 
 
 @router.post("/homes", status_code=201)
