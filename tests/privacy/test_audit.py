@@ -23,16 +23,18 @@ def _verify(services: Services) -> tuple[int, dict[str, Any]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def test_operator_and_partner_reads_of_a_bound_device_are_audited(client: TestClient, services: Services,
-                                                                 world: dict[str, Any]) -> None:
+def test_operator_reads_of_a_bound_device_are_audited_and_its_partner_reads_nothing(
+        client: TestClient, services: Services, world: dict[str, Any]) -> None:
     did = world["did"]
-    assert client.get(f"/api/v1/devices/{did}/twin", headers=world["operator"]).status_code == 200
     assert client.get(f"/api/v1/devices/{did}/telemetry", params={"key": "11.1"},
-                      headers=world["acme"]).status_code == 200
+                      headers=world["operator"]).status_code == 200
+    # the maker no longer reads a user's device by its id (pseudonymous, consented fleet data only)
+    assert client.get(f"/api/v1/devices/{did}/telemetry", params={"key": "11.1"},
+                      headers=world["acme"]).status_code == 404
     assert client.get(f"/api/v1/devices/{did}/twin", headers=world["ann"]["headers"]).status_code == 200
     entries = services.privacy.audit.entries("eu", subject=did)
     assert [(e["action"], e["actor"].split(":")[0]) for e in reversed(entries)] == [
-        ("staff.read.twin", "operator"), ("staff.read.telemetry", "partner")]  # the owner's own read is not staff
+        ("staff.read.telemetry", "operator")]  # the owner's own read is not staff; the refused one read nothing
     assert entries[0]["detail"] == {"key": "11.1"}
 
 
