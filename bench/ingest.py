@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from natsbench import (
+    CpuMeter,
     Env,
     drained,
     MosqLoad,
@@ -82,11 +84,17 @@ async def ecohub(env: Env, p: object, load: MosqLoad, messages: int, workers: in
         await asyncio.sleep(0.2)
         base = await asyncio.to_thread(inbox_count, env.services)
         files = load.prepare(messages)
+        meter = CpuMeter({"workers": [pr.pid for pr in pool.procs.values()],
+                          "nats-server": [p.server.proc.pid],  # type: ignore[attr-defined]
+                          "plane process (callout)": [os.getpid()]})
+        meter.start()
         t0 = time.perf_counter()
         run = asyncio.create_task(load.run(files))
         ok = await wait_until(lambda: asyncio.to_thread(lambda: inbox_count(env.services) >= base + messages),
                               within=timeout, step=0.02)
         seconds = time.perf_counter() - t0
+        meter.stop()
+        print(f"    {workers} worker(s): {meter.render(messages)}", flush=True)
         send_s = await run
         if not ok:
             raise RuntimeError(f"only {await asyncio.to_thread(inbox_count, env.services) - base} of {messages} "

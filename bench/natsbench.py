@@ -234,6 +234,58 @@ async def mosquitto_sub_counter(host: str, port: int, password: str, count: int,
                 await asyncio.wait_for(proc.wait(), 5)
 
 
+# ------------------------------------------------------------------------------------------------ cpu
+
+
+class CpuMeter:
+    """CPU seconds (user + system) that groups of processes spend between `start()` and `stop()`.
+
+    Groups: the given pids by name, plus every process whose name is `postgres` (the machine's PostgreSQL:
+    other sessions' queries count too, so it is an upper bound) and every `mosquitto_pub` (the load)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+        self.t0 = 0.0
+        self.wall = 0.0
+
+    def _sample(self) -> dict[str, float]:
+        import psutil
+
+        out = {}
+        for name, pids in self.groups.items():
+            total = 0.0
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    t = psutil.Process(pid).cpu_times()
+                    total += t.user + t.system
+            out[name] = total
+        by_name: dict[str, float] = {"postgres": 0.0, "mosquitto_pub": 0.0}
+        for proc in psutil.process_iter(["name", "cpu_times"]):
+            n = proc.info["name"]
+            if n in by_name and proc.info["cpu_times"] is not None:
+                by_name[n] += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+        out.update(by_name)
+        return out
+
+    def start(self) -> None:
+        self.before = self._sample()
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        self.wall = time.perf_counter() - self.t0
+        after = self._sample()
+        # mosquitto_pub processes exit during the run: their CPU is not sampled (shown as what was seen)
+        self.used = {k: max(0.0, after.get(k, 0.0) - self.before.get(k, 0.0)) for k in after}
+        return self.used
+
+    def render(self, messages: int) -> str:
+        parts = [f"{k} {v:.2f} s ({1e6 * v / messages:.0f} µs/msg, {v / self.wall:.2f} cores)"
+                 for k, v in self.used.items() if k != "mosquitto_pub"]
+        return f"CPU over {self.wall:.2f} s wall: " + "; ".join(parts)
+
+
 # ------------------------------------------------------------------------------------------- reporting
 
 
