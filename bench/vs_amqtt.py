@@ -81,7 +81,7 @@ async def one(name: str, cmd: list[str], env: dict[str, str], workdir: Path, arg
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(Exception):
-                if httpx.get(f"http://{HOST}:{http}/health", timeout=1).status_code == 200:
+                if httpx.get(f"http://{HOST}:{http}/api/v1/health", timeout=1).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name}: ecohub up did not become healthy (see {log.name})")
