@@ -134,6 +134,7 @@ class DriverJob:
     warmup: int
     seed: int
     repeats: int
+    raw_qos: int
 
 
 class RawRequester:
@@ -163,7 +164,7 @@ class RawRequester:
     async def start(self) -> None:
         version = MQTTv50 if self.job.mqtt_version == 5 else MQTTv311
         await self.client.connect(self.job.mqtt_host, self.job.mqtt_port, version=version, keepalive=60)
-        self.client.subscribe(Topic.all_up(), qos=1)
+        self.client.subscribe(Topic.all_up(), qos=self.job.raw_qos)
         await asyncio.wait_for(self.subscribed.wait(), timeout=10)
 
     async def request(self, did: str) -> None:
@@ -218,6 +219,7 @@ async def _drive(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
     rnd = random.Random(job.seed)
     raw = RawRequester(job)
     await raw.start()
+    print("  driver: raw MQTT requester subscribed", flush=True)
     headers = {"Authorization": f"Bearer {job.token}"}
     limits = httpx.Limits(max_connections=job.concurrency + 2, max_keepalive_connections=job.concurrency + 2)
     async with httpx.AsyncClient(base_url=job.http_url, headers=headers, timeout=15, limits=limits) as api:
@@ -230,8 +232,10 @@ async def _drive(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
                 raise RuntimeError(f"status {body.get('status')}")
 
         # warm-up (HTTP keep-alive connections, hub subscriptions, SQLite pages), not measured
-        await measure("warm-up", api_call, job.dids, job.warmup, job.concurrency, rnd)
-        await measure("warm-up", raw.request, job.dids, job.warmup, 1, rnd)
+        w = await measure("warm-up", api_call, job.dids, job.warmup, job.concurrency, rnd)
+        print(f"  driver: API warm-up {w['ok']} ok, errors {w['errors']}", flush=True)
+        w = await measure("warm-up", raw.request, job.dids, job.warmup, 1, rnd)
+        print(f"  driver: raw warm-up {w['ok']} ok, errors {w['errors']}", flush=True)
         results = []
         for rep in range(job.repeats):
             for conc in (1, job.concurrency):
@@ -317,7 +321,7 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
             print(f"  [{broker}] {ready[1]} devices connected in {ready[3]:.1f} s ({ready[2]} failed)", flush=True)
             job = DriverJob(str(hub.runtime.http_url), token, HOST, mqtt_port, endpoint_version,
                             services.service_password, [c[0] for c in creds], args.requests, args.concurrency,
-                            args.warmup, args.seed, args.repeats)
+                            args.warmup, args.seed, args.repeats, args.raw_qos)
             drv = ctx.Process(target=driver_main, name="bench-driver", daemon=True, args=(job, phase, drv_out))
             drv.start()
             procs.append(drv)
@@ -430,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="measure every mode this many times (default 3)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds allowed for the driver per variant")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--raw-qos", type=int, choices=[0, 1], default=0,
+                        help="QoS of the raw reference's ecohub/+/up subscription (default 0: at 1000 devices a QoS 1 "
+                             "wildcard subscription through NATS's MQTT layer stalled, see bench/RESULTS.md)")
     parser.add_argument("--profile", action="store_true", help="cProfile the hub during the sequential API phase")
     parser.add_argument("--profile-lines", type=int, default=25)
     args = parser.parse_args(argv)
