@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natsbench import CELL, HOST, MODEL, loadavg, machine, make_env, mmm, pg_databases, plane
+from natsbench import CELL, HOST, MODEL, lift_consumer_limit, loadavg, machine, make_env, mmm, pg_databases, plane
 
 
 def raise_fd_limit() -> int:
@@ -199,6 +199,9 @@ def rss_mib(pid: int) -> float:
 
 async def bench(args: argparse.Namespace) -> int:
     fd = raise_fd_limit()
+    if args.lift_consumer_limit:
+        lift_consumer_limit()
+        print("nats-server config: jetstream { limits { default_max_consumers: -1 } } (--lift-consumer-limit)")
     print(f"ecohub device plane capacity on NATS ({args.db}): provisioning at {args.levels}, connect rate "
           f"({args.connects} connects × {args.repeats}), up to {args.hold_devices} devices held")
     print("machine:\n  " + machine() + f"\n  this process's fd limit raised to {fd}", flush=True)
@@ -339,6 +342,12 @@ async def hold(args: argparse.Namespace, p: Any, server: Any, creds: list[tuple[
         pr.join(10)
         if pr.is_alive():
             pr.terminate()
+    errors: dict[str, int] = {}
+    for line in server.log_file.read_text(errors="replace").splitlines():
+        if "[ERR]" in line:
+            key = line.split(" - ")[-1].split(": err=")[-1][:90]
+            errors[key] = errors.get(key, 0) + 1
+    print(f"  nats-server [ERR] lines by reason: {json.dumps(errors) if errors else 'none'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="connects in flight per load process")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds to hold the sessions")
     parser.add_argument("--hold-timeout", type=float, default=300.0)
+    parser.add_argument("--lift-consumer-limit", action="store_true",
+                        help="render the server config with jetstream.limits.default_max_consumers -1 (nats-server "
+                             "2.15 caps a stream at 1000 consumers by default: one per QoS 1 device subscription)")
     args = parser.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",")]
     return asyncio.run(bench(args))

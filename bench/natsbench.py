@@ -126,6 +126,27 @@ async def plane(services: Any) -> AsyncIterator[Any]:
         yield p
 
 
+def lift_consumer_limit() -> None:
+    """In this process only: render nats-server configs with `jetstream { limits { default_max_consumers: -1 } }`.
+
+    nats-server 2.15 caps consumers per stream at a default (1000 here) when neither the stream nor the account sets
+    one; the MQTT layer makes one consumer on `$MQTT_msgs` per QoS 1 subscription (every device's `down`), so the
+    hub's config as generated holds at most ~999 devices subscribed at QoS 1. The fix belongs in
+    `connect/nats/config.py`; the benchmarks can measure with it applied."""
+    from ecohub.connect.nats import config
+
+    if getattr(config.render, "_lifted", False):
+        return
+    original = config.render
+
+    def render(**kw: Any) -> str:
+        text = original(**kw)
+        return text.replace("jetstream {\n", "jetstream {\n  limits { default_max_consumers: -1 }\n", 1)
+
+    render._lifted = True  # type: ignore[attr-defined]
+    config.render = render  # type: ignore[assignment]
+
+
 async def waiting_pulls(p: Any) -> int:
     """Pull requests waiting on ingest's durable (each idle worker holds one): a worker is bound and ready."""
     from ecohub.connect.nats.ingest import MQTT_MSGS
