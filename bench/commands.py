@@ -57,7 +57,7 @@ from ecohub.settings import Settings
 from ecohub.spec import parse_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natsbench import CELL, HOST, MODEL, SPEC_FILE, machine, mmm
+from natsbench import CELL, HOST, MODEL, SPEC_FILE, lift_consumer_limit, machine, mmm
 
 from ecohub.hub import free_port
 
@@ -405,6 +405,9 @@ def print_table(variants: list[dict[str, Any]]) -> bool:
 async def bench(args: argparse.Namespace) -> int:
     raise_fd_limit()
     brokers = ["embedded"]
+    if args.lift_consumer_limit:
+        lift_consumer_limit()
+        print("nats-server config: jetstream { limits { default_max_consumers: -1 } } (--lift-consumer-limit)")
     print(f"ecohub command round-trip benchmark: {args.devices} connected devices, {args.requests} requests per "
           f"mode, sequential and {args.concurrency} concurrent, get_properties of 2 properties")
     print("machine:\n  " + machine(), flush=True)
@@ -434,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="measure every mode this many times (default 3)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds allowed for the driver per variant")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--lift-consumer-limit", action="store_true",
+                        help="render the server config with jetstream.limits.default_max_consumers -1 (nats-server "
+                             "2.15 caps a stream at 1000 consumers: one per QoS 1 device subscription)")
     parser.add_argument("--raw-qos", type=int, choices=[0, 1], default=0,
                         help="QoS of the raw reference's ecohub/+/up subscription (default 0: at 1000 devices a QoS 1 "
                              "wildcard subscription through NATS's MQTT layer stalled, see bench/RESULTS.md)")

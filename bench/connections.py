@@ -121,7 +121,8 @@ def _packet(kind: int, body: bytes) -> bytes:
             return bytes([kind]) + rem + body
 
 
-async def hold_one(host: str, port: int, did: str, secret: str, keepalive: int) -> asyncio.StreamWriter | None:
+async def hold_one(host: str, port: int, did: str, secret: str, keepalive: int,
+                   qos: int = 1) -> asyncio.StreamWriter | None:
     """A raw MQTT 3.1.1 device session: CONNECT (clean, did/secret) → CONNACK 0 → SUBSCRIBE own down QoS 1 → SUBACK."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
@@ -134,7 +135,7 @@ async def hold_one(host: str, port: int, did: str, secret: str, keepalive: int) 
         if connack[0] != 0x20 or connack[3] != 0:
             writer.close()
             return None
-        writer.write(_packet(0x82, struct.pack("!H", 1) + _s(f"ecohub/{did}/down") + b"\x01"))
+        writer.write(_packet(0x82, struct.pack("!H", 1) + _s(f"ecohub/{did}/down") + bytes([qos])))
         suback = await asyncio.wait_for(reader.readexactly(5), 30)
         if suback[0] != 0x90 or suback[4] not in (0, 1):
             writer.close()
@@ -146,7 +147,7 @@ async def hold_one(host: str, port: int, did: str, secret: str, keepalive: int) 
 
 
 async def _hold(host: str, port: int, creds: list[tuple[str, str]], concurrency: int, go: Any, stop: Any,
-                out: Any) -> None:
+                out: Any, qos: int) -> None:
     gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, go.wait)
@@ -157,7 +158,7 @@ async def _hold(host: str, port: int, creds: list[tuple[str, str]], concurrency:
     async def one(did: str, secret: str) -> None:
         nonlocal failed
         async with gate:
-            w = await hold_one(host, port, did, secret, keepalive=900)
+            w = await hold_one(host, port, did, secret, keepalive=900, qos=qos)
         if w is None:
             failed += 1
         else:
@@ -173,10 +174,10 @@ async def _hold(host: str, port: int, creds: list[tuple[str, str]], concurrency:
 
 
 def hold_main(host: str, port: int, creds: list[tuple[str, str]], concurrency: int, go: Any, stop: Any,
-              out: Any) -> None:
+              out: Any, qos: int = 1) -> None:
     raise_fd_limit()
     try:
-        asyncio.run(_hold(host, port, creds, concurrency, go, stop, out))
+        asyncio.run(_hold(host, port, creds, concurrency, go, stop, out, qos))
     except BaseException as err:
         out.put(("error", repr(err)))
     finally:
@@ -282,14 +283,15 @@ async def bench(args: argparse.Namespace) -> int:
 
 async def hold(args: argparse.Namespace, p: Any, server: Any, creds: list[tuple[str, str]]) -> None:
     n = min(args.hold_devices, len(creds))
-    print(f"\n3. devices held by one node: {n} raw MQTT sessions (CONNECT via callout + SUBSCRIBE own down QoS 1) "
+    print(f"\n3. devices held by one node: {n} raw MQTT sessions (CONNECT via callout + SUBSCRIBE own down QoS {args.sub_qos}) "
           f"from {args.processes} processes, {args.concurrency} connects in flight each; nats-server fd limit "
           f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]} (inherited)")
     host, port = p.mqtt_endpoint
     ctx = mp.get_context("spawn")
     go, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
     chunk = creds[:n]
-    procs = [ctx.Process(target=hold_main, args=(host, port, chunk[k::args.processes], args.concurrency, go, stop, out),
+    procs = [ctx.Process(target=hold_main, args=(host, port, chunk[k::args.processes], args.concurrency, go, stop, out,
+                                                       args.sub_qos),
                          daemon=True) for k in range(args.processes)]
     for pr in procs:
         pr.start()
@@ -365,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="connects in flight per load process")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds to hold the sessions")
     parser.add_argument("--hold-timeout", type=float, default=300.0)
+    parser.add_argument("--sub-qos", type=int, choices=[0, 1], default=1,
+                        help="QoS of each held session's down subscription (1: a JetStream consumer each, as the SDK)")
     parser.add_argument("--lift-consumer-limit", action="store_true",
                         help="render the server config with jetstream.limits.default_max_consumers -1 (nats-server "
                              "2.15 caps a stream at 1000 consumers by default: one per QoS 1 device subscription)")
