@@ -8,7 +8,8 @@ one user; in the second run those homes hold R enabled rules: each triggers when
 threshold (so every message is looked up and most rules fire about once per 1,000 messages), checks that the
 device's switch is on, and switches the charging protection (4.1) of another device of the home through a real
 command (the `mosquitto_pub` devices do not subscribe to `down`, so those commands time out: the engine's
-snapshot counts them; the action runner waits on them off the ingest path). Rate = N / (time until the worker stored N more messages).
+snapshot counts them; the action runner waits on them off the ingest path).
+Rate = N / (time until the worker stored N more messages).
 
 Usage::
 

@@ -370,7 +370,8 @@ def print_table(variants: list[dict[str, Any]]) -> bool:
     for v in variants:
         for r in v["results"]:
             errs = sum(r["errors"].values())
-            print(f"| {v['broker']} | {r['repeat']} | {r['name']} | {r['concurrency']} | {r['ok']} | {errs} | {r['p50']:.2f} | "
+            print(f"| {v['broker']} | {r['repeat']} | {r['name']} | {r['concurrency']} | {r['ok']} | {errs} | "
+                  f"{r['p50']:.2f} | "
                   f"{r['p90']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['ok'] / r['wall_s']:.0f} |")
             if r["name"] == "API":
                 met &= r["p99"] < TARGET_P99_MS and errs == 0

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natsbench import CELL, HOST, MODEL, lift_consumer_limit, loadavg, machine, make_env, mmm, pg_databases, plane
+from natsbench import CELL, MODEL, lift_consumer_limit, loadavg, machine, make_env, mmm, pg_databases, plane
 
 
 def raise_fd_limit() -> int:
@@ -204,7 +204,7 @@ async def bench(args: argparse.Namespace) -> int:
         lift_consumer_limit()
         print("nats-server config: jetstream { limits { default_max_consumers: -1 } } (--lift-consumer-limit)")
     print(f"ecohub device plane capacity on NATS ({args.db}): provisioning at {args.levels}, connect rate "
-          f"({args.connects} connects × {args.repeats}), up to {args.hold_devices} devices held")
+          f"({args.connects} connects x {args.repeats}), up to {args.hold_devices} devices held")
     print("machine:\n  " + machine() + f"\n  this process's fd limit raised to {fd}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ecohub-bench-conn-") as tmp, contextlib.ExitStack() as stack:
         urls = stack.enter_context(pg_databases("bench_conn")) if args.db == "postgresql" else None
@@ -222,7 +222,8 @@ async def bench(args: argparse.Namespace) -> int:
                     grown = 0
                     have = len(creds)
                     while len(creds) < level:
-                        batch = services.devices.provision(model=MODEL, count=min(10_000, level - len(creds)), cell=CELL)
+                        batch = services.devices.provision(model=MODEL, count=min(10_000, level - len(creds)),
+                                                           cell=CELL)
                         creds += [(d.did, d.secret) for d in batch]
                         grown += len(batch)
                     fill = grown / (time.perf_counter() - t) if grown else float("nan")
@@ -241,8 +242,8 @@ async def bench(args: argparse.Namespace) -> int:
                           f"{before[1]} → {after[1]} bytes; fleet now {creds_count}", flush=True)
                 base = args.levels[0]
                 for level, (single, batched) in prov.items():
-                    print(f"  level {level}: single {single:.0f} /s ({single / prov[base][0]:.2f} × level {base}), "
-                          f"batch {batched:.0f} /s ({batched / prov[base][1]:.2f} ×)")
+                    print(f"  level {level}: single {single:.0f} /s ({single / prov[base][0]:.2f} x level {base}), "
+                          f"batch {batched:.0f} /s ({batched / prov[base][1]:.2f} x)")
 
                 print(f"\n2. connect rate (connect → CONNACK → disconnect, paho in a child process), fleet "
                       f"{len(creds)} in the database")
@@ -283,7 +284,8 @@ async def bench(args: argparse.Namespace) -> int:
 
 async def hold(args: argparse.Namespace, p: Any, server: Any, creds: list[tuple[str, str]]) -> None:
     n = min(args.hold_devices, len(creds))
-    print(f"\n3. devices held by one node: {n} raw MQTT sessions (CONNECT via callout + SUBSCRIBE own down QoS {args.sub_qos}) "
+    print(f"\n3. devices held by one node: {n} raw MQTT sessions (CONNECT via callout + SUBSCRIBE own down "
+          f"QoS {args.sub_qos}) "
           f"from {args.processes} processes, {args.concurrency} connects in flight each; nats-server fd limit "
           f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]} (inherited)")
     host, port = p.mqtt_endpoint

@@ -209,7 +209,8 @@ async def run_ha(broker: tuple[str, int, str], load: MosqLoad, dids: list[str], 
 
 async def bench(args: argparse.Namespace) -> int:
     print(f"Home Assistant vs ecohub on the NATS hub: {args.messages} messages (2 properties each) from "
-          f"{args.devices} devices (one mosquitto_pub each), QoS 1, {args.repeats} repeats, HA subscribes at QoS {args.ha_qos}")
+          f"{args.devices} devices (one mosquitto_pub each), QoS 1, {args.repeats} repeats, "
+          f"HA subscribes at QoS {args.ha_qos}")
     print("machine:\n  " + machine())
     if not os.path.exists(args.ha_python):  # noqa: ASYNC240 (once, before anything runs)
         print(f"Home Assistant is not installed: {args.ha_python} does not exist (python3 -m venv /tmp/havenv && "
@@ -243,7 +244,7 @@ async def bench(args: argparse.Namespace) -> int:
                     eco_rates.append(2 * rate)
                     ha_rates.append(ha_states_s)
                     ratios.append(2 * rate / ha_states_s)
-                    print(f"  [#{k + 1}] ecohub ÷ HA = {ratios[-1]:.1f}×", flush=True)
+                    print(f"  [#{k + 1}] ecohub ÷ HA = {ratios[-1]:.1f}x", flush=True)
         finally:
             env.services.close()
     print("\n| figure (property samples/s) | min / median / max |\n|---|---|")

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from natsbench import (
     CpuMeter,
     Env,
-    drained,
     MosqLoad,
+    drained,
     inbox_count,
     loadavg,
     machine,
@@ -51,7 +51,7 @@ from natsbench import (
 )
 
 
-async def reference(env: Env, p: object, load: MosqLoad, messages: int, timeout: float) -> float:
+async def reference(env: Env, p: object, load: MosqLoad, messages: int, timeout: float) -> float:  # noqa: ASYNC109
     host, port = p.mqtt_endpoint  # type: ignore[attr-defined]
     warm = load.prepare(2 * len(env.creds))
     async with mosquitto_sub_counter(host, port, env.services.service_password, 2 * len(env.creds)) as sub:
@@ -67,7 +67,8 @@ async def reference(env: Env, p: object, load: MosqLoad, messages: int, timeout:
     return messages / seconds
 
 
-async def ecohub(env: Env, p: object, load: MosqLoad, messages: int, workers: int, timeout: float) -> tuple[float, float]:
+async def ecohub(env: Env, p: object, load: MosqLoad, messages: int, workers: int,
+                 timeout: float) -> tuple[float, float]:  # noqa: ASYNC109
     """→ (persisted msg/s, publishers' msg/s until their last PUBACK)."""
     from ecohub.workers import WorkerPool
 
@@ -126,7 +127,7 @@ async def one_repeat(db: str, args: argparse.Namespace, tmp: Path, k: int) -> di
                     rate, pub = await ecohub(env, p, load, args.messages, w, args.timeout)
                     out[f"w{w}"], out[f"pub{w}"] = rate, pub
                     print(f"  [{db} #{k + 1}, load {loadavg()}] ecohub {w} worker(s) persisted: {rate:8.0f} msg/s "
-                          f"= {rate / out['reference']:.2f} × reference (publishers' PUBACK rate {pub:.0f} msg/s)",
+                          f"= {rate / out['reference']:.2f} x reference (publishers' PUBACK rate {pub:.0f} msg/s)",
                           flush=True)
             rows = await asyncio.to_thread(inbox_count, env.services)
             samples = await asyncio.to_thread(telemetry_count, env.services)
