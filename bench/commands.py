@@ -1,22 +1,22 @@
-"""Command round-trip benchmark: API → device → reply latency at 1k connected devices, next to raw MQTT.
+"""Command round-trip benchmark on NATS: API → device → reply latency at 1k connected devices, next to raw MQTT.
 
-For each broker variant (ecohub's embedded amqtt broker, ecohub's managed Mosquitto with dynamic security):
-
-* a hub (``running_hub``: broker, ingest worker, command service, HTTP API) runs in this process;
+* a hub (``running_hub``, what ``ecohub up`` runs: the supervised nats-server with MQTT on free ports, the auth
+  callout, an ingest worker, the command service over NATS, the HTTP API) runs in this process;
 * D device-SDK ``SimulatedDevice`` instances (default 1000, MQTT 3.1.1, did/secret) run in a separate process;
 * a driver process measures, against random devices:
   - **API**: ``POST /api/v1/devices/{did}/commands`` ``get_properties`` (httpx, operator token) — the hub validates,
     records the command, publishes on ``down``, waits for the device's reply on ``up``, records it, answers;
   - **raw MQTT** (the reference): one plain gmqtt client of the service user, subscribed to ``ecohub/+/up``,
     publishes the same ``get_properties`` request on a device's ``down`` topic and waits for its reply;
-  each first sequentially (one request at a time), then with K concurrent requesters.
+  each first sequentially (one request at a time), then with K concurrent requesters; the whole sequence is
+  repeated ``--repeats`` times on the same hub and devices (min/median/max of the p99s are printed).
 
 Printed: p50/p90/p99/max per mode, the API ÷ raw ratio (same run), and, when the API p99 misses the target
 (20 ms), a cProfile of the hub process during the sequential API phase (``--profile``).
 
 Usage::
 
-    python bench/commands.py [--devices 1000] [--requests 500] [--concurrency 8] [--broker embedded|mosquitto|both]
+    python bench/commands.py [--devices 1000] [--requests 500] [--concurrency 8] [--repeats 3] [--profile]
 """
 
 from __future__ import annotations
@@ -57,8 +57,18 @@ from ecohub.settings import Settings
 from ecohub.spec import parse_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from connections import prewrite_dynsec, raise_fd_limit
-from ingest import CELL, HOST, MODEL, SPEC_FILE, free_port, machine_summary
+from natsbench import CELL, HOST, MODEL, SPEC_FILE, lift_consumer_limit, machine, mmm
+
+from ecohub.hub import free_port
+
+
+def raise_fd_limit() -> None:
+    """Soft fd limit up to the hard one (1000 devices in one process need more than the default 1024)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 GET = [{"siid": 2, "piid": 1}, {"siid": 11, "piid": 2}]  # switch on/off + electric power
 TARGET_P99_MS = 20.0
@@ -123,6 +133,8 @@ class DriverJob:
     concurrency: int
     warmup: int
     seed: int
+    repeats: int
+    raw_qos: int
 
 
 class RawRequester:
@@ -152,7 +164,7 @@ class RawRequester:
     async def start(self) -> None:
         version = MQTTv50 if self.job.mqtt_version == 5 else MQTTv311
         await self.client.connect(self.job.mqtt_host, self.job.mqtt_port, version=version, keepalive=60)
-        self.client.subscribe(Topic.all_up(), qos=1)
+        self.client.subscribe(Topic.all_up(), qos=self.job.raw_qos)
         await asyncio.wait_for(self.subscribed.wait(), timeout=10)
 
     async def request(self, did: str) -> None:
@@ -207,6 +219,7 @@ async def _drive(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
     rnd = random.Random(job.seed)
     raw = RawRequester(job)
     await raw.start()
+    print("  driver: raw MQTT requester subscribed", flush=True)
     headers = {"Authorization": f"Bearer {job.token}"}
     limits = httpx.Limits(max_connections=job.concurrency + 2, max_keepalive_connections=job.concurrency + 2)
     async with httpx.AsyncClient(base_url=job.http_url, headers=headers, timeout=15, limits=limits) as api:
@@ -219,16 +232,21 @@ async def _drive(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
                 raise RuntimeError(f"status {body.get('status')}")
 
         # warm-up (HTTP keep-alive connections, hub subscriptions, SQLite pages), not measured
-        await measure("warm-up", api_call, job.dids, job.warmup, job.concurrency, rnd)
-        await measure("warm-up", raw.request, job.dids, job.warmup, 1, rnd)
+        w = await measure("warm-up", api_call, job.dids, job.warmup, job.concurrency, rnd)
+        print(f"  driver: API warm-up {w['ok']} ok, errors {w['errors']}", flush=True)
+        w = await measure("warm-up", raw.request, job.dids, job.warmup, 1, rnd)
+        print(f"  driver: raw warm-up {w['ok']} ok, errors {w['errors']}", flush=True)
         results = []
-        for conc in (1, job.concurrency):
-            results.append(await measure("raw MQTT", raw.request, job.dids, job.requests, conc, rnd))
-            if conc == 1:
-                out.put(("phase", "api-sequential"))  # the hub profiles this phase when asked
-            results.append(await measure("API", api_call, job.dids, job.requests, conc, rnd))
-            if conc == 1:
-                out.put(("phase", "api-sequential-done"))
+        for rep in range(job.repeats):
+            for conc in (1, job.concurrency):
+                results.append({"repeat": rep + 1,
+                                **await measure("raw MQTT", raw.request, job.dids, job.requests, conc, rnd)})
+                if conc == 1 and rep == 0:
+                    out.put(("phase", "api-sequential"))  # the hub profiles this phase when asked
+                results.append({"repeat": rep + 1, **await measure("API", api_call, job.dids, job.requests, conc,
+                                                                     rnd)})
+                if conc == 1 and rep == 0:
+                    out.put(("phase", "api-sequential-done"))
     out.put(("results", results))
     with contextlib.suppress(Exception):
         await asyncio.wait_for(raw.client.disconnect(), timeout=2)
@@ -250,16 +268,13 @@ def driver_main(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
 
 
 def time_command_service(services: Services) -> tuple[list[float], list[float]]:
-    """Wrap the hub's CommandService to collect (ms) the wall time of ``send`` (the MQTT part of an API command:
-    validate, insert the command row, publish, await the reply, update the row) and, inside it, the time from
-    publishing the request on ``down`` to the reply reaching the command client's ``on_message``."""
+    """Wrap the hub's CommandService to collect (ms) the wall time of ``send`` (validate, insert the command row,
+    publish on NATS ``ecohub.{did}.down``, await the reply, update the row): the rest of an API call is HTTP +
+    FastAPI + httpx."""
     commands = services.commands
-    assert commands is not None and commands._client is not None
-    send, client, on_message = commands.send, commands._client, commands._on_message
-    publish = client.publish
+    assert commands is not None
+    send = commands.send
     samples: list[float] = []
-    mqtt: list[float] = []
-    sent_at: dict[str, float] = {}
 
     async def timed(*a: Any, **kw: Any) -> dict[str, Any]:
         t = time.perf_counter()
@@ -268,20 +283,8 @@ def time_command_service(services: Services) -> tuple[list[float], list[float]]:
         finally:
             samples.append((time.perf_counter() - t) * 1000)
 
-    def timed_publish(topic: str, payload: bytes, **kw: Any) -> None:
-        sent_at[topic.split("/")[1]] = time.perf_counter()
-        publish(topic, payload, **kw)
-
-    async def timed_on_message(topic: str, payload: bytes) -> None:
-        t = sent_at.pop(topic.split("/")[1], None)
-        if t is not None:
-            mqtt.append((time.perf_counter() - t) * 1000)
-        await on_message(topic, payload)
-
     commands.send = timed  # type: ignore[method-assign]
-    client.publish = timed_publish  # type: ignore[method-assign]
-    client._on_message = timed_on_message
-    return samples, mqtt
+    return samples, []
 
 
 async def _get(out: Queue[Any], within: float) -> Any:
@@ -291,7 +294,7 @@ async def _get(out: Queue[Any], within: float) -> Any:
     return msg
 
 
-async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:  # broker: "embedded"
     """One hub + devices + driver; returns the driver's results."""
     spec = json.loads(SPEC_FILE.read_text())
     settings = Settings(data_dir=tmp / broker / "data", cells=[CELL], default_cell=CELL)
@@ -305,13 +308,11 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
     try:
         services.products.import_spec(spec, model=MODEL, actor="bench")
         creds = [(d.did, d.secret) for d in services.devices.provision(model=MODEL, count=args.devices)]
-        if broker == "mosquitto":  # the devices' dynsec clients, written before the broker starts (see connections.py)
-            prewrite_dynsec(settings.data_dir / "mosquitto", creds)
         token = str(services.tokens.create(role="operator", label="bench")["token"])
         http_port, mqtt_port = free_port(), free_port()
         async with running_hub(services, app_factory=create_app,
                                http_port=http_port, mqtt_port=mqtt_port, broker=broker) as hub:
-            endpoint_version = 5 if broker == "mosquitto" else services.workers[0].endpoint.mqtt_version
+            endpoint_version = 4  # NATS speaks MQTT 3.1.1
             dev = ctx.Process(target=devices_main, name="bench-devices", daemon=True,
                               args=(HOST, mqtt_port, creds, spec, 50, stop, dev_out))
             dev.start()
@@ -320,7 +321,7 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
             print(f"  [{broker}] {ready[1]} devices connected in {ready[3]:.1f} s ({ready[2]} failed)", flush=True)
             job = DriverJob(str(hub.runtime.http_url), token, HOST, mqtt_port, endpoint_version,
                             services.service_password, [c[0] for c in creds], args.requests, args.concurrency,
-                            args.warmup, args.seed)
+                            args.warmup, args.seed, args.repeats, args.raw_qos)
             drv = ctx.Process(target=driver_main, name="bench-driver", daemon=True, args=(job, phase, drv_out))
             drv.start()
             procs.append(drv)
@@ -334,7 +335,6 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
                 if msg[0] == "phase":
                     if msg[1] == "api-sequential-done":
                         inner_seq = percentiles(list(inner))
-                        inner_seq.update({f"mqtt_{k}": v for k, v in percentiles(list(inner_mqtt)).items()})
                     inner.clear()
                     inner_mqtt.clear()
                     if prof is not None:
@@ -364,19 +364,26 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
 def print_table(variants: list[dict[str, Any]]) -> bool:
     """The latency table and ratios; True when every API p99 meets the target."""
     print()
-    print("| broker | mode | concurrency | ok | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |")
-    print("|--------|------|-------------|----|--------|--------|--------|--------|--------|-------|")
+    print("| broker | repeat | mode | concurrency | ok | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |")
+    print("|--------|--------|------|-------------|----|--------|--------|--------|--------|--------|-------|")
     met = True
     for v in variants:
         for r in v["results"]:
             errs = sum(r["errors"].values())
-            print(f"| {v['broker']} | {r['name']} | {r['concurrency']} | {r['ok']} | {errs} | {r['p50']:.2f} | "
+            print(f"| {v['broker']} | {r['repeat']} | {r['name']} | {r['concurrency']} | {r['ok']} | {errs} | "
+                  f"{r['p50']:.2f} | "
                   f"{r['p90']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['ok'] / r['wall_s']:.0f} |")
             if r["name"] == "API":
                 met &= r["p99"] < TARGET_P99_MS and errs == 0
     print()
     for v in variants:
-        by = {(r["name"], r["concurrency"]): r for r in v["results"]}
+        for name in ("raw MQTT", "API"):
+            for conc in sorted({r["concurrency"] for r in v["results"]}):
+                rs = [r for r in v["results"] if r["name"] == name and r["concurrency"] == conc]
+                print(f"  {v['broker']} {name} concurrency {conc}: p50 {mmm([r['p50'] for r in rs], '{:.2f}')} ms, "
+                      f"p99 {mmm([r['p99'] for r in rs], '{:.2f}')} ms, req/s "
+                      f"{mmm([r['ok'] / r['wall_s'] for r in rs])} (min / median / max over {len(rs)} repeats)")
+        by = {(r["name"], r["concurrency"]): r for r in v["results"] if r["repeat"] == 1}
         for (name, conc), r in by.items():
             if name != "API":
                 continue
@@ -389,20 +396,22 @@ def print_table(variants: list[dict[str, Any]]) -> bool:
                 print(f"    API errors: {json.dumps(r['errors'])}")
         q = v["inner_seq"]
         if q:
-            print(f"  {v['broker']}, sequential API: of which inside CommandService.send (validate, insert the command,"
-                  f" publish, await the reply, update): p50 {q['p50']:.2f} ms, p99 {q['p99']:.2f} ms; of that, publish "
-                  f"on down -> reply in the hub's on_message: p50 {q['mqtt_p50']:.2f} ms, p99 {q['mqtt_p99']:.2f} ms; "
-                  f"the rest is HTTP + FastAPI (auth, dependencies) + httpx")
+            print(f"  {v['broker']}, sequential API (repeat 1): of which inside CommandService.send (validate, insert "
+                  f"the command, publish on NATS, await the reply, update): p50 {q['p50']:.2f} ms, p99 {q['p99']:.2f} "
+                  f"ms; the rest is HTTP + FastAPI (auth, dependencies) + httpx")
         print(f"  {v['broker']}: the devices answered {v['answered']} requests in total")
     return met
 
 
 async def bench(args: argparse.Namespace) -> int:
     raise_fd_limit()
-    brokers = ["embedded", "mosquitto"] if args.broker == "both" else [args.broker]
+    brokers = ["embedded"]
+    if args.lift_consumer_limit:
+        lift_consumer_limit()
+        print("nats-server config: jetstream { limits { default_max_consumers: -1 } } (--lift-consumer-limit)")
     print(f"ecohub command round-trip benchmark: {args.devices} connected devices, {args.requests} requests per "
           f"mode, sequential and {args.concurrency} concurrent, get_properties of 2 properties")
-    print(f"machine: {machine_summary()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print("machine:\n  " + machine(), flush=True)
     variants = []
     with tempfile.TemporaryDirectory(prefix="ecohub-cmd-") as tmp:
         for broker in brokers:
@@ -419,14 +428,22 @@ async def bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     parser.add_argument("--devices", type=int, default=1000, help="connected devices (default 1000)")
     parser.add_argument("--requests", type=int, default=500, help="requests per mode (default 500)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent requesters (default 8)")
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests first (default 50)")
-    parser.add_argument("--broker", choices=["embedded", "mosquitto", "both"], default="both")
+    parser.add_argument("--repeats", type=int, default=3, help="measure every mode this many times (default 3)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds allowed for the driver per variant")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--lift-consumer-limit", action="store_true",
+                        help="render the server config with jetstream.limits.default_max_consumers -1 (nats-server "
+                             "2.15 caps a stream at 1000 consumers: one per QoS 1 device subscription)")
+    parser.add_argument("--raw-qos", type=int, choices=[0, 1], default=0,
+                        help="QoS of the raw reference's ecohub/+/up subscription (default 0: at 1000 devices a QoS 1 "
+                             "wildcard subscription through NATS's MQTT layer stalled, see bench/RESULTS.md)")
     parser.add_argument("--profile", action="store_true", help="cProfile the hub during the sequential API phase")
     parser.add_argument("--profile-lines", type=int, default=25)
     args = parser.parse_args(argv)

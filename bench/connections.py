@@ -1,24 +1,27 @@
-"""Connection benchmark: simulated devices held by one managed Mosquitto (dynamic security) + one ecohub hub.
+"""Device plane capacity on NATS: provisioning rate by fleet size, connect rate through the auth callout, devices held.
 
-What runs (all on loopback, free ports, bounded in count and time):
+One data dir (SQLite by default, or throwaway PostgreSQL databases) and one device plane as `ecohub up` runs it
+(`hub.enter_plane`: the supervised nats-server with JetStream + MQTT on free ports, this process answering the
+auth callout through `DeviceService.verify`), then:
 
-* an ecohub hub (``running_hub(..., broker="mosquitto")``: managed Mosquitto 2 with the dynamic-security plugin,
-  ingest worker, command service, HTTP API) in this process;
-* D devices provisioned in ecohub's database, each with its own dynsec client (username = client id = did) and
-  own-topics role. Provisioning 20k devices through the adapter's control topic is O(n²) in Mosquitto 2.0
-  (the plugin rewrites its whole JSON file after every command), so the devices are written into the dynsec
-  JSON before the broker starts (what a bulk import would do), and the adapter's per-device cost is measured
-  separately at several config sizes;
-* P load processes, each holding D/P device-SDK ``Device`` connections (gmqtt, MQTT 3.1.1, did/secret auth,
-  subscribe to ``down``, retained online state), connecting at most C at a time.
-
-Printed: connected devices, connect rate (devices/s from "go" to the last CONNACK+SUBSCRIBE), how many are still
-connected after the hold (30 s by default, also counted as TCP connections of the broker process), the RSS of
-mosquitto, the hub process and each load process, and the adapter's provisioning rate by config size.
+1. **provisioning** at fleet sizes 0 / 10k / 100k (`--levels`): the fleet is grown to each level in bulk
+   (`DeviceService.provision(count=10000)`), then measured: `--single` calls of `provision(count=1)` (one device
+   per call, what `POST /api/v1/devices` does) and `--batches` calls of `provision(count=1000)`. Before and after
+   each level the nats-server config file and its JetStream store are checked: provisioning writes no broker state.
+2. **connect rate** (at the largest level, so `verify` looks the did up in a table of that size): `--connects`
+   MQTT 3.1.1 connect → CONNACK → disconnect (paho, in a separate process so it does not share this process's
+   GIL with the callout responder), sequential and 8 threads; reference in the same run: the same connects as the
+   hub's service user (a static NATS user: no callout). Repeated `--repeats` times.
+3. **devices held by one node**: P load processes open raw-socket MQTT 3.1.1 sessions (CONNECT with did/secret
+   through the callout, then SUBSCRIBE to the device's own `down` at QoS 1, as the device SDK does), at most C
+   connects in flight per process, until `--hold-devices` are connected or the fd limit stops them; then they are
+   held for `--hold` s and counted again (the server's `/varz` connections). RSS of nats-server and of this
+   process are printed.
 
 Usage::
 
-    python bench/connections.py [--devices 19900] [--processes 4] [--concurrency 100] [--hold 30]
+    python bench/connections.py [--db sqlite|postgresql] [--levels 0,10000,100000] [--connects 500]
+                                [--hold-devices 19900] [--processes 4] [--concurrency 50] [--hold 20]
 """
 
 from __future__ import annotations
@@ -26,430 +29,353 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import cProfile
-import io
 import json
-import logging
 import multiprocessing as mp
 import os
-import pstats
 import resource
+import statistics
+import struct
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Event as MpEvent
+import urllib.request
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from ecohub.api.app import create_app
-from ecohub.bootstrap import Services, bootstrap
-from ecohub.connect.mosquitto import MosquittoBroker, device_acls, device_role, hash_password
-from ecohub.hub import running_hub
-from ecohub.sdk import device as device_module
-from ecohub.sdk.device import Device
-from ecohub.settings import Settings
-from ecohub.spec import compile_spec, parse_spec
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import CELL, HOST, MODEL, SPEC_FILE, free_port, machine_summary
-
-MiB = 1024 * 1024
+from natsbench import CELL, MODEL, lift_consumer_limit, loadavg, machine, make_env, mmm, pg_databases, plane
 
 
-def raise_fd_limit() -> tuple[int, int]:
-    """Soft RLIMIT_NOFILE up to the hard limit (raising the hard limit needs CAP_SYS_RESOURCE)."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def rss_mib(pid: int | None) -> float:
-    """Resident set size of a process in MiB (0 when it is gone)."""
-    if pid is None:
-        return 0.0
+# ------------------------------------------------------------------------------------------- provisioning
+
+
+def broker_state(server: Any) -> tuple[float, int]:
+    """(mtime of the nats-server config, bytes under its JetStream store): what provisioning must not change."""
+    store = server.data_dir
+    size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file() and "jetstream" in f.parts)
+    return server.conf_file.stat().st_mtime, size
+
+
+def provision_level(services: Any, single: int, batches: int) -> tuple[float, float]:
+    t = time.perf_counter()
+    for _ in range(single):
+        services.devices.provision(model=MODEL, count=1, cell=CELL)
+    single_rate = single / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in range(batches):
+        services.devices.provision(model=MODEL, count=1000, cell=CELL)
+    batch_rate = batches * 1000 / (time.perf_counter() - t)
+    return single_rate, batch_rate
+
+
+# -------------------------------------------------------------------------------------------- connect rate
+
+
+def _connect_once(host: str, port: int, cid: str, user: str, pw: str) -> bool:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311)
+    c.username_pw_set(user, pw)
+    ok: list[bool] = []
+    c.on_connect = lambda *a: ok.append(not a[3].is_failure)
+    c.connect(host, port, keepalive=30)
+    deadline = time.monotonic() + 5
+    while not ok and time.monotonic() < deadline:
+        c.loop(0.01)
+    c.disconnect()
+    c.loop(0.01)
+    return bool(ok and ok[0])
+
+
+def connect_rate(host: str, port: int, creds: list[tuple[str, str, str]], threads: int) -> tuple[float, int]:
+    """(connects/s, failures) over creds with `threads` threads (runs in a child process)."""
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(threads) as ex:
+        results = list(ex.map(lambda c: _connect_once(host, port, *c), creds))
+    return len(creds) / (time.monotonic() - t0), results.count(False)
+
+
+# ------------------------------------------------------------------------------------------ held devices
+
+
+def _s(v: str) -> bytes:
+    b = v.encode()
+    return struct.pack("!H", len(b)) + b
+
+
+def _packet(kind: int, body: bytes) -> bytes:
+    n, rem = len(body), b""
+    while True:
+        d, n = n % 128, n // 128
+        rem += bytes([d | (0x80 if n else 0)])
+        if not n:
+            return bytes([kind]) + rem + body
+
+
+async def hold_one(host: str, port: int, did: str, secret: str, keepalive: int,
+                   qos: int = 1) -> asyncio.StreamWriter | None:
+    """A raw MQTT 3.1.1 device session: CONNECT (clean, did/secret) → CONNACK 0 → SUBSCRIBE own down QoS 1 → SUBACK."""
     try:
-        return psutil.Process(pid).memory_info().rss / MiB
-    except psutil.Error:
-        return 0.0
-
-
-def broker_connections(pid: int | None, port: int) -> int:
-    """ESTABLISHED TCP connections the broker holds on its MQTT port."""
-    if pid is None:
-        return 0
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
+    except (OSError, TimeoutError):
+        return None
     try:
-        conns = psutil.Process(pid).net_connections(kind="tcp")
-    except psutil.Error:
-        return 0
-    return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+        writer.write(_packet(0x10, _s("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", keepalive)
+                             + _s(did) + _s(did) + _s(secret)))
+        connack = await asyncio.wait_for(reader.readexactly(4), 30)
+        if connack[0] != 0x20 or connack[3] != 0:
+            writer.close()
+            return None
+        writer.write(_packet(0x82, struct.pack("!H", 1) + _s(f"ecohub/{did}/down") + bytes([qos])))
+        suback = await asyncio.wait_for(reader.readexactly(5), 30)
+        if suback[0] != 0x90 or suback[4] not in (0, 1):
+            writer.close()
+            return None
+        return writer
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        writer.close()
+        return None
 
 
-def cpu_seconds(mpid: int | None, load_pids: dict[int, int]) -> dict[str, float]:
-    """User+system CPU seconds of mosquitto, this (hub) process and the load processes."""
-    out: dict[str, float] = {}
-    for name, pid in [("mosquitto", mpid), ("hub", os.getpid()), *((f"load-{k}", p) for k, p in load_pids.items())]:
-        with contextlib.suppress(psutil.Error, TypeError):
-            t = psutil.Process(pid).cpu_times()
-            out[name] = t.user + t.system
-    return out
-
-
-def mosquitto_pid() -> int | None:
-    """The managed mosquitto, a child of this process."""
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if child.name() == "mosquitto":
-                return child.pid
-    return None
-
-
-# ----------------------------------------------------------------------------------- dynsec (bulk and API)
-
-
-def dynsec_entries(creds: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The dynsec clients and roles the adapter's ``device_added`` would create, as JSON objects."""
-    clients, roles = [], []
-    for did, secret in creds:
-        role = device_role(did)
-        clients.append({"username": did, "clientid": did, **hash_password(secret), "roles": [{"rolename": role}]})
-        roles.append({"rolename": role, "acls": device_acls(did)})
-    return clients, roles
-
-
-def prewrite_dynsec(work_dir: Path, creds: list[tuple[str, str]]) -> int:
-    """Write a dynsec JSON holding the devices; ManagedMosquitto keeps them and adds the service user. Bytes."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    clients, roles = dynsec_entries(creds)
-    config = {"clients": clients, "roles": roles, "groups": [],
-              "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False, "subscribe": False,
-                                   "unsubscribe": True}}
-    path = work_dir / "dynamic-security.json"
-    path.write_text(json.dumps(config))
-    return path.stat().st_size
-
-
-async def adapter_rate(size: int, sample: int, budget_s: float, tmp: Path) -> tuple[int, float, float]:
-    """Time ``device_added`` (4 dynsec commands in one message) on a broker already holding `size` devices.
-
-    Returns (devices added, seconds, JSON bytes). Stops after `budget_s` even if fewer than `sample` were added.
-    """
-    work = tmp / f"dynsec-{size}"
-    creds = [(f"bulk{i:06d}", "s" * 43) for i in range(size)]
-    prewrite_dynsec(work, creds)
-    async with MosquittoBroker(host=HOST, port=free_port(), service_password="bench-service-password",
-                               work_dir=work, persistence=False) as broker:
-        t0 = time.perf_counter()
-        done = 0
-        for i in range(sample):
-            await broker.device_added(f"new{i:06d}", "s" * 43)
-            done += 1
-            if time.perf_counter() - t0 > budget_s:
-                break
-        seconds = time.perf_counter() - t0
-    return done, seconds, (work / "dynamic-security.json").stat().st_size
-
-
-# -------------------------------------------------------------------------------------------- load process
-
-
-@dataclass(frozen=True, slots=True)
-class LoadJob:
-    """One load process: its devices, where to connect, how many connects in flight, how long to hold."""
-
-    index: int
-    host: str
-    port: int
-    creds: list[tuple[str, str]]
-    concurrency: int
-    hold_s: float
-    keepalive: int
-    spec: dict[str, Any]
-    profile: bool = False
-
-
-async def _load(job: LoadJob, go: MpEvent, stop: MpEvent, out: Queue[Any]) -> None:
-    logging.getLogger("gmqtt").setLevel(logging.CRITICAL)
-    spec = parse_spec(job.spec)
-    compiled = device_module.compile_spec(spec)
-    # every Device compiles its spec; 5 000 identical compilations per process cost minutes on a loaded machine
-    device_module.compile_spec = lambda s: compiled if s is spec else compile_spec(s)  # type: ignore[attr-defined]
-    devices = [Device(did=did, secret=secret, spec=spec, host=job.host, port=job.port, keepalive=job.keepalive)
-               for did, secret in job.creds]
-    out.put(("ready", job.index, len(devices), os.getpid()))
+async def _hold(host: str, port: int, creds: list[tuple[str, str]], concurrency: int, go: Any, stop: Any,
+                out: Any, qos: int) -> None:
+    gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, go.wait)
-    gate = asyncio.Semaphore(job.concurrency)
-    t_start = time.monotonic()
-    done_at: list[float] = []
-    errors: dict[str, int] = {}
+    t0 = time.perf_counter()
+    held: list[asyncio.StreamWriter] = []
+    failed = 0
 
-    async def connect(dev: Device) -> None:
+    async def one(did: str, secret: str) -> None:
+        nonlocal failed
         async with gate:
-            try:
-                await dev.connect()
-                done_at.append(time.monotonic())
-            except Exception as err:  # count and go on: the figure is how many made it
-                key = str(err).split(": ", 1)[-1][:80]
-                errors[key] = errors.get(key, 0) + 1
+            w = await hold_one(host, port, did, secret, keepalive=900, qos=qos)
+        if w is None:
+            failed += 1
+        else:
+            held.append(w)
 
-    await asyncio.gather(*(connect(d) for d in devices))
-    out.put(("connected", job.index, len(done_at), sum(errors.values()), t_start, max(done_at, default=t_start),
-             sorted(done_at), errors))
-    t_hold = time.monotonic()
-    while time.monotonic() - t_hold < job.hold_s:
-        await asyncio.sleep(min(5.0, job.hold_s))
-        out.put(("holding", job.index, sum(1 for d in devices if d.connected.is_set()), time.monotonic() - t_hold))
-    out.put(("held", job.index, sum(1 for d in devices if d.connected.is_set())))
-    await loop.run_in_executor(None, stop.wait, 60)
+    await asyncio.gather(*(one(d, s) for d, s in creds))
+    out.put(("ready", len(held), failed, time.perf_counter() - t0))
+    await loop.run_in_executor(None, stop.wait, 900)
+    alive = sum(1 for w in held if not w.is_closing())
+    out.put(("alive", alive))
+    for w in held:
+        w.close()
 
 
-def load_main(job: LoadJob, go: MpEvent, stop: MpEvent, out: Queue[Any]) -> None:
-    """Entry point of a load process; exits without a clean-up: the kernel drops the TCP connections (the broker
-    then publishes each device's will), which is faster and quieter than thousands of gmqtt disconnects."""
+def hold_main(host: str, port: int, creds: list[tuple[str, str]], concurrency: int, go: Any, stop: Any,
+              out: Any, qos: int = 1) -> None:
     raise_fd_limit()
-    prof = cProfile.Profile() if job.profile else None
     try:
-        if prof is not None:
-            prof.enable()
-        asyncio.run(_load(job, go, stop, out))
-        if prof is not None:
-            prof.disable()
-            buf = io.StringIO()
-            pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(20)
-            out.put(("profile", job.index, buf.getvalue()))
+        asyncio.run(_hold(host, port, creds, concurrency, go, stop, out, qos))
     except BaseException as err:
-        out.put(("error", job.index, repr(err)))
-        raise
+        out.put(("error", repr(err)))
     finally:
-        out.close()
-        out.join_thread()
         os._exit(0)
 
 
-def chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    """`n` nearly equal interleaved slices."""
-    for k in range(n):
-        yield items[k::n]
+def varz(server: Any) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{server.host}:{server.monitor_port}/varz", timeout=5) as r:
+        return dict(json.loads(r.read()))
 
 
-# ---------------------------------------------------------------------------------------------- the bench
+def rss_mib(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
-def provision(services: Services, count: int) -> list[tuple[str, str]]:
-    """Devices in ecohub's database (no adapter watching yet, so no dynsec commands)."""
-    creds: list[tuple[str, str]] = []
-    while len(creds) < count:
-        batch = services.devices.provision(model=MODEL, count=min(10_000, count - len(creds)))
-        creds.extend((d.did, d.secret) for d in batch)
-    return creds
+# ---------------------------------------------------------------------------------------------------- run
 
 
 async def bench(args: argparse.Namespace) -> int:
-    soft, hard = raise_fd_limit()
-    print(f"ecohub connection benchmark: {args.devices} devices in {args.processes} load process(es), "
-          f"{args.concurrency} connects in flight in total, hold {args.hold:.0f} s")
-    print(f"machine: {machine_summary()}; RLIMIT_NOFILE {soft}/{hard} (per process); "
-          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    if args.devices + 64 > hard:
-        print(f"NOTE: the broker holds one fd per device and cannot raise its hard fd limit ({hard}) here, "
-              f"so at most ~{hard - 64} devices fit in one Mosquitto process on this machine")
-    spec = json.loads(SPEC_FILE.read_text())
-    rc = 0
-    with tempfile.TemporaryDirectory(prefix="ecohub-conn-") as tmp_s:
-        tmp = Path(tmp_s)
-        # 1. the adapter's provisioning cost by dynsec config size (separate brokers, bounded)
-        adapter_rows = []
-        for size in args.dynsec_sizes:
-            added, secs, size_b = await adapter_rate(size, args.dynsec_sample, args.dynsec_budget, tmp)
-            adapter_rows.append((size, added, secs, size_b))
-            print(f"  adapter device_added on a broker holding {size:>6} devices ({size_b / MiB:5.1f} MiB JSON): "
-                  f"{added} in {secs:.2f} s = {added / secs:6.1f} devices/s", flush=True)
-
-        # 2. the hub, the devices, the load
-        settings = Settings(data_dir=tmp / "data", cells=[CELL], default_cell=CELL)
-        services = bootstrap(settings)
+    fd = raise_fd_limit()
+    if args.lift_consumer_limit:
+        lift_consumer_limit()
+        print("nats-server config: jetstream { limits { default_max_consumers: -1 } } (--lift-consumer-limit)")
+    print(f"ecohub device plane capacity on NATS ({args.db}): provisioning at {args.levels}, connect rate "
+          f"({args.connects} connects x {args.repeats}), up to {args.hold_devices} devices held")
+    print("machine:\n  " + machine() + f"\n  this process's fd limit raised to {fd}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ecohub-bench-conn-") as tmp, contextlib.ExitStack() as stack:
+        urls = stack.enter_context(pg_databases("bench_conn")) if args.db == "postgresql" else None
+        env = make_env(Path(tmp) / "env", 0, urls)
+        services = env.services
+        creds: list[tuple[str, str]] = []
         try:
-            services.products.import_spec(spec, model=MODEL, actor="bench")
-            t = time.perf_counter()
-            creds = provision(services, args.devices)
-            t_db = time.perf_counter() - t
-            t = time.perf_counter()
-            size_b = prewrite_dynsec(settings.data_dir / "mosquitto", creds)
-            t_json = time.perf_counter() - t
-            print(f"  provisioned {len(creds)} devices in ecohub's database in {t_db:.1f} s "
-                  f"({len(creds) / t_db:.0f}/s); dynsec JSON written in {t_json:.1f} s ({size_b / MiB:.1f} MiB)",
-                  flush=True)
-            mqtt_port = free_port()
-            t = time.perf_counter()
-            async with running_hub(services, app_factory=create_app,
-                                   http_port=free_port(), mqtt_port=mqtt_port, broker="mosquitto"):
-                t_up = time.perf_counter() - t
-                mpid = mosquitto_pid()
-                print(f"  hub up with managed Mosquitto (pid {mpid}) on 127.0.0.1:{mqtt_port} in {t_up:.1f} s; "
-                      f"RSS mosquitto {rss_mib(mpid):.0f} MiB, hub {rss_mib(os.getpid()):.0f} MiB", flush=True)
-                rc = await run_load(args, services, creds, spec, mqtt_port, mpid)
-                if args.full_size_sample:
-                    # the adapter at full size, through the real hook (DeviceService → MosquittoBroker, blocking)
+            async with plane(services) as p:
+                server = p.server
+                assert server is not None
+                print("\n1. provisioning (devices/s; target >= 1000, flat)")
+                prov: dict[int, tuple[float, float]] = {}
+                for level in args.levels:
                     t = time.perf_counter()
-                    try:
-                        await asyncio.to_thread(services.devices.provision, model=MODEL, count=args.full_size_sample)
-                        secs = time.perf_counter() - t
-                        print(f"  provisioning {args.full_size_sample} more device(s) through the hub's adapter with "
-                              f"{len(creds)} in dynsec: {secs:.2f} s = {args.full_size_sample / secs:.2f} devices/s")
-                    except Exception as err:
-                        print(f"  provisioning through the hub's adapter with {len(creds)} in dynsec failed after "
-                              f"{time.perf_counter() - t:.1f} s: {err!r}")
+                    grown = 0
+                    have = len(creds)
+                    while len(creds) < level:
+                        batch = services.devices.provision(model=MODEL, count=min(10_000, level - len(creds)),
+                                                           cell=CELL)
+                        creds += [(d.did, d.secret) for d in batch]
+                        grown += len(batch)
+                    fill = grown / (time.perf_counter() - t) if grown else float("nan")
+                    before = broker_state(server)
+                    rates = [await asyncio.to_thread(provision_level, services, args.single, args.batches)
+                             for _ in range(args.repeats)]
+                    after = broker_state(server)
+                    # the measured devices count too (their secrets are not kept: they are not used below)
+                    creds_count = len(creds) + args.repeats * (args.single + 1000 * args.batches)
+                    singles, batched = [r[0] for r in rates], [r[1] for r in rates]
+                    prov[level] = (statistics.median(singles), statistics.median(batched))
+                    print(f"  [{level:>7} devices before, load {loadavg()}] provision(count=1): {mmm(singles)} /s; "
+                          f"provision(count=1000): {mmm(batched)} /s (min/median/max of {args.repeats}); "
+                          f"bulk fill {have}→{level}: {fill:.0f} /s; broker config mtime "
+                          f"{'unchanged' if before[0] == after[0] else 'CHANGED'}, JetStream store "
+                          f"{before[1]} → {after[1]} bytes; fleet now {creds_count}", flush=True)
+                base = args.levels[0]
+                for level, (single, batched) in prov.items():
+                    print(f"  level {level}: single {single:.0f} /s ({single / prov[base][0]:.2f} x level {base}), "
+                          f"batch {batched:.0f} /s ({batched / prov[base][1]:.2f} x)")
+
+                print(f"\n2. connect rate (connect → CONNACK → disconnect, paho in a child process), fleet "
+                      f"{len(creds)} in the database")
+                host, port = p.mqtt_endpoint
+                svc = [(f"svc-{i}", "ecohub-service", services.service_password) for i in range(args.connects)]
+                figs: dict[str, list[float]] = {}
+                ctx = mp.get_context("spawn")
+                with ProcessPoolExecutor(1, mp_context=ctx) as ex:
+                    loop = asyncio.get_running_loop()
+                    for rep in range(args.repeats):
+                        sample = creds[rep * args.connects:(rep + 1) * args.connects]
+                        devs = [(d, d, s) for d, s in sample]
+                        for label, cs in (("device via callout", devs), ("static service user", svc)):
+                            for threads in (1, 8):
+                                r, failed = await loop.run_in_executor(ex, connect_rate, host, port, cs, threads)
+                                figs.setdefault(f"{label}, {threads} thread(s)", []).append(r)
+                                print(f"  [#{rep + 1}, load {loadavg()}] {label}, {threads} thread(s): {r:.0f} "
+                                      f"connects/s{f', {failed} FAILED' if failed else ''}", flush=True)
+                for k, v in figs.items():
+                    print(f"  {k}: {mmm(v)} connects/s (min / median / max)")
+                for threads in (1, 8):
+                    ratios = [a / b for a, b in zip(figs[f"device via callout, {threads} thread(s)"],
+                                                    figs[f"static service user, {threads} thread(s)"], strict=True)]
+                    cost = [1000 / a - 1000 / b for a, b in zip(figs[f"device via callout, {threads} thread(s)"],
+                                                               figs[f"static service user, {threads} thread(s)"],
+                                                               strict=True)]
+                    print(f"  callout ÷ static, {threads} thread(s): {mmm(ratios, '{:.2f}')}; callout cost "
+                          f"{mmm(cost, '{:.2f}')} ms per connect")
+                if p.responder is not None:
+                    print(f"  callout responder stats: {p.responder.stats}")
+
+                if args.hold_devices:
+                    await hold(args, p, server, creds)
         finally:
             services.close()
-    return rc
+    return 0
 
 
-async def run_load(args: argparse.Namespace, services: Services, creds: list[tuple[str, str]],
-                   spec: dict[str, Any], port: int, mpid: int | None) -> int:
+async def hold(args: argparse.Namespace, p: Any, server: Any, creds: list[tuple[str, str]]) -> None:
+    n = min(args.hold_devices, len(creds))
+    print(f"\n3. devices held by one node: {n} raw MQTT sessions (CONNECT via callout + SUBSCRIBE own down "
+          f"QoS {args.sub_qos}) "
+          f"from {args.processes} processes, {args.concurrency} connects in flight each; nats-server fd limit "
+          f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]} (inherited)")
+    host, port = p.mqtt_endpoint
     ctx = mp.get_context("spawn")
-    go, stop = ctx.Event(), ctx.Event()
-    out: Queue[Any] = ctx.Queue()
-    per_proc = max(1, args.concurrency // args.processes)
-    procs = [ctx.Process(target=load_main, name=f"bench-load-{k}", daemon=True,
-                         args=(LoadJob(k, HOST, port, part, per_proc, args.hold, args.keepalive, spec,
-                                       args.profile and k == 0), go, stop, out))
-             for k, part in enumerate(chunks(creds, args.processes))]
+    go, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    chunk = creds[:n]
+    procs = [ctx.Process(target=hold_main, args=(host, port, chunk[k::args.processes], args.concurrency, go, stop, out,
+                                                       args.sub_qos),
+                         daemon=True) for k in range(args.processes)]
+    for pr in procs:
+        pr.start()
+    await asyncio.sleep(3.0)  # the processes import and wait for go
+    base_conns = varz(server)["connections"]
+    rss0 = rss_mib(server.proc.pid)
+    t0 = time.perf_counter()
+    go.set()
     loop = asyncio.get_running_loop()
-    deadline = time.monotonic() + args.timeout
-
-    async def get(kind: str) -> list[Any]:
-        got = []
-        while len(got) < len(procs):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"waiting for {kind!r}: {len(got)}/{len(procs)} load processes answered")
-            try:
-                msg = await loop.run_in_executor(None, out.get, True, min(left, 5.0))
-            except Exception:
-                continue
-            if msg[0] == "error":
-                raise RuntimeError(f"load process {msg[1]} failed: {msg[2]}")
-            if msg[0] == "holding":
-                continue
-            if msg[0] == "profile":
-                print(f"=== cProfile of load process {msg[1]} (tottime) ===\n{msg[2]}")
-                continue
-            if msg[0] != kind:
-                raise RuntimeError(f"expected {kind!r}, got {msg[0]!r}")
-            got.append(msg)
-        return got
-
-    worker = services.workers[0]
-    try:
-        for p in procs:
-            p.start()
-        ready = await get("ready")
-        deadline = time.monotonic() + args.timeout + args.hold  # from go on
-        load_pids = {m[1]: m[3] for m in ready}
-        rss_idle = {k: rss_mib(pid) for k, pid in load_pids.items()}
-        stored0 = worker.stats.stored
-        cpu0 = cpu_seconds(mpid, load_pids)
-        t_go = time.monotonic()
-        go.set()
-        connected = await get("connected")
-        t_conn = max(m[5] for m in connected) - t_go
-        cpu1 = cpu_seconds(mpid, load_pids)
-        cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
-        ok = sum(m[2] for m in connected)
-        failed = sum(m[3] for m in connected)
-        errors: dict[str, int] = {}
-        for m in connected:
-            for k, v in m[7].items():
-                errors[k] = errors.get(k, 0) + v
-        times = sorted(t for m in connected for t in m[6])
-        rate = ok / t_conn if t_conn > 0 else 0.0
-        # the connect rate over time (per second after go), to show whether it is flat or degrades
-        per_s: dict[int, int] = {}
-        for ts in times:
-            per_s[int(ts - t_go)] = per_s.get(int(ts - t_go), 0) + 1
-        at_connect = {"mosquitto": rss_mib(mpid), "hub": rss_mib(os.getpid()),
-                      **{f"load-{k}": rss_mib(pid) for k, pid in load_pids.items()}}
-        held_by_broker = broker_connections(mpid, port)
-        print(f"  connected {ok}/{len(creds)} devices in {t_conn:.2f} s = {rate:.0f} devices/s "
-              f"({failed} failed{': ' + json.dumps(errors) if errors else ''}); broker holds {held_by_broker} "
-              f"TCP connections on its port", flush=True)
-        print(f"  connects per second after go: {json.dumps(dict(sorted(per_s.items())))}", flush=True)
-        print(f"  CPU seconds used while connecting ({t_conn:.2f} s wall, 2 cores = {2 * t_conn:.2f} CPU-s): "
-              + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()), flush=True)
-        held = await get("held")
-        still = sum(m[2] for m in held)
-        held_by_broker_end = broker_connections(mpid, port)
-        at_end = {"mosquitto": rss_mib(mpid), "hub": rss_mib(os.getpid()),
-                  **{f"load-{k}": rss_mib(pid) for k, pid in load_pids.items()}}
-        for _ in range(40):  # give the ingest worker up to 10 s more to store every online state
-            if worker.stats.stored - stored0 >= ok:
+    ready = []
+    samples = []
+    while len(ready) < len(procs):
+        try:
+            msg = await loop.run_in_executor(None, out.get, True, 1.0)
+        except Exception:
+            samples.append((time.perf_counter() - t0, varz(server)["connections"] - base_conns))
+            if time.perf_counter() - t0 > args.hold_timeout:
+                print("  TIMEOUT waiting for the load processes")
                 break
-            await asyncio.sleep(0.25)
-        online_stored = worker.stats.stored - stored0
-        log_path = services.settings.data_dir / "mosquitto" / "mosquitto.log"
-        drops = [line.split(": ", 1)[-1] for line in log_path.read_text(errors="replace").splitlines()
-                 if "are being dropped" in line] if log_path.exists() else []
-        if drops:
-            print(f"  WARNING: Mosquitto dropped messages (max_queued_messages of the managed config): {drops[:3]}")
-        print(f"  after {args.hold:.0f} s: {still} devices still connected (devices' view), broker holds "
-              f"{held_by_broker_end} TCP connections; hub stored {online_stored} messages meanwhile "
-              f"(retained online states)", flush=True)
-        print()
-        print("| process | RSS before go (MiB) | RSS all connected (MiB) | RSS after hold (MiB) | per device (KiB) |")
-        print("|---------|---------------------|-------------------------|----------------------|------------------|")
-        for name in at_end:
-            before = rss_idle.get(int(name.split("-")[1]), 0.0) if name.startswith("load-") else float("nan")
-            n = len(creds) / len(procs) if name.startswith("load-") else len(creds)
-            print(f"| {name} | {before:.0f} | {at_connect[name]:.0f} | {at_end[name]:.0f} | "
-                  f"{at_end[name] * 1024 / n:.1f} |")
-        print()
-        target = ok >= 20_000 and rate >= 1000
-        print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other processes share the cores)")
-        print(f"summary: {ok} connected (target 20000), {rate:.0f} connects/s (target 1000), "
-              f"{still} still connected after {args.hold:.0f} s -> {'MET' if target else 'NOT MET'}")
-        return 0 if still == ok and failed == 0 else 1
-    finally:
-        stop.set()
-        if args.profile:
-            with contextlib.suppress(Exception):
-                msg = await loop.run_in_executor(None, out.get, True, 20)
-                if msg[0] == "profile":
-                    print(f"=== cProfile of load process {msg[1]} (tottime) ===\n{msg[2]}")
-        go.set()
-        for p in procs:
-            if p.pid is None:
-                continue
-            await loop.run_in_executor(None, p.join, 20)
-            if p.is_alive():
-                p.terminate()
-                await loop.run_in_executor(None, p.join, 5)
+            continue
+        if msg[0] == "error":
+            print(f"  a load process failed: {msg[1]}")
+            ready.append((0, 0, 0.0))
+        else:
+            ready.append(msg[1:])
+    wall = time.perf_counter() - t0
+    connected = sum(r[0] for r in ready)
+    failed = sum(r[1] for r in ready)
+    v = varz(server)
+    print(f"  [load {loadavg()}] connected {connected}, failed {failed}, in {wall:.1f} s = {connected / wall:.0f} "
+          f"devices/s overall; server connections {v['connections']} (base {base_conns}); nats-server RSS "
+          f"{rss0:.0f} → {rss_mib(server.proc.pid):.0f} MiB "
+          f"({1024 * (rss_mib(server.proc.pid) - rss0) / max(1, connected):.1f} KiB/device), this process (callout) "
+          f"RSS {rss_mib(os.getpid()):.0f} MiB", flush=True)
+    marks = [f"{t:.0f}s:{c}" for t, c in samples[::max(1, len(samples) // 12)]]
+    print(f"  server connections over time: {' '.join(marks)}")
+    await asyncio.sleep(args.hold)
+    v = varz(server)
+    stop.set()
+    alive = 0
+    for _ in procs:
+        with contextlib.suppress(Exception):
+            msg = await loop.run_in_executor(None, out.get, True, 30)
+            if msg[0] == "alive":
+                alive += msg[1]
+    print(f"  after {args.hold:.0f} s hold: server connections {v['connections']}, load processes see {alive} open; "
+          f"nats-server RSS {rss_mib(server.proc.pid):.0f} MiB, cpu {v.get('cpu')}%, mem {v.get('mem', 0) / 2**20:.0f}"
+          f" MiB", flush=True)
+    for pr in procs:
+        pr.join(10)
+        if pr.is_alive():
+            pr.terminate()
+    errors: dict[str, int] = {}
+    for line in server.log_file.read_text(errors="replace").splitlines():
+        if "[ERR]" in line:
+            key = line.split(" - ")[-1].split(": err=")[-1][:90]
+            errors[key] = errors.get(key, 0) + 1
+    print(f"  nats-server [ERR] lines by reason: {json.dumps(errors) if errors else 'none'}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--devices", type=int, default=19_900, help="devices to connect (default 19900)")
-    parser.add_argument("--processes", type=int, default=4, help="load processes (default 4)")
-    parser.add_argument("--concurrency", type=int, default=100, help="connects in flight, all processes together")
-    parser.add_argument("--hold", type=float, default=30.0, help="seconds to hold the connections (default 30)")
-    parser.add_argument("--keepalive", type=int, default=30, help="device MQTT keepalive (default 30 s)")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds allowed for building the devices, and again for connecting (default 300)")
-    parser.add_argument("--dynsec-sizes", type=int, nargs="*", default=[0, 1000, 5000],
-                        help="dynsec config sizes at which to time the adapter's device_added")
-    parser.add_argument("--dynsec-sample", type=int, default=20, help="devices added per size (default 20)")
-    parser.add_argument("--dynsec-budget", type=float, default=8.0, help="seconds per size at most (default 8)")
-    parser.add_argument("--full-size-sample", type=int, default=1,
-                        help="devices provisioned through the hub's adapter after the load (default 1; 0 = skip)")
-    parser.add_argument("--profile", action="store_true", help="cProfile load process 0 and print its top functions")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--levels", default="0,10000,100000", help="fleet sizes to measure provisioning at")
+    parser.add_argument("--single", type=int, default=300, help="provision(count=1) calls per measurement")
+    parser.add_argument("--batches", type=int, default=2, help="provision(count=1000) calls per measurement")
+    parser.add_argument("--connects", type=int, default=500, help="connects per connect-rate measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hold-devices", type=int, default=19_900, help="sessions to open (0: skip)")
+    parser.add_argument("--processes", type=int, default=4, help="load processes holding the sessions")
+    parser.add_argument("--concurrency", type=int, default=50, help="connects in flight per load process")
+    parser.add_argument("--hold", type=float, default=20.0, help="seconds to hold the sessions")
+    parser.add_argument("--hold-timeout", type=float, default=300.0)
+    parser.add_argument("--sub-qos", type=int, choices=[0, 1], default=1,
+                        help="QoS of each held session's down subscription (1: a JetStream consumer each, as the SDK)")
+    parser.add_argument("--lift-consumer-limit", action="store_true",
+                        help="render the server config with jetstream.limits.default_max_consumers -1 (nats-server "
+                             "2.15 caps a stream at 1000 consumers by default: one per QoS 1 device subscription)")
     args = parser.parse_args(argv)
-    if args.devices < 1 or args.processes < 1 or args.concurrency < args.processes:
-        parser.error("--devices and --processes must be >= 1 and --concurrency >= --processes")
+    args.levels = [int(x) for x in args.levels.split(",")]
     return asyncio.run(bench(args))
 
 
