@@ -90,6 +90,9 @@ pid_file: {_q(str(data_dir / "nats-server.pid"))}
 max_payload: {max_payload}
 jetstream {{
   store_dir: {_q(str(data_dir))}{sync}
+  # every device's QoS 1 subscription to its `down` topic is one consumer of $MQTT_msgs: nats-server 2.15
+  # caps a stream at 1,000 by default, which refused the 1,000th device's SUBACK (measured: bench/connections.py)
+  limits {{ default_max_consumers: -1 }}
 }}
 mqtt {{
   host: {_q(host)}
