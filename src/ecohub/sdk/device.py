@@ -26,6 +26,7 @@ from ecohub.protocol.messages import (
 from ecohub.spec import CompiledSpec, Spec, compile_spec, parse_spec
 
 log = logging.getLogger(__name__)
+SUBACK_WAIT_S = 10.0  # how long connect() waits for the broker to grant the subscription to `down`
 
 SetHandler = Callable[[int, int, Any], Awaitable[int] | int]
 ActionHandler = Callable[[int, int, dict[int, Any]], Awaitable[tuple[int, dict[int, Any]]] | tuple[int, dict[int, Any]]]
@@ -60,6 +61,9 @@ class Device:
         self.connected = asyncio.Event()
         self._client: Client | None = None
         self._acked: dict[int, asyncio.Future[None]] = {}
+        self._down_mid: int | None = None
+        self._subacked = asyncio.Event()
+        self.subscription_refused = False
 
     def next_id(self) -> int:
         """The next message id (strictly increasing)."""
@@ -73,8 +77,17 @@ class Device:
         client.on_message = self._on_message
         client.on_connect = lambda *_: self.connected.set()
         client.on_disconnect = lambda *_: self.connected.clear()
-        client.on_subscribe = lambda *_: None
+        client.on_subscribe = self._on_subscribe
         return client
+
+    def _on_subscribe(self, _client: Any, mid: int, granted: Any, _props: Any) -> None:
+        if mid != self._down_mid:
+            return
+        # SUBACK 0x80: the broker took the connection but will deliver no command (a wrong ACL, a full broker)
+        self.subscription_refused = any(int(q) >= 0x80 for q in granted)
+        if self.subscription_refused:
+            log.error("%s: the broker refused the subscription to its commands (SUBACK 0x80)", self.did)
+        self._subacked.set()
 
     async def connect(self) -> None:
         """Connect, subscribe to `down`, publish the retained online state."""
@@ -86,11 +99,19 @@ class Device:
         except Exception as err:
             raise DeviceError(f"{self.did} could not connect to {self.host}:{self.port}: {err}") from err
         self._announce()
+        try:
+            await asyncio.wait_for(self._subacked.wait(), timeout=SUBACK_WAIT_S)
+        except TimeoutError:
+            raise DeviceError(f"{self.did}: the broker did not answer the subscription to its commands") from None
+        if self.subscription_refused:
+            raise DeviceError(f"{self.did}: connected, but the broker refused the subscription to its commands "
+                              "(SUBACK 0x80): it would never receive a command")
 
     def _announce(self) -> None:
         """Subscribe to `down` (a clean session starts with none), then say online (retained)."""
         assert self._client is not None
-        self._client.subscribe(Topic.down(self.did), qos=1)
+        self._subacked.clear()
+        self._down_mid = self._client.subscribe(Topic.down(self.did), qos=1)
         self._client.publish(Topic.state(self.did), b'{"online":true}', qos=1, retain=True)
 
     async def disconnect(self, *, graceful: bool = True) -> None:
