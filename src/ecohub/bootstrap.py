@@ -103,7 +103,7 @@ class Services:
         """An ingest worker on the shared durable consumer; batching from the settings unless given."""
         cfg = self.settings.ingest
         return IngestWorker(dbs=self.dbs, pipeline=self.pipeline(), bus=self.bus, sealer=self.sealer, nc=nc,
-                            durable=durable, name=name, pipelines=cfg.pipelines,
+                            durable=durable, name=name,
                             batch_size=cfg.batch_size if batch_size is None else batch_size,
                             batch_ms=cfg.batch_ms if batch_ms is None else batch_ms)
 

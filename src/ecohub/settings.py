@@ -59,7 +59,6 @@ class IngestSettings(BaseModel):
 
     batch_size: int = 500
     batch_ms: float = 5.0
-    pipelines: int = Field(default=2, ge=1, le=16)  # batches in flight per worker (fetch/check overlaps the write)
     inbox_days: float = Field(default=1.0, gt=0)  # dedup memory, far longer than any redelivery
 
 

@@ -70,8 +70,7 @@ class IngestWorker:
     """
 
     def __init__(self, *, dbs: Databases, pipeline: Pipeline, bus: EventBus, nc: NATS, sealer: PayloadSealer,
-                 durable: str, batch_size: int = 500, batch_ms: float = 5.0, name: str = "ecohub-ingest",
-                 pipelines: int = 2) -> None:
+                 durable: str, batch_size: int = 500, batch_ms: float = 5.0, name: str = "ecohub-ingest") -> None:
         self.dbs = dbs
         self.pipeline = pipeline
         self.bus = bus
@@ -81,7 +80,6 @@ class IngestWorker:
         self.batch_size = batch_size
         self.batch_s = max(batch_ms / 1000, 0.001)
         self.client_id = name
-        self.pipelines = max(1, pipelines)
         self.stats = IngestStats()
         self.ready = asyncio.Event()
         self._alive = False
@@ -108,27 +106,9 @@ class IngestWorker:
                 delay = min(delay * 2, max_backoff_s)
 
     async def run(self) -> None:
-        """Bind to the durable and write batches until cancelled.
-
-        `pipelines` loops share this worker's connection: while one batch is written (in a thread: the database
-        releases the GIL), the next is fetched and checked, so fetch, check, write and ack overlap."""
-        given_up = await self.watch_given_up()
-        loops = [asyncio.create_task(self._consume(i), name=f"{self.client_id}-pipeline-{i}")
-                 for i in range(self.pipelines)]
-        try:
-            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # a crashed loop: raise, so run_supervised restarts the worker
-        finally:
-            self._alive = False
-            for task in loops:
-                task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await given_up.unsubscribe()
-
-    async def _consume(self, index: int) -> None:
+        """Bind to the durable and write batches until cancelled."""
         psub = await self.nc.jetstream().pull_subscribe_bind(durable=self.durable, stream=MQTT_MSGS)
+        given_up = await self.watch_given_up()
         self.ready.set()
         self._alive = True
         try:
@@ -149,6 +129,9 @@ class IngestWorker:
                         msgs += await psub.fetch(self.batch_size - len(msgs), timeout=self.batch_s)
                 await self._flush(msgs)
         finally:
+            self._alive = False
+            with contextlib.suppress(Exception):
+                await given_up.unsubscribe()
             with contextlib.suppress(Exception):
                 await psub.unsubscribe()
 
