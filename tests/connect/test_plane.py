@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 
 from ecohub.bootstrap import Services
 from ecohub.connect.plane import CONNECT_FAILURES
 from ecohub.sdk.device import Device, DeviceError
+from tests.connect.nats.mqttdev import raw_connack
 from tests.connect.test_ingest import _device
 from tests.helpers import eventually
 
@@ -61,22 +61,9 @@ async def test_wrong_secret_connects_are_throttled_per_device(hub: Services, plu
     victim, other = hub.devices.provision(model=plug_model, count=2)
     port = hub.runtime.mqtt_port or 0
     for i in range(CONNECT_LIMIT + 1):
-        assert await asyncio.to_thread(_connack, port, victim.did, f"wrong-{i}") == 5
+        assert await asyncio.to_thread(raw_connack, "127.0.0.1", port, victim.did, victim.did, f"wrong-{i}") == 5
     checked = hub.plane.authority.refused if hub.plane else 0
     # now even the right secret is refused without a check, for a while
-    assert await asyncio.to_thread(_connack, port, victim.did, victim.secret) == 5
+    assert await asyncio.to_thread(raw_connack, "127.0.0.1", port, victim.did, victim.did, victim.secret) == 5
     assert hub.plane is not None and hub.plane.authority.refused == checked  # not checked: refused up front
-    assert await asyncio.to_thread(_connack, port, other.did, other.secret) == 0
-
-
-def _connack(port: int, did: str, secret: str) -> int:
-    """The CONNACK return code of a raw MQTT 3.1.1 CONNECT."""
-    def field(b: bytes) -> bytes:
-        return len(b).to_bytes(2, "big") + b
-
-    body = field(b"MQTT") + bytes([4, 0xC2]) + (30).to_bytes(2, "big") + field(did.encode()) + field(did.encode()) \
-        + field(secret.encode())
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(bytes([0x10, len(body)]) + body)
-        ack = s.recv(4)
-    return ack[3] if len(ack) == 4 else -1
+    assert await asyncio.to_thread(raw_connack, "127.0.0.1", port, other.did, other.did, other.secret) == 0

@@ -31,11 +31,23 @@ def _remaining(n: int) -> bytes:
             return bytes(out)
 
 
+def connect_packet(client_id: str, user: str, password: str, keepalive: int = 30) -> bytes:
+    """An MQTT 3.1.1 CONNECT with username and password (clean session)."""
+    body = _utf8("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", keepalive) + _utf8(client_id) + _utf8(user) \
+        + _utf8(password)
+    return bytes([0x10]) + _remaining(len(body)) + body
+
+
+def subscribe_packet(mid: int, topic: str, qos: int) -> bytes:
+    """An MQTT 3.1.1 SUBSCRIBE of one topic filter."""
+    body = struct.pack("!H", mid) + _utf8(topic) + bytes([qos])
+    return bytes([0x82]) + _remaining(len(body)) + body
+
+
 def raw_connack(host: str, port: int, client_id: str, user: str, password: str, timeout: float = 5.0) -> int:
     """Send an MQTT 3.1.1 CONNECT and return the CONNACK return code byte (-1 if closed without CONNACK)."""
-    body = _utf8("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 30) + _utf8(client_id) + _utf8(user) + _utf8(password)
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(bytes([0x10]) + _remaining(len(body)) + body)
+        s.sendall(connect_packet(client_id, user, password))
         data = b""
         try:
             while len(data) < 4:
