@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     COMMANDS_UNAVAILABLE = "commands_unavailable"
     COMPONENT_EXISTS = "component_exists"
     CONFLICT = "conflict"
+    CROSS_SITE = "cross_site"
     DATABASE_UNAVAILABLE = "database_unavailable"
     DEVICE_ALREADY_BOUND = "device_already_bound"
     DEVICE_INACTIVE = "device_inactive"

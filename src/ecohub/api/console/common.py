@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -17,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from ecohub.api.deps import ServicesDep, role_gate
 from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.errors import EcohubError, Unauthorized
+from ecohub.errors import EcohubError, ErrorCode, Forbidden, Unauthorized
 
 COOKIE = "ecohub_console"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -51,6 +52,28 @@ class LoginRequired(Exception):
     """The console needs a session (raised by the cookie dependency, answered by a redirect)."""
 
 
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def cross_site(request: Request) -> Forbidden | None:
+    """A state-changing request another site's page made with the user's cookie (CSRF): refused.
+
+    Browsers name the page's origin on every cross-origin POST (`Origin`, else `Referer`, and `Sec-Fetch-Site`);
+    the console's own forms come from its own origin."""
+    if request.method not in UNSAFE:
+        return None
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return Forbidden("this request came from another site", code=ErrorCode.CROSS_SITE)
+    origin = request.headers.get("origin")
+    if origin is None and (referer := request.headers.get("referer")):
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    if origin is not None and origin != own:
+        return Forbidden(f"this request came from {origin}, not from the console", code=ErrorCode.CROSS_SITE)
+    return None
+
+
 class ConsoleRoute(APIRoute):
     """A route whose errors render as HTML: a redirect to the login page, or an error page with the message."""
 
@@ -58,6 +81,10 @@ class ConsoleRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
+            refusal = cross_site(request)
+            if refusal is not None:
+                return TEMPLATES.TemplateResponse(request, "error.html", {"error": refusal, "principal": None},
+                                                  status_code=refusal.status)
             try:
                 return await handler(request)
             except LoginRequired:
