@@ -40,6 +40,21 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def listen(host: str, port: int, *, what: str, option: str) -> socket.socket:
+    """A bound, listening TCP socket on host:port (the server is handed the socket: no port race)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise Unavailable(f"{what} port {port} on {host} is in use; pick another with {option}",
+                          code=ErrorCode.PORT_IN_USE) from err
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS says is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -92,9 +107,9 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
     imports it."""
     settings = services.settings
     async with AsyncExitStack() as stack:
-        if not port_is_free(host, http_port):
-            raise Unavailable(f"HTTP port {http_port} on {host} is in use; pick another with --http-port",
-                              code=ErrorCode.PORT_IN_USE)
+        # the HTTP socket is bound first, so nothing started after (the NATS server's own ports) can take it
+        http_socket = listen(host, http_port, what="HTTP", option="--http-port")
+        stack.callback(http_socket.close)
         plane = await enter_plane(stack, services, broker=broker, host=host, mqtt_port=mqtt_port)
         assert plane.nc is not None
         # one worker in this process on the shared durable (`ecohub ingest` adds more, in other processes)
@@ -116,7 +131,7 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         app = app_factory(services)
         server = _QuietServer(uvicorn.Config(app, host=host, port=http_port, log_level="warning", lifespan="off",
                                              access_log=False))
-        api_task = asyncio.create_task(server.serve(), name="api")
+        api_task = asyncio.create_task(server.serve(sockets=[http_socket]), name="api")
 
         async def stop_api() -> None:
             server.should_exit = True

@@ -16,7 +16,7 @@ import uvicorn
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.commands import CommandService
 from ecohub.connect.plane import parse_nats_urls
-from ecohub.hub import AppFactory, _QuietServer, enter_plane
+from ecohub.hub import AppFactory, _QuietServer, enter_plane, listen
 from ecohub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ async def serve_api(services: Services, *, app_factory: AppFactory, http_port: i
     """An API process: HTTP + commands over the external broker; no ingest, no embedded broker."""
     parse_nats_urls(broker_url)  # an API process attaches to an existing cluster; it never starts one
     async with AsyncExitStack() as stack:
+        http_socket = listen(host, http_port, what="HTTP", option="--http-port")
+        stack.callback(http_socket.close)
         # the API processes answer the cluster's auth callout (a queue group: any of them may take a connect)
         plane = await enter_plane(stack, services, broker=broker_url, host=host, mqtt_port=0)
         assert plane.nc is not None
@@ -114,4 +116,4 @@ async def serve_api(services: Services, *, app_factory: AppFactory, http_port: i
         services.runtime.mqtt_port = services.settings.mqtt.port
         server = _QuietServer(uvicorn.Config(app_factory(services), host=host, port=http_port, log_level="warning",
                                              lifespan="off", access_log=False))
-        await server.serve()
+        await server.serve(sockets=[http_socket])

