@@ -100,7 +100,7 @@ class BrokerAuthority:
 
 def recorded_refusals(devices: DeviceService, client: str) -> list[dict[str, Any]] | None:
     """What the broker serving these devices in this process refused one client, oldest first; None when no broker
-    in this process records refusals (Mosquitto or an external broker)."""
+    in this process records every refusal (an attached NATS cluster keeps its topic violations in its nodes' logs)."""
     authority = BrokerAuthority.serving(devices)
     if authority is None:
         return None
