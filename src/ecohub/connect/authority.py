@@ -10,7 +10,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ecohub.connect.domain import SERVICE_USER, AclAction, device_may, service_may
+from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.service import DeviceService
 from ecohub.protocol import Topic
 
@@ -32,7 +32,8 @@ class Refusal:
 
 
 class BrokerAuthority:
-    """Answers the broker's questions: authenticate a CONNECT, filter publish/subscribe/receive."""
+    """Answers the broker's questions about devices: authenticate a CONNECT (through the auth callout), and keep
+    what was refused to each device (connects, and the topic violations the embedded server logs)."""
 
     _live: ClassVar[weakref.WeakSet[BrokerAuthority]] = weakref.WeakSet()
 
@@ -79,18 +80,6 @@ class BrokerAuthority:
             self._refuse(client_id, "unknown device or wrong secret")
             return False
         return True
-
-    def may(self, *, username: str | None, topic: str, action: AclAction) -> bool:
-        """The topic ACL of the design."""
-        if username == SERVICE_USER:
-            return service_may(topic, action)
-        if username is None:
-            return False
-        allowed = device_may(username, topic, action)
-        if not allowed and action != AclAction.RECEIVE:
-            log.warning("refused %s of %s to %r", action, username, topic)
-            self.record(username, str(action), topic, "outside the device's topic ACL")
-        return allowed
 
     def _refuse(self, client_id: str | None, reason: str) -> None:
         self.refused += 1

@@ -5,22 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from enum import StrEnum
-
-from ecohub.protocol import Channel, parse_topic
 
 SECRET_BYTES = 32
 BIND_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: people type these from labels
 BIND_CODE_LEN = 8
 SERVICE_USER = "ecohub-service"
-
-
-class AclAction(StrEnum):
-    """What a client wants to do with a topic."""
-
-    PUBLISH = "publish"
-    SUBSCRIBE = "subscribe"
-    RECEIVE = "receive"
 
 
 def new_secret() -> str:
@@ -47,20 +36,3 @@ def hash_bind_code(code: str, key: bytes) -> bytes:
     """Bind codes are short, so they are hashed with the hub's secret key (no offline guessing)."""
     return hmac.new(key, code.strip().upper().encode(), hashlib.sha256).digest()
 
-
-def device_may(did: str, topic: str, action: AclAction) -> bool:
-    """A device may publish only to its own up/state and subscribe to / receive only its own down."""
-    parsed = parse_topic(topic)
-    if parsed is None or parsed.did != did:
-        return False
-    if action == AclAction.PUBLISH:
-        return parsed.channel in (Channel.UP, Channel.STATE)
-    return parsed.channel == Channel.DOWN
-
-
-def service_may(topic: str, action: AclAction) -> bool:
-    """The hub's own clients: everything under the protocol root, shared subscriptions included."""
-    if topic.startswith("$share/"):
-        parts = topic.split("/", 2)
-        topic = parts[2] if len(parts) == 3 else ""
-    return topic == "ecohub/#" or topic.startswith("ecohub/")
