@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     BAD_JSON = "bad_json"
     BIND_CODE_EXPIRED = "bind_code_expired"
     BIND_CODE_USED = "bind_code_used"
+    BREAKING_SPEC_CHANGE = "breaking_spec_change"
     BROKER_UNAVAILABLE = "broker_unavailable"
     CELL_KEY_DESTROYED = "cell_key_destroyed"
     CELL_NOT_SERVED = "cell_not_served"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ecohub.cli import registry as registry_cli
 from ecohub.cli import supply as cli_supply
-from ecohub.cli.common import DataDir, JsonOut, emit, handle_errors, open_services
+from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
 from ecohub.ecosystem.domain import Stage
 from ecohub.errors import ErrorCode, InvalidInput
+from ecohub.spec import SpecInvalid, diff_specs, parse_spec
+from ecohub.spec.diff import compatible
 
 spec_app = typer.Typer(help="product specs (miot-spec-v2 documents)", no_args_is_help=True)
 product_app = typer.Typer(help="products and their lifecycle", no_args_is_help=True)
@@ -33,22 +36,49 @@ def spec_import(
     partner: str | None = typer.Option(None, "--partner", help="partner id"),
     category: str | None = typer.Option(None, "--category"),
     stage: Stage = typer.Option(Stage.CERTIFICATION, "--stage", help="how far a new product walks its lifecycle"),
+    major: bool = typer.Option(False, "--major", help="a breaking change as a new major version (back to "
+                               "certification)"),
     data_dir: Path | None = DataDir,
     as_json: bool = JsonOut,
 ) -> None:
     """Import a spec document unchanged; every problem is reported with its path."""
+    document = _read_spec(file)
+    services = open_services(data_dir)
+    view = services.products.import_spec(document, model=model, actor="cli", partner_id=partner, category=category,
+                                         stage=stage, major=major)
+    spec = services.products.compiled(model).spec
+    out = {**view.to_dict(), "services": len(spec.services), "properties": len(spec.properties())}
+    emit(out, as_json=as_json)
+
+
+@spec_app.command("diff")
+@handle_errors
+def spec_diff(old: Path = typer.Argument(..., help="the current spec document (JSON)"),
+              new: Path = typer.Argument(..., help="the candidate spec document (JSON)"),
+              as_json: bool = JsonOut) -> None:
+    """What changed between two spec versions, and whether the new one only adds (exit 1 when it breaks)."""
     try:
-        document = json.loads(file.read_text())
+        before, after = parse_spec(_read_spec(old)), parse_spec(_read_spec(new))
+    except SpecInvalid as err:
+        raise InvalidInput(f"a spec has {len(err.problems)} problem(s): {err}", code=ErrorCode.INVALID_SPEC) from err
+    changes = diff_specs(before, after)
+    ok = compatible(changes)
+    rows = [{"path": c.path, "kind": c.kind, "detail": c.detail, "breaking": c.breaking} for c in changes]
+    emit({"compatible": ok, "changes": rows} if as_json else rows, as_json=as_json,
+         columns=["path", "kind", "detail", "breaking"])
+    if not as_json:
+        console.print("compatible: only additions" if ok else "[red]breaking[/red]: publish as a new major version")
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _read_spec(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text())
     except FileNotFoundError as err:
         raise InvalidInput(f"no such file: {file}", code=ErrorCode.FILE_NOT_FOUND) from err
     except json.JSONDecodeError as err:
         raise InvalidInput(f"{file} is not JSON: {err}", code=ErrorCode.BAD_JSON) from err
-    services = open_services(data_dir)
-    view = services.products.import_spec(document, model=model, actor="cli", partner_id=partner, category=category,
-                                         stage=stage)
-    spec = services.products.compiled(model).spec
-    out = {**view.to_dict(), "services": len(spec.services), "properties": len(spec.properties())}
-    emit(out, as_json=as_json)
 
 
 @product_app.command("list")

@@ -27,7 +27,8 @@ from ecohub.ecosystem.domain import (
 from ecohub.ecosystem.events import ProductSpecChanged, ProductStageChanged
 from ecohub.ecosystem.models import Category, Listing, Market, Product, ProductMarket, ProductTransition, SpecVersion
 from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
-from ecohub.spec import CompiledSpec, SpecInvalid, compile_spec, parse_spec
+from ecohub.spec import CompiledSpec, Spec, SpecInvalid, compile_spec, diff_specs, parse_spec
+from ecohub.spec.diff import compatible
 from ecohub.store import Databases
 
 SPEC_CACHE_TTL_S = 5.0
@@ -35,6 +36,9 @@ UNCATEGORISED = "uncategorised"
 
 # (model, spec_hash) -> market codes with a valid passing certification report (supplied by the certify context).
 CertificationEvidence = Callable[[str, str], frozenset[str]]
+
+# stages from which devices exist in the field or in test: their spec may only grow, or start a new major version
+EVOLVING = frozenset({Stage.CERTIFICATION, Stage.APPROVED, Stage.LAUNCHED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,7 @@ class ProductService:
         price_currency: str | None = None,
         forecast_volume: int | None = None,
         caller: Principal | None = None,
+        major: bool = False,
     ) -> ProductView:
         """Create or update a product from a miot-spec-v2 document; new products walk the lifecycle to `stage`.
 
@@ -165,6 +170,7 @@ class ProductService:
                 if category:
                     product.category = category
                 if product.spec_hash != spec.hash:
+                    events += self._evolve(s, product, spec, actor=actor, major=major)
                     product.spec_version += 1
                     product.spec = document
                     product.spec_hash = spec.hash
@@ -176,6 +182,43 @@ class ProductService:
         self._compiled.pop(model, None)
         self.bus.publish(events)
         return view
+
+    def _evolve(self, s: Session, product: Product, spec: Spec, *, actor: str, major: bool) -> list[Any]:
+        """MIoT's rule for a product at certification or later: a new spec version may only add. A breaking change
+        is refused unless published as a new major version, which sends the product back to certification."""
+        if Stage(product.stage) not in EVOLVING:
+            return []
+        changes = diff_specs(parse_spec(product.spec), spec)
+        if compatible(changes):
+            return []
+        breaking = [f"{c.path}: {c.detail or c.kind}" for c in changes if c.breaking]
+        if not major:
+            raise Conflict(f"the new spec breaks what devices and clients of {product.model} rely on ("
+                           + "; ".join(breaking[:5]) + "): only additions are allowed, or publish it as a new "
+                           "major version (major=true / --major), which goes back to certification",
+                           code=ErrorCode.BREAKING_SPEC_CHANGE, changes=breaking)
+        if Stage(product.stage) == Stage.CERTIFICATION:
+            return []
+        previous = Stage(product.stage)
+        product.stage = Stage.CERTIFICATION  # the state machine's only way back: a new major version
+        s.add(ProductTransition(model=product.model, from_stage=previous, to_stage=Stage.CERTIFICATION, actor=actor,
+                                reason="new major spec version: " + "; ".join(breaking[:3])))
+        return [ProductStageChanged(product.model, previous, Stage.CERTIFICATION, actor)]
+
+    def check_spec(self, model: str, document: Any, *, caller: Principal | None = None) -> dict[str, Any]:
+        """What a new spec version would change for a product and whether it is compatible (nothing is stored)."""
+        current = self.get(model, caller=caller)
+        try:
+            new = parse_spec(document)
+        except SpecInvalid as err:
+            raise InvalidInput(f"the spec has {len(err.problems)} problem(s): {err}", code=ErrorCode.INVALID_SPEC,
+                               problems=[{"path": p.path, "message": p.message} for p in err.problems]) from err
+        changes = diff_specs(parse_spec(self.get_spec_document(model)), new)
+        needs_major = not compatible(changes) and Stage(current.stage) in EVOLVING
+        return {"model": model, "spec_version": current.spec_version, "stage": str(current.stage),
+                "compatible": compatible(changes), "needs_major_version": needs_major,
+                "changes": [{"path": c.path, "kind": c.kind, "detail": c.detail, "breaking": c.breaking}
+                            for c in changes]}
 
     def _move(self, s: Session, product: Product, target: Stage, actor: str, reason: str) -> Any:
         current = Stage(product.stage)

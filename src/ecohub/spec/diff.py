@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ecohub.spec.domain import Spec
+from ecohub.spec.domain import Property, Spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +33,10 @@ def diff_specs(old: Spec, new: Spec) -> list[SpecChange]:
         if not a.access <= b.access:
             lost = ", ".join(sorted(a.access - b.access))
             changes.append(SpecChange(f"property {key}", "changed", f"access lost: {lost}", True))
-        if a.value_range != b.value_range or a.value_list != b.value_list:
-            changes.append(SpecChange(f"property {key}", "changed", "allowed values changed", True))
+        if b.access - a.access:
+            gained = ", ".join(sorted(b.access - a.access))
+            changes.append(SpecChange(f"property {key}", "changed", f"access gained: {gained}", False))
+        changes += _values(key, a, b)
     for kind, getter in (("action", "actions"), ("event", "events")):
         old_items = {(s.iid, x.iid) for s in old.services for x in getattr(s, getter)}
         new_items = {(s.iid, x.iid) for s in new.services for x in getattr(s, getter)}
@@ -43,3 +45,32 @@ def diff_specs(old: Spec, new: Spec) -> list[SpecChange]:
         for siid, iid in sorted(new_items - old_items):
             changes.append(SpecChange(f"{kind} {siid}.{iid}", "added", "", False))
     return changes
+
+
+def _values(key: str, a: Property, b: Property) -> list[SpecChange]:
+    """Allowed values: a wider range (same step grid) or more list entries only add; anything else breaks."""
+    path = f"property {key}"
+    if a.value_range != b.value_range:
+        ra, rb = a.value_range, b.value_range
+        if ra is None or rb is None:  # a range where there was none narrows; dropping one widens
+            return [SpecChange(path, "changed", "value-range added" if ra is None else "value-range removed",
+                               ra is None)]
+        wider = (rb.min <= ra.min and rb.max >= ra.max and rb.step == ra.step
+                 and (ra.min - rb.min) % (rb.step or 1) == 0)
+        detail = f"value-range [{ra.min}, {ra.max}, {ra.step}] → [{rb.min}, {rb.max}, {rb.step}]"
+        return [SpecChange(path, "changed", detail + (" (wider)" if wider else ""), not wider)]
+    if a.value_list != b.value_list:
+        old = {item.value for item in a.value_list or ()}
+        new = {item.value for item in b.value_list or ()}
+        if old <= new and a.value_list and b.value_list:
+            added = ", ".join(str(v) for v in sorted(new - old, key=str))
+            return [SpecChange(path, "changed", f"value-list entries added: {added}" if added
+                               else "value-list descriptions changed", False)]
+        gone = ", ".join(str(v) for v in sorted(old - new, key=str)) or "the list itself"
+        return [SpecChange(path, "changed", f"value-list entries removed: {gone}", True)]
+    return []
+
+
+def compatible(changes: list[SpecChange]) -> bool:
+    """Whether every change only adds (MIoT's rule for a spec version of the same major)."""
+    return not any(c.breaking for c in changes)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import Limit, Offset, ServicesDep, require
+from ecohub.api.deps import Limit, Offset, ServicesDep, StaffDep, require
 from ecohub.api.routes import channel as api_channel
 from ecohub.api.routes import partners as api_partners
 from ecohub.api.routes import supply as api_supply
@@ -39,6 +39,14 @@ class ProductIn(DefinitionIn):
     partner_id: str | None = None
     spec: dict[str, Any]
     stage: Stage = Stage.CERTIFICATION
+    major: bool = Field(default=False, description="publish a breaking spec change as a new major version "
+                        "(the product goes back to certification)")
+
+
+class SpecCheckIn(BaseModel):
+    """A candidate spec version to compare with the product's current one."""
+
+    spec: dict[str, Any]
 
 
 class TransitionIn(BaseModel):
@@ -56,8 +64,15 @@ def create_product(body: ProductIn, services: ServicesDep,
                                          partner_id=body.partner_id,
                                          category=body.category, stage=body.stage, target_markets=body.target_markets,
                                          design_ref=body.design_ref, target_price=body.target_price,
-                                         price_currency=body.price_currency, forecast_volume=body.forecast_volume)
+                                         price_currency=body.price_currency, forecast_volume=body.forecast_volume,
+                                         major=body.major)
     return view.to_dict()
+
+
+@router.post("/products/{model}/spec:check")
+def check_spec(model: str, body: SpecCheckIn, services: ServicesDep, principal: StaffDep) -> dict[str, Any]:
+    """What a new spec version would change, and whether it only adds (MIoT's rule) or needs a new major version."""
+    return services.products.check_spec(model, body.spec, caller=principal)
 
 
 @router.get("/products")
