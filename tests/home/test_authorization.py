@@ -31,6 +31,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/devices/{did}/telemetry"): {"params": {"key": "2.1"}},
     ("POST", "/api/v1/devices/{did}/commands"): {"json": {"method": "get_properties",
                                                            "params": [{"siid": 2, "piid": 1}]}},
+    ("POST", "/api/v1/products/{model}/spec:check"): {"json": {"spec": load_spec("cuco.plug.v3")}},
 }
 
 
