@@ -10,9 +10,9 @@ import pytest
 from nats.aio.msg import Msg
 from nats.errors import NoServersError
 
-from ecohub.connect.nats.commands import send_live, send_stored
 from ecohub.connect.nats.revoke import sessions
 from tests.connect.nats.conftest import Hub
+from tests.connect.nats.jsutil import send_live, send_stored
 from tests.connect.nats.mqttdev import raw_connack
 
 

@@ -17,16 +17,9 @@ from nats.aio.msg import Msg
 
 from ecohub.connect.nats.callout import CalloutResponder, run_responder
 from ecohub.connect.nats.cluster import NatsCluster
-from ecohub.connect.nats.ingest import (
-    MQTT_MSGS,
-    StreamSpec,
-    Worker,
-    ensure_consumer,
-    ensure_mqtt_msgs_consumer,
-    ensure_stream,
-)
+from ecohub.connect.nats.ingest import MQTT_MSGS, ensure_consumer, ensure_mqtt_msgs_consumer
 from tests.connect.nats.conftest import make_auth
-from tests.connect.nats.jsutil import read_ids
+from tests.connect.nats.jsutil import STREAM, StreamSpec, Worker, ensure_stream, read_ids
 from tests.connect.nats.mqttdev import Device
 
 pytestmark = pytest.mark.slow  # minutes of load and node kills: run with -m slow
@@ -88,7 +81,7 @@ async def test_cluster_node_kill_loses_no_pubacked_message(tmp_path: Path, victi
         )
         try:
             await ensure_stream(svc, StreamSpec(replicas=3))
-            await ensure_consumer(svc, durable="ingest", ack_wait_s=5)
+            await ensure_consumer(svc, stream=STREAM, durable="ingest", ack_wait_s=5)
             warm = Device(*next(iter(devices.items())), "127.0.0.1", cluster.nodes[0].mqtt_port)
             assert await asyncio.to_thread(warm.connect)  # creates the $MQTT_* streams (R3)
             await asyncio.to_thread(warm.close)

@@ -8,18 +8,17 @@ import time
 
 from nats.aio.msg import Msg
 
-from ecohub.connect.nats.ingest import (
-    MQTT_MSGS,
+from ecohub.connect.nats.ingest import MQTT_MSGS, ensure_consumer, ensure_mqtt_msgs_consumer
+from tests.connect.nats.conftest import Hub
+from tests.connect.nats.jsutil import (
+    STREAM,
     StreamSpec,
     Worker,
     device_of,
-    ensure_consumer,
-    ensure_mqtt_msgs_consumer,
     ensure_stream,
+    read_ids,
     watch_max_deliveries,
 )
-from tests.connect.nats.conftest import Hub
-from tests.connect.nats.jsutil import read_ids
 from tests.connect.nats.mqttdev import Burst, Device
 
 
@@ -101,7 +100,7 @@ async def test_mqtt_msgs_durable_shared_by_workers_gets_every_puback(hub: Hub) -
 
 async def test_max_deliveries_advisory(hub: Hub) -> None:
     await ensure_stream(hub.svc)
-    await ensure_consumer(hub.svc, durable="ingest", max_deliver=2, ack_wait_s=1)
+    await ensure_consumer(hub.svc, stream=STREAM, durable="ingest", max_deliver=2, ack_wait_s=1)
     advisories: list[dict[str, object]] = []
 
     async def on_adv(a: dict[str, object]) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ecohub.connect.nats.ingest import MQTT_FILTERS, MQTT_MSGS, ensure_mqtt_msgs_consumer, ensure_stream
+from ecohub.connect.nats.ingest import MQTT_FILTERS, MQTT_MSGS, ensure_mqtt_msgs_consumer
 from tests.connect.nats.conftest import running_hub
-from tests.connect.nats.jsutil import read_ids
+from tests.connect.nats.jsutil import ensure_stream, read_ids
 from tests.connect.nats.mqttdev import Burst
 
 pytestmark = pytest.mark.slow  # minutes of load and node kills: run with -m slow
