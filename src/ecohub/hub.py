@@ -120,7 +120,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         services.workers.append(worker)
         services.commands = await stack.enter_async_context(
             CommandService(dbs=services.dbs, devices=services.devices, products=services.products, nc=plane.nc,
-                           timeout_s=settings.api.command_timeout_s))
+                           timeout_s=settings.api.command_timeout_s, bus=services.bus,
+                           sweep_s=settings.api.desired_sweep_s))
         stack.callback(setattr, services, "commands", None)
         # automations: subscribes to the bus, runs its scheduler and action runner as named tasks; stopped on exit
         await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,

@@ -46,6 +46,9 @@ class ApiSettings(BaseModel):
     service_token_ttl_s: int = 90 * 24 * 3600  # operator and partner tokens that name no lifetime of their own
     console_session_s: int = 12 * 3600  # a console sign-in with a token gets a session token of this lifetime
     command_timeout_s: float = 5.0
+    # how often a process with commands delivers pending desired values to devices that are online (reconnects
+    # that another process ingested, a delivery whose process died); reconnects it ingests itself go at once
+    desired_sweep_s: float = Field(default=10.0, gt=0)
 
 
 class WebhookSettings(BaseModel):
