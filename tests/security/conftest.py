@@ -28,7 +28,7 @@ def receiver() -> Iterator[Receiver]:
     got = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             got.posts.append(json.loads(body))
             self.send_response(204)

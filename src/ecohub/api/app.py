@@ -97,8 +97,8 @@ def create_app(services: Services) -> FastAPI:
     from ecohub.api.routes.ecosystem import router as ecosystem_router
     from ecohub.api.routes.home import router as home_router
     from ecohub.api.routes.privacy import router as privacy_router
-    from ecohub.api.routes.telemetry import router as telemetry_router
     from ecohub.api.routes.security import router as security_router
+    from ecohub.api.routes.telemetry import router as telemetry_router
     from ecohub.api.routes.tokens import router as tokens_router
 
     app = FastAPI(

@@ -29,12 +29,13 @@ def audit(data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
 def findings(severity: str | None = typer.Option(None, "--severity", help="critical|high|medium|low"),
              kind: str | None = typer.Option(None, "--kind", help="a check id (ecohub security checks)"),
              status: str | None = typer.Option(None, "--status", help="open|acknowledged|suppressed|resolved"),
-             limit: int = typer.Option(100, "--limit", min=1, max=1000), offset: int = typer.Option(0, "--offset", min=0),
+             limit: int = typer.Option(100, "--limit", min=1, max=1000),
+             offset: int = typer.Option(0, "--offset", min=0),
              data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Findings, most severe and most recent first."""
     rows = open_services(data_dir).security.service.findings(severity=severity, kind=kind, status=status,
                                                              limit=limit, offset=offset)
-    emit(rows, as_json=as_json, columns=["id", "severity", "status", "kind", "subject", "detail", "reason"])
+    emit(rows, as_json=as_json, columns=["id", "severity", "status", "kind", "subject", "reason"])
 
 
 @security_app.command("checks")

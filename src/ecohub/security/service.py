@@ -136,9 +136,9 @@ class SecurityService:
         for p in self.products.list(limit=10**9):
             if p.stage not in IN_FIELD and p.model not in per_model:
                 continue
-            d = declared.get(p.model) or {}
-            facts.products[p.model] = ProductFacts(p.model, p.stage, per_model.get(p.model, 0), d.get("declaration"),
-                                                   d.get("expires_at"))
+            decl = declared.get(p.model) or {}
+            facts.products[p.model] = ProductFacts(p.model, p.stage, per_model.get(p.model, 0),
+                                                   decl.get("declaration"), decl.get("expires_at"))
         with self.dbs.cell_session(self.default_cell) as s:
             facts.vulnerable = {(v.model, v.version): v.reason for v in s.scalars(select(VulnerableFirmware))}
         return facts
@@ -287,7 +287,7 @@ class SecurityService:
 
     def _parse(self, finding_id: str) -> tuple[str, int]:
         cell, _, number = finding_id.rpartition("-")
-        if cell not in self.dbs.cells or not number.isdigit():
+        if cell not in self.dbs.cells or not number.isdigit() or len(number) > 18:
             raise NotFound(f"no finding {finding_id}", code=ErrorCode.UNKNOWN_FINDING)
         return cell, int(number)
 
@@ -333,7 +333,7 @@ class SecurityService:
         self.products.get(model)  # an unknown model is a 404
         version, reason = (version or "").strip(), (reason or "").strip()
         if not version or len(version) > 64:
-            raise InvalidInput("version must be 1–64 characters", code=ErrorCode.INVALID_INPUT)
+            raise InvalidInput("version must be 1 to 64 characters", code=ErrorCode.INVALID_INPUT)
         if not reason:
             raise InvalidInput("a reason is required (e.g. the CVE)", code=ErrorCode.REASON_REQUIRED)
         who = caller.actor if caller is not None else actor
@@ -359,7 +359,8 @@ class SecurityService:
 
 
 def _failures(s: Session, since_ms: int) -> dict[str, tuple[int, int]]:
-    rows = s.execute(select(ConnectRecord.did, func.sum(ConnectRecord.attempts), func.count(ConnectRecord.host.distinct()))
+    rows = s.execute(select(ConnectRecord.did, func.sum(ConnectRecord.attempts),
+                            func.count(ConnectRecord.host.distinct()))
                      .where(ConnectRecord.allowed.is_(False), ConnectRecord.last_ms >= since_ms)
                      .group_by(ConnectRecord.did))
     return {did: (int(n or 0), int(h or 0)) for did, n, h in rows}

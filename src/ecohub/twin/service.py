@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from ecohub.privacy.sealing import PayloadSealer, Seal, seal_fields, twin_aad
@@ -16,6 +16,10 @@ from ecohub.twin.models import Twin, TwinProperty
 
 MAX_ITEMS = 64  # items per set_properties: a command's items keep their order within its `desired_seq` block
 Report = tuple[str, str, Any, int, int | None, int]  # (did, key, value, device ts, message id, arrival seq)
+
+
+def _props() -> Table:
+    return TwinProperty.__table__  # type: ignore[return-value]
 
 
 def replaces(seq: int, prev_seq: int | None) -> bool:
@@ -100,7 +104,7 @@ class TwinService:
         One UPDATE moves them from pending (and unconfirmed, on a reconnect) to sent under this command: of several
         hub processes or workers racing for one device, only the one whose UPDATE matched delivers each value."""
         states = [DesiredState.PENDING, DesiredState.UNCONFIRMED] if unconfirmed else [DesiredState.PENDING]
-        t = TwinProperty.__table__
+        t = _props()
         session.execute(update(t).where(t.c.did == did, t.c.desired_state.in_(states))
                         .values(desired_state=DesiredState.SENT, desired_cmd=command_id, desired_sent_ms=now_ms))
         return [(k, v) for k, v in session.execute(
@@ -112,7 +116,7 @@ class TwinService:
         """The device's answer to command `command_id`: per key its code (0 acknowledged, else failed); None when
         it did not answer (the values are sent again on its next reconnect). A value set anew meanwhile is not
         touched: it belongs to no command any more."""
-        t = TwinProperty.__table__
+        t = _props()
         mine = (t.c.did == did) & (t.c.desired_cmd == command_id) & (t.c.desired_state == DesiredState.SENT)
         if codes is None:
             session.execute(update(t).where(mine).values(desired_state=DesiredState.UNCONFIRMED))
@@ -125,7 +129,7 @@ class TwinService:
     def drop_undelivered(session: Session, did: str) -> None:
         """Forget the desired values not delivered yet (the device changed hands: the old owner's wishes must not
         reach it)."""
-        t = TwinProperty.__table__
+        t = _props()
         session.execute(update(t).where(t.c.did == did, t.c.desired_state.in_(
             [DesiredState.PENDING, DesiredState.UNCONFIRMED, DesiredState.SENT])).values(desired_state=None))
 
@@ -133,7 +137,7 @@ class TwinService:
     def pending_online(session: Session, *, stale_before_ms: int, limit: int = 1000) -> list[str]:
         """Devices the twin shows online that have pending desired values; values left `sent` since before
         `stale_before_ms` (the process that claimed them died) become pending again first."""
-        t = TwinProperty.__table__
+        t = _props()
         session.execute(update(t).where(t.c.desired_state == DesiredState.SENT, t.c.desired_sent_ms < stale_before_ms)
                         .values(desired_state=DesiredState.PENDING))
         return list(session.scalars(
