@@ -27,6 +27,7 @@ from ecohub.store import Databases, now_ms
 from ecohub.twin.service import TwinService
 
 log = logging.getLogger(__name__)
+ONLINE_GATHER_S = 0.02  # devices coming online within this are looked up together
 STALE_CLAIM_S = 60.0  # a claim older than this (plus the command timeout) belonged to a process that died
 
 
@@ -157,6 +158,8 @@ class CommandService:
         self._waiting: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._subs: dict[str, _Watch] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._came_online: dict[str, set[str]] = {}
+        self._online_task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> CommandService:
         if self.bus is not None:
@@ -168,10 +171,11 @@ class CommandService:
     async def __aexit__(self, *exc: Any) -> None:
         if self.bus is not None:
             self.bus.unsubscribe(OnlineChanged, self._on_online)
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sweeper
+        for task in (self._sweeper, self._online_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         for watch in list(self._subs.values()):
             if watch.sub is not None:
                 with contextlib.suppress(Exception):
@@ -263,9 +267,26 @@ class CommandService:
             return {"command_id": command_id, "did": did, "status": "timeout", "params": wire}
         return {"command_id": command_id, "did": did, "params": wire, **reply}
 
-    async def _on_online(self, event: OnlineChanged) -> None:
-        if event.online:
-            await self.deliver_pending(event.did, event.cell)
+    def _on_online(self, event: OnlineChanged) -> None:
+        """Note a device that came online; a reconnect storm is looked up in one query per cell (most devices
+        have nothing pending), a few milliseconds later."""
+        if not event.online:
+            return
+        self._came_online.setdefault(event.cell, set()).add(event.did)
+        if self._online_task is None or self._online_task.done():
+            self._online_task = asyncio.get_running_loop().create_task(self._deliver_came_online(),
+                                                                      name="desired-on-reconnect")
+
+    async def _deliver_came_online(self) -> None:
+        await asyncio.sleep(ONLINE_GATHER_S)
+        while self._came_online:
+            batch, self._came_online = self._came_online, {}
+            for cell, dids in batch.items():
+                try:
+                    waiting = await asyncio.to_thread(self._with_pending, cell, sorted(dids))
+                    await asyncio.gather(*(self.deliver_pending(did, cell) for did in waiting))
+                except Exception:
+                    log.exception("delivering desired values on reconnect failed (the sweep retries)")
 
     async def sweep(self) -> int:
         """Deliver to every online device with pending desired values (reconnects ingested by a process without
@@ -286,6 +307,10 @@ class CommandService:
             except Exception:
                 log.exception("desired-state sweep failed")
             await asyncio.sleep(every_s)
+
+    def _with_pending(self, cell: str, dids: list[str]) -> list[str]:
+        with self.dbs.cell_session(cell) as s:
+            return TwinService.with_undelivered(s, dids)
 
     def _pending_online(self, cell: str, stale_before_ms: int) -> list[str]:
         with self.dbs.cell_session(cell) as s:

@@ -126,6 +126,17 @@ class TwinService:
             session.execute(update(t).where(mine, t.c.key == key).values(desired_state=state, desired_code=code))
 
     @staticmethod
+    def with_undelivered(session: Session, dids: list[str]) -> list[str]:
+        """Those of `dids` that have desired values not delivered yet (pending or unconfirmed)."""
+        t = _props()
+        found: set[str] = set()
+        for i in range(0, len(dids), 500):
+            found.update(session.scalars(select(t.c.did).where(
+                t.c.did.in_(dids[i:i + 500]),
+                t.c.desired_state.in_([DesiredState.PENDING, DesiredState.UNCONFIRMED])).distinct()))
+        return sorted(found)
+
+    @staticmethod
     def drop_undelivered(session: Session, did: str) -> None:
         """Forget the desired values not delivered yet (the device changed hands: the old owner's wishes must not
         reach it)."""
