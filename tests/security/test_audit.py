@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from ecohub.bootstrap import Services
+from ecohub.api.app import create_app
+from ecohub.bootstrap import Services, bootstrap
 from ecohub.certify.report import build, sign
+from ecohub.connect.events import DeviceConnectAttempted
+from ecohub.hub import free_port, running_hub
+from ecohub.netguard import UrlPolicy
 from ecohub.sdk.device import Device, DeviceError
 from ecohub.sdk.simulator import SimulatedDevice
 from ecohub.security.checks import CHECKS
 from ecohub.security.domain import Check, Hit, Severity
+from ecohub.security.notify import WebhookNotifier
+from ecohub.settings import Settings
 from ecohub.store import now_ms
 from tests.conftest import load_spec
 from tests.helpers import eventually
@@ -204,3 +211,33 @@ def test_every_check_has_an_id_severity_and_description() -> None:
     assert len(ids) == len(set(ids)) and all(c.description and c.severity in Severity for c in CHECKS)
     assert {"firmware.vulnerable", "support.period_ended", "auth.repeated_failures", "connect.many_addresses",
             "ingest.rate_exceeded", "declaration.missing_or_expired", "firmware.never_updated"} <= set(ids)
+
+
+async def test_the_hub_runs_the_audit_on_its_own_schedule(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", security={"audit_interval_s": 0.2})
+    services = bootstrap(settings)
+    try:
+        services.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test", category="plug")
+        services.devices.provision(model="cuco.plug.v3")  # in the field without a declaration
+        async with running_hub(services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()):
+            found = await eventually(lambda: services.security.service.findings(kind="declaration.missing_or_expired"))
+            assert found[0]["subject"] == "cuco.plug.v3"
+    finally:
+        services.close()
+
+
+def test_connect_records_are_forgotten_after_their_retention(services: Services) -> None:
+    old, new = now_ms() - 40 * 86_400_000, now_ms()
+    services.security.service.record_connects([
+        DeviceConnectAttempted("eu-00000000000000c1", "203.0.113.7", False, "bad credentials", old),
+        DeviceConnectAttempted("eu-00000000000000c1", "203.0.113.7", False, "bad credentials", new)])
+    assert services.security.service.prune(before_ms=now_ms() - 30 * 86_400_000) == 1
+    facts = services.security.service.gather()
+    assert facts.auth_failures == {"eu-00000000000000c1": (1, 1)}
+
+
+def test_the_webhook_goes_through_the_ssrf_guard(receiver: Receiver) -> None:
+    assert not WebhookNotifier(receiver.url, UrlPolicy()).send({"id": "eu-1"})  # loopback: refused unsent
+    assert receiver.posts == []
+    assert WebhookNotifier(receiver.url, UrlPolicy(allow_private=True)).send({"id": "eu-1"})
+    assert receiver.posts == [{"event": "security.finding", "finding": {"id": "eu-1"}}]
