@@ -31,6 +31,8 @@ from ecohub.privacy.registry import DataRegistry
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.privacy.service import PrivacyContext
 from ecohub.schema import metadata_for
+from ecohub.security import privacy as security_privacy
+from ecohub.security.context import SecurityContext
 from ecohub.settings import Settings
 from ecohub.store import Databases
 from ecohub.store.migrate import upgrade_all
@@ -69,6 +71,7 @@ class Services:
     service_password: str
     automations: AutomationService
     privacy: PrivacyContext
+    security: SecurityContext
     command_link: CommandLink = field(default_factory=CommandLink)
     plane: DevicePlane | None = None  # the device plane once a hub or API process started or attached it
     runtime: Runtime = field(default_factory=Runtime)
@@ -159,6 +162,14 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     twin_privacy.register(registry)
     telemetry_privacy.register(registry)
     automate_privacy.register(registry)
+    security_privacy.register(registry)
+    privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
+                                   secret_key=settings.secret_key.encode())
+    url_policy = UrlPolicy(allow_private=settings.webhooks.allow_private,
+                           require_https=settings.environment == "production")
+    security = SecurityContext.build(dbs, bus, settings.security, devices=devices, products=products, twin=twin,
+                                     declarations=certification.declarations, audit_log=privacy.audit,
+                                     default_cell=settings.default_cell, url_policy=url_policy)
     return Services(
         settings=settings,
         dbs=dbs,
@@ -180,6 +191,6 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
                                       url_policy=UrlPolicy(allow_private=settings.webhooks.allow_private,
                                                            require_https=settings.environment == "production")),
-        privacy=PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
-                                     secret_key=settings.secret_key.encode()),
+        privacy=privacy,
+        security=security,
     )

@@ -165,6 +165,9 @@ class ErrorCode(StrEnum):
     WRONG_PARTNER = "wrong_partner"
     WRONG_ROLE = "wrong_role"
     WRONG_TYPE = "wrong_type"
+    # fleet security audit
+    UNKNOWN_FINDING = "unknown_finding"
+    FINDING_CLOSED = "finding_closed"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

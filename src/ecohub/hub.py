@@ -120,7 +120,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         services.workers.append(worker)
         services.commands = await stack.enter_async_context(
             CommandService(dbs=services.dbs, devices=services.devices, products=services.products, nc=plane.nc,
-                           timeout_s=settings.api.command_timeout_s))
+                           timeout_s=settings.api.command_timeout_s, bus=services.bus,
+                           sweep_s=settings.api.desired_sweep_s))
         stack.callback(setattr, services, "commands", None)
         # automations: subscribes to the bus, runs its scheduler and action runner as named tasks; stopped on exit
         await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,
@@ -157,18 +158,40 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
 
 
 async def _maintain(services: Services) -> None:
-    """The hub's scheduled job: telemetry rollups and retention, and the dedup inbox's shorter window."""
+    """The hub's scheduled jobs, each on its own interval: telemetry rollups and retention with the dedup inbox's
+    shorter window (`telemetry.job_interval_s`), and the fleet security audit with the connect records' retention
+    (`security.audit_interval_s`)."""
     settings = services.settings
+    loop = asyncio.get_running_loop()
+    jobs = [(settings.telemetry.job_interval_s, _telemetry_job), (settings.security.audit_interval_s, _security_job)]
+    due = [loop.time() + every for every, _ in jobs]
     while True:
-        await asyncio.sleep(settings.telemetry.job_interval_s)
-        try:
-            report = await asyncio.to_thread(services.telemetry.maintain)
-            before = now_ms() - int(settings.ingest.inbox_days * 86_400_000)
-            inbox = {c: await asyncio.to_thread(services.devices.prune_inbox, c, before_ms=before)
-                     for c in services.dbs.cells}
-            log.info("maintenance: telemetry %s; inbox entries forgotten %s", report, inbox)
-        except Exception:
-            log.exception("maintenance job failed")
+        await asyncio.sleep(max(0.0, min(due) - loop.time()))
+        for i, (every, job) in enumerate(jobs):
+            if loop.time() < due[i]:
+                continue
+            due[i] = loop.time() + every
+            try:
+                await job(services)
+            except Exception:
+                log.exception("maintenance job %s failed", job.__name__)
+
+
+async def _telemetry_job(services: Services) -> None:
+    settings = services.settings
+    report = await asyncio.to_thread(services.telemetry.maintain)
+    before = now_ms() - int(settings.ingest.inbox_days * 86_400_000)
+    inbox = {c: await asyncio.to_thread(services.devices.prune_inbox, c, before_ms=before) for c in services.dbs.cells}
+    log.info("maintenance: telemetry %s; inbox entries forgotten %s", report, inbox)
+
+
+async def _security_job(services: Services) -> None:
+    security = services.security
+    await security.recorder.flush()
+    before = now_ms() - int(security.settings.connect_log_days * 86_400_000)
+    pruned = await asyncio.to_thread(security.service.prune, before_ms=before)
+    summary = await asyncio.to_thread(security.service.audit)
+    log.info("maintenance: security audit %s; connect records forgotten %d", summary, pruned)
 
 
 async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:

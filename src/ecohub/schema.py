@@ -10,6 +10,7 @@ import ecohub.connect.models
 import ecohub.ecosystem.models
 import ecohub.home.models
 import ecohub.privacy.models
+import ecohub.security.models
 import ecohub.telemetry.models
 import ecohub.twin.models  # noqa: F401
 from ecohub.store.db import plane_metadata

@@ -46,6 +46,9 @@ class ApiSettings(BaseModel):
     service_token_ttl_s: int = 90 * 24 * 3600  # operator and partner tokens that name no lifetime of their own
     console_session_s: int = 12 * 3600  # a console sign-in with a token gets a session token of this lifetime
     command_timeout_s: float = 5.0
+    # how often a process with commands delivers pending desired values to devices that are online (reconnects
+    # that another process ingested, a delivery whose process died); reconnects it ingests itself go at once
+    desired_sweep_s: float = Field(default=10.0, gt=0)
 
 
 class WebhookSettings(BaseModel):
@@ -71,6 +74,20 @@ class TelemetrySettings(BaseModel):
     prune_batch: int = Field(default=5000, ge=1)  # rows per DELETE on SQLite (one short write lock each)
 
 
+class SecuritySettings(BaseModel):
+    """The fleet security audit: how often the hub runs it, its thresholds, where critical findings are sent."""
+
+    audit_interval_s: float = Field(default=3600.0, gt=0)  # the hub's scheduled audit
+    webhook_url: str | None = None  # a new critical finding is POSTed here (checked by the SSRF guard)
+    auth_failures: int = Field(default=20, ge=1)  # failed CONNECTs of one device id …
+    auth_window_s: float = Field(default=3600.0, gt=0)  # … within this window
+    source_addresses: int = Field(default=10, ge=2)  # distinct source addresses of one device …
+    source_window_s: float = Field(default=86400.0, gt=0)  # … within this window
+    rate_window_s: float = Field(default=300.0, gt=0)  # message rates are averaged over this (≤ ingest.inbox_days)
+    never_updated_days: float = Field(default=365.0, gt=0)
+    connect_log_days: float = Field(default=30.0, gt=0)  # source addresses are personal data: kept this long
+
+
 class Settings(BaseSettings):
     """All of ecohub's configuration; read from ECOHUB_* variables, then an optional ecohub.toml."""
 
@@ -89,6 +106,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @classmethod
     def settings_customise_sources(

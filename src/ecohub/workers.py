@@ -109,7 +109,8 @@ async def serve_api(services: Services, *, app_factory: AppFactory, http_port: i
         assert plane.nc is not None
         commands = await stack.enter_async_context(CommandService(
             dbs=services.dbs, devices=services.devices, products=services.products, nc=plane.nc,
-            timeout_s=services.settings.api.command_timeout_s))
+            timeout_s=services.settings.api.command_timeout_s, bus=services.bus,
+            sweep_s=services.settings.api.desired_sweep_s))
         services.commands = commands
         services.runtime.http_url = f"http://{host}:{http_port}"
         services.runtime.mqtt_host = services.settings.mqtt.public_host or services.settings.mqtt.host

@@ -53,12 +53,14 @@ async def test_user_controls_and_a_new_owner_sees_nothing_of_the_old(hub: Servic
             await eventually(lambda: hub.twin.get("eu", creds.did)["properties"]["2.1"]["value"] is False)
         finally:
             await dev.disconnect()
-        # desired vs reported: the device is away, the wish stays pending
+        # desired vs reported: the device is away, the wish stays pending (202) until it comes back
+        await eventually(lambda: hub.twin.get("eu", creds.did)["online"] is False)
         r = await http.post(f"/api/v1/me/devices/{creds.did}/properties",
                             json={"values": {"2.1": True}, "timeout_s": 0.3}, headers=ann)
-        assert r.status_code == 504 and r.json()["error"]["command_id"]
+        assert r.status_code == 202 and r.json()["status"] == "pending" and r.json()["command_id"], r.text
         twin = (await http.get(f"/api/v1/devices/{creds.did}/twin", headers=ann)).json()
         assert twin["properties"]["2.1"]["value"] is False and twin["pending"]["2.1"]["value"] is True
+        assert twin["delta"]["2.1"]["value"] is True and twin["desired"]["2.1"]["state"] == "pending"
         d = (await http.get(f"/api/v1/me/devices/{creds.did}", headers=ann)).json()
         on = next(p for p in d["properties"] if p["key"] == "2.1")
         assert on["pending"] is True and on["desired"]["value"] is True and on["reported"]["value"] is False
@@ -80,7 +82,7 @@ async def test_user_controls_and_a_new_owner_sees_nothing_of_the_old(hub: Servic
         assert r.status_code == 201
         assert hub.twin.get("eu", creds.did)["properties"], "the old data is still stored; only the epoch hides it"
         twin = (await http.get(f"/api/v1/devices/{creds.did}/twin", headers=bob)).json()
-        assert twin["properties"] == {} and twin["pending"] == {}
+        assert twin["properties"] == {} and twin["pending"] == {} and twin["delta"] == {}
         for key in ("2.1", "11.1"):
             r = await http.get(f"/api/v1/devices/{creds.did}/telemetry", params={"key": key}, headers=bob)
             assert r.json()["samples"] == []
@@ -100,6 +102,9 @@ async def test_user_controls_and_a_new_owner_sees_nothing_of_the_old(hub: Servic
 
             samples = await eventually(fresh)
             assert [s["value"] for s in samples] == [9]
+            # the old owner's pending wish died with the unbinding: it never reaches the device
+            assert hub.commands is not None and await hub.commands.sweep() == 0
+            assert not [m for m in dev.received if m.method == "set_properties"]
             twin = (await http.get(f"/api/v1/devices/{creds.did}/twin", headers=bob)).json()
             assert set(twin["properties"]) == {"11.1"} and twin["online"] is True
         finally:

@@ -97,6 +97,7 @@ def create_app(services: Services) -> FastAPI:
     from ecohub.api.routes.ecosystem import router as ecosystem_router
     from ecohub.api.routes.home import router as home_router
     from ecohub.api.routes.privacy import router as privacy_router
+    from ecohub.api.routes.security import router as security_router
     from ecohub.api.routes.telemetry import router as telemetry_router
     from ecohub.api.routes.tokens import router as tokens_router
 
@@ -148,5 +149,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(certify_router, prefix="/api/v1")
     app.include_router(tokens_router, prefix="/api/v1")
     app.include_router(telemetry_router, prefix="/api/v1")
+    app.include_router(security_router, prefix="/api/v1")
     mount_console(app, services)
     return app

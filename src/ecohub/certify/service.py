@@ -98,6 +98,16 @@ class CertificationService:
                 raise NotFound(f"no certification report {report_id}", code=ErrorCode.UNKNOWN_REPORT)
             return dict(row.document)
 
+    def declarations(self) -> dict[str, dict[str, Any]]:
+        """Per model, what its newest recorded report declares: {"declaration": {…} | None, "report_id",
+        "expires_at"} (a model without any report is absent)."""
+        latest: dict[str, dict[str, Any]] = {}
+        with self.dbs.global_session() as s:
+            for r in s.scalars(select(CertificationReport).order_by(CertificationReport.issued_at)):
+                latest[r.model] = {"declaration": (r.document or {}).get("declaration"), "report_id": r.report_id,
+                                   "expires_at": r.expires_at}
+        return latest
+
     def passing_markets(self, model: str, spec_hash: str) -> frozenset[str]:
         """Markets whose current profile a valid (brand-signed, unexpired) report for exactly this spec passes."""
         trusted = keys.brand_public_key(self.data_dir)

@@ -11,6 +11,7 @@ from ecohub.cli import hub as hub_cmds
 from ecohub.cli import workers as worker_cmds
 from ecohub.cli.certify import certify_app
 from ecohub.cli.privacy import register as register_privacy
+from ecohub.cli.security import register as register_security
 from ecohub.cli.telemetry import telemetry_app
 
 app = typer.Typer(name="ecohub", help="ecohub: run a hardware ecosystem on one IoT cloud.", no_args_is_help=True,
@@ -23,6 +24,7 @@ broker_cmds.register(app)
 app.add_typer(certify_app, name="certify")
 register_privacy(app)
 app.add_typer(telemetry_app, name="telemetry")
+register_security(app)
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from sqlalchemy import update
 
+from ecohub.bus import EventBus
+from ecohub.connect.events import OnlineChanged
 from ecohub.connect.models import Command
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
@@ -25,6 +27,8 @@ from ecohub.store import Databases, now_ms
 from ecohub.twin.service import TwinService
 
 log = logging.getLogger(__name__)
+ONLINE_GATHER_S = 0.02  # devices coming online within this are looked up together
+STALE_CLAIM_S = 60.0  # a claim older than this (plus the command timeout) belonged to a process that died
 
 
 class _ParamsError(InvalidInput):
@@ -135,24 +139,43 @@ class _Watch:
 class CommandService:
     """Sends validated commands over NATS and waits for the device's reply on its `up` subject.
 
-    A command goes to a connected device (MQTT QoS 0 from a NATS publisher): a device that is offline gets a 504
-    and nothing is queued for later; desired values of a `set_properties` stay pending in the twin.
+    A command goes to a connected device (MQTT QoS 0 from a NATS publisher); one that does not answer is a 504.
+    A `set_properties` to a device the twin shows offline is not sent: its values stay pending in the twin (202)
+    and are delivered when the device comes back (`OnlineChanged` from this process's ingest, and a periodic
+    sweep for reconnects another process ingested); a DB claim makes exactly one hub process deliver each value.
     """
 
     def __init__(self, *, dbs: Databases, devices: DeviceService, products: ProductService, nc: NATS,
-                 timeout_s: float) -> None:
+                 timeout_s: float, bus: EventBus | None = None, sweep_s: float | None = None) -> None:
         self.dbs = dbs
         self.devices = devices
         self.products = products
         self.nc: NATS | None = nc
         self.timeout_s = timeout_s
+        self.bus = bus
+        self.sweep_s = sweep_s
+        self.deliveries = 0  # pending desired batches this process delivered (claimed and published)
         self._waiting: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._subs: dict[str, _Watch] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._came_online: dict[str, set[str]] = {}
+        self._online_task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> CommandService:
+        if self.bus is not None:
+            self.bus.subscribe(OnlineChanged, self._on_online)
+        if self.sweep_s:
+            self._sweeper = asyncio.create_task(self._sweep_forever(self.sweep_s), name="desired-sweep")
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        if self.bus is not None:
+            self.bus.unsubscribe(OnlineChanged, self._on_online)
+        for task in (self._sweeper, self._online_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         for watch in list(self._subs.values()):
             if watch.sub is not None:
                 with contextlib.suppress(Exception):
@@ -177,37 +200,121 @@ class CommandService:
 
     async def send(self, did: str, method: str, params: Any, *, actor: str,
                    timeout_s: float | None = None) -> dict[str, Any]:
-        """Validate, record, publish, await the reply (or raise Timeout naming the command id)."""
-        nc = self.nc
-        if nc is None:
-            raise Unavailable("commands are not available in this process (no broker connection)",
-                              code=ErrorCode.COMMANDS_UNAVAILABLE)
+        """Validate, record, publish, await the reply (or raise Timeout naming the command id).
+
+        A `set_properties` to a device the twin shows offline answers at once with status `pending` and the
+        desired values, which are delivered when it reconnects."""
         # database work runs in a thread: this loop also carries ingest, automations and the API
         info = await asyncio.to_thread(self.devices.get, did)
         if info.status != "active":
             raise InvalidInput(f"device {did} is {info.status}", code=ErrorCode.DEVICE_INACTIVE)
         compiled = await asyncio.to_thread(self.products.compiled, info.model)
         wire = validate_command(compiled, method, params)
+        if method == Method.SET_PROPERTIES:
+            queued = await asyncio.to_thread(self._queue_if_offline, info.cell, did, wire, actor)
+            if queued is not None:
+                return queued
+        nc = self.nc
+        if nc is None:
+            raise Unavailable("commands are not available in this process (no broker connection)",
+                              code=ErrorCode.COMMANDS_UNAVAILABLE)
         command_id = await asyncio.to_thread(self._record, info.cell, did, method, wire, actor)
+        reply = await self._exchange(nc, info.cell, did, command_id, method, wire, timeout_s or self.timeout_s)
+        return {"command_id": command_id, "did": did, "method": method, "status": reply["status"],
+                **{k: v for k, v in reply.items() if k != "status"}}
+
+    async def _exchange(self, nc: NATS, cell: str, did: str, command_id: int, method: str, wire: Any,
+                        timeout_s: float) -> dict[str, Any]:
+        """Publish a recorded command and await its reply; record the outcome (and, for set_properties, each
+        desired value's code). Raises Timeout naming the command id."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[(did, command_id)] = fut
         await self._watch(nc, did)
         try:
             await nc.publish(subject_of(Topic.down(did)), encode(DownMessage(command_id, method, wire)))
             try:
-                reply = await asyncio.wait_for(fut, timeout=timeout_s or self.timeout_s)
+                reply = await asyncio.wait_for(fut, timeout=timeout_s)
             except TimeoutError:
-                await asyncio.to_thread(self._finish, info.cell, command_id, "timeout", None)
+                await asyncio.to_thread(self._finish, cell, did, command_id, method, wire, "timeout", None)
                 raise Timeout(
-                    f"device {did} did not answer command {command_id} within {timeout_s or self.timeout_s:.1f}s",
+                    f"device {did} did not answer command {command_id} within {timeout_s:.1f}s",
                     code=ErrorCode.COMMAND_TIMEOUT, command_id=command_id,
                 ) from None
         finally:
             self._waiting.pop((did, command_id), None)
             await self._unwatch(did)
         status = "failed" if "error" in reply else "replied"
-        await asyncio.to_thread(self._finish, info.cell, command_id, status, reply)
-        return {"command_id": command_id, "did": did, "method": method, "status": status, **reply}
+        await asyncio.to_thread(self._finish, cell, did, command_id, method, wire, status, reply)
+        return {"status": status, **reply}
+
+    async def deliver_pending(self, did: str, cell: str, *, unconfirmed: bool = True) -> dict[str, Any] | None:
+        """Send the device its undelivered desired values (one set_properties, in the order they were set) if this
+        process wins the claim; → the outcome, or None when there was nothing to send (or another process has it).
+
+        `unconfirmed` also resends values an earlier delivery got no reply for (on a reconnect, not in the sweep:
+        a connected device that does not answer is not asked again and again)."""
+        nc = self.nc
+        if nc is None:
+            return None
+        claimed = await asyncio.to_thread(self._claim, cell, did, unconfirmed)
+        if claimed is None:
+            return None
+        command_id, wire = claimed
+        self.deliveries += 1
+        try:
+            reply = await self._exchange(nc, cell, did, command_id, Method.SET_PROPERTIES, wire, self.timeout_s)
+        except Timeout:
+            return {"command_id": command_id, "did": did, "status": "timeout", "params": wire}
+        return {"command_id": command_id, "did": did, "params": wire, **reply}
+
+    def _on_online(self, event: OnlineChanged) -> None:
+        """Note a device that came online; a reconnect storm is looked up in one query per cell (most devices
+        have nothing pending), a few milliseconds later."""
+        if not event.online:
+            return
+        self._came_online.setdefault(event.cell, set()).add(event.did)
+        if self._online_task is None or self._online_task.done():
+            self._online_task = asyncio.get_running_loop().create_task(self._deliver_came_online(),
+                                                                      name="desired-on-reconnect")
+
+    async def _deliver_came_online(self) -> None:
+        await asyncio.sleep(ONLINE_GATHER_S)
+        while self._came_online:
+            batch, self._came_online = self._came_online, {}
+            for cell, dids in batch.items():
+                try:
+                    waiting = await asyncio.to_thread(self._with_pending, cell, sorted(dids))
+                    await asyncio.gather(*(self.deliver_pending(did, cell) for did in waiting))
+                except Exception:
+                    log.exception("delivering desired values on reconnect failed (the sweep retries)")
+
+    async def sweep(self) -> int:
+        """Deliver to every online device with pending desired values (reconnects ingested by a process without
+        commands, a claim whose process died); → deliveries made."""
+        stale = now_ms() - int((STALE_CLAIM_S + self.timeout_s) * 1000)
+        made = 0
+        for cell in self.dbs.cells:
+            dids = await asyncio.to_thread(self._pending_online, cell, stale)
+            for did in dids:
+                if await self.deliver_pending(did, cell, unconfirmed=False) is not None:
+                    made += 1
+        return made
+
+    async def _sweep_forever(self, every_s: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("desired-state sweep failed")
+            await asyncio.sleep(every_s)
+
+    def _with_pending(self, cell: str, dids: list[str]) -> list[str]:
+        with self.dbs.cell_session(cell) as s:
+            return TwinService.with_undelivered(s, dids)
+
+    def _pending_online(self, cell: str, stale_before_ms: int) -> list[str]:
+        with self.dbs.cell_session(cell) as s:
+            return TwinService.pending_online(s, stale_before_ms=stale_before_ms)
 
     async def _watch(self, nc: NATS, did: str) -> None:
         """Listen to the device's `up` subject while a command to it is open (one subscription per device)."""
@@ -233,7 +340,7 @@ class CommandService:
                     await watch.sub.unsubscribe()
 
     def _record(self, cell: str, did: str, method: str, wire: Any, actor: str) -> int:
-        """Store the command (its id is the JSON-RPC id) and, for set_properties, the desired values."""
+        """Store the command (its id is the JSON-RPC id) and, for set_properties, the desired values it carries."""
         created = now_ms()
         with self.dbs.cell_session(cell) as s:
             row = Command(did=did, method=method, params=wire, status="sent", requested_by=actor, created_ms=created)
@@ -241,10 +348,69 @@ class CommandService:
             s.flush()
             command_id = int(row.id)
             if method == Method.SET_PROPERTIES:
-                TwinService.set_desired(s, did, {f"{p['siid']}.{p['piid']}": p["value"] for p in wire}, created)
+                TwinService.set_desired(s, did, _desired(wire), created, order=command_id, sent_by=command_id)
         return command_id
 
-    def _finish(self, cell: str, command_id: int, status: str, reply: Any) -> None:
+    def _queue_if_offline(self, cell: str, did: str, wire: Any, actor: str) -> dict[str, Any] | None:
+        """For a device the twin shows offline: keep the values pending (a newer value replaces an older one not
+        delivered yet) and record the request as `queued`; → the answer, or None when the device is not offline."""
+        created = now_ms()
+        with self.dbs.cell_session(cell) as s:
+            if not TwinService.is_offline(s, did):
+                return None
+            row = Command(did=did, method=Method.SET_PROPERTIES, params=wire, status="queued", requested_by=actor,
+                          created_ms=created, note="device offline: desired values pending until it reconnects")
+            s.add(row)
+            s.flush()
+            command_id = int(row.id)
+            desired = _desired(wire)
+            TwinService.set_desired(s, did, desired, created, order=command_id)
+        return {"command_id": command_id, "did": did, "method": str(Method.SET_PROPERTIES), "status": "pending",
+                "desired": desired}
+
+    def _claim(self, cell: str, did: str, unconfirmed: bool) -> tuple[int, list[dict[str, Any]]] | None:
+        """Record a delivery command and claim the device's undelivered desired values for it (one transaction);
+        None when none were left to claim."""
+        created = now_ms()
+        with self.dbs.cell_session(cell) as s:
+            row = Command(did=did, method=Method.SET_PROPERTIES, params=[], status="sent", requested_by="desired",
+                          created_ms=created, note="pending desired values, delivered on reconnect")
+            s.add(row)
+            s.flush()
+            command_id = int(row.id)
+            claimed = TwinService.claim_pending(s, did, command_id, created, unconfirmed=unconfirmed)
+            if not claimed:
+                s.delete(row)
+                return None
+            wire = [{"siid": int(k.split(".")[0]), "piid": int(k.split(".")[1]), "value": v} for k, v in claimed]
+            row.params = wire
+        return command_id, wire
+
+    def _finish(self, cell: str, did: str, command_id: int, method: str, wire: Any, status: str,
+                reply: Any) -> None:
         with self.dbs.cell_session(cell) as s:
             s.execute(update(Command).where(Command.id == command_id)
                       .values(status=status, reply=msgspec.to_builtins(reply), finished_ms=now_ms()))
+            if method == Method.SET_PROPERTIES:
+                TwinService.record_delivery(s, did, command_id, _codes(wire, reply))
+
+
+def _desired(wire: list[dict[str, Any]]) -> dict[str, Any]:
+    return {f"{p['siid']}.{p['piid']}": p["value"] for p in wire}
+
+
+def _codes(wire: list[dict[str, Any]], reply: Any) -> dict[str, int] | None:
+    """Per desired key the device's code: from each result item, or the error's code for all; None: no reply."""
+    if reply is None:
+        return None
+    keys = [f"{p['siid']}.{p['piid']}" for p in wire]
+    if "error" in reply:
+        return dict.fromkeys(keys, int(reply["error"].get("code") or int(Code.INTERNAL_ERROR)))
+    codes: dict[str, int] = {}
+    result = reply.get("result")
+    for item in result if isinstance(result, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("siid"), int) and isinstance(item.get("piid"), int):
+            code = item.get("code", 0)
+            codes[f"{item['siid']}.{item['piid']}"] = code if isinstance(code, int) else int(Code.INTERNAL_ERROR)
+    # a key the device left out of its answer counts as refused: it did not say it applied it
+    return {k: codes.get(k, int(Code.INTERNAL_ERROR)) for k in keys}

@@ -65,3 +65,17 @@ class MessageDeadLettered:
     cell: str
     code: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConnectAttempted:
+    """The broker asked whether a device may connect (auth callout): from which address, and the answer.
+
+    `reason` is empty when allowed ("bad credentials", "too many failed connects: back off", …). The address is
+    personal data: its consumer keeps it only as long as its retention says."""
+
+    did: str
+    host: str
+    allowed: bool
+    reason: str
+    ts: int

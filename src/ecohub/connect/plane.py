@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from ecohub.bus import EventBus
 from ecohub.connect.authority import BrokerAuthority
 from ecohub.connect.domain import SERVICE_USER
-from ecohub.connect.events import DeviceRevoked
+from ecohub.connect.events import DeviceConnectAttempted, DeviceRevoked
 from ecohub.connect.nats import jwt
 from ecohub.connect.nats.callout import CalloutResponder
 from ecohub.connect.nats.config import CalloutAuth
@@ -29,6 +29,7 @@ from ecohub.connect.nats.server import EmbeddedNats
 from ecohub.connect.service import DeviceService
 from ecohub.errors import ErrorCode, InvalidInput, Unavailable
 from ecohub.protocol import topic_of
+from ecohub.store import now_ms
 from ecohub.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,8 @@ class DevicePlane:
         if self.answer_callout:
             self.responder = CalloutResponder(self.secrets.issuer_seed, self._verify,
                                               failures={k: Throttle(v, what="failed device connects")
-                                                        for k, v in CONNECT_FAILURES.items()})
+                                                        for k, v in CONNECT_FAILURES.items()},
+                                              observe=self._observe_connect)
             await self.responder.start(self.nc)
             await self.nc.flush()
         await self.ensure_ingest_durable()
@@ -253,6 +255,11 @@ class DevicePlane:
         # the credential check reads the cell database on a cache miss: off the loop that carries every device
         return await asyncio.to_thread(self.authority.authenticate, client_id=did, username=did, password=secret,
                                        will_topic=None)
+
+    def _observe_connect(self, did: str, host: str, allowed: bool, reason: str) -> None:
+        """Every device CONNECT the callout decided, as an event (the security audit records source addresses and
+        failures from it)."""
+        self.bus.publish([DeviceConnectAttempted(did, host, allowed, reason, now_ms())])
 
     async def _on_revoked(self, event: DeviceRevoked) -> None:
         """Drop every live session of a revoked device, on every node (its secret no longer verifies)."""

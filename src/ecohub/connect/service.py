@@ -205,6 +205,13 @@ class DeviceService:
                     tuple_(InboxEntry.did, InboxEntry.msg_id, InboxEntry.digest).in_([tuple(k) for k in keys])))
             dropped += len(keys)
 
+    def message_counts(self, cell: str, *, since_ms: int) -> dict[str, int]:
+        """Messages ingest accepted per device since `since_ms` (from the dedup inbox, so within `inbox_days`)."""
+        with self.dbs.cell_session(cell) as s:
+            return {did: int(n) for did, n in s.execute(
+                select(InboxEntry.did, func.count()).where(InboxEntry.received_ms >= since_ms)
+                .group_by(InboxEntry.did))}
+
     def count_by_partner(self) -> dict[str, int]:
         """Active devices per partner, summed over every cell (aggregate only: no device or user data)."""
         totals: dict[str, int] = {}

@@ -21,6 +21,7 @@ from ecohub.home.homes import HomeService, check_name
 from ecohub.home.models import BindCode, Binding
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases, aware, now_ms, utcnow
+from ecohub.twin.service import TwinService
 
 FRESH_CODE_TTL_S = 600
 
@@ -146,6 +147,7 @@ class BindingService:
                 raise NotFound(f"no device {did} in home {home_id}", code=ErrorCode.UNKNOWN_DEVICE)
             s.delete(b)
             DeviceService.mark_bound(s, did, False)
+            TwinService.drop_undelivered(s, did)  # the old owner's pending wishes never reach the next owner
             # codes issued under the old credentials die with them; used ones stay so a reuse is named as such
             s.execute(delete(BindCode).where(BindCode.did == did, BindCode.used_at.is_(None)))
         creds = self.devices.reset_credentials(did)

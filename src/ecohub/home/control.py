@@ -20,7 +20,9 @@ def epoch_twin(twin: dict[str, Any], since_ms: int) -> dict[str, Any]:
     """A twin cut to one binding epoch: nothing reported or desired before the current owner bound the device."""
     props = {k: v for k, v in twin["properties"].items() if v["ts"] >= since_ms}
     pending = {k: v for k, v in twin["pending"].items() if v["ts"] >= since_ms}
-    return {**twin, "properties": props, "pending": pending}
+    desired = {k: v for k, v in twin.get("desired", {}).items() if v["ts"] >= since_ms}
+    delta = {k: v for k, v in twin.get("delta", {}).items() if v["ts"] >= since_ms}
+    return {**twin, "properties": props, "pending": pending, "desired": desired, "delta": delta}
 
 
 class UserDeviceService:

@@ -31,6 +31,8 @@ class TwinProperty(CellBase):
     __tablename__ = "twin_properties"
     __privacy__ = {**not_personal("key"), "did": DEVICE_ID, "value": DEVICE_DATA, "ts": TIMESTAMP,
                    "desired": DEVICE_DATA, "desired_ts": TIMESTAMP, **not_personal("msg_id", "seq"),
+                   **not_personal("desired_state", "desired_code", "desired_cmd", "desired_seq"),
+                   "desired_sent_ms": TIMESTAMP,
                    "subject": OWNER, "sealed": SEALED_DEVICE_DATA}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -43,3 +45,9 @@ class TwinProperty(CellBase):
     seq: Mapped[int | None] = mapped_column(BigInteger)  # the message's arrival order at the broker: newer wins
     subject: Mapped[str | None] = mapped_column(String(32))  # whose key seals the reported value
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # the reported value when the device is bound
+    # delivery of the desired value (twin.domain.DesiredState): which command carries it, what the device answered
+    desired_state: Mapped[str | None] = mapped_column(String(12))
+    desired_code: Mapped[int | None] = mapped_column(Integer)
+    desired_cmd: Mapped[int | None] = mapped_column(BigInteger)
+    desired_seq: Mapped[int | None] = mapped_column(BigInteger)  # the order values were set in: delivered in it
+    desired_sent_ms: Mapped[int | None] = mapped_column(BigInteger)

@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from ecohub.privacy.sealing import PayloadSealer, Seal, seal_fields, twin_aad
 from ecohub.store import Databases
 from ecohub.store.upsert import upsert
+from ecohub.twin.domain import DesiredState
 from ecohub.twin.models import Twin, TwinProperty
 
+MAX_ITEMS = 64  # items per set_properties: a command's items keep their order within its `desired_seq` block
 Report = tuple[str, str, Any, int, int | None, int]  # (did, key, value, device ts, message id, arrival seq)
+
+
+def _props() -> Table:
+    return TwinProperty.__table__  # type: ignore[return-value]
 
 
 def replaces(seq: int, prev_seq: int | None) -> bool:
@@ -73,12 +79,88 @@ class TwinService:
                        "version": lambda ex: tw.c.version + 1, "updated_ms": lambda ex: ex.updated_ms})
 
     @staticmethod
-    def set_desired(session: Session, did: str, values: dict[str, Any], now_ms: int) -> None:
-        """Record desired values of a set_properties command (pending until the device reports them)."""
+    def set_desired(session: Session, did: str, values: dict[str, Any], now_ms: int, *, order: int,
+                    sent_by: int | None = None) -> None:
+        """Record the desired values of a set_properties (`values` in the command's order; `order` increases with
+        each command, the command id). A newer value of a key replaces an older one that was not delivered yet.
+
+        `sent_by` names the command that carries them to a connected device now; without it they stay pending
+        until the device comes back (`claim_pending`)."""
         t = TwinProperty.__table__
-        rows = [{"did": did, "key": k, "desired": v, "desired_ts": now_ms} for k, v in values.items()]
-        upsert(session, t, rows, keys=["did", "key"],
-               update={"desired": lambda ex: ex.desired, "desired_ts": lambda ex: ex.desired_ts})
+        state = DesiredState.SENT if sent_by is not None else DesiredState.PENDING
+        rows = [{"did": did, "key": k, "desired": v, "desired_ts": now_ms, "desired_state": state,
+                 "desired_code": None, "desired_cmd": sent_by, "desired_seq": order * MAX_ITEMS + i,
+                 "desired_sent_ms": now_ms if sent_by is not None else None}
+                for i, (k, v) in enumerate(values.items())]
+        cols = ("desired", "desired_ts", "desired_state", "desired_code", "desired_cmd", "desired_seq",
+                "desired_sent_ms")
+        upsert(session, t, rows, keys=["did", "key"], update={c: (lambda ex, c=c: getattr(ex, c)) for c in cols})
+
+    @staticmethod
+    def claim_pending(session: Session, did: str, command_id: int, now_ms: int, *,
+                      unconfirmed: bool = True) -> list[tuple[str, Any]]:
+        """Take the device's undelivered desired values for command `command_id`, in the order they were set.
+
+        One UPDATE moves them from pending (and unconfirmed, on a reconnect) to sent under this command: of several
+        hub processes or workers racing for one device, only the one whose UPDATE matched delivers each value."""
+        states = [DesiredState.PENDING, DesiredState.UNCONFIRMED] if unconfirmed else [DesiredState.PENDING]
+        t = _props()
+        session.execute(update(t).where(t.c.did == did, t.c.desired_state.in_(states))
+                        .values(desired_state=DesiredState.SENT, desired_cmd=command_id, desired_sent_ms=now_ms))
+        return [(k, v) for k, v in session.execute(
+            select(t.c.key, t.c.desired).where(t.c.did == did, t.c.desired_cmd == command_id,
+                                               t.c.desired_state == DesiredState.SENT).order_by(t.c.desired_seq))]
+
+    @staticmethod
+    def record_delivery(session: Session, did: str, command_id: int, codes: dict[str, int] | None) -> None:
+        """The device's answer to command `command_id`: per key its code (0 acknowledged, else failed); None when
+        it did not answer (the values are sent again on its next reconnect). A value set anew meanwhile is not
+        touched: it belongs to no command any more."""
+        t = _props()
+        mine = (t.c.did == did) & (t.c.desired_cmd == command_id) & (t.c.desired_state == DesiredState.SENT)
+        if codes is None:
+            session.execute(update(t).where(mine).values(desired_state=DesiredState.UNCONFIRMED))
+            return
+        for key, code in codes.items():
+            state = DesiredState.ACKNOWLEDGED if code == 0 else DesiredState.FAILED
+            session.execute(update(t).where(mine, t.c.key == key).values(desired_state=state, desired_code=code))
+
+    @staticmethod
+    def with_undelivered(session: Session, dids: list[str]) -> list[str]:
+        """Those of `dids` that have desired values not delivered yet (pending or unconfirmed)."""
+        t = _props()
+        found: set[str] = set()
+        for i in range(0, len(dids), 500):
+            found.update(session.scalars(select(t.c.did).where(
+                t.c.did.in_(dids[i:i + 500]),
+                t.c.desired_state.in_([DesiredState.PENDING, DesiredState.UNCONFIRMED])).distinct()))
+        return sorted(found)
+
+    @staticmethod
+    def drop_undelivered(session: Session, did: str) -> None:
+        """Forget the desired values not delivered yet (the device changed hands: the old owner's wishes must not
+        reach it)."""
+        t = _props()
+        session.execute(update(t).where(t.c.did == did, t.c.desired_state.in_(
+            [DesiredState.PENDING, DesiredState.UNCONFIRMED, DesiredState.SENT])).values(desired_state=None))
+
+    @staticmethod
+    def pending_online(session: Session, *, stale_before_ms: int, limit: int = 1000) -> list[str]:
+        """Devices the twin shows online that have pending desired values; values left `sent` since before
+        `stale_before_ms` (the process that claimed them died) become pending again first."""
+        t = _props()
+        session.execute(update(t).where(t.c.desired_state == DesiredState.SENT, t.c.desired_sent_ms < stale_before_ms)
+                        .values(desired_state=DesiredState.PENDING))
+        return list(session.scalars(
+            select(t.c.did).join(Twin.__table__, Twin.did == t.c.did)
+            .where(t.c.desired_state == DesiredState.PENDING, Twin.online.is_(True))
+            .group_by(t.c.did).limit(limit)))
+
+    @staticmethod
+    def is_offline(session: Session, did: str) -> bool:
+        """Whether the device's last state message (retained state or will) said offline; a device never seen
+        yet is not taken for offline (its first state message may still be on its way)."""
+        return session.scalar(select(Twin.online).where(Twin.did == did)) is False
 
     def summaries(self, cell: str, dids: list[str]) -> dict[str, dict[str, Any]]:
         """Online state, version and number of reported properties per device, in two queries, no values opened."""
@@ -90,7 +172,8 @@ class TwinService:
                       "version": t.version if t else 0, "properties": int(counts.get(did, 0))} for did in dids}
 
     def get(self, cell: str, did: str) -> dict[str, Any]:
-        """The twin as the REST API returns it: online, properties {key: {value, ts}}, version."""
+        """The twin as the REST API returns it: online, properties {key: {value, ts}} (reported), version; desired
+        {key: {value, ts, state, code, command_id}} and the delta {key: {value, ts}} where desired ≠ reported."""
         reported: dict[str, tuple[bool, Any]] = {}
         with self.dbs.cell_session(cell) as s:
             twin = s.get(Twin, did)
@@ -99,19 +182,29 @@ class TwinService:
             for p in props:
                 reported[p.key] = opener.value(p.value, p.subject, p.sealed, twin_aad(did, p.key))
         properties: dict[str, Any] = {}
+        pending: dict[str, Any] = {}
         desired: dict[str, Any] = {}
+        delta: dict[str, Any] = {}
         for p in sorted(props, key=lambda p: tuple(int(x) for x in p.key.split("."))):
             readable, value = reported[p.key]
             if p.ts is not None and readable:
                 properties[p.key] = {"value": value, "ts": p.ts}
-            if p.desired_ts is not None and (p.ts is None or p.desired_ts > p.ts) and p.desired != value:
-                desired[p.key] = {"value": p.desired, "ts": p.desired_ts}
+            if p.desired_ts is None:
+                continue
+            if (p.ts is None or p.desired_ts > p.ts) and p.desired != value:
+                pending[p.key] = {"value": p.desired, "ts": p.desired_ts}
+            desired[p.key] = {"value": p.desired, "ts": p.desired_ts, "state": p.desired_state,
+                              "code": p.desired_code, "command_id": p.desired_cmd}
+            if p.ts is None or not readable or p.desired != value:
+                delta[p.key] = {"value": p.desired, "ts": p.desired_ts}
         return {
             "did": did,
             "online": bool(twin.online) if twin and twin.online is not None else False,
             "online_ts": twin.online_ms if twin else None,
             "properties": properties,
-            "pending": desired,
+            "pending": pending,
+            "desired": desired,
+            "delta": delta,
             "version": twin.version if twin else 0,
             "updated_ts": twin.updated_ms if twin else None,
         }

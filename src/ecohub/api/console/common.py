@@ -132,7 +132,11 @@ user_only = console_role(Role.USER)
 
 
 def render(request: Request, template: str, principal: Principal | None, **context: Any) -> HTMLResponse:
-    """A page or fragment with the caller in its context."""
+    """A page or fragment with the caller in its context (an operator's pages also carry the number of open
+    critical security findings: the banner)."""
+    if principal is not None and principal.role == Role.OPERATOR and "security_alerts" not in context:
+        services: Services | None = getattr(request.app.state, "services", None)
+        context["security_alerts"] = services.security.service.open_critical(principal) if services else 0
     return TEMPLATES.TemplateResponse(request, template, {"principal": principal, **context})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import Millis, OperatorDep, ServicesDep, require
@@ -100,14 +100,21 @@ def get_events(did: str, services: ServicesDep, since: Millis = None,
     return services.telemetry.events(info.cell, did, since=_since(since, epoch_ms), limit=limit)
 
 
-@router.post("/devices/{did}/commands")
-async def send_command(did: str, body: CommandIn, services: ServicesDep,
+@router.post("/devices/{did}/commands", responses={202: {"description": "set_properties to an offline device: "
+                                                          "the desired values are pending until it reconnects"}})
+async def send_command(did: str, body: CommandIn, services: ServicesDep, response: Response,
                        principal: Principal = Depends(anyone)) -> dict[str, Any]:
     """Validate against the spec, send to the device and wait for its reply (504 with the command id on timeout).
 
-    Users may command devices of homes where they are owner or member; items may name a property by `prop`.
+    A `set_properties` to a device the twin shows offline answers 202 `{"status": "pending", "desired": {key:
+    value}}`: the values wait in the twin and are delivered once when the device reconnects (other methods to an
+    offline device time out as before). Users may command devices of homes where they are owner or member; items
+    may name a property by `prop`.
     """
-    return await services.home.devices.command(principal, did, body.method, body.params, timeout_s=body.timeout_s)
+    result = await services.home.devices.command(principal, did, body.method, body.params, timeout_s=body.timeout_s)
+    if result.get("status") == "pending":
+        response.status_code = 202
+    return result
 
 
 @router.get("/dead-letters")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
@@ -72,7 +72,12 @@ def my_device(did: str, services: ServicesDep,
 
 
 @router.post("/me/devices/{did}/properties")
-async def set_properties(did: str, body: SetIn, services: ServicesDep,
+async def set_properties(did: str, body: SetIn, services: ServicesDep, response: Response,
                          principal: Principal = Depends(device_role(HomeRole.MEMBER))) -> dict[str, Any]:
-    """Set properties by name or `siid.piid` (owners and members; guests only view); waits for the device."""
-    return await services.home.devices.set_properties(principal, did, body.values, timeout_s=body.timeout_s)
+    """Set properties by name or `siid.piid` (owners and members; guests only view); waits for the device.
+
+    A device that is offline: 202 `{"status": "pending", "desired"}`, delivered when it reconnects."""
+    result = await services.home.devices.set_properties(principal, did, body.values, timeout_s=body.timeout_s)
+    if result.get("status") == "pending":
+        response.status_code = 202
+    return result

@@ -25,6 +25,7 @@ AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
 DID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # one subject token, one MQTT topic level
 
 Verifier = Callable[[str, str], bool | Awaitable[bool]]
+Observer = Callable[[str, str, bool, str], None]  # (did, source address, allowed, reason) of each device CONNECT
 
 
 def device_permissions(did: str) -> tuple[list[str], list[str]]:
@@ -54,6 +55,7 @@ class CalloutResponder:
         session_ttl: float | None = None,
         keep_requests: bool = False,
         failures: dict[str, Throttle] | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.kp = jwt.keypair(issuer_seed)
         self.issuer = jwt.public_key(self.kp)
@@ -63,6 +65,7 @@ class CalloutResponder:
         self.keep_requests = keep_requests
         # wrong secrets per device id and per source address: over the limit a CONNECT is refused unchecked
         self.failures = failures or {}
+        self.observe = observe  # told every decision about a well-formed device id (the security audit keeps them)
         self.stats = CalloutStats()
         self._sub: Subscription | None = None
 
@@ -99,12 +102,12 @@ class CalloutResponder:
         host = str(info.get("host", ""))
         keys = {"did": did, "host": host}
         if not all(limit.allows(kind, keys[kind]) for kind, limit in self.failures.items()):
-            return "", "too many failed connects: back off"
+            return self._observed(did, host, "", "too many failed connects: back off")
         if not secret or not await self._check(did, secret):
             for kind, limit in self.failures.items():
                 with contextlib.suppress(TooManyRequests):
                     limit.hit(kind, keys[kind])
-            return "", "bad credentials"
+            return self._observed(did, host, "", "bad credentials")
         pub, sub = device_permissions(did)
         claims = jwt.user_claims(
             user_nkey,
@@ -115,7 +118,15 @@ class CalloutResponder:
             connection_types=["MQTT"],
             expires_in=self.session_ttl,
         )
-        return jwt.encode(claims, self.kp), ""
+        return self._observed(did, host, jwt.encode(claims, self.kp), "")
+
+    def _observed(self, did: str, host: str, user_jwt: str, reason: str) -> tuple[str, str]:
+        if self.observe is not None:
+            try:
+                self.observe(did, host, bool(user_jwt), reason)
+            except Exception:  # recording must never decide a CONNECT
+                log.exception("auth callout observer failed")
+        return user_jwt, reason
 
     async def _on_request(self, msg: Msg) -> None:
         """Decode, decide, reply with a signed authorization response."""
