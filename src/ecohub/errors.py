@@ -165,6 +165,11 @@ class ErrorCode(StrEnum):
     WRONG_PARTNER = "wrong_partner"
     WRONG_ROLE = "wrong_role"
     WRONG_TYPE = "wrong_type"
+    INVALID_EVIDENCE = "invalid_evidence"
+    UNKNOWN_EVIDENCE = "unknown_evidence"
+    UNKNOWN_REGIME = "unknown_regime"
+    EVIDENCE_TOO_LARGE = "evidence_too_large"
+    EVIDENCE_REVOKED = "evidence_revoked"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:
