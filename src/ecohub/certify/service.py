@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from ecohub.bus import EventBus
 from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases
 
+MARKET_TABLE_TTL_S = 5.0
 SpecHashOf = Callable[[str], str | None]  # model -> the product's current spec hash, None for an unknown product
 
 
@@ -36,13 +38,18 @@ class CertificationService:
         self._market_profiles = market_profiles
         self._spec_hash_of = spec_hash_of
         self.bus = bus or EventBus()
+        self._table: tuple[float, MarketTable] | None = None
         self.evidence = EvidenceService(dbs, self.bus, data_dir=data_dir, market_table=self.market_table,
                                         partner_of=partner_of or (lambda _model: None))
 
     def market_table(self) -> MarketTable:
-        """The current market → requirement ids table (the ecosystem's, else the reference markets)."""
-        table = self._market_profiles() if self._market_profiles is not None else {}
-        return table or MARKET_PROFILES
+        """The current market → requirement ids table (the ecosystem's, else the reference markets); read at most
+        every few seconds (the gate asks it for every listing it judges)."""
+        now = time.monotonic()
+        if self._table is None or now - self._table[0] > MARKET_TABLE_TTL_S:
+            table = self._market_profiles() if self._market_profiles is not None else {}
+            self._table = (now, table or MARKET_PROFILES)
+        return self._table[1]
 
     def signing_key(self) -> Ed25519PrivateKey:
         """The brand key of this data dir (created on first use)."""

@@ -90,10 +90,11 @@ class ListingService:
             if Stage(product.stage) not in LISTABLE:
                 raise Conflict(f"{model} is at stage {product.stage}; only approved or launched products can be "
                                "listed", code=ErrorCode.NOT_LISTABLE)
-            if m.code not in self.products.passed_markets(model, product.spec_hash):
+            why = self.products.why_closed(model, product.spec_hash, [m.code]).get(m.code)
+            if why is not None:
                 raise Conflict(
-                    f"{model} has no valid passing certification report for {m.code} (profile: "
-                    f"{', '.join(m.cert_profile)})", code=ErrorCode.CERTIFICATION_REQUIRED)
+                    f"{model} is not certified for {m.code} (profile: {', '.join(m.cert_profile)}): {why}",
+                    code=ErrorCode.CERTIFICATION_REQUIRED)
             if currency and currency.upper() != m.currency:
                 raise InvalidInput(f"prices in {m.code} are in {m.currency}, not {currency}",
                                    code=ErrorCode.WRONG_CURRENCY)
