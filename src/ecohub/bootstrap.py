@@ -165,8 +165,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     automate_privacy.register(registry)
     ecosystem = build_ecosystem(dbs, bus, products, devices.count_by_partner)
     # what changes the gate's answer re-evaluates the product's listings (certify and ecosystem are siblings)
-    bus.subscribe(ReportRecorded, lambda e: ecosystem.listings.reevaluate(e.model))
-    bus.subscribe(EvidenceChanged, lambda e: ecosystem.listings.reevaluate(e.model))
+    bus.subscribe(ReportRecorded, ecosystem.listings.on_certification_changed)
+    bus.subscribe(EvidenceChanged, ecosystem.listings.on_certification_changed)
     return Services(
         settings=settings,
         dbs=dbs,

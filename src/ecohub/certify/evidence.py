@@ -7,6 +7,7 @@ revoke. Evidence expires on its `valid_until` date."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 from collections.abc import Callable
@@ -191,7 +192,7 @@ class EvidenceService:
         return self._decide(evidence_id, EvidenceStatus.REVOKED, model=model, caller=caller, actor=actor,
                             reason=why)
 
-    def state(self, models: list[str] | None = None, on: date | None = None) -> dict[str, EvidenceState]:
+    def state(self, models: builtins.list[str] | None = None, on: date | None = None) -> dict[str, EvidenceState]:
         """Per model: (market, regime) → None when some piece of evidence counts on that day, else why none does."""
         on = on or today()
         q = select(CertificationEvidence)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 
+from ecohub.bus import EventBus
 from ecohub.certify import keys
 from ecohub.certify.domain import MARKET_PROFILES, MarketTable, Status, evidence_required, market_verdict
 from ecohub.certify.events import ReportRecorded
@@ -19,7 +21,6 @@ from ecohub.certify.models import CertificationReport
 from ecohub.certify.report import Verdict, sign, verify
 from ecohub.certify.runner import Progress, RunOptions, run_suite
 from ecohub.certify.target import HubUnderTest
-from ecohub.bus import EventBus
 from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases
 
@@ -118,7 +119,8 @@ class CertificationService:
         the market's profile has valid evidence."""
         return frozenset(m for m, why in self.market_gate(model, spec_hash).items() if why is None)
 
-    def market_gate(self, model: str, spec_hash: str, markets: list[str] | None = None) -> dict[str, str | None]:
+    def market_gate(self, model: str, spec_hash: str,
+                    markets: builtins.list[str] | None = None) -> dict[str, str | None]:
         """Per market (every known one unless named): None when it opens, else why not, in words for a listing."""
         table = self.market_table()
         codes = [m.upper() for m in markets] if markets is not None else list(table)
@@ -136,8 +138,8 @@ class CertificationService:
             else:
                 verdicts = [market_verdict(st, m, profiles) for st in statuses]
                 if not any(v["passed"] for v in verdicts):
-                    reasons.append("required checks not passed: " + ", ".join(min(
-                        (v["failing"] for v in verdicts), key=len)))
+                    fewest: builtins.list[str] = min((v["failing"] for v in verdicts), key=len)
+                    reasons.append("required checks not passed: " + ", ".join(fewest))
             missing = [f"{r} ({evidence[(m, r)]})" if evidence.get((m, r), "") else r
                        for r in evidence_required(profiles) if evidence.get((m, r), "") is not None]
             if missing:
@@ -145,7 +147,7 @@ class CertificationService:
             out[m] = "; ".join(reasons) or None
         return out
 
-    def _valid_statuses(self, model: str, spec_hash: str) -> list[dict[str, Status]]:
+    def _valid_statuses(self, model: str, spec_hash: str) -> builtins.list[dict[str, Status]]:
         """The check outcomes of every valid (brand-signed, unexpired) report for exactly this spec."""
         trusted = keys.brand_public_key(self.data_dir)
         if trusted is None:

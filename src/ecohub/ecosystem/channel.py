@@ -169,6 +169,10 @@ class ListingService:
         """A new spec version: the reports of the old one no longer count for its listings."""
         self.reevaluate(event.model)
 
+    def on_certification_changed(self, event: Any) -> None:
+        """A report or a piece of evidence of `event.model` changed (the certify context's events)."""
+        self.reevaluate(str(event.model))
+
     def get(self, listing_id: int, *, caller: Principal | None = None) -> dict[str, Any]:
         """One listing with its product's partner (a partner caller: its own products' listings)."""
         with self.dbs.global_session() as s:
