@@ -202,6 +202,15 @@ def test_evidence_over_rest(services: Services) -> None:
         assert r.status_code == 422
         r = c.post(f"/api/v1/products/{MODEL}/evidence/{body['id']}/revoke", json={"reason": "forged"}, headers=op)
         assert r.status_code == 200 and r.json()["status"] == "revoked" and r.json()["problem"] == "revoked"
+        # a lab report is bigger than the API's usual body cap; the evidence route has the file's own cap
+        big = ("lab-report.pdf", b"%PDF" + b"0" * (3 * 1024 * 1024), "application/pdf")
+        r = c.post(f"/api/v1/products/{MODEL}/evidence", data=form, files={"file": big}, headers=op)
+        assert r.status_code == 201 and r.json()["file"]["size"] == len(big[1])
+        huge = ("huge.pdf", b"0" * (MAX_EVIDENCE_BYTES + 1), "application/pdf")
+        r = c.post(f"/api/v1/products/{MODEL}/evidence", data=form, files={"file": huge}, headers=op)
+        assert r.status_code == 413
+        assert c.post(f"/api/v1/products/{MODEL}/spec:check", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                      headers={**op, "Content-Type": "application/json"}).status_code == 413  # others keep 1 MiB
 
 
 def test_console_product_page_shows_evidence_and_suspended_listings(services: Services) -> None:
