@@ -145,8 +145,15 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     def partner_of(model: str) -> str | None:  # raises NotFound for an unknown product
         return products.get(model).partner_id
 
+    def current_spec_version(model: str) -> int | None:
+        try:
+            return products.get(model).spec_version
+        except NotFound:
+            return None
+
     certification = CertificationService(dbs, data_dir=settings.data_dir, market_profiles=MarketService(dbs).profiles,
-                                         spec_hash_of=current_spec_hash, bus=bus, partner_of=partner_of)
+                                         spec_hash_of=current_spec_hash, bus=bus, partner_of=partner_of,
+                                         spec_version_of=current_spec_version)
     products = ProductService(dbs, bus, certification=certification.passing_markets, gate=certification.market_gate)
     devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
                             default_cell=settings.default_cell)

@@ -120,6 +120,19 @@ def test_spec_change_suspends_listings_on_the_old_report_and_blocks_launch(servi
     assert back["availability"] == "in_stock" and back["reason"] is None
 
 
+def test_a_report_is_bound_to_the_spec_version_not_only_its_document(services: Services) -> None:
+    _on_sale(services)
+    first = services.products.get(MODEL)
+    document = load_spec("cuco.plug.v3")
+    document["description"] = "v2"
+    services.products.import_spec(document, model=MODEL, actor="test")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model=MODEL, actor="test")  # back to v1's document
+    third = services.products.get(MODEL)
+    assert third.spec_hash == first.spec_hash and third.spec_version == 3
+    assert services.certification.passing_markets(MODEL, third.spec_hash) == frozenset()
+    assert {a for a, _ in _availability(services).values()} == {"suspended"}
+
+
 def test_revoked_evidence_suspends_at_once(services: Services) -> None:
     _on_sale(services)
     ce = next(e for e in services.certification.evidence.list(MODEL) if e["regime"] == "CE-RED")

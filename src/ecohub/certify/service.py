@@ -26,6 +26,7 @@ from ecohub.store import Databases
 
 MARKET_TABLE_TTL_S = 5.0
 SpecHashOf = Callable[[str], str | None]  # model -> the product's current spec hash, None for an unknown product
+SpecVersionOf = Callable[[str], int | None]  # model -> the product's current spec version, None when unknown
 
 
 class CertificationService:
@@ -33,11 +34,12 @@ class CertificationService:
 
     def __init__(self, dbs: Databases, *, data_dir: Path, market_profiles: Callable[[], MarketTable] | None = None,
                  spec_hash_of: SpecHashOf | None = None, bus: EventBus | None = None,
-                 partner_of: PartnerOf | None = None) -> None:
+                 partner_of: PartnerOf | None = None, spec_version_of: SpecVersionOf | None = None) -> None:
         self.dbs = dbs
         self.data_dir = data_dir
         self._market_profiles = market_profiles
         self._spec_hash_of = spec_hash_of
+        self._spec_version_of = spec_version_of
         self.bus = bus or EventBus()
         self._table: tuple[float, MarketTable] | None = None
         self.evidence = EvidenceService(dbs, self.bus, data_dir=data_dir, market_table=self.market_table,
@@ -157,8 +159,11 @@ class CertificationService:
             docs = [dict(r.document) for r in s.scalars(
                 select(CertificationReport).where(CertificationReport.model == model,
                                                   CertificationReport.spec_hash == spec_hash))]
+        # bound to the spec version too: a spec that returns to an earlier document is a new version to certify
+        version = self._spec_version_of(model) if self._spec_version_of is not None else None
         return [{c["id"]: Status(c["status"]) for c in doc.get("checks", [])} for doc in docs
-                if verify(doc, trusted=trusted, current_spec_hash=spec_hash, now=now).valid]
+                if verify(doc, trusted=trusted, current_spec_hash=spec_hash, now=now).valid
+                and (version is None or doc.get("spec_version") in (None, version))]
 
     def _no_report_reason(self, model: str, spec_hash: str) -> str:
         with self.dbs.global_session() as s:
