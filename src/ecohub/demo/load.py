@@ -66,6 +66,7 @@ class DemoState:
     fleet: list[dict[str, str]]
     token: str
     user: DemoUser | None = None
+    listed: int = 0  # listings of the certified demo products (nothing else is on sale)
 
 
 @dataclass
@@ -161,7 +162,8 @@ def load_demo(services: Services, *, devices: int) -> DemoState:
     else:
         token = str(services.tokens.create(role="operator", label="demo")["token"])
         _write_private(token_path, token)
-    return DemoState(models, fleet[:devices], token, user)
+    listed = sum(len(services.ecosystem.listings.list(model=m)) for m in models)
+    return DemoState(models, fleet[:devices], token, user, listed)
 
 
 def _demo_bom(services: Services, model: str) -> None:
