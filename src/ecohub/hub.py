@@ -158,8 +158,10 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
 
 async def _maintain(services: Services) -> None:
     """The hub's scheduled job: telemetry rollups and retention, the dedup inbox's shorter window, and the listing
-    gate (listings whose certification or evidence expired leave sale)."""
+    gate (listings whose certification or evidence expired leave sale; also once at start, for what expired while
+    the hub was down)."""
     settings = services.settings
+    await _listing_gate(services)
     while True:
         await asyncio.sleep(settings.telemetry.job_interval_s)
         try:
@@ -170,13 +172,18 @@ async def _maintain(services: Services) -> None:
             log.info("maintenance: telemetry %s; inbox entries forgotten %s", report, inbox)
         except Exception:
             log.exception("maintenance job failed")
-        try:  # evidence and reports expire with time, not with an event: the gate is asked again every round
-            suspended = await asyncio.to_thread(services.ecosystem.listings.reevaluate)
-            if suspended:
-                log.warning("listing gate: %d listing(s) suspended: %s", len(suspended),
-                            ", ".join(f"{x['model']}/{x['market']}" for x in suspended[:10]))
-        except Exception:
-            log.exception("listing gate evaluation failed")
+        await _listing_gate(services)
+
+
+async def _listing_gate(services: Services) -> None:
+    """Evidence and reports expire with time, not with an event: the gate is asked again for every listing."""
+    try:
+        suspended = await asyncio.to_thread(services.ecosystem.listings.reevaluate)
+        if suspended:
+            log.warning("listing gate: %d listing(s) suspended: %s", len(suspended),
+                        ", ".join(f"{x['model']}/{x['market']}" for x in suspended[:10]))
+    except Exception:
+        log.exception("listing gate evaluation failed")
 
 
 async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
