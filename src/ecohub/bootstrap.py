@@ -12,6 +12,7 @@ from nats.aio.client import Client as NATS
 from ecohub.automate import privacy as automate_privacy
 from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
+from ecohub.certify.events import EvidenceChanged, ReportRecorded
 from ecohub.certify.service import CertificationService
 from ecohub.connect import privacy as connect_privacy
 from ecohub.connect.commands import CommandLink, CommandService
@@ -144,9 +145,19 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         except NotFound:
             return None
 
+    def partner_of(model: str) -> str | None:  # raises NotFound for an unknown product
+        return products.get(model).partner_id
+
+    def current_spec_version(model: str) -> int | None:
+        try:
+            return products.get(model).spec_version
+        except NotFound:
+            return None
+
     certification = CertificationService(dbs, data_dir=settings.data_dir, market_profiles=MarketService(dbs).profiles,
-                                         spec_hash_of=current_spec_hash)
-    products = ProductService(dbs, bus, certification=certification.passing_markets)
+                                         spec_hash_of=current_spec_hash, bus=bus, partner_of=partner_of,
+                                         spec_version_of=current_spec_version)
+    products = ProductService(dbs, bus, certification=certification.passing_markets, gate=certification.market_gate)
     devices = DeviceService(dbs, products, bus, secret_key=settings.secret_key.encode(),
                             default_cell=settings.default_cell)
     keys = SubjectKeys(dbs, CellKeys(settings.data_dir / "keys"))
@@ -170,12 +181,16 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     security = SecurityContext.build(dbs, bus, settings.security, devices=devices, products=products, twin=twin,
                                      declarations=certification.declarations, audit_log=privacy.audit,
                                      default_cell=settings.default_cell, url_policy=url_policy)
+    ecosystem = build_ecosystem(dbs, bus, products, devices.count_by_partner)
+    # what changes the gate's answer re-evaluates the product's listings (certify and ecosystem are siblings)
+    bus.subscribe(ReportRecorded, ecosystem.listings.on_certification_changed)
+    bus.subscribe(EvidenceChanged, ecosystem.listings.on_certification_changed)
     return Services(
         settings=settings,
         dbs=dbs,
         bus=bus,
         products=products,
-        ecosystem=build_ecosystem(dbs, bus, products, devices.count_by_partner),
+        ecosystem=ecosystem,
         devices=devices,
         dead_letters=DeadLetterService(dbs),
         twin=twin,

@@ -168,6 +168,12 @@ class ErrorCode(StrEnum):
     # fleet security audit
     UNKNOWN_FINDING = "unknown_finding"
     FINDING_CLOSED = "finding_closed"
+    # certification evidence
+    INVALID_EVIDENCE = "invalid_evidence"
+    UNKNOWN_EVIDENCE = "unknown_evidence"
+    UNKNOWN_REGIME = "unknown_regime"
+    EVIDENCE_TOO_LARGE = "evidence_too_large"
+    EVIDENCE_REVOKED = "evidence_revoked"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

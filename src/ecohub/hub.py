@@ -159,11 +159,14 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
 
 async def _maintain(services: Services) -> None:
     """The hub's scheduled jobs, each on its own interval: telemetry rollups and retention with the dedup inbox's
-    shorter window (`telemetry.job_interval_s`), and the fleet security audit with the connect records' retention
-    (`security.audit_interval_s`)."""
+    shorter window and the listing gate (listings whose certification or evidence expired leave sale; also once at
+    start, for what expired while the hub was down) every `telemetry.job_interval_s`, and the fleet security audit
+    with the connect records' retention (`security.audit_interval_s`)."""
     settings = services.settings
     loop = asyncio.get_running_loop()
-    jobs = [(settings.telemetry.job_interval_s, _telemetry_job), (settings.security.audit_interval_s, _security_job)]
+    await _listing_gate(services)
+    jobs = [(settings.telemetry.job_interval_s, _telemetry_job), (settings.telemetry.job_interval_s, _listing_gate),
+            (settings.security.audit_interval_s, _security_job)]
     due = [loop.time() + every for every, _ in jobs]
     while True:
         await asyncio.sleep(max(0.0, min(due) - loop.time()))
@@ -192,6 +195,17 @@ async def _security_job(services: Services) -> None:
     pruned = await asyncio.to_thread(security.service.prune, before_ms=before)
     summary = await asyncio.to_thread(security.service.audit)
     log.info("maintenance: security audit %s; connect records forgotten %d", summary, pruned)
+
+
+async def _listing_gate(services: Services) -> None:
+    """Evidence and reports expire with time, not with an event: the gate is asked again for every listing."""
+    try:
+        suspended = await asyncio.to_thread(services.ecosystem.listings.reevaluate)
+        if suspended:
+            log.warning("listing gate: %d listing(s) suspended: %s", len(suspended),
+                        ", ".join(f"{x['model']}/{x['market']}" for x in suspended[:10]))
+    except Exception:
+        log.exception("listing gate evaluation failed")
 
 
 async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:

@@ -14,7 +14,7 @@ from ecohub.api.app import create_app
 from ecohub.bootstrap import Services
 from ecohub.certify.domain import CHECKS, Status, market_verdicts
 from ecohub.certify.report import build, sign
-from tests.certify.conftest import DECLARATION
+from tests.certify.conftest import DECLARATION, record_evidence
 from tests.conftest import load_spec
 
 MODEL = "acme.plug.v1"
@@ -47,6 +47,7 @@ def _as(services: Services, role: str, partner_id: str | None = None) -> dict[st
 
 
 def test_product_reports_list_verdicts_per_market_and_validity(client: TestClient, services: Services) -> None:
+    record_evidence(services, MODEL, ["DE", "US"])
     good = _report(services)
     rate_fails = _report(services, failing=("limits.message_rate",))
     stale = _report(services, spec_hash="0" * 64)  # for another spec: signed, but no longer counts

@@ -15,8 +15,10 @@ import pytest
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
 
-from ecohub.bootstrap import Services
-from tests.certify.conftest import DECLARATION, hub_with
+from ecohub.bootstrap import Services, bootstrap
+from ecohub.hub import free_port, read_runtime
+from ecohub.settings import Settings
+from tests.certify.conftest import DECLARATION, hub_with, record_evidence
 from tests.helpers import eventually
 
 MODEL = "cuco.plug.v3"
@@ -90,3 +92,45 @@ async def test_refusal_log_over_rest_is_for_operators(api: httpx.AsyncClient, hu
     assert (await api.get("/api/v1/devices/eu-0000000000000000/refusals")).status_code == 404
     r = await api.post(f"/api/v1/devices/{unit.did}/revoke")
     assert r.status_code == 200 and hub.devices.get(unit.did).status == "revoked"
+
+
+async def test_certify_run_against_ecohub_up_passes_no_foreign_attempts_and_the_gate_needs_evidence(
+        tmp_path: Path) -> None:
+    """The operator's setup: `ecohub up` runs (its own process) and `ecohub certify run` attaches to it. The check
+    that CE-RED and EN-18031 need must run for real there, and the run alone still opens no market."""
+    data = tmp_path / "hub"
+    env = {**os.environ, "COLUMNS": "200"}
+    spec = Path(__file__).parent.parent / "fixtures" / "specs" / f"{MODEL}.json"
+    imported = await asyncio.create_subprocess_exec("ecohub", "spec", "import", str(spec), "--model", MODEL,
+                                                    "--data-dir", str(data), env=env,
+                                                    stdout=asyncio.subprocess.DEVNULL)
+    assert await imported.wait() == 0
+    up = await asyncio.create_subprocess_exec(
+        "ecohub", "up", "--data-dir", str(data), "--http-port", str(free_port()), "--mqtt-port", str(free_port()),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await eventually(lambda: read_runtime(data), timeout=60)
+        decl = tmp_path / "declaration.json"
+        decl.write_text(json.dumps(DECLARATION))
+        proc = await asyncio.create_subprocess_exec(
+            "ecohub", "certify", "run", "--model", MODEL, "--declaration", str(decl), "--report", str(tmp_path / "r"),
+            "--market", "DE", "--fast", "--data-dir", str(data), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=180)
+        report = json.loads((tmp_path / "r" / "report.json").read_text())
+        assert proc.returncode == 0, output.decode()
+        assert report["setup"]["hub"] == "attached" and report["setup"]["broker_refusal_log"] is True
+        foreign = _checks(report)["security.no_foreign_attempts"]
+        assert foreign["status"] == "pass" and "DE" in foreign["required_by"], foreign
+        assert report["markets"][0]["evidence_required"] == ["CE-RED", "EN-18031", "EU-ROHS"]
+        services = bootstrap(Settings(data_dir=data))
+        try:
+            spec_hash = services.products.get(MODEL).spec_hash
+            assert services.certification.passing_markets(MODEL, spec_hash) == frozenset()  # the wire alone: shut
+            record_evidence(services, MODEL, ["DE"])
+            assert services.certification.passing_markets(MODEL, spec_hash) == frozenset({"DE"})
+        finally:
+            services.close()
+    finally:
+        up.terminate()
+        await asyncio.wait_for(up.wait(), timeout=30)

@@ -19,7 +19,7 @@ from ecohub.certify.models import CertificationReport
 from ecohub.certify.report import build, render_html, sign, verify
 from ecohub.errors import InvalidInput
 from ecohub.spec import compile_spec, parse_spec
-from tests.certify.conftest import DECLARATION
+from tests.certify.conftest import DECLARATION, record_evidence
 from tests.conftest import load_spec
 
 MODEL = "cuco.plug.v3"
@@ -76,6 +76,7 @@ def test_expired_and_stale_spec_reports_are_invalid(services: Services, spec_has
 def test_gate_counts_only_valid_passing_reports_for_the_current_spec(services: Services, spec_hash: str) -> None:
     cert = services.certification
     assert cert.passing_markets(MODEL, spec_hash) == frozenset()
+    record_evidence(services, MODEL, ["DE", "US"])
     cert.record(sign(_doc(spec_hash, failing=("declaration.privacy",)), cert.signing_key()))
     # privacy is required by the EU profiles (DE) but not by the US one
     assert {"US"} <= cert.passing_markets(MODEL, spec_hash) and "DE" not in cert.passing_markets(MODEL, spec_hash)

@@ -13,7 +13,7 @@ import pytest_asyncio
 from ecohub.certify.devproc import sdk_device_cmd
 from ecohub.certify.runner import RunOptions
 from ecohub.sdk.faults import FAULTS
-from tests.certify.conftest import TEST_TIMING, declaration, hub_with, under_test
+from tests.certify.conftest import TEST_TIMING, declaration, hub_with, record_evidence, under_test
 
 CONCURRENT_RUNS = 4
 # twelve full runs share the module fixture; the first test waits for it
@@ -61,7 +61,10 @@ async def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[st
             report = await hub.certification.run(under_test(hub), options)
             if name == "healthy:yeelink.light.spot2":  # the gate is asked while the hub's records exist
                 spec_hash = hub.products.compiled(options.model).hash
-                report["_gate"] = {"certification": sorted(hub.certification.passing_markets(options.model,
+                bare = sorted(hub.certification.passing_markets(options.model, spec_hash))
+                record_evidence(hub, options.model, ["DE", "GB", "US", "CN", "IN"])
+                report["_gate"] = {"without_evidence": bare,
+                                   "certification": sorted(hub.certification.passing_markets(options.model,
                                                                                             spec_hash)),
                                    "products": sorted(hub.products.passed_markets(options.model, spec_hash)),
                                    "recorded": [r["report_id"] for r in hub.certification.list(options.model)]}
@@ -100,6 +103,7 @@ async def test_passing_report_is_recorded_and_opens_the_gate(reports: dict[str, 
     report = reports["healthy:yeelink.light.spot2"]
     gate = report["_gate"]
     assert gate["recorded"] == [report["report_id"]]
+    assert gate["without_evidence"] == []  # the wire alone opens no market: every profile names a regime
     assert {"DE", "GB", "US", "CN", "IN"} <= set(gate["certification"])
     assert gate["products"] == gate["certification"]
 

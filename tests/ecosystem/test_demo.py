@@ -14,9 +14,10 @@ def test_generator_is_deterministic_and_big_enough(eco: Services) -> None:
     assert len(first.products) >= 2000
     assert 110 <= len(first.partners) <= 130
     assert len({p["category"] for p in first.products}) >= 30
-    assert len({p["stage"] for p in first.products}) == 8
+    assert len({p["stage"] for p in first.products}) == 6
+    assert not {p["stage"] for p in first.products} & {"approved", "launched"}  # no report, no sale
     assert brand_stake_is_minority(first) and first.overrides
-    assert len({x["market"] for x in first.listings}) >= 80
+    assert first.listings == []
 
 
 def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
@@ -29,9 +30,34 @@ def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
     assert eco.ecosystem.supply.dependency()[0]["partners"] > 10
     assert eco.ecosystem.supply.demand(limit=1)[0]["annual_units"] > 0
     kpis = eco.ecosystem.kpis.all()
-    assert kpis["products_by_stage"]["launched"] > 500 and kpis["portfolio_history"]
+    assert kpis["products_by_stage"]["launched"] == len(DEMO_MODELS) and kpis["portfolio_history"]
+    assert kpis["markets_per_product"]["listed_products"] == len(DEMO_MODELS)
     assert sum(kpis["devices_by_partner"].values()) == 2
     again = load_demo(eco, devices=2)
     assert again.token == state.token and again.fleet == state.fleet
     assert len(eco.products.list(limit=5000)) == products
     assert len(eco.ecosystem.partners.list()) == 120
+
+
+def test_demo_lists_nothing_without_a_valid_report_and_evidence(eco: Services) -> None:
+    """The attack: the demo used to hold 11,869 listings of products that had no certification report at all."""
+    load_demo(eco, devices=0)
+    listings = eco.ecosystem.listings.list(limit=100_000)
+    assert {x["model"] for x in listings} == set(DEMO_MODELS)
+    for x in listings:
+        product = eco.products.get(x["model"])
+        assert x["availability"] == "in_stock", x
+        assert x["market"] in eco.certification.passing_markets(x["model"], product.spec_hash)
+        reports = eco.certification.list(x["model"])
+        assert reports, f"{x['model']} is listed without a report"
+        doc = eco.certification.get(reports[0]["report_id"])
+        verdict = eco.certification.verify(doc)
+        assert verdict.valid, verdict.problems
+        assert doc["spec_hash"] == product.spec_hash and doc["spec_version"] == product.spec_version
+        assert {c["status"] for c in doc["checks"]} <= {"pass", "na"}  # a real run: every check ran
+        assert doc["setup"]["device"] and doc["setup"]["units"]
+        evidence = [e for e in eco.certification.evidence.list(x["model"]) if e["market"] == x["market"]]
+        assert evidence and all(e["valid"] for e in evidence)
+    # nothing generated went past certification: no approved or launched product outside the certified six
+    for stage in ("approved", "launched"):
+        assert {p.model for p in eco.products.list(stage=stage, limit=5000)} <= set(DEMO_MODELS)

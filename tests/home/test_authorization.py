@@ -32,6 +32,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/devices/{did}/commands"): {"json": {"method": "get_properties",
                                                            "params": [{"siid": 2, "piid": 1}]}},
     ("POST", "/api/v1/products/{model}/spec:check"): {"json": {"spec": load_spec("cuco.plug.v3")}},
+    ("POST", "/api/v1/products/{model}/evidence"): {
+        "data": {"market": "DE", "regime": "CE-RED", "issuer": "Lab", "number": "1", "valid_until": "2030-01-01"},
+        "files": {"file": ("c.pdf", b"%PDF-1.4")}},
+    ("POST", "/api/v1/products/{model}/evidence/{evidence_id}/revoke"): {"json": {"reason": "forged"}},
 }
 
 
@@ -49,7 +53,8 @@ def _world(client: TestClient, services: Services) -> dict[str, Any]:
     token = services.tokens.create
     return {
         "params": {"home_id": home, "room_id": room["room_id"], "did": dev.did, "user_id": member["user_id"],
-                   "model": "acme.plug.v1", "partner_id": "acme", "listing_id": "1", "code": "DE"},
+                   "model": "acme.plug.v1", "partner_id": "acme", "listing_id": "1", "code": "DE",
+                   "evidence_id": "1"},
         "callers": {"operator": bearer(str(token(role="operator")["token"])),
                     "partner_other": bearer(str(token(role="partner", partner_id="other")["token"])),
                     "user_other": stranger["headers"]},

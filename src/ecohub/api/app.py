@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,9 +11,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecohub.bootstrap import Services
+from ecohub.certify.domain import MAX_EVIDENCE_BYTES
 from ecohub.errors import EcohubError, PayloadTooLarge, TooManyRequests
 
 MAX_BODY = 1024 * 1024
+# routes that take a file have their own cap (their service checks the file's size again)
+LARGE_BODIES: list[tuple[re.Pattern[str], int]] = [
+    (re.compile(r"^/api/v1/products/[^/]+/evidence$"), MAX_EVIDENCE_BYTES + 64 * 1024),
+]
+
+
+def body_limit(path: str) -> int:
+    """The largest request body accepted on this path."""
+    return next((limit for pattern, limit in LARGE_BODIES if pattern.match(path)), MAX_BODY)
 
 
 class BodyLimit:
@@ -27,9 +39,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = body_limit(str(scope.get("path", "")))
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            err = PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+        if length is not None and length.isdigit() and int(length) > limit:
+            err = PayloadTooLarge(f"request body over {limit} bytes")
             await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)
             return
         seen = 0
@@ -39,9 +52,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > MAX_BODY:
+                if seen > limit:
                     # an HTTPException passes FastAPI's body parsing unchanged; the handler renders our 413
-                    raise StarletteHTTPException(413, detail=f"request body over {MAX_BODY} bytes")
+                    raise StarletteHTTPException(413, detail=f"request body over {limit} bytes")
             return message
 
         await self.app(scope, counted, send)

@@ -123,12 +123,22 @@ def required_checks(profiles: list[str]) -> frozenset[str]:
     return frozenset().union(*(PROFILES.get(p, frozenset()) for p in profiles))
 
 
+def evidence_required(profiles: list[str]) -> list[str]:
+    """The regimes of a profile that need a certificate or lab report: every one but the brand's own conformance.
+
+    The suite tests only what a cloud can see of a regime (its security baseline); the radio, electrical, chemical
+    and lab parts of CE-RED, CCC, TELEC, WPC, RoHS, FCC, … are proven by their documents, never by the wire."""
+    return [p for p in profiles if p != BRAND_REQUIREMENT]
+
+
 def market_verdict(statuses: dict[str, Status], market: str, profiles: list[str]) -> dict[str, Any]:
-    """Pass/fail of one market: every required check must be pass or na."""
+    """The suite's part of one market: every required check must be pass or na (`passed`). The market opens only
+    when the evidence of `evidence_required` is valid too (the gate, not the report, decides that)."""
     required = sorted(required_checks(profiles))
     failing = [c for c in required if not statuses.get(c, Status.SKIP).ok]
     return {"market": market.upper(), "profiles": list(profiles), "required": required, "failing": failing,
-            "not_covered": [p for p in profiles if p not in PROFILES], "passed": not failing}
+            "not_covered": [p for p in profiles if p not in PROFILES],
+            "evidence_required": evidence_required(profiles), "passed": not failing}
 
 
 def market_verdicts(statuses: dict[str, Status], markets: list[str],
@@ -232,3 +242,56 @@ def check_privacy(decl: Declaration, spec: CompiledSpec) -> tuple[bool, str]:
     if problems:
         return False, "; ".join(problems)
     return True, f"{len(declared)} personal-data propert{'y' if len(declared) == 1 else 'ies'} declared"
+
+
+MAX_EVIDENCE_BYTES = 10 * 1024 * 1024  # a certificate or lab report (PDF); larger files are refused
+EVIDENCE_TEXT_MAX = 200
+
+
+class EvidenceStatus(StrEnum):
+    """Where a piece of evidence stands: a partner's submission waits for the brand; the brand may revoke any."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+
+
+def evidence_problem(status: str, valid_from: date, valid_until: date, today: date) -> str | None:
+    """Why a piece of evidence does not count today (None: it counts)."""
+    if status == EvidenceStatus.REVOKED:
+        return "revoked"
+    if status == EvidenceStatus.PENDING:
+        return "awaiting the brand's acceptance"
+    if today < valid_from:
+        return f"valid only from {valid_from}"
+    if today > valid_until:
+        return f"expired on {valid_until}"
+    return None
+
+
+def check_evidence_text(value: str | None, *, field: str, required: bool = True) -> str:
+    """A short, printable text field of a certificate (issuer, number, scope)."""
+    text = (value or "").strip()
+    if required and not text:
+        raise InvalidInput(f"evidence needs {field}", code=ErrorCode.INVALID_EVIDENCE)
+    if len(text) > EVIDENCE_TEXT_MAX or any(ord(ch) < 32 for ch in text):
+        raise InvalidInput(f"evidence {field} must be at most {EVIDENCE_TEXT_MAX} printable characters",
+                           code=ErrorCode.INVALID_EVIDENCE)
+    return text
+
+
+def check_validity(valid_from: date | str | None, valid_until: date | str, today: date) -> tuple[date, date]:
+    """Parse and check a certificate's validity window: ISO dates, from ≤ until, not over already."""
+    try:
+        until = valid_until if isinstance(valid_until, date) else date.fromisoformat(str(valid_until))
+        start = today if valid_from in (None, "") else (
+            valid_from if isinstance(valid_from, date) else date.fromisoformat(str(valid_from)))
+    except ValueError as err:
+        raise InvalidInput(f"validity dates must be ISO dates (YYYY-MM-DD): {err}",
+                           code=ErrorCode.INVALID_EVIDENCE) from err
+    if until < start:
+        raise InvalidInput(f"valid_until {until} is before valid_from {start}", code=ErrorCode.INVALID_EVIDENCE)
+    if until < today:
+        raise InvalidInput(f"this evidence expired on {until}; record a current certificate",
+                           code=ErrorCode.INVALID_EVIDENCE)
+    return start, until

@@ -130,7 +130,8 @@ def render_html(doc: dict[str, Any]) -> str:
     markets = "".join(
         f"<tr><td>{e(m['market'])}</td><td>{e(', '.join(m['profiles']))}</td>"
         f"<td class='badge {'pass' if m['passed'] else 'fail'}'>{'pass' if m['passed'] else 'fail'}</td>"
-        f"<td>{e(', '.join(m['failing'])) or '—'}</td></tr>" for m in doc["markets"])
+        f"<td>{e(', '.join(m['failing'])) or '—'}</td>"
+        f"<td>{e(', '.join(m.get('evidence_required', []))) or '—'}</td></tr>" for m in doc["markets"])
     rows = []
     for c in doc["checks"]:
         refs = ", ".join(CHECK_BY_ID[c["id"]].refs) if c["id"] in CHECK_BY_ID else ""
@@ -149,7 +150,10 @@ Spec hash <code>{e(doc['spec_hash'])}</code> (version {doc.get('spec_version')})
 Issued {e(doc['issued_at'])} · expires {e(doc['expires_at'])}<br>
 Summary: {doc['summary']['pass']} pass, {doc['summary']['fail']} fail, {doc['summary']['skip']} skip,
 {doc['summary']['na']} not applicable</p>
-<h2>Markets</h2><table><tr><th>market</th><th>profiles</th><th>result</th><th>failing required checks</th></tr>
+<h2>Markets</h2><p>A market opens only when its required checks passed here <em>and</em> valid evidence
+(certificate or lab report) is recorded for each regime it needs.</p>
+<table><tr><th>market</th><th>profiles</th><th>checks</th><th>failing required checks</th>
+<th>evidence needed</th></tr>
 {markets}</table>
 <h2>Checks</h2><table><tr><th>check</th><th>status</th><th>time</th><th>reason and evidence</th></tr>
 {''.join(rows)}</table>

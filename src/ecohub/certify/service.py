@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,8 +12,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 
+from ecohub.bus import EventBus
 from ecohub.certify import keys
-from ecohub.certify.domain import MARKET_PROFILES, MarketTable, Status, market_verdict
+from ecohub.certify.domain import MARKET_PROFILES, MarketTable, Status, evidence_required, market_verdict
+from ecohub.certify.events import ReportRecorded
+from ecohub.certify.evidence import EvidenceService, PartnerOf
 from ecohub.certify.models import CertificationReport
 from ecohub.certify.report import Verdict, sign, verify
 from ecohub.certify.runner import Progress, RunOptions, run_suite
@@ -19,23 +24,35 @@ from ecohub.certify.target import HubUnderTest
 from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases
 
+MARKET_TABLE_TTL_S = 5.0
 SpecHashOf = Callable[[str], str | None]  # model -> the product's current spec hash, None for an unknown product
+SpecVersionOf = Callable[[str], int | None]  # model -> the product's current spec version, None when unknown
 
 
 class CertificationService:
     """Signed certification reports per product; `passing_markets` is what the ecosystem's gate asks."""
 
     def __init__(self, dbs: Databases, *, data_dir: Path, market_profiles: Callable[[], MarketTable] | None = None,
-                 spec_hash_of: SpecHashOf | None = None) -> None:
+                 spec_hash_of: SpecHashOf | None = None, bus: EventBus | None = None,
+                 partner_of: PartnerOf | None = None, spec_version_of: SpecVersionOf | None = None) -> None:
         self.dbs = dbs
         self.data_dir = data_dir
         self._market_profiles = market_profiles
         self._spec_hash_of = spec_hash_of
+        self._spec_version_of = spec_version_of
+        self.bus = bus or EventBus()
+        self._table: tuple[float, MarketTable] | None = None
+        self.evidence = EvidenceService(dbs, self.bus, data_dir=data_dir, market_table=self.market_table,
+                                        partner_of=partner_of or (lambda _model: None))
 
     def market_table(self) -> MarketTable:
-        """The current market → requirement ids table (the ecosystem's, else the reference markets)."""
-        table = self._market_profiles() if self._market_profiles is not None else {}
-        return table or MARKET_PROFILES
+        """The current market → requirement ids table (the ecosystem's, else the reference markets); read at most
+        every few seconds (the gate asks it for every listing it judges)."""
+        now = time.monotonic()
+        if self._table is None or now - self._table[0] > MARKET_TABLE_TTL_S:
+            table = self._market_profiles() if self._market_profiles is not None else {}
+            self._table = (now, table or MARKET_PROFILES)
+        return self._table[1]
 
     def signing_key(self) -> Ed25519PrivateKey:
         """The brand key of this data dir (created on first use)."""
@@ -79,6 +96,7 @@ class CertificationService:
                 passed=bool(doc["passed"]), markets_passed=passed, key_id=doc["signature"]["key_id"],
                 issued_at=datetime.fromisoformat(doc["issued_at"]),
                 expires_at=datetime.fromisoformat(doc["expires_at"]), document=doc))
+        self.bus.publish([ReportRecorded(doc["model"], doc["spec_hash"], doc["report_id"])])
 
     def list(self, model: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
         """Report summaries, newest first."""
@@ -109,20 +127,59 @@ class CertificationService:
         return latest
 
     def passing_markets(self, model: str, spec_hash: str) -> frozenset[str]:
-        """Markets whose current profile a valid (brand-signed, unexpired) report for exactly this spec passes."""
+        """Markets that open for this exact spec: a valid report passes every required check *and* every regime of
+        the market's profile has valid evidence."""
+        return frozenset(m for m, why in self.market_gate(model, spec_hash).items() if why is None)
+
+    def market_gate(self, model: str, spec_hash: str,
+                    markets: builtins.list[str] | None = None) -> dict[str, str | None]:
+        """Per market (every known one unless named): None when it opens, else why not, in words for a listing."""
+        table = self.market_table()
+        codes = [m.upper() for m in markets] if markets is not None else list(table)
+        statuses = self._valid_statuses(model, spec_hash)
+        evidence = self.evidence.state([model]).get(model, {})
+        out: dict[str, str | None] = {}
+        for m in codes:
+            profiles = table.get(m)
+            if profiles is None:
+                out[m] = f"unknown market {m}"
+                continue
+            reasons = []
+            if not statuses:
+                reasons.append(self._no_report_reason(model, spec_hash))
+            else:
+                verdicts = [market_verdict(st, m, profiles) for st in statuses]
+                if not any(v["passed"] for v in verdicts):
+                    fewest: builtins.list[str] = min((v["failing"] for v in verdicts), key=len)
+                    reasons.append("required checks not passed: " + ", ".join(fewest))
+            missing = [f"{r} ({evidence[(m, r)]})" if evidence.get((m, r), "") else r
+                       for r in evidence_required(profiles) if evidence.get((m, r), "") is not None]
+            if missing:
+                reasons.append("no valid evidence for " + ", ".join(missing))
+            out[m] = "; ".join(reasons) or None
+        return out
+
+    def _valid_statuses(self, model: str, spec_hash: str) -> builtins.list[dict[str, Status]]:
+        """The check outcomes of every valid (brand-signed, unexpired) report for exactly this spec."""
         trusted = keys.brand_public_key(self.data_dir)
         if trusted is None:
-            return frozenset()
+            return []
         now = datetime.now(UTC)
         with self.dbs.global_session() as s:
             docs = [dict(r.document) for r in s.scalars(
                 select(CertificationReport).where(CertificationReport.model == model,
                                                   CertificationReport.spec_hash == spec_hash))]
-        table = self.market_table()
-        passed: set[str] = set()
-        for doc in docs:
-            if not verify(doc, trusted=trusted, current_spec_hash=spec_hash, now=now).valid:
-                continue
-            statuses = {c["id"]: Status(c["status"]) for c in doc.get("checks", [])}
-            passed |= {m for m, profiles in table.items() if market_verdict(statuses, m, profiles)["passed"]}
-        return frozenset(passed)
+        # bound to the spec version too: a spec that returns to an earlier document is a new version to certify
+        version = self._spec_version_of(model) if self._spec_version_of is not None else None
+        return [{c["id"]: Status(c["status"]) for c in doc.get("checks", [])} for doc in docs
+                if verify(doc, trusted=trusted, current_spec_hash=spec_hash, now=now).valid
+                and (version is None or doc.get("spec_version") in (None, version))]
+
+    def _no_report_reason(self, model: str, spec_hash: str) -> str:
+        with self.dbs.global_session() as s:
+            older = s.scalar(select(CertificationReport.spec_hash).where(
+                CertificationReport.model == model, CertificationReport.spec_hash != spec_hash).limit(1))
+        if older is not None:
+            return f"no valid certification report for the current spec {spec_hash[:12]}… (recertify: the reports " \
+                   "are for an earlier spec)"
+        return f"no valid certification report for the current spec {spec_hash[:12]}…"

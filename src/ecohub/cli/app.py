@@ -10,6 +10,7 @@ from ecohub.cli import ecosystem as ecosystem_cmds
 from ecohub.cli import hub as hub_cmds
 from ecohub.cli import workers as worker_cmds
 from ecohub.cli.certify import certify_app
+from ecohub.cli.evidence import evidence_app
 from ecohub.cli.privacy import register as register_privacy
 from ecohub.cli.security import register as register_security
 from ecohub.cli.telemetry import telemetry_app
@@ -25,6 +26,7 @@ app.add_typer(certify_app, name="certify")
 register_privacy(app)
 app.add_typer(telemetry_app, name="telemetry")
 register_security(app)
+app.add_typer(evidence_app, name="evidence")
 
 
 def main() -> None:

@@ -153,12 +153,13 @@ def _summary(doc: dict[str, Any], where: Path) -> None:
                        ", ".join(c.get("required_by", [])), c["reason"][:120])
     console.print(checks)
     markets = Table(title="markets")
-    for col in ("market", "profile", "result", "failing required checks", "not covered by the suite"):
+    for col in ("market", "profile", "checks", "failing required checks", "evidence needed to open"):
         markets.add_column(col)
     for m in doc["markets"]:
         markets.add_row(m["market"], ", ".join(m["profiles"]), "[green]pass[/green]" if m["passed"] else
-                        "[red]fail[/red]", ", ".join(m["failing"]), ", ".join(m.get("not_covered", [])))
+                        "[red]fail[/red]", ", ".join(m["failing"]), ", ".join(m.get("evidence_required", [])))
     console.print(markets)
+    console.print("a market opens only with valid evidence for each regime too: [bold]ecohub evidence add[/bold]")
     verdict = "[green]PASSED[/green]" if doc["passed"] else "[red]FAILED[/red]"
     console.print(f"{verdict}  report {doc['report_id']} → {where / 'report.json'}, {where / 'report.html'}")
 

@@ -75,7 +75,8 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
     with console.status("loading the demo ecosystem…"):
         state = load_demo(services, devices=devices)
     console.print(f"demo loaded into {services.settings.data_dir}: the generated ecosystem and a fleet of "
-                  f"{len(state.fleet)} devices of {len(state.models)} real product specs")
+                  f"{len(state.fleet)} devices of {len(state.models)} real product specs; {state.listed} listings, "
+                  "all certified (report + evidence)")
     if load_only:
         console.print(f"operator token: {state.token}")
         if state.user is not None:

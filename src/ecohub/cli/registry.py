@@ -173,7 +173,7 @@ def listing_list(model: str | None = typer.Option(None, "--model"), market: str 
     """Listings."""
     emit(open_services(data_dir).ecosystem.listings.list(model=model, market=market, partner_id=partner,
                                                          availability=availability, limit=limit),
-         as_json=as_json, columns=["id", "model", "market", "sku", "price", "currency", "availability"])
+         as_json=as_json, columns=["id", "model", "market", "sku", "price", "currency", "availability", "reason"])
 
 
 @listing_app.command("set")

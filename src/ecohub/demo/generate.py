@@ -1,4 +1,5 @@
-"""Deterministic demo ecosystem generator (pure): ~120 partners with rounds, >= 2,000 products, suppliers, listings."""
+"""Deterministic demo ecosystem generator (pure): ~120 partners with rounds, >= 2,000 products in the pipeline,
+suppliers (no listings: only certified products are sold, see demo/certified.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from ecohub.ecosystem import captable
-from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, SERIES, Availability, Stage, path_to
+from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, SERIES, Stage, path_to
 
 SEED = 2020
 ECOSYSTEM_PARTNERS = 105
@@ -18,9 +19,11 @@ DEVELOPERS = 15
 PRODUCTS = 2040
 SUPPLIERS = 40
 TODAY = date(2025, 12, 31)
-# Stage mix of generated products (weights): most are on sale, some in the pipeline, some retired.
-STAGE_MIX = {Stage.CONCEPT: 5, Stage.DEFINED: 7, Stage.IN_DEVELOPMENT: 12, Stage.CERTIFICATION: 10,
-             Stage.REJECTED: 3, Stage.APPROVED: 13, Stage.LAUNCHED: 42, Stage.DISCONTINUED: 8}
+# Stage mix of generated products (weights). None is approved, launched or listed: going on sale takes a real
+# certification report and valid evidence (the demo's real products get them, see demo/certified.py), and a generated
+# product has neither. Retired ones were dropped during development.
+STAGE_MIX = {Stage.CONCEPT: 8, Stage.DEFINED: 12, Stage.IN_DEVELOPMENT: 30, Stage.CERTIFICATION: 30,
+             Stage.REJECTED: 8, Stage.DISCONTINUED: 12}
 # One real spec per category family (the generated products share them; the fleet runs the real ones).
 FAMILY_SPEC = {"power": "cuco.plug.v3", "lighting": "yeelink.light.spot2", "sensing": "xiaomi.sensor_ht.new3pr",
                "air": "zhimi.airp.rmb1", "climate": "miaomiaoce.sensor_ht.t9", "health": "miaomiaoce.airm.co2"}
@@ -170,10 +173,13 @@ def _path_to(stage: Stage) -> list[Stage]:
     """The lifecycle steps from concept to `stage` (a rejection comes out of certification)."""
     if stage == Stage.REJECTED:
         return [*path_to(Stage.CONCEPT, Stage.CERTIFICATION), Stage.REJECTED]
+    if stage == Stage.DISCONTINUED:  # dropped in development: it never passed the gate
+        return [*path_to(Stage.CONCEPT, Stage.IN_DEVELOPMENT), Stage.DISCONTINUED]
     return path_to(Stage.CONCEPT, stage)
 
 
-def _local_price(usd: Decimal, currency: str) -> Decimal:
+def local_price(usd: Decimal, currency: str) -> Decimal:
+    """A shelf price in a market's currency for a USD target price (at demo exchange rates, with VAT-ish markup)."""
     places = CURRENCY_MINOR_UNITS.get(currency, 2)
     value = usd * Decimal(str(FX.get(currency, 1))) * Decimal("1.08")
     if places == 0:
@@ -192,7 +198,6 @@ def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], s
     parts = _supply(rng, data)
     cats = [c for c in categories if c[0] != "uncategorised"]
     market_codes = [m["code"] for m in markets]
-    currency = {m["code"]: m["currency"] for m in markets}
     partner_ids = [p["id"] for p in data.partners]
     weights = [6 if pid.startswith("eco") else 1 for pid in partner_ids]
     specialty = {pid: rng.sample(cats, 3) for pid in partner_ids}
@@ -207,12 +212,12 @@ def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], s
         spec_model = FAMILY_SPEC.get(family, DEFAULT_SPEC)
         stage = rng.choices(stages, stage_w)[0]
         price = Decimal(rng.choice([9, 14, 19, 29, 39, 49, 69, 99, 149, 199, 299, 499])) + Decimal("0.99")
-        launched = stage in (Stage.LAUNCHED, Stage.DISCONTINUED)
+        forecast = stage in (Stage.CERTIFICATION, Stage.REJECTED)
         data.products.append({
             "model": model, "partner_id": pid, "category": slug, "name": f"{stems[pid].capitalize()} {slug} {n}",
             "stage": stage, "spec": specs[spec_model], "spec_hash": spec_hashes[spec_model], "spec_version": 1,
             "design_ref": f"ID-{rng.randrange(10_000, 99_999)}", "target_price": price, "price_currency": "USD",
-            "forecast_volume": rng.randrange(5, 500) * 1000 if launched or stage == Stage.APPROVED else 0})
+            "forecast_volume": rng.randrange(5, 500) * 1000 if forecast else 0})
         targets = sorted({country[pid], "CN", *rng.sample(market_codes, rng.randint(2, 24))})
         data.product_markets += [{"model": model, "market": m} for m in targets]
         moved = datetime.combine(_day(rng, date(2019, 1, 1), date(2023, 1, 1)), time(9), UTC)
@@ -221,22 +226,14 @@ def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], s
         prev: str = Stage.CONCEPT
         for step in _path_to(stage):
             moved += timedelta(days=rng.randint(20, 120))
-            reason = "demo seed (certification evidence simulated)" if step == Stage.APPROVED else "demo seed"
             data.transitions.append({"model": model, "from_stage": prev, "to_stage": step, "actor": "demo",
-                                     "reason": reason, "at": moved})
+                                     "reason": "demo seed", "at": moved})
             prev = step
         radio = rng.choice(["wifi-module", "ble-module", "zigbee-module"])
         lines = {_pick(rng, parts[kind]): 1 for kind in ("mcu", radio, "pcb", "enclosure")}
         for kind in rng.sample(["sensor", "battery", "motor", "psu"], rng.randint(1, 2)):
             lines[_pick(rng, parts[kind])] = rng.randint(1, 3)
         data.bom_lines += [{"model": model, "part_no": p, "quantity": q} for p, q in lines.items()]
-        if stage in (Stage.APPROVED, Stage.LAUNCHED, Stage.DISCONTINUED):
-            for m in rng.sample(targets, max(1, len(targets) * 2 // 3)):
-                avail = {Stage.APPROVED: Availability.PREORDER, Stage.DISCONTINUED: Availability.DISCONTINUED}.get(
-                    stage, Availability.OUT_OF_STOCK if rng.random() < 0.1 else Availability.IN_STOCK)
-                data.listings.append({"model": model, "market": m, "sku": f"{model}-{m}".upper().replace(".", "-"),
-                                      "price": _local_price(price, currency[m]), "currency": currency[m],
-                                      "availability": avail, "actor": "demo"})
     return data
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select
 
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
+from ecohub.demo.certified import USD_PRICE, certify_and_list
 from ecohub.demo.generate import FAMILY_SPEC, SEED, DemoData, generate
 from ecohub.ecosystem.models import (
     BomLine,
@@ -44,6 +45,8 @@ DEMO_MODELS = {
 DEMO_OWNERS = {"cuco.plug.v3": "eco-001", "yeelink.light.spot2": "eco-002", "miaomiaoce.sensor_ht.t9": "eco-003",
                "zhimi.airp.rmb1": "eco-004", "xiaomi.sensor_ht.new3pr": "eco-003", "miaomiaoce.airm.co2": "eco-003"}
 DEMO_TARGETS = ["CN", "DE", "FR", "GB", "IN", "US"]
+DEMO_VOLUME = 200_000  # forecast units a year of each real product
+DEMO_BOM_KINDS = ("mcu", "wifi-module", "pcb", "enclosure", "psu")
 MARKER_PARTNER = "eco-001"
 CHUNK = 2000
 FLEET_FILE = "demo-fleet.json"
@@ -63,6 +66,7 @@ class DemoState:
     fleet: list[dict[str, str]]
     token: str
     user: DemoUser | None = None
+    listed: int = 0  # listings of the certified demo products (nothing else is on sale)
 
 
 @dataclass
@@ -136,7 +140,11 @@ def load_demo(services: Services, *, devices: int) -> DemoState:
             services.products.get(model)
         except NotFound:
             services.products.import_spec(demo_spec(model), model=model, actor="demo", category=category,
-                                          partner_id=DEMO_OWNERS.get(model), target_markets=DEMO_TARGETS)
+                                          partner_id=DEMO_OWNERS.get(model), target_markets=DEMO_TARGETS,
+                                          target_price=USD_PRICE[model], forecast_volume=DEMO_VOLUME)
+            _demo_bom(services, model)
+        # on sale only through the gate: a recorded real run of the suite, evidence, approval, launch, listings
+        certify_and_list(services, model, DEMO_TARGETS)
     data_dir = services.settings.data_dir
     fleet_path = data_dir / FLEET_FILE
     fleet: list[dict[str, str]] = json.loads(fleet_path.read_text()) if fleet_path.exists() else []
@@ -154,7 +162,20 @@ def load_demo(services: Services, *, devices: int) -> DemoState:
     else:
         token = str(services.tokens.create(role="operator", label="demo")["token"])
         _write_private(token_path, token)
-    return DemoState(models, fleet[:devices], token, user)
+    listed = sum(len(services.ecosystem.listings.list(model=m)) for m in models)
+    return DemoState(models, fleet[:devices], token, user, listed)
+
+
+def _demo_bom(services: Services, model: str) -> None:
+    """A bill of materials from the generated suppliers' most popular parts (the supply views count it)."""
+    supply = services.ecosystem.supply
+    lines = []
+    for kind in DEMO_BOM_KINDS:
+        parts = supply.components(kind=kind)
+        if parts:
+            lines.append({"part_no": parts[0]["part_no"], "quantity": 1})
+    if lines:
+        supply.set_bom(model, lines)
 
 
 def _demo_principal(services: Services) -> Principal:

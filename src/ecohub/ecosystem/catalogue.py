@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select
 
 from ecohub.auth import Principal, partner_filter
 from ecohub.ecosystem.channel import ListingService
-from ecohub.ecosystem.domain import Availability, Stage
+from ecohub.ecosystem.domain import OFF_SALE, Stage
 from ecohub.ecosystem.models import Category, Listing, Product
 from ecohub.ecosystem.partners import PartnerService
 from ecohub.errors import ErrorCode, InvalidInput
@@ -46,7 +46,7 @@ class CatalogueService:
             q = q.where(Product.stage == stage)
         if market:
             q = q.where(Product.model.in_(select(Listing.model).where(
-                Listing.market == market.upper(), Listing.availability != Availability.DISCONTINUED)))
+                Listing.market == market.upper(), Listing.availability.notin_(list(OFF_SALE)))))
         if text:
             like = f"%{text.lower()}%"
             q = q.where(func.lower(Product.name).like(like) | Product.model.like(like))
@@ -79,7 +79,7 @@ class CatalogueService:
         if by == "market":
             q = (select(Listing.market, func.count(func.distinct(Listing.model)))
                  .join(Product, Product.model == Listing.model)
-                 .where(Listing.availability != Availability.DISCONTINUED).group_by(Listing.market))
+                 .where(Listing.availability.notin_(list(OFF_SALE))).group_by(Listing.market))
         elif by == "family":
             q = (select(Category.family, func.count()).select_from(Product)
                  .join(Category, Category.slug == Product.category).group_by(Category.family))

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, check_partner, partner_filter
 from ecohub.bus import EventBus
-from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, LISTABLE, Availability, Stage, money
-from ecohub.ecosystem.events import ListingChanged
+from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, LISTABLE, OFF_SALE, Availability, Stage, money
+from ecohub.ecosystem.events import ListingChanged, ProductSpecChanged
 from ecohub.ecosystem.models import Listing, Market, Product
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -30,7 +30,8 @@ def listing_dict(x: Listing) -> dict[str, Any]:
     places = CURRENCY_MINOR_UNITS.get(x.currency, 2)
     price = str(Decimal(x.price).quantize(Decimal(1).scaleb(-places)))
     return {"id": x.id, "model": x.model, "market": x.market, "sku": x.sku, "price": price,
-            "currency": x.currency, "availability": x.availability, "updated_at": x.updated_at.isoformat()}
+            "currency": x.currency, "availability": x.availability, "reason": x.reason,
+            "updated_at": x.updated_at.isoformat()}
 
 
 class MarketService:
@@ -89,10 +90,11 @@ class ListingService:
             if Stage(product.stage) not in LISTABLE:
                 raise Conflict(f"{model} is at stage {product.stage}; only approved or launched products can be "
                                "listed", code=ErrorCode.NOT_LISTABLE)
-            if m.code not in self.products.passed_markets(model, product.spec_hash):
+            why = self.products.why_closed(model, product.spec_hash, [m.code]).get(m.code)
+            if why is not None:
                 raise Conflict(
-                    f"{model} has no valid passing certification report for {m.code} (profile: "
-                    f"{', '.join(m.cert_profile)})", code=ErrorCode.CERTIFICATION_REQUIRED)
+                    f"{model} is not certified for {m.code} (profile: {', '.join(m.cert_profile)}): {why}",
+                    code=ErrorCode.CERTIFICATION_REQUIRED)
             if currency and currency.upper() != m.currency:
                 raise InvalidInput(f"prices in {m.code} are in {m.currency}, not {currency}",
                                    code=ErrorCode.WRONG_CURRENCY)
@@ -121,12 +123,55 @@ class ListingService:
             if price is not None:
                 row.price = money(price, field="price", currency=row.currency, positive=True)
             if availability is not None:
-                row.availability = _availability(availability)
+                avail = _availability(availability)
+                if avail not in OFF_SALE and (row.availability in OFF_SALE or avail != row.availability):
+                    product = s.get(Product, row.model)
+                    assert product is not None  # listings cascade with their product
+                    why = self.products.why_closed(row.model, product.spec_hash, [row.market]).get(row.market)
+                    if why is not None:
+                        raise Conflict(f"{row.model} cannot go on sale in {row.market}: {why}",
+                                       code=ErrorCode.CERTIFICATION_REQUIRED)
+                row.availability = avail
+                row.reason = "suspended by the operator" if avail == Availability.SUSPENDED else None
             row.actor = actor
             s.flush()
             out = listing_dict(row)
         self.bus.publish([ListingChanged(out["model"], out["market"], out["availability"])])
         return out
+
+    def reevaluate(self, model: str | None = None, *, actor: str = "gate") -> builtins.list[dict[str, Any]]:
+        """Take off sale every listing (of one product, or all) whose market no longer opens for the product's
+        current spec (report for an old spec, expired or revoked evidence or report): availability `suspended`, with
+        the reason. Returns the suspended listings. Listings come back on sale only by an operator's change, which
+        the gate checks again."""
+        q = (select(Listing, Product.spec_hash).join(Product, Product.model == Listing.model)
+             .where(Listing.availability.notin_(list(OFF_SALE))))
+        if model is not None:
+            q = q.where(Listing.model == model)
+        suspended: builtins.list[dict[str, Any]] = []
+        with self.dbs.global_session() as s:
+            per_product: dict[tuple[str, str], builtins.list[Listing]] = {}
+            for row, spec_hash in s.execute(q):
+                per_product.setdefault((row.model, spec_hash), []).append(row)
+            for (m, spec_hash), rows in per_product.items():
+                closed = self.products.why_closed(m, spec_hash, [r.market for r in rows])
+                for row in rows:
+                    if row.market in closed:
+                        row.availability = Availability.SUSPENDED
+                        row.reason = closed[row.market][:300]
+                        row.actor = actor
+                        s.flush()
+                        suspended.append(listing_dict(row))
+        self.bus.publish([ListingChanged(x["model"], x["market"], x["availability"]) for x in suspended])
+        return suspended
+
+    def on_spec_changed(self, event: ProductSpecChanged) -> None:
+        """A new spec version: the reports of the old one no longer count for its listings."""
+        self.reevaluate(event.model)
+
+    def on_certification_changed(self, event: Any) -> None:
+        """A report or a piece of evidence of `event.model` changed (the certify context's events)."""
+        self.reevaluate(str(event.model))
 
     def get(self, listing_id: int, *, caller: Principal | None = None) -> dict[str, Any]:
         """One listing with its product's partner (a partner caller: its own products' listings)."""
@@ -158,7 +203,7 @@ class ListingService:
 
     def markets_per_product(self) -> dict[str, int]:
         """How many markets each listed product is offered in (not counting discontinued listings)."""
-        q = (select(Listing.model, func.count()).where(Listing.availability != Availability.DISCONTINUED)
+        q = (select(Listing.model, func.count()).where(Listing.availability.notin_(list(OFF_SALE)))
              .group_by(Listing.model))
         with self.dbs.global_session() as s:
             return {model: n for model, n in s.execute(q)}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ecohub.bus import EventBus
 from ecohub.ecosystem.catalogue import CatalogueService, KpiService
 from ecohub.ecosystem.channel import ListingService, MarketService
+from ecohub.ecosystem.events import ProductSpecChanged
 from ecohub.ecosystem.partners import PartnerService
 from ecohub.ecosystem.service import ProductService
 from ecohub.ecosystem.supply import SupplyService
@@ -32,6 +33,7 @@ def build_ecosystem(dbs: Databases, bus: EventBus, products: ProductService,
     """Wire the ecosystem services around an existing ProductService."""
     partners = PartnerService(dbs, bus)
     listings = ListingService(dbs, bus, products)
+    bus.subscribe(ProductSpecChanged, listings.on_spec_changed)
     catalogue = CatalogueService(dbs)
     return Ecosystem(products=products, partners=partners, markets=MarketService(dbs), listings=listings,
                      supply=SupplyService(dbs), catalogue=catalogue,

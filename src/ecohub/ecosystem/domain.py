@@ -79,6 +79,11 @@ def check_transition(current: Stage, target: Stage, ctx: TransitionContext) -> N
         )
     if target == Stage.DEFINED and not ctx.has_valid_spec:
         raise Conflict("a product is defined only with a valid spec", code=ErrorCode.GUARD_FAILED)
+    if target == Stage.LAUNCHED:
+        closed = [m for m in ctx.target_markets if m not in ctx.passed_markets]
+        if closed:
+            raise Conflict("launch needs every target market still certified for the current spec, with valid "
+                           "evidence; recertify first. Not open: " + ", ".join(closed), code=ErrorCode.GUARD_FAILED)
     if target == Stage.APPROVED:
         missing = [m for m in ctx.target_markets if m not in ctx.passed_markets]
         if not ctx.target_markets:
@@ -136,7 +141,11 @@ class Availability(StrEnum):
     PREORDER = "preorder"
     OUT_OF_STOCK = "out_of_stock"
     DISCONTINUED = "discontinued"
+    SUSPENDED = "suspended"  # taken off sale because the market no longer qualifies (the listing says why)
 
+
+# Not on sale: what catalogue counts and KPIs leave out.
+OFF_SALE = frozenset({Availability.DISCONTINUED, Availability.SUSPENDED})
 
 SERIES = ("angel", "seed", "pre_a", "series_a", "series_b", "series_c", "series_d", "pre_ipo", "strategic")
 LISTABLE = frozenset({Stage.APPROVED, Stage.LAUNCHED})

@@ -226,8 +226,8 @@ class Listing(GlobalBase):
 
     __tablename__ = "listings"
     __table_args__ = (UniqueConstraint("model", "market"),)
-    __privacy__ = {**not_personal("id", "model", "market", "sku", "price", "currency", "availability", "created_at",
-                                  "updated_at"),
+    __privacy__ = {**not_personal("id", "model", "market", "sku", "price", "currency", "availability", "reason",
+                                  "created_at", "updated_at"),
                    "actor": STAFF}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -237,6 +237,7 @@ class Listing(GlobalBase):
     price: Mapped[Decimal] = mapped_column(Numeric(18, 3))
     currency: Mapped[str] = mapped_column(String(3))
     availability: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)  # why it was suspended
     actor: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

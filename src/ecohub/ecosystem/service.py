@@ -36,6 +36,8 @@ UNCATEGORISED = "uncategorised"
 
 # (model, spec_hash) -> market codes with a valid passing certification report (supplied by the certify context).
 CertificationEvidence = Callable[[str, str], frozenset[str]]
+# (model, spec_hash, markets) -> per market None when it opens, else why not (the certify context's market_gate).
+CertificationGate = Callable[[str, str, list[str]], dict[str, str | None]]
 
 # stages from which devices exist in the field or in test: their spec may only grow, or start a new major version
 EVOLVING = frozenset({Stage.CERTIFICATION, Stage.APPROVED, Stage.LAUNCHED})
@@ -89,15 +91,26 @@ def _markets_of(s: Session, model: str) -> list[str]:
 class ProductService:
     """Products, their spec versions and lifecycle; compiled specs for the hot path."""
 
-    def __init__(self, dbs: Databases, bus: EventBus, certification: CertificationEvidence | None = None) -> None:
+    def __init__(self, dbs: Databases, bus: EventBus, certification: CertificationEvidence | None = None,
+                 gate: CertificationGate | None = None) -> None:
         self.dbs = dbs
         self.bus = bus
         self._certification = certification
+        self._gate = gate
         self._compiled: dict[str, tuple[float, CompiledSpec]] = {}
 
-    def use_certification(self, evidence: CertificationEvidence | None) -> None:
-        """Plug in the certify context's evidence: (model, spec_hash) → markets with a valid passing report."""
+    def use_certification(self, evidence: CertificationEvidence | None, gate: CertificationGate | None = None) -> None:
+        """Plug in the certify context's evidence: (model, spec_hash) → markets with a valid passing report (and,
+        optionally, the gate that says why a market does not open)."""
         self._certification = evidence
+        self._gate = gate
+
+    def why_closed(self, model: str, spec_hash: str, markets: list[str]) -> dict[str, str]:
+        """Why each of these markets does not open for this spec (markets that open are left out)."""
+        if self._gate is not None:
+            return {m: why for m, why in self._gate(model, spec_hash, markets).items() if why is not None}
+        passed = self.passed_markets(model, spec_hash)
+        return {m: f"no valid passing certification for {m}" for m in markets if m not in passed}
 
     def passed_markets(self, model: str, spec_hash: str) -> frozenset[str]:
         """Markets where this exact spec has a valid passing report; none without certification evidence."""
@@ -224,7 +237,7 @@ class ProductService:
         current = Stage(product.stage)
         targets: tuple[str, ...] = ()
         passed: frozenset[str] = frozenset()
-        if target == Stage.APPROVED:  # only this guard needs the markets and the certification evidence
+        if target in (Stage.APPROVED, Stage.LAUNCHED):  # only these guards need the markets and the evidence
             targets = tuple(sorted(_markets_of(s, product.model)))
             passed = self.passed_markets(product.model, product.spec_hash)
         check_transition(current, target, TransitionContext(bool(product.spec_hash), targets, passed))

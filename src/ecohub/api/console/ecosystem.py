@@ -113,7 +113,9 @@ def product(model: str, request: Request, services: ServicesDep,
     view = services.products.get(model)
     return render(request, "operator/product.html", principal, product=view, services_=spec_view(services, model),
                   history=services.products.history(model), reports=services.certification.list(model),
-                  listings=services.ecosystem.listings.list(model=model))
+                  listings=services.ecosystem.listings.list(model=model),
+                  evidence=services.certification.evidence.list(model, caller=principal),
+                  closed=services.products.why_closed(model, view.spec_hash, list(view.target_markets)))
 
 
 @router.get("/markets", response_class=HTMLResponse)

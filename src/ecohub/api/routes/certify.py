@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, Field
 
-from ecohub.api.deps import ServicesDep, require
+from ecohub.api.deps import RowId, ServicesDep, require
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
+from ecohub.certify.domain import EVIDENCE_TEXT_MAX, MAX_EVIDENCE_BYTES
 from ecohub.certify.report import render_html
+from ecohub.errors import ErrorCode, PayloadTooLarge
 
 router = APIRouter(tags=["certification"])
 OperatorOrPartner = Depends(require(Role.OPERATOR, Role.PARTNER))
@@ -57,3 +62,63 @@ def report_json(report_id: str, services: ServicesDep,
                 principal: Principal = OperatorOrPartner) -> dict[str, Any]:
     """One report: the signed JSON document exactly as issued (verify it with `ecohub certify verify`)."""
     return _report_for(services, principal, report_id)
+
+
+Text = Form(..., max_length=EVIDENCE_TEXT_MAX)
+
+
+@router.get("/products/{model}/evidence")
+def list_evidence(model: str, services: ServicesDep, principal: Principal = OperatorOrPartner) -> dict[str, Any]:
+    """The product's certificates and lab reports, newest first, each with whether it counts today, and the gate:
+    per target market, why it does not open (markets that open are not named)."""
+    items = services.certification.evidence.list(model, caller=principal)
+    product = services.products.get(model, caller=principal)
+    closed = services.products.why_closed(model, product.spec_hash, list(product.target_markets))
+    return {"model": model, "evidence": items, "closed_markets": closed}
+
+
+@router.post("/products/{model}/evidence", status_code=201)
+async def add_evidence(model: str, services: ServicesDep, file: UploadFile = File(...,
+                       description=f"the certificate or lab report (at most {MAX_EVIDENCE_BYTES} bytes)"),
+                       market: str = Form(..., max_length=2), regime: str = Form(..., max_length=32),
+                       issuer: str = Text, number: str = Text, valid_until: date = Form(...),
+                       valid_from: date | None = Form(None), scope: str = Form("", max_length=EVIDENCE_TEXT_MAX),
+                       principal: Principal = OperatorOrPartner) -> dict[str, Any]:
+    """Record a certificate or lab report for one regime of a market (multipart: the fields and the file). An
+    operator's counts at once; a partner's (its own products only) waits for the brand's acceptance."""
+    content = await file.read(MAX_EVIDENCE_BYTES + 1)
+    if len(content) > MAX_EVIDENCE_BYTES:
+        raise PayloadTooLarge(f"the evidence file exceeds {MAX_EVIDENCE_BYTES} bytes",
+                              code=ErrorCode.EVIDENCE_TOO_LARGE)
+    return await run_in_threadpool(
+        services.certification.evidence.add,
+        model, market=market, regime=regime, issuer=issuer, number=number, valid_until=valid_until,
+        valid_from=valid_from, scope=scope, file_name=file.filename or "evidence", content=content, caller=principal)
+
+
+@router.get("/products/{model}/evidence/{evidence_id}/file")
+def evidence_file(model: str, evidence_id: RowId, services: ServicesDep,
+                  principal: Principal = OperatorOrPartner) -> FileResponse:
+    """The stored file of one piece of evidence."""
+    name, path = services.certification.evidence.file(evidence_id, model=model, caller=principal)
+    return FileResponse(path, filename=name, media_type="application/octet-stream")
+
+
+class RevokeIn(BaseModel):
+    """Why the brand withdraws a piece of evidence."""
+
+    reason: str = Field(min_length=1, max_length=EVIDENCE_TEXT_MAX)
+
+
+@router.post("/products/{model}/evidence/{evidence_id}/accept")
+def accept_evidence(model: str, evidence_id: RowId, services: ServicesDep,
+                    principal: Principal = OperatorOrPartner) -> dict[str, Any]:
+    """The brand accepts a partner's submission (operators only)."""
+    return services.certification.evidence.accept(evidence_id, model=model, caller=principal)
+
+
+@router.post("/products/{model}/evidence/{evidence_id}/revoke")
+def revoke_evidence(model: str, evidence_id: RowId, body: RevokeIn, services: ServicesDep,
+                    principal: Principal = OperatorOrPartner) -> dict[str, Any]:
+    """The brand revokes a piece of evidence (operators only): listings relying on it are suspended."""
+    return services.certification.evidence.revoke(evidence_id, reason=body.reason, model=model, caller=principal)
