@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
@@ -159,12 +161,15 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     twin_privacy.register(registry)
     telemetry_privacy.register(registry)
     automate_privacy.register(registry)
+    privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
+                                   secret_key=settings.secret_key.encode())
     return Services(
         settings=settings,
         dbs=dbs,
         bus=bus,
         products=products,
-        ecosystem=build_ecosystem(dbs, bus, products, devices.count_by_partner),
+        ecosystem=build_ecosystem(dbs, bus, products, devices.count_by_partner,
+                                  designs_dir=settings.data_dir / "designs", audit=brand_audit(privacy, settings)),
         devices=devices,
         dead_letters=DeadLetterService(dbs),
         twin=twin,
@@ -180,6 +185,13 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
                                       url_policy=UrlPolicy(allow_private=settings.webhooks.allow_private,
                                                            require_https=settings.environment == "production")),
-        privacy=PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
-                                     secret_key=settings.secret_key.encode()),
+        privacy=privacy,
     )
+
+
+def brand_audit(privacy: PrivacyContext, settings: Settings) -> Callable[..., object]:
+    """The brand's own decisions (design approvals, pricing overrides) go to the default cell's audit chain: the
+    global plane has no chain of its own, and these entries hold no personal data."""
+    def audit(*, actor: str, action: str, subject: str | None = None, detail: dict[str, Any] | None = None) -> str:
+        return privacy.audit.append(settings.default_cell, actor=actor, action=action, subject=subject, detail=detail)
+    return audit

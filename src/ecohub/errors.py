@@ -165,6 +165,19 @@ class ErrorCode(StrEnum):
     WRONG_PARTNER = "wrong_partner"
     WRONG_ROLE = "wrong_role"
     WRONG_TYPE = "wrong_type"
+    DEFINITION_INCOMPLETE = "definition_incomplete"
+    DESIGN_NOT_APPROVED = "design_not_approved"
+    INVALID_DESIGN = "invalid_design"
+    UNKNOWN_DESIGN = "unknown_design"
+    DESIGN_DECIDED = "design_decided"
+    PRICE_OUTSIDE_POLICY = "price_outside_policy"
+    INVALID_POLICY = "invalid_policy"
+    NO_BOM = "no_bom"
+    UNKNOWN_FX_RATE = "unknown_fx_rate"
+    INVALID_RESET_TOKEN = "invalid_reset_token"
+    WRONG_PASSWORD = "wrong_password"
+    MAIL_FAILED = "mail_failed"
+    READ_ONLY_FIELD = "read_only_field"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

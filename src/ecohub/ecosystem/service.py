@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role, check_partner, partner_filter
 from ecohub.bus import EventBus
+from ecohub.ecosystem.definition import check_readiness
 from ecohub.ecosystem.domain import (
     PROVISIONABLE,
     Availability,
@@ -228,6 +229,7 @@ class ProductService:
             targets = tuple(sorted(_markets_of(s, product.model)))
             passed = self.passed_markets(product.model, product.spec_hash)
         check_transition(current, target, TransitionContext(bool(product.spec_hash), targets, passed))
+        check_readiness(s, product, target)
         product.stage = target
         s.add(ProductTransition(model=product.model, from_stage=current, to_stage=target, actor=actor, reason=reason))
         if target == Stage.DISCONTINUED:
