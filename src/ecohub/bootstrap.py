@@ -154,7 +154,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     link = CommandLink()
     home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin, sealer=sealer,
                              secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s,
-                             commands=link)
+                             commands=link, mail=settings.mail, development=settings.environment == "development",
+                             public_url=f"http://{settings.api.host}:{settings.api.port}")
     registry = DataRegistry()  # each context registers its own personal tables with privacy's data map
     home_privacy.register(registry, home.accounts, home.bindings)
     connect_privacy.register(registry)

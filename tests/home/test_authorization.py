@@ -19,6 +19,7 @@ from ecohub.api.deps import require
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.home.conftest import bearer, signup
 
 PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token")}
@@ -37,7 +38,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
 
 def _world(client: TestClient, services: Services) -> dict[str, Any]:
     """An owner with a home, a room, a bound device of partner acme and a member; plus outsiders of each role."""
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", partner_id="acme")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test",
+                                  partner_id="acme", **DEFINITION)
     dev = services.devices.provision(model="acme.plug.v1", cell="eu")[0]
     owner, member, stranger = (signup(client, f"{n}@example.org") for n in ("owner", "member", "stranger"))
     home = client.post("/api/v1/homes", json={"name": "Home"}, headers=owner["headers"]).json()["home_id"]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ecohub.auth import Principal, Role, check_partner
 from ecohub.ecosystem.design import Audit
 from ecohub.ecosystem.domain import Availability
-from ecohub.ecosystem.models import BomLine, Component, Listing, Market, Product, PricingPolicy
+from ecohub.ecosystem.models import BomLine, Component, Listing, Market, PricingPolicy, Product
 from ecohub.ecosystem.pricing import (
     DEFAULT_POLICY,
     SETTINGS,
@@ -90,7 +90,7 @@ class PricingService:
 
     @staticmethod
     def _bom_costs(s: Session, models: list[str] | None, currency_of: dict[str, str]) -> dict[str, Decimal]:
-        """BOM cost per product in the product's own currency: sum of quantity × unit cost (converted)."""
+        """BOM cost per product in the product's own currency: sum of quantity x unit cost (converted)."""
         q = select(BomLine.model, BomLine.quantity, Component.unit_cost, Component.currency).join(
             Component, Component.part_no == BomLine.part_no)
         if models is not None:
@@ -151,7 +151,7 @@ class PricingService:
             first = verdict.violations[0]
             raise InvalidInput(
                 f"{price} {currency} for {model} in {market} breaks the pricing policy ({first.rule}): "
-                f"{first.message}; allowed {verdict.allowed_min}–{verdict.allowed_max} {currency}, or list it with "
+                f"{first.message}; allowed {verdict.allowed_min} to {verdict.allowed_max} {currency}, or list it with "
                 "an override reason", code=ErrorCode.PRICE_OUTSIDE_POLICY, rule=first.rule,
                 **{k: v for k, v in verdict.to_dict().items() if k in ("allowed_min", "allowed_max", "margin",
                                                                         "violations", "currency")})

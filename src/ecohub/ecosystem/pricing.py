@@ -4,15 +4,15 @@ price band around the target price, converted per market currency.
 Net margin at a listing price P (in the market's currency, `tax_rate` of it being sales tax/VAT):
 
     P_ex   = P / (1 + tax_rate)                                  the price without tax
-    margin = (P_ex − BOM − other_cost_fixed − other_cost_rate·P_ex) / P_ex
+    margin = (P_ex - BOM - other_cost_fixed - other_cost_rate·P_ex) / P_ex
 
-BOM is the sum of quantity × unit cost over the product's BOM lines; `other_cost_fixed` is a per-unit amount
+BOM is the sum of quantity x unit cost over the product's BOM lines; `other_cost_fixed` is a per-unit amount
 (assembly, packaging, freight) and `other_cost_rate` the share of the ex-tax price spent on channel, logistics,
 warranty, marketing and payment fees — what lies between the hardware's cost and a *net* margin (Xiaomi's public rule
 caps that net margin of hardware at 5 %). Since the margin grows with the price, each bound is one price:
 
-    margin ≥ floor    ⇔  P ≥ (1 + tax_rate) · (BOM + other_cost_fixed) / (1 − other_cost_rate − floor)
-    margin ≤ ceiling  ⇔  P ≤ (1 + tax_rate) · (BOM + other_cost_fixed) / (1 − other_cost_rate − ceiling)
+    margin ≥ floor    ⇔  P ≥ (1 + tax_rate) · (BOM + other_cost_fixed) / (1 - other_cost_rate - floor)
+    margin ≤ ceiling  ⇔  P ≤ (1 + tax_rate) · (BOM + other_cost_fixed) / (1 - other_cost_rate - ceiling)
 
 and the band is target · (1 ± band) with the target price converted into the market's currency."""
 

@@ -277,7 +277,8 @@ class ProductService:
                target_markets: Sequence[str] | None = None, design_ref: str | None = None,
                target_price: Decimal | str | int | None = None, price_currency: str | None = None,
                forecast_volume: int | None = None) -> ProductView:
-        """Set the brand's definition of a product: category, ID-design reference, markets, price, forecast."""
+        """Set the brand's definition of a product: category, markets, target price, forecast (the ID design is
+        recorded by the design service; `design_ref` is read-only)."""
         with self.dbs.global_session() as s:
             product = self._get(s, model)
             if category:
@@ -298,8 +299,10 @@ class ProductService:
     def _define(s: Session, product: Product, markets: Sequence[str] | None, design_ref: str | None,
                 target_price: Decimal | str | int | None, price_currency: str | None,
                 forecast_volume: int | None) -> None:
-        if design_ref is not None:
-            product.design_ref = design_ref[:200]
+        if design_ref is not None and design_ref != (product.design_ref or ""):
+            raise InvalidInput("design_ref is read-only: it names the current industrial-design version; upload "
+                               f"design files at /api/v1/products/{product.model}/designs (`ecohub design upload`)",
+                               code=ErrorCode.READ_ONLY_FIELD)
         if price_currency is not None:
             product.price_currency = check_currency(price_currency)
         if target_price is not None:
