@@ -14,14 +14,16 @@ from sqlalchemy import func, insert, select
 
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.demo.generate import FAMILY_SPEC, SEED, DemoData, generate
+from ecohub.demo.generate import DEMO_RENDER, FAMILY_SPEC, SEED, DemoData, generate
 from ecohub.ecosystem.models import (
     BomLine,
     Component,
+    DesignVersion,
     InvestmentRound,
     Listing,
     Partner,
     PartnerExit,
+    PricingPolicy,
     Product,
     ProductMarket,
     ProductTransition,
@@ -44,6 +46,7 @@ DEMO_MODELS = {
 DEMO_OWNERS = {"cuco.plug.v3": "eco-001", "yeelink.light.spot2": "eco-002", "miaomiaoce.sensor_ht.t9": "eco-003",
                "zhimi.airp.rmb1": "eco-004", "xiaomi.sensor_ht.new3pr": "eco-003", "miaomiaoce.airm.co2": "eco-003"}
 DEMO_TARGETS = ["CN", "DE", "FR", "GB", "IN", "US"]
+DEMO_PRICE, DEMO_FORECAST = "19.90", 100_000  # the brand's definition of the real products (USD, units a year)
 MARKER_PARTNER = "eco-001"
 CHUNK = 2000
 FLEET_FILE = "demo-fleet.json"
@@ -117,7 +120,9 @@ def load_registry(services: Services, *, seed: int = SEED, progress: bool = True
                  ("products", Product, data.products), ("spec versions", SpecVersion, versions),
                  ("target markets", ProductMarket, data.product_markets),
                  ("transitions", ProductTransition, data.transitions), ("BOM lines", BomLine, data.bom_lines),
-                 ("listings", Listing, data.listings)]
+                 ("listings", Listing, data.listings), ("designs", DesignVersion, data.designs),
+                 ("pricing policy", PricingPolicy, data.policies)]
+        services.ecosystem.designs.store(DEMO_RENDER)  # the approved render the generated designs point at
         task = bar.add_task("demo ecosystem", total=sum(len(rows) for _, _, rows in steps))
         for label, model, rows in steps:
             bar.update(task, description=label)
@@ -136,7 +141,8 @@ def load_demo(services: Services, *, devices: int) -> DemoState:
             services.products.get(model)
         except NotFound:
             services.products.import_spec(demo_spec(model), model=model, actor="demo", category=category,
-                                          partner_id=DEMO_OWNERS.get(model), target_markets=DEMO_TARGETS)
+                                          partner_id=DEMO_OWNERS.get(model), target_markets=DEMO_TARGETS,
+                                          target_price=DEMO_PRICE, forecast_volume=DEMO_FORECAST)
     data_dir = services.settings.data_dir
     fleet_path = data_dir / FLEET_FILE
     fleet: list[dict[str, str]] = json.loads(fleet_path.read_text()) if fleet_path.exists() else []

@@ -87,7 +87,8 @@ class DesignService:
         """Where the file with this content hash is stored."""
         return self.store_dir / sha256[:2] / sha256
 
-    def _store(self, data: bytes) -> str:
+    def store(self, data: bytes) -> str:
+        """Keep a file under its sha256 (once, however often it is uploaded); → the hash."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_of(digest)
         if not path.exists():  # content-addressed: the same file uploaded twice is stored once
@@ -116,7 +117,7 @@ class DesignService:
         name = _SAFE_NAME.sub("_", Path(filename or "design").name)[:200] or "design"
         with self.dbs.global_session() as s:
             product = self._product(s, model, caller)
-            digest = self._store(data)
+            digest = self.store(data)
             version = (s.scalar(select(func.max(DesignVersion.version)).where(DesignVersion.model == model)) or 0) + 1
             row = DesignVersion(model=model, version=version, kind=kind or detected, filename=name,
                                 media_type=media_type, size=len(data), sha256=digest, note=note[:2000],
