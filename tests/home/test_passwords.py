@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 
 from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
-from ecohub.hub import free_port
 from ecohub.home.models import PasswordReset
+from ecohub.hub import free_port
 from ecohub.settings import Settings
 from ecohub.store import utcnow
 from tests.home.conftest import PASSWORD, bearer, signup
@@ -35,7 +35,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: queue.Queue[Message] = queue.Queue()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.put(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -132,7 +132,8 @@ def test_reset_by_mail_is_single_use_hashed_and_ends_every_session(
     again = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW + "!"})
     assert again.status_code == 422 and again.json()["error"]["code"] == "invalid_reset_token"
     assert client.post("/api/v1/auth/token", data={"username": "ann@example.org", "password": NEW}).status_code == 200
-    forged = client.post("/api/v1/auth/password-reset/confirm", json={"token": token[:-4] + "AAAA", "new_password": NEW})
+    forged = client.post("/api/v1/auth/password-reset/confirm",
+                         json={"token": token[:-4] + "AAAA", "new_password": NEW})
     assert forged.status_code == 422 and forged.json()["error"]["code"] == "invalid_reset_token"
 
 
