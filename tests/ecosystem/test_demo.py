@@ -17,6 +17,11 @@ def test_generator_is_deterministic_and_big_enough(eco: Services) -> None:
     assert len({p["stage"] for p in first.products}) == 8
     assert brand_stake_is_minority(first) and first.overrides
     assert len({x["market"] for x in first.listings}) >= 80
+    past_defined = [p for p in first.products if p["stage"] not in ("concept", "defined")]
+    assert all(p["target_price"] and p["forecast_volume"] > 0 and p["category"] != "uncategorised"
+               for p in past_defined)  # the definition is complete before development starts
+    designed = {d["model"] for d in first.designs if d["status"] == "approved"}
+    assert {p["model"] for p in first.products if p["stage"] in ("approved", "launched", "discontinued")} <= designed
 
 
 def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
@@ -31,6 +36,9 @@ def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
     kpis = eco.ecosystem.kpis.all()
     assert kpis["products_by_stage"]["launched"] > 500 and kpis["portfolio_history"]
     assert sum(kpis["devices_by_partner"].values()) == 2
+    pricing = kpis["pricing_by_market"]
+    assert len(pricing) >= 80 and all(m["outside_policy"] == 0 and m["unknown_cost"] == 0 for m in pricing.values())
+    assert all(0 <= float(m["min_margin"]) and float(m["max_margin"]) <= 0.05 for m in pricing.values())
     again = load_demo(eco, devices=2)
     assert again.token == state.token and again.fleet == state.fleet
     assert len(eco.products.list(limit=5000)) == products
