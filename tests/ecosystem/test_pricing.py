@@ -168,3 +168,19 @@ def test_kpis_show_price_and_margin_per_market(client: TestClient, eco: Services
                                       str(eco.settings.data_dir)], capture_output=True, text=True, timeout=120,
                                      check=True).stdout)
     assert data["pricing_by_market"]["US"]["avg_margin"] == "0.0300"
+
+
+def test_the_console_shows_margin_per_market_and_the_design_review(eco: Services, sellable: str) -> None:
+    eco.ecosystem.listings.add(sellable, "US", price="19.90", actor="op")
+    eco.ecosystem.designs.upload(sellable, b"\x89PNG\r\n\x1a\nv2", filename="v2.png", actor="partner:acme")
+    token = eco.tokens.create(role="operator", label="console")["token"]
+    with TestClient(create_app(eco)) as browser:
+        assert browser.post("/console/login", data={"token": token}, follow_redirects=False).status_code == 303
+        overview = browser.get("/console/").text
+        assert "Price and net margin per market" in overview and "3.0 %" in overview
+        page = browser.get(f"/console/products/{sellable}").text
+        assert "v2</b>" in page and "pending" in page and "19.90 USD" in page and "18.71 … 20.78" in page
+        r = browser.post(f"/console/products/{sellable}/designs/2/approve", data={"note": ""},
+                         follow_redirects=False)
+        assert r.status_code == 303
+    assert eco.ecosystem.designs.list(sellable)[0]["status"] == "approved"

@@ -33,4 +33,6 @@ def partner_product(model: str, request: Request, services: ServicesDep,
     view = services.products.get(model, caller=principal)
     return render(request, "operator/product.html", principal, product=view, services_=spec_view(services, model),
                   history=services.products.history(model), reports=services.certification.list(model),
-                  listings=services.ecosystem.listings.list(model=model))
+                  listings=services.ecosystem.listings.list(model=model),
+                  designs=services.ecosystem.designs.list(model, caller=principal),
+                  pricing=services.ecosystem.pricing.report(model, caller=principal))
