@@ -19,10 +19,11 @@ from ecohub.api.deps import require
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from tests.conftest import load_spec
-from tests.helpers import DEFINITION
+from tests.helpers import DEFINITION, PNG
 from tests.home.conftest import bearer, signup
 
-PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token")}
+PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token"),
+          ("POST", "/api/v1/auth/password-reset"), ("POST", "/api/v1/auth/password-reset/confirm")}
 ANY_ROLE = {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout")}
 REFUSED = {401, 403, 404}
 # path parameters naming something a user or a partner owns: strangers of both kinds must be refused there
@@ -33,6 +34,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/devices/{did}/commands"): {"json": {"method": "get_properties",
                                                            "params": [{"siid": 2, "piid": 1}]}},
     ("POST", "/api/v1/products/{model}/spec:check"): {"json": {"spec": load_spec("cuco.plug.v3")}},
+    ("POST", "/api/v1/products/{model}/designs"): {"params": {"filename": "front.png"}, "content": PNG},
 }
 
 
@@ -51,7 +53,7 @@ def _world(client: TestClient, services: Services) -> dict[str, Any]:
     token = services.tokens.create
     return {
         "params": {"home_id": home, "room_id": room["room_id"], "did": dev.did, "user_id": member["user_id"],
-                   "model": "acme.plug.v1", "partner_id": "acme", "listing_id": "1", "code": "DE"},
+                   "model": "acme.plug.v1", "partner_id": "acme", "listing_id": "1", "code": "DE", "version": "1", "market": "DE"},
         "callers": {"operator": bearer(str(token(role="operator")["token"])),
                     "partner_other": bearer(str(token(role="partner", partner_id="other")["token"])),
                     "user_other": stranger["headers"]},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -21,16 +22,22 @@ class DecisionIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-@router.post("/products/{model}/designs", status_code=201)
-def upload_design(model: str, services: ServicesDep, principal: StaffDep,
-                  data: bytes = Body(..., media_type="application/octet-stream",
-                                     description="the file itself (PNG/JPEG/WebP render, PDF drawing, STEP/STL/glTF)"),
-                  filename: str = Query(..., max_length=200, examples=["front.png"]),
-                  kind: str | None = Query(None, description=f"one of {', '.join(KINDS)} (default from the file)"),
-                  note: str = Query("", max_length=2000)) -> dict[str, Any]:
-    """Upload a new design version (the product's partner or the brand); it waits for the brand's approval."""
-    return services.ecosystem.designs.upload(model, data, filename=filename, kind=kind, note=note,
-                                             actor=principal.actor, caller=principal)
+@router.post("/products/{model}/designs", status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+                 "schema": {"type": "string", "format": "binary"}}}}})
+async def upload_design(model: str, request: Request, services: ServicesDep, principal: StaffDep,
+                        filename: str = Query(..., max_length=200, examples=["front.png"]),
+                        kind: str | None = Query(None, description=f"one of {', '.join(KINDS)} (default from the "
+                                                 "file)"),
+                        note: str = Query("", max_length=2000)) -> dict[str, Any]:
+    """Upload a new design version as the raw request body (a PNG/JPEG/WebP render, PDF drawing or STEP/STL/glTF
+    CAD file, whatever its Content-Type; up to the API's body limit); the product's partner or the brand uploads,
+    and it waits for the brand's approval."""
+    data = await request.body()
+    result: dict[str, Any] = await run_in_threadpool(
+        services.ecosystem.designs.upload, model, data, filename=filename, kind=kind, note=note,
+        actor=principal.actor, caller=principal)
+    return result
 
 
 @router.get("/products/{model}/designs")
