@@ -26,6 +26,7 @@ from ecohub.ecosystem.pricing import (
     minor,
 )
 from ecohub.errors import ErrorCode, Forbidden, InvalidInput, NotFound
+from ecohub.store import Databases
 
 ALL = "*"
 
@@ -37,7 +38,7 @@ def _overrides(row: PricingPolicy) -> dict[str, Decimal | None]:
 class PricingService:
     """The brand's pricing policy over products and markets (global plane, no personal data)."""
 
-    def __init__(self, dbs: Any, *, audit: Audit | None = None) -> None:
+    def __init__(self, dbs: Databases, *, audit: Audit | None = None) -> None:
         self.dbs = dbs
         self.audit = audit
 

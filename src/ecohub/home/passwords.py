@@ -64,12 +64,12 @@ class PasswordService:
         """Set a new password after checking the current one; every other session and token of the user ends."""
         if principal.role != Role.USER or not principal.cell:
             raise Forbidden("only user accounts have passwords", code=ErrorCode.WRONG_ROLE)
-        account = f"user:{principal.subject}"
-        self.accounts.throttles.signin_failures.check("signin", account)
         with self.dbs.cell_session(principal.cell) as s:
             user = s.get(User, principal.subject)
             if user is None:
                 raise Unauthorized("the account no longer exists", code=ErrorCode.INVALID_TOKEN)
+            account = user.email_hash.hex()  # the same per-account budget as failed sign-ins
+            self.accounts.throttles.signin_failures.check("signin", account)
             try:
                 PASSWORDS.verify(user.password_hash, current_password or "")
             except (VerificationError, InvalidHashError) as err:
