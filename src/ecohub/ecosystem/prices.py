@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role, check_partner
 from ecohub.ecosystem.design import Audit
-from ecohub.ecosystem.domain import Availability
+from ecohub.ecosystem.domain import Availability, money
 from ecohub.ecosystem.models import BomLine, Component, Listing, Market, PricingPolicy, Product
 from ecohub.ecosystem.pricing import (
     DEFAULT_POLICY,
@@ -122,7 +122,7 @@ class PricingService:
             product, m = self._product(s, model, caller), self._market(s, market)
             bom = self._bom_costs(s, [model], {model: product.price_currency}).get(model)
             if price is not None:
-                amount = _fraction("price", price)
+                amount = money(price, field="price", currency=m.currency, positive=True)
             else:  # at the target price, converted
                 amount = convert(Decimal(product.target_price or 1), product.price_currency, m.currency).quantize(
                     minor(m.currency))

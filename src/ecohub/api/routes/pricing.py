@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import OperatorDep, ServicesDep, StaffDep
@@ -50,6 +50,7 @@ def product_pricing(model: str, services: ServicesDep, principal: StaffDep) -> l
 
 @router.get("/products/{model}/pricing/{market}")
 def quote(model: str, market: str, services: ServicesDep, principal: StaffDep,
-          price: Decimal | None = None) -> dict[str, Any]:
+          price: Decimal | None = Query(None, gt=0, le=10**12, description="in the market's currency"),
+          ) -> dict[str, Any]:
     """BOM cost, allowed price range and (given `price`, else the converted target price) margin and verdict."""
     return services.ecosystem.pricing.quote(model, market, price, caller=principal)
