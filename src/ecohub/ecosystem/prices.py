@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,15 @@ from ecohub.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.store import Databases
 
 ALL = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    """The columns of a product the price check needs (the KPI view reads no spec documents)."""
+
+    model: str
+    target_price: Decimal | None
+    price_currency: str
 
 
 def _overrides(row: PricingPolicy) -> dict[str, Decimal | None]:
@@ -101,7 +111,7 @@ class PricingService:
             costs[model] += convert(Decimal(unit) * qty, cur, currency_of.get(model, "USD"))
         return dict(costs)
 
-    def _verdict(self, s: Session, product: Product, market: str, currency: str, price: Decimal,
+    def _verdict(self, s: Session, product: Product | _Priced, market: str, currency: str, price: Decimal,
                  bom: Decimal | None, policy: Policy | None = None) -> Verdict:
         if bom is None:
             raise InvalidInput(f"{product.model} has no BOM: its cost, and so its margin, is unknown; record the BOM "
@@ -185,13 +195,15 @@ class PricingService:
 
     def by_market(self) -> dict[str, Any]:
         """Margin and price per market over every listing on sale (not discontinued): the KPI view."""
+        on_sale = Listing.availability != Availability.DISCONTINUED
         with self.dbs.global_session() as s:
-            products = {p.model: p for p in s.scalars(select(Product).where(Product.model.in_(
-                select(Listing.model).where(Listing.availability != Availability.DISCONTINUED))))}
+            products = {row.model: _Priced(row.model, row.target_price, row.price_currency) for row in s.execute(
+                select(Product.model, Product.target_price, Product.price_currency).where(
+                    Product.model.in_(select(Listing.model).where(on_sale))))}  # not the spec documents
             costs = self._bom_costs(s, None, {m: p.price_currency for m, p in products.items()})
-            policies = {(r.model, r.market): r for r in s.scalars(select(PricingPolicy))}
-            listings = s.execute(select(Listing.model, Listing.market, Listing.currency, Listing.price)
-                                 .where(Listing.availability != Availability.DISCONTINUED))
+            rows = {(r.model, r.market): _overrides(r) for r in s.scalars(select(PricingPolicy))}
+            policies: dict[tuple[str, str], Policy] = {}
+            listings = s.execute(select(Listing.model, Listing.market, Listing.currency, Listing.price).where(on_sale))
             markets: dict[str, dict[str, Any]] = {}
             for model, market, currency, price in listings:
                 product = products.get(model)
@@ -202,10 +214,13 @@ class PricingService:
                 if product is None or model not in costs or product.target_price is None:
                     agg["unknown_cost"] += 1
                     continue
-                policy = DEFAULT_POLICY
-                for key in ((ALL, ALL), (ALL, market), (model, ALL), (model, market)):
-                    if key in policies:
-                        policy = merge(policy, _overrides(policies[key]))
+                policy = policies.get((model, market))
+                if policy is None:
+                    policy = DEFAULT_POLICY
+                    for key in ((ALL, ALL), (ALL, market), (model, ALL), (model, market)):
+                        if key in rows:
+                            policy = merge(policy, rows[key])
+                    policies[(model, market)] = policy
                 verdict = self._verdict(s, product, market, currency, Decimal(price), costs[model], policy)
                 agg["margins"].append(verdict.margin)
                 agg["outside_policy"] += 0 if verdict.ok else 1
