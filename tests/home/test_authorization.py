@@ -53,7 +53,8 @@ def _world(client: TestClient, services: Services) -> dict[str, Any]:
     token = services.tokens.create
     return {
         "params": {"home_id": home, "room_id": room["room_id"], "did": dev.did, "user_id": member["user_id"],
-                   "model": "acme.plug.v1", "partner_id": "acme", "listing_id": "1", "code": "DE", "version": "1", "market": "DE"},
+                   "model": "acme.plug.v1", "partner_id": "acme", "listing_id": "1", "code": "DE", "version": "1",
+                   "market": "DE"},
         "callers": {"operator": bearer(str(token(role="operator")["token"])),
                     "partner_other": bearer(str(token(role="partner", partner_id="other")["token"])),
                     "user_other": stranger["headers"]},
