@@ -16,6 +16,7 @@ from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.hub import free_port, running_hub
 from ecohub.settings import Settings
+from tests.helpers import DEFINITION
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
 
@@ -51,7 +52,7 @@ def services(settings: Settings) -> Iterator[Services]:
 @pytest.fixture
 def plug_model(services: Services) -> str:
     """A real plug spec imported as a product at certification (devices can be provisioned)."""
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test", category="plug")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test", **DEFINITION)
     return "cuco.plug.v3"
 
 

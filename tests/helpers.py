@@ -25,3 +25,45 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+# A complete brand definition: what a product needs to leave `defined` (spread into import_spec or a POST body).
+DEFINITION: dict[str, Any] = {"category": "plug", "target_markets": ["DE", "US"], "target_price": "19.90",
+                              "forecast_volume": 10_000}
+# The smallest valid PNG (1x1): a design render the type check accepts.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+def approve_design(services: Any, model: str, data: bytes = PNG) -> dict[str, Any]:
+    """Upload a design version of `model` and approve it as the brand."""
+    version = services.ecosystem.designs.upload(model, data, filename="front.png", actor="test")["version"]
+    return dict(services.ecosystem.designs.decide(model, approve=True, version=version, actor="test"))
+
+
+def price_for_sale(services: Any, model: str, *, bom: str = "2.69", other_cost_rate: str = "0.50",
+                   margin: str = "0.03") -> None:
+    """Give `model` a one-part BOM costing `bom` USD and a pricing policy under which its target price earns `margin`
+    net (other costs: `other_cost_rate` of the price plus the fixed rest), so listing at the target price passes."""
+    from decimal import Decimal
+
+    supply = services.ecosystem.supply
+    part = f"PART-{model}"[:64]
+    if not supply.suppliers(kind="test-part"):
+        supply.add_supplier(name="Test Parts", supplier_id="test-parts", country="CN", kind="test-part")
+    supply.add_component(part_no=part, supplier_id="test-parts", name="part", kind="test-part", unit_cost=bom)
+    supply.set_bom(model, [{"part_no": part, "quantity": 1}])
+    target = Decimal(services.products.get(model).target_price)
+    fixed = target * (1 - Decimal(other_cost_rate) - Decimal(margin)) - Decimal(bom)
+    services.ecosystem.pricing.set_policy(model, "*", actor="test", other_cost_rate=other_cost_rate,
+                                          other_cost_fixed=str(fixed.quantize(Decimal("0.0001"))))
+
+
+def at_target(services: Any, model: str, market: str) -> str:
+    """The product's USD target price in `market`'s currency at the brand's reference rates (inside its policy)."""
+    from decimal import Decimal
+
+    from ecohub.ecosystem.pricing import convert, minor
+
+    currency = services.ecosystem.markets.get(market)["currency"]
+    return str(convert(Decimal(services.products.get(model).target_price), "USD", currency).quantize(minor(currency)))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
@@ -166,7 +168,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     link = CommandLink()
     home = HomeContext.build(dbs, bus, devices=devices, products=products, twin=twin, sealer=sealer,
                              secret_key=settings.secret_key.encode(), token_ttl_s=settings.api.token_ttl_s,
-                             commands=link)
+                             commands=link, mail=settings.mail, development=settings.environment == "development",
+                             public_url=f"http://{settings.api.host}:{settings.api.port}")
     registry = DataRegistry()  # each context registers its own personal tables with privacy's data map
     home_privacy.register(registry, home.accounts, home.bindings)
     connect_privacy.register(registry)
@@ -181,7 +184,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     security = SecurityContext.build(dbs, bus, settings.security, devices=devices, products=products, twin=twin,
                                      declarations=certification.declarations, audit_log=privacy.audit,
                                      default_cell=settings.default_cell, url_policy=url_policy)
-    ecosystem = build_ecosystem(dbs, bus, products, devices.count_by_partner)
+    ecosystem = build_ecosystem(dbs, bus, products, devices.count_by_partner,
+                                designs_dir=settings.data_dir / "designs", audit=brand_audit(privacy, settings))
     # what changes the gate's answer re-evaluates the product's listings (certify and ecosystem are siblings)
     bus.subscribe(ReportRecorded, ecosystem.listings.on_certification_changed)
     bus.subscribe(EvidenceChanged, ecosystem.listings.on_certification_changed)
@@ -209,3 +213,11 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         privacy=privacy,
         security=security,
     )
+
+
+def brand_audit(privacy: PrivacyContext, settings: Settings) -> Callable[..., object]:
+    """The brand's own decisions (design approvals, pricing overrides) go to the default cell's audit chain: the
+    global plane has no chain of its own, and these entries hold no personal data."""
+    def audit(*, actor: str, action: str, subject: str | None = None, detail: dict[str, Any] | None = None) -> str:
+        return privacy.audit.append(settings.default_cell, actor=actor, action=action, subject=subject, detail=detail)
+    return audit

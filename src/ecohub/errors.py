@@ -174,6 +174,20 @@ class ErrorCode(StrEnum):
     UNKNOWN_REGIME = "unknown_regime"
     EVIDENCE_TOO_LARGE = "evidence_too_large"
     EVIDENCE_REVOKED = "evidence_revoked"
+    # product definition, ID design, pricing, passwords
+    DEFINITION_INCOMPLETE = "definition_incomplete"
+    DESIGN_NOT_APPROVED = "design_not_approved"
+    INVALID_DESIGN = "invalid_design"
+    UNKNOWN_DESIGN = "unknown_design"
+    DESIGN_DECIDED = "design_decided"
+    PRICE_OUTSIDE_POLICY = "price_outside_policy"
+    INVALID_POLICY = "invalid_policy"
+    NO_BOM = "no_bom"
+    UNKNOWN_FX_RATE = "unknown_fx_rate"
+    INVALID_RESET_TOKEN = "invalid_reset_token"
+    WRONG_PASSWORD = "wrong_password"
+    MAIL_FAILED = "mail_failed"
+    READ_ONLY_FIELD = "read_only_field"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

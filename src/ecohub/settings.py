@@ -88,6 +88,20 @@ class SecuritySettings(BaseModel):
     connect_log_days: float = Field(default=30.0, gt=0)  # source addresses are personal data: kept this long
 
 
+class MailSettings(BaseModel):
+    """Outgoing mail (password resets) through an SMTP relay; without `smtp_host`, development prints it to the log."""
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    starttls: bool = True  # STARTTLS before authenticating (off only for a relay on localhost or in tests)
+    sender: str = "ecohub <no-reply@localhost>"
+    timeout_s: float = Field(default=10.0, gt=0)
+    public_url: str | None = None  # the console's address in links; default http://{api.host}:{api.port}
+    reset_ttl_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)  # how long a reset link works
+
+
 class Settings(BaseSettings):
     """All of ecohub's configuration; read from ECOHUB_* variables, then an optional ecohub.toml."""
 
@@ -107,6 +121,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.settings import Settings
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 
 TOKENS: dict[str, str] = {}
 
@@ -21,7 +22,7 @@ TOKENS: dict[str, str] = {}
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The hub's OpenAPI document served in-process, on a real SQLite data dir with a product and a user."""
     services: Services = bootstrap(Settings(data_dir=tmp_path_factory.mktemp("schemathesis") / "data"))
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test", category="plug")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test", **DEFINITION)
     services.ecosystem.partners.add(name="acme", partner_id="acme", country="DE", founded_on="2015-01-01",
                                     actor="test")
     TOKENS["operator"] = str(services.tokens.create(role="operator")["token"])

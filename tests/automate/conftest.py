@@ -18,6 +18,7 @@ from ecohub.bootstrap import Services
 from ecohub.connect.service import ProvisionedDevice
 from ecohub.settings import Settings
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.home.conftest import asignup, signup
 
 SENSOR, PLUG = "miaomiaoce.sensor_ht.t9", "cuco.plug.v3"
@@ -26,8 +27,8 @@ SENSOR, PLUG = "miaomiaoce.sensor_ht.t9", "cuco.plug.v3"
 def products(services: Services) -> None:
     """A temperature sensor of one partner and a plug of another (certification: provisionable)."""
     services.products.import_spec(load_spec(SENSOR), model=SENSOR, actor="test", partner_id="miaomiaoce",
-                                  category="sensor")
-    services.products.import_spec(load_spec(PLUG), model=PLUG, actor="test", partner_id="cuco", category="plug")
+                                  **{**DEFINITION, "category": "sensor"})
+    services.products.import_spec(load_spec(PLUG), model=PLUG, actor="test", partner_id="cuco", **DEFINITION)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from ecohub.certify.target import HubUnderTest, MqttAccess
 from ecohub.hub import free_port, running_hub
 from ecohub.settings import Settings
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 
 # Short command timeouts; generous start-up time because many device processes start at once on a busy machine.
 TEST_TIMING = Timing(command_s=2.0, online_s=30.0, report_s=4.0, settle_s=2.5, will_s=6.0, reconnect_s=10.0,
@@ -41,7 +42,7 @@ async def hub_with(data_dir: Path, models: list[str]) -> AsyncIterator[Services]
     services = bootstrap(Settings(data_dir=data_dir))
     try:
         for name in models:
-            services.products.import_spec(load_spec(name), model=name, actor="test")
+            services.products.import_spec(load_spec(name), model=name, actor="test", **DEFINITION)
         async with running_hub(services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()) as hub:
             yield hub
     finally:

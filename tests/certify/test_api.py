@@ -16,6 +16,7 @@ from ecohub.certify.domain import CHECKS, Status, market_verdicts
 from ecohub.certify.report import build, sign
 from tests.certify.conftest import DECLARATION, record_evidence
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 
 MODEL = "acme.plug.v1"
 
@@ -36,7 +37,7 @@ def _report(services: Services, *, failing: tuple[str, ...] = (), spec_hash: str
 
 @pytest.fixture
 def client(services: Services) -> Iterator[TestClient]:
-    services.products.import_spec(load_spec("cuco.plug.v3"), model=MODEL, actor="test", partner_id="acme")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model=MODEL, actor="test", partner_id="acme", **DEFINITION)
     with TestClient(create_app(services)) as c:
         yield c
 

@@ -102,7 +102,8 @@ async def test_certify_run_against_ecohub_up_passes_no_foreign_attempts_and_the_
     env = {**os.environ, "COLUMNS": "200"}
     spec = Path(__file__).parent.parent / "fixtures" / "specs" / f"{MODEL}.json"
     imported = await asyncio.create_subprocess_exec("ecohub", "spec", "import", str(spec), "--model", MODEL,
-                                                    "--data-dir", str(data), env=env,
+                                                    "--category", "plug", "--market", "DE", "--price", "19.90",
+                                                    "--forecast", "10000", "--data-dir", str(data), env=env,
                                                     stdout=asyncio.subprocess.DEVNULL)
     assert await imported.wait() == 0
     up = await asyncio.create_subprocess_exec(

@@ -29,7 +29,7 @@ from ecohub.hub import free_port, running_hub
 from ecohub.settings import Settings
 from tests.certify.conftest import DECLARATION, record_evidence
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, approve_design, at_target, eventually, price_for_sale
 
 MODEL = "acme.plug.v1"
 ACME = Principal(Role.PARTNER, "tok-acme", partner_id="acme")
@@ -52,7 +52,9 @@ def signed_report(services: Services, model: str = MODEL, *, failing: tuple[str,
 
 def _product(services: Services) -> None:
     services.products.import_spec(load_spec("cuco.plug.v3"), model=MODEL, actor="test", partner_id="acme",
-                                  target_markets=["DE", "US"])
+                                  **DEFINITION)
+    approve_design(services, MODEL)
+    price_for_sale(services, MODEL)
 
 
 def _on_sale(services: Services) -> list[dict[str, Any]]:
@@ -61,8 +63,8 @@ def _on_sale(services: Services) -> list[dict[str, Any]]:
     signed_report(services)
     record_evidence(services, MODEL, ["DE", "US"])
     services.products.transition(MODEL, "approved", actor="test")
-    return [services.ecosystem.listings.add(MODEL, m, price=p, actor="test") for m, p in (("DE", "19.99"),
-                                                                                          ("US", "21.99"))]
+    return [services.ecosystem.listings.add(MODEL, m, price=at_target(services, MODEL, m), actor="test")
+            for m in ("DE", "US")]
 
 
 def _availability(services: Services) -> dict[str, tuple[str, str | None]]:

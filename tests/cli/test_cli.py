@@ -30,7 +30,11 @@ def run(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedP
 
 def test_spec_import_provision_and_list(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    out = run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", "acme.plug.v1", "--json", data_dir=data)
+    proc = run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", "acme.plug.v1", data_dir=data,
+               check=False)
+    assert proc.returncode == 5 and "missing: category, target_markets, target_price, forecast_volume" in proc.stderr
+    out = run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", "acme.plug.v1", "--category", "plug",
+              "--market", "DE", "--market", "US", "--price", "19.90", "--forecast", "10000", "--json", data_dir=data)
     product = json.loads(out.stdout)
     assert product["model"] == "acme.plug.v1" and product["stage"] == "certification" and product["properties"] > 10
     out = run("device", "provision", "--model", "acme.plug.v1", "--count", "3", "--json", data_dir=data)

@@ -12,14 +12,14 @@ from ecohub.sdk.device import Device
 from ecohub.sdk.faults import FAULTS
 from ecohub.sdk.simulator import SimulatedDevice
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, eventually
 
 
 @pytest.fixture
 async def purifier(hub: Services) -> AsyncIterator[Device]:
     """A connected simulated air purifier (real spec with actions and writable properties)."""
     model = "zhimi.airp.rmb1"
-    hub.products.import_spec(load_spec(model), model=model, actor="test")
+    hub.products.import_spec(load_spec(model), model=model, actor="test", **DEFINITION)
     creds = hub.devices.provision(model=model)[0]
     dev = SimulatedDevice(did=creds.did, secret=creds.secret, spec=load_spec(model), port=hub.runtime.mqtt_port or 0)
     await dev.connect()
@@ -75,7 +75,7 @@ async def test_unknown_method_and_device(api: httpx.AsyncClient, purifier: Devic
 
 async def test_device_that_does_not_answer_times_out_with_command_id(api: httpx.AsyncClient, hub: Services) -> None:
     model = "zhimi.airp.rmb1"
-    hub.products.import_spec(load_spec(model), model=model, actor="test")
+    hub.products.import_spec(load_spec(model), model=model, actor="test", **DEFINITION)
     creds = hub.devices.provision(model=model)[0]
     dev = SimulatedDevice(did=creds.did, secret=creds.secret, spec=load_spec(model), port=hub.runtime.mqtt_port or 0,
                           fault=FAULTS["no-reply"])

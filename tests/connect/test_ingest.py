@@ -13,7 +13,7 @@ from ecohub.protocol import Topic
 from ecohub.sdk.device import Device
 from ecohub.spec.compiled import random_value
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, eventually
 
 
 async def _device(hub: Services, model: str) -> Device:
@@ -46,7 +46,8 @@ async def test_sdk_device_reports_reach_twin_and_telemetry(hub: Services, plug_m
 
 
 async def test_event_is_stored_with_arguments(hub: Services) -> None:
-    hub.products.import_spec(load_spec("xiaomi.sensor_ht.new3pr"), model="xiaomi.sensor_ht.new3pr", actor="test")
+    hub.products.import_spec(load_spec("xiaomi.sensor_ht.new3pr"), model="xiaomi.sensor_ht.new3pr", actor="test",
+                             **DEFINITION)
     dev = await _device(hub, "xiaomi.sensor_ht.new3pr")
     try:
         (siid, eiid), ev = next((k, e) for k, e in dev.compiled.events.items() if e.arguments)

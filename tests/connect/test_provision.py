@@ -9,6 +9,7 @@ from ecohub.bootstrap import Services
 from ecohub.connect.models import Device
 from ecohub.region.domain import cell_of_did
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 
 
 def test_provisioned_secrets_are_never_stored(services: Services, plug_model: str) -> None:
@@ -72,8 +73,8 @@ async def test_provision_over_rest(api: httpx.AsyncClient, hub: Services, plug_m
 
 async def test_product_api(api: httpx.AsyncClient) -> None:
     spec = load_spec("miaomiaoce.sensor_ht.t9")
-    r = await api.post("/api/v1/products", json={"model": "acme.sensor.v1", "partner_id": "acme", "category": "sensor",
-                                                 "spec": spec})
+    r = await api.post("/api/v1/products", json={**DEFINITION, "model": "acme.sensor.v1", "partner_id": "acme",
+                                                 "category": "sensor", "spec": spec})
     assert r.status_code == 201, r.text
     assert r.json()["stage"] == "certification"
     r = await api.get("/api/v1/products/acme.sensor.v1")

@@ -15,7 +15,7 @@ from ecohub.bootstrap import Services
 from ecohub.certify.runner import RunOptions
 from tests.certify.conftest import TEST_TIMING, declaration, hub_with, under_test
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, eventually
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "firmware.py"
 SPEC = "yeelink.light.spot2"  # the light spec the example's power-on state is written for
@@ -31,7 +31,7 @@ def _firmware() -> ModuleType:
 
 
 async def test_the_example_answers_commands_and_reports(api: httpx.AsyncClient, hub: Services) -> None:
-    hub.products.import_spec(load_spec(SPEC), model=MODEL, actor="test", partner_id="acme")
+    hub.products.import_spec(load_spec(SPEC), model=MODEL, actor="test", partner_id="acme", **DEFINITION)
     unit = hub.devices.provision(model=MODEL)[0]
     light = _firmware().Light(did=unit.did, secret=unit.secret, spec=load_spec(SPEC), port=hub.runtime.mqtt_port or 0)
     await light.connect()
@@ -54,7 +54,7 @@ async def test_the_example_answers_commands_and_reports(api: httpx.AsyncClient, 
 async def test_the_example_passes_certification(tmp_path: Path) -> None:
     """What the guide promises: `ecohub certify run --device-cmd "python docs/examples/firmware.py"` passes."""
     async with hub_with(tmp_path, []) as hub:
-        hub.products.import_spec(load_spec(SPEC), model=MODEL, actor="test", partner_id="acme")
+        hub.products.import_spec(load_spec(SPEC), model=MODEL, actor="test", partner_id="acme", **DEFINITION)
         cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(EXAMPLE))}"
         options = RunOptions(model=MODEL, device_cmd=cmd, declaration=declaration(), timing=TEST_TIMING)
         report = await hub.certification.run(under_test(hub), options)

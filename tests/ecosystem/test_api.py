@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from ecohub.api.app import create_app
 from ecohub.bootstrap import Services
 from tests.ecosystem.conftest import spec
+from tests.helpers import DEFINITION, approve_design, price_for_sale
 
 
 @pytest.fixture
@@ -53,8 +54,11 @@ def test_partner_round_cap_table_and_minority_rule(client: TestClient) -> None:
 def test_products_listings_catalogue_and_kpis(client: TestClient, eco: Services) -> None:
     eco.products.use_certification(lambda model, _h: frozenset({"DE", "US"}))
     r = client.post("/api/v1/products", json={"model": "acme.plug.v2", "category": "plug", "spec": spec(),
-                                              "target_markets": ["DE", "US"], "target_price": "19.99"})
+                                              "target_markets": ["DE", "US"], "target_price": "19.99",
+                                              "forecast_volume": 50_000})
     assert r.status_code == 201 and r.json()["stage"] == "certification"
+    approve_design(eco, "acme.plug.v2")
+    price_for_sale(eco, "acme.plug.v2")
     r = client.post("/api/v1/products", json={"model": "acme.plug.v3", "category": "nope", "spec": spec()})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_category"
     r = client.post("/api/v1/products/acme.plug.v2/transitions", json={"to": "launched"})
@@ -62,13 +66,15 @@ def test_products_listings_catalogue_and_kpis(client: TestClient, eco: Services)
     r = client.post("/api/v1/listings", json={"model": "acme.plug.v2", "market": "DE", "price": "19.99"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "not_listable"
     assert client.post("/api/v1/products/acme.plug.v2/transitions", json={"to": "approved"}).status_code == 200
-    r = client.post("/api/v1/listings", json={"model": "acme.plug.v2", "market": "DE", "price": "19.99"})
+    r = client.post("/api/v1/listings", json={"model": "acme.plug.v2", "market": "DE", "price": "18.39"})
     assert r.status_code == 201 and r.json()["currency"] == "EUR"
     r = client.post("/api/v1/listings", json={"model": "acme.plug.v2", "market": "CN", "price": "99"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "certification_required"
     assert [t["to"] for t in client.get("/api/v1/products/acme.plug.v2/transitions").json()][-1] == "approved"
-    r = client.patch("/api/v1/products/acme.plug.v2", json={"design_ref": "ID-7", "forecast_volume": 1000})
-    assert r.status_code == 200 and r.json()["design_ref"] == "ID-7"
+    r = client.patch("/api/v1/products/acme.plug.v2", json={"design_ref": "ID-7"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "read_only_field"
+    r = client.patch("/api/v1/products/acme.plug.v2", json={"forecast_volume": 1000})
+    assert r.status_code == 200 and r.json()["design_ref"].startswith("v1:sha256:")
     assert len(client.get("/api/v1/markets").json()) >= 85
     assert client.get("/api/v1/markets/CN").json()["cell"] == "cn"
     assert client.get("/api/v1/markets/XX").status_code == 404
@@ -77,6 +83,8 @@ def test_products_listings_catalogue_and_kpis(client: TestClient, eco: Services)
     kpis = client.get("/api/v1/kpis").json()
     assert kpis["products_by_stage"]["approved"] == 1
     assert kpis["markets_per_product"]["listed_products"] == 1
+    assert kpis["pricing_by_market"]["DE"]["avg_margin"] == "0.0300" and kpis["pricing_by_market"]["DE"][
+        "outside_policy"] == 0
 
 
 def test_partner_tokens_see_only_their_own(client: TestClient, eco: Services) -> None:
@@ -99,7 +107,8 @@ def test_a_partner_cannot_replace_the_spec_of_a_brand_product(client: TestClient
     """A product without a partner belongs to the brand: a partner's new spec for it is refused, nothing changes."""
     eco.ecosystem.partners.add(name="acme", partner_id="acme", country="DE", founded_on="2015-01-01", actor="t")
     doc = spec()
-    assert client.post("/api/v1/products", json={"model": "brand.plug.v1", "spec": doc}).status_code == 201
+    created = client.post("/api/v1/products", json={"model": "brand.plug.v1", "spec": doc, **DEFINITION})
+    assert created.status_code == 201
     before = client.get("/api/v1/products/brand.plug.v1").json()
     partner = {"Authorization": f"Bearer {eco.tokens.create(role='partner', partner_id='acme')['token']}"}
     changed = {**doc, "description": "a partner's takeover"}
@@ -108,7 +117,7 @@ def test_a_partner_cannot_replace_the_spec_of_a_brand_product(client: TestClient
     after = client.get("/api/v1/products/brand.plug.v1").json()
     assert after["spec_version"] == before["spec_version"] and after["partner_id"] is None
     # its own products it may still update
-    mine = client.post("/api/v1/products", headers=partner, json={"model": "acme.plug.v1", "spec": doc})
+    mine = client.post("/api/v1/products", headers=partner, json={"model": "acme.plug.v1", "spec": doc, **DEFINITION})
     assert mine.status_code == 201 and mine.json()["partner_id"] == "acme"
     assert client.post("/api/v1/products", headers=partner,
                        json={"model": "acme.plug.v1", "spec": changed}).status_code == 201

@@ -8,6 +8,7 @@ from ecohub.bootstrap import Services
 from ecohub.ecosystem.domain import CURRENCIES
 from ecohub.errors import Conflict, InvalidInput
 from ecohub.settings import DEFAULT_CELLS
+from tests.helpers import approve_design, price_for_sale
 
 
 def test_markets_are_loaded_by_migration(eco: Services) -> None:
@@ -32,6 +33,8 @@ def test_listing_gate(eco: Services, product: str, passed: dict[str, set[str]]) 
         listings.add(product, "DE", price="19.99", actor="op")
     assert err.value.code == "not_listable"
     passed[product] = {"DE", "US"}
+    approve_design(eco, product)
+    price_for_sale(eco, product)
     eco.products.transition(product, "approved", actor="op")
     with pytest.raises(Conflict) as err:
         listings.add(product, "JP", price="2000", actor="op")
@@ -43,14 +46,14 @@ def test_listing_gate(eco: Services, product: str, passed: dict[str, set[str]]) 
         listings.add(product, "ZZ", price="1", actor="op")
     with pytest.raises(InvalidInput):
         listings.add(product, "DE", price="19.999", actor="op")
-    row = listings.add(product, "DE", price="19.99", actor="op")
-    assert (row["currency"], row["price"], row["availability"], row["sku"]) == ("EUR", "19.99", "in_stock",
+    row = listings.add(product, "DE", price="18.39", actor="op")
+    assert (row["currency"], row["price"], row["availability"], row["sku"]) == ("EUR", "18.39", "in_stock",
                                                                                  "ACME-PLUG-V1-DE")
     with pytest.raises(Conflict):
         listings.add(product, "DE", price="18", actor="op")
     assert listings.update(row["id"], availability="out_of_stock", actor="op")["availability"] == "out_of_stock"
     eco.products.transition(product, "launched", actor="op")
-    listings.add(product, "US", price="21.99", actor="op")
+    listings.add(product, "US", price="19.99", actor="op")
     assert eco.ecosystem.catalogue.search(market="US")["total"] == 1
     assert eco.ecosystem.catalogue.counts("market") == {"DE": 1, "US": 1}
     eco.products.transition(product, "discontinued", actor="op")
@@ -72,6 +75,7 @@ def test_supply_chain_demand_and_dependency(eco: Services, product: str, passed:
     assert supply.set_bom(product, [{"part_no": "ESP32-C3", "quantity": 2}])[0]["quantity"] == 2
     assert supply.demand() == []  # only launched products count by default
     passed[product] = {"DE", "US"}
+    approve_design(eco, product)
     eco.products.transition(product, "approved", actor="op")
     eco.products.transition(product, "launched", actor="op")
     [line] = supply.demand()

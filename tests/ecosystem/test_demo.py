@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ecohub.bootstrap import Services
 from ecohub.demo.generate import brand_stake_is_minority
-from ecohub.demo.load import DEMO_MODELS, build_demo_data, load_demo
+from ecohub.demo.load import DEMO_MODELS, DEMO_TARGETS, build_demo_data, load_demo
 
 
 def test_generator_is_deterministic_and_big_enough(eco: Services) -> None:
@@ -18,6 +18,11 @@ def test_generator_is_deterministic_and_big_enough(eco: Services) -> None:
     assert not {p["stage"] for p in first.products} & {"approved", "launched"}  # no report, no sale
     assert brand_stake_is_minority(first) and first.overrides
     assert first.listings == []
+    past_defined = [p for p in first.products if p["stage"] not in ("concept", "defined")]
+    assert all(p["target_price"] and p["forecast_volume"] > 0 and p["category"] != "uncategorised"
+               for p in past_defined)  # the definition is complete before development starts
+    designed = {d["model"] for d in first.designs if d["status"] == "approved"}
+    assert {p["model"] for p in first.products if p["stage"] in ("approved", "launched", "discontinued")} <= designed
 
 
 def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
@@ -33,6 +38,10 @@ def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
     assert kpis["products_by_stage"]["launched"] == len(DEMO_MODELS) and kpis["portfolio_history"]
     assert kpis["markets_per_product"]["listed_products"] == len(DEMO_MODELS)
     assert sum(kpis["devices_by_partner"].values()) == 2
+    pricing = kpis["pricing_by_market"]
+    assert set(pricing) == set(DEMO_TARGETS)
+    assert all(m["outside_policy"] == 0 and m["unknown_cost"] == 0 for m in pricing.values())
+    assert all(float(m["min_margin"]) >= 0 and float(m["max_margin"]) <= 0.05 for m in pricing.values())
     again = load_demo(eco, devices=2)
     assert again.token == state.token and again.fleet == state.fleet
     assert len(eco.products.list(limit=5000)) == products

@@ -7,6 +7,7 @@ import pytest
 from ecohub.bootstrap import Services
 from ecohub.errors import Conflict, InvalidInput
 from tests.ecosystem.conftest import spec
+from tests.helpers import approve_design
 
 
 def test_import_keeps_walking_to_certification_and_records_each_step(eco: Services, product: str) -> None:
@@ -28,6 +29,7 @@ def test_approval_needs_a_passing_report_for_every_target_market(eco: Services, 
         eco.products.transition(product, "approved", actor="op")
     assert "missing: US" in err.value.message
     passed[product] = {"DE", "US", "FR"}
+    approve_design(eco, product)
     assert eco.products.transition(product, "approved", actor="operator:bob", reason="reports ok").stage == "approved"
     last = eco.products.history(product)[-1]
     assert (last["from"], last["to"], last["actor"], last["reason"]) == ("certification", "approved", "operator:bob",
@@ -59,8 +61,11 @@ def test_illegal_transitions_and_unknown_inputs(eco: Services, product: str) -> 
 
 
 def test_define_sets_the_brand_definition(eco: Services, product: str) -> None:
-    view = eco.products.define(product, actor="op", category="power-strip", design_ref="ID-42",
+    view = eco.products.define(product, actor="op", category="power-strip",
                                target_markets=["gb", "cn"], target_price="120.50", price_currency="CNY",
                                forecast_volume=5000)
     assert (view.category, view.design_ref, view.target_markets, view.price_currency, view.forecast_volume) == (
-        "power-strip", "ID-42", ("CN", "GB"), "CNY", 5000)
+        "power-strip", "", ("CN", "GB"), "CNY", 5000)
+    with pytest.raises(InvalidInput) as err:  # the ID design is a design record now, not free text
+        eco.products.define(product, actor="op", design_ref="ID-42")
+    assert err.value.code == "read_only_field"

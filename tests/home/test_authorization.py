@@ -19,9 +19,11 @@ from ecohub.api.deps import require
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION, PNG
 from tests.home.conftest import bearer, signup
 
-PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token")}
+PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token"),
+          ("POST", "/api/v1/auth/password-reset"), ("POST", "/api/v1/auth/password-reset/confirm")}
 ANY_ROLE = {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout")}
 REFUSED = {401, 403, 404}
 # path parameters naming something a user or a partner owns: strangers of both kinds must be refused there
@@ -36,12 +38,14 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "data": {"market": "DE", "regime": "CE-RED", "issuer": "Lab", "number": "1", "valid_until": "2030-01-01"},
         "files": {"file": ("c.pdf", b"%PDF-1.4")}},
     ("POST", "/api/v1/products/{model}/evidence/{evidence_id}/revoke"): {"json": {"reason": "forged"}},
+    ("POST", "/api/v1/products/{model}/designs"): {"params": {"filename": "front.png"}, "content": PNG},
 }
 
 
 def _world(client: TestClient, services: Services) -> dict[str, Any]:
     """An owner with a home, a room, a bound device of partner acme and a member; plus outsiders of each role."""
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", partner_id="acme")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test",
+                                  partner_id="acme", **DEFINITION)
     dev = services.devices.provision(model="acme.plug.v1", cell="eu")[0]
     owner, member, stranger = (signup(client, f"{n}@example.org") for n in ("owner", "member", "stranger"))
     home = client.post("/api/v1/homes", json={"name": "Home"}, headers=owner["headers"]).json()["home_id"]
@@ -54,7 +58,7 @@ def _world(client: TestClient, services: Services) -> dict[str, Any]:
     return {
         "params": {"home_id": home, "room_id": room["room_id"], "did": dev.did, "user_id": member["user_id"],
                    "model": "acme.plug.v1", "partner_id": "acme", "listing_id": "1", "code": "DE",
-                   "evidence_id": "1"},
+                   "evidence_id": "1", "version": "1", "market": "DE"},
         "callers": {"operator": bearer(str(token(role="operator")["token"])),
                     "partner_other": bearer(str(token(role="partner", partner_id="other")["token"])),
                     "user_other": stranger["headers"]},

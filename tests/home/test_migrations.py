@@ -12,6 +12,7 @@ from ecohub.auth import Principal, Role
 from ecohub.bootstrap import bootstrap
 from ecohub.settings import Settings
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.migrations import PG, pg_databases, roundtrip
 
 HOME_TABLES = {"users", "user_tokens", "homes", "rooms", "home_members", "bindings", "bind_codes"}
@@ -46,7 +47,7 @@ def test_cell_migration_and_accounts_on_postgres(pg_names: str, tmp_path: Path) 
         token = home.accounts.signin(email="pg@example.org", password="long enough password")["access_token"]
         p = home.accounts.authenticate(token)
         assert p == Principal(Role.USER, user["user_id"], cell="eu")
-        svc.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test")
+        svc.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test", **DEFINITION)
         dev = svc.devices.provision(model="cuco.plug.v3", cell="eu")[0]
         home_id = home.homes.create(p, "PG home")["home_id"]
         home.bindings.claim(p, home_id, did=dev.did, code=dev.bind_code)

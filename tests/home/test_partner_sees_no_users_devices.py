@@ -7,12 +7,14 @@ from fastapi.testclient import TestClient
 
 from ecohub.bootstrap import Services
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.home.conftest import bearer, signup
 
 
 def test_a_bound_device_disappears_from_its_partner_and_comes_back_when_unbound(client: TestClient,
                                                                               services: Services) -> None:
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", partner_id="acme")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test",
+                                  partner_id="acme", **DEFINITION)
     unit, sold = services.devices.provision(model="acme.plug.v1", count=2)
     acme = bearer(str(services.tokens.create(role="partner", partner_id="acme")["token"]))
     operator = bearer(str(services.tokens.create(role="operator")["token"]))

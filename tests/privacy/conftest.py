@@ -11,6 +11,7 @@ from ecohub.bootstrap import Services
 from ecohub.store import now_ms
 from ecohub.twin.service import TwinService
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.home.conftest import bearer, signup
 
 
@@ -28,7 +29,8 @@ def report(services: Services, did: str, values: dict[str, Any], *, samples: int
 @pytest.fixture
 def world(client: TestClient, services: Services) -> dict[str, Any]:
     """Ann (DE → eu) owns a home with a bound acme plug that reported; tokens for partners acme and other."""
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", partner_id="acme")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test",
+                                  partner_id="acme", **DEFINITION)
     dev = services.devices.provision(model="acme.plug.v1", cell="eu")[0]
     ann = signup(client, "ann@example.org")
     home = client.post("/api/v1/homes", json={"name": "Home"}, headers=ann["headers"]).json()["home_id"]

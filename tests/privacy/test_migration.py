@@ -13,6 +13,7 @@ from ecohub.bootstrap import bootstrap
 from ecohub.settings import Settings
 from ecohub.store.migrate import alembic_config
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.migrations import PG, pg_databases, roundtrip
 
 TABLES = {"audit_log", "subject_keys", "consents", "dsr_requests", "dsr_steps", "partner_recipients", "partner_acks"}
@@ -49,7 +50,8 @@ def test_privacy_on_postgres(pg_prefix: str, tmp_path: Path) -> None:
         user = svc.home.accounts.signup(email="pg@example.org", password="long enough password", country="AT")
         p = Principal(Role.USER, user["user_id"], cell="eu")
         assert svc.home.accounts.profile(p)["email"] == "pg@example.org"
-        svc.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", partner_id="acme")
+        svc.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test",
+                                 partner_id="acme", **DEFINITION)
         dev = svc.devices.provision(model="acme.plug.v1", cell="eu")[0]
         home_id = svc.home.homes.create(p, "PG home")["home_id"]
         svc.home.bindings.claim(p, home_id, did=dev.did, code=dev.bind_code)

@@ -26,7 +26,7 @@ from ecohub.security.notify import WebhookNotifier
 from ecohub.settings import Settings
 from ecohub.store import now_ms
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, eventually
 from tests.security.conftest import Receiver
 
 HOUR_MS = 3_600_000
@@ -217,7 +217,8 @@ async def test_the_hub_runs_the_audit_on_its_own_schedule(tmp_path: Path) -> Non
     settings = Settings(data_dir=tmp_path / "data", security={"audit_interval_s": 0.2})
     services = bootstrap(settings)
     try:
-        services.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test", category="plug")
+        services.products.import_spec(load_spec("cuco.plug.v3"), model="cuco.plug.v3", actor="test",
+                                      **DEFINITION)
         services.devices.provision(model="cuco.plug.v3")  # in the field without a declaration
         async with running_hub(services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()):
             found = await eventually(lambda: services.security.service.findings(kind="declaration.missing_or_expired"))

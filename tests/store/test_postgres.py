@@ -14,7 +14,7 @@ from ecohub.hub import free_port, running_hub
 from ecohub.sdk.device import Device
 from ecohub.settings import Settings
 from tests.conftest import load_spec, postgres_reachable
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, eventually
 from tests.migrations import PG, pg_databases
 
 pytestmark = [pytest.mark.postgres,
@@ -52,7 +52,7 @@ def test_migrations_create_every_table(pg_services: Services) -> None:
 
 async def test_ingest_and_commands_on_postgres(pg_services: Services) -> None:
     model = "cuco.plug.v3"
-    pg_services.products.import_spec(load_spec(model), model=model, actor="test")
+    pg_services.products.import_spec(load_spec(model), model=model, actor="test", **DEFINITION)
     creds = pg_services.devices.provision(model=model, cell="us")[0]
     async with running_hub(pg_services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()) as hub:
         dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(model), port=hub.runtime.mqtt_port or 0)

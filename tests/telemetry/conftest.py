@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from ecohub.bootstrap import Services
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.home.conftest import signup
 
 
@@ -24,7 +25,8 @@ def write(services: Services, did: str, key: str, points: Iterable[tuple[int, An
 @pytest.fixture
 def device(services: Services) -> Any:
     """A provisioned cuco plug (2.1 on: bool, 2.3 fault: enum, 11.1 consumption: counter, 11.2 power, 5.2 text)."""
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", partner_id="acme")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test",
+                                  partner_id="acme", **DEFINITION)
     return services.devices.provision(model="acme.plug.v1", cell="eu")[0]
 
 

@@ -17,6 +17,7 @@ from ecohub.store import now_ms
 from ecohub.telemetry.domain import DAY
 from ecohub.telemetry.models import Rollup, Sample
 from tests.conftest import load_spec
+from tests.helpers import DEFINITION
 from tests.telemetry.conftest import write
 
 NOW = 1_767_225_600_000 + 400 * DAY
@@ -51,7 +52,7 @@ def test_operator_reads_and_sets_retention(client: TestClient, services: Service
 
 
 def test_prune_drops_exactly_what_each_rule_expired(services: Services, plug: str) -> None:
-    services.products.import_spec(load_spec("cuco.plug.v3"), model="other.plug.v1", actor="test")
+    services.products.import_spec(load_spec("cuco.plug.v3"), model="other.plug.v1", actor="test", **DEFINITION)
     other = services.devices.provision(model="other.plug.v1", cell="eu")[0].did  # keeps the default (365 days)
     services.telemetry.set_retention("acme.plug.v1", raw_days=30, rollup_days=100)
     services.telemetry.set_retention("acme.plug.v1", key="11.1", raw_days=200)
@@ -92,7 +93,7 @@ def test_cli_retention_and_prune(tmp_path: Path, monkeypatch: Any) -> None:
     runner = CliRunner()
     from ecohub.bootstrap import bootstrap
     svc = bootstrap(Settings(data_dir=data))
-    svc.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test")
+    svc.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", **DEFINITION)
     svc.close()
     r = runner.invoke(app, ["telemetry", "retention", "set", "--model", "acme.plug.v1", "--raw-days", "14",
                             "--json"])

@@ -18,7 +18,7 @@ from ecohub.protocol import Method
 from ecohub.sdk.simulator import SimulatedDevice
 from ecohub.settings import Settings
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, eventually
 
 MODEL = "zhimi.airp.rmb1"
 
@@ -29,7 +29,7 @@ def _sets(dev: SimulatedDevice) -> list[list[dict[str, object]]]:
 
 async def _offline_device(hub: Services) -> SimulatedDevice:
     """A purifier that connected once (the twin knows it) and went away."""
-    hub.products.import_spec(load_spec(MODEL), model=MODEL, actor="test")
+    hub.products.import_spec(load_spec(MODEL), model=MODEL, actor="test", **DEFINITION)
     creds = hub.devices.provision(model=MODEL)[0]
     dev = SimulatedDevice(did=creds.did, secret=creds.secret, spec=load_spec(MODEL), port=hub.runtime.mqtt_port or 0)
     await dev.connect()

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from ecohub.cli import design as design_cli
 from ecohub.cli import registry as registry_cli
 from ecohub.cli import supply as cli_supply
 from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
@@ -26,6 +27,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(product_app, name="product")
     registry_cli.register(app)
     cli_supply.register(app)
+    design_cli.register(app)
 
 
 @spec_app.command("import")
@@ -35,6 +37,11 @@ def spec_import(
     model: str = typer.Option(..., "--model", help="model id, e.g. acme.plug.v1"),
     partner: str | None = typer.Option(None, "--partner", help="partner id"),
     category: str | None = typer.Option(None, "--category"),
+    market: list[str] | None = typer.Option(None, "--market", help="target market (repeat); leaving `defined` "
+                                            "needs the definition: category, markets, price and forecast"),
+    price: str | None = typer.Option(None, "--price", help="target price"),
+    currency: str | None = typer.Option(None, "--currency", help="currency of the target price (default USD)"),
+    forecast: int | None = typer.Option(None, "--forecast", help="forecast annual units"),
     stage: Stage = typer.Option(Stage.CERTIFICATION, "--stage", help="how far a new product walks its lifecycle"),
     major: bool = typer.Option(False, "--major", help="a breaking change as a new major version (back to "
                                "certification)"),
@@ -45,7 +52,8 @@ def spec_import(
     document = _read_spec(file)
     services = open_services(data_dir)
     view = services.products.import_spec(document, model=model, actor="cli", partner_id=partner, category=category,
-                                         stage=stage, major=major)
+                                         stage=stage, major=major, target_markets=market or None, target_price=price,
+                                         price_currency=currency, forecast_volume=forecast)
     spec = services.products.compiled(model).spec
     out = {**view.to_dict(), "services": len(spec.services), "properties": len(spec.properties())}
     emit(out, as_json=as_json)
@@ -115,15 +123,15 @@ def product_transition(model: str, to: Stage = typer.Argument(...), reason: str 
 @handle_errors
 def product_define(model: str, category: str | None = typer.Option(None, "--category"),
                    market: list[str] | None = typer.Option(None, "--market", help="target market (repeat)"),
-                   design_ref: str | None = typer.Option(None, "--design-ref", help="ID-design reference"),
                    price: str | None = typer.Option(None, "--price", help="target price"),
                    currency: str | None = typer.Option(None, "--currency"),
                    forecast: int | None = typer.Option(None, "--forecast", help="forecast annual units"),
                    data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
-    """Set the brand's definition of a product: category, ID design, target markets, price, forecast."""
+    """Set the brand's definition of a product: category, target markets, target price, forecast (the ID design:
+    `ecohub design upload`)."""
     services = open_services(data_dir)
     emit(services.products.define(model, actor="cli", category=category, target_markets=market or None,
-                                  design_ref=design_ref, target_price=price, price_currency=currency,
+                                  target_price=price, price_currency=currency,
                                   forecast_volume=forecast).to_dict(), as_json=as_json)
 
 

@@ -14,6 +14,8 @@ market_app = typer.Typer(help="the markets (ISO 3166) with currency, cell and ce
                          no_args_is_help=True)
 category_app = typer.Typer(help="the product category taxonomy", no_args_is_help=True)
 listing_app = typer.Typer(help="channel listings per market", no_args_is_help=True)
+PriceOverride = typer.Option(None, "--price-override", help="the reason to accept a price outside the pricing "
+                             "policy (audited)")
 catalogue_app = typer.Typer(help="catalogue queries", no_args_is_help=True)
 
 
@@ -157,10 +159,12 @@ def category_list(data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> N
 def listing_add(model: str, market: str, price: str = typer.Option(..., "--price", help="in the market's currency"),
                 sku: str | None = typer.Option(None, "--sku"),
                 availability: str = typer.Option("in_stock", "--availability"),
+                price_override: str | None = PriceOverride,
                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
-    """List an approved product in a market it is certified for."""
+    """List an approved product in a market it is certified for, at a price the pricing policy allows."""
     emit(open_services(data_dir).ecosystem.listings.add(model, market, price=price, sku=sku,
-                                                        availability=availability, actor="cli"), as_json=as_json)
+                                                        availability=availability, actor="cli",
+                                                        price_override=price_override), as_json=as_json)
 
 
 @listing_app.command("list")
@@ -180,10 +184,12 @@ def listing_list(model: str | None = typer.Option(None, "--model"), market: str 
 @handle_errors
 def listing_set(listing_id: int, price: str | None = typer.Option(None, "--price"),
                 availability: str | None = typer.Option(None, "--availability"),
+                price_override: str | None = PriceOverride,
                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
-    """Change a listing's price or availability."""
+    """Change a listing's price (checked against the pricing policy) or availability."""
     emit(open_services(data_dir).ecosystem.listings.update(listing_id, price=price, availability=availability,
-                                                           actor="cli"), as_json=as_json)
+                                                           actor="cli", price_override=price_override),
+         as_json=as_json)
 
 
 @catalogue_app.command("search")
@@ -219,6 +225,11 @@ def catalogue_counts(by: str = typer.Option("category", "--by", help="category, 
 def kpi(data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """The operator's KPIs."""
     data = open_services(data_dir).ecosystem.kpis.all()
-    if not as_json:
-        data = {**data, "portfolio_history": data["portfolio_history"][-5:]}
-    emit(data, as_json=as_json)
+    if as_json:
+        emit(data, as_json=True)
+        return
+    pricing = data.pop("pricing_by_market", {})
+    emit({**data, "portfolio_history": data["portfolio_history"][-5:]}, as_json=False)
+    emit([{"market": code, **row} for code, row in pricing.items()], as_json=False,
+         columns=["market", "currency", "listings", "avg_price_usd", "avg_margin", "min_margin", "max_margin",
+                  "outside_policy"], title="price and net margin per market")

@@ -33,9 +33,6 @@ DEMO_ISSUER = "ecohub demo lab (demo evidence, not a real certificate)"
 EVIDENCE_YEARS = 3
 RECORDED_NOTE = ("a real run of the suite against the SDK simulator, recorded by scripts/demo_reports.py and signed "
                  "with this data dir's brand key when the demo loaded")
-USD_PRICE = {  # target prices of the demo's real products
-    "cuco.plug.v3": "14.99", "yeelink.light.spot2": "24.99", "miaomiaoce.sensor_ht.t9": "19.99",
-    "zhimi.airp.rmb1": "149.99", "xiaomi.sensor_ht.new3pr": "12.99", "miaomiaoce.airm.co2": "69.99"}
 
 
 def recorded_report(model: str) -> dict[str, Any] | None:
@@ -81,8 +78,8 @@ def certify_and_list(services: Services, model: str, markets: list[str]) -> list
             continue
         currency = services.ecosystem.markets.get(market)["currency"]
         try:
-            services.ecosystem.listings.add(model, market, price=local_price(Decimal(USD_PRICE[model]), currency),
-                                            actor="demo")
+            price = local_price(Decimal(str(product.target_price)), currency)
+            services.ecosystem.listings.add(model, market, price=price, actor="demo")
         except EcohubError:
             continue
         listed.append(market)

@@ -3,6 +3,7 @@ suppliers (no listings: only certified products are sold, see demo/certified.py)
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,7 +12,9 @@ from fractions import Fraction
 from typing import Any
 
 from ecohub.ecosystem import captable
-from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, SERIES, Stage, path_to
+from ecohub.ecosystem.design import design_ref
+from ecohub.ecosystem.domain import SERIES, Stage, path_to
+from ecohub.ecosystem.pricing import Policy, convert, minor, price_for_margin
 
 SEED = 2020
 ECOSYSTEM_PARTNERS = 105
@@ -35,14 +38,11 @@ SUFFIXES = ["Technology", "Intelligent", "Robotics", "Home", "Labs", "Innovation
 SUPPLY_KINDS = {"mcu": (0.6, 2.5), "wifi-module": (1.1, 3.2), "ble-module": (0.7, 2.0), "zigbee-module": (1.2, 3.5),
                 "sensor": (0.3, 6.0), "battery": (0.8, 12.0), "motor": (1.5, 18.0), "psu": (0.9, 6.5),
                 "pcb": (0.2, 2.2), "enclosure": (0.5, 9.0)}
-FX = {"USD": 1, "EUR": 0.92, "GBP": 0.79, "CHF": 0.88, "CNY": 7.2, "INR": 83, "CAD": 1.36, "AUD": 1.52, "NZD": 1.65,
-      "SGD": 1.34, "HKD": 7.8, "MOP": 8.05, "TWD": 32, "MYR": 4.7, "THB": 36, "PHP": 56, "BRL": 5.0, "MXN": 17,
-      "ARS": 900, "COP": 3900, "PEN": 3.7, "UYU": 39, "CRC": 520, "GTQ": 7.8, "DOP": 59, "SEK": 10.5, "NOK": 10.6,
-      "DKK": 6.9, "PLN": 4.0, "CZK": 23, "HUF": 360, "RON": 4.6, "RSD": 108, "UAH": 39, "TRY": 32, "AED": 3.67,
-      "SAR": 3.75, "QAR": 3.64, "ILS": 3.7, "EGP": 48, "MAD": 10, "NGN": 1500, "KES": 130, "ZAR": 18.5, "GHS": 14,
-      "TZS": 2600, "PKR": 280, "BDT": 117, "LKR": 300, "NPR": 133, "KZT": 450, "UZS": 12600, "KHR": 4100,
-      "MMK": 2100, "LBP": 89500, "IDR": 16000, "JPY": 150, "KRW": 1350, "VND": 25000, "ISK": 138, "CLP": 930,
-      "XOF": 600, "KWD": 0.31, "BHD": 0.376, "OMR": 0.385, "JOD": 0.709, "TND": 3.1}
+# The brand-wide pricing settings of the demo: 40 % of the price covers channel, logistics, warranty and marketing.
+DEMO_POLICY = Policy(other_cost_rate=Decimal("0.40"))
+DEMO_RENDER = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                            "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+DEMO_RENDER_SHA256 = hashlib.sha256(DEMO_RENDER).hexdigest()
 
 
 @dataclass
@@ -52,6 +52,8 @@ class DemoData:
     partners: list[dict[str, Any]] = field(default_factory=list)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     overrides: list[dict[str, Any]] = field(default_factory=list)
+    designs: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
     exits: list[dict[str, Any]] = field(default_factory=list)
     suppliers: list[dict[str, Any]] = field(default_factory=list)
     components: list[dict[str, Any]] = field(default_factory=list)
@@ -179,14 +181,8 @@ def _path_to(stage: Stage) -> list[Stage]:
 
 
 def local_price(usd: Decimal, currency: str) -> Decimal:
-    """A shelf price in a market's currency for a USD target price (at demo exchange rates, with VAT-ish markup)."""
-    places = CURRENCY_MINOR_UNITS.get(currency, 2)
-    value = usd * Decimal(str(FX.get(currency, 1))) * Decimal("1.08")
-    if places == 0:
-        return value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
-    if value >= 1:
-        return value.quantize(Decimal(1)) - Decimal("0.01") if value.quantize(Decimal(1)) > 1 else Decimal("0.99")
-    return value.quantize(Decimal(1).scaleb(-places))
+    """The USD target price in a market's currency at the brand's reference rates, in its minor units."""
+    return convert(usd, "USD", currency).quantize(minor(currency), rounding=ROUND_HALF_EVEN)
 
 
 def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], spec_hashes: dict[str, str],
@@ -196,6 +192,9 @@ def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], s
     data = DemoData()
     stems = _partners(rng, data)
     parts = _supply(rng, data)
+    unit_cost = {c["part_no"]: c["unit_cost"] for c in data.components}
+    data.policies.append({"model": "*", "market": "*", "other_cost_rate": DEMO_POLICY.other_cost_rate,
+                          "actor": "demo"})
     cats = [c for c in categories if c[0] != "uncategorised"]
     market_codes = [m["code"] for m in markets]
     partner_ids = [p["id"] for p in data.partners]
@@ -211,13 +210,26 @@ def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], s
         model = f"{stems[pid]}.{slug}.v{n}"
         spec_model = FAMILY_SPEC.get(family, DEFAULT_SPEC)
         stage = rng.choices(stages, stage_w)[0]
-        price = Decimal(rng.choice([9, 14, 19, 29, 39, 49, 69, 99, 149, 199, 299, 499])) + Decimal("0.99")
-        forecast = stage in (Stage.CERTIFICATION, Stage.REJECTED)
+        radio = rng.choice(["wifi-module", "ble-module", "zigbee-module"])
+        lines = {_pick(rng, parts[kind]): 1 for kind in ("mcu", radio, "pcb", "enclosure")}
+        for kind in rng.sample(["sensor", "battery", "motor", "psu"], rng.randint(1, 2)):
+            lines[_pick(rng, parts[kind])] = rng.randint(1, 3)
+        bom = sum((unit_cost[p] * q for p, q in lines.items()), Decimal(0))
+        # the target price keeps the brand's policy: a net margin between 1 % and 4 % after the other costs
+        price = price_for_margin(Decimal(rng.randint(10, 40)) / 1000, bom, DEMO_POLICY).quantize(Decimal("0.01"))
+        defined = stage not in (Stage.CONCEPT,)
+        designed = stage in (Stage.APPROVED, Stage.LAUNCHED, Stage.DISCONTINUED)
         data.products.append({
             "model": model, "partner_id": pid, "category": slug, "name": f"{stems[pid].capitalize()} {slug} {n}",
             "stage": stage, "spec": specs[spec_model], "spec_hash": spec_hashes[spec_model], "spec_version": 1,
-            "design_ref": f"ID-{rng.randrange(10_000, 99_999)}", "target_price": price, "price_currency": "USD",
-            "forecast_volume": rng.randrange(5, 500) * 1000 if forecast else 0})
+            "design_ref": design_ref(1, DEMO_RENDER_SHA256) if designed else "",
+            "target_price": price if defined else None, "price_currency": "USD",
+            "forecast_volume": rng.randrange(5, 500) * 1000 if defined else 0})
+        if designed:
+            data.designs.append({"model": model, "version": 1, "kind": "render", "filename": "front.png",
+                                 "media_type": "image/png", "size": len(DEMO_RENDER), "sha256": DEMO_RENDER_SHA256,
+                                 "note": "demo seed", "status": "approved", "uploaded_by": "demo",
+                                 "decided_by": "demo", "decision_note": "demo seed"})
         targets = sorted({country[pid], "CN", *rng.sample(market_codes, rng.randint(2, 24))})
         data.product_markets += [{"model": model, "market": m} for m in targets]
         moved = datetime.combine(_day(rng, date(2019, 1, 1), date(2023, 1, 1)), time(9), UTC)
@@ -229,10 +241,6 @@ def generate(categories: list[tuple[str, str]], markets: list[dict[str, str]], s
             data.transitions.append({"model": model, "from_stage": prev, "to_stage": step, "actor": "demo",
                                      "reason": "demo seed", "at": moved})
             prev = step
-        radio = rng.choice(["wifi-module", "ble-module", "zigbee-module"])
-        lines = {_pick(rng, parts[kind]): 1 for kind in ("mcu", radio, "pcb", "enclosure")}
-        for kind in rng.sample(["sensor", "battery", "motor", "psu"], rng.randint(1, 2)):
-            lines[_pick(rng, parts[kind])] = rng.randint(1, 3)
         data.bom_lines += [{"model": model, "part_no": p, "quantity": q} for p, q in lines.items()]
     return data
 

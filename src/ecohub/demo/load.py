@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,17 @@ from sqlalchemy import func, insert, select
 
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
-from ecohub.demo.certified import USD_PRICE, certify_and_list
-from ecohub.demo.generate import FAMILY_SPEC, SEED, DemoData, generate
+from ecohub.demo.certified import certify_and_list
+from ecohub.demo.generate import DEMO_POLICY, DEMO_RENDER, FAMILY_SPEC, SEED, DemoData, generate
 from ecohub.ecosystem.models import (
     BomLine,
     Component,
+    DesignVersion,
     InvestmentRound,
     Listing,
     Partner,
     PartnerExit,
+    PricingPolicy,
     Product,
     ProductMarket,
     ProductTransition,
@@ -30,6 +33,7 @@ from ecohub.ecosystem.models import (
     StakeOverride,
     Supplier,
 )
+from ecohub.ecosystem.pricing import price_for_margin
 from ecohub.errors import Conflict, EcohubError, InvalidInput, NotFound
 from ecohub.spec import parse_spec
 
@@ -121,7 +125,9 @@ def load_registry(services: Services, *, seed: int = SEED, progress: bool = True
                  ("products", Product, data.products), ("spec versions", SpecVersion, versions),
                  ("target markets", ProductMarket, data.product_markets),
                  ("transitions", ProductTransition, data.transitions), ("BOM lines", BomLine, data.bom_lines),
-                 ("listings", Listing, data.listings)]
+                 ("listings", Listing, data.listings), ("designs", DesignVersion, data.designs),
+                 ("pricing policy", PricingPolicy, data.policies)]
+        services.ecosystem.designs.store(DEMO_RENDER)  # the approved render the generated designs point at
         task = bar.add_task("demo ecosystem", total=sum(len(rows) for _, _, rows in steps))
         for label, model, rows in steps:
             bar.update(task, description=label)
@@ -139,10 +145,14 @@ def load_demo(services: Services, *, devices: int) -> DemoState:
         try:
             services.products.get(model)
         except NotFound:
+            bom = _demo_bom(services)
             services.products.import_spec(demo_spec(model), model=model, actor="demo", category=category,
                                           partner_id=DEMO_OWNERS.get(model), target_markets=DEMO_TARGETS,
-                                          target_price=USD_PRICE[model], forecast_volume=DEMO_VOLUME)
-            _demo_bom(services, model)
+                                          target_price=_demo_price(bom), forecast_volume=DEMO_VOLUME)
+            services.ecosystem.supply.set_bom(model, bom)
+            designs = services.ecosystem.designs  # the brand approved the industrial design before certification
+            designs.upload(model, DEMO_RENDER, filename="front.png", kind="render", actor="demo", note="demo seed")
+            designs.decide(model, approve=True, actor="demo", note="demo seed")
         # on sale only through the gate: a recorded real run of the suite, evidence, approval, launch, listings
         certify_and_list(services, model, DEMO_TARGETS)
     data_dir = services.settings.data_dir
@@ -166,16 +176,21 @@ def load_demo(services: Services, *, devices: int) -> DemoState:
     return DemoState(models, fleet[:devices], token, user, listed)
 
 
-def _demo_bom(services: Services, model: str) -> None:
+def _demo_bom(services: Services) -> list[dict[str, Any]]:
     """A bill of materials from the generated suppliers' most popular parts (the supply views count it)."""
     supply = services.ecosystem.supply
     lines = []
     for kind in DEMO_BOM_KINDS:
         parts = supply.components(kind=kind)
         if parts:
-            lines.append({"part_no": parts[0]["part_no"], "quantity": 1})
-    if lines:
-        supply.set_bom(model, lines)
+            lines.append({"part_no": parts[0]["part_no"], "quantity": 1, "unit_cost": parts[0]["unit_cost"]})
+    return lines
+
+
+def _demo_price(bom: list[dict[str, Any]]) -> Decimal:
+    """The USD target price at which a real product keeps the brand's pricing policy (a 3 % net margin)."""
+    cost = sum((Decimal(str(x["unit_cost"])) * x["quantity"] for x in bom), Decimal(0))
+    return price_for_margin(Decimal("0.03"), cost, DEMO_POLICY).quantize(Decimal("0.01"))
 
 
 def _demo_principal(services: Services) -> Principal:

@@ -13,6 +13,7 @@ from ecohub.ecosystem.channel import ListingService
 from ecohub.ecosystem.domain import OFF_SALE, Stage
 from ecohub.ecosystem.models import Category, Listing, Product
 from ecohub.ecosystem.partners import PartnerService
+from ecohub.ecosystem.prices import PricingService
 from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.store import Databases
 
@@ -98,7 +99,9 @@ class KpiService:
     """The operator's dashboard numbers; device counts come from the connect context's service function."""
 
     def __init__(self, catalogue: CatalogueService, partners: PartnerService, listings: ListingService,
-                 devices_by_partner: Callable[[], dict[str, int]] | None = None) -> None:
+                 devices_by_partner: Callable[[], dict[str, int]] | None = None,
+                 pricing: PricingService | None = None) -> None:
+        self.pricing = pricing
         self.catalogue = catalogue
         self.partners = partners
         self.listings = listings
@@ -124,4 +127,5 @@ class KpiService:
                 "distribution": {str(k): spread[k] for k in sorted(spread)},
             },
             "devices_by_partner": self.devices_by_partner() if self.devices_by_partner else {},
+            "pricing_by_market": self.pricing.by_market() if self.pricing else {},
         }

@@ -14,6 +14,7 @@ from ecohub.bus import EventBus
 from ecohub.ecosystem.domain import CURRENCY_MINOR_UNITS, LISTABLE, OFF_SALE, Availability, Stage, money
 from ecohub.ecosystem.events import ListingChanged, ProductSpecChanged
 from ecohub.ecosystem.models import Listing, Market, Product
+from ecohub.ecosystem.prices import PricingService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from ecohub.store import Databases
@@ -73,13 +74,16 @@ def get_market(s: Session, code: str, *, missing: type[NotFound] | type[InvalidI
 class ListingService:
     """Listings: only approved/launched products, only in markets whose certification profile they passed."""
 
-    def __init__(self, dbs: Databases, bus: EventBus, products: ProductService) -> None:
+    def __init__(self, dbs: Databases, bus: EventBus, products: ProductService,
+                 pricing: PricingService | None = None) -> None:
         self.dbs = dbs
         self.bus = bus
         self.products = products
+        self.pricing = pricing or PricingService(dbs)
 
     def add(self, model: str, market: str, *, price: Decimal | str | int, sku: str | None = None,
-            currency: str | None = None, availability: str = Availability.IN_STOCK, actor: str) -> dict[str, Any]:
+            currency: str | None = None, availability: str = Availability.IN_STOCK, actor: str,
+            price_override: str | None = None) -> dict[str, Any]:
         """List a product in a market; refused unless approved/launched and certified for that market."""
         avail = _availability(availability)
         with self.dbs.global_session() as s:
@@ -99,6 +103,8 @@ class ListingService:
                 raise InvalidInput(f"prices in {m.code} are in {m.currency}, not {currency}",
                                    code=ErrorCode.WRONG_CURRENCY)
             amount = money(price, field="price", currency=m.currency, positive=True)
+            self.pricing.admit(s, model=model, market=m.code, currency=m.currency, price=amount, actor=actor,
+                               override=price_override)
             sku = (sku or f"{model}-{m.code}".upper().replace(".", "-"))[:64]
             if s.scalar(select(Listing.id).where(Listing.model == model, Listing.market == m.code)) is not None:
                 raise Conflict(f"{model} is already listed in {m.code}; change it instead",
@@ -114,14 +120,16 @@ class ListingService:
         return out
 
     def update(self, listing_id: int, *, price: Decimal | str | int | None = None,
-               availability: str | None = None, actor: str) -> dict[str, Any]:
-        """Change a listing's price or availability."""
+               availability: str | None = None, actor: str, price_override: str | None = None) -> dict[str, Any]:
+        """Change a listing's price (checked against the pricing policy) or availability."""
         with self.dbs.global_session() as s:
             row = s.get(Listing, listing_id)
             if row is None:
                 raise NotFound(f"no listing {listing_id}", code=ErrorCode.UNKNOWN_LISTING)
             if price is not None:
                 row.price = money(price, field="price", currency=row.currency, positive=True)
+                self.pricing.admit(s, model=row.model, market=row.market, currency=row.currency, price=row.price,
+                                   actor=actor, override=price_override)
             if availability is not None:
                 avail = _availability(availability)
                 if avail not in OFF_SALE and (row.availability in OFF_SALE or avail != row.availability):

@@ -241,3 +241,51 @@ class Listing(GlobalBase):
     actor: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class DesignVersion(GlobalBase):
+    """One version of a product's industrial design: a file (render, CAD, drawing) stored by its content hash,
+    uploaded by the product's partner and approved or rejected by the brand."""
+
+    __tablename__ = "design_versions"
+    __table_args__ = (UniqueConstraint("model", "version"),)
+    __privacy__ = {**not_personal("id", "model", "version", "kind", "filename", "media_type", "size", "sha256",
+                                  "note", "status", "uploaded_at", "decided_at", "decision_note"),
+                   "uploaded_by": STAFF, "decided_by": STAFF}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(ForeignKey("products.model", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class PricingPolicy(GlobalBase):
+    """The brand's pricing settings for a product in a market; `*` as model or market is the default for all
+    (an empty setting inherits: product+market → product+`*` → `*`+`*` → the built-in defaults)."""
+
+    __tablename__ = "pricing_policies"
+    __privacy__ = {**not_personal("model", "market", "margin_floor", "margin_ceiling", "band", "other_cost_rate",
+                                  "other_cost_fixed", "tax_rate", "updated_at"),
+                   "actor": STAFF}
+
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    market: Mapped[str] = mapped_column(String(2), primary_key=True)
+    margin_floor: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    margin_ceiling: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    band: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    other_cost_rate: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    other_cost_fixed: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    tax_rate: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    actor: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role, check_partner, partner_filter
 from ecohub.bus import EventBus
+from ecohub.ecosystem.definition import check_readiness
 from ecohub.ecosystem.domain import (
     PROVISIONABLE,
     Availability,
@@ -241,6 +242,7 @@ class ProductService:
             targets = tuple(sorted(_markets_of(s, product.model)))
             passed = self.passed_markets(product.model, product.spec_hash)
         check_transition(current, target, TransitionContext(bool(product.spec_hash), targets, passed))
+        check_readiness(s, product, target)
         product.stage = target
         s.add(ProductTransition(model=product.model, from_stage=current, to_stage=target, actor=actor, reason=reason))
         if target == Stage.DISCONTINUED:
@@ -288,7 +290,8 @@ class ProductService:
                target_markets: Sequence[str] | None = None, design_ref: str | None = None,
                target_price: Decimal | str | int | None = None, price_currency: str | None = None,
                forecast_volume: int | None = None) -> ProductView:
-        """Set the brand's definition of a product: category, ID-design reference, markets, price, forecast."""
+        """Set the brand's definition of a product: category, markets, target price, forecast (the ID design is
+        recorded by the design service; `design_ref` is read-only)."""
         with self.dbs.global_session() as s:
             product = self._get(s, model)
             if category:
@@ -309,8 +312,10 @@ class ProductService:
     def _define(s: Session, product: Product, markets: Sequence[str] | None, design_ref: str | None,
                 target_price: Decimal | str | int | None, price_currency: str | None,
                 forecast_volume: int | None) -> None:
-        if design_ref is not None:
-            product.design_ref = design_ref[:200]
+        if design_ref is not None and design_ref != (product.design_ref or ""):
+            raise InvalidInput("design_ref is read-only: it names the current industrial-design version; upload "
+                               f"design files at /api/v1/products/{product.model}/designs (`ecohub design upload`)",
+                               code=ErrorCode.READ_ONLY_FIELD)
         if price_currency is not None:
             product.price_currency = check_currency(price_currency)
         if target_price is not None:

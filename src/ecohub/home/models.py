@@ -138,3 +138,18 @@ class BindCode(CellBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PasswordReset(CellBase):
+    """A password-reset token of a user (sha256 only), single-use and expiring, in the user's cell."""
+
+    __tablename__ = "password_resets"
+    __privacy__ = {**not_personal("id"), "user_id": USER_ID, "token_hash": CREDENTIAL, "created_at": TIMESTAMP,
+                   "expires_at": TIMESTAMP, "used_at": TIMESTAMP}
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

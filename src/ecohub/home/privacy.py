@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ecohub.errors import EcohubError
 from ecohub.home.accounts import PASSWORDS, AccountService, EmailVault, open_email
 from ecohub.home.binding import BindingService
-from ecohub.home.models import Binding, Home, HomeMember, Room, User, UserToken
+from ecohub.home.models import Binding, Home, HomeMember, PasswordReset, Room, User, UserToken
 from ecohub.privacy.crypto import SEALED, SubjectKeys
 from ecohub.privacy.registry import (
     DataRegistry,
@@ -95,6 +95,11 @@ def _export_user(row: dict[str, Any], ctx: ExportContext) -> dict[str, Any]:
     return row
 
 
+def _no_secret(row: dict[str, Any], _ctx: ExportContext) -> dict[str, Any]:
+    row["token_hash"] = "(credential: not exported)"
+    return row
+
+
 def _named(table: str, id_column: str) -> Transform:
     def open_name(row: dict[str, Any], ctx: ExportContext) -> dict[str, Any]:  # sealed with the owner's key
         row["name"] = ctx.opener.name(ctx.subject_id, table, row[id_column], row["name"])
@@ -118,6 +123,8 @@ def register(registry: DataRegistry, accounts: AccountService, bindings: Binding
         StoreHandler(_t(User), "home", lambda sc: User.id == sc.user_id, transform=_export_user,
                      rectify_email=_rectifier(accounts.emails)),
         StoreHandler(_t(UserToken), "home", lambda sc: UserToken.user_id == sc.user_id),
+        StoreHandler(_t(PasswordReset), "home", lambda sc: PasswordReset.user_id == sc.user_id,
+                     transform=_no_secret),
         StoreHandler(_t(Home), "home", lambda sc: Home.owner_id == sc.user_id, transform=_named("homes", "id")),
         StoreHandler(_t(Room), "home", lambda sc: sc.of_homes(Room.home_id), transform=_named("rooms", "id")),
         StoreHandler(_t(HomeMember), "home",

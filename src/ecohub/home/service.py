@@ -21,9 +21,12 @@ from ecohub.home.accounts import AccountService
 from ecohub.home.binding import BindingService
 from ecohub.home.control import UserDeviceService
 from ecohub.home.homes import HomeService
+from ecohub.home.mail import Mailer
 from ecohub.home.models import ServiceToken
+from ecohub.home.passwords import PasswordService
 from ecohub.privacy.crypto import TextCipher
 from ecohub.privacy.sealing import PayloadSealer
+from ecohub.settings import MailSettings
 from ecohub.store import Databases, aware, utcnow
 from ecohub.twin.service import TwinService
 
@@ -124,15 +127,20 @@ class HomeContext:
     homes: HomeService
     bindings: BindingService
     devices: UserDeviceService
+    passwords: PasswordService
 
     @classmethod
     def build(cls, dbs: Databases, bus: EventBus, *, devices: DeviceService, products: ProductService,
               twin: TwinService, sealer: PayloadSealer, secret_key: bytes, token_ttl_s: int,
-              commands: CommandLink) -> HomeContext:
+              commands: CommandLink, mail: MailSettings | None = None, development: bool = True,
+              public_url: str = "http://127.0.0.1:8080") -> HomeContext:
         """Wire the home context's services."""
         accounts = AccountService(dbs, secret_key=secret_key, token_ttl_s=token_ttl_s,
                                   cipher=TextCipher(dbs, sealer.keys))  # emails sealed with each subject's key
         homes = HomeService(dbs, accounts, bus, sealer)
-        return cls(accounts=accounts, homes=homes,
+        mail = mail or MailSettings()
+        passwords = PasswordService(accounts, Mailer(mail, development=development),
+                                    public_url=mail.public_url or public_url, reset_ttl_s=mail.reset_ttl_s)
+        return cls(accounts=accounts, homes=homes, passwords=passwords,
                    bindings=BindingService(dbs, homes, devices, bus, secret_key=secret_key),
                    devices=UserDeviceService(homes, devices, products, twin, commands))

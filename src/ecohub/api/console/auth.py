@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ecohub.api.console.common import COOKIE, ConsoleRoute, authenticate, home_path, render
+from ecohub.api.console.common import COOKIE, ConsoleRoute, authenticate, home_path, render, user_only
 from ecohub.api.deps import ServicesDep
-from ecohub.auth import USER_TOKEN_PREFIX, Role
+from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.errors import EcohubError
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -70,5 +70,58 @@ def logout(request: Request, services: ServicesDep) -> Response:
     except EcohubError:
         pass
     response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("/password", response_class=HTMLResponse)
+def password_page(request: Request, principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """The change-password form (users)."""
+    return render(request, "user/password.html", principal, error=None, done=None)
+
+
+@router.post("/password", response_class=HTMLResponse)
+def change_password(request: Request, services: ServicesDep, current_password: str = Form(""),
+                    new_password: str = Form(""), principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """Change the password with the current one; every other session of the account ends, this one stays."""
+    try:
+        done = services.home.passwords.change(principal, current_password=current_password,
+                                              new_password=new_password, keep_token=request.cookies.get(COOKIE))
+    except EcohubError as err:
+        page = render(request, "user/password.html", principal, error=err.message, done=None)
+        page.status_code = err.status
+        return page
+    return render(request, "user/password.html", principal, error=None, done=done["revoked_sessions"])
+
+
+@router.get("/password-reset", response_class=HTMLResponse)
+def reset_page(request: Request) -> HTMLResponse:
+    """Ask for a reset link, or set a new password with one (the link's token arrives in the URL fragment)."""
+    return render(request, "password_reset.html", None, error=None, sent=False, done=False)
+
+
+@router.post("/password-reset", response_class=HTMLResponse)
+def request_reset(request: Request, services: ServicesDep, email: str = Form("")) -> HTMLResponse:
+    """Mail a reset link if an account has the address; the page says the same either way."""
+    try:
+        services.home.passwords.request_reset(email, source=request.client.host if request.client else None)
+    except EcohubError as err:  # throttled
+        page = render(request, "password_reset.html", None, error=err.message, sent=False, done=False)
+        page.status_code = err.status
+        return page
+    return render(request, "password_reset.html", None, error=None, sent=True, done=False)
+
+
+@router.post("/password-reset/confirm", response_class=HTMLResponse)
+def confirm_reset(request: Request, services: ServicesDep, token: str = Form(""),
+                  new_password: str = Form("")) -> HTMLResponse:
+    """Set the new password with the link's token (single-use, expiring)."""
+    try:
+        services.home.passwords.confirm_reset(token.strip(), new_password)
+    except EcohubError as err:
+        page = render(request, "password_reset.html", None, error=err.message, sent=False, done=False)
+        page.status_code = err.status
+        return page
+    response = render(request, "password_reset.html", None, error=None, sent=False, done=True)
     response.delete_cookie(COOKIE, path="/console")
     return response

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ecohub.api.console.common import ConsoleRoute, home_path, operator_only, render, session_principal
 from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
+from ecohub.errors import ErrorCode, NotFound
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
@@ -115,7 +116,19 @@ def product(model: str, request: Request, services: ServicesDep,
                   history=services.products.history(model), reports=services.certification.list(model),
                   listings=services.ecosystem.listings.list(model=model),
                   evidence=services.certification.evidence.list(model, caller=principal),
-                  closed=services.products.why_closed(model, view.spec_hash, list(view.target_markets)))
+                  closed=services.products.why_closed(model, view.spec_hash, list(view.target_markets)),
+                  designs=services.ecosystem.designs.list(model), pricing=services.ecosystem.pricing.report(model))
+
+
+@router.post("/products/{model}/designs/{version}/{decision}")
+def decide_design(model: str, version: int, decision: str, request: Request, services: ServicesDep,
+                  note: str = Form(""), principal: Principal = Depends(operator_only)) -> Response:
+    """The brand approves or rejects a design version from the product page (audited, like the API)."""
+    if decision not in ("approve", "reject"):
+        raise NotFound(f"no decision {decision!r}", code=ErrorCode.NOT_FOUND)
+    services.ecosystem.designs.decide(model, approve=decision == "approve", version=version, note=note,
+                                      actor=principal.actor, caller=principal)
+    return RedirectResponse(f"/console/products/{model}#designs", status_code=303)
 
 
 @router.get("/markets", response_class=HTMLResponse)

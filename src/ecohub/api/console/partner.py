@@ -35,4 +35,6 @@ def partner_product(model: str, request: Request, services: ServicesDep,
                   history=services.products.history(model), reports=services.certification.list(model),
                   listings=services.ecosystem.listings.list(model=model),
                   evidence=services.certification.evidence.list(model, caller=principal),
-                  closed=services.products.why_closed(model, view.spec_hash, list(view.target_markets)))
+                  closed=services.products.why_closed(model, view.spec_hash, list(view.target_markets)),
+                  designs=services.ecosystem.designs.list(model, caller=principal),
+                  pricing=services.ecosystem.pricing.report(model, caller=principal))

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ecohub.api.deps import Limit, Offset, RowId, ServicesDep, require
 from ecohub.auth import Principal, Role
@@ -26,6 +26,8 @@ class ListingIn(BaseModel):
     sku: str | None = None
     currency: str | None = None
     availability: Availability = Availability.IN_STOCK
+    price_override: str | None = Field(None, max_length=500, description="the reason to list outside the pricing "
+                                       "policy (operator only; audited)")
 
 
 class ListingPatch(BaseModel):
@@ -33,6 +35,8 @@ class ListingPatch(BaseModel):
 
     price: Decimal | None = None
     availability: Availability | None = None
+    price_override: str | None = Field(None, max_length=500, description="the reason for a price outside the "
+                                       "pricing policy (audited)")
 
 
 @router.get("/markets")
@@ -61,7 +65,7 @@ def add_listing(body: ListingIn, services: ServicesDep,
     """List an approved product in a market it is certified for."""
     return services.ecosystem.listings.add(body.model, body.market, price=body.price, sku=body.sku,
                                            currency=body.currency, availability=body.availability,
-                                           actor=principal.actor)
+                                           actor=principal.actor, price_override=body.price_override)
 
 
 @router.get("/listings")
@@ -78,7 +82,7 @@ def update_listing(listing_id: RowId, body: ListingPatch, services: ServicesDep,
                    principal: Principal = Operator) -> dict[str, Any]:
     """Change a listing's price or availability."""
     return services.ecosystem.listings.update(listing_id, price=body.price, availability=body.availability,
-                                              actor=principal.actor)
+                                              actor=principal.actor, price_override=body.price_override)
 
 
 @router.get("/listings/{listing_id}")

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 from ecohub.api.deps import Limit, Offset, ServicesDep, StaffDep, require
 from ecohub.api.routes import channel as api_channel
+from ecohub.api.routes import designs as api_designs
 from ecohub.api.routes import partners as api_partners
+from ecohub.api.routes import pricing as api_pricing
 from ecohub.api.routes import supply as api_supply
 from ecohub.auth import Principal, Role
 from ecohub.ecosystem.domain import Stage
@@ -19,6 +21,8 @@ router = APIRouter(tags=["products"])
 router.include_router(api_partners.router)
 router.include_router(api_supply.router)
 router.include_router(api_channel.router)
+router.include_router(api_designs.router)
+router.include_router(api_pricing.router)
 
 
 class DefinitionIn(BaseModel):
@@ -26,7 +30,8 @@ class DefinitionIn(BaseModel):
 
     category: str | None = None
     target_markets: list[str] | None = Field(None, examples=[["DE", "FR", "US"]])
-    design_ref: str | None = None
+    design_ref: str | None = Field(None, description="read-only (the current design version); sending another "
+                                   "value is refused: upload designs at /products/{model}/designs")
     target_price: Decimal | None = None
     price_currency: str | None = None
     forecast_volume: int | None = Field(default=None, ge=0, le=10**12)
@@ -103,7 +108,7 @@ def transition(model: str, body: TransitionIn, services: ServicesDep,
 @router.patch("/products/{model}")
 def define_product(model: str, body: DefinitionIn, services: ServicesDep,
                    principal: Principal = Depends(require(Role.OPERATOR))) -> dict[str, Any]:
-    """Set category, ID-design reference, target markets, target price or forecast volume."""
+    """Set category, target markets, target price or forecast volume (leaving `defined` needs them all)."""
     return services.products.define(model, actor=principal.actor, **body.model_dump(exclude_none=True)).to_dict()
 
 

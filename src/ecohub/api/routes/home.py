@@ -53,6 +53,50 @@ def logout(services: ServicesDep, principal: Principal = Depends(get_principal),
         services.tokens.revoke(principal.subject)
 
 
+class PasswordChangeIn(BaseModel):
+    """A new password, re-authenticated with the current one."""
+
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
+
+
+class ResetRequestIn(BaseModel):
+    """Where to send a reset link (if an account has this address)."""
+
+    email: str = Field(max_length=254)
+
+
+class ResetConfirmIn(BaseModel):
+    """The token from the mailed link and the new password."""
+
+    token: str = Field(max_length=200)
+    new_password: str = Field(max_length=256)
+
+
+@router.post("/auth/password")
+def change_password(body: PasswordChangeIn, services: ServicesDep, principal: Principal = Depends(require(Role.USER)),
+                    creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict[str, Any]:
+    """Change the caller's password (users): the current password is required; every other session and token of
+    the account is revoked (this one stays)."""
+    return services.home.passwords.change(principal, current_password=body.current_password,
+                                          new_password=body.new_password,
+                                          keep_token=creds.credentials if creds else None)
+
+
+@router.post("/auth/password-reset", status_code=202, openapi_extra=PUBLIC)
+def request_reset(body: ResetRequestIn, request: Request, services: ServicesDep) -> dict[str, str]:
+    """Ask for a password-reset link (public): always 202, whether or not an account has the address; throttled
+    per address and per source (429 with Retry-After)."""
+    services.home.passwords.request_reset(body.email, source=request.client.host if request.client else None)
+    return {"status": "if an account has this address, a reset link is on its way"}
+
+
+@router.post("/auth/password-reset/confirm", openapi_extra=PUBLIC)
+def confirm_reset(body: ResetConfirmIn, services: ServicesDep) -> dict[str, Any]:
+    """Set a new password with the token from the link (public): single-use, expiring; every session ends."""
+    return services.home.passwords.confirm_reset(body.token, body.new_password)
+
+
 @router.get("/auth/me")
 def me(principal: Principal = Depends(get_principal)) -> dict[str, Any]:
     """Who the bearer token belongs to (any role)."""
