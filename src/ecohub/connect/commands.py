@@ -399,18 +399,25 @@ def _desired(wire: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{p['siid']}.{p['piid']}": p["value"] for p in wire}
 
 
+def _device_code(code: Any) -> int:
+    """A device's answer code as the twin stores it (a 32-bit integer column): anything else, or a code no MIoT
+    device sends, is recorded as an internal error of the device."""
+    if isinstance(code, bool) or not isinstance(code, int) or not -2**31 <= code < 2**31:
+        return int(Code.INTERNAL_ERROR)
+    return code
+
+
 def _codes(wire: list[dict[str, Any]], reply: Any) -> dict[str, int] | None:
     """Per desired key the device's code: from each result item, or the error's code for all; None: no reply."""
     if reply is None:
         return None
     keys = [f"{p['siid']}.{p['piid']}" for p in wire]
     if "error" in reply:
-        return dict.fromkeys(keys, int(reply["error"].get("code") or int(Code.INTERNAL_ERROR)))
+        return dict.fromkeys(keys, _device_code(reply["error"].get("code") or int(Code.INTERNAL_ERROR)))
     codes: dict[str, int] = {}
     result = reply.get("result")
     for item in result if isinstance(result, list) else []:
         if isinstance(item, dict) and isinstance(item.get("siid"), int) and isinstance(item.get("piid"), int):
-            code = item.get("code", 0)
-            codes[f"{item['siid']}.{item['piid']}"] = code if isinstance(code, int) else int(Code.INTERNAL_ERROR)
+            codes[f"{item['siid']}.{item['piid']}"] = _device_code(item.get("code", 0))
     # a key the device left out of its answer counts as refused: it did not say it applied it
     return {k: codes.get(k, int(Code.INTERNAL_ERROR)) for k in keys}
