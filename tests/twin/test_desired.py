@@ -190,3 +190,27 @@ async def test_a_device_answering_an_absurd_code_is_recorded_failed(api: httpx.A
     assert r.json()["status"] == "replied"
     assert _twin(hub, dev.did)["desired"]["2.1"]["state"] == "failed"  # type: ignore[index]
     await dev.disconnect()
+
+
+async def test_a_pending_value_the_new_spec_no_longer_allows_is_not_sent(api: httpx.AsyncClient,
+                                                                         hub: Services) -> None:
+    """Values are checked against the spec when they are set, and again when they are delivered: a new major spec
+    version that made a property read-only meanwhile must not reach the device with the old wish."""
+    dev = await _offline_device(hub)
+    r = await api.post(f"/api/v1/devices/{dev.did}/commands",
+                       json={"method": "set_properties", "params": [{"siid": 2, "piid": 1, "value": True},
+                                                                    {"siid": 2, "piid": 4, "value": 2}]})
+    assert r.status_code == 202
+    spec = load_spec(MODEL)
+    for service in spec["services"]:
+        for prop in service.get("properties", []):
+            if (service["iid"], prop["iid"]) == (2, 1):
+                prop["access"] = ["read", "notify"]
+    hub.products.import_spec(spec, model=MODEL, actor="test", major=True)
+    await dev.connect()
+    await eventually(lambda: _twin(hub, dev.did)["desired"]["2.1"]["state"] == "failed")  # type: ignore[index]
+    assert _twin(hub, dev.did)["desired"]["2.1"]["code"] == int(Code.PROPERTY_NOT_WRITABLE)  # type: ignore[index]
+    await eventually(lambda: len(_sets(dev)) == 1)
+    assert _sets(dev)[0] == [{"siid": 2, "piid": 4, "value": 2}]
+    await eventually(lambda: _twin(hub, dev.did)["desired"]["2.4"]["state"] == "acknowledged")  # type: ignore[index]
+    await dev.disconnect()

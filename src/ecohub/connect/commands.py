@@ -370,7 +370,10 @@ class CommandService:
 
     def _claim(self, cell: str, did: str, unconfirmed: bool) -> tuple[int, list[dict[str, Any]]] | None:
         """Record a delivery command and claim the device's undelivered desired values for it (one transaction);
-        None when none were left to claim."""
+        None when none were left to send. Each value is checked again against the product's current spec (a new
+        major version may have made it read-only or out of range since it was set): one the spec no longer allows
+        is recorded failed with the code the device would answer, and not sent."""
+        compiled = self.products.compiled(self.devices.get(did).model)
         created = now_ms()
         with self.dbs.cell_session(cell) as s:
             row = Command(did=did, method=Method.SET_PROPERTIES, params=[], status="sent", requested_by="desired",
@@ -379,10 +382,24 @@ class CommandService:
             s.flush()
             command_id = int(row.id)
             claimed = TwinService.claim_pending(s, did, command_id, created, unconfirmed=unconfirmed)
-            if not claimed:
-                s.delete(row)
+            wire, refused = [], {}
+            for key, value in claimed:
+                item = {"siid": int(key.split(".")[0]), "piid": int(key.split(".")[1]), "value": value}
+                try:
+                    validate_command(compiled, Method.SET_PROPERTIES, [item])
+                except (InvalidInput, NotFound) as err:
+                    refused[key] = int(_REFUSED.get(str(err.code), Code.VALUE_OUT_OF_RANGE))
+                    continue
+                wire.append(item)
+            if refused:
+                TwinService.record_delivery(s, did, command_id, refused)
+            if not wire:
+                if refused:
+                    row.status, row.finished_ms, row.note = "failed", created, "the current spec refuses every value"
+                    row.params = [{"key": k, "code": c} for k, c in refused.items()]
+                else:
+                    s.delete(row)
                 return None
-            wire = [{"siid": int(k.split(".")[0]), "piid": int(k.split(".")[1]), "value": v} for k, v in claimed]
             row.params = wire
         return command_id, wire
 
@@ -393,6 +410,11 @@ class CommandService:
                       .values(status=status, reply=msgspec.to_builtins(reply), finished_ms=now_ms()))
             if method == Method.SET_PROPERTIES:
                 TwinService.record_delivery(s, did, command_id, _codes(wire, reply))
+
+
+# what a device answers to a value its spec refuses, by the hub's error code
+_REFUSED = {str(ErrorCode.PROPERTY_NOT_WRITABLE): Code.PROPERTY_NOT_WRITABLE,
+            str(ErrorCode.UNKNOWN_PROPERTY): Code.PROPERTY_NOT_FOUND, str(ErrorCode.WRONG_TYPE): Code.WRONG_TYPE}
 
 
 def _desired(wire: list[dict[str, Any]]) -> dict[str, Any]:
