@@ -24,7 +24,7 @@ from ecohub.bootstrap import Services, bootstrap
 from ecohub.certify.domain import CHECKS, MAX_EVIDENCE_BYTES, Status, market_verdicts
 from ecohub.certify.models import CertificationEvidence
 from ecohub.certify.report import build, sign
-from ecohub.errors import Conflict, Forbidden, PayloadTooLarge
+from ecohub.errors import Conflict, Forbidden, InvalidInput, PayloadTooLarge
 from ecohub.hub import free_port, running_hub
 from ecohub.settings import Settings
 from tests.certify.conftest import DECLARATION, record_evidence
@@ -184,6 +184,12 @@ def test_evidence_is_checked_and_size_capped(services: Services) -> None:
     assert one["file"]["sha256"] == two["file"]["sha256"]  # kept once, by content hash
     stored = services.settings.data_dir / "evidence" / one["file"]["sha256"][:2] / one["file"]["sha256"]
     assert stored.read_bytes() == b"%PDF same bytes"
+    # the name is only what a download is called: no directories of either kind, no name that is a directory
+    for sent, kept in (("../../etc/passwd", "passwd"), ("C:\\fakepath\\..\\cert.pdf", "cert.pdf")):
+        assert add(MODEL, **{**base, "file_name": sent}, content=b"%PDF")["file"]["name"] == kept
+    for sent in ("..", "a/..", "..\\", "."):
+        with pytest.raises(InvalidInput):
+            add(MODEL, **{**base, "file_name": sent}, content=b"%PDF")
 
 
 def test_evidence_over_rest(services: Services) -> None:

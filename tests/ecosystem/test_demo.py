@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from ecohub.api.app import create_app
 from ecohub.bootstrap import Services
+from ecohub.demo.certified import RERUN_NOTE, certify_and_list, fresh_report, recorded_report
 from ecohub.demo.generate import brand_stake_is_minority
-from ecohub.demo.load import DEMO_MODELS, DEMO_TARGETS, build_demo_data, load_demo
+from ecohub.demo.load import DEMO_MODELS, DEMO_TARGETS, build_demo_data, demo_spec, load_demo, load_registry
+from tests.helpers import approve_design, price_for_sale
 
 
 def test_generator_is_deterministic_and_big_enough(eco: Services) -> None:
@@ -26,7 +31,7 @@ def test_generator_is_deterministic_and_big_enough(eco: Services) -> None:
 
 
 def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
-    state = load_demo(eco, devices=2)
+    state = load_demo(eco, devices=2, app_factory=create_app)
     assert set(DEMO_MODELS) <= {p.model for p in eco.products.list(limit=5000)}
     products = len(eco.products.list(limit=5000))
     assert products >= 2006
@@ -42,7 +47,7 @@ def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
     assert set(pricing) == set(DEMO_TARGETS)
     assert all(m["outside_policy"] == 0 and m["unknown_cost"] == 0 for m in pricing.values())
     assert all(float(m["min_margin"]) >= 0 and float(m["max_margin"]) <= 0.05 for m in pricing.values())
-    again = load_demo(eco, devices=2)
+    again = load_demo(eco, devices=2, app_factory=create_app)
     assert again.token == state.token and again.fleet == state.fleet
     assert len(eco.products.list(limit=5000)) == products
     assert len(eco.ecosystem.partners.list()) == 120
@@ -50,7 +55,7 @@ def test_demo_loads_and_a_second_run_reuses_it(eco: Services) -> None:
 
 def test_demo_lists_nothing_without_a_valid_report_and_evidence(eco: Services) -> None:
     """The attack: the demo used to hold 11,869 listings of products that had no certification report at all."""
-    load_demo(eco, devices=0)
+    load_demo(eco, devices=0, app_factory=create_app)  # recorded reports that expired: run again now
     listings = eco.ecosystem.listings.list(limit=100_000)
     assert {x["model"] for x in listings} == set(DEMO_MODELS)
     for x in listings:
@@ -70,3 +75,33 @@ def test_demo_lists_nothing_without_a_valid_report_and_evidence(eco: Services) -
     # nothing generated went past certification: no approved or launched product outside the certified six
     for stage in ("approved", "launched"):
         assert {p.model for p in eco.products.list(stage=stage, limit=5000)} <= set(DEMO_MODELS)
+
+
+def test_an_expired_recorded_report_is_replaced_by_a_real_run_at_load(eco: Services) -> None:
+    """The time bomb: the recorded reports expire a year after recording. A recording older than that (here the
+    shipped one as it will stand then: its expiry passed) is not used; the demo runs the real suite again now."""
+    model = "cuco.plug.v3"
+    load_registry(eco)
+    eco.products.import_spec(demo_spec(model), model=model, actor="demo", category=DEMO_MODELS[model],
+                             target_markets=DEMO_TARGETS, target_price="14.99", forecast_volume=10_000)
+    approve_design(eco, model)
+    price_for_sale(eco, model, bom="2.69", other_cost_rate="0.40")
+    old = recorded_report(model)
+    assert old is not None
+    expired = {**old, "expires_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    # without a way to run the suite the product stays at certification: nothing unproven goes on sale
+    assert certify_and_list(eco, model, DEMO_TARGETS, report=expired) == []
+    assert eco.products.get(model).stage == "certification" and not eco.certification.list(model)
+
+    def rerun(m: str) -> dict[str, object] | None:
+        return fresh_report(m, demo_spec(m), DEMO_TARGETS, category=DEMO_MODELS[m], app_factory=create_app)
+
+    listed = certify_and_list(eco, model, DEMO_TARGETS, rerun=rerun, report=expired)  # type: ignore[arg-type]
+    assert listed and set(listed) <= set(DEMO_TARGETS)
+    assert eco.products.get(model).stage == "launched"
+    reports = eco.certification.list(model)
+    assert len(reports) == 1 and reports[0]["report_id"] != old["report_id"]
+    doc = eco.certification.get(reports[0]["report_id"])
+    assert eco.certification.verify(doc).valid and doc["setup"]["recorded"] == RERUN_NOTE
+    assert datetime.fromisoformat(doc["issued_at"]) > datetime.fromisoformat(old["issued_at"])
+    assert {c["status"] for c in doc["checks"]} <= {"pass", "na"} and doc["setup"]["units"]

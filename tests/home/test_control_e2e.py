@@ -10,7 +10,7 @@ import pytest
 from ecohub.bootstrap import Services
 from ecohub.sdk.device import Device, DeviceError
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import DEFINITION, eventually
 from tests.home.conftest import asignup
 
 
@@ -132,3 +132,36 @@ async def test_unbinding_drops_the_connected_device_and_announces_it(hub: Servic
         finally:
             await dev.disconnect(graceful=False)
     assert [type(e).__name__ for e in seen] == ["DeviceBound", "DeviceUnbound"]
+
+
+async def test_a_partners_wish_for_its_unit_never_reaches_the_user_who_binds_it(hub: Services) -> None:
+    """A partner may command its unsold unit; once a user binds it, what the partner left pending must not switch
+    the user's device (a user's device is never the partner's to command)."""
+    hub.products.import_spec(load_spec("cuco.plug.v3"), model="acme.plug.v1", actor="test", partner_id="acme",
+                             **DEFINITION)
+    creds = hub.devices.provision(model="acme.plug.v1", cell="eu")[0]
+    acme = {"Authorization": f"Bearer {hub.tokens.create(role='partner', partner_id='acme')['token']}"}
+    dev = _device(hub, creds.did, creds.secret, "cuco.plug.v3")
+    await dev.connect()
+    await eventually(lambda: hub.twin.get("eu", creds.did)["online"])
+    await dev.disconnect()
+    await eventually(lambda: hub.twin.get("eu", creds.did)["online"] is False)
+    async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
+        r = await http.post(f"/api/v1/devices/{creds.did}/commands", headers=acme,
+                            json={"method": "set_properties", "params": [{"siid": 2, "piid": 1, "value": True}]})
+        assert r.status_code == 202, r.text
+        ann = await _user(http, "ann@example.org")
+        home = (await http.post("/api/v1/homes", json={"name": "Casa"}, headers=ann)).json()["home_id"]
+        r = await http.post(f"/api/v1/homes/{home}/devices", json={"did": creds.did, "bind_code": creds.bind_code},
+                            headers=ann)
+        assert r.status_code == 201, r.text
+        await dev.connect()
+        try:
+            await eventually(lambda: hub.twin.get("eu", creds.did)["online"])
+            assert hub.commands is not None and await hub.commands.sweep() == 0
+            r = await http.post(f"/api/v1/devices/{creds.did}/commands", headers=ann,
+                                json={"method": "get_properties", "params": [{"siid": 2, "piid": 1}]})
+            assert r.status_code == 200, r.text  # a round trip: any delivery published before it has arrived
+            assert not [m for m in dev.received if m.method == "set_properties"]
+        finally:
+            await dev.disconnect()

@@ -14,7 +14,7 @@ from ecohub.connect.commands import CommandService
 from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.events import OnlineChanged
 from ecohub.hub import free_port, running_hub
-from ecohub.protocol import Method
+from ecohub.protocol import Code, Method
 from ecohub.sdk.simulator import SimulatedDevice
 from ecohub.settings import Settings
 from tests.conftest import load_spec
@@ -170,3 +170,47 @@ async def test_two_hub_processes_racing_deliver_once(hub: Services) -> None:
         other_services.close()
         await dev.disconnect()
 
+
+
+async def test_a_device_answering_an_absurd_code_is_recorded_failed(api: httpx.AsyncClient, hub: Services) -> None:
+    """A hostile or broken device answers a code no database column holds: the value is failed, not a 500 and a
+    claim left `sent` to be resent forever."""
+    dev = await _offline_device(hub)
+    dev.on_set = lambda siid, piid, value: 10**20
+    r = await api.post(f"/api/v1/devices/{dev.did}/commands",
+                       json={"method": "set_properties", "params": [{"siid": 2, "piid": 1, "value": True}]})
+    assert r.status_code == 202
+    await dev.connect()
+    await eventually(lambda: _twin(hub, dev.did)["desired"]["2.1"]["state"] == "failed")  # type: ignore[index]
+    assert _twin(hub, dev.did)["desired"]["2.1"]["code"] == int(Code.INTERNAL_ERROR)  # type: ignore[index]
+    # online now: the same answer to a direct command is a reply, recorded, not a server error
+    r = await api.post(f"/api/v1/devices/{dev.did}/commands",
+                       json={"method": "set_properties", "params": [{"siid": 2, "piid": 1, "value": False}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "replied"
+    assert _twin(hub, dev.did)["desired"]["2.1"]["state"] == "failed"  # type: ignore[index]
+    await dev.disconnect()
+
+
+async def test_a_pending_value_the_new_spec_no_longer_allows_is_not_sent(api: httpx.AsyncClient,
+                                                                         hub: Services) -> None:
+    """Values are checked against the spec when they are set, and again when they are delivered: a new major spec
+    version that made a property read-only meanwhile must not reach the device with the old wish."""
+    dev = await _offline_device(hub)
+    r = await api.post(f"/api/v1/devices/{dev.did}/commands",
+                       json={"method": "set_properties", "params": [{"siid": 2, "piid": 1, "value": True},
+                                                                    {"siid": 2, "piid": 4, "value": 2}]})
+    assert r.status_code == 202
+    spec = load_spec(MODEL)
+    for service in spec["services"]:
+        for prop in service.get("properties", []):
+            if (service["iid"], prop["iid"]) == (2, 1):
+                prop["access"] = ["read", "notify"]
+    hub.products.import_spec(spec, model=MODEL, actor="test", major=True)
+    await dev.connect()
+    await eventually(lambda: _twin(hub, dev.did)["desired"]["2.1"]["state"] == "failed")  # type: ignore[index]
+    assert _twin(hub, dev.did)["desired"]["2.1"]["code"] == int(Code.PROPERTY_NOT_WRITABLE)  # type: ignore[index]
+    await eventually(lambda: len(_sets(dev)) == 1)
+    assert _sets(dev)[0] == [{"siid": 2, "piid": 4, "value": 2}]
+    await eventually(lambda: _twin(hub, dev.did)["desired"]["2.4"]["state"] == "acknowledged")  # type: ignore[index]
+    await dev.disconnect()

@@ -46,6 +46,13 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+def _base_name(file_name: str | None) -> str:
+    """What a download of the file is called: the last part of the name a client sent, under either separator;
+    "" for a name that is only a directory ("..", "a/.")."""
+    name = (file_name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return "" if name in (".", "..") else name
+
+
 def evidence_dict(row: CertificationEvidence, on: date | None = None) -> dict[str, Any]:
     """One piece of evidence as services return it, with whether it counts today and why not."""
     problem = evidence_problem(row.status, row.valid_from, row.valid_until, on or today())
@@ -106,7 +113,7 @@ class EvidenceService:
         issuer = check_evidence_text(issuer, field="an issuer")
         number = check_evidence_text(number, field="a certificate or report number")
         scope = check_evidence_text(scope, field="scope", required=False)
-        name = check_evidence_text(Path(file_name or "").name, field="a file name")
+        name = check_evidence_text(_base_name(file_name), field="a file name")
         start, until = check_validity(valid_from, valid_until, today())
         if not content:
             raise InvalidInput("the evidence file is empty", code=ErrorCode.INVALID_EVIDENCE)

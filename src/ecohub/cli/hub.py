@@ -73,7 +73,7 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
     logging.basicConfig(level=logging.WARNING)
     services = bootstrap(make_settings(data_dir))
     with console.status("loading the demo ecosystem…"):
-        state = load_demo(services, devices=devices)
+        state = load_demo(services, devices=devices, app_factory=create_app)
     console.print(f"demo loaded into {services.settings.data_dir}: the generated ecosystem and a fleet of "
                   f"{len(state.fleet)} devices of {len(state.models)} real product specs; {state.listed} listings, "
                   "all certified (report + evidence)")

@@ -370,7 +370,10 @@ class CommandService:
 
     def _claim(self, cell: str, did: str, unconfirmed: bool) -> tuple[int, list[dict[str, Any]]] | None:
         """Record a delivery command and claim the device's undelivered desired values for it (one transaction);
-        None when none were left to claim."""
+        None when none were left to send. Each value is checked again against the product's current spec (a new
+        major version may have made it read-only or out of range since it was set): one the spec no longer allows
+        is recorded failed with the code the device would answer, and not sent."""
+        compiled = self.products.compiled(self.devices.get(did).model)
         created = now_ms()
         with self.dbs.cell_session(cell) as s:
             row = Command(did=did, method=Method.SET_PROPERTIES, params=[], status="sent", requested_by="desired",
@@ -379,10 +382,24 @@ class CommandService:
             s.flush()
             command_id = int(row.id)
             claimed = TwinService.claim_pending(s, did, command_id, created, unconfirmed=unconfirmed)
-            if not claimed:
-                s.delete(row)
+            wire, refused = [], {}
+            for key, value in claimed:
+                item = {"siid": int(key.split(".")[0]), "piid": int(key.split(".")[1]), "value": value}
+                try:
+                    validate_command(compiled, Method.SET_PROPERTIES, [item])
+                except (InvalidInput, NotFound) as err:
+                    refused[key] = int(_REFUSED.get(str(err.code), Code.VALUE_OUT_OF_RANGE))
+                    continue
+                wire.append(item)
+            if refused:
+                TwinService.record_delivery(s, did, command_id, refused)
+            if not wire:
+                if refused:
+                    row.status, row.finished_ms, row.note = "failed", created, "the current spec refuses every value"
+                    row.params = [{"key": k, "code": c} for k, c in refused.items()]
+                else:
+                    s.delete(row)
                 return None
-            wire = [{"siid": int(k.split(".")[0]), "piid": int(k.split(".")[1]), "value": v} for k, v in claimed]
             row.params = wire
         return command_id, wire
 
@@ -395,8 +412,21 @@ class CommandService:
                 TwinService.record_delivery(s, did, command_id, _codes(wire, reply))
 
 
+# what a device answers to a value its spec refuses, by the hub's error code
+_REFUSED = {str(ErrorCode.PROPERTY_NOT_WRITABLE): Code.PROPERTY_NOT_WRITABLE,
+            str(ErrorCode.UNKNOWN_PROPERTY): Code.PROPERTY_NOT_FOUND, str(ErrorCode.WRONG_TYPE): Code.WRONG_TYPE}
+
+
 def _desired(wire: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{p['siid']}.{p['piid']}": p["value"] for p in wire}
+
+
+def _device_code(code: Any) -> int:
+    """A device's answer code as the twin stores it (a 32-bit integer column): anything else, or a code no MIoT
+    device sends, is recorded as an internal error of the device."""
+    if isinstance(code, bool) or not isinstance(code, int) or not -2**31 <= code < 2**31:
+        return int(Code.INTERNAL_ERROR)
+    return code
 
 
 def _codes(wire: list[dict[str, Any]], reply: Any) -> dict[str, int] | None:
@@ -405,12 +435,11 @@ def _codes(wire: list[dict[str, Any]], reply: Any) -> dict[str, int] | None:
         return None
     keys = [f"{p['siid']}.{p['piid']}" for p in wire]
     if "error" in reply:
-        return dict.fromkeys(keys, int(reply["error"].get("code") or int(Code.INTERNAL_ERROR)))
+        return dict.fromkeys(keys, _device_code(reply["error"].get("code") or int(Code.INTERNAL_ERROR)))
     codes: dict[str, int] = {}
     result = reply.get("result")
     for item in result if isinstance(result, list) else []:
         if isinstance(item, dict) and isinstance(item.get("siid"), int) and isinstance(item.get("piid"), int):
-            code = item.get("code", 0)
-            codes[f"{item['siid']}.{item['piid']}"] = code if isinstance(code, int) else int(Code.INTERNAL_ERROR)
+            codes[f"{item['siid']}.{item['piid']}"] = _device_code(item.get("code", 0))
     # a key the device left out of its answer counts as refused: it did not say it applied it
     return {k: codes.get(k, int(Code.INTERNAL_ERROR)) for k in keys}

@@ -80,6 +80,7 @@ class BindingService:
                               bound_ms=since))
                 s.flush()
                 DeviceService.mark_bound(s, did, True)
+                TwinService.drop_undelivered(s, did)  # what the partner or operator left pending is not the user's
         except IntegrityError as err:
             raise Conflict(f"device {did} was bound by someone else just now",
                            code=ErrorCode.DEVICE_ALREADY_BOUND) from err
