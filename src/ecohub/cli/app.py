@@ -78,4 +78,4 @@ _assign_panels(app)
 
 def main() -> None:
     """Entry point of the `ecohub` script."""
-    app()
+    app(prog_name="ecohub")

@@ -49,7 +49,7 @@ def completer(kind: str) -> Callable[[str], list[str]]:
             from ecohub.cli.completion import names
 
             return [n for n in names(kind, Settings(data_dir=data_dir)) if n.startswith(incomplete)]
-        except Exception:  # noqa: BLE001 - completion must never print a traceback into the user's shell
+        except Exception:  # completion must never print a traceback into the user's shell
             return []
 
     return complete
@@ -156,24 +156,18 @@ def emit_page(fetch: Callable[[int, int], list[Any]], *, limit: int, offset: int
     if limit < 1:
         raise InvalidInput("--limit must be at least 1", code=ErrorCode.INVALID_LIMIT)
     if everything:
-        rows: list[Any] = []
-        while True:
-            page = fetch(offset + len(rows), PAGE)
-            rows += page
-            if len(page) < PAGE:
-                break
-        emit(rows, as_json=as_json, columns=columns, title=title)
+        emit(fetch(offset, UNLIMITED), as_json=as_json, columns=columns, title=title)
         return
     rows = fetch(offset, limit + 1)
     more = len(rows) > limit
     emit(rows[:limit], as_json=as_json, columns=columns, title=title)
     if more:
         first, last = offset + 1, offset + limit
-        err_console.print(f"[yellow]showing {first:,}–{last:,}; more exist: use {how}[/yellow]"
+        err_console.print(f"[yellow]showing {first:,} to {last:,}; more exist: use {how}[/yellow]"
                           + (f" (next: --offset {last})" if "--offset" in how else ""))
 
 
-PAGE = 1000
+UNLIMITED = 2**62  # what --all asks for (a LIMIT the databases accept)
 
 
 def _cell(v: Any) -> str:
