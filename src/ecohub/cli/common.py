@@ -96,6 +96,13 @@ def make_settings(data_dir: Path | None, *, database: str | None = None, create:
         overrides.setdefault("data_dir", Path(".ecohub"))
     settings = Settings(**overrides)
     check_data_dir(settings.data_dir, create=create)
+    if create and database is None:  # PostgreSQL named by ECOHUB_DATABASE__URL/__CELL_URL_TEMPLATE: create them too
+        urls = [settings.global_db_url()] + [settings.cell_db_url(c) for c in settings.cells]
+        postgres = [u for u in urls if u.startswith("postgresql")]
+        if postgres:
+            from ecohub.store.setup import ensure_databases
+
+            ensure_databases(postgres)
     return settings
 
 
