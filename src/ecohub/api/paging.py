@@ -10,6 +10,7 @@ import binascii
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Query, Request, Response
 
@@ -42,8 +43,8 @@ def decode(cursor: str) -> dict[str, Any]:
 def field(position: dict[str, Any], name: str, kind: type) -> Any:
     """One typed field of a decoded position (422 when missing or of another type)."""
     value = position.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool \
-            or isinstance(value, int) and not -INT64 <= value <= INT64:
+    wrong_type = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+    if wrong_type or (isinstance(value, int) and not -INT64 <= value <= INT64):
         raise InvalidInput("the cursor is not one this API issued", code=ErrorCode.INVALID_CURSOR)
     return value
 
@@ -64,8 +65,7 @@ def link_next(request: Request, response: Response, position: dict[str, Any] | N
         return
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "offset")]
     params.append(("cursor", encode(position)))
-    url = request.url.replace(query="&".join(f"{k}={_q(v)}" for k, v in params))
-    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
 
 
 def page(request: Request, response: Response, rows: list[Any], *, limit: int,
@@ -80,9 +80,3 @@ def page(request: Request, response: Response, rows: list[Any], *, limit: int,
 def offset_page(request: Request, response: Response, rows: list[Any], *, limit: int, start: int) -> list[Any]:
     """`page` for a list fetched by offset (limit + 1 rows from `start`): the cursor names the next offset."""
     return page(request, response, rows, limit=limit, position_of=lambda _last: {"o": start + limit})
-
-
-def _q(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
