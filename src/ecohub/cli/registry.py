@@ -48,11 +48,15 @@ def partner_add(name: str, country: str = typer.Option(..., "--country", help="I
 @partner_app.command("list")
 @handle_errors
 def partner_list(kind: str | None = typer.Option(None, "--kind"), stage: str | None = typer.Option(None, "--stage"),
-                 country: str | None = typer.Option(None, "--country"), data_dir: Path | None = DataDir,
-                 as_json: bool = JsonOut) -> None:
+                 country: str | None = typer.Option(None, "--country"),
+                 limit: int = typer.Option(1000, "--limit"), offset: int = typer.Option(0, "--offset", min=0),
+                 everything: bool = typer.Option(False, "--all", help="every partner, not only the first --limit"),
+                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Partners with kind, country and stage."""
-    rows = open_services(data_dir).ecosystem.partners.list(kind=kind, stage=stage, country=country)
-    emit(rows, as_json=as_json, columns=["id", "name", "kind", "country", "founded_on", "stage"])
+    partners = open_services(data_dir).ecosystem.partners
+    emit_page(lambda skip, n: partners.list(kind=kind, stage=stage, country=country, limit=n, offset=skip),
+              limit=limit, offset=offset, everything=everything, as_json=as_json,
+              columns=["id", "name", "kind", "country", "founded_on", "stage"])
 
 
 @partner_app.command("show")
