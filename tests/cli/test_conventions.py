@@ -32,8 +32,8 @@ def test_version_and_help_panels(tmp_path: Path) -> None:
     out = run("--version", data_dir=tmp_path / "none")
     assert out.stdout.strip() == f"ecohub {version('ecohub')}"
     text = run("--help", data_dir=tmp_path / "none").stdout
-    for panel in ("hub", "ecosystem", "devices", "certification", "privacy"):
-        assert f"─ {panel} " in text, panel
+    panels = [text.index(f"─ {panel} ") for panel in ("hub", "ecosystem", "devices", "certification", "privacy")]
+    assert panels == sorted(panels)
     assert "Commands ─" not in text  # nothing left in the catch-all panel
     assert "7 invalid input" in text and "2 usage error" in text  # the exit-code table
     names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]

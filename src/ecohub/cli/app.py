@@ -44,6 +44,9 @@ PANELS: dict[str, str] = {
 }
 
 
+PANEL_ORDER = ["hub", "ecosystem", "devices", "certification", "privacy"]
+
+
 def _assign_panels(root: typer.Typer) -> None:
     for command in root.registered_commands:
         if command.name in PANELS:
@@ -51,6 +54,10 @@ def _assign_panels(root: typer.Typer) -> None:
     for group in root.registered_groups:
         if group.name in PANELS:
             group.rich_help_panel = PANELS[group.name]
+    # the help lists panels in the order their first command appears: sort (stably) by panel
+    rank = {panel: i for i, panel in enumerate(PANEL_ORDER)}
+    root.registered_commands.sort(key=lambda c: rank.get(PANELS.get(c.name or "", ""), len(rank)))
+    root.registered_groups.sort(key=lambda g: rank.get(PANELS.get(g.name or "", ""), len(rank)))
 
 
 def package_version() -> str:

@@ -56,7 +56,7 @@ def completer(kind: str) -> Callable[[str], list[str]]:
 
 
 DataDir = typer.Option(None, "--data-dir", help="data directory (default ./.ecohub or $ECOHUB_DATA_DIR); must "
-                       "exist (`ecohub init`, `up` and `demo` create it)")
+                       "exist (`ecohub init`, `up`, `demo`, `api`, `ingest` and `broker config` create it)")
 JsonOut = typer.Option(False, "--json", help="machine-readable output")
 
 
