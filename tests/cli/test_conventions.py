@@ -72,7 +72,7 @@ def test_lists_say_when_they_stop_at_the_limit_and_page(tmp_path: Path) -> None:
         run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", model, data_dir=data)
     first = run("product", "list", "--limit", "2", "--json", data_dir=data)
     assert [p["model"] for p in json.loads(first.stdout)] == ["acme.plug.v1", "acme.plug.v2"]
-    assert "showing 1 to 2; more exist" in first.stderr and "--offset 2" in first.stderr
+    assert "showing 1 to 2 of 3; more exist" in first.stderr and "--offset 2" in first.stderr
     rest = run("product", "list", "--limit", "2", "--offset", "2", "--json", data_dir=data)
     assert [p["model"] for p in json.loads(rest.stdout)] == ["acme.plug.v3"] and "more exist" not in rest.stderr
     everything = run("product", "list", "--all", "--limit", "1", "--json", data_dir=data)

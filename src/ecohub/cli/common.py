@@ -156,7 +156,7 @@ def emit(data: Any, *, as_json: bool, columns: Iterable[str] | None = None, titl
 
 def emit_page(fetch: Callable[[int, int], list[Any]], *, limit: int, offset: int = 0, everything: bool = False,
               as_json: bool, columns: Iterable[str] | None = None, title: str | None = None,
-              how: str = "--offset/--limit or --all") -> None:
+              how: str = "--offset/--limit or --all", total: Callable[[], int] | None = None) -> None:
     """A list that stops at --limit says so (on stderr, so --json stays parseable); --all walks every page.
 
     `fetch(offset, n)` returns at most n rows from offset."""
@@ -170,7 +170,8 @@ def emit_page(fetch: Callable[[int, int], list[Any]], *, limit: int, offset: int
     emit(rows[:limit], as_json=as_json, columns=columns, title=title)
     if more:
         first, last = offset + 1, offset + limit
-        err_console.print(f"[yellow]showing {first:,} to {last:,}; more exist: use {how}[/yellow]"
+        of = f" of {total():,}" if total is not None else ""
+        err_console.print(f"[yellow]showing {first:,} to {last:,}{of}; more exist: use {how}[/yellow]"
                           + (f" (next: --offset {last})" if "--offset" in how else ""))
 
 

@@ -95,7 +95,8 @@ def product_list(partner: str | None = PartnerOpt, stage: str | None = typer.Opt
     emit_page(lambda skip, n: [p.to_dict() for p in services.products.list(
         partner_id=partner, stage=stage, category=category, limit=n, offset=skip)],
         limit=limit, offset=offset, everything=everything, as_json=as_json,
-        columns=["model", "partner_id", "category", "stage", "spec_version"])
+        columns=["model", "partner_id", "category", "stage", "spec_version"],
+        total=lambda: services.products.count(partner_id=partner, stage=stage, category=category))
 
 
 @product_app.command("show")
