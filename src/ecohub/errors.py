@@ -188,6 +188,10 @@ class ErrorCode(StrEnum):
     WRONG_PASSWORD = "wrong_password"
     MAIL_FAILED = "mail_failed"
     READ_ONLY_FIELD = "read_only_field"
+    # added by the CLI/REST conventions work (issue 18)
+    DATA_DIR_MISSING = "data_dir_missing"
+    DATA_DIR_NOT_A_DIRECTORY = "data_dir_not_a_directory"
+    INVALID_CURSOR = "invalid_cursor"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:
@@ -221,7 +225,7 @@ class InvalidInput(EcohubError):
 
     code = ErrorCode.INVALID_INPUT
     status = 422
-    exit_code = 2
+    exit_code = 7  # not 2: Click exits 2 on usage errors (unknown option, missing argument)
 
 
 class NotFound(EcohubError):

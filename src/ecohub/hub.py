@@ -233,16 +233,22 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def serve_until_stopped(services: Services, *, on_ready: Callable[[Services], Awaitable[None]] | None = None,
+async def serve_until_stopped(services: Services, *, on_ready: Callable[[Services], Awaitable[object]] | None = None,
                               **kwargs: object) -> None:
-    """Run a hub until cancelled (Ctrl-C)."""
+    """Run a hub until SIGTERM or Ctrl-C; a task `on_ready` returns (the demo's fleet) stops before the hub does, so
+    its clients leave while the broker still listens (else they retry against a closed socket)."""
+    started: object = None
     async with running_hub(services, **kwargs) as hub:  # type: ignore[arg-type]
-        if on_ready is not None:
-            await on_ready(hub)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
         try:
-            await stop.wait()
+            if on_ready is not None:
+                started = await on_ready(hub)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+            try:
+                await stop.wait()
+            finally:
+                loop.remove_signal_handler(signal.SIGTERM)
         finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+            if isinstance(started, asyncio.Task):
+                await _cancel(started)

@@ -30,6 +30,7 @@ def run(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedP
 
 def test_spec_import_provision_and_list(tmp_path: Path) -> None:
     data = tmp_path / "d"
+    run("init", data_dir=data)
     proc = run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", "acme.plug.v1", data_dir=data,
                check=False)
     assert proc.returncode == 5 and "missing: category, target_markets, target_price, forecast_volume" in proc.stderr
@@ -51,19 +52,21 @@ def test_spec_import_reports_problems_with_paths(tmp_path: Path) -> None:
     doc["services"][1]["properties"][0]["format"] = "decimal"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
+    run("init", data_dir=tmp_path / "d")
     proc = run("spec", "import", str(bad), "--model", "acme.airp.v1", data_dir=tmp_path / "d", check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 7  # invalid input (2 is Click's usage error)
     assert "services[1].properties[0].format: unknown format 'decimal'" in proc.stderr
     proc = run("spec", "import", str(tmp_path / "missing.json"), "--model", "acme.airp.v1", data_dir=tmp_path / "d",
                check=False)
-    assert proc.returncode == 2 and "no such file" in proc.stderr
+    assert proc.returncode == 7 and "no such file" in proc.stderr
 
 
 def test_token_create_json(tmp_path: Path) -> None:
+    run("init", data_dir=tmp_path / "d")
     out = json.loads(run("token", "create", "--role", "operator", "--json", data_dir=tmp_path / "d").stdout)
     assert out["token"].startswith("eht_") and out["role"] == "operator"
     proc = run("token", "create", "--role", "king", data_dir=tmp_path / "d", check=False)
-    assert proc.returncode == 2 and "unknown role" in proc.stderr
+    assert proc.returncode == 7 and "unknown role" in proc.stderr
 
 
 async def test_simulate_runs_devices_against_a_running_hub(hub: Services, plug_model: str) -> None:
@@ -108,6 +111,8 @@ def test_up_serves_api_and_broker(tmp_path: Path) -> None:
         busy = run("up", "--http-port", str(http), "--mqtt-port", str(mqtt), data_dir=tmp_path / "e", check=False)
         assert busy.returncode == 6 and "in use" in busy.stderr
     finally:
-        proc.terminate()
-        proc.wait(15)
+        proc.terminate()  # SIGTERM, as a service manager stops it
+        code = proc.wait(15)
+    output = proc.stdout.read() if proc.stdout else ""
+    assert code == 0 and "Traceback" not in output and output.rstrip().endswith("stopped"), output
     assert not (data / "hub.json").exists()

@@ -148,6 +148,7 @@ def test_design_cli_upload_list_approve(tmp_path: Path) -> None:
         return subprocess.run([sys.executable, "-m", "ecohub.cli", *args, "--data-dir", str(data)], capture_output=True,
                               text=True, timeout=120, check=False)
 
+    assert run("init").returncode == 0
     made = run("spec", "import", str(specs), "--model", MODEL, "--category", "plug", "--market", "DE", "--price",
                "19.90", "--forecast", "1000")
     assert made.returncode == 0, made.stderr
@@ -160,4 +161,4 @@ def test_design_cli_upload_list_approve(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("just text")
     refused = run("design", "upload", str(bad), "--model", MODEL)
-    assert refused.returncode == 2 and "invalid_design" in refused.stderr
+    assert refused.returncode == 7 and "invalid_design" in refused.stderr

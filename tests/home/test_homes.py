@@ -21,8 +21,10 @@ def test_homes_and_rooms_crud(client: TestClient, services: Services, plug_model
     room = client.post(f"/api/v1/homes/{home}/rooms", json={"name": "Kitchen"}, headers=h)
     assert room.status_code == 201
     room_id = room.json()["room_id"]
-    assert client.patch(f"/api/v1/homes/{home}", json={"name": "Flat in Lyon"}, headers=h).status_code == 204
-    assert client.patch(f"/api/v1/homes/{home}/rooms/{room_id}", json={"name": "Cuisine"}, headers=h).status_code == 204
+    renamed = client.patch(f"/api/v1/homes/{home}", json={"name": "Flat in Lyon"}, headers=h)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Flat in Lyon"  # PATCH answers the resource
+    r = client.patch(f"/api/v1/homes/{home}/rooms/{room_id}", json={"name": "Cuisine"}, headers=h)
+    assert (r.status_code, r.json()) == (200, {"room_id": room_id, "name": "Cuisine"})
     dev = services.devices.provision(model=plug_model, cell="eu")[0]
     r = client.post(f"/api/v1/homes/{home}/devices", json={"did": dev.did, "bind_code": dev.bind_code,
                                                            "room_id": room_id, "name": "Kettle"}, headers=h)
@@ -31,8 +33,8 @@ def test_homes_and_rooms_crud(client: TestClient, services: Services, plug_model
     assert got["name"] == "Flat in Lyon" and got["role"] == "owner"
     assert got["rooms"] == [{"room_id": room_id, "name": "Cuisine"}]
     assert got["devices"] == [{"did": dev.did, "name": "Kettle", "room_id": room_id}]
-    assert client.patch(f"/api/v1/homes/{home}/devices/{dev.did}", json={"room_id": None},
-                        headers=h).status_code == 204
+    r = client.patch(f"/api/v1/homes/{home}/devices/{dev.did}", json={"room_id": None}, headers=h)
+    assert (r.status_code, r.json()) == (200, {"did": dev.did, "name": "Kettle", "room_id": None})
     assert client.get(f"/api/v1/homes/{home}", headers=h).json()["devices"][0]["room_id"] is None
     assert client.delete(f"/api/v1/homes/{home}/rooms/{room_id}", headers=h).status_code == 204
     r = client.patch(f"/api/v1/homes/{home}/rooms/{room_id}", json={"name": "x"}, headers=h)

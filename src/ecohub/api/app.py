@@ -104,6 +104,7 @@ def _validation_message(err: RequestValidationError) -> str:
 def create_app(services: Services) -> FastAPI:
     """Build the app for a set of services (no global state)."""
     from ecohub.api.console import mount_console
+    from ecohub.api.openapi import apply_conventions, operation_id
     from ecohub.api.routes.automate import router as automate_router
     from ecohub.api.routes.certify import router as certify_router
     from ecohub.api.routes.connect import router as connect_router
@@ -121,6 +122,7 @@ def create_app(services: Services) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        generate_unique_id_function=operation_id,  # operation ids are the route functions' names
     )
     app.state.services = services
     app.add_middleware(BodyLimit)
@@ -164,4 +166,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(telemetry_router, prefix="/api/v1")
     app.include_router(security_router, prefix="/api/v1")
     mount_console(app, services)
+    apply_conventions(app)  # last: after every router (tags, operation ids, error responses in the document)
     return app

@@ -89,7 +89,7 @@ def config(data_dir: Path | None = DataDir,
     """Print a nats-server config for one node of the cell's cluster whose auth callout this hub answers.
 
     The config holds the hub's service and system passwords: keep it 0600 (it is, with --output)."""
-    settings = make_settings(data_dir)
+    settings = make_settings(data_dir, create=True)  # the first command of a cell: its secrets are made here
     store = (store_dir or settings.data_dir / f"nats-{node_name}").resolve()
     text = node_config(settings.data_dir, node_name=node_name, store_dir=store, host=host,
                        client_port=client_port, mqtt_port=mqtt_port, monitor_port=monitor_port,

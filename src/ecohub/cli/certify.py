@@ -23,7 +23,7 @@ from ecohub.certify.report import render_html
 from ecohub.certify.runner import STEPS, RunOptions
 from ecohub.certify.runner import Progress as OnProgress
 from ecohub.certify.target import HubUnderTest, MqttAccess
-from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
+from ecohub.cli.common import DataDir, JsonOut, completer, console, emit, handle_errors, open_services
 from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.hub import free_port, read_runtime, running_hub
 
@@ -44,7 +44,7 @@ def _read_json(path: Path, what: str) -> Any:
 
 @certify_app.command("run")
 @handle_errors
-def run(model: str = typer.Option(..., "--model"),
+def run(model: str = typer.Option(..., "--model", autocompletion=completer("model")),
         device_cmd: str | None = typer.Option(
             None, "--device-cmd", help="shell command starting the device; placeholders {credentials} (a JSON file "
             "of the test units) {host} {port} {did} {secret} {model}; env ECOHUB_DID/SECRET/HOST/PORT/CREDENTIALS. "
@@ -200,8 +200,8 @@ def public_key(data_dir: Path | None = DataDir) -> None:
 
 @certify_app.command("list")
 @handle_errors
-def list_reports(model: str | None = typer.Option(None, "--model"), data_dir: Path | None = DataDir,
-                 as_json: bool = JsonOut) -> None:
+def list_reports(model: str | None = typer.Option(None, "--model", autocompletion=completer("model")),
+                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Recorded reports, newest first."""
     emit(open_services(data_dir).certification.list(model), as_json=as_json,
          columns=["report_id", "model", "passed", "markets_passed", "issued_at", "expires_at"])

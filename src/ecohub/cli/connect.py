@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.live import Live
 
-from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
+from ecohub.cli.common import DataDir, JsonOut, completer, console, emit, emit_page, handle_errors, open_services
 from ecohub.errors import ErrorCode, InvalidInput, Unavailable
 from ecohub.hub import read_runtime
 from ecohub.sdk.faults import FAULTS
@@ -17,6 +17,9 @@ from ecohub.sdk.simulator import FleetStats, run_fleet
 
 device_app = typer.Typer(help="devices: provisioning, twins, telemetry", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens", no_args_is_help=True)
+Model = typer.Option(..., "--model", help="model id, e.g. acme.plug.v1", autocompletion=completer("model"))
+Did = typer.Argument(..., help="the device id", autocompletion=completer("did"))
+All = typer.Option(False, "--all", help="every row, not only the first --limit")
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 @device_app.command("provision")
 @handle_errors
-def provision(model: str = typer.Option(..., "--model"), count: int = typer.Option(1, "--count", min=1),
+def provision(model: str = Model, count: int = typer.Option(1, "--count", min=1),
               cell: str | None = typer.Option(None, "--cell", help="region cell (default: the hub's default cell)"),
               data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Provision devices: did, secret and bind code are shown once (only a salted hash is kept)."""
@@ -40,18 +43,21 @@ def provision(model: str = typer.Option(..., "--model"), count: int = typer.Opti
 
 @device_app.command("list")
 @handle_errors
-def device_list(model: str | None = typer.Option(None, "--model"), cell: str | None = typer.Option(None, "--cell"),
-                limit: int = typer.Option(100, "--limit"), data_dir: Path | None = DataDir,
-                as_json: bool = JsonOut) -> None:
-    """Provisioned devices."""
+def device_list(model: str | None = typer.Option(None, "--model", autocompletion=completer("model")),
+                cell: str | None = typer.Option(None, "--cell", autocompletion=completer("cell")),
+                limit: int = typer.Option(100, "--limit"), offset: int = typer.Option(0, "--offset", min=0),
+                everything: bool = All, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """Provisioned devices, oldest first."""
     services = open_services(data_dir)
-    emit([d.to_dict() for d in services.devices.list(cell=cell, model=model, limit=limit)], as_json=as_json,
-         columns=["did", "model", "cell", "status", "created_at"])
+    emit_page(lambda skip, n: [d.to_dict() for d in services.devices.list(cell=cell, model=model,
+                                                                          limit=skip + n)][skip:],
+              limit=limit, offset=offset, everything=everything, as_json=as_json,
+              columns=["did", "model", "cell", "status", "created_at"])
 
 
 @device_app.command("twin")
 @handle_errors
-def twin(did: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+def twin(did: str = Did, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """The twin as the REST API returns it."""
     services = open_services(data_dir)
     info = services.devices.get(did)
@@ -60,7 +66,7 @@ def twin(did: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> 
 
 @device_app.command("telemetry")
 @handle_errors
-def telemetry(did: str, key: str = typer.Option(..., "--key", help="siid.piid"), limit: int = typer.Option(20),
+def telemetry(did: str = Did, key: str = typer.Option(..., "--key", help="siid.piid"), limit: int = typer.Option(20),
               data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Latest samples of one property."""
     services = open_services(data_dir)
@@ -70,20 +76,22 @@ def telemetry(did: str, key: str = typer.Option(..., "--key", help="siid.piid"),
 
 @device_app.command("revoke")
 @handle_errors
-def revoke(did: str, data_dir: Path | None = DataDir) -> None:
+def revoke(did: str = Did, data_dir: Path | None = DataDir) -> None:
     """Disable a device's credentials."""
     open_services(data_dir).devices.revoke(did)
     console.print(f"revoked {did}")
 
 
 @handle_errors
-def dead_letters(did: str | None = typer.Option(None, "--did"), cell: str | None = typer.Option(None, "--cell"),
-                 limit: int = typer.Option(50, "--limit"), data_dir: Path | None = DataDir,
-                 as_json: bool = JsonOut) -> None:
+def dead_letters(did: str | None = typer.Option(None, "--did", autocompletion=completer("did")),
+                 cell: str | None = typer.Option(None, "--cell", autocompletion=completer("cell")),
+                 limit: int = typer.Option(50, "--limit"), offset: int = typer.Option(0, "--offset", min=0),
+                 everything: bool = All, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Messages the ingest refused, with the reason (newest first)."""
     services = open_services(data_dir)
-    emit(services.dead_letters.list(cell=cell, did=did, limit=limit), as_json=as_json,
-         columns=["id", "cell", "did", "msg_id", "code", "reason"])
+    emit_page(lambda skip, n: services.dead_letters.list(cell=cell, did=did, limit=skip + n)[skip:], limit=limit,
+              offset=offset, everything=everything, as_json=as_json,
+              columns=["id", "cell", "did", "msg_id", "code", "reason"])
 
 
 @token_app.command("list")
@@ -116,7 +124,7 @@ def token_create(role: str = typer.Option(..., "--role", help="operator or partn
 
 
 @handle_errors
-def simulate(model: str = typer.Option(..., "--model"), devices: int = typer.Option(5, "--devices", min=1),
+def simulate(model: str = Model, devices: int = typer.Option(5, "--devices", min=1),
              rate: float = typer.Option(1.0, "--rate", help="reports per second per device"),
              fault: str | None = typer.Option(None, "--fault", help="one of: " + ", ".join(FAULTS)),
              duration: float | None = typer.Option(None, "--duration", help="seconds (default: until Ctrl-C)"),

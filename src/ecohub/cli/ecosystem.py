@@ -11,7 +11,7 @@ import typer
 from ecohub.cli import design as design_cli
 from ecohub.cli import registry as registry_cli
 from ecohub.cli import supply as cli_supply
-from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
+from ecohub.cli.common import DataDir, JsonOut, completer, console, emit, emit_page, handle_errors, open_services
 from ecohub.ecosystem.domain import Stage
 from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.spec import SpecInvalid, diff_specs, parse_spec
@@ -19,6 +19,8 @@ from ecohub.spec.diff import compatible
 
 spec_app = typer.Typer(help="product specs (miot-spec-v2 documents)", no_args_is_help=True)
 product_app = typer.Typer(help="products and their lifecycle", no_args_is_help=True)
+ModelArg = typer.Argument(..., help="model id, e.g. acme.plug.v1", autocompletion=completer("model"))
+PartnerOpt = typer.Option(None, "--partner", help="partner id", autocompletion=completer("partner"))
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +37,7 @@ def register(app: typer.Typer) -> None:
 def spec_import(
     file: Path = typer.Argument(..., help="a miot-spec-v2 instance document (JSON)"),
     model: str = typer.Option(..., "--model", help="model id, e.g. acme.plug.v1"),
-    partner: str | None = typer.Option(None, "--partner", help="partner id"),
+    partner: str | None = PartnerOpt,
     category: str | None = typer.Option(None, "--category"),
     market: list[str] | None = typer.Option(None, "--market", help="target market (repeat); leaving `defined` "
                                             "needs the definition: category, markets, price and forecast"),
@@ -91,20 +93,23 @@ def _read_spec(file: Path) -> Any:
 
 @product_app.command("list")
 @handle_errors
-def product_list(partner: str | None = typer.Option(None, "--partner"), stage: str | None = typer.Option(None),
+def product_list(partner: str | None = PartnerOpt, stage: str | None = typer.Option(None),
                  category: str | None = typer.Option(None, "--category"),
-                 limit: int = typer.Option(1000, "--limit"), offset: int = typer.Option(0, "--offset"),
+                 limit: int = typer.Option(1000, "--limit"), offset: int = typer.Option(0, "--offset", min=0),
+                 everything: bool = typer.Option(False, "--all", help="every product, not only the first --limit"),
                  data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Products with their stage and spec version."""
     services = open_services(data_dir)
-    rows = [p.to_dict() for p in services.products.list(partner_id=partner, stage=stage, category=category,
-                                                        limit=limit, offset=offset)]
-    emit(rows, as_json=as_json, columns=["model", "partner_id", "category", "stage", "spec_version"])
+    emit_page(lambda skip, n: [p.to_dict() for p in services.products.list(
+        partner_id=partner, stage=stage, category=category, limit=n, offset=skip)],
+        limit=limit, offset=offset, everything=everything, as_json=as_json,
+        columns=["model", "partner_id", "category", "stage", "spec_version"],
+        total=lambda: services.products.count(partner_id=partner, stage=stage, category=category))
 
 
 @product_app.command("show")
 @handle_errors
-def product_show(model: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+def product_show(model: str = ModelArg, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """One product with its lifecycle history."""
     services = open_services(data_dir)
     emit({**services.products.get(model).to_dict(), "history": services.products.history(model)}, as_json=as_json)
@@ -112,7 +117,8 @@ def product_show(model: str, data_dir: Path | None = DataDir, as_json: bool = Js
 
 @product_app.command("transition")
 @handle_errors
-def product_transition(model: str, to: Stage = typer.Argument(...), reason: str = typer.Option("", "--reason"),
+def product_transition(model: str = ModelArg, to: Stage = typer.Argument(...),
+                       reason: str = typer.Option("", "--reason"),
                        data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Move a product along its lifecycle (guards apply)."""
     services = open_services(data_dir)
@@ -121,7 +127,7 @@ def product_transition(model: str, to: Stage = typer.Argument(...), reason: str 
 
 @product_app.command("define")
 @handle_errors
-def product_define(model: str, category: str | None = typer.Option(None, "--category"),
+def product_define(model: str = ModelArg, category: str | None = typer.Option(None, "--category"),
                    market: list[str] | None = typer.Option(None, "--market", help="target market (repeat)"),
                    price: str | None = typer.Option(None, "--price", help="target price"),
                    currency: str | None = typer.Option(None, "--currency"),
@@ -137,7 +143,7 @@ def product_define(model: str, category: str | None = typer.Option(None, "--cate
 
 @product_app.command("history")
 @handle_errors
-def product_history(model: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+def product_history(model: str = ModelArg, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Every recorded lifecycle transition (who, when, why)."""
     emit(open_services(data_dir).products.history(model), as_json=as_json,
          columns=["from", "to", "actor", "reason", "at"])

@@ -18,9 +18,18 @@ from ecohub.sdk.simulator import run_fleet
 
 
 def register(app: typer.Typer) -> None:
-    """Attach `up` and `demo`."""
+    """Attach `init`, `up` and `demo`."""
+    app.command("init")(init)
     app.command("up")(up)
     app.command("demo")(demo)
+
+
+@handle_errors
+def init(data_dir: Path | None = DataDir, database: str | None = DatabaseOpt) -> None:
+    """Create a data dir (databases migrated, keys made); the other data commands refuse a missing one."""
+    services = bootstrap(make_settings(data_dir, database=database, create=True))
+    services.close()
+    console.print(f"data dir ready: {services.settings.data_dir.resolve()}")
 
 
 def _pick_port(host: str, requested: int | None, default: int, what: str) -> int:
@@ -49,7 +58,7 @@ def up(data_dir: Path | None = DataDir, http_port: int | None = typer.Option(Non
        database: str | None = DatabaseOpt) -> None:
     """Run the hub: API, the embedded NATS broker (or a cluster's) and an ingest worker, in one process."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    services = bootstrap(make_settings(data_dir, database=database))
+    services = bootstrap(make_settings(data_dir, database=database, create=True))
     http = _pick_port(host, http_port, 8080, "HTTP")
     mqtt = _pick_port(host, mqtt_port, 1883, "MQTT") if broker == "embedded" else 0
 
@@ -71,7 +80,7 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
          host: str = typer.Option("127.0.0.1", "--host")) -> None:
     """Up + the demo ecosystem + a simulated fleet + where to look."""
     logging.basicConfig(level=logging.WARNING)
-    services = bootstrap(make_settings(data_dir))
+    services = bootstrap(make_settings(data_dir, create=True))
     with console.status("loading the demo ecosystem…"):
         state = load_demo(services, devices=devices, app_factory=create_app)
     console.print(f"demo loaded into {services.settings.data_dir}: the generated ecosystem and a fleet of "
@@ -85,9 +94,9 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
     http = _pick_port(host, http_port, 8080, "HTTP")
     mqtt = _pick_port(host, mqtt_port, 1883, "MQTT")
 
-    async def ready(hub: Services) -> None:
+    async def ready(hub: Services) -> asyncio.Task[object]:
         specs = {m: hub.products.compiled(m).spec for m in state.models}
-        asyncio.get_running_loop().create_task(
+        fleet = asyncio.get_running_loop().create_task(
             run_fleet(state.fleet, specs, host=host, port=mqtt, rate_hz=rate), name="demo-fleet")
         url = hub.runtime.http_url
         console.print(f"\n[bold green]ecohub demo is running[/bold green] with {len(state.fleet)} simulated devices")
@@ -104,6 +113,7 @@ def demo(data_dir: Path | None = DataDir, devices: int = typer.Option(50, "--dev
             console.print(f"  try: curl -H 'Authorization: Bearer {state.token}' "
                           f"{url}/api/v1/devices/{state.fleet[0]['did']}/twin")
         console.print("Ctrl-C stops; a second run reuses the data.")
+        return fleet  # stopped before the hub, so its devices leave while the broker still listens
 
     _run(serve_until_stopped(services, app_factory=create_app,
                              on_ready=ready, http_port=http, mqtt_port=mqtt, broker="embedded", host=host))

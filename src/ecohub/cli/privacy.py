@@ -6,13 +6,15 @@ from pathlib import Path
 
 import typer
 
-from ecohub.cli.common import DataDir, JsonOut, console, emit, handle_errors, open_services
+from ecohub.cli.common import DataDir, JsonOut, completer, console, emit, emit_page, handle_errors, open_services
 from ecohub.privacy import datamap
 from ecohub.schema import metadata_for
 
 privacy_app = typer.Typer(help="privacy: the data map, records of processing, data-subject requests",
                           no_args_is_help=True)
 residency_app = typer.Typer(help="data residency: prove personal data stays in its region cell", no_args_is_help=True)
+CellOpt = typer.Option(None, "--cell", help="region cell (default: the hub's default cell)",
+                       autocompletion=completer("cell"))
 audit_app = typer.Typer(help="the hash-chained audit log of each cell", no_args_is_help=True)
 
 
@@ -39,12 +41,12 @@ def show_datamap(as_json: bool = JsonOut) -> None:
 
 @privacy_app.command("requests")
 @handle_errors
-def requests(cell: str = typer.Option(..., "--cell"), status: str | None = typer.Option(None, "--status"),
+def requests(cell: str | None = CellOpt, status: str | None = typer.Option(None, "--status"),
              data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Data-subject requests of a cell, nearest deadline first."""
     svc = open_services(data_dir)
     try:
-        rows = svc.privacy.dsr.list(svc.dbs.check_cell(cell), status=status)
+        rows = svc.privacy.dsr.list(svc.dbs.check_cell(cell or svc.settings.default_cell), status=status)
     finally:
         svc.close()
     emit(rows if as_json else [{k: r[k] for k in ("request_id", "kind", "status", "subject", "due")} for r in rows],
@@ -53,13 +55,13 @@ def requests(cell: str = typer.Option(..., "--cell"), status: str | None = typer
 
 @privacy_app.command("extend")
 @handle_errors
-def extend(request_id: str, cell: str = typer.Option(..., "--cell"), reason: str = typer.Option(..., "--reason"),
+def extend(request_id: str, cell: str | None = CellOpt, reason: str = typer.Option(..., "--reason"),
            data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Extend a request's deadline by two months, with a reason."""
     svc = open_services(data_dir)
     try:
-        emit(svc.privacy.dsr.extend(svc.dbs.check_cell(cell), request_id, reason=reason, actor="operator:cli"),
-             as_json=as_json)
+        chosen = svc.dbs.check_cell(cell or svc.settings.default_cell)
+        emit(svc.privacy.dsr.extend(chosen, request_id, reason=reason, actor="operator:cli"), as_json=as_json)
     finally:
         svc.close()
 
@@ -76,8 +78,9 @@ def residency_report(data_dir: Path | None = DataDir, as_json: bool = JsonOut) -
     if as_json:
         emit(doc, as_json=True)
     else:
-        console.print(f"subjects: {doc['subjects']}; {doc['stores_scanned']} tables, {doc['rows_scanned']} rows "
-                      "scanned")
+        emit([{"cell": cell, **counts} for cell, counts in doc["subjects"].items()], as_json=False,
+             title="subjects per cell")
+        console.print(f"{doc['stores_scanned']} tables, {doc['rows_scanned']:,} rows scanned")
         if doc["findings"]:
             emit(doc["findings"], as_json=False, title="personal data outside its cell")
         else:
@@ -111,15 +114,18 @@ def verify(cell: str | None = typer.Option(None, "--cell"), data_dir: Path | Non
 
 @audit_app.command("log")
 @handle_errors
-def log(cell: str = typer.Option(..., "--cell"), subject: str | None = typer.Option(None, "--subject"),
-        limit: int = typer.Option(50, "--limit"), data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+def log(cell: str | None = CellOpt, subject: str | None = typer.Option(None, "--subject"),
+        limit: int = typer.Option(50, "--limit"), everything: bool = typer.Option(False, "--all", help="every entry"),
+        data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """The newest entries of a cell's audit log (of one subject)."""
     svc = open_services(data_dir)
     try:
-        rows = svc.privacy.audit.entries(svc.dbs.check_cell(cell), subject=subject, limit=limit)
+        chosen = svc.dbs.check_cell(cell or svc.settings.default_cell)
+        emit_page(lambda offset, n: svc.privacy.audit.entries(chosen, subject=subject, limit=offset + n)[offset:],
+                  limit=limit, everything=everything, as_json=as_json, how="--limit N or --all",
+                  columns=["seq", "at", "actor", "action", "subject"])
     finally:
         svc.close()
-    emit(rows, as_json=as_json, columns=["seq", "at", "actor", "action", "subject"])
 
 
 def register(app: typer.Typer) -> None:

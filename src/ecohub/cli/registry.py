@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ecohub.cli.common import DataDir, JsonOut, emit, handle_errors, open_services
+from ecohub.cli.common import DataDir, JsonOut, completer, emit, emit_page, handle_errors, open_services
 
 partner_app = typer.Typer(help="partners: registry, rounds, cap table, exits", no_args_is_help=True)
 round_app = typer.Typer(help="investment rounds (the brand's stake is computed)", no_args_is_help=True)
@@ -17,6 +17,7 @@ listing_app = typer.Typer(help="channel listings per market", no_args_is_help=Tr
 PriceOverride = typer.Option(None, "--price-override", help="the reason to accept a price outside the pricing "
                              "policy (audited)")
 catalogue_app = typer.Typer(help="catalogue queries", no_args_is_help=True)
+PartnerArg = typer.Argument(..., help="partner id", autocompletion=completer("partner"))
 
 
 def register(app: typer.Typer) -> None:
@@ -49,23 +50,27 @@ def partner_add(name: str, country: str = typer.Option(..., "--country", help="I
 @partner_app.command("list")
 @handle_errors
 def partner_list(kind: str | None = typer.Option(None, "--kind"), stage: str | None = typer.Option(None, "--stage"),
-                 country: str | None = typer.Option(None, "--country"), data_dir: Path | None = DataDir,
-                 as_json: bool = JsonOut) -> None:
+                 country: str | None = typer.Option(None, "--country"),
+                 limit: int = typer.Option(1000, "--limit"), offset: int = typer.Option(0, "--offset", min=0),
+                 everything: bool = typer.Option(False, "--all", help="every partner, not only the first --limit"),
+                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Partners with kind, country and stage."""
-    rows = open_services(data_dir).ecosystem.partners.list(kind=kind, stage=stage, country=country)
-    emit(rows, as_json=as_json, columns=["id", "name", "kind", "country", "founded_on", "stage"])
+    partners = open_services(data_dir).ecosystem.partners
+    emit_page(lambda skip, n: partners.list(kind=kind, stage=stage, country=country, limit=n, offset=skip),
+              limit=limit, offset=offset, everything=everything, as_json=as_json,
+              columns=["id", "name", "kind", "country", "founded_on", "stage"])
 
 
 @partner_app.command("show")
 @handle_errors
-def partner_show(partner_id: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+def partner_show(partner_id: str = PartnerArg, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """One partner with its rounds and exit."""
     emit(open_services(data_dir).ecosystem.partners.get(partner_id), as_json=as_json)
 
 
 @partner_app.command("cap-table")
 @handle_errors
-def partner_cap_table(partner_id: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+def partner_cap_table(partner_id: str = PartnerArg, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Every holder's stake after each round (computed from the rounds)."""
     table = open_services(data_dir).ecosystem.partners.cap_table(partner_id)
     if as_json:
@@ -78,7 +83,7 @@ def partner_cap_table(partner_id: str, data_dir: Path | None = DataDir, as_json:
 
 @partner_app.command("exit")
 @handle_errors
-def partner_exit(partner_id: str, kind: str = typer.Option(..., "--kind", help="ipo or acquisition"),
+def partner_exit(partner_id: str = PartnerArg, kind: str = typer.Option(..., "--kind", help="ipo or acquisition"),
                  date: str = typer.Option(..., "--date"), valuation: str = typer.Option(..., "--valuation"),
                  currency: str = typer.Option("USD", "--currency"), venue: str = typer.Option("", "--venue"),
                  data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
@@ -90,7 +95,7 @@ def partner_exit(partner_id: str, kind: str = typer.Option(..., "--kind", help="
 
 @round_app.command("add")
 @handle_errors
-def round_add(partner_id: str, series: str = typer.Option(..., "--series", help="seed, series_a, ..."),
+def round_add(partner_id: str = PartnerArg, series: str = typer.Option(..., "--series", help="seed, series_a, ..."),
               date: str = typer.Option(..., "--date", help="closing date YYYY-MM-DD"),
               pre_money: str = typer.Option(..., "--pre-money"), raised: str = typer.Option(..., "--raised"),
               brand: str = typer.Option("0", "--brand", help="the brand's participation in the amount raised"),
@@ -106,7 +111,7 @@ def round_add(partner_id: str, series: str = typer.Option(..., "--series", help=
 
 @round_app.command("list")
 @handle_errors
-def round_list(partner_id: str, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+def round_list(partner_id: str = PartnerArg, data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Rounds of a partner."""
     emit(open_services(data_dir).ecosystem.partners.rounds(partner_id), as_json=as_json,
          columns=["id", "series", "closed_on", "currency", "pre_money", "raised", "brand_amount", "post_money",
@@ -172,12 +177,15 @@ def listing_add(model: str, market: str, price: str = typer.Option(..., "--price
 def listing_list(model: str | None = typer.Option(None, "--model"), market: str | None = typer.Option(None, "--market"),
                  partner: str | None = typer.Option(None, "--partner"),
                  availability: str | None = typer.Option(None, "--availability"),
-                 limit: int = typer.Option(1000, "--limit"), data_dir: Path | None = DataDir,
-                 as_json: bool = JsonOut) -> None:
+                 limit: int = typer.Option(1000, "--limit"), offset: int = typer.Option(0, "--offset", min=0),
+                 everything: bool = typer.Option(False, "--all", help="every listing, not only the first --limit"),
+                 data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Listings."""
-    emit(open_services(data_dir).ecosystem.listings.list(model=model, market=market, partner_id=partner,
-                                                         availability=availability, limit=limit),
-         as_json=as_json, columns=["id", "model", "market", "sku", "price", "currency", "availability", "reason"])
+    listings = open_services(data_dir).ecosystem.listings
+    emit_page(lambda skip, n: listings.list(model=model, market=market, partner_id=partner,
+                                            availability=availability, limit=n, offset=skip),
+              limit=limit, offset=offset, everything=everything, as_json=as_json,
+              columns=["id", "model", "market", "sku", "price", "currency", "availability", "reason"])
 
 
 @listing_app.command("set")

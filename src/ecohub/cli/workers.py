@@ -29,7 +29,7 @@ def ingest(broker: str = typer.Option(..., "--broker", help="nats://host:port[,h
            data_dir: Path | None = DataDir, database: str | None = DatabaseOpt) -> None:
     """Run N ingest worker processes sharing the cluster's durable consumer of device messages."""
     logging.basicConfig(level=logging.WARNING)
-    settings = make_settings(data_dir, database=database)
+    settings = make_settings(data_dir, database=database, create=True)  # a server command, like `up`
     bootstrap(settings).close()  # migrate once before the workers start
     pool = WorkerPool(settings, broker_url=broker, workers=workers)
     stopping = False
@@ -55,7 +55,7 @@ def api(broker: str = typer.Option(..., "--broker", help="nats://host:port[,host
         data_dir: Path | None = DataDir, database: str | None = DatabaseOpt) -> None:
     """Run an API process (HTTP, commands, the devices' auth callout) on a NATS cluster; ingest runs separately."""
     logging.basicConfig(level=logging.WARNING)
-    services = bootstrap(make_settings(data_dir, database=database))
+    services = bootstrap(make_settings(data_dir, database=database, create=True))
     console.print(f"ecohub API on http://{host}:{http_port}/api/v1/docs, commands via {broker}")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_api(services, app_factory=create_app, http_port=http_port, broker_url=broker, host=host))

@@ -6,9 +6,10 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, check_partner, partner_filter
@@ -110,12 +111,16 @@ class DeviceService:
         session.execute(update(Device).where(Device.did == did).values(bound=bound))
 
     def list(self, *, cell: str | None = None, model: str | None = None, limit: int = 1000,
-             caller: Principal | None = None) -> list[DeviceInfo]:
-        """Devices of one cell (or all), optionally of one model; a partner caller sees its own (a full page)."""
+             caller: Principal | None = None, after: tuple[str, str] | None = None) -> list[DeviceInfo]:
+        """Devices of one cell (or all), oldest first (then by did), optionally of one model; a partner caller sees
+        its own (a full page). `after` = (created_at, did) of the previous page's last device (keyset paging)."""
         partner_id = partner_filter(caller, None)
         out = []
         for c in [self.dbs.check_cell(cell)] if cell else self.dbs.cells:
-            q = select(Device).order_by(Device.created_at).limit(limit)
+            q = select(Device).order_by(Device.created_at, Device.did).limit(limit)
+            if after is not None:
+                at = _instant(after[0])
+                q = q.where(or_(Device.created_at > at, and_(Device.created_at == at, Device.did > after[1])))
             if model:
                 q = q.where(Device.model == model)
             if partner_id is not None:  # a partner: its own products' units that no user has bound
@@ -123,6 +128,7 @@ class DeviceService:
             with self.dbs.cell_session(c) as s:
                 out += [DeviceInfo(d.did, d.model, c, d.status, d.partner_id, d.created_at.isoformat())
                         for d in s.scalars(q)]
+        out.sort(key=lambda d: (d.created_at, d.did))
         return out[:limit]
 
     def model_of(self, did: str) -> str | None:
@@ -235,12 +241,23 @@ class DeadLetterService:
     def __init__(self, dbs: Databases) -> None:
         self.dbs = dbs
 
-    def list(self, *, cell: str | None = None, did: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first."""
+    def list(self, *, cell: str | None = None, did: str | None = None, limit: int = 100,
+             before: tuple[int, str, int] | None = None) -> list[dict[str, Any]]:
+        """Newest first: by received_ms, then cell, then id, all descending. `before` = (received_ms, cell, id) of
+        the previous page's last row (keyset paging)."""
         cells = [self.dbs.check_cell(cell)] if cell else self.dbs.cells
         out: list[dict[str, Any]] = []
         for c in cells:
-            q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+            q = select(DeadLetter).order_by(DeadLetter.received_ms.desc(), DeadLetter.id.desc()).limit(limit)
+            if before is not None:
+                ms, last_cell, last_id = before
+                if c > last_cell:  # this cell's rows of the same instant came before the last one
+                    q = q.where(DeadLetter.received_ms < ms)
+                elif c < last_cell:
+                    q = q.where(DeadLetter.received_ms <= ms)
+                else:
+                    q = q.where(or_(DeadLetter.received_ms < ms,
+                                    and_(DeadLetter.received_ms == ms, DeadLetter.id < last_id)))
             if did:
                 q = q.where(DeadLetter.did == did)
             with self.dbs.cell_session(c) as s:
@@ -250,5 +267,13 @@ class DeadLetterService:
                      "payload": r.payload.decode("utf-8", "replace")}
                     for r in s.scalars(q)
                 ]
-        out.sort(key=lambda r: r["received_ms"], reverse=True)
+        out.sort(key=lambda r: (r["received_ms"], r["cell"], r["id"]), reverse=True)
         return out[:limit]
+
+
+def _instant(text: str) -> datetime:
+    """A created_at from a paging cursor (as DeviceInfo renders it)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as err:
+        raise InvalidInput(f"bad paging position {text!r}", code=ErrorCode.INVALID_CURSOR) from err

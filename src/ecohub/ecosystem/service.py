@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role, check_partner, partner_filter
@@ -370,6 +370,20 @@ class ProductService:
                                       .where(ProductMarket.model.in_(chunk))):
                     markets.setdefault(m, []).append(c)
             return [_view(p, markets.get(p.model, ())) for p in products]
+
+    def count(self, *, partner_id: str | None = None, stage: str | None = None, category: str | None = None,
+              caller: Principal | None = None) -> int:
+        """How many products `list` with the same filters would return in all (a list's "of N")."""
+        partner_id = partner_filter(caller, partner_id)
+        q = select(func.count()).select_from(Product)
+        if partner_id:
+            q = q.where(Product.partner_id == partner_id)
+        if stage:
+            q = q.where(Product.stage == stage)
+        if category:
+            q = q.where(Product.category == category)
+        with self.dbs.global_session() as s:
+            return int(s.scalar(q) or 0)
 
     def compiled(self, model: str) -> CompiledSpec:
         """The compiled spec of a product, cached; other processes' spec changes are seen within a few seconds."""

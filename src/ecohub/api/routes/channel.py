@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from ecohub.api import paging
 from ecohub.api.deps import Limit, Offset, RowId, ServicesDep, require
+from ecohub.api.paging import CursorParam
 from ecohub.auth import Principal, Role
 from ecohub.ecosystem.domain import Availability
 
@@ -68,13 +70,17 @@ def add_listing(body: ListingIn, services: ServicesDep,
                                            actor=principal.actor, price_override=body.price_override)
 
 
-@router.get("/listings")
-def list_listings(services: ServicesDep, model: str | None = None, market: str | None = None,
-                  partner_id: str | None = None, availability: str | None = None, limit: Limit = 1000,
-                  offset: Offset = 0, principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
-    """Listings (partners see their own products' listings)."""
-    return services.ecosystem.listings.list(model=model, market=market, partner_id=partner_id,
-                                            availability=availability, limit=limit, offset=offset, caller=principal)
+@router.get("/listings", responses={200: {"headers": paging.LINK_HEADER}})
+def list_listings(request: Request, response: Response, services: ServicesDep, model: str | None = None,
+                  market: str | None = None, partner_id: str | None = None, availability: str | None = None,
+                  limit: Limit = 1000, offset: Offset = 0, cursor: CursorParam = None,
+                  principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+    """Listings (partners see their own products' listings); a `Link` header names the next page."""
+    start = paging.offset_of(cursor, offset)
+    rows = services.ecosystem.listings.list(model=model, market=market, partner_id=partner_id,
+                                            availability=availability, limit=limit + 1, offset=start,
+                                            caller=principal)
+    return paging.offset_page(request, response, rows, limit=limit, start=start)
 
 
 @router.patch("/listings/{listing_id}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ecohub.api import paging
 from ecohub.api.deps import Millis, OperatorDep, ServicesDep, require
+from ecohub.api.paging import CursorParam
 from ecohub.auth import Principal, Role
 from ecohub.connect.authority import recorded_refusals
 from ecohub.errors import ErrorCode, Unavailable
@@ -48,11 +50,19 @@ def provision(body: DeviceIn, services: ServicesDep,
     return {**device.to_dict(), "mqtt": {"host": host, "port": port}}
 
 
-@router.get("/devices")
-def list_devices(services: ServicesDep, model: str | None = None, cell: str | None = None,
-                 limit: int = Query(100, ge=1, le=1000), principal: Principal = Depends(staff)) -> list[Any]:
-    """Devices (partners see their own products' devices)."""
-    return [r.to_dict() for r in services.devices.list(cell=cell, model=model, limit=limit, caller=principal)]
+@router.get("/devices", responses={200: {"headers": paging.LINK_HEADER}})
+def list_devices(request: Request, response: Response, services: ServicesDep, model: str | None = None,
+                 cell: str | None = None, limit: int = Query(100, ge=1, le=1000), cursor: CursorParam = None,
+                 principal: Principal = Depends(staff)) -> list[Any]:
+    """Devices, oldest first (partners see their own products' devices); a `Link` header names the next page."""
+    after = None
+    if cursor is not None:
+        position = paging.decode(cursor)
+        after = (paging.field(position, "t", str), paging.field(position, "d", str))
+    rows = [r.to_dict() for r in services.devices.list(cell=cell, model=model, limit=limit + 1, caller=principal,
+                                                       after=after)]
+    return paging.page(request, response, rows, limit=limit,
+                       position_of=lambda last: {"t": last["created_at"], "d": last["did"]})
 
 
 @router.get("/devices/{did}")
@@ -117,12 +127,18 @@ async def send_command(did: str, body: CommandIn, services: ServicesDep, respons
     return result
 
 
-@router.get("/dead-letters")
-def dead_letters(services: ServicesDep, did: str | None = None, cell: str | None = None,
-                 limit: int = Query(100, ge=1, le=1000),
+@router.get("/dead-letters", responses={200: {"headers": paging.LINK_HEADER}})
+def dead_letters(request: Request, response: Response, services: ServicesDep, did: str | None = None,
+                 cell: str | None = None, limit: int = Query(100, ge=1, le=1000), cursor: CursorParam = None,
                  principal: Principal = Depends(require(Role.OPERATOR))) -> list[Any]:
-    """Refused messages with their reasons, newest first."""
-    return services.dead_letters.list(cell=cell, did=did, limit=limit)
+    """Refused messages with their reasons, newest first; a `Link` header names the next page."""
+    before = None
+    if cursor is not None:
+        position = paging.decode(cursor)
+        before = (paging.field(position, "t", int), paging.field(position, "c", str), paging.field(position, "i", int))
+    rows = services.dead_letters.list(cell=cell, did=did, limit=limit + 1, before=before)
+    return paging.page(request, response, rows, limit=limit,
+                       position_of=lambda last: {"t": last["received_ms"], "c": last["cell"], "i": last["id"]})
 
 
 @router.post("/devices/{did}/revoke")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from ecohub.api import paging
 from ecohub.api.deps import Limit, Offset, ServicesDep, StaffDep, require
+from ecohub.api.paging import CursorParam
 from ecohub.api.routes import channel as api_channel
 from ecohub.api.routes import designs as api_designs
 from ecohub.api.routes import partners as api_partners
@@ -80,13 +82,16 @@ def check_spec(model: str, body: SpecCheckIn, services: ServicesDep, principal: 
     return services.products.check_spec(model, body.spec, caller=principal)
 
 
-@router.get("/products")
-def list_products(services: ServicesDep, partner_id: str | None = None, stage: str | None = None,
-                  category: str | None = None, limit: Limit = 1000, offset: Offset = 0,
+@router.get("/products", responses={200: {"headers": paging.LINK_HEADER}})
+def list_products(request: Request, response: Response, services: ServicesDep, partner_id: str | None = None,
+                  stage: str | None = None, category: str | None = None, limit: Limit = 1000, offset: Offset = 0,
+                  cursor: CursorParam = None,
                   principal: Principal = Depends(require(Role.OPERATOR, Role.PARTNER))) -> list[dict[str, Any]]:
-    """Products, optionally by partner, stage or category (partners see their own)."""
-    return [p.to_dict() for p in services.products.list(partner_id=partner_id, stage=stage, category=category,
-                                                        limit=limit, offset=offset, caller=principal)]
+    """Products, optionally by partner, stage or category (partners see their own); `Link` names the next page."""
+    start = paging.offset_of(cursor, offset)
+    rows = [p.to_dict() for p in services.products.list(partner_id=partner_id, stage=stage, category=category,
+                                                        limit=limit + 1, offset=start, caller=principal)]
+    return paging.offset_page(request, response, rows, limit=limit, start=start)
 
 
 @router.get("/products/{model}")

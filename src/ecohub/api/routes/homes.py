@@ -78,10 +78,12 @@ def get_home(home_id: str, services: ServicesDep, principal: Principal = Depends
     return services.home.homes.get(principal, home_id)
 
 
-@router.patch("/homes/{home_id}", status_code=204)
-def rename_home(home_id: str, body: NameIn, services: ServicesDep, principal: Principal = Depends(owner)) -> None:
-    """Rename a home (owner)."""
+@router.patch("/homes/{home_id}")
+def rename_home(home_id: str, body: NameIn, services: ServicesDep,
+                principal: Principal = Depends(owner)) -> dict[str, Any]:
+    """Rename a home (owner); → the home as GET returns it."""
     services.home.homes.rename(principal, home_id, body.name)
+    return services.home.homes.get(principal, home_id)
 
 
 @router.delete("/homes/{home_id}", status_code=204)
@@ -97,11 +99,12 @@ def add_room(home_id: str, body: NameIn, services: ServicesDep, principal: Princ
     return services.home.homes.add_room(principal, home_id, body.name)
 
 
-@router.patch("/homes/{home_id}/rooms/{room_id}", status_code=204)
+@router.patch("/homes/{home_id}/rooms/{room_id}")
 def rename_room(home_id: str, room_id: str, body: NameIn, services: ServicesDep,
-                principal: Principal = Depends(member)) -> None:
-    """Rename a room (owner or member)."""
+                principal: Principal = Depends(member)) -> dict[str, Any]:
+    """Rename a room (owner or member); → the room {room_id, name}."""
     services.home.homes.rename_room(principal, home_id, room_id, body.name)
+    return _entry(services.home.homes.get(principal, home_id)["rooms"], "room_id", room_id)
 
 
 @router.delete("/homes/{home_id}/rooms/{room_id}", status_code=204)
@@ -124,15 +127,21 @@ def home_devices(home_id: str, services: ServicesDep, principal: Principal = Dep
     return services.home.devices.of_user(principal, home_id)
 
 
-@router.patch("/homes/{home_id}/devices/{did}", status_code=204)
+@router.patch("/homes/{home_id}/devices/{did}")
 def update_device(home_id: str, did: str, body: DevicePatch, services: ServicesDep,
-                  principal: Principal = Depends(member)) -> None:
-    """Rename a device or move it to a room (owner or member)."""
+                  principal: Principal = Depends(member)) -> dict[str, Any]:
+    """Rename a device or move it to a room (owner or member); → the home's entry {did, name, room_id}."""
     services.home.bindings.update(principal, home_id, did, name=body.name, room_id=body.room_id,
                                   clear_room="room_id" in body.model_fields_set and body.room_id is None)
+    return _entry(services.home.homes.get(principal, home_id)["devices"], "did", did)
 
 
-@router.delete("/homes/{home_id}/devices/{did}")
+def _entry(rows: list[dict[str, Any]], key: str, value: str) -> dict[str, Any]:
+    """The row of a home's rooms or devices just changed (it exists: the change succeeded)."""
+    return next(r for r in rows if r[key] == value)
+
+
+@router.delete("/homes/{home_id}/devices/{did}", status_code=200)
 async def unbind_device(home_id: str, did: str, services: ServicesDep,
                         principal: Principal = Depends(owner)) -> dict[str, Any]:
     """Unbind a device (owner): its credentials are reset; the new secret and bind code are shown once."""

@@ -6,10 +6,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from ecohub.api import paging
 from ecohub.api.deps import Limit, Offset, ServicesDep, require
+from ecohub.api.paging import CursorParam
 from ecohub.auth import Principal, Role
 from ecohub.ecosystem.domain import ExitKind, PartnerKind
 
@@ -63,13 +65,15 @@ def add_partner(body: PartnerIn, services: ServicesDep,
         contact_role=body.contact_role, contact_email=body.contact_email, actor=principal.actor)
 
 
-@router.get("/partners")
-def list_partners(services: ServicesDep, kind: str | None = None, stage: str | None = None,
-                  country: str | None = None, limit: Limit = 1000, offset: Offset = 0,
-                  principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
-    """Partners (a partner sees only itself)."""
-    return services.ecosystem.partners.list(kind=kind, stage=stage, country=country, limit=limit, offset=offset,
+@router.get("/partners", responses={200: {"headers": paging.LINK_HEADER}})
+def list_partners(request: Request, response: Response, services: ServicesDep, kind: str | None = None,
+                  stage: str | None = None, country: str | None = None, limit: Limit = 1000, offset: Offset = 0,
+                  cursor: CursorParam = None, principal: Principal = OperatorOrPartner) -> list[dict[str, Any]]:
+    """Partners (a partner sees only itself); a `Link` header names the next page."""
+    start = paging.offset_of(cursor, offset)
+    rows = services.ecosystem.partners.list(kind=kind, stage=stage, country=country, limit=limit + 1, offset=start,
                                             caller=principal)
+    return paging.offset_page(request, response, rows, limit=limit, start=start)
 
 
 @router.get("/partners/{partner_id}")

@@ -58,13 +58,15 @@ def finding(finding_id: str, services: ServicesDep, principal: OperatorDep) -> d
 
 
 @router.post("/security/findings/{finding_id}:acknowledge")
-def acknowledge(finding_id: str, body: DecisionIn, services: ServicesDep, principal: OperatorDep) -> dict[str, Any]:
+def acknowledge_finding(finding_id: str, body: DecisionIn, services: ServicesDep,
+                        principal: OperatorDep) -> dict[str, Any]:
     """Acknowledge a finding (seen, being handled) with a reason; audited."""
     return services.security.service.decide(finding_id, "acknowledge", reason=body.reason, caller=principal)
 
 
 @router.post("/security/findings/{finding_id}:suppress")
-def suppress(finding_id: str, body: DecisionIn, services: ServicesDep, principal: OperatorDep) -> dict[str, Any]:
+def suppress_finding(finding_id: str, body: DecisionIn, services: ServicesDep,
+                     principal: OperatorDep) -> dict[str, Any]:
     """Suppress a finding (accepted risk: not raised again for this subject) with a reason; audited."""
     return services.security.service.decide(finding_id, "suppress", reason=body.reason, caller=principal)
 
