@@ -31,7 +31,7 @@ TYPE_NAMES: dict[str, str] = {
     "temperature-display-unit": N_("Temperature unit"), "default-power-on-state": N_("State after power loss"),
     "electric-current": N_("Current"), "voltage": N_("Voltage"), "illumination": N_("Illuminance"),
     "motion-state": N_("Motion"), "contact-state": N_("Contact"), "submersion-state": N_("Leak"),
-    "charging-state": N_("Charging"), "air-quality": N_("Air quality"),
+    "charging-state": N_("Charging"), "air-quality": N_("Air quality"), "toggle": N_("Toggle"),
     # services
     "switch": N_("Switch"), "light": N_("Light"), "indicator-light": N_("Indicator light"), "battery": N_("Battery"),
     "environment": N_("Environment"), "temperature-humidity-sensor": N_("Temperature and humidity"),

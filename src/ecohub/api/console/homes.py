@@ -120,7 +120,7 @@ class Cards:
 def favourites_of(request: Request) -> frozenset[str]:
     """The devices this browser marked as favourites (a cookie: a per-browser choice, like the language)."""
     raw = request.cookies.get(FAV_COOKIE, "")
-    return frozenset(x for x in raw.split(".") if x.isalnum())
+    return frozenset(x for x in raw.split(".") if x and x.replace("-", "").replace("_", "").isalnum())
 
 
 def coerce(prop: dict[str, Any], raw: str) -> Any:

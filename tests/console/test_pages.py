@@ -1,0 +1,183 @@
+"""The console's pages in a real browser: languages, rule editing, consents, the phone layout, offline API docs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import expect
+
+from ecohub.bootstrap import Services
+from tests.console.conftest import EMAIL, PASSWORD, Home
+
+pytestmark = pytest.mark.browser
+
+
+async def _signed_in(browser: Any, hub: Services, *, locale: str | None = None,
+                     phone: bool = False) -> tuple[Any, list[str]]:
+    """A user's page (optionally in a browser language or phone-sized) and the JavaScript errors it raises."""
+    options: dict[str, Any] = {"viewport": {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}}
+    if locale:
+        options["locale"] = locale  # chromium sends Accept-Language from it
+    context = await browser.new_context(**options)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await page.goto(f"{hub.runtime.http_url}/console/login")
+    await page.fill("#email", EMAIL)
+    await page.fill("#password", PASSWORD)
+    await page.click("form:has(#email) button[type=submit]")
+    await page.wait_for_url("**/console/homes/**")
+    return page, errors
+
+
+async def test_german_and_chinese_pages_are_translated_with_lang_set(hub: Services, home: Home, browser: Any) -> None:
+    page, errors = await _signed_in(browser, hub, locale="de-DE")
+    assert await page.get_attribute("html", "lang") == "de"
+    nav = await page.inner_text("nav[aria-label=Hauptnavigation]")
+    assert "Automationen" in nav and "Datenschutz" in nav
+    card = page.locator(f"#card-{home.devices[0].did}")
+    assert "Schalter" in await card.inner_text()  # the plug's switch service, in German
+    await expect(card.locator("[data-online]")).to_have_text("online")
+    await page.goto(f"{hub.runtime.http_url}/console/privacy")
+    assert "Einwilligungen" in await page.inner_text("main")
+
+    # the switcher: Simplified Chinese, kept for the account and the next pages
+    await page.select_option("#lang-switch", "zh_Hans")
+    await page.wait_for_load_state("load")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    assert "隐私" in await page.inner_text("h1")
+    await page.goto(f"{hub.runtime.http_url}/console/automations")
+    assert "自动化" in await page.inner_text("h1")
+    assert hub.home.accounts.profile(home.principal)["locale"] == "zh_Hans"
+    assert errors == []
+
+
+async def test_a_rule_is_shown_as_a_sentence_edited_and_disabled(hub: Services, home: Home, browser: Any) -> None:
+    a, b = home.devices
+    rule = hub.automations.create(home.principal, home.home_id, {
+        "name": "A on turns B on", "triggers": [{"type": "property", "did": a.did, "prop": "2.1", "op": "==",
+                                                 "value": True}],
+        "actions": [{"type": "set", "did": b.did, "values": {"2.1": True}}]})
+    page, errors = await _signed_in(browser, hub)
+    await page.goto(f"{hub.runtime.http_url}/console/automations")
+    item = page.locator(f"[data-rule='{rule['rule_id']}']")
+    assert await item.locator(".sentence").inner_text() == \
+        "When Plug 1 · Switch is On, set Plug 2 · Switch to On"
+
+    await item.locator("text=Edit").click()
+    await expect(page.locator("#r-name")).to_have_value("A on turns B on")
+    await expect(page.locator("#r-then-prop")).to_have_value("2.1")  # the pickers show the stored rule
+    await page.fill("#r-name", "A on turns B off")
+    await page.select_option("#r-then-value", "false")
+    await page.click("text=Save rule")
+    assert "Saved" in await page.inner_text("[role=status]")
+    stored = hub.automations.get(home.principal, rule["rule_id"])
+    assert stored["name"] == "A on turns B off" and stored["actions"][0]["values"] == {"2.1": False}
+    item = page.locator(f"[data-rule='{rule['rule_id']}']")
+    assert await item.locator(".sentence").inner_text() == \
+        "When Plug 1 · Switch is On, set Plug 2 · Switch to Off"
+
+    await item.locator("button:has-text('Disable')").click()
+    await expect(page.locator(f"[data-rule='{rule['rule_id']}'] .tag")).to_have_text("disabled")
+    assert hub.automations.get(home.principal, rule["rule_id"])["enabled"] is False
+    b.values[(2, 1)] = True
+    a.report({(2, 1): True})  # a disabled rule does not act
+    await page.wait_for_timeout(1500)
+    assert b.values[(2, 1)] is True
+
+    page.on("dialog", lambda d: d.accept())
+    await page.locator(f"[data-rule='{rule['rule_id']}'] button:has-text('Delete')").click()
+    await expect(page.locator(f"[data-rule='{rule['rule_id']}']")).to_have_count(0)
+    assert hub.automations.of_home(home.principal, home.home_id) == []
+    assert errors == []
+
+
+async def test_a_consent_is_given_then_withdrawn_with_its_effect_explained(hub: Services, home: Home,
+                                                                           browser: Any) -> None:
+    page, errors = await _signed_in(browser, hub)
+    await page.goto(f"{hub.runtime.http_url}/console/privacy")
+    purpose = page.locator("[data-purpose=device_diagnostics_to_maker]")
+    assert "never asked" in await purpose.locator("[data-state]").inner_text()
+    assert "very next read leaves them out" in await purpose.inner_text()  # the effect, before one decides
+    await purpose.locator("button:has-text('Give consent')").click()
+    await expect(page.locator("[role=status]")).to_contain_text("You gave consent")
+    cell = home.principal.cell or ""
+    assert hub.privacy.consents.current(cell, home.principal.subject)["device_diagnostics_to_maker"]["given"] is True
+
+    await page.locator("[data-purpose=device_diagnostics_to_maker] button:has-text('Withdraw consent')").click()
+    await expect(page.locator("[role=status]")).to_contain_text("You withdrew consent")
+    assert hub.privacy.consents.current(cell, home.principal.subject)["device_diagnostics_to_maker"]["given"] is False
+    assert "withdrawn on" in await page.locator("[data-purpose=device_diagnostics_to_maker] [data-state]").inner_text()
+    assert errors == []
+
+
+async def test_the_phone_layout_keeps_the_header_to_one_line(hub: Services, home: Home, operator_token: str,
+                                                             browser: Any) -> None:
+    page, errors = await _signed_in(browser, hub, phone=True)
+    header = await page.locator("header.top").bounding_box()
+    assert header is not None and header["height"] <= 64, header  # one line, not ~270 px
+    nav = page.locator("nav[aria-label=Main]")
+    await expect(nav).to_be_hidden()
+    await page.click("#menu-toggle")
+    await expect(nav).to_be_visible()
+    await nav.locator("text=Automations").click()
+    await page.wait_for_url("**/console/automations")
+
+    # an operator's table on a phone: each row a card whose cells name their column
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    op = await context.new_page()
+    await op.goto(f"{hub.runtime.http_url}/console/login")
+    await op.fill("#token", operator_token)
+    await op.click("text=Sign in with token")
+    await op.goto(f"{hub.runtime.http_url}/console/fleet")
+    cell = op.locator("table.responsive tbody tr").first.locator("td[data-label=Model]")
+    await expect(cell).to_be_visible()
+    box = await cell.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390  # nothing cut off to the right
+    assert errors == []
+
+
+async def test_api_docs_work_with_no_outside_requests(hub: Services, browser: Any) -> None:
+    page = await browser.new_page()
+    own = urlsplit(hub.runtime.http_url).netloc
+    outside: list[str] = []
+
+    async def only_the_hub(route: Any) -> None:
+        if urlsplit(route.request.url).netloc != own:
+            outside.append(route.request.url)
+            await route.abort()  # no network: anything from a CDN fails
+        else:
+            await route.continue_()
+
+    await page.route("**/*", only_the_hub)
+    await page.goto(f"{hub.runtime.http_url}/api/v1/docs")
+    await expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=15000)
+    assert await page.locator(".swagger-ui .opblock").count() > 3  # the operations render from the spec
+    assert outside == []
+
+
+async def test_unknown_pages_the_manifest_and_the_service_worker(hub: Services, home: Home, browser: Any) -> None:
+    page, errors = await _signed_in(browser, hub)
+    response = await page.goto(f"{hub.runtime.http_url}/console/no-such-page")
+    assert response is not None and response.status == 404
+    assert await page.locator("nav[aria-label=Main] a").count() >= 3  # the navigation stays
+    manifest = await (await page.request.get(f"{hub.runtime.http_url}/console/manifest.webmanifest")).json()
+    assert manifest["start_url"] == "/console/" and {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
+    for icon in manifest["icons"]:
+        assert (await page.request.get(f"{hub.runtime.http_url}{icon['src']}")).ok
+    sw = await page.request.get(f"{hub.runtime.http_url}/console/sw.js")
+    assert sw.ok and "caches.open" in await sw.text()
+    assert (await page.request.get(f"{hub.runtime.http_url}/favicon.ico")).ok
+    # the home page: favourites first, search narrows the cards
+    await page.goto(f"{hub.runtime.http_url}/console/homes/{home.home_id}")
+    first = home.devices[1].did
+    await page.locator(f"#card-{first} button.fav").click()
+    await page.wait_for_url(re.compile(r".*/console/homes/.*"))
+    await expect(page.locator(f"section:has(#room-favourites) #card-{first}")).to_have_count(1)
+    await page.fill("#device-search", "Plug 1")
+    await expect(page.locator(f"#card-{home.devices[0].did}")).to_be_visible()
+    await expect(page.locator(f"#card-{first}")).to_be_hidden()
+    assert errors == []
