@@ -181,3 +181,15 @@ async def test_unknown_pages_the_manifest_and_the_service_worker(hub: Services, 
     await expect(page.locator(f"#card-{home.devices[0].did}")).to_be_visible()
     await expect(page.locator(f"#card-{first}")).to_be_hidden()
     assert errors == []
+
+
+async def test_a_room_s_switches_go_on_and_off_together(hub: Services, home: Home, browser: Any) -> None:
+    page, errors = await _signed_in(browser, hub)
+    assert all(d.values[(2, 1)] is False for d in home.devices)
+    await page.click("button[data-group=switch-on]")
+    await expect(page.locator("[role=status]")).to_have_text("2 of 2 devices confirmed.")
+    assert all(d.values[(2, 1)] is True for d in home.devices)  # both plugs answered the one tap
+    await page.click("button[data-group=switch-off]")
+    await expect(page.locator("[role=status]")).to_have_text("2 of 2 devices confirmed.")
+    assert all(d.values[(2, 1)] is False for d in home.devices)
+    assert errors == []

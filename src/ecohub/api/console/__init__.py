@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ def mount_console(app: FastAPI, services: Services) -> None:
                 i18n.deactivate(token)
         if api_not_found is None:
             raise err
-        return await api_not_found(request, err)  # type: ignore[no-any-return]
+        answer = api_not_found(request, err)
+        return await answer if inspect.isawaitable(answer) else answer
 
     app.add_exception_handler(StarletteHTTPException, not_found)

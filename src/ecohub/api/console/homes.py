@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ from ecohub.bootstrap import Services
 from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.home.domain import HomeRole
 from ecohub.protocol import Method
-from ecohub.spec.domain import Spec
+from ecohub.spec.domain import Spec, urn_name
 from ecohub.spec.labels import type_label, unit_symbol, value_words
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -90,7 +91,7 @@ def event_view(spec: Spec, event: dict[str, Any]) -> dict[str, Any]:
         ((a.get("piid"), a.get("value")) for a in raw if isinstance(a, dict)) if isinstance(raw, list) else ())
     details = []
     for piid, value in items:
-        prop = spec.prop(int(event["siid"]), int(piid)) if str(piid).isdigit() else None
+        prop = spec.prop(int(event["siid"]), int(str(piid))) if str(piid).isdigit() else None
         if prop is None:
             details.append(f"{piid}: {value}")
             continue
@@ -147,10 +148,49 @@ def homes(request: Request, services: ServicesDep, principal: Principal = Depend
     return render(request, "user/homes.html", principal, homes=mine)
 
 
+GROUPS = {"light": ("light",), "switch": ("switch", "outlet")}  # a room's device groups: MIoT service types
+
+
+def group_keys(services: Services, model: str, kind: str) -> list[str]:
+    """The writable on/off properties of a model's services of a group kind (a light's `light.on`)."""
+    spec = services.products.compiled(model).spec
+    return [p.key for s in spec.services if urn_name(s.type) in GROUPS.get(kind, ()) for p in s.properties
+            if urn_name(p.type) == "on" and p.writable and p.format == "bool"]
+
+
+def room_groups(services: Services, devices: list[dict[str, Any]]) -> list[str]:
+    """Which groups a room's controllable devices form (at least one member each)."""
+    return [kind for kind in GROUPS if any(d["can_control"] and group_keys(services, d["model"], kind)
+                                           for d in devices)]
+
+
+@router.post("/homes/{home_id}/group", response_class=HTMLResponse)
+async def switch_group(home_id: str, request: Request, services: ServicesDep, room_id: str = Form(...),
+                       kind: str = Form(...), on: bool = Form(...),
+                       principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """Switch every light (or switch) of a room on or off at once; the page says how many devices confirmed."""
+    if kind not in GROUPS:
+        raise InvalidInput(f"no device group {kind!r}", code=ErrorCode.INVALID_INPUT)
+    members = [d for d in services.home.devices.of_user(principal, home_id)
+               if d["room_id"] == room_id and d["role"] in ("owner", "member")]
+    calls = [(d, keys) for d in members if (keys := group_keys(services, d["model"], kind))]
+    results = await asyncio.gather(*(services.home.devices.set_properties(principal, d["did"], dict.fromkeys(keys, on))
+                                     for d, keys in calls), return_exceptions=True)
+    confirmed = sum(1 for r in results if isinstance(r, dict) and r.get("status") == "replied")
+    notice = i18n.gettext("%(ok)s of %(n)s devices confirmed.", ok=confirmed, n=len(calls))
+    return home_page(home_id, request, services, principal, room=None, q="", notice=notice)
+
+
 @router.get("/homes/{home_id}", response_class=HTMLResponse)
 def home(home_id: str, request: Request, services: ServicesDep, room: str | None = None, q: str = "",
          principal: Principal = Depends(user_only)) -> HTMLResponse:
     """A home: favourites first, then a section per room (or one room), cards searchable by name, updated live."""
+    return home_page(home_id, request, services, principal, room=room, q=q)
+
+
+def home_page(home_id: str, request: Request, services: Services, principal: Principal, *, room: str | None,
+              q: str, notice: str | None = None) -> HTMLResponse:
+    """The home page, with what a group switch just did."""
     info = services.home.homes.get(principal, home_id)
     cards = Cards(services, favourites_of(request))
     devices = [cards(d) for d in services.home.devices.of_user(principal, home_id)]
@@ -162,13 +202,15 @@ def home(home_id: str, request: Request, services: ServicesDep, room: str | None
     favourites = [d for d in devices if d["favourite"]] if not room else []
     rest = [d for d in devices if d not in favourites]
     rooms = [{**r, "devices": [d for d in rest if d["room_id"] == r["room_id"]]} for r in info["rooms"]]
+    for r in rooms:
+        r["groups"] = room_groups(services, [d for d in devices if d["room_id"] == r["room_id"]])
     loose = [d for d in rest if d["room_id"] is None]
     if room:
         rooms = [r for r in rooms if r["room_id"] == room]
         loose = []
     return render(request, "user/home.html", principal, home=info, rooms=rooms, loose=loose, room=room or "",
                   all_rooms=info["rooms"], devices_total=total, online=online, favourites=favourites, q=q,
-                  shown=len(devices), homes=services.home.homes.of_user(principal))
+                  shown=len(devices), homes=services.home.homes.of_user(principal), notice=notice)
 
 
 @router.post("/devices/{did}/favourite")
