@@ -32,31 +32,43 @@ def literal(text: str) -> Any:
         return text
 
 
-def catalogue(services: Services, devices: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per device of the home: its name and its properties with labels, access, range, value words and unit."""
-    out: dict[str, dict[str, Any]] = {}
+def model_catalogue(services: Services, device: dict[str, Any]) -> dict[str, Any]:
+    """One model's properties (labels, access, range, value words, unit), events and actions, for the pickers."""
+    labels = labels_of(services, device["model"])
+    spec = services.products.compiled(device["model"]).spec
+    props = []
+    for p in device["properties"]:
+        info = labels.get(p["key"], {})
+        entry = {"key": p["key"], "label": info.get("label") or p["name"], "service": info.get("service", ""),
+                 "thing": info.get("thing") or info.get("label") or p["name"], "facts": info.get("facts", False),
+                 "format": p["format"], "access": p["access"], "unit": info.get("unit", ""),
+                 "range": p.get("range"), "values": [{"value": v["value"], "text": v["description"]}
+                                                     for v in p.get("values") or []]}
+        if p["format"] == "bool":
+            entry["values"] = [{"value": True, "text": on_off(True, writable="write" in p["access"])},
+                               {"value": False, "text": on_off(False, writable="write" in p["access"])}]
+        props.append(entry)
+    props.sort(key=lambda e: e["facts"])  # the maker's facts (model, serial) last in the pickers
+    return {"props": props,
+            "events": {f"{e.siid}.{e.iid}": i18n.gettext(type_label(e.type, e.description))
+                       for s in spec.services for e in s.events},
+            "actions": {f"{a.siid}.{a.iid}": i18n.gettext(type_label(a.type, a.description))
+                        for s in spec.services for a in s.actions}}
+
+
+def catalogue(services: Services, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The home's devices (name and model) and, once per model, what the pickers offer."""
+    models: dict[str, dict[str, Any]] = {}
     for d in devices:
-        labels = labels_of(services, d["model"])
-        spec = services.products.compiled(d["model"]).spec
-        props = []
-        for p in d["properties"]:
-            info = labels.get(p["key"], {})
-            entry = {"key": p["key"], "label": info.get("label") or p["name"], "service": info.get("service", ""),
-                     "thing": info.get("thing") or info.get("label") or p["name"], "facts": info.get("facts", False),
-                     "format": p["format"], "access": p["access"], "unit": info.get("unit", ""),
-                     "range": p.get("range"), "values": [{"value": v["value"], "text": v["description"]}
-                                                         for v in p.get("values") or []]}
-            if p["format"] == "bool":
-                entry["values"] = [{"value": True, "text": on_off(True, writable="write" in p["access"])},
-                                   {"value": False, "text": on_off(False, writable="write" in p["access"])}]
-            props.append(entry)
-        props.sort(key=lambda e: e["facts"])  # the maker's facts (model, serial) last in the pickers
-        events = {f"{e.siid}.{e.iid}": i18n.gettext(type_label(e.type, e.description))
-                  for s in spec.services for e in s.events}
-        actions = {f"{a.siid}.{a.iid}": i18n.gettext(type_label(a.type, a.description))
-                   for s in spec.services for a in s.actions}
-        out[d["did"]] = {"name": d["name"] or d["product"], "props": props, "events": events, "actions": actions}
-    return out
+        if d["model"] not in models:
+            models[d["model"]] = model_catalogue(services, d)
+    return {"devices": {d["did"]: {"name": d["name"] or d["product"], "model": d["model"]} for d in devices},
+            "models": models}
+
+
+def device_entries(cat: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per device: its name with its model's properties, events and actions."""
+    return {did: {**d, **cat["models"][d["model"]]} for did, d in cat["devices"].items()}
 
 
 class Sentences:
@@ -149,7 +161,7 @@ def page(request: Request, principal: Principal, services: Services, home_id: st
         rules = services.automations.of_home(principal, home_id)
         devices = services.home.devices.of_user(principal, home_id)
     cat = catalogue(services, devices)
-    sentence = Sentences(cat, rules)
+    sentence = Sentences(device_entries(cat), rules)
     views = [{**r, "sentence": sentence(r), "editable": editable(r) is not None} for r in rules]
     form = draft
     if form is None and edit:

@@ -241,8 +241,9 @@ document.addEventListener("input", (e) => {
 
   function props(side) {
     const did = form.querySelector(`#r-${side}-did`).value;
-    const device = catalog[did] || { props: [] };
-    return device.props.filter((p) => side === "then" ? p.access.includes("write")
+    const device = (catalog.devices || {})[did];
+    const model = (device && (catalog.models || {})[device.model]) || { props: [] };
+    return model.props.filter((p) => side === "then" ? p.access.includes("write")
       : p.access.includes("read") || p.access.includes("notify"));
   }
 
