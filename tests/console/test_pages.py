@@ -193,3 +193,19 @@ async def test_a_room_s_switches_go_on_and_off_together(hub: Services, home: Hom
     await expect(page.locator("[role=status]")).to_have_text("2 of 2 devices confirmed.")
     assert all(d.values[(2, 1)] is False for d in home.devices)
     assert errors == []
+
+
+async def test_the_notification_centre_tells_when_a_device_goes_offline(hub: Services, home: Home,
+                                                                        browser: Any) -> None:
+    page, errors = await _signed_in(browser, hub)
+    await expect(page.locator("body")).to_have_class(re.compile(r"\bis-live\b"), timeout=5000)
+    await expect(page.locator("#notif-count")).to_be_hidden()
+    await home.devices[1].disconnect()  # plug 2 goes offline
+    await expect(page.locator("#notif-count")).to_have_text("1", timeout=10000)
+    await page.click("#notif-toggle")
+    await expect(page.locator("#notif-list li").first).to_contain_text("Plug 2 went offline")
+    await expect(page.locator("#notif-count")).to_be_hidden()  # read once the panel is open
+    await page.goto(f"{hub.runtime.http_url}/console/privacy")  # kept while the tab browses the console
+    await page.click("#notif-toggle")
+    await expect(page.locator("#notif-list li").first).to_contain_text("Plug 2 went offline")
+    assert errors == []

@@ -292,6 +292,22 @@ def telemetry(did: str, key: str, services: ServicesDep, range: str = Query("1h"
                                                                     points=CHART_POINTS, floor=access.since_ms)))
 
 
+@router.get("/notifications/labels.json")
+def notification_labels(services: ServicesDep, principal: Principal = Depends(user_only)) -> JSONResponse:
+    """What the notification centre needs to word live updates: each device's name and its events in words."""
+    out: dict[str, dict[str, Any]] = {}
+    accesses = services.home.homes.accessible_devices(principal)
+    names = services.home.homes.device_names(services.home.homes.cell_of(principal), [a.did for a in accesses])
+    for a in accesses:
+        spec = services.products.compiled(services.devices.get(a.did).model).spec
+        out[a.did] = {"name": names.get(a.did) or a.did,
+                      "events": {f"{e.siid}.{e.iid}": i18n.gettext(type_label(e.type, e.description))
+                                 for svc in spec.services for e in svc.events}}
+    return JSONResponse({"devices": out, "text": {"offline": i18n.gettext("%(device)s went offline"),
+                                                  "online": i18n.gettext("%(device)s is back online"),
+                                                  "event": i18n.gettext("%(device)s: %(event)s")}})
+
+
 @router.get("/live")
 async def live(request: Request, services: ServicesDep, principal: Principal = Depends(user_only)) -> StreamingResponse:
     """Server-sent updates of the caller's devices (properties, online state, events)."""

@@ -107,6 +107,7 @@
     var url = document.body.getAttribute("data-live");
     if (!url || !window.EventSource) return;
     var source = new EventSource(url);
+    window.ecohubLive = source;  // the notification centre listens on the same stream
     var status = document.getElementById("live-status");
     source.onopen = function () {
       document.body.classList.add("is-live");
@@ -308,3 +309,54 @@ document.addEventListener("input", (e) => {
 if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("/console/sw.js", { scope: "/console/" }).catch(() => {});
 }
+
+// The notification centre: devices going offline (or back) and device events, live, kept for this browser tab.
+window.addEventListener("DOMContentLoaded", () => {
+  const box = document.querySelector(".notif[data-notify]");
+  if (!box || !window.EventSource) return;
+  const KEY = "ecohub.notifications";
+  const list = document.getElementById("notif-list");
+  const count = document.getElementById("notif-count");
+  const empty = document.getElementById("notif-empty");
+  const toggle = document.getElementById("notif-toggle");
+  const panel = document.getElementById("notif-panel");
+  let labels = null;
+  const load = () => labels || (labels = fetch(box.getAttribute("data-labels"), { credentials: "same-origin" })
+    .then((r) => r.json()).catch(() => ({ devices: {}, text: {} })));
+  const stored = () => { try { return JSON.parse(sessionStorage.getItem(KEY) || "[]"); } catch (e) { return []; } };
+  function show() {
+    const items = stored();
+    list.innerHTML = "";
+    items.forEach((n) => {
+      const li = document.createElement("li");
+      li.className = n.kind === "offline" ? "notif-item bad" : "notif-item";
+      li.textContent = n.text + " · " + new Date(n.ts).toLocaleTimeString(document.documentElement.lang || "en");
+      list.appendChild(li);
+    });
+    const unread = items.filter((n) => !n.read).length;
+    count.textContent = String(unread);
+    count.hidden = unread === 0;
+    empty.hidden = items.length > 0;
+  }
+  function add(kind, did, event, ts) {
+    load().then((l) => {
+      const device = (l.devices || {})[did] || { name: did, events: {} };
+      const text = ((l.text || {})[kind] || "%(device)s").replace("%(device)s", device.name)
+        .replace("%(event)s", (device.events || {})[event] || event || "");
+      const items = [{ kind, text, ts, read: panel && !panel.hidden }].concat(stored()).slice(0, 30);
+      sessionStorage.setItem(KEY, JSON.stringify(items));
+      show();
+    });
+  }
+  const source = window.ecohubLive || new EventSource(box.getAttribute("data-notify"));
+  source.addEventListener("online", (e) => { const m = JSON.parse(e.data); add(m.online ? "online" : "offline", m.did, "", m.ts); });
+  source.addEventListener("event", (e) => { const m = JSON.parse(e.data); add("event", m.did, m.name, m.ts); });
+  toggle.addEventListener("click", () => {
+    const open = panel.hidden;
+    panel.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) { sessionStorage.setItem(KEY, JSON.stringify(stored().map((n) => ({ ...n, read: true })))); show(); }
+  });
+  document.getElementById("notif-clear").addEventListener("click", () => { sessionStorage.removeItem(KEY); show(); });
+  show();
+});
