@@ -209,3 +209,25 @@ async def test_the_notification_centre_tells_when_a_device_goes_offline(hub: Ser
     await page.click("#notif-toggle")
     await expect(page.locator("#notif-list li").first).to_contain_text("Plug 2 went offline")
     assert errors == []
+
+
+async def test_a_home_is_shared_with_a_guest_for_a_week_then_access_ends(hub: Services, home: Home,
+                                                                         browser: Any) -> None:
+    guest = hub.home.accounts.signup(email="bo@example.org", password="another horse battery", country="AT")
+    page, errors = await _signed_in(browser, hub)
+    await page.click("text=Sharing")
+    await page.fill("#share-email", "bo@example.org")
+    await page.select_option("#share-role", "guest")
+    await page.select_option("#share-days", "7")
+    await page.click("button:has-text('Invite')")
+    await expect(page.locator("[role=status]")).to_have_text("bo@example.org can now use this home as Guest.")
+    row = page.locator(f"[data-user='{guest['user_id']}']")
+    await expect(row).to_contain_text("Guest")
+    await expect(row).to_contain_text("until")
+    shared = {m["user_id"]: m for m in hub.home.homes.members(home.principal, home.home_id)}
+    assert shared[guest["user_id"]]["role"] == "guest" and shared[guest["user_id"]]["expires_at"] is not None
+
+    await row.locator("button:has-text('End access')").click()
+    await expect(page.locator("[role=status]")).to_have_text("Access ended.")
+    assert [m["role"] for m in hub.home.homes.members(home.principal, home.home_id)] == ["owner"]
+    assert errors == []

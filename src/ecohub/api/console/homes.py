@@ -13,11 +13,11 @@ from ecohub.api import i18n
 from ecohub.api.console.common import ConsoleRoute, render, user_only
 from ecohub.api.console.fleet import CHART_POINTS, RANGES, chart_columns
 from ecohub.api.console.live import LiveHub
-from ecohub.api.console.words import action_labels, labels_of, on_off, value_text
+from ecohub.api.console.words import action_labels, labels_of, on_off, value_text, word
 from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal
 from ecohub.bootstrap import Services
-from ecohub.errors import ErrorCode, InvalidInput
+from ecohub.errors import EcohubError, ErrorCode, InvalidInput
 from ecohub.home.domain import HomeRole
 from ecohub.protocol import Method
 from ecohub.spec.domain import Spec, urn_name
@@ -211,6 +211,50 @@ def home_page(home_id: str, request: Request, services: Services, principal: Pri
     return render(request, "user/home.html", principal, home=info, rooms=rooms, loose=loose, room=room or "",
                   all_rooms=info["rooms"], devices_total=total, online=online, favourites=favourites, q=q,
                   shown=len(devices), homes=services.home.homes.of_user(principal), notice=notice)
+
+
+SHARE_DAYS = (None, 1, 7, 30, 365)
+
+
+def sharing_page(home_id: str, request: Request, services: Services, principal: Principal, *,
+                 notice: str | None = None, error: str | None = None) -> HTMLResponse:
+    """Who shares a home (roles and until when) and, for its owner, the invitation form."""
+    info = services.home.homes.get(principal, home_id)
+    members = services.home.homes.members(principal, home_id)
+    return render(request, "user/sharing.html", principal, home=info, members=members, days=SHARE_DAYS,
+                  notice=notice, error=error, is_owner=info["role"] == "owner")
+
+
+@router.get("/homes/{home_id}/sharing", response_class=HTMLResponse)
+def sharing(home_id: str, request: Request, services: ServicesDep,
+            principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """A home's sharing: members control, guests only look; an invitation may end by itself."""
+    return sharing_page(home_id, request, services, principal)
+
+
+@router.post("/homes/{home_id}/sharing", response_class=HTMLResponse)
+def share(home_id: str, request: Request, services: ServicesDep, email: str = Form(...), role: str = Form(...),
+          days: int = Form(0), principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """Invite someone of the same region by email (the same service call as POST /homes/{id}/members)."""
+    try:
+        services.home.homes.share(principal, home_id, email=email, role=role,
+                                  expires_in_s=days * 86400 if days else None)
+    except EcohubError as err:
+        return sharing_page(home_id, request, services, principal,
+                            error=i18n.translate_known(err.message, i18n.current()))
+    return sharing_page(home_id, request, services, principal,
+                        notice=i18n.gettext("%(email)s can now use this home as %(role)s.", email=email,
+                                            role=word(role)))
+
+
+@router.post("/homes/{home_id}/sharing/{user_id}/revoke", response_class=HTMLResponse)
+def revoke_share(home_id: str, user_id: str, request: Request, services: ServicesDep,
+                 principal: Principal = Depends(user_only)) -> Response:
+    """End someone's access at once (the owner, or a member leaving)."""
+    services.home.homes.revoke(principal, home_id, user_id)
+    if user_id == principal.subject:
+        return RedirectResponse("/console/homes", status_code=303)
+    return sharing_page(home_id, request, services, principal, notice=i18n.gettext("Access ended."))
 
 
 @router.post("/devices/{did}/favourite")
