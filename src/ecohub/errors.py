@@ -165,6 +165,9 @@ class ErrorCode(StrEnum):
     WRONG_PARTNER = "wrong_partner"
     WRONG_ROLE = "wrong_role"
     WRONG_TYPE = "wrong_type"
+    INVALID_SCENE = "invalid_scene"
+    UNKNOWN_SCENE = "unknown_scene"
+    TOO_MANY_SCENES = "too_many_scenes"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

@@ -11,6 +11,7 @@ from playwright.async_api import expect
 
 from ecohub.bootstrap import Services
 from tests.console.conftest import EMAIL, PASSWORD, Home
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -230,4 +231,29 @@ async def test_a_home_is_shared_with_a_guest_for_a_week_then_access_ends(hub: Se
     await row.locator("button:has-text('End access')").click()
     await expect(page.locator("[role=status]")).to_have_text("Access ended.")
     assert [m["role"] for m in hub.home.homes.members(home.principal, home.home_id)] == ["owner"]
+    assert errors == []
+
+
+async def test_a_scene_is_saved_from_how_things_are_and_run_in_one_tap(hub: Services, home: Home,
+                                                                       browser: Any) -> None:
+    a, b = home.devices
+    a.report({(2, 1): True})  # plug 1 on, plug 2 off: the state the scene keeps
+    await eventually(lambda: hub.twin.get("eu", a.did)["properties"]["2.1"]["value"] is True)
+    page, errors = await _signed_in(browser, hub)
+    await page.click("text=New scene from how things are now")
+    await page.fill("#scene-name", "Evening")
+    await page.check(f"input[name=dids][value='{a.did}']")
+    await page.check(f"input[name=dids][value='{b.did}']")
+    await page.click("text=Save scene")
+    await expect(page.locator("[role=status]")).to_have_text("Saved the scene “Evening”.")
+    (scene,) = hub.automations.scenes.of_home(home.principal, home.home_id)
+    assert {x["did"]: x["values"]["2.1"] for x in scene["actions"]} == {a.did: True, b.did: False}
+
+    a.report({(2, 1): False})
+    b.report({(2, 1): True})  # things changed since
+    await eventually(lambda: hub.twin.get("eu", b.did)["properties"]["2.1"]["value"] is True)
+    await page.goto(f"{hub.runtime.http_url}/console/homes/{home.home_id}")
+    await page.click("button.scene-run:has-text('Evening')")
+    await expect(page.locator("[role=status]")).to_have_text("“Evening”: 2 of 2 devices confirmed.")
+    assert a.values[(2, 1)] is True and b.values[(2, 1)] is False  # one tap set both back
     assert errors == []

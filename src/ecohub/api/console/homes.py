@@ -210,7 +210,59 @@ def home_page(home_id: str, request: Request, services: Services, principal: Pri
         loose = []
     return render(request, "user/home.html", principal, home=info, rooms=rooms, loose=loose, room=room or "",
                   all_rooms=info["rooms"], devices_total=total, online=online, favourites=favourites, q=q,
-                  shown=len(devices), homes=services.home.homes.of_user(principal), notice=notice)
+                  shown=len(devices), homes=services.home.homes.of_user(principal), notice=notice,
+                  scenes=services.automations.scenes.of_home(principal, home_id),
+                  all_devices=[{"did": d["did"], "name": d["name"], "can_control": d["can_control"]} for d in devices])
+
+
+SCENE_FORMATS = {"bool", *INT_FORMATS}  # what a scene captures: switches and modes, not free text
+
+
+def captured(device: dict[str, Any]) -> dict[str, Any]:
+    """A device's writable switch and mode values as they are now (what "save as a scene" keeps)."""
+    out = {}
+    for p in device["properties"]:
+        current = p["desired"] if p["pending"] else p["reported"]
+        if "write" in p["access"] and p["format"] in SCENE_FORMATS and current is not None and \
+                (p["format"] == "bool" or p.get("values")):
+            out[p["key"]] = current["value"]
+    return out
+
+
+@router.post("/homes/{home_id}/scenes", response_class=HTMLResponse)
+def save_scene(home_id: str, request: Request, services: ServicesDep, name: str = Form(...),
+               dids: list[str] = Form(default=[]), principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """Save the chosen devices' switches and modes, as they are now, as a scene of the home."""
+    devices = {d["did"]: d for d in services.home.devices.of_user(principal, home_id)}
+    actions = [{"did": did, "values": values} for did in dids if did in devices
+               if (values := captured(devices[did]))]
+    try:
+        services.automations.scenes.create(principal, home_id, name, actions)
+    except EcohubError as err:
+        return home_page(home_id, request, services, principal, room=None, q="",
+                         notice=i18n.translate_known(err.message, i18n.current()))
+    return home_page(home_id, request, services, principal, room=None, q="",
+                     notice=i18n.gettext("Saved the scene “%(name)s”.", name=name))
+
+
+@router.post("/scenes/{scene_id}/{change}", response_class=HTMLResponse)
+async def change_scene(scene_id: str, change: str, request: Request, services: ServicesDep,
+                       principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """Run a scene (every device set at once, as its card would) or delete it."""
+    scene = services.automations.scenes.get(principal, scene_id)
+    if change == "delete":
+        services.automations.scenes.delete(principal, scene_id)
+        notice = i18n.gettext("Deleted the scene “%(name)s”.", name=scene["name"])
+    elif change == "run":
+        plan = services.automations.scenes.plan(principal, scene_id)
+        results = await asyncio.gather(*(services.home.devices.set_properties(principal, a["did"], a["values"])
+                                         for a in plan), return_exceptions=True)
+        confirmed = sum(1 for r in results if isinstance(r, dict) and r.get("status") == "replied")
+        notice = i18n.gettext("“%(name)s”: %(ok)s of %(n)s devices confirmed.", name=scene["name"], ok=confirmed,
+                              n=len(plan))
+    else:
+        raise InvalidInput(f"no change {change!r} of a scene", code=ErrorCode.INVALID_INPUT)
+    return home_page(scene["home_id"], request, services, principal, room=None, q="", notice=notice)
 
 
 SHARE_DAYS = (None, 1, 7, 30, 365)
