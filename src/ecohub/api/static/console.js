@@ -293,16 +293,29 @@ document.addEventListener("input", (e) => {
     if (p && p.unit) { const u = document.createElement("span"); u.className = "unit"; u.textContent = " " + p.unit; box.appendChild(u); }
   }
 
+  // "changes" needs no value: the value picker shows only with a comparison
+  function opChanged() {
+    const op = form.querySelector("#r-when-op");
+    const box = form.querySelector("#r-when-value-box");
+    const label = form.querySelector("label[for=r-when-value]");
+    const none = !op.value;
+    box.hidden = none; if (label) label.hidden = none;
+    box.querySelectorAll("input, select").forEach((c) => { c.disabled = none; });
+  }
+
   form.addEventListener("change", (e) => {
     const t = e.target;
     if (!(t instanceof HTMLSelectElement)) return;
+    if (t.id === "r-when-op") { opChanged(); return; }
     const side = t.getAttribute("data-side");
     if (!side) return;
     if (t.getAttribute("data-role") === "prop") fillValue(side, undefined);
     else fillProps(side, undefined);
+    opChanged();
   });
   fillProps("when", initial.when_prop);
   fillProps("then", initial.then_prop);
+  opChanged();
 })();
 
 // The installable web app: a service worker keeps the console's shell (styles, scripts, icons) for offline starts.
