@@ -74,6 +74,7 @@ def main() -> None:
         page.fill("#password", args.password)
         page.click("form:has(#email) button[type=submit]")
         page.wait_for_url("**/console/homes/**")
+        home = page.url.replace(args.url, "").split("?")[0]
         page.wait_for_timeout(2500)  # a few live updates
         page.screenshot(path=str(OUT / "home.png"), full_page=False)
         print("saved", OUT / "home.png")
@@ -81,6 +82,7 @@ def main() -> None:
         shoot(page, f"{args.url}{first}", "device", wait="#telemetry-chart canvas", full=False)
         shoot(page, f"{args.url}/console/automations", "automations", full=False)
         shoot(page, f"{args.url}/console/privacy", "privacy", full=False)
+        shoot(page, f"{args.url}{home}/sharing", "sharing", full=False)
         for lang, name in (("de", "home-de"), ("zh_Hans", "home-zh")):
             page.goto(f"{args.url}/console/automations")
             with page.expect_navigation():
