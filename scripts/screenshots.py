@@ -8,6 +8,7 @@ Run against a running demo hub: `ecohub demo --data-dir DIR` in one terminal, th
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
@@ -56,8 +57,12 @@ def main() -> None:
         shoot(page, f"{args.url}/console/partners/eco-001", "partner", wait="#stake-chart canvas")
         shoot(page, f"{args.url}/console/products/cuco.plug.v3", "product")
         shoot(page, f"{args.url}/console/markets", "markets", full=False)
+        shoot(page, f"{args.url}/console/listings?market=NG", "listings", full=False)
+        shoot(page, f"{args.url}/api/v1/docs", "api-docs", wait=".swagger-ui .opblock", full=False)
         page.goto(f"{args.url}/console/fleet")
-        page.wait_for_function("document.getElementById('rate').textContent !== '…'", timeout=15000)
+        # a locator, not a page-side function: the console's CSP forbids evaluating strings as script
+        page.locator("#rate").filter(has_text=re.compile(r"^[0-9.]+$")).wait_for(timeout=15000)
+        page.wait_for_timeout(4000)  # a few seconds of the messages/s chart
         page.screenshot(path=str(OUT / "fleet.png"), full_page=False)
         print("saved", OUT / "fleet.png")
         ctx.close()
@@ -69,12 +74,27 @@ def main() -> None:
         page.fill("#password", args.password)
         page.click("form:has(#email) button[type=submit]")
         page.wait_for_url("**/console/homes/**")
+        home = page.url.replace(args.url, "").split("?")[0]
         page.wait_for_timeout(2500)  # a few live updates
         page.screenshot(path=str(OUT / "home.png"), full_page=False)
         print("saved", OUT / "home.png")
         first = page.locator(".card h3 a").first.get_attribute("href")
         shoot(page, f"{args.url}{first}", "device", wait="#telemetry-chart canvas", full=False)
         shoot(page, f"{args.url}/console/automations", "automations", full=False)
+        shoot(page, f"{args.url}/console/privacy", "privacy", full=False)
+        shoot(page, f"{args.url}{home}/sharing", "sharing", full=False)
+        for lang, name in (("de", "home-de"), ("zh_Hans", "home-zh")):
+            page.goto(f"{args.url}/console/automations")
+            with page.expect_navigation():
+                page.select_option("#lang-switch", lang)
+            shoot(page, page.url, f"automations-{name.split('-')[1]}", full=False)
+            page.goto(page.url.replace("/automations", "/homes"))
+            page.wait_for_url("**/console/homes/**")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(OUT / f"{name}.png"), full_page=False)
+            print("saved", OUT / f"{name}.png")
+        with page.expect_navigation():
+            page.select_option("#lang-switch", "en")  # the account keeps English for the next runs
         ctx.close()
 
         phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
@@ -87,6 +107,10 @@ def main() -> None:
         page.wait_for_timeout(1500)
         page.screenshot(path=str(OUT / "home-phone.png"), full_page=False)
         print("saved", OUT / "home-phone.png")
+        page.click("#menu-toggle")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(OUT / "menu-phone.png"), full_page=False)
+        print("saved", OUT / "menu-phone.png")
         phone.close()
         browser.close()
 

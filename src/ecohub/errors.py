@@ -192,6 +192,10 @@ class ErrorCode(StrEnum):
     DATA_DIR_MISSING = "data_dir_missing"
     DATA_DIR_NOT_A_DIRECTORY = "data_dir_not_a_directory"
     INVALID_CURSOR = "invalid_cursor"
+    # console scenes
+    INVALID_SCENE = "invalid_scene"
+    UNKNOWN_SCENE = "unknown_scene"
+    TOO_MANY_SCENES = "too_many_scenes"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

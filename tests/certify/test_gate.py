@@ -245,7 +245,7 @@ def test_console_product_page_shows_evidence_and_suspended_listings(services: Se
     assert page.status_code == 200, page.text[:300]
     html = page.text
     assert "Certification evidence" in html and "CE-RED-DE-0001" in html and "withdrawn" in html
-    assert "suspended" in html and "no valid evidence for CE-RED (CE-RED-DE-0001: revoked)" in html
+    assert "Suspended" in html and "no valid evidence for CE-RED (CE-RED-DE-0001: revoked)" in html
 
 
 def test_evidence_cli(tmp_path: Path) -> None:

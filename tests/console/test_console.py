@@ -75,12 +75,12 @@ async def test_user_creates_an_automation_and_sees_it_fire(hub: Services, home: 
     await page.goto(f"{hub.runtime.http_url}/console/automations")
     await page.fill("#r-name", "A on turns B on")
     await page.select_option("#r-when-did", a.did)
-    await page.fill("#r-when-prop", "switch.on")
+    await page.select_option("#r-when-prop", "2.1")  # pickers drawn from the plug's spec
     await page.select_option("#r-when-op", "==")
-    await page.fill("#r-when-value", "true")
+    await page.select_option("#r-when-value", "true")
     await page.select_option("#r-then-did", b.did)
-    await page.fill("#r-then-prop", "switch.on")
-    await page.fill("#r-then-value", "true")
+    await page.select_option("#r-then-prop", "2.1")
+    await page.select_option("#r-then-value", "true")
     await page.click("text=Save rule")
     assert "Saved" in await page.inner_text("[role=status]")
     assert b.values[(2, 1)] is False

@@ -21,7 +21,8 @@ def test_privacy_page_shows_consents_and_exports_and_erases(client: TestClient, 
     client.cookies.set(COOKIE, ann["token"], path="/console")
     page = client.get("/console/privacy")
     assert page.status_code == 200
-    assert "given (text v3," in page.text and "product_improvement_analytics" in page.text
+    assert "given on" in page.text and "(text 3)" in page.text  # the decision, and the text version in the ledger
+    assert 'data-purpose="product_improvement_analytics"' in page.text and "never asked" in page.text
 
     refused = client.post("/console/privacy/export", data={"password": "wrong password here"})
     assert "Export refused" in refused.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ecohub.api import i18n
 from ecohub.bootstrap import Services
 from ecohub.certify.domain import MAX_EVIDENCE_BYTES
 from ecohub.errors import EcohubError, PayloadTooLarge, TooManyRequests
@@ -93,6 +95,15 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def translated(body: dict[str, Any], request: Request) -> dict[str, Any]:
+    """An error body with its message in the caller's language (Accept-Language) where the catalogue has it;
+    the code never changes."""
+    locale = i18n.negotiate(request.headers.get("accept-language"))
+    if locale and locale != i18n.DEFAULT:
+        body["error"]["message"] = i18n.translate_known(body["error"]["message"], locale)
+    return body
+
+
 def _validation_message(err: RequestValidationError) -> str:
     parts = []
     for e in err.errors()[:5]:
@@ -120,7 +131,7 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
         description="An open platform for running a hardware ecosystem.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # /api/v1/docs: served by the console with the vendored Swagger UI (works offline)
         redoc_url=None,
         generate_unique_id_function=operation_id,  # operation ids are the route functions' names
     )
@@ -129,11 +140,11 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(EcohubError)
-    async def ecohub_error(_request: Request, err: EcohubError) -> JSONResponse:
+    async def ecohub_error(request: Request, err: EcohubError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
         if isinstance(err, TooManyRequests):
             headers = {"Retry-After": str(err.retry_after)}
-        return JSONResponse(err.to_dict(), status_code=err.status, headers=headers)
+        return JSONResponse(translated(err.to_dict(), request), status_code=err.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:

@@ -47,3 +47,18 @@ class AutomationRun(CellBase):
     conditions: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     actions: Mapped[list[Any] | None] = mapped_column(JsonType)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Scene(CellBase):
+    """A scene of a home: several devices set in one tap (canonical `set` actions, checked against each spec)."""
+
+    __tablename__ = "scenes"
+    __privacy__ = {**not_personal("id"), "home_id": USER_ID, "name": FREE_TEXT, "actions": DEVICE_DATA,
+                   "created_by": USER_ID, "created_at": TIMESTAMP}
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    home_id: Mapped[str] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    actions: Mapped[list[Any]] = mapped_column(JsonType)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

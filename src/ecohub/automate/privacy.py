@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, false, select
 
-from ecohub.automate.models import AutomationRule, AutomationRun
+from ecohub.automate.models import AutomationRule, AutomationRun, Scene
 from ecohub.privacy.registry import DataRegistry, Scope, StoreHandler
 
 
@@ -25,4 +25,5 @@ def register(registry: DataRegistry) -> None:
     registry.add(
         StoreHandler(_t(AutomationRule), "automate", lambda sc: sc.of_homes(AutomationRule.home_id)),
         StoreHandler(_t(AutomationRun), "automate", _runs),
+        StoreHandler(_t(Scene), "automate", lambda sc: sc.of_homes(Scene.home_id)),
     )

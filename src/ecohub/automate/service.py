@@ -14,6 +14,7 @@ from ecohub.automate.events import RuleDeleted, RuleSaved
 from ecohub.automate.models import AutomationRule, AutomationRun
 from ecohub.automate.parse import Stored, bad, parse_rule, rule_doc
 from ecohub.automate.resolver import HomeResolver, not_found_rule
+from ecohub.automate.scenes import SceneService
 from ecohub.bus import EventBus
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
@@ -49,6 +50,7 @@ class AutomationService:
         self.devices = devices
         self.products = products
         self.engine: RuleRunner | None = None  # the engine of the hub that runs one attaches itself
+        self.scenes = SceneService(dbs, homes=homes, devices=devices, products=products)
         bus.subscribe(DeviceUnbound, self.on_device_unbound)
 
     # -------------------------------------------------------------------------------------- access

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role
-from ecohub.errors import Conflict, ErrorCode, Forbidden, NotFound, Unauthorized
+from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound, Unauthorized
 from ecohub.home.domain import cell_of_user_token, check_password, new_user_token, normalize_email
 from ecohub.home.models import User, UserToken
 from ecohub.privacy.crypto import CellKeys, SubjectKeys, TextCipher, open_text
@@ -27,6 +28,7 @@ from ecohub.throttle import Throttle
 
 # OWASP's argon2id baseline (19 MiB, t=2, p=1): ~20 ms per hash, so sign-in stays fast and guessing stays slow.
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+LOCALE_RE = re.compile(r"^[a-z]{2,3}(_[A-Za-z]{2,4}){0,2}$")
 
 
 def _sha256(token: str) -> str:
@@ -203,7 +205,17 @@ class AccountService:
             if user is None:
                 raise Unauthorized("the account no longer exists", code=ErrorCode.INVALID_TOKEN)
             return {"user_id": user.id, "email": self.emails.open(user), "country": user.country, "cell": user.cell,
-                    "created_at": aware(user.created_at).isoformat()}
+                    "created_at": aware(user.created_at).isoformat(), "locale": user.locale}
+
+    def set_locale(self, principal: Principal, locale: str | None) -> None:
+        """Remember the user's language (a catalogue id such as `de` or `zh_Hans`; None: follow the browser)."""
+        if locale is not None and not LOCALE_RE.match(locale):
+            raise InvalidInput(f"{locale!r} is not a language tag", code=ErrorCode.INVALID_INPUT)
+        with self.dbs.cell_session(principal.cell or "") as s:
+            user = s.get(User, principal.subject)
+            if user is None:
+                raise Unauthorized("the account no longer exists", code=ErrorCode.INVALID_TOKEN)
+            user.locale = locale
 
     def exists(self, cell: str, user_id: str) -> bool:
         """True when the user exists in `cell`."""

@@ -13,6 +13,7 @@ from ecohub.privacy.domain import (
     DEVICE_ID,
     EMAIL,
     EMAIL_HASH,
+    LANGUAGE,
     SEALED_FREE_TEXT,
     TIMESTAMP,
     USER_ID,
@@ -43,7 +44,7 @@ class User(CellBase):
 
     __tablename__ = "users"
     __privacy__ = {"id": USER_ID, "email_hash": EMAIL_HASH, "email": EMAIL, "password_hash": CREDENTIAL,
-                   "country": COUNTRY, "cell": COUNTRY, "created_at": TIMESTAMP}
+                   "country": COUNTRY, "cell": COUNTRY, "created_at": TIMESTAMP, "locale": LANGUAGE}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
@@ -52,6 +53,7 @@ class User(CellBase):
     country: Mapped[str] = mapped_column(String(2))
     cell: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locale: Mapped[str | None] = mapped_column(String(16))  # the console's language (None: the browser's)
 
 
 class UserToken(CellBase):

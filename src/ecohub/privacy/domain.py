@@ -58,6 +58,8 @@ EMAIL = PersonalData("contact data (email, sealed with the subject key)", "accou
 EMAIL_HASH = PersonalData("identifier (keyed email hash)", "sign-in lookup", CONTRACT, "until erasure")
 CREDENTIAL = PersonalData("credential (argon2 hash)", "authentication", CONTRACT, "until erasure")
 COUNTRY = PersonalData("country of residence", "region cell (data residency)", CONTRACT, "until erasure")
+LANGUAGE = PersonalData("language preference", "showing the console in the user's language", CONTRACT,
+                        "until erasure")
 PARTNER_CONTACT = PersonalData("business contact (partner staff email)", "partner relationship", LEGITIMATE,
                                "while the partnership lasts")
 STAFF = PersonalData("staff identifier (operator/partner token id)", "accountability of changes", LEGITIMATE,

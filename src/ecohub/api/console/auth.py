@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ecohub.api import i18n
 from ecohub.api.console.common import COOKIE, ConsoleRoute, authenticate, home_path, render, user_only
 from ecohub.api.deps import ServicesDep
 from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
@@ -38,7 +39,7 @@ def login(request: Request, services: ServicesDep, token: str = Form(""), email:
             bearer = token.strip()
         else:
             return render(request, "login.html", None, next=_safe_next(next),
-                          error="Give a token, or an email and a password.")
+                          error=i18n.gettext("Give a token, or an email and a password."))
         principal = authenticate(services, bearer)
         if principal.role != Role.USER:
             # the cookie never holds the pasted token itself: a session token of its own, revoked at sign-out
@@ -46,11 +47,16 @@ def login(request: Request, services: ServicesDep, token: str = Form(""), email:
                                                 label=f"console session of token {principal.subject}",
                                                 ttl_s=services.settings.api.console_session_s)["token"])
     except EcohubError as err:
-        page = render(request, "login.html", None, next=_safe_next(next), error=err.message)
+        page = render(request, "login.html", None, next=_safe_next(next),
+                      error=i18n.translate_known(err.message, i18n.current()))
         page.status_code = 401
         return page
     target = _safe_next(next) or home_path(principal)
     response = RedirectResponse(target, status_code=303)
+    preferred = services.home.accounts.profile(principal).get("locale") if principal.role == Role.USER else None
+    if preferred:
+        response.set_cookie(i18n.COOKIE, preferred, max_age=LANG_MAX_AGE, path="/", samesite="lax",
+                            secure=request.url.scheme == "https")
     api = services.settings.api
     max_age = api.token_ttl_s if principal.role == Role.USER else api.console_session_s
     response.set_cookie(COOKIE, bearer, httponly=True, samesite="strict", max_age=max_age, path="/console",
@@ -124,4 +130,23 @@ def confirm_reset(request: Request, services: ServicesDep, token: str = Form("")
         return page
     response = render(request, "password_reset.html", None, error=None, sent=False, done=True)
     response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+LANG_MAX_AGE = 365 * 24 * 3600
+
+
+@router.post("/language")
+def language(request: Request, services: ServicesDep, lang: str = Form(...), next: str = Form("")) -> Response:
+    """The language switcher: remember the choice in a cookie (and on a signed-in user's account)."""
+    locale = i18n.normalize(lang) or i18n.DEFAULT
+    token = request.cookies.get(COOKIE, "")
+    if token.startswith(USER_TOKEN_PREFIX):
+        try:
+            services.home.accounts.set_locale(authenticate(services, token), locale)
+        except EcohubError:
+            pass  # a stale session still gets the cookie; the account keeps its choice
+    response = RedirectResponse(_safe_next(next) or "/console/", status_code=303)
+    response.set_cookie(i18n.COOKIE, locale, max_age=LANG_MAX_AGE, path="/", samesite="lax",
+                        secure=request.url.scheme == "https")
     return response

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from ecohub.api import i18n
+from ecohub.api.console.words import install_filters
 from ecohub.api.deps import ServicesDep, role_gate
 from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.bootstrap import Services
@@ -24,27 +25,11 @@ COOKIE = "ecohub_console"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
 
-def _ms_time(ms: int | None) -> str:
-    """A unix-ms timestamp as a short UTC time."""
-    if not ms:
-        return "—"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _money(value: Any) -> str:
-    """A decimal string as a compact amount (1.2 bn, 35.0 m)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    for size, suffix in ((1e9, " bn"), (1e6, " m"), (1e3, " k")):
-        if abs(v) >= size:
-            return f"{v / size:,.1f}{suffix}"
-    return f"{v:,.0f}"
-
-
-TEMPLATES.env.filters["ms_time"] = _ms_time
-TEMPLATES.env.filters["money"] = _money
+TEMPLATES.env.add_extension("jinja2.ext.i18n")
+TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=lambda message: i18n.translations(i18n.current()).ugettext(message),
+    ngettext=lambda s, p, n: i18n.translations(i18n.current()).ungettext(s, p, n), newstyle=True)
+install_filters(TEMPLATES.env)
 TEMPLATES.env.filters["tojson_attr"] = lambda v: json.dumps(v, separators=(",", ":"), default=str)
 
 
@@ -81,26 +66,34 @@ class ConsoleRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
-            refusal = cross_site(request)
-            if refusal is not None:
-                return TEMPLATES.TemplateResponse(request, "error.html", {"error": refusal, "principal": None},
-                                                  status_code=refusal.status)
+            locale = request_locale(request)
+            token = i18n.activate(locale)
             try:
-                return await handler(request)
-            except LoginRequired:
-                if request.headers.get("hx-request"):
-                    return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
-                return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
-            except EcohubError as err:
-                if isinstance(err, Unauthorized):
-                    return RedirectResponse("/console/login", status_code=303)
-                if request.headers.get("hx-request"):
-                    return HTMLResponse(f'<p class="error" role="alert">{escape(err.message, quote=False)}</p>',
-                                        status_code=200)
-                return TEMPLATES.TemplateResponse(request, "error.html", {"error": err, "principal": None},
-                                                  status_code=err.status)
+                return await self._answer(handler, request)
+            finally:
+                i18n.deactivate(token)
 
         return guarded
+
+    @staticmethod
+    async def _answer(handler: Callable[[Request], Coroutine[Any, Any, Response]], request: Request) -> Response:
+        refusal = cross_site(request)
+        if refusal is not None:
+            return page(request, "error.html", None, status_code=refusal.status, error=refusal)
+        try:
+            return await handler(request)
+        except LoginRequired:
+            if request.headers.get("hx-request"):
+                return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
+            return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+        except EcohubError as err:
+            if isinstance(err, Unauthorized):
+                return RedirectResponse("/console/login", status_code=303)
+            message = i18n.translate_known(err.message, i18n.current())
+            if request.headers.get("hx-request"):
+                return HTMLResponse(f'<p class="error" role="alert">{escape(message, quote=False)}</p>',
+                                    status_code=200)
+            return page(request, "error.html", None, status_code=err.status, error=err, message=message)
 
 
 def authenticate(services: Services, token: str) -> Principal:
@@ -131,13 +124,35 @@ partner_only = console_role(Role.PARTNER)
 user_only = console_role(Role.USER)
 
 
+def request_locale(request: Request) -> str:
+    """The locale of a console request: the language cookie (switcher, account preference), else the browser's."""
+    locale = i18n.choose(cookie=request.cookies.get(i18n.COOKIE),
+                         accept_language=request.headers.get("accept-language"))
+    request.state.locale = locale
+    return locale
+
+
+def page(request: Request, template: str, principal: Principal | None, *, status_code: int = 200,
+         **context: Any) -> HTMLResponse:
+    """A page or fragment in the request's language, with the caller and the language switcher in its context."""
+    locale = getattr(request.state, "locale", None) or request_locale(request)
+    token = i18n.activate(locale)
+    try:  # the template renders right here, while the locale is the request's
+        return TEMPLATES.TemplateResponse(request, template, {
+            "principal": principal, "locale": locale, "lang": i18n.html_lang(locale),
+            "languages": [(code, names[0]) for code, names in i18n.LANGUAGES.items()], **context},
+            status_code=status_code)
+    finally:
+        i18n.deactivate(token)
+
+
 def render(request: Request, template: str, principal: Principal | None, **context: Any) -> HTMLResponse:
     """A page or fragment with the caller in its context (an operator's pages also carry the number of open
     critical security findings: the banner)."""
     if principal is not None and principal.role == Role.OPERATOR and "security_alerts" not in context:
         services: Services | None = getattr(request.app.state, "services", None)
         context["security_alerts"] = services.security.service.open_critical(principal) if services else 0
-    return TEMPLATES.TemplateResponse(request, template, {"principal": principal, **context})
+    return page(request, template, principal, **context)
 
 
 def home_path(principal: Principal) -> str:

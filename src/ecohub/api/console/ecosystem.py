@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ecohub.api import i18n
 from ecohub.api.console.common import ConsoleRoute, home_path, operator_only, render, session_principal
+from ecohub.api.console.words import word
 from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
+from ecohub.ecosystem.domain import Availability
 from ecohub.errors import ErrorCode, NotFound
+from ecohub.spec.labels import property_labels, type_label, unit_symbol
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 50
@@ -34,7 +39,7 @@ def portfolio_series(history: list[dict[str, Any]]) -> dict[str, Any]:
 def bars(counts: dict[str, int]) -> list[dict[str, Any]]:
     """Counts as labelled bars with a width in percent of the largest."""
     top = max(counts.values(), default=0) or 1
-    return [{"label": k, "count": v, "pct": round(100 * v / top, 1)} for k, v in counts.items()]
+    return [{"label": word(k), "key": k, "count": v, "pct": round(100 * v / top, 1)} for k, v in counts.items()]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -54,14 +59,36 @@ def overview(request: Request, services: ServicesDep, principal: Principal = Dep
                   devices_total=sum(kpis["devices_by_partner"].values()))
 
 
+def search_sort(rows: list[dict[str, Any]], *, q: str, fields: tuple[str, ...], sort: str,
+                allowed: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows whose fields contain `q` (any case), sorted by `sort` (`-name`: descending) if it is an allowed column."""
+    needle = q.strip().lower()
+    if needle:
+        rows = [r for r in rows if any(needle in str(r.get(f) or "").lower() for f in fields)]
+    key = sort.lstrip("-")
+    if key in allowed:
+        rows = sorted(rows, key=lambda r: (r.get(key) is None, r.get(key) if isinstance(r.get(key), int | float)
+                                           else str(r.get(key) or "").lower()), reverse=sort.startswith("-"))
+    return rows
+
+
+def query_string(**params: Any) -> str:
+    """A bookmarkable query string of the non-empty filters, ending in '&' for the pager to append to."""
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return "?" + "".join(f"{k}={quote_plus(str(v))}&" for k, v in kept.items())
+
+
 @router.get("/partners", response_class=HTMLResponse)
-def partners(request: Request, services: ServicesDep, stage: str | None = None, page: int = Query(0, ge=0),
-             principal: Principal = Depends(operator_only)) -> HTMLResponse:
-    """Partners, by stage."""
-    rows = services.ecosystem.partners.list(stage=stage or None, limit=PAGE + 1, offset=page * PAGE)
+def partners(request: Request, services: ServicesDep, stage: str | None = None, q: str = "", sort: str = "name",
+             page: int = Query(0, ge=0), principal: Principal = Depends(operator_only)) -> HTMLResponse:
+    """Partners: search by name, id or country, filter by stage, sort by a column (all in the URL)."""
+    rows = search_sort(services.ecosystem.partners.list(stage=stage or None, limit=10_000), q=q,
+                       fields=("name", "id", "country"), sort=sort,
+                       allowed=("name", "kind", "country", "stage", "founded_on"))
     stages = sorted(services.ecosystem.partners.by_stage())
-    return render(request, "operator/partners.html", principal, partners=rows[:PAGE], more=len(rows) > PAGE,
-                  page=page, stage=stage or "", stages=stages)
+    return render(request, "operator/partners.html", principal, partners=rows[page * PAGE:(page + 1) * PAGE],
+                  more=len(rows) > (page + 1) * PAGE, total=len(rows), page=page, stage=stage or "", stages=stages,
+                  q=q, sort=sort, base=query_string(stage=stage, q=q, sort=sort))
 
 
 @router.get("/partners/{partner_id}", response_class=HTMLResponse)
@@ -73,8 +100,13 @@ def partner(partner_id: str, request: Request, services: ServicesDep,
     cap = eco.partners.cap_table(partner_id)
     products = services.products.list(partner_id=partner_id, limit=200)
     rounds = info["rounds"]
-    stake = {"x": [_epoch_s(r["closed_on"]) for r in rounds],
-             "series": [{"label": "brand stake %", "values": [float(r["brand_stake_percent"]) for r in rounds]}]}
+    # a stake holds from one round to the next: drawn as steps, the last one lasting until today
+    xs = [_epoch_s(r["closed_on"]) for r in rounds]
+    ys = [float(r["brand_stake_percent"]) for r in rounds]
+    if xs and xs[-1] < _epoch_s(date.today().isoformat()):
+        xs.append(_epoch_s(date.today().isoformat()))
+        ys.append(ys[-1])
+    stake = {"x": xs, "series": [{"label": i18n.gettext("Brand stake in percent"), "values": ys}]}
     return render(request, "operator/partner.html", principal, partner=info, cap=cap, products=products,
                   chart=stake)
 
@@ -94,14 +126,19 @@ def spec_view(services: Services, model: str) -> list[dict[str, Any]]:
     spec = services.products.compiled(model).spec
     out = []
     for s in spec.services:
+        labels = property_labels(s)
         out.append({
             "iid": s.iid, "name": s.name, "description": s.description, "type": s.type,
+            "label": i18n.gettext(type_label(s.type, s.description)),
             "properties": [{"key": p.key, "name": p.name, "description": p.description, "format": p.format,
+                            "label": i18n.gettext(labels[p.key]), "unit_symbol": unit_symbol(p.unit),
                             "access": sorted(a.value for a in p.access), "unit": p.unit,
                             "range": p.value_range, "values": p.value_list} for p in s.properties],
             "actions": [{"key": f"{a.siid}.{a.iid}", "name": a.name, "description": a.description,
+                         "label": i18n.gettext(type_label(a.type, a.description)),
                          "in": list(a.in_), "out": list(a.out)} for a in s.actions],
             "events": [{"key": f"{e.siid}.{e.iid}", "name": e.name, "description": e.description,
+                        "label": i18n.gettext(type_label(e.type, e.description)),
                         "arguments": list(e.arguments)} for e in s.events],
         })
     return out
@@ -132,19 +169,28 @@ def decide_design(model: str, version: int, decision: str, request: Request, ser
 
 
 @router.get("/markets", response_class=HTMLResponse)
-def markets(request: Request, services: ServicesDep, principal: Principal = Depends(operator_only)) -> HTMLResponse:
-    """Markets with their cell, currency, certification profile and how many products are listed."""
+def markets(request: Request, services: ServicesDep, q: str = "", region: str = "", sort: str = "code",
+            principal: Principal = Depends(operator_only)) -> HTMLResponse:
+    """Markets with their cell, currency, certification profile and products listed: searchable and sortable."""
     per_market = services.ecosystem.catalogue.counts("market")
-    rows = [{**m, "products": per_market.get(m["code"], 0)} for m in services.ecosystem.markets.list()]
-    return render(request, "operator/markets.html", principal, markets=rows)
+    every = [{**m, "products": per_market.get(m["code"], 0)} for m in services.ecosystem.markets.list()]
+    rows = search_sort([m for m in every if not region or m["region"] == region], q=q,
+                       fields=("code", "name", "currency"), sort=sort,
+                       allowed=("code", "name", "region", "cell", "currency", "products"))
+    return render(request, "operator/markets.html", principal, markets=rows, total=len(every), q=q, sort=sort,
+                  region=region, regions=sorted({m["region"] for m in every}),
+                  base=query_string(q=q, region=region, sort=sort))
 
 
 @router.get("/listings", response_class=HTMLResponse)
 def listings(request: Request, services: ServicesDep, market: str | None = None, model: str | None = None,
-             page: int = Query(0, ge=0), principal: Principal = Depends(operator_only)) -> HTMLResponse:
-    """Channel listings, by market or product."""
-    rows = services.ecosystem.listings.list(market=market or None, model=model or None, limit=PAGE + 1,
-                                            offset=page * PAGE)
+             availability: str | None = None, page: int = Query(0, ge=0),
+             principal: Principal = Depends(operator_only)) -> HTMLResponse:
+    """Channel listings, by market, product or availability (the filters are the URL: bookmarkable)."""
+    rows = services.ecosystem.listings.list(market=market or None, model=model or None,
+                                            availability=availability or None, limit=PAGE + 1, offset=page * PAGE)
     codes = [m["code"] for m in services.ecosystem.markets.list()]
     return render(request, "operator/listings.html", principal, listings=rows[:PAGE], more=len(rows) > PAGE,
-                  page=page, market=market or "", model=model or "", codes=codes)
+                  page=page, market=market or "", model=model or "", availability=availability or "",
+                  availabilities=[a.value for a in Availability], codes=codes,
+                  base=query_string(market=market, model=model, availability=availability))

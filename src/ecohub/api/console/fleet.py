@@ -13,6 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from ecohub.api.console.common import ConsoleRoute, operator_only, render
+from ecohub.api.console.live import LiveHub
+from ecohub.api.console.words import labels_of, on_off, value_text
 from ecohub.api.deps import ServicesDep
 from ecohub.auth import Principal
 from ecohub.bootstrap import Services
@@ -102,11 +104,31 @@ def device(did: str, request: Request, services: ServicesDep,
     services.privacy.staff_read(principal, did, "events")
     twin = services.twin.get(info.cell, did)
     spec = services.products.compiled(info.model).spec
-    props = [{"key": p.key, "name": p.name, "description": p.description, "unit": p.unit,
-              "numeric": p.format not in ("string",),
-              "reported": twin["properties"].get(p.key)} for p in spec.properties()]
+    labels = labels_of(services, info.model)
+    props = []
+    for p in spec.properties():
+        reported = twin["properties"].get(p.key)
+        entry = {"key": p.key, "name": p.name, "description": p.description, "format": p.format,
+                 "access": [a.value for a in p.access], "numeric": p.format not in ("string",), "reported": reported,
+                 "label": labels[p.key]["label"], "service_label": labels[p.key]["service"],
+                 "unit": labels[p.key]["unit"], "value_words": labels[p.key]["values"]}
+        entry["text"] = value_text(entry, reported["value"] if reported else None)
+        entry["live_words"] = ({"true": on_off(True, writable=p.writable), "false": on_off(False, writable=p.writable)}
+                               if p.format == "bool" else {str(k): v for k, v in entry["value_words"].items()})
+        props.append(entry)
     return render(request, "operator/device.html", principal, device=info.to_dict(), twin=twin, props=props,
                   events=services.telemetry.events(info.cell, did, limit=20), ranges=list(RANGES))
+
+
+@router.get("/fleet/live/{did}")
+async def device_live(did: str, request: Request, services: ServicesDep,
+                      principal: Principal = Depends(operator_only)) -> StreamingResponse:
+    """Server-sent updates of one device for its operator page (the twin table and chart update live)."""
+    services.devices.get(did)
+    services.privacy.staff_read(principal, did, "twin")
+    hub: LiveHub = request.app.state.console_live
+    return StreamingResponse(hub.stream(frozenset({did}), is_disconnected=request.is_disconnected),
+                             media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/fleet/devices/{did}/telemetry.json")
