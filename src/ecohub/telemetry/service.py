@@ -34,10 +34,12 @@ from ecohub.telemetry.domain import (
     runs_of,
 )
 from ecohub.telemetry.models import DeviceEvent, Sample
+from ecohub.telemetry.partitions import Partitions
 from ecohub.telemetry.retention import Retention
 from ecohub.telemetry.rollup import RollupReport, Rollups
 
 MAX_READ = 10_000
+MAX_AHEAD = 366  # days of partitions made ahead at most
 COPY_MIN = 8  # from this many samples a batch goes through COPY on PostgreSQL (below it COPY's setup costs more)
 SAMPLE_COLUMNS = ("did", "key", "ts", "value", "msg_id", "subject", "sealed")
 SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
@@ -62,7 +64,9 @@ class TelemetryService:
         self.sealer = sealer
         self.spec_of = spec_of
         self.rollups = Rollups(sealer)
-        self.retention = retention or Retention(dbs, raw_days=365, rollup_days=3 * 365, batch=5000)
+        self.retention = retention or Retention(dbs, raw_days=365, rollup_days=3 * 365, batch=5000,
+                                                partitions=Partitions(dbs, ahead=7))
+        self.partitions = self.retention.partitions or Partitions(dbs, ahead=7)
 
     def retention_of(self, model: str, *, caller: Principal | None = None) -> dict[str, Any]:
         """A product's retention as enforced: its days, each property's exceptions, the hub's default."""
@@ -85,13 +89,28 @@ class TelemetryService:
         if self.spec_of is not None:
             self.spec_of(model)  # an unknown product is a 404, not a policy for nothing
 
+    def partitions_of(self, *, ahead: int | None = None, caller: Principal | None = None) -> list[dict[str, Any]]:
+        """Make the missing daily partitions up to `ahead` days ahead (default: the setting) in every cell, then
+        list every partition, with `made` true for those just made; [] where nothing is partitioned (SQLite)."""
+        if caller is not None and caller.role != Role.OPERATOR:
+            raise Forbidden("only the operator manages partitions", code=ErrorCode.FORBIDDEN)
+        if ahead is not None and not 0 <= ahead <= MAX_AHEAD:
+            raise InvalidInput(f"ahead must be between 0 and {MAX_AHEAD} days", code=ErrorCode.INVALID_ARGUMENT)
+        now = int(time.time() * 1000)
+        out = []
+        for cell in self.dbs.cells:
+            made = {p.name for p in self.partitions.ensure(cell, now_ms=now, ahead=ahead)}
+            out += [{"cell": cell, **p.to_dict(), "made": p.name in made} for p in self.partitions.list(cell)]
+        return out
+
     def maintain(self, *, now_ms: int | None = None, prune: bool = True) -> dict[str, Any]:
-        """The maintenance job: roll up what arrived since the last run, then drop what retention says is
-        expired, in every cell; returns what it did per cell."""
+        """The maintenance job: make the partitions of the coming days (PostgreSQL), roll up what arrived since
+        the last run, then drop what retention says is expired, in every cell; returns what it did per cell."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         skip_before = now - self.retention.min_raw_days() * DAY
         out: dict[str, Any] = {}
         for cell in self.dbs.cells:
+            made = self.partitions.ensure(cell, now_ms=now) if self.partitions.enabled(cell) else None
             rolled = RollupReport()
             while True:
                 with self.dbs.cell_session(cell) as s:
@@ -103,6 +122,8 @@ class TelemetryService:
                 if step.samples == 0:
                     break
             out[cell] = {"rolled_up": rolled.to_dict()}
+            if made is not None:
+                out[cell]["partitions_made"] = [p.to_dict() for p in made]
             if prune:
                 out[cell]["dropped"] = self.retention.prune(cell, now_ms=now).to_dict()
         return out
