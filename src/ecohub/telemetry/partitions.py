@@ -54,9 +54,10 @@ def name_of(table: str, day_ms: int) -> str:
 
 def is_partitioned(conn: Connection, table: str) -> bool:
     """Whether `table` (in the current schema) is a partitioned table."""
-    return conn.execute(text(
+    found = conn.execute(text(
         "SELECT 1 FROM pg_partitioned_table pt JOIN pg_class c ON c.oid = pt.partrelid "
-        "WHERE c.relname = :t AND c.relnamespace = to_regnamespace(current_schema())"), {"t": table}).first() is not None
+        "WHERE c.relname = :t AND c.relnamespace = to_regnamespace(current_schema())"), {"t": table}).first()
+    return found is not None
 
 
 def listed(conn: Connection, table: str) -> list[Partition]:

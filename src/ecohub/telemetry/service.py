@@ -230,7 +230,11 @@ class TelemetryService:
             samples, before = self._opened(s, opener, did, key, since, until, floor, skip=(cut_lo, cut_hi))
         buckets = bucketize(samples, bucket_ms)
         for b, st in rolled.items():
-            buckets.setdefault(bucket_start(b, bucket_ms), Stats()).merge(st)
+            at = bucket_start(b, bucket_ms)
+            if at in buckets:
+                buckets[at].merge(st)
+            else:
+                buckets[at] = st
         source = "rollup" if rolled and not samples else "rollup+raw" if rolled else "raw"
         return buckets, samples, before, source
 
