@@ -39,7 +39,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.settings import Settings
 from ecohub.store.migrate import alembic_config, upgrade_engine
-from ecohub.telemetry.domain import DAY, HOUR, bucket_start, bucketize
+from ecohub.telemetry.domain import DAY, HOUR, Stats, bucket_start, bucketize
 from ecohub.telemetry.models import Sample
 from ecohub.telemetry.rollup import COMPLETE_BEFORE, ROLLED_ID, set_mark
 
@@ -116,11 +116,14 @@ def rollup(services: Services, targets: list[str], *, mode: str, start: int, now
         return {"mode": mode, "s": round(time.perf_counter() - t, 1), **job}
     r = services.telemetry.rollups
     with services.dbs.cell_session("eu") as s:
+        hours: dict[int, dict[tuple[str, str, str | None], Stats]] = {}
         for did in targets:  # each hour's Stats from the device's raw rows (one read), then the job's own writes
             q = select(Sample.ts, Sample.value).where(Sample.did == did, Sample.key == KEY, Sample.ts >= start,
                                                       Sample.ts < bucket_start(now, HOUR)).order_by(Sample.ts)
             for h, st in bucketize([(ts, v) for ts, v in s.execute(q)], HOUR).items():
-                r._replace(s, "eu", HOUR, h, [(did, KEY)], {(did, KEY, None): st})
+                hours.setdefault(h, {})[(did, KEY, None)] = st
+        for h, stats in hours.items():
+            r._replace(s, "eu", HOUR, h, [(d, k) for d, k, _ in stats], stats)
         opener = services.sealer.opener(s, "eu")
         pairs = {(d, KEY) for d in targets}
         for d in range(bucket_start(start, DAY), bucket_start(now, DAY), DAY):
@@ -329,12 +332,20 @@ def _pipe(src: Engine, dst: Engine) -> None:
         b.close()
 
 
-def _explain(services: Services, did: str, now: int) -> list[str]:
-    """EXPLAIN ANALYZE of the raw rows of a 30-day read (the statement `TelemetryService._opened` sends)."""
+def _explain(services: Services, did: str, now: int) -> dict[str, list[str]]:
+    """EXPLAIN ANALYZE of the statements of a 30-day read from raw rows (`TelemetryService._opened`): the rows
+    in the range, and the last value before it (the state the chart starts in)."""
+    rows = ("SELECT ts, value, subject, sealed FROM telemetry WHERE did = :d AND key = :k AND ts >= :s AND ts <= :u "
+            "ORDER BY ts, id")
+    prior = ("SELECT ts, value, subject, sealed FROM telemetry WHERE did = :d AND key = :k AND ts < :s AND ts >= 0 "
+             "ORDER BY ts DESC, id DESC LIMIT 1")
+    out = {}
     with services.dbs.cell_engines["eu"].connect() as c:
-        q = ("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT ts, value, subject, sealed FROM telemetry WHERE did = :d "
-             "AND key = :k AND ts >= :s AND ts <= :u ORDER BY ts, id")
-        return [r[0] for r in c.execute(text(q), {"d": did, "k": KEY, "s": now - 30 * DAY, "u": now - 1})]
+        for name, q in (("rows", rows), ("prior", prior)):
+            plan = c.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {q}"),
+                             {"d": did, "k": KEY, "s": now - 30 * DAY, "u": now - 1})
+            out[name] = [r[0] for r in plan]
+    return out
 
 
 def main() -> None:
