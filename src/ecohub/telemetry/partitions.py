@@ -106,7 +106,7 @@ class Partitions:
         with engine.connect() as conn:
             return is_partitioned(conn, "telemetry")
 
-    def list(self, cell: str) -> list[Partition]:
+    def in_cell(self, cell: str) -> list[Partition]:
         """Every partition of both tables in one cell ([] where nothing is partitioned)."""
         if not self.enabled(cell):
             return []

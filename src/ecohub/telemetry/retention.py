@@ -135,11 +135,11 @@ class Retention:
         if self.partitions is not None and self.partitions.enabled(cell):
             dropped = self.partitions.drop_before(cell, now_ms - self.max_raw_days() * DAY)
             report.partitions = dropped
-            for p in dropped:
-                if p["table"] == "telemetry":
-                    report.telemetry += p["rows"]
+            for part in dropped:
+                if part["table"] == "telemetry":
+                    report.telemetry += part["rows"]
                 else:
-                    report.device_events += p["rows"]
+                    report.device_events += part["rows"]
         rules = self.policies()
         by_model: dict[str, dict[str, Policy]] = {}
         for p in rules:

@@ -100,7 +100,7 @@ class TelemetryService:
         out = []
         for cell in self.dbs.cells:
             made = {p.name for p in self.partitions.ensure(cell, now_ms=now, ahead=ahead)}
-            out += [{"cell": cell, **p.to_dict(), "made": p.name in made} for p in self.partitions.list(cell)]
+            out += [{"cell": cell, **p.to_dict(), "made": p.name in made} for p in self.partitions.in_cell(cell)]
         return out
 
     def maintain(self, *, now_ms: int | None = None, prune: bool = True) -> dict[str, Any]:
