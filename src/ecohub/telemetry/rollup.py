@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, func, insert, select, tuple_
@@ -168,3 +169,21 @@ class Rollups:
                     out[bucket] = got
         return out, complete
 
+
+    @staticmethod
+    def last_before(s: Session, opener: Opener, did: str, key: str, since: int, until: int) -> tuple[int, Any] | None:
+        """(ts, value) of the last sample in the newest readable hourly rollup within [since, until)."""
+        q = select(Rollup.bucket, Rollup.stats, Rollup.subject, Rollup.sealed).where(
+            Rollup.did == did, Rollup.key == key, Rollup.res == HOUR, Rollup.bucket >= since,
+            Rollup.bucket + HOUR <= until).order_by(Rollup.bucket.desc()).limit(8)
+        best: tuple[int, Any] | None = None
+        at = None
+        for bucket, plain, subject, sealed in s.execute(q):
+            if at is not None and bucket != at:
+                break
+            readable, st = opener.value(plain, subject, sealed, rollup_aad(did, key, HOUR, bucket))
+            if readable:
+                got = Stats.from_dict(st)
+                if got.count and (best is None or got.last_ts >= best[0]):
+                    best, at = (got.last_ts, got.last), bucket
+        return best

@@ -223,11 +223,13 @@ class TelemetryService:
             opener = self.sealer.opener(s, cell)
             cut_lo = cut_hi = until + 1  # [cut_lo, cut_hi) answers from rollups
             rolled: dict[int, Stats] = {}
+            complete = 0
             if res:
                 cut_lo = -(-since // res) * res
                 rolled, complete = Rollups.read(s, opener, did, key, res, cut_lo, until + 1)
                 cut_hi = max(cut_lo, min(bucket_start(until + 1, res), complete))
-            samples, before = self._opened(s, opener, did, key, since, until, floor, skip=(cut_lo, cut_hi))
+            samples, before = self._opened(s, opener, did, key, since, until, floor, skip=(cut_lo, cut_hi),
+                                           complete=complete)
         buckets = bucketize(samples, bucket_ms)
         for b, st in rolled.items():
             at = bucket_start(b, bucket_ms)
@@ -240,27 +242,53 @@ class TelemetryService:
 
     @staticmethod
     def _opened(s: Session, opener: Opener, did: str, key: str, since: int, until: int, floor: int, *,
-                skip: tuple[int, int] = (0, 0)) -> tuple[list[tuple[int, Any]], Stats]:
+                skip: tuple[int, int] = (0, 0), complete: int = 0) -> tuple[list[tuple[int, Any]], Stats]:
         """The readable samples in [since, until] but not in [skip) oldest first, and a Stats of the last one in
         [floor, since)."""
         cols = (Sample.ts, Sample.value, Sample.subject, Sample.sealed)
-        base = select(*cols).where(Sample.did == did, Sample.key == key)
-        q = base.where(Sample.ts >= since, Sample.ts <= until)
-        if skip[1] > skip[0]:
-            q = q.where(or_(Sample.ts < skip[0], Sample.ts >= skip[1]))
-        prior = base.where(Sample.ts < since, Sample.ts >= floor).order_by(Sample.ts.desc(), Sample.id.desc()).limit(1)
         aad = telemetry_aad(did, key)
         out: list[tuple[int, Any]] = []
-        before = Stats()
-        for ts, plain, subject, sealed in s.execute(q.order_by(Sample.ts, Sample.id)):
-            readable, value = opener.value(plain, subject, sealed, aad)
-            if readable:
-                out.append((ts, value))
-        for ts, plain, subject, sealed in s.execute(prior):
-            readable, value = opener.value(plain, subject, sealed, aad)
-            if readable:
-                before.add(ts, value)
-        return out, before
+        if not (skip[0] <= since and skip[1] > until):  # else the rollups answer the whole range
+            q = select(*cols).where(Sample.did == did, Sample.key == key, Sample.ts >= since, Sample.ts <= until)
+            if skip[1] > skip[0]:
+                q = q.where(or_(Sample.ts < skip[0], Sample.ts >= skip[1]))
+            for ts, plain, subject, sealed in s.execute(q.order_by(Sample.ts, Sample.id)):
+                readable, value = opener.value(plain, subject, sealed, aad)
+                if readable:
+                    out.append((ts, value))
+        return out, TelemetryService._before(s, opener, did, key, since, floor, complete)
+
+    @staticmethod
+    def _before(s: Session, opener: Opener, did: str, key: str, since: int, floor: int, complete: int) -> Stats:
+        """A Stats of the last readable sample in [floor, since): the raw rows after the rollups' edge, else the
+        last value of the newest hourly rollup, else the raw rows before the edge. (On PostgreSQL an open-ended
+        raw look-back plans and probes every older day partition: ~9 ms at 90 days, so the rollups go first.)"""
+        aad = telemetry_aad(did, key)
+        last = select(Sample.ts, Sample.value, Sample.subject, Sample.sealed).where(Sample.did == did,
+                                                                                   Sample.key == key)
+
+        def raw(lo: int, hi: int) -> Stats:
+            st = Stats()
+            q = last.where(Sample.ts >= lo, Sample.ts < hi).order_by(Sample.ts.desc(), Sample.id.desc()).limit(1)
+            for ts, plain, subject, sealed in s.execute(q):
+                readable, value = opener.value(plain, subject, sealed, aad)
+                if readable:
+                    st.add(ts, value)
+            return st
+
+        edge = max(floor, min(bucket_start(since, HOUR), complete))  # before it, the rollups are complete
+        if edge < since:
+            st = raw(edge, since)
+            if st.count:
+                return st
+        if edge > floor:
+            got = Rollups.last_before(s, opener, did, key, -(-floor // HOUR) * HOUR, edge)
+            if got is not None:
+                st = Stats()
+                st.add(*got)
+                return st
+            return raw(floor, edge)
+        return Stats()
 
     def events(self, cell: str, did: str, *, since: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Events of one device, newest first."""
