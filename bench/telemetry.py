@@ -16,12 +16,15 @@ Rollups: `--rollups job` runs the maintenance job over every sample (what a hub 
 of millions of rows); `--rollups targets` (the default above 2M samples) rolls up only the devices the reads use
 (each hour's stats from one read of the device's rows, written by the job's own code; days from hours as the job
 does) and sets the job's marks as a caught-up job leaves them.
-Reads cycle over `--targets` devices, each read once before timing. Prints JSON.
+Reads cycle over `--targets` devices, each read once before timing. `--keep` leaves the PostgreSQL databases;
+`--reuse PREFIX --devices N` measures the rollup-backed reads again on them (after a change to the read path).
+Prints JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import os
@@ -71,22 +74,28 @@ def rows_of(devices: int, *, start: int, now: int, step: int) -> Iterator[tuple[
 
 
 def timed(fn: Callable[[], Any], reads: int) -> dict[str, float]:
-    """p50/p99/max in ms of `reads` calls."""
-    ms = []
+    """p50/p99/max in ms of `reads` calls (wall clock), and p50/p99 of this process's CPU time per call (on a
+    shared machine the wall clock's tail is mostly waiting for a core)."""
+    ms, cpu = [], []
     for _ in range(reads):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         ms.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
     ms.sort()
-    return {"p50_ms": round(statistics.median(ms), 2), "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 2),
-            "max_ms": round(ms[-1], 2)}
+    cpu.sort()
+
+    def p99(xs: list[float]) -> float:
+        return round(xs[min(len(xs) - 1, int(len(xs) * 0.99))], 2)
+    return {"p50_ms": round(statistics.median(ms), 2), "p99_ms": p99(ms), "max_ms": round(ms[-1], 2),
+            "cpu_p50_ms": round(statistics.median(cpu), 2), "cpu_p99_ms": p99(cpu)}
 
 
 class Reader:
     """The three reads of the benchmark against one hub's services, cycling over the target devices."""
 
-    def __init__(self, services: Services, targets: list[str], now: int) -> None:
-        self.s, self.targets, self.now, self.n = services, targets, now, 0
+    def __init__(self, services: Services, targets: list[str], now: int, *, freeze: bool = True) -> None:
+        self.s, self.targets, self.now, self.n, self.freeze = services, targets, now, 0, freeze
 
     def _next(self) -> str:
         self.n += 1
@@ -103,6 +112,9 @@ class Reader:
     def measure(self, fn: Callable[[], dict[str, Any]], reads: int) -> dict[str, Any]:
         for _ in self.targets:  # each target once: its pages in the cache, psycopg's prepared statements made
             fn()
+        if self.freeze:  # as `ecohub up` does once started (hub.py): long-lived objects out of the collector's way
+            gc.collect()
+            gc.freeze()
         sample = fn()
         return {**timed(fn, reads), "points": len(sample["points"]), "source": sample["source"],
                 "bucket": sample["bucket"]}
@@ -157,7 +169,7 @@ def sqlite_bench(args: argparse.Namespace, step: int, now: int) -> dict[str, Any
                 _append(services, batch)
         _append(services, batch)
         write_s = time.perf_counter() - t
-        reader = Reader(services, targets(args), now)
+        reader = Reader(services, targets(args), now, freeze=not args.no_freeze)
         raw30 = reader.measure(reader.chart30, args.reads)
         rolled = rollup(services, reader.targets, mode=_mode(args, n), start=start, now=now)
         roll30 = reader.measure(reader.chart30, args.reads)
@@ -189,6 +201,28 @@ def _mode(args: argparse.Namespace, n: int) -> str:
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------------------------
+
+
+def pg_reads(args: argparse.Namespace, now: int) -> dict[str, Any]:
+    """Only the rollup-backed reads again, on the two databases a `--keep` run left (`--reuse PREFIX`)."""
+    out: dict[str, Any] = {"backend": "postgresql", "reused": args.reuse}
+    with tempfile.TemporaryDirectory() as tmp:
+        hubs = {kind: bootstrap(Settings(
+            data_dir=Path(tmp) / kind, cells=["eu"], default_cell="eu",
+            database={"url": f"sqlite:///{tmp}/{kind}-global.db",
+                      "cell_url_template": f"{PG}/{args.reuse}_{kind}_{{cell}}"})) for kind in ("part", "flat")}
+        try:
+            for kind, h in hubs.items():
+                r = Reader(h, targets(args), now, freeze=not args.no_freeze)
+                out[f"{kind}_read_30d_500pts_rollup"] = r.measure(r.chart30, args.reads)
+                out[f"{kind}_read_1y_daily_rollup"] = r.measure(r.year, args.reads)
+        finally:
+            for h in hubs.values():
+                h.close()
+    for read in ("read_30d_500pts_rollup", "read_1y_daily_rollup"):
+        p, f = out[f"part_{read}"], out[f"flat_{read}"]
+        out[f"part_over_flat_{read}"] = {q: round(p[q] / f[q], 2) for q in ("p50_ms", "p99_ms")}
+    return out
 
 
 def pg_bench(args: argparse.Namespace, step: int, now: int) -> dict[str, Any]:
@@ -261,7 +295,7 @@ def _pg_run(args: argparse.Namespace, hubs: dict[str, Services], step: int, now:
         with e.connect() as c:
             out["bytes"][kind] = c.execute(text("SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE "
                                                 "relkind = 'r' AND relname LIKE 'telemetry%'")).scalar()
-    readers = {k: Reader(h, targets(args), now) for k, h in hubs.items()}
+    readers = {k: Reader(h, targets(args), now, freeze=not args.no_freeze) for k, h in hubs.items()}
     for kind, r in readers.items():
         out[f"{kind}_read_30d_500pts_raw"] = r.measure(r.chart30, args.reads)
     out["explain_raw_30d"] = {k: _explain(h, targets(args)[0], now) for k, h in hubs.items()}
@@ -359,13 +393,22 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=200)
     ap.add_argument("--targets", type=int, default=10, help="devices the reads cycle over")
     ap.add_argument("--rollups", choices=("job", "targets"), default=None)
-    ap.add_argument("--keep", action="store_true", help="PostgreSQL: keep the bench database")
+    ap.add_argument("--keep", action="store_true", help="PostgreSQL: keep the bench databases")
+    ap.add_argument("--no-freeze", action="store_true", help="leave the startup heap to the collector "
+                    "(the hub freezes it: gc.freeze())")
+    ap.add_argument("--reuse", default=None, help="PostgreSQL: only the rollup reads, on a kept run's databases "
+                    "(their name prefix, ecohub_bench_XXXXXX)")
     args = ap.parse_args()
     args.targets = min(args.targets, args.devices)
     step = plan(args.devices, args.days, args.samples, args.interval_s)
     now = (int(time.time() * 1000) // DAY) * DAY
     info = {**machine(), "devices": args.devices, "days": args.days, "interval_s": step / 1000}
-    result = pg_bench(args, step, now) if args.backend == "postgres" else sqlite_bench(args, step, now)
+    if args.reuse:
+        result = pg_reads(args, now)
+    elif args.backend == "postgres":
+        result = pg_bench(args, step, now)
+    else:
+        result = sqlite_bench(args, step, now)
     print(json.dumps({**info, **result}, indent=2, default=int))
 
 
