@@ -209,6 +209,17 @@ def test_cli_makes_and_lists_partitions(pg: Services, monkeypatch: pytest.Monkey
                                               for a in range(12, 20)}
 
 
+@pytest.mark.postgres
+def test_a_partition_that_cannot_get_its_lock_waits_for_the_next_run(pg: Services) -> None:
+    day = TODAY + 10 * DAY
+    with pg.dbs.cell_engines["eu"].connect() as other:
+        other.execute(text("LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE"))  # a long query holds the table
+        made = pg.telemetry.partitions.ensure("eu", now_ms=day, ahead=0)
+        assert [p.name for p in made] == [name_of("device_events", day)]  # telemetry's gave up after 2 s
+        other.rollback()
+    assert [p.name for p in pg.telemetry.partitions.ensure("eu", now_ms=day, ahead=0)] == [name_of("telemetry", day)]
+
+
 def test_sqlite_keeps_one_table(services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert services.telemetry.partitions_of(ahead=3) == []
     assert "partitions" not in services.telemetry.maintain()["eu"]["dropped"]

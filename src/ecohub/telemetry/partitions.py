@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from ecohub.store import Databases
 from ecohub.telemetry.domain import DAY
@@ -61,9 +61,10 @@ def is_partitioned(conn: Connection, table: str) -> bool:
 
 
 def listed(conn: Connection, table: str) -> list[Partition]:
-    """The partitions of `table`, oldest first, the default last."""
+    """The partitions of `table`, oldest first, the default last (catalog reads only: with relid 0, pg_get_expr
+    does not lock the partition, so listing never waits behind a query holding the table)."""
     rows = conn.execute(text(
-        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "SELECT c.relname, pg_get_expr(c.relpartbound, 0) FROM pg_inherits i "
         "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
         "WHERE p.relname = :t AND p.relnamespace = to_regnamespace(current_schema())"), {"t": table})
     out = []
@@ -133,7 +134,7 @@ class Partitions:
                 try:
                     with engine.begin() as conn:
                         made.append(create_day(conn, table, day))
-                except OperationalError as err:  # lock timeout: the next run makes it
+                except DBAPIError as err:  # a lock timeout, or rows of that day arriving meanwhile: next run
                     log.warning("partition %s not made: %s", name_of(table, day), err.orig)
         return made
 
@@ -156,7 +157,7 @@ class Partitions:
                         # DROP of a partition takes the parent's ACCESS EXCLUSIVE lock for a moment (a catalog
                         # change; the files go at commit): ingest waits at most LOCK_TIMEOUT behind it
                         conn.execute(text(f"DROP TABLE {q(p.name)}"))
-                except OperationalError as err:
+                except DBAPIError as err:  # a lock timeout: the next run drops it
                     log.warning("partition %s not dropped: %s", p.name, err.orig)
                     continue
                 out.append({**p.to_dict(), "rows": rows})
