@@ -34,7 +34,7 @@ from ecohub.hub import running_hub
 from ecohub.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natsbench import CELL, MODEL, SPEC_FILE, MosqLoad, machine, mmm, wait_until
+from natsbench import CELL, DEFINITION, MODEL, SPEC_FILE, MosqLoad, machine, mmm, wait_until
 
 from ecohub.hub import free_port
 
@@ -45,7 +45,7 @@ RULES_PER_HOME = 200
 def setup(workdir: Path, devices: int, rules: int) -> tuple[Services, list[tuple[str, str]]]:
     """A data dir with the product, D provisioned devices bound to homes of one user, and R rules over them."""
     services = bootstrap(Settings(data_dir=workdir / "data", cells=[CELL], default_cell=CELL))
-    services.products.import_spec(json.loads(SPEC_FILE.read_text()), model=MODEL, actor="bench")
+    services.products.import_spec(json.loads(SPEC_FILE.read_text()), model=MODEL, actor="bench", **DEFINITION)
     provisioned = services.devices.provision(model=MODEL, count=devices)
     home = services.home
     home.accounts.signup(email="bench@example.org", password=PASSWORD, country="DE")

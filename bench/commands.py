@@ -57,7 +57,7 @@ from ecohub.settings import Settings
 from ecohub.spec import parse_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natsbench import CELL, HOST, MODEL, SPEC_FILE, lift_consumer_limit, machine, mmm
+from natsbench import CELL, DEFINITION, HOST, MODEL, SPEC_FILE, lift_consumer_limit, machine, mmm
 
 from ecohub.hub import free_port
 
@@ -306,7 +306,7 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
     drv_out: Queue[Any] = ctx.Queue()
     procs: list[Any] = []
     try:
-        services.products.import_spec(spec, model=MODEL, actor="bench")
+        services.products.import_spec(spec, model=MODEL, actor="bench", **DEFINITION)
         creds = [(d.did, d.secret) for d in services.devices.provision(model=MODEL, count=args.devices)]
         token = str(services.tokens.create(role="operator", label="bench")["token"])
         http_port, mqtt_port = free_port(), free_port()

@@ -40,7 +40,8 @@ def run(rows: int) -> dict[str, float | int]:
         services = bootstrap(Settings(data_dir=Path(tmp) / "data"))
         try:
             services.products.import_spec(json.loads(SPEC.read_text()), model="acme.plug.v1", actor="bench",
-                                          partner_id="acme")
+                                          partner_id="acme", category="plug", target_markets=["DE"],
+                                          target_price="19.90", forecast_volume=1000)
             dev = services.devices.provision(model="acme.plug.v1", cell="eu")[0]
             with TestClient(create_app(services)) as client:
                 client.post("/api/v1/auth/signup", json={"email": "big@example.org", "password": PASSWORD,

@@ -40,6 +40,8 @@ from ecohub.connect.domain import SERVICE_USER
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_FILE = ROOT / "tests" / "fixtures" / "specs" / "cuco.plug.v3.json"
 MODEL = "cuco.plug.v3"
+# a complete product definition: what a product needs to reach certification (and a fleet)
+DEFINITION = {"category": "plug", "target_markets": ["DE"], "target_price": "19.90", "forecast_volume": 1000}
 CELL = "eu"
 HOST = "127.0.0.1"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -90,7 +92,7 @@ def make_env(workdir: Path, devices: int, db_urls: tuple[str, str] | None = None
 
     workdir.mkdir(parents=True, exist_ok=True)
     services = bootstrap(settings_for(workdir, db_urls, **kw))
-    services.products.import_spec(json.loads(SPEC_FILE.read_text()), model=MODEL, actor="bench")
+    services.products.import_spec(json.loads(SPEC_FILE.read_text()), model=MODEL, actor="bench", **DEFINITION)
     creds: list[tuple[str, str]] = []
     while len(creds) < devices:
         batch = services.devices.provision(model=MODEL, count=min(10_000, devices - len(creds)), cell=CELL)

@@ -40,6 +40,7 @@ from ecohub.settings import Settings
 from ecohub.store import Databases
 from ecohub.store.migrate import upgrade_all
 from ecohub.telemetry import privacy as telemetry_privacy
+from ecohub.telemetry.partitions import Partitions
 from ecohub.telemetry.retention import Retention
 from ecohub.telemetry.service import TelemetryService
 from ecohub.twin import privacy as twin_privacy
@@ -201,7 +202,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         telemetry=TelemetryService(dbs, sealer, spec_of=products.compiled, retention=Retention(
             dbs, raw_days=settings.telemetry.retention_days, rollup_days=settings.telemetry.rollup_retention_days,
             batch=settings.telemetry.prune_batch,
-            dids_of=lambda cell, model: [d.did for d in devices.list(cell=cell, model=model, limit=10**9)])),
+            dids_of=lambda cell, model: [d.did for d in devices.list(cell=cell, model=model, limit=10**9)],
+            partitions=Partitions(dbs, ahead=settings.telemetry.partitions_ahead))),
         tokens=TokenService(dbs, default_ttl_s=settings.api.service_token_ttl_s),
         home=home,
         certification=certification,

@@ -72,6 +72,7 @@ class TelemetrySettings(BaseModel):
     rollup_retention_days: int = Field(default=3 * 365, ge=1)  # hourly and daily aggregates
     job_interval_s: float = Field(default=3600.0, gt=0)  # how often the hub rolls up and prunes
     prune_batch: int = Field(default=5000, ge=1)  # rows per DELETE on SQLite (one short write lock each)
+    partitions_ahead: int = Field(default=7, ge=1, le=366)  # PostgreSQL: days of partitions made ahead by the job
 
 
 class SecuritySettings(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -38,5 +39,25 @@ def retention_set(model: str = typer.Option(..., "--model"),
 def prune(data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Run the maintenance job now: roll up new samples, drop what retention says is expired; prints the counts."""
     report = open_services(data_dir).telemetry.maintain()
-    emit([{"cell": cell, **r["rolled_up"], **{f"dropped_{k}": v for k, v in r["dropped"].items() if k != "cell"}}
+    emit([{"cell": cell, **r["rolled_up"], **{f"dropped_{k}": _names(v) if k == "partitions" else v
+                                             for k, v in r["dropped"].items() if k != "cell"}}
           for cell, r in report.items()], as_json=as_json)
+
+
+def _names(partitions: list[dict[str, Any]]) -> list[str]:
+    return [p["partition"] for p in partitions]
+
+
+@telemetry_app.command("partitions")
+@handle_errors
+def partitions(ahead: int | None = typer.Option(None, "--ahead", help="days of partitions to make ahead "
+                                                "(default: telemetry.partitions_ahead)"),
+               data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
+    """PostgreSQL: make the missing daily partitions of telemetry and device events up to N days ahead, then list
+    every partition (`made` marks the new ones). SQLite keeps one table: the list is empty."""
+    rows = open_services(data_dir).telemetry.partitions_of(ahead=ahead)
+    if not rows and not as_json:
+        typer.echo("no partitioned tables here (SQLite keeps one table per store; PostgreSQL cells are "
+                   "partitioned by migration 0011)")
+        return
+    emit(rows, as_json=as_json, columns=("cell", "table", "partition", "from", "to", "made"))

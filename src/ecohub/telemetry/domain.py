@@ -159,11 +159,10 @@ class Stats:
         if self.count == 0 or other.last_ts >= self.last_ts:
             self.last, self.last_ts = other.last, other.last_ts
         self.sum += other.sum
-        for name, pick in (("min", min), ("max", max)):
-            theirs = getattr(other, name)
-            if theirs is not None:
-                mine = getattr(self, name)
-                setattr(self, name, theirs if mine is None else pick(mine, theirs))
+        if other.min is not None and (self.min is None or other.min < self.min):
+            self.min = other.min
+        if other.max is not None and (self.max is None or other.max > self.max):
+            self.max = other.max
         self.count += other.count
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Retention as data: per product (and per property) policies, a default from the settings, and the prune job.
 
 Each cell keeps its own copy of the policies (the operator's PUT writes every cell) and prunes its own rows.
-SQLite deletes in bounded batches (`prune_batch` rows per statement and transaction), so ingest never waits long
-for the write lock. Erasure and retention never fight: erasure deletes a subject's rows whatever the policy, and
+Rows are deleted in bounded batches (`prune_batch` rows per statement and transaction), so ingest never waits long
+for the write lock. On PostgreSQL, where `telemetry` and `device_events` are partitioned by day, a partition older
+than the longest raw retention in effect is dropped whole first (every row in it has expired under every rule);
+only the rows of shorter-lived products and properties in newer partitions are deleted in batches. Erasure and
+retention never fight: erasure deletes a subject's rows (in whatever partition they are) whatever the policy, and
 retention only ever deletes more.
 """
 
@@ -18,6 +21,7 @@ from ecohub.errors import ErrorCode, InvalidInput
 from ecohub.store import Databases
 from ecohub.telemetry.domain import DAY
 from ecohub.telemetry.models import DeviceEvent, RetentionPolicy, Rollup, Sample
+from ecohub.telemetry.partitions import Partitions
 
 MAX_DAYS = 36_500
 DidsOf = Callable[[str, str], Sequence[str]]  # (cell, model) → the dids of that product in the cell
@@ -47,11 +51,15 @@ class PruneReport:
     device_events: int = 0
     rollups: int = 0
     cutoffs: dict[str, int] = field(default_factory=dict)
+    partitions: list[dict[str, Any]] | None = None  # the partitions dropped whole (None: the cell has none)
 
     def to_dict(self) -> dict[str, Any]:
-        """As the CLI and the job log show it."""
-        return {"cell": self.cell, "telemetry": self.telemetry, "device_events": self.device_events,
-                "rollups": self.rollups}
+        """As the CLI and the job log show it (`partitions` only where the tables are partitioned)."""
+        out: dict[str, Any] = {"cell": self.cell, "telemetry": self.telemetry, "device_events": self.device_events,
+                               "rollups": self.rollups}
+        if self.partitions is not None:
+            out["partitions"] = self.partitions
+        return out
 
 
 def check_days(name: str, days: int | None) -> None:
@@ -64,8 +72,9 @@ class Retention:
     """Policies and pruning of the telemetry tables of every cell."""
 
     def __init__(self, dbs: Databases, *, raw_days: int, rollup_days: int, batch: int,
-                 dids_of: DidsOf | None = None) -> None:
+                 dids_of: DidsOf | None = None, partitions: Partitions | None = None) -> None:
         self.dbs = dbs
+        self.partitions = partitions
         self.raw_days = raw_days
         self.rollup_days = rollup_days
         self.batch = batch
@@ -115,9 +124,22 @@ class Retention:
         """The shortest raw retention of any rule (rollups of older hours are not recomputed from raw)."""
         return min([self.raw_days] + [p.raw_days for p in self.policies() if p.raw_days])
 
+    def max_raw_days(self) -> int:
+        """The longest raw retention of any rule: a day older than this has expired for every product."""
+        return max([self.raw_days] + [p.raw_days for p in self.policies() if p.raw_days])
+
     def prune(self, cell: str, *, now_ms: int) -> PruneReport:
-        """Delete what every rule says is expired in one cell, in bounded batches; report the counts."""
+        """Delete what every rule says is expired in one cell: whole partitions past the longest raw retention
+        (PostgreSQL), then the rest in bounded batches; report the counts."""
         report = PruneReport(cell)
+        if self.partitions is not None and self.partitions.enabled(cell):
+            dropped = self.partitions.drop_before(cell, now_ms - self.max_raw_days() * DAY)
+            report.partitions = dropped
+            for part in dropped:
+                if part["table"] == "telemetry":
+                    report.telemetry += part["rows"]
+                else:
+                    report.device_events += part["rows"]
         rules = self.policies()
         by_model: dict[str, dict[str, Policy]] = {}
         for p in rules:
@@ -166,12 +188,13 @@ class Retention:
                                                   and_(DeviceEvent.ts < raw, scope(DeviceEvent.did, None)))
 
     def _batched(self, cell: str, model: Any, cond: ColumnElement[bool]) -> int:
-        """DELETE … WHERE id IN (the next `batch` ids matching): one short transaction each."""
+        """DELETE … WHERE id IN (the next `batch` ids matching): one short transaction each. The condition is
+        repeated outside the subquery so PostgreSQL prunes the partitions the ids can be in."""
         total = 0
         while True:
             with self.dbs.cell_session(cell) as s:
                 ids = select(model.id).where(cond).limit(self.batch).scalar_subquery()
-                n = s.execute(delete(model).where(model.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]
+                n = s.execute(delete(model).where(cond, model.id.in_(ids))).rowcount or 0  # type: ignore[attr-defined]
                 s.commit()
             total += n
             if n < self.batch:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from ecohub.errors import NotFound
@@ -122,9 +123,12 @@ class Rollups:
 
     def _replace(self, s: Session, cell: str, res: int, bucket: int, pairs: Iterable[tuple[str, str]],
                  stats: dict[tuple[str, str, str | None], Stats]) -> None:
-        for did, key in pairs:
-            s.execute(delete(Rollup).where(Rollup.did == did, Rollup.key == key, Rollup.res == res,
-                                           Rollup.bucket == bucket))
+        todo = sorted(set(pairs))
+        for i in range(0, len(todo), 500):  # one DELETE per bucket and 500 properties, not one per property
+            part = todo[i:i + 500]
+            s.execute(delete(Rollup).where(Rollup.res == res, Rollup.bucket == bucket,
+                                           Rollup.did.in_(sorted({d for d, _ in part})),
+                                           tuple_(Rollup.did, Rollup.key).in_(part)))
         rows = []
         for (did, key, subject), st in stats.items():
             seal = self._seal(s, cell, subject)
@@ -150,12 +154,36 @@ class Rollups:
         """Stats per bucket start of one property for whole buckets in [since, until) and the time the rollups
         are complete before (buckets from then on must be read raw)."""
         complete = mark(s, COMPLETE_BEFORE) or 0
-        q = select(Rollup).where(Rollup.did == did, Rollup.key == key, Rollup.res == res, Rollup.bucket >= since,
-                                 Rollup.bucket + res <= min(until, complete)).order_by(Rollup.bucket)
+        # columns, not entities: a year of hours is ~9k rows and the ORM's per-row cost would dominate the read
+        q = select(Rollup.bucket, Rollup.stats, Rollup.subject, Rollup.sealed).where(
+            Rollup.did == did, Rollup.key == key, Rollup.res == res, Rollup.bucket >= since,
+            Rollup.bucket + res <= min(until, complete)).order_by(Rollup.bucket)
         out: dict[int, Stats] = {}
-        for r in s.scalars(q):
-            readable, st = opener.value(r.stats, r.subject, r.sealed, rollup_aad(did, key, res, r.bucket))
+        for bucket, plain, subject, sealed in s.execute(q):
+            readable, st = opener.value(plain, subject, sealed, rollup_aad(did, key, res, bucket))
             if readable:
-                out.setdefault(r.bucket, Stats()).merge(Stats.from_dict(st))
+                got = Stats.from_dict(st)
+                if bucket in out:  # one row per sealing owner: an hour can hold two owners' rows
+                    out[bucket].merge(got)
+                else:
+                    out[bucket] = got
         return out, complete
 
+
+    @staticmethod
+    def last_before(s: Session, opener: Opener, did: str, key: str, since: int, until: int) -> tuple[int, Any] | None:
+        """(ts, value) of the last sample in the newest readable hourly rollup within [since, until)."""
+        q = select(Rollup.bucket, Rollup.stats, Rollup.subject, Rollup.sealed).where(
+            Rollup.did == did, Rollup.key == key, Rollup.res == HOUR, Rollup.bucket >= since,
+            Rollup.bucket + HOUR <= until).order_by(Rollup.bucket.desc()).limit(8)
+        best: tuple[int, Any] | None = None
+        at = None
+        for bucket, plain, subject, sealed in s.execute(q):
+            if at is not None and bucket != at:
+                break
+            readable, st = opener.value(plain, subject, sealed, rollup_aad(did, key, HOUR, bucket))
+            if readable:
+                got = Stats.from_dict(st)
+                if got.count and (best is None or got.last_ts >= best[0]):
+                    best, at = (got.last_ts, got.last), bucket
+        return best

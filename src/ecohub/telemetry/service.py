@@ -34,10 +34,12 @@ from ecohub.telemetry.domain import (
     runs_of,
 )
 from ecohub.telemetry.models import DeviceEvent, Sample
+from ecohub.telemetry.partitions import Partitions
 from ecohub.telemetry.retention import Retention
 from ecohub.telemetry.rollup import RollupReport, Rollups
 
 MAX_READ = 10_000
+MAX_AHEAD = 366  # days of partitions made ahead at most
 COPY_MIN = 8  # from this many samples a batch goes through COPY on PostgreSQL (below it COPY's setup costs more)
 SAMPLE_COLUMNS = ("did", "key", "ts", "value", "msg_id", "subject", "sealed")
 SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
@@ -62,7 +64,9 @@ class TelemetryService:
         self.sealer = sealer
         self.spec_of = spec_of
         self.rollups = Rollups(sealer)
-        self.retention = retention or Retention(dbs, raw_days=365, rollup_days=3 * 365, batch=5000)
+        self.retention = retention or Retention(dbs, raw_days=365, rollup_days=3 * 365, batch=5000,
+                                                partitions=Partitions(dbs, ahead=7))
+        self.partitions = self.retention.partitions or Partitions(dbs, ahead=7)
 
     def retention_of(self, model: str, *, caller: Principal | None = None) -> dict[str, Any]:
         """A product's retention as enforced: its days, each property's exceptions, the hub's default."""
@@ -85,13 +89,28 @@ class TelemetryService:
         if self.spec_of is not None:
             self.spec_of(model)  # an unknown product is a 404, not a policy for nothing
 
+    def partitions_of(self, *, ahead: int | None = None, caller: Principal | None = None) -> list[dict[str, Any]]:
+        """Make the missing daily partitions up to `ahead` days ahead (default: the setting) in every cell, then
+        list every partition, with `made` true for those just made; [] where nothing is partitioned (SQLite)."""
+        if caller is not None and caller.role != Role.OPERATOR:
+            raise Forbidden("only the operator manages partitions", code=ErrorCode.FORBIDDEN)
+        if ahead is not None and not 0 <= ahead <= MAX_AHEAD:
+            raise InvalidInput(f"ahead must be between 0 and {MAX_AHEAD} days", code=ErrorCode.INVALID_ARGUMENT)
+        now = int(time.time() * 1000)
+        out = []
+        for cell in self.dbs.cells:
+            made = {p.name for p in self.partitions.ensure(cell, now_ms=now, ahead=ahead)}
+            out += [{"cell": cell, **p.to_dict(), "made": p.name in made} for p in self.partitions.in_cell(cell)]
+        return out
+
     def maintain(self, *, now_ms: int | None = None, prune: bool = True) -> dict[str, Any]:
-        """The maintenance job: roll up what arrived since the last run, then drop what retention says is
-        expired, in every cell; returns what it did per cell."""
+        """The maintenance job: make the partitions of the coming days (PostgreSQL), roll up what arrived since
+        the last run, then drop what retention says is expired, in every cell; returns what it did per cell."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         skip_before = now - self.retention.min_raw_days() * DAY
         out: dict[str, Any] = {}
         for cell in self.dbs.cells:
+            made = self.partitions.ensure(cell, now_ms=now) if self.partitions.enabled(cell) else None
             rolled = RollupReport()
             while True:
                 with self.dbs.cell_session(cell) as s:
@@ -103,6 +122,8 @@ class TelemetryService:
                 if step.samples == 0:
                     break
             out[cell] = {"rolled_up": rolled.to_dict()}
+            if made is not None:
+                out[cell]["partitions_made"] = [p.to_dict() for p in made]
             if prune:
                 out[cell]["dropped"] = self.retention.prune(cell, now_ms=now).to_dict()
         return out
@@ -202,40 +223,72 @@ class TelemetryService:
             opener = self.sealer.opener(s, cell)
             cut_lo = cut_hi = until + 1  # [cut_lo, cut_hi) answers from rollups
             rolled: dict[int, Stats] = {}
+            complete = 0
             if res:
                 cut_lo = -(-since // res) * res
                 rolled, complete = Rollups.read(s, opener, did, key, res, cut_lo, until + 1)
                 cut_hi = max(cut_lo, min(bucket_start(until + 1, res), complete))
-            samples, before = self._opened(s, opener, did, key, since, until, floor, skip=(cut_lo, cut_hi))
+            samples, before = self._opened(s, opener, did, key, since, until, floor, skip=(cut_lo, cut_hi),
+                                           complete=complete)
         buckets = bucketize(samples, bucket_ms)
         for b, st in rolled.items():
-            buckets.setdefault(bucket_start(b, bucket_ms), Stats()).merge(st)
+            at = bucket_start(b, bucket_ms)
+            if at in buckets:
+                buckets[at].merge(st)
+            else:
+                buckets[at] = st
         source = "rollup" if rolled and not samples else "rollup+raw" if rolled else "raw"
         return buckets, samples, before, source
 
     @staticmethod
     def _opened(s: Session, opener: Opener, did: str, key: str, since: int, until: int, floor: int, *,
-                skip: tuple[int, int] = (0, 0)) -> tuple[list[tuple[int, Any]], Stats]:
+                skip: tuple[int, int] = (0, 0), complete: int = 0) -> tuple[list[tuple[int, Any]], Stats]:
         """The readable samples in [since, until] but not in [skip) oldest first, and a Stats of the last one in
         [floor, since)."""
         cols = (Sample.ts, Sample.value, Sample.subject, Sample.sealed)
-        base = select(*cols).where(Sample.did == did, Sample.key == key)
-        q = base.where(Sample.ts >= since, Sample.ts <= until)
-        if skip[1] > skip[0]:
-            q = q.where(or_(Sample.ts < skip[0], Sample.ts >= skip[1]))
-        prior = base.where(Sample.ts < since, Sample.ts >= floor).order_by(Sample.ts.desc(), Sample.id.desc()).limit(1)
         aad = telemetry_aad(did, key)
         out: list[tuple[int, Any]] = []
-        before = Stats()
-        for ts, plain, subject, sealed in s.execute(q.order_by(Sample.ts, Sample.id)):
-            readable, value = opener.value(plain, subject, sealed, aad)
-            if readable:
-                out.append((ts, value))
-        for ts, plain, subject, sealed in s.execute(prior):
-            readable, value = opener.value(plain, subject, sealed, aad)
-            if readable:
-                before.add(ts, value)
-        return out, before
+        if not (skip[0] <= since and skip[1] > until):  # else the rollups answer the whole range
+            q = select(*cols).where(Sample.did == did, Sample.key == key, Sample.ts >= since, Sample.ts <= until)
+            if skip[1] > skip[0]:
+                q = q.where(or_(Sample.ts < skip[0], Sample.ts >= skip[1]))
+            for ts, plain, subject, sealed in s.execute(q.order_by(Sample.ts, Sample.id)):
+                readable, value = opener.value(plain, subject, sealed, aad)
+                if readable:
+                    out.append((ts, value))
+        return out, TelemetryService._before(s, opener, did, key, since, floor, complete)
+
+    @staticmethod
+    def _before(s: Session, opener: Opener, did: str, key: str, since: int, floor: int, complete: int) -> Stats:
+        """A Stats of the last readable sample in [floor, since): the raw rows after the rollups' edge, else the
+        last value of the newest hourly rollup, else the raw rows before the edge. (On PostgreSQL an open-ended
+        raw look-back plans and probes every older day partition: ~9 ms at 90 days, so the rollups go first.)"""
+        aad = telemetry_aad(did, key)
+        last = select(Sample.ts, Sample.value, Sample.subject, Sample.sealed).where(Sample.did == did,
+                                                                                   Sample.key == key)
+
+        def raw(lo: int, hi: int) -> Stats:
+            st = Stats()
+            q = last.where(Sample.ts >= lo, Sample.ts < hi).order_by(Sample.ts.desc(), Sample.id.desc()).limit(1)
+            for ts, plain, subject, sealed in s.execute(q):
+                readable, value = opener.value(plain, subject, sealed, aad)
+                if readable:
+                    st.add(ts, value)
+            return st
+
+        edge = max(floor, min(bucket_start(since, HOUR), complete))  # before it, the rollups are complete
+        if edge < since:
+            st = raw(edge, since)
+            if st.count:
+                return st
+        if edge > floor:
+            got = Rollups.last_before(s, opener, did, key, -(-floor // HOUR) * HOUR, edge)
+            if got is not None:
+                st = Stats()
+                st.add(*got)
+                return st
+            return raw(floor, edge)
+        return Stats()
 
     def events(self, cell: str, did: str, *, since: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Events of one device, newest first."""
