@@ -71,6 +71,12 @@ class TelemetrySettings(BaseModel):
     prune_batch: int = Field(default=5000, ge=1)  # rows per DELETE on SQLite (one short write lock each)
 
 
+class OtaSettings(BaseModel):
+    """Firmware campaigns: how often the hub re-evaluates them (stage advance, timeouts, campaigns made elsewhere)."""
+
+    tick_s: float = Field(default=2.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All of ecohub's configuration; read from ECOHUB_* variables, then an optional ecohub.toml."""
 
@@ -89,6 +95,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    ota: OtaSettings = Field(default_factory=OtaSettings)
 
     @classmethod
     def settings_customise_sources(
