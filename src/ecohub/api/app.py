@@ -12,6 +12,8 @@ from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError, PayloadTooLarge, TooManyRequests
 
 MAX_BODY = 1024 * 1024
+# firmware images are uploaded as one raw body; only that route takes more (the service caps the image again)
+LARGE_BODIES = {"/api/v1/firmware": 64 * 1024 * 1024 + 1}
 
 
 class BodyLimit:
@@ -27,9 +29,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = LARGE_BODIES.get(str(scope.get("path", "")), MAX_BODY)
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            err = PayloadTooLarge(f"request body over {MAX_BODY} bytes")
+        if length is not None and length.isdigit() and int(length) > limit:
+            err = PayloadTooLarge(f"request body over {limit} bytes")
             await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)
             return
         seen = 0
@@ -39,9 +42,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > MAX_BODY:
+                if seen > limit:
                     # an HTTPException passes FastAPI's body parsing unchanged; the handler renders our 413
-                    raise StarletteHTTPException(413, detail=f"request body over {MAX_BODY} bytes")
+                    raise StarletteHTTPException(413, detail=f"request body over {limit} bytes")
             return message
 
         await self.app(scope, counted, send)
@@ -95,7 +98,9 @@ def create_app(services: Services) -> FastAPI:
     from ecohub.api.routes.certify import router as certify_router
     from ecohub.api.routes.connect import router as connect_router
     from ecohub.api.routes.ecosystem import router as ecosystem_router
+    from ecohub.api.routes.firmware import router as firmware_router
     from ecohub.api.routes.home import router as home_router
+    from ecohub.api.routes.ota import router as ota_router
     from ecohub.api.routes.privacy import router as privacy_router
     from ecohub.api.routes.telemetry import router as telemetry_router
     from ecohub.api.routes.tokens import router as tokens_router
@@ -148,5 +153,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(certify_router, prefix="/api/v1")
     app.include_router(tokens_router, prefix="/api/v1")
     app.include_router(telemetry_router, prefix="/api/v1")
+    app.include_router(firmware_router, prefix="/api/v1")
+    app.include_router(ota_router, prefix="/api/v1")
     mount_console(app, services)
     return app

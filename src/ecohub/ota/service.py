@@ -140,6 +140,8 @@ class CampaignService:
             campaign_id = int(row.id)
         now = now_ms()
         for c, part in dids.items():
+            if not part:
+                continue
             versions = self.twin.firmware_versions(c, part)
             with self.dbs.cell_session(c) as s:
                 s.execute(DeviceUpdate.__table__.insert(), [
