@@ -39,6 +39,7 @@ class OtaEngine:
         self._tasks: list[asyncio.Task[None]] = []
         self._ids = itertools.count(time.time_ns() // 1000)  # request ids: increasing, apart from command ids
         self.offers_sent = 0
+        self.handled = 0  # work items done (ticks, reports, reconnects)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _put(self, item: tuple[str, Any]) -> None:
@@ -91,6 +92,14 @@ class OtaEngine:
                 raise
             except Exception:
                 log.exception("ota: handling %s failed", kind)
+            self.handled += 1
+
+    async def tick_now(self) -> None:
+        """Queue a tick and return once it (and everything queued before it) was handled."""
+        target = self.handled + self.queue.qsize() + 1
+        self._put(("tick", None))
+        while self.handled < target:
+            await asyncio.sleep(0.02)
 
     def _handle(self, kind: str, item: Any) -> list[Offer]:
         base = self.base_url()

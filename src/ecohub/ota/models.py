@@ -61,6 +61,7 @@ class Campaign(GlobalBase):
     __tablename__ = "ota_campaigns"
     __privacy__ = {**not_personal("id", "model", "partner_id", "image_id", "version", "rollback", "market", "cell",
                                   "stages", "threshold", "device_timeout_s", "stage", "status", "reason", "targets",
+                                  "accepted_failed", "accepted_finished",
                                   "created_at", "updated_at"), "created_by": STAFF}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -78,6 +79,9 @@ class Campaign(GlobalBase):
     status: Mapped[str] = mapped_column(String(16), default="running", index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     targets: Mapped[int] = mapped_column(Integer, default=0)
+    # failed and finished devices the operator accepted by resuming after a halt (the rate counts what follows)
+    accepted_failed: Mapped[int] = mapped_column(Integer, default=0)
+    accepted_finished: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -66,6 +66,7 @@ def campaign_dict(c: Campaign) -> dict[str, Any]:
             "rollback": c.rollback, "market": c.market, "cell": c.cell, "stages": list(c.stages),
             "threshold": c.threshold, "device_timeout_s": c.device_timeout_s, "stage": c.stage,
             "stage_percent": c.stages[c.stage], "status": c.status, "reason": c.reason, "targets": c.targets,
+            "accepted_failed": c.accepted_failed, "accepted_finished": c.accepted_finished,
             "created_by": c.created_by, "created_at": c.created_at.isoformat(), "updated_at": c.updated_at.isoformat()}
 
 
@@ -232,9 +233,25 @@ class CampaignService:
         return self._move(campaign_id, {CampaignStatus.RUNNING}, CampaignStatus.PAUSED, "paused", caller)
 
     def resume(self, campaign_id: int, *, caller: Principal | None = None) -> dict[str, Any]:
-        """Go on offering after a pause or an automatic halt (the operator accepts the failure rate)."""
+        """Go on offering after a pause or an automatic halt: the failures so far are accepted, and the threshold
+        applies to the devices that finish from now on."""
+        c = self._campaign(campaign_id, caller)
+        if c["status"] == CampaignStatus.HALTED:
+            t = self._overall(c)
+            with self.dbs.global_session() as s:
+                row = s.get(Campaign, campaign_id)
+                assert row is not None
+                row.accepted_failed = t.of(UpdateState.FAILED)
+                row.accepted_finished = t.of(UpdateState.DONE, UpdateState.FAILED)
         return self._move(campaign_id, {CampaignStatus.PAUSED, CampaignStatus.HALTED}, CampaignStatus.RUNNING,
                           "resumed", caller)
+
+    def _overall(self, c: dict[str, Any]) -> Tally:
+        total: dict[str, int] = defaultdict(int)
+        for counts in self._tallies(c).values():
+            for k, v in counts.items():
+                total[k] += v
+        return Tally(dict(total))
 
     def cancel(self, campaign_id: int, *, caller: Principal | None = None) -> dict[str, Any]:
         """End the campaign: nothing more is offered; devices not yet offered are marked cancelled."""
@@ -331,15 +348,15 @@ class CampaignService:
             return offers
 
     def _halt_if_over(self, c: dict[str, Any]) -> bool:
-        total: dict[str, int] = defaultdict(int)
-        for counts in self._tallies(c).values():
-            for k, v in counts.items():
-                total[k] += v
-        t = Tally(dict(total))
-        if t.of(UpdateState.FAILED) and t.failure_rate > c["threshold"]:
+        t = self._overall(c)
+        failed = t.of(UpdateState.FAILED) - c["accepted_failed"]
+        finished = t.of(UpdateState.DONE, UpdateState.FAILED) - c["accepted_finished"]
+        rate = 100.0 * failed / finished if finished > 0 else 0.0
+        if failed > 0 and rate > c["threshold"]:
+            since = " since it was resumed" if c["accepted_finished"] else ""
             self._set_status(c["campaign_id"], CampaignStatus.HALTED,
-                             f"failure rate {t.failure_rate:.1f}% over the threshold {c['threshold']:g}% "
-                             f"({t.of(UpdateState.FAILED)} of {t.of(UpdateState.DONE, UpdateState.FAILED)} failed)")
+                             f"failure rate {rate:.1f}% over the threshold {c['threshold']:g}% "
+                             f"({failed} of {finished} failed{since})")
             return True
         return False
 

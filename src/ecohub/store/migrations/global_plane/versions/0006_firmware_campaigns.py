@@ -72,6 +72,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("targets", sa.Integer(), nullable=False),
+        sa.Column("accepted_failed", sa.Integer(), nullable=False),
+        sa.Column("accepted_finished", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
