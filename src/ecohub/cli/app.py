@@ -10,6 +10,7 @@ from ecohub.cli import ecosystem as ecosystem_cmds
 from ecohub.cli import hub as hub_cmds
 from ecohub.cli import workers as worker_cmds
 from ecohub.cli.certify import certify_app
+from ecohub.cli.ota import firmware_app, ota_app
 from ecohub.cli.privacy import register as register_privacy
 from ecohub.cli.telemetry import telemetry_app
 
@@ -23,6 +24,8 @@ broker_cmds.register(app)
 app.add_typer(certify_app, name="certify")
 register_privacy(app)
 app.add_typer(telemetry_app, name="telemetry")
+app.add_typer(firmware_app, name="firmware")
+app.add_typer(ota_app, name="ota")
 
 
 def main() -> None:
