@@ -27,7 +27,8 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "out-of-range": {"properties.reported", "properties.get"},
     "wrong-type": {"properties.reported", "properties.get"},
     # nothing answers: every request-based check fails, including the request after the reconnect
-    "no-reply": {"properties.get", "properties.set_roundtrip", "actions.answer", "connect.reconnect", *REFUSALS},
+    "no-reply": {"properties.get", "properties.set_roundtrip", "actions.answer", "connect.reconnect",
+                 "ota.refuses_bad_signature", *REFUSALS},
     # acknowledges every set with code 0, valid or not, and changes nothing
     "ignores-set": {"properties.set_roundtrip", *REFUSALS},
     "wrong-event-args": {"events.arguments"},
@@ -35,6 +36,13 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "shared-secret": {"security.unique_credentials"},
     # stays offline once its connection is dropped; killed while offline, it has no will to send
     "no-reconnect": {"connect.reconnect", "state.offline_will"},
+    # installs an image nobody it trusts signed
+    "ota-bad-signature": {"ota.refuses_bad_signature"},
+    # faults of a real update (a corrupted download, a failing flash, a fall-back to the old image) need an image
+    # the unit trusts, which the suite cannot sign: campaigns catch them (tests/ota), the suite passes them
+    "ota-bad-hash": set(),
+    "ota-install-fails": set(),
+    "ota-reverts": set(),
 }
 
 
@@ -92,7 +100,7 @@ async def test_fault_is_caught_by_exactly_its_checks(reports: dict[str, dict[str
     assert _failed(report) == EXPECTED_FAILURES[fault], {c["id"]: c["reason"] for c in report["checks"]
                                                           if c["status"] not in ("pass", "na")}
     assert all(c["status"] == "fail" for c in report["checks"] if c["id"] in EXPECTED_FAILURES[fault])
-    assert report["passed"] is False
+    assert report["passed"] is not EXPECTED_FAILURES[fault]
 
 
 @pytest.mark.asyncio(loop_scope="module")

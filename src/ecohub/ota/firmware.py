@@ -93,6 +93,17 @@ class FirmwareService:
         pub = brand_firmware_key(self.data_dir).public_key()
         return {"by": "brand", "key_id": key_id(pub), "public_key": b64(raw_public(pub))}
 
+    def device_trust(self, model: str) -> dict[str, str]:
+        """The keys a device of `model` pins: its partner's newest signing key (a fresh one nobody holds when the
+        partner has none yet) and the brand's."""
+        partner = self.products.get(model).partner_id
+        keys = self.keys(partner) if partner else []
+        if keys:
+            partner_key = max(keys, key=lambda k: k["created_at"])["public_key"]
+        else:
+            partner_key = b64(raw_public(Ed25519PrivateKey.generate().public_key()))
+        return {"partner": partner_key, "brand": self.brand_public()["public_key"]}
+
     def add_key(self, partner_id: str, public_key: str | bytes, *, caller: Principal | None = None) -> dict[str, Any]:
         """Register a partner's Ed25519 public key (PEM or base64 raw); a partner only for itself."""
         check_partner(caller, partner_id)

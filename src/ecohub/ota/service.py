@@ -84,6 +84,7 @@ class CampaignService:
         self.firmware = firmware
         self.token_key = token_key
         self.clock = clock
+        self._approved: dict[int, tuple[str, int, str]] = {}
 
     # creating ---------------------------------------------------------------------------------------------------
     def create(self, *, model: str, version: str, market: str | None = None, cell: str | None = None,
@@ -297,12 +298,17 @@ class CampaignService:
                                signatures=[OtaSignature(**sig) for sig in image["signatures"]])
 
     def download(self, token: str) -> tuple[str, int, str]:
-        """(path, size, sha256) of the image a valid per-device token names."""
+        """(path, size, sha256) of the image a valid per-device token names (approved images never change: they
+        are remembered, so a fleet downloading costs no database read per request)."""
         did, image_id = open_token(self.token_key, token, self.clock())
-        image = self.firmware.get(image_id)
-        if image["status"] != "approved":
-            raise Forbidden(f"image {image_id} is not approved", code=ErrorCode.IMAGE_NOT_APPROVED)
-        return str(self.firmware.path_of(image["sha256"])), image["size"], image["sha256"]
+        found = self._approved.get(image_id)
+        if found is None:
+            image = self.firmware.get(image_id)
+            if image["status"] != "approved":
+                raise Forbidden(f"image {image_id} is not approved", code=ErrorCode.IMAGE_NOT_APPROVED)
+            found = self._approved[image_id] = (str(self.firmware.path_of(image["sha256"])), image["size"],
+                                                image["sha256"])
+        return found
 
     def evaluate(self, campaign_id: int, base_url: str | None) -> list[Offer]:
         """Halt over the threshold, time out silent devices, offer the current stage to online devices, advance
@@ -431,7 +437,8 @@ class CampaignService:
                         f"reported done but runs {running}"
             self._set_row(cell, c["campaign_id"], did, state=state, progress=100 if state == UpdateState.DONE
                           else progress, code=code, message=message[:200])
-            return self.evaluate(c["campaign_id"], base_url)
+            # a result may halt the campaign or finish its stage; a step on the way changes neither
+            return self.evaluate(c["campaign_id"], base_url) if state in FINISHED else []
         return []
 
     def on_online(self, cell: str, did: str, firmware_version: str | None, base_url: str | None) -> list[Offer]:

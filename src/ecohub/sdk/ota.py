@@ -98,6 +98,7 @@ class OtaHandler:
             current = self.device.firmware_version
             if not params.rollback and current is not None and version_tuple(params.version) <= version_tuple(current):
                 raise OtaFailure(Code.OTA_VERSION_NOT_NEWER, f"{params.version} is not newer than {current}")
+            self.verify_signatures(params)  # before fetching anything: an unsigned offer costs no download
             self.progress(params.version, OtaState.DOWNLOADING)
             data = await self.download(params)
             self.progress(params.version, OtaState.VERIFYING, progress=100)
@@ -144,9 +145,12 @@ class OtaHandler:
         return data
 
     def verify(self, params: OtaUpdateParams, data: bytes) -> None:
-        """Size, sha256, then the partner's and the brand's signatures over the image statement."""
+        """The downloaded bytes match the signed size and sha256 (the signatures bind those to model and version)."""
         if len(data) != params.size or hashlib.sha256(data).hexdigest() != params.sha256:
             raise OtaFailure(Code.OTA_HASH_MISMATCH, "the image does not match its sha256 and size")
+
+    def verify_signatures(self, params: OtaUpdateParams) -> None:
+        """The partner's and the brand's signatures over (model, version, sha256, size) verify with pinned keys."""
         model = self.device.model
         if model is None:
             raise OtaFailure(Code.OTA_BAD_SIGNATURE, "the device does not know its model to check the signatures")

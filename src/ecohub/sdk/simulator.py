@@ -48,10 +48,10 @@ class FaultyOta(OtaHandler):
             return bytes([data[0] ^ 0xFF]) + data[1:]
         return data
 
-    def verify(self, params: OtaUpdateParams, data: bytes) -> None:
+    def verify_signatures(self, params: OtaUpdateParams) -> None:
         if self.fault == "bad-signature":
-            return  # the insecure updater: installs whatever it is sent
-        super().verify(params, data)
+            return  # the insecure updater: installs whatever it is sent, signed or not
+        super().verify_signatures(params)
 
     async def install(self, params: OtaUpdateParams, data: bytes) -> None:
         if self.fault == "install-fails":
@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     import json
     from pathlib import Path
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from ecohub.spec import parse_spec
 
     parser = argparse.ArgumentParser(prog="python -m ecohub.sdk.simulator", description=main.__doc__)
@@ -240,11 +242,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--firmware-version", default=None, help="the firmware version the devices say they run")
     parser.add_argument("--ota-trust", type=Path, default=None,
                         help='JSON {"partner": b64 key, "brand": b64 key}: pinned keys that enable firmware updates')
+    parser.add_argument("--ota-test-keys", action="store_true",
+                        help="enable firmware updates with freshly made keys pinned (a test unit: it trusts no image "
+                        "anyone else signed)")
     args = parser.parse_args(argv)
     spec = parse_spec(json.loads(args.spec.read_text()))
     creds = json.loads(args.credentials.read_text())
     specs = {c["model"]: spec for c in creds}
     trust = json.loads(args.ota_trust.read_text()) if args.ota_trust else None
+    if trust is None and args.ota_test_keys:
+        trust = {by: Ed25519PrivateKey.generate().public_key() for by in ("partner", "brand")}
     asyncio.run(run_fleet(creds, specs, host=args.host, port=args.port, rate_hz=args.rate, duration_s=args.duration,
                           fault=args.fault, firmware_version=args.firmware_version, ota_trust=trust))
 

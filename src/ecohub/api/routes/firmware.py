@@ -86,7 +86,7 @@ def approve(image_id: RowId, services: ServicesDep, principal: OperatorDep) -> d
 
 
 @router.get("/firmware/download/{token}", response_class=FileResponse)
-def download(token: str, services: ServicesDep) -> FileResponse:
+async def download(token: str, services: ServicesDep) -> FileResponse:
     """A device fetches its image with the per-device URL of its offer; `Range: bytes=N-` resumes a download."""
     path, _size, sha = services.campaigns.download(token)
     return FileResponse(path, media_type="application/octet-stream", filename=f"{sha}.bin",
