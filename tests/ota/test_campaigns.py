@@ -29,7 +29,7 @@ async def test_campaign_updates_every_device_stage_by_stage(api: httpx.AsyncClie
                                                               sum(1 for d in body["devices"] if d["stage"] == 1)]
     assert all(d.firmware_version == "2.0.0" for d in devs)
     for d in devs:
-        assert d.ota is not None and d.ota.ranges and d.ota.ranges[0].startswith("bytes=0-")
+        assert d.ota.ranges and d.ota.ranges[0].startswith("bytes=0-")
         twin = (await api.get(f"/api/v1/devices/{d.did}/twin")).json()
         assert twin["firmware_version"] == "2.0.0"
 

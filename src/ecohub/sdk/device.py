@@ -69,8 +69,9 @@ class Device:
         self._down_mid: int | None = None
         self._subacked = asyncio.Event()
         self.subscription_refused = False
-        # firmware updates: only with the partner's and the brand's public keys pinned (`ota_trust`)
-        self.ota: OtaHandler | None = self.make_ota(load_trust(ota_trust)) if ota_trust else None
+        # firmware updates: an image installs only when the partner's and the brand's pinned keys (`ota_trust`)
+        # both verify it; without pinned keys every offer is refused with -4023
+        self.ota: OtaHandler = self.make_ota(load_trust(ota_trust or {}))
 
     def make_ota(self, trust: dict[str, Any]) -> OtaHandler:
         """The update handler (the simulator gives its faults a subclass)."""
@@ -253,7 +254,7 @@ class Device:
             else:
                 out = {p: self.values.get((params.siid, p)) for p in action.out}
             self.reply(request.id, result={"code": code, "out": [{"piid": p, "value": v} for p, v in out.items()]})
-        elif request.method == Method.OTA_UPDATE and self.ota is not None:
+        elif request.method == Method.OTA_UPDATE:
             self.ota.start(request.id, request.params)
         else:
             self.reply(request.id, error=(Code.METHOD_NOT_FOUND, f"unknown method {request.method}"))
