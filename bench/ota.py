@@ -63,11 +63,11 @@ def device_process(creds: list[dict[str, str]], port: int, trust: dict[str, str]
     """One process of simulated devices: connect, then wait until each is on 2.0.0 (or the timeout)."""
     import resource as res
 
-    soft, hard = res.getrlimit(res.RLIMIT_NOFILE)
+    _soft, hard = res.getrlimit(res.RLIMIT_NOFILE)
     res.setrlimit(res.RLIMIT_NOFILE, (hard, hard))
     logging.basicConfig(level=logging.ERROR)
-    from ecohub.sdk.simulator import SimulatedDevice
     from ecohub.sdk.ota import OtaHandler
+    from ecohub.sdk.simulator import SimulatedDevice
 
     spec = json.loads(SPEC_FILE.read_text())
     times: dict[str, list[float]] = {}
@@ -129,6 +129,19 @@ async def measure_serving(url_of: Any, clients: int, seconds: float) -> tuple[fl
     return total / took, total
 
 
+def start_static(directory: Path, port: int, name: str) -> subprocess.Popen[bytes]:
+    """`python -m http.server` on the image's directory, once it answers."""
+    static = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
+                               str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/{name}", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return static
+
+
 def cpu_of(pid: int) -> float:
     """user+system seconds of a process from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -186,7 +199,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             readies.append(ready)
             procs.append(p)
         t = time.monotonic()
-        while not all(r.is_set() for r in readies):
+        while not all(r.is_set() for r in readies):  # noqa: ASYNC110 - multiprocessing events, not asyncio ones
             await asyncio.sleep(0.2)
         print(f"devices connected in {time.monotonic() - t:.1f}s", flush=True)
         await asyncio.sleep(2)  # the last online states reach the twins
@@ -223,18 +236,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for p in procs:
             p.join(timeout=30)
         # serving: the hub's per-device download route ÷ python -m http.server, same client, back to back
-        served = settings.data_dir / "firmware" / sha[:2]
         port = _free_port()
-        static = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                                   "--directory", str(served)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        static = await asyncio.to_thread(start_static, settings.data_dir / "firmware" / sha[:2], port, sha)
         try:
-            for _ in range(50):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/{sha}", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             tokens = [sign_token(services.campaigns.token_key, creds[i % len(creds)]["did"], img["image_id"],
                                  int(time.time()) + 3600) for i in range(args.serve_clients)]
             hub_bps, _ = await measure_serving(

@@ -61,18 +61,20 @@ def test_partner_cannot_upload_for_a_product_it_does_not_own(client: TestClient,
 def test_only_operators_approve(client: TestClient, vendor: Vendor, partner_token: str,
                                 operator_token: str) -> None:
     img, _ = vendor.image("2.0.0", approve=False)
-    r = client.post(f"/api/v1/firmware/{img['image_id']}/approve", headers={"Authorization": f"Bearer {partner_token}"})
+    r = client.post(f"/api/v1/firmware/{img['image_id']}/approve",
+                    headers={"Authorization": f"Bearer {partner_token}"})
     assert r.status_code == 403
-    r = client.post(f"/api/v1/firmware/{img['image_id']}/approve", headers={"Authorization": f"Bearer {operator_token}"})
+    r = client.post(f"/api/v1/firmware/{img['image_id']}/approve",
+                    headers={"Authorization": f"Bearer {operator_token}"})
     assert r.status_code == 200 and [s["by"] for s in r.json()["signatures"]] == ["partner", "brand"]
 
 
 @pytest.mark.parametrize(("body", "code", "words"), [
     ({"stages": [10, 5, 100]}, "invalid_stages", "strictly increasing"),
     ({"stages": [10, 50]}, "invalid_stages", "must be 100"),
-    ({"stages": [0, 100]}, "invalid_stages", "1–100"),
-    ({"threshold": 101}, "invalid_threshold", "0–100"),
-    ({"threshold": -1}, "invalid_threshold", "0–100"),
+    ({"stages": [0, 100]}, "invalid_stages", "1-100"),
+    ({"threshold": 101}, "invalid_threshold", "0-100"),
+    ({"threshold": -1}, "invalid_threshold", "0-100"),
     ({"version": "2.x"}, "invalid_version", "dot-separated"),
 ])
 def test_campaign_input_is_checked(client: TestClient, vendor: Vendor, operator_token: str, body: dict, code: str,

@@ -90,7 +90,8 @@ BRAND_REQUIREMENT = "ECOHUB-CONFORMANCE"  # the brand's own requirement, in ever
 PROFILES: dict[str, frozenset[str]] = {
     BRAND_REQUIREMENT: _CONFORMANCE | {"security.unique_credentials", "security.broker_isolation"},
     "EN-18031": frozenset({"security.unique_credentials", "security.broker_isolation", "security.no_foreign_attempts",
-                           "declaration.secure_update", "ota.refuses_bad_signature", "declaration.privacy", "declaration.vulnerability_contact"}),
+                           "declaration.secure_update",
+                           "ota.refuses_bad_signature", "declaration.privacy", "declaration.vulnerability_contact"}),
     "CE-RED": frozenset({"security.unique_credentials", "security.no_foreign_attempts", "declaration.secure_update",
                          "declaration.privacy"}),
     "UKCA": frozenset({"security.unique_credentials", "security.no_foreign_attempts", "declaration.secure_update"}),

@@ -68,12 +68,12 @@ def is_newer(version: str, than: str | None) -> bool:
 
 
 def check_stages(stages: list[int]) -> list[int]:
-    """Stages are cumulative percentages of the target devices: strictly increasing, each 1–100, ending at 100."""
+    """Stages are cumulative percentages of the target devices: strictly increasing, each 1-100, ending at 100."""
     if not isinstance(stages, list) or not stages or len(stages) > MAX_STAGES:
         raise InvalidInput(f"stages must be a list of 1 to {MAX_STAGES} percentages", code=ErrorCode.INVALID_STAGES)
     for i, pct in enumerate(stages):
         if isinstance(pct, bool) or not isinstance(pct, int) or not 1 <= pct <= 100:
-            raise InvalidInput(f"stages[{i}] must be a whole percentage 1–100, got {pct!r}",
+            raise InvalidInput(f"stages[{i}] must be a whole percentage 1-100, got {pct!r}",
                                code=ErrorCode.INVALID_STAGES)
         if i and pct <= stages[i - 1]:
             raise InvalidInput(f"stages must be strictly increasing: {stages[i - 1]} then {pct}",
@@ -85,9 +85,9 @@ def check_stages(stages: list[int]) -> list[int]:
 
 
 def check_threshold(threshold: float) -> float:
-    """The failure-rate threshold is a percentage 0–100 (0: the first failure halts)."""
+    """The failure-rate threshold is a percentage 0-100 (0: the first failure halts)."""
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 100:
-        raise InvalidInput(f"failure threshold must be a percentage 0–100, got {threshold!r}",
+        raise InvalidInput(f"failure threshold must be a percentage 0-100, got {threshold!r}",
                            code=ErrorCode.INVALID_THRESHOLD)
     return float(threshold)
 

@@ -40,6 +40,7 @@ class OtaEngine:
         self._ids = itertools.count(time.time_ns() // 1000)  # request ids: increasing, apart from command ids
         self.offers_sent = 0
         self.handled = 0  # work items done (ticks, reports, reconnects)
+        self._handled = asyncio.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _put(self, item: tuple[str, Any]) -> None:
@@ -93,13 +94,15 @@ class OtaEngine:
             except Exception:
                 log.exception("ota: handling %s failed", kind)
             self.handled += 1
+            async with self._handled:
+                self._handled.notify_all()
 
     async def tick_now(self) -> None:
         """Queue a tick and return once it (and everything queued before it) was handled."""
         target = self.handled + self.queue.qsize() + 1
         self._put(("tick", None))
-        while self.handled < target:
-            await asyncio.sleep(0.02)
+        async with self._handled:
+            await self._handled.wait_for(lambda: self.handled >= target)
 
     def _handle(self, kind: str, item: Any) -> list[Offer]:
         base = self.base_url()

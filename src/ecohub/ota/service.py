@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from ecohub.auth import Principal, Role, check_partner
 from ecohub.bus import EventBus
@@ -146,7 +146,7 @@ class CampaignService:
                 continue
             versions = self.twin.firmware_versions(c, part)
             with self.dbs.cell_session(c) as s:
-                s.execute(DeviceUpdate.__table__.insert(), [
+                s.execute(insert(DeviceUpdate), [
                     {"campaign_id": campaign_id, "did": d, "stage": stage_of(d, stages), "state": UpdateState.PENDING,
                      "progress": 0, "code": 0, "message": "", "from_version": versions.get(d), "offers": 0,
                      "updated_ms": now} for d in part])
@@ -205,28 +205,6 @@ class CampaignService:
         rows.sort(key=lambda r: r["did"])
         return {**c, "counts": dict(total), "finished": overall.of(*FINISHED),
                 "failure_rate": round(overall.failure_rate, 2), "stage_progress": stages, "devices": rows[:devices]}
-
-    def list(self, *, model: str | None = None, caller: Principal | None = None) -> list[dict[str, Any]]:
-        """Campaigns, newest first, with their overall counts (a partner: its own products')."""
-        if caller is not None and caller.role == Role.USER:
-            raise Forbidden("users cannot see firmware campaigns", code=ErrorCode.WRONG_ROLE)
-        q = select(Campaign).order_by(Campaign.id.desc()).limit(200)
-        if model:
-            q = q.where(Campaign.model == model)
-        if caller is not None and caller.role == Role.PARTNER:
-            q = q.where(Campaign.partner_id == caller.partner_id)
-        with self.dbs.global_session() as s:
-            found = [campaign_dict(c) for c in s.scalars(q)]
-        out = []
-        for c in found:
-            total: dict[str, int] = defaultdict(int)
-            for counts in self._tallies(c).values():
-                for k, v in counts.items():
-                    total[k] += v
-            t = Tally(dict(total))
-            out.append({**c, "counts": dict(total), "finished": t.of(*FINISHED),
-                        "failure_rate": round(t.failure_rate, 2)})
-        return out
 
     # operator actions -------------------------------------------------------------------------------------------
     def pause(self, campaign_id: int, *, caller: Principal | None = None) -> dict[str, Any]:
@@ -300,7 +278,7 @@ class CampaignService:
     def download(self, token: str) -> tuple[str, int, str]:
         """(path, size, sha256) of the image a valid per-device token names (approved images never change: they
         are remembered, so a fleet downloading costs no database read per request)."""
-        did, image_id = open_token(self.token_key, token, self.clock())
+        _did, image_id = open_token(self.token_key, token, self.clock())
         found = self._approved.get(image_id)
         if found is None:
             image = self.firmware.get(image_id)
@@ -463,6 +441,28 @@ class CampaignService:
         with self.dbs.cell_session(cell) as s:
             s.execute(update(DeviceUpdate).where(DeviceUpdate.campaign_id == campaign_id, DeviceUpdate.did == did)
                       .values(**values, updated_ms=now_ms()))
+
+    def list(self, *, model: str | None = None, caller: Principal | None = None) -> list[dict[str, Any]]:
+        """Campaigns, newest first, with their overall counts (a partner: its own products')."""
+        if caller is not None and caller.role == Role.USER:
+            raise Forbidden("users cannot see firmware campaigns", code=ErrorCode.WRONG_ROLE)
+        q = select(Campaign).order_by(Campaign.id.desc()).limit(200)
+        if model:
+            q = q.where(Campaign.model == model)
+        if caller is not None and caller.role == Role.PARTNER:
+            q = q.where(Campaign.partner_id == caller.partner_id)
+        with self.dbs.global_session() as s:
+            found = [campaign_dict(c) for c in s.scalars(q)]
+        out = []
+        for c in found:
+            total: dict[str, int] = defaultdict(int)
+            for counts in self._tallies(c).values():
+                for k, v in counts.items():
+                    total[k] += v
+            t = Tally(dict(total))
+            out.append({**c, "counts": dict(total), "finished": t.of(*FINISHED),
+                        "failure_rate": round(t.failure_rate, 2)})
+        return out
 
 
 def _comparable(version: str) -> bool:

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 import msgspec
@@ -18,12 +18,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ecohub.protocol import Code, Method, Topic
 from ecohub.protocol.messages import OtaState, OtaUpdateParams, encode, firmware_statement
 
-if TYPE_CHECKING:
-    from ecohub.sdk.device import Device
-
 log = logging.getLogger(__name__)
 REQUIRED_SIGNERS = ("partner", "brand")
 DOWNLOAD_TRIES = 5
+
+
+class Updatable(Protocol):
+    """What the updater needs of its device (the SDK's `Device`)."""
+
+    did: str
+    model: str | None
+    firmware_version: str | None
+
+    def next_id(self) -> int: ...
+    def publish_raw(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+    def reply(self, request_id: int, *, result: Any = None, error: tuple[int, str] | None = None) -> None: ...
+    def announce_state(self) -> None: ...
 
 
 class OtaFailure(Exception):
@@ -58,7 +68,7 @@ def load_trust(keys: Mapping[str, str | bytes | Ed25519PublicKey]) -> dict[str, 
 class OtaHandler:
     """One device's updater. `trust` pins the partner's and the brand's public keys (built into the firmware)."""
 
-    def __init__(self, device: Device, *, trust: Mapping[str, Ed25519PublicKey], chunk_size: int = 1024 * 1024,
+    def __init__(self, device: Updatable, *, trust: Mapping[str, Ed25519PublicKey], chunk_size: int = 1024 * 1024,
                  on_install: Callable[[bytes, OtaUpdateParams], int] | None = None) -> None:
         self.device = device
         self.trust = dict(trust)

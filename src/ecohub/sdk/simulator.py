@@ -15,7 +15,7 @@ from ecohub.protocol import Code
 from ecohub.protocol.messages import DownMessage, OtaUpdateParams
 from ecohub.sdk.device import Device, DeviceError
 from ecohub.sdk.faults import FAULTS, Fault
-from ecohub.sdk.ota import OtaFailure, OtaHandler
+from ecohub.sdk.ota import OtaFailure, OtaHandler, Updatable
 from ecohub.spec import Spec
 from ecohub.spec.compiled import random_value
 
@@ -39,7 +39,7 @@ class FleetStats:
 class FaultyOta(OtaHandler):
     """The SDK's updater with one of the simulator's OTA faults (`Fault.ota`)."""
 
-    def __init__(self, device: Device, *, fault: str | None, **kwargs: Any) -> None:
+    def __init__(self, device: Updatable, *, fault: str | None, **kwargs: Any) -> None:
         super().__init__(device, **kwargs)
         self.fault = fault
 

@@ -86,7 +86,8 @@ class TwinService:
         with self.dbs.cell_session(cell) as s:
             for i in range(0, len(dids), 5000):
                 part = dids[i:i + 5000]
-                out.update({d: v for d, v in s.execute(select(Twin.did, Twin.firmware_version).where(Twin.did.in_(part)))})
+                rows = s.execute(select(Twin.did, Twin.firmware_version).where(Twin.did.in_(part)))
+                out.update({d: v for d, v in rows})
         return out
 
     def online(self, cell: str, dids: list[str]) -> set[str]:
