@@ -23,6 +23,7 @@ from ecohub.protocol.messages import DownMessage, encode
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, bytes], Awaitable[None]]
+BATCH = 500  # work items handled in one go (then the touched campaigns are evaluated once)
 
 
 class OtaEngine:
@@ -84,18 +85,39 @@ class OtaEngine:
 
     async def _work(self) -> None:
         while True:
-            kind, item = await self.queue.get()
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < BATCH:  # a burst of reports: one evaluation after them
+                batch.append(self.queue.get_nowait())
             try:
-                offers = await asyncio.to_thread(self._handle, kind, item)
+                offers = await asyncio.to_thread(self._handle_batch, batch)
                 for offer in offers:
                     await self._send(offer)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("ota: handling %s failed", kind)
-            self.handled += 1
+                log.exception("ota: handling %s failed", [k for k, _ in batch])
+            self.handled += len(batch)
             async with self._handled:
                 self._handled.notify_all()
+
+    def _handle_batch(self, batch: list[tuple[str, Any]]) -> list[Offer]:
+        offers: list[Offer] = []
+        dirty: set[int] = set()
+        for kind, item in batch:
+            try:
+                if kind == "progress":
+                    campaign_id = self.service.record_progress(item.cell, item.did, item.version, item.state,
+                                                               item.progress, item.code, item.message)
+                    if campaign_id is not None:
+                        dirty.add(campaign_id)
+                else:
+                    offers += self._handle(kind, item)
+            except Exception:
+                log.exception("ota: handling %s failed", kind)
+        base = self.base_url()
+        for campaign_id in sorted(dirty):
+            offers += self.service.evaluate(campaign_id, base)
+        return offers
 
     async def tick_now(self) -> None:
         """Queue a tick and return once it (and everything queued before it) was handled."""

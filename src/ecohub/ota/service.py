@@ -85,6 +85,7 @@ class CampaignService:
         self.token_key = token_key
         self.clock = clock
         self._approved: dict[int, tuple[str, int, str]] = {}
+        self._campaign_cells: dict[int, list[str]] = {}
 
     # creating ---------------------------------------------------------------------------------------------------
     def create(self, *, model: str, version: str, market: str | None = None, cell: str | None = None,
@@ -165,7 +166,19 @@ class CampaignService:
             return campaign_dict(c)
 
     def _cells(self, c: dict[str, Any]) -> list[str]:
-        return [c["cell"]] if c["cell"] else list(self.dbs.cells)
+        """The cells holding the campaign's devices (asked once per campaign: targets are fixed at creation)."""
+        if c["cell"]:
+            return [c["cell"]]
+        known = self._campaign_cells.get(c["campaign_id"])
+        if known is None:
+            known = []
+            for cell in self.dbs.cells:
+                with self.dbs.cell_session(cell) as s:
+                    if s.scalar(select(DeviceUpdate.did).where(DeviceUpdate.campaign_id == c["campaign_id"])
+                                .limit(1)) is not None:
+                        known.append(cell)
+            self._campaign_cells[c["campaign_id"]] = known
+        return known
 
     def _tallies(self, c: dict[str, Any]) -> dict[int, dict[str, int]]:
         out: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -402,6 +415,13 @@ class CampaignService:
     def on_progress(self, cell: str, did: str, version: str, state: str, progress: int, code: int,
                     message: str, base_url: str | None) -> list[Offer]:
         """Record a device's ota_progress on its open update of that version; then evaluate the campaign."""
+        campaign_id = self.record_progress(cell, did, version, state, progress, code, message)
+        return self.evaluate(campaign_id, base_url) if campaign_id is not None else []
+
+    def record_progress(self, cell: str, did: str, version: str, state: str, progress: int, code: int,
+                        message: str) -> int | None:
+        """Record a device's ota_progress on its open update of that version; → the campaign when it was a result
+        (which may halt the campaign or finish its stage: evaluate it), else None."""
         for r, c in self._active_rows(cell, did):
             if c["version"] != version or r.state not in IN_FLIGHT:
                 continue
@@ -416,8 +436,8 @@ class CampaignService:
             self._set_row(cell, c["campaign_id"], did, state=state, progress=100 if state == UpdateState.DONE
                           else progress, code=code, message=message[:200])
             # a result may halt the campaign or finish its stage; a step on the way changes neither
-            return self.evaluate(c["campaign_id"], base_url) if state in FINISHED else []
-        return []
+            return int(c["campaign_id"]) if state in FINISHED else None
+        return None
 
     def on_online(self, cell: str, did: str, firmware_version: str | None, base_url: str | None) -> list[Offer]:
         """A device came online: a done update it reverted fails; an offer of the current stage goes to it."""
