@@ -59,13 +59,14 @@ def _free_port() -> int:
 # ------------------------------------------------------------------------------------------------ devices
 
 def device_process(creds: list[dict[str, str]], port: int, trust: dict[str, str], out: Any, ready: Any,
-                   go: Any, timeout_s: float) -> None:
+                   go: Any, timeout_s: float, connect_concurrency: int) -> None:
     """One process of simulated devices: connect, then wait until each is on 2.0.0 (or the timeout)."""
     import resource as res
 
     _soft, hard = res.getrlimit(res.RLIMIT_NOFILE)
     res.setrlimit(res.RLIMIT_NOFILE, (hard, hard))
     logging.basicConfig(level=logging.ERROR)
+    from ecohub.sdk.device import DeviceError
     from ecohub.sdk.ota import OtaHandler
     from ecohub.sdk.simulator import SimulatedDevice
 
@@ -84,13 +85,23 @@ def device_process(creds: list[dict[str, str]], port: int, trust: dict[str, str]
     async def main() -> None:
         devs = [Unit(did=c["did"], secret=c["secret"], spec=spec, port=port, model=MODEL, firmware_version="1.0.0",
                      ota_trust=trust) for c in creds]
-        gate = asyncio.Semaphore(50)
+        gate = asyncio.Semaphore(connect_concurrency)
+        failed: list[str] = []
 
         async def conn(d: Unit) -> None:
-            async with gate:
-                await d.connect()
+            for attempt in range(6):  # a connect storm can outrun the auth callout: back off and retry
+                async with gate:
+                    try:
+                        await d.connect()
+                        return
+                    except DeviceError:
+                        pass
+                await asyncio.sleep(0.5 * 2**attempt)
+            failed.append(d.did)
 
         await asyncio.gather(*(conn(d) for d in devs))
+        devs = [d for d in devs if d.did not in set(failed)]
+        out.put({"connected": len(devs), "connect_failed": len(failed)})
         ready.set()
         deadline = time.time() + timeout_s
         while time.time() < deadline and not all(d.firmware_version == "2.0.0" for d in devs):
@@ -194,7 +205,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.processes):
             ready = ctx.Event()
             p = ctx.Process(target=device_process, args=(creds[i * per:(i + 1) * per], hub.runtime.mqtt_port, trust,
-                                                         out, ready, go, args.timeout), daemon=True)
+                                                         out, ready, go, args.timeout,
+                                                         args.connect_concurrency), daemon=True)
             p.start()
             readies.append(ready)
             procs.append(p)
@@ -202,6 +214,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         while not all(r.is_set() for r in readies):  # noqa: ASYNC110 - multiprocessing events, not asyncio ones
             await asyncio.sleep(0.2)
         print(f"devices connected in {time.monotonic() - t:.1f}s", flush=True)
+        hello = [out.get(timeout=60) for _ in procs]
+        connect_failed = sum(h["connect_failed"] for h in hello)  # never connected: they stay pending (offline)
+        result["connect_failed"] = connect_failed
+        print(f"connected {sum(h['connected'] for h in hello)}, failed to connect {connect_failed}", flush=True)
         await asyncio.sleep(2)  # the last online states reach the twins
         cpu0, nats0 = self_cpu(), cpu_of(nats_pid)
         t0 = time.monotonic()
@@ -219,6 +235,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 last = line.split("s ", 1)[1]
             if st["status"] != "running" or time.monotonic() - t0 > args.timeout:
                 break
+            if connect_failed and not set(st["counts"]) - {"done", "pending"} \
+                    and st["counts"].get("pending", 0) == connect_failed and st["stage"] == len(stages) - 1:
+                break  # only the units that never connected are left (offline: they would get it on connect)
         took = time.monotonic() - t0
         cpu, nats_cpu = self_cpu() - cpu0, cpu_of(nats_pid) - nats0
         reports = [out.get(timeout=args.timeout + 60) for _ in procs]
@@ -263,6 +282,7 @@ def main() -> None:
     parser.add_argument("--stages", default="1,10,50,100")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--serve-clients", type=int, default=8)
+    parser.add_argument("--connect-concurrency", type=int, default=10, help="connects in flight per process")
     parser.add_argument("--serve-seconds", type=float, default=5.0)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
