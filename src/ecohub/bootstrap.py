@@ -170,7 +170,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     ota_privacy.register(registry)
     firmware = FirmwareService(dbs, bus, products, data_dir=settings.data_dir)
     campaigns = CampaignService(dbs, bus, products=products, devices=devices, twin=twin, firmware=firmware,
-                                token_key=hashlib.sha256(b"ota-download:" + settings.secret_key.encode()).digest())
+                                token_key=hashlib.sha256(b"ota-download:" + settings.secret_key.encode()).digest(),
+                                offer_retry_s=settings.ota.offer_retry_s)
     return Services(
         settings=settings,
         dbs=dbs,

@@ -75,6 +75,7 @@ class OtaSettings(BaseModel):
     """Firmware campaigns: how often the hub re-evaluates them (stage advance, timeouts, campaigns made elsewhere)."""
 
     tick_s: float = Field(default=2.0, gt=0)
+    offer_retry_s: float = Field(default=20.0, gt=0)  # an offered device silent this long is offered again
 
 
 class Settings(BaseSettings):

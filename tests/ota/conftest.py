@@ -27,7 +27,7 @@ PARTNER = "cuco"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fast campaign tick (the engine also reacts at once to every report)."""
-    return Settings(data_dir=tmp_path / "data", ota=OtaSettings(tick_s=0.2))
+    return Settings(data_dir=tmp_path / "data", ota=OtaSettings(tick_s=0.2, offer_retry_s=1.0))
 
 
 def sign(key: Ed25519PrivateKey, model: str, version: str, image: bytes) -> str:

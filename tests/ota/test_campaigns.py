@@ -139,3 +139,21 @@ async def test_corrupted_download_is_refused_by_the_device(api: httpx.AsyncClien
     body = await eventually(lambda: _with_status(api, cid, "halted"), timeout=30)
     assert body["devices"][0]["code"] == -4022
     assert devs[0].firmware_version == "1.0.0"
+
+
+async def test_a_lost_offer_is_offered_again(api: httpx.AsyncClient, hub: Services, vendor: Vendor) -> None:
+    dev = (await vendor.fleet(1))[0]
+    real = dev.ota.start
+    dropped: list[int] = []
+
+    def lose_the_first(request_id: int, raw: object) -> None:
+        if not dropped:
+            dropped.append(request_id)  # as if the offer never reached the device
+            return
+        real(request_id, raw)
+
+    dev.ota.start = lose_the_first  # type: ignore[method-assign]
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    body = await eventually(lambda: _done(api, r.json()["campaign_id"]), timeout=30)
+    assert dropped and body["devices"][0]["offers"] == 2 and dev.firmware_version == "2.0.0"

@@ -48,6 +48,8 @@ from ecohub.store.db import utcnow
 from ecohub.twin.service import TwinService
 
 TOKEN_TTL_S = 3600  # a download URL is good for an hour; a re-offer hands out a fresh one
+OFFER_RETRY_S = 20.0  # an offered device silent this long (the offer may be lost) is offered again …
+MAX_OFFERS = 5  # … this many times in all
 CHUNK = 5000
 
 
@@ -75,7 +77,7 @@ class CampaignService:
 
     def __init__(self, dbs: Databases, bus: EventBus, *, products: ProductService, devices: DeviceService,
                  twin: TwinService, firmware: FirmwareService, token_key: bytes,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, offer_retry_s: float = OFFER_RETRY_S) -> None:
         self.dbs = dbs
         self.bus = bus
         self.products = products
@@ -84,6 +86,7 @@ class CampaignService:
         self.firmware = firmware
         self.token_key = token_key
         self.clock = clock
+        self.offer_retry_s = offer_retry_s
         self._approved: dict[int, tuple[str, int, str]] = {}
         self._campaign_cells: dict[int, list[str]] = {}
 
@@ -317,6 +320,8 @@ class CampaignService:
                     state=UpdateState.FAILED, code=int(Code.OTA_TIMEOUT),
                     message=f"no result within {c['device_timeout_s']} s", updated_ms=now))
         offers: list[Offer] = []
+        if base_url is not None:
+            offers += self._offer_again(c, now, base_url)
         stage = c["stage"]
         while True:
             if self._halt_if_over(c):
@@ -343,6 +348,28 @@ class CampaignService:
             if not self._pending(c, stage, online_only=False):
                 self._set_status(campaign_id, CampaignStatus.COMPLETED, "every target device finished")
             return offers
+
+    def _offer_again(self, c: dict[str, Any], now: int, base_url: str) -> list[Offer]:
+        """Offers go to the device at most once (QoS 0 from the cloud): an online device that said nothing within
+        `offer_retry_s` gets the offer again, MAX_OFFERS times in all; then it fails (no answer)."""
+        offers: list[Offer] = []
+        quiet = now - int(self.offer_retry_s * 1000)
+        for cell in self._cells(c):
+            with self.dbs.cell_session(cell) as s:
+                rows = s.execute(select(DeviceUpdate.did, DeviceUpdate.offers).where(
+                    DeviceUpdate.campaign_id == c["campaign_id"], DeviceUpdate.state == UpdateState.OFFERED,
+                    DeviceUpdate.updated_ms < quiet)).all()
+                gave_up = [d for d, n in rows if n >= MAX_OFFERS]
+                if gave_up:
+                    s.execute(update(DeviceUpdate).where(DeviceUpdate.campaign_id == c["campaign_id"],
+                                                         DeviceUpdate.did.in_(gave_up),
+                                                         DeviceUpdate.state == UpdateState.OFFERED)
+                              .values(state=UpdateState.FAILED, code=int(Code.OTA_TIMEOUT),
+                                      message=f"no answer to {MAX_OFFERS} offers", updated_ms=now))
+            again = sorted(self.twin.online(cell, [d for d, n in rows if n < MAX_OFFERS]))
+            if again:
+                offers += self._offer(c, cell, again, base_url, states=frozenset({UpdateState.OFFERED}))
+        return offers
 
     def _halt_if_over(self, c: dict[str, Any]) -> bool:
         t = self._overall(c)
