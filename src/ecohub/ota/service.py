@@ -283,9 +283,10 @@ class CampaignService:
         with self.dbs.global_session() as s:
             return list(s.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING)))
 
-    def offer_params(self, campaign: dict[str, Any], did: str, base_url: str) -> OtaUpdateParams:
+    def offer_params(self, campaign: dict[str, Any], did: str, base_url: str,
+                     image: dict[str, Any] | None = None) -> OtaUpdateParams:
         """What a device is sent: the image's version, hash, size, both signatures and its own download URL."""
-        image = self.firmware.get(campaign["image_id"])
+        image = image or self.firmware.get(campaign["image_id"])
         token = sign_token(self.token_key, did, image["image_id"], int(self.clock()) + TOKEN_TTL_S)
         return OtaUpdateParams(version=image["version"], url=f"{base_url}/api/v1/firmware/download/{token}",
                                sha256=image["sha256"], size=image["size"], rollback=bool(campaign["rollback"]),
@@ -425,7 +426,8 @@ class CampaignService:
                     DeviceUpdate.state.in_(list(states))).values(
                     state=UpdateState.OFFERED, progress=0, offers=DeviceUpdate.offers + 1, offered_ms=now,
                     updated_ms=now).returning(DeviceUpdate.did)))
-        return [Offer(d, c["campaign_id"], self.offer_params(c, d, base_url)) for d in offered]
+        image = self.firmware.get(c["image_id"]) if offered else None
+        return [Offer(d, c["campaign_id"], self.offer_params(c, d, base_url, image)) for d in offered]
 
     def _active_rows(self, cell: str, did: str) -> list[tuple[DeviceUpdate, dict[str, Any]]]:
         with self.dbs.cell_session(cell) as s:
