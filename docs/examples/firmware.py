@@ -8,6 +8,10 @@ Under certification the suite starts it for two test units; with no arguments it
 puts in its environment (ECOHUB_CREDENTIALS, ECOHUB_SPEC, ECOHUB_HOST, ECOHUB_PORT):
 
     ecohub certify run --model acme.light.spot1 --device-cmd "python docs/examples/firmware.py"
+
+Firmware updates: the SDK's updater installs an image only when both pinned keys verify it — the partner's
+(`ecohub firmware key new`) and the brand's (`GET /api/v1/firmware/brand-key`); give them as a JSON file
+`{"partner": "<base64>", "brand": "<base64>"}` with `--ota-keys` (without, every offer is refused with -4023).
 """
 
 from __future__ import annotations
@@ -45,15 +49,21 @@ class Light(Device):
     """One spot light: drives the LED on writes, reports its state, comes back by itself after the broker drops it."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(firmware_version=FIRMWARE_VERSION, **kwargs)  # said in every online state
         self.values.update(POWER_ON_STATE)
         self.values[(1, 3)] = self.did  # the serial number is the unit's own
         self.on_set = self.apply  # called for valid writes to writable properties (the SDK refuses the rest)
+        self.ota.on_install = self.flash  # called with a verified image (hash, size and both signatures)
         self._was_online = False
 
     async def apply(self, siid: int, piid: int, value: Any) -> int:
         """Drive the hardware; a non-zero code refuses the write (e.g. Code.DEVICE_BUSY while updating)."""
         log.info("%s: set %s.%s = %r", self.did, siid, piid, value)  # here: PWM duty, relay, colour mix …
+        return Code.OK
+
+    def flash(self, image: bytes, params: Any) -> int:
+        """Write a verified image to the inactive slot and mark it to boot; a non-zero code reports -4024."""
+        log.info("%s: flashing %s (%d bytes)", self.did, params.version, len(image))  # here: the A/B partition
         return Code.OK
 
     def report_state(self) -> None:
@@ -72,7 +82,7 @@ class Light(Device):
         if self._was_online and self._client is not None:
             # a restarted broker forgot the subscription and the retained state: subscribe, say online, report
             self._client.subscribe(Topic.down(self.did), qos=1)
-            self.publish_raw(Topic.state(self.did), b'{"online":true}', retain=True)
+            self.announce_state()  # {"online": true, "firmware_version": …} retained
             self.report_state()
         self._was_online = True
 
@@ -83,9 +93,11 @@ class Light(Device):
         self.report_state()
 
 
-async def run(units: list[dict[str, str]], spec: dict[str, Any], host: str, port: int) -> None:
+async def run(units: list[dict[str, str]], spec: dict[str, Any], host: str, port: int, *, model: str | None = None,
+              ota_keys: dict[str, str] | None = None) -> None:
     """Run one Light per unit until killed."""
-    lights = [Light(did=u["did"], secret=u["secret"], spec=spec, host=host, port=port) for u in units]
+    lights = [Light(did=u["did"], secret=u["secret"], spec=spec, host=host, port=port, model=u.get("model", model),
+                    ota_trust=ota_keys) for u in units]
     for light in lights:
         await light.connect()
     try:
@@ -109,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secret", default=env.get("ECOHUB_SECRET"))
     parser.add_argument("--host", default=env.get("ECOHUB_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env.get("ECOHUB_PORT", "1883")))
+    parser.add_argument("--model", default=env.get("ECOHUB_MODEL"), help="the product's model id")
+    parser.add_argument("--ota-keys", default=env.get("ECOHUB_OTA_KEYS"), help="JSON file of the pinned keys")
     args = parser.parse_args(argv)
     if not args.spec:
         parser.error("--spec (or ECOHUB_SPEC) is required")
@@ -122,7 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         parser.error("give --credentials, or --did and --secret (or the ECOHUB_* environment)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run(units, spec, args.host, args.port))
+    ota_keys = None
+    if args.ota_keys:
+        with open(args.ota_keys) as f:
+            ota_keys = json.load(f)
+    asyncio.run(run(units, spec, args.host, args.port, model=args.model, ota_keys=ota_keys))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
@@ -29,6 +30,10 @@ from ecohub.errors import NotFound
 from ecohub.home import privacy as home_privacy
 from ecohub.home.service import HomeContext, TokenService
 from ecohub.netguard import UrlPolicy
+from ecohub.ota import privacy as ota_privacy
+from ecohub.ota.engine import OtaEngine
+from ecohub.ota.firmware import FirmwareService
+from ecohub.ota.service import CampaignService
 from ecohub.privacy.crypto import CellKeys, SubjectKeys
 from ecohub.privacy.registry import DataRegistry
 from ecohub.privacy.sealing import PayloadSealer
@@ -76,10 +81,13 @@ class Services:
     automations: AutomationService
     privacy: PrivacyContext
     security: SecurityContext
+    firmware: FirmwareService
+    campaigns: CampaignService
     command_link: CommandLink = field(default_factory=CommandLink)
     plane: DevicePlane | None = None  # the device plane once a hub or API process started or attached it
     runtime: Runtime = field(default_factory=Runtime)
     workers: list[IngestWorker] = field(default_factory=list)
+    ota_engine: OtaEngine | None = None  # the firmware campaign engine once a hub process runs one
 
     @property
     def commands(self) -> CommandService | None:
@@ -178,6 +186,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     telemetry_privacy.register(registry)
     automate_privacy.register(registry)
     security_privacy.register(registry)
+    ota_privacy.register(registry)
     privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
                                    secret_key=settings.secret_key.encode())
     url_policy = UrlPolicy(allow_private=settings.webhooks.allow_private,
@@ -190,6 +199,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     # what changes the gate's answer re-evaluates the product's listings (certify and ecosystem are siblings)
     bus.subscribe(ReportRecorded, ecosystem.listings.on_certification_changed)
     bus.subscribe(EvidenceChanged, ecosystem.listings.on_certification_changed)
+    firmware = FirmwareService(dbs, bus, products, data_dir=settings.data_dir)
+    campaigns = CampaignService(dbs, bus, products=products, devices=devices, twin=twin, firmware=firmware,
+                                token_key=hashlib.sha256(b"ota-download:" + settings.secret_key.encode()).digest(),
+                                offer_retry_s=settings.ota.offer_retry_s)
     return Services(
         settings=settings,
         dbs=dbs,
@@ -207,6 +220,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         tokens=TokenService(dbs, default_ttl_s=settings.api.service_token_ttl_s),
         home=home,
         certification=certification,
+        firmware=firmware,
+        campaigns=campaigns,
         command_link=link,
         service_password=service_password(settings.data_dir),
         automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,

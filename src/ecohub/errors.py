@@ -196,6 +196,19 @@ class ErrorCode(StrEnum):
     INVALID_SCENE = "invalid_scene"
     UNKNOWN_SCENE = "unknown_scene"
     TOO_MANY_SCENES = "too_many_scenes"
+    # ota: firmware images and campaigns
+    BAD_SIGNATURE = "bad_signature"
+    CAMPAIGN_ACTIVE = "campaign_active"
+    IMAGE_NOT_APPROVED = "image_not_approved"
+    INVALID_STAGES = "invalid_stages"
+    INVALID_THRESHOLD = "invalid_threshold"
+    INVALID_VERSION = "invalid_version"
+    NO_TARGET_DEVICES = "no_target_devices"
+    UNKNOWN_CAMPAIGN = "unknown_campaign"
+    UNKNOWN_IMAGE = "unknown_image"
+    UNKNOWN_SIGNING_KEY = "unknown_signing_key"
+    VERSION_EXISTS = "version_exists"
+    VERSION_NOT_NEWER = "version_not_newer"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

@@ -22,6 +22,7 @@ from ecohub.bootstrap import Services
 from ecohub.connect.commands import CommandService
 from ecohub.connect.plane import DevicePlane, plane_secrets
 from ecohub.errors import ErrorCode, Unavailable
+from ecohub.ota.engine import OtaEngine
 from ecohub.store import now_ms
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,15 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,
                                                          twin=services.twin, commands=lambda: services.commands,
                                                          command_timeout_s=settings.api.command_timeout_s))
+        # firmware campaigns: offers on `down`, progress and reconnects from the bus, a periodic tick
+        nc = plane.nc
+
+        async def publish_down(subject: str, payload: bytes) -> None:
+            await nc.publish(subject, payload)
+
+        services.ota_engine = await stack.enter_async_context(
+            OtaEngine(service=services.campaigns, bus=services.bus, publish=publish_down,
+                      base_url=lambda: services.runtime.http_url, tick_s=settings.ota.tick_s))
         maintenance = asyncio.create_task(_maintain(services), name="maintenance")
         stack.push_async_callback(_cancel, maintenance)
         app = app_factory(services)

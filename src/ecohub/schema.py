@@ -9,6 +9,7 @@ import ecohub.certify.models
 import ecohub.connect.models
 import ecohub.ecosystem.models
 import ecohub.home.models
+import ecohub.ota.models
 import ecohub.privacy.models
 import ecohub.security.models
 import ecohub.telemetry.models

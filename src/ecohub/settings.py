@@ -103,6 +103,13 @@ class MailSettings(BaseModel):
     reset_ttl_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)  # how long a reset link works
 
 
+class OtaSettings(BaseModel):
+    """Firmware campaigns: how often the hub re-evaluates them (stage advance, timeouts, campaigns made elsewhere)."""
+
+    tick_s: float = Field(default=2.0, gt=0)
+    offer_retry_s: float = Field(default=20.0, gt=0)  # an offered device silent this long is offered again
+
+
 class Settings(BaseSettings):
     """All of ecohub's configuration; read from ECOHUB_* variables, then an optional ecohub.toml."""
 
@@ -123,6 +130,7 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    ota: OtaSettings = Field(default_factory=OtaSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,8 @@ MAX_BODY = 1024 * 1024
 # routes that take a file have their own cap (their service checks the file's size again)
 LARGE_BODIES: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"^/api/v1/products/[^/]+/evidence$"), MAX_EVIDENCE_BYTES + 64 * 1024),
+    # firmware images are uploaded as one raw body (the service caps the image again)
+    (re.compile(r"^/api/v1/firmware$"), 64 * 1024 * 1024 + 1),
 ]
 
 
@@ -120,7 +122,9 @@ def create_app(services: Services) -> FastAPI:
     from ecohub.api.routes.certify import router as certify_router
     from ecohub.api.routes.connect import router as connect_router
     from ecohub.api.routes.ecosystem import router as ecosystem_router
+    from ecohub.api.routes.firmware import router as firmware_router
     from ecohub.api.routes.home import router as home_router
+    from ecohub.api.routes.ota import router as ota_router
     from ecohub.api.routes.privacy import router as privacy_router
     from ecohub.api.routes.security import router as security_router
     from ecohub.api.routes.telemetry import router as telemetry_router
@@ -176,6 +180,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tokens_router, prefix="/api/v1")
     app.include_router(telemetry_router, prefix="/api/v1")
     app.include_router(security_router, prefix="/api/v1")
+    app.include_router(firmware_router, prefix="/api/v1")
+    app.include_router(ota_router, prefix="/api/v1")
     mount_console(app, services)
     apply_conventions(app)  # last: after every router (tags, operation ids, error responses in the document)
     return app

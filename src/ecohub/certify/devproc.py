@@ -25,7 +25,8 @@ def default_device_cmd(model: str, *, data_dir: Path, rate_hz: float = 1.0, faul
     exe = shutil.which("ecohub", path=os.path.dirname(sys.executable)) or shutil.which("ecohub")
     launcher = [exe] if exe else [sys.executable, "-c", "from ecohub.cli.app import main; main()"]
     parts = [*launcher, "simulate", "--model", model, "--credentials", "{credentials}",
-             "--host", "{host}", "--port", "{port}", "--rate", str(rate_hz), "--data-dir", str(data_dir)]
+             "--host", "{host}", "--port", "{port}", "--rate", str(rate_hz), "--data-dir", str(data_dir),
+             "--firmware-version", "1.0.0"]
     if fault:
         parts += ["--fault", fault]
     return _join(parts)
@@ -40,7 +41,8 @@ def sdk_device_cmd(*, rate_hz: float = 1.0, fault: str | None = None) -> str:
     """The SDK simulator as a light process (no hub imports): the same devices as `ecohub simulate`, faster to
     start (tests start many)."""
     parts = [sys.executable, "-m", "ecohub.sdk.simulator", "--spec", "{spec}", "--credentials", "{credentials}",
-             "--host", "{host}", "--port", "{port}", "--rate", str(rate_hz)]
+             "--host", "{host}", "--port", "{port}", "--rate", str(rate_hz), "--firmware-version", "1.0.0",
+             "--ota-test-keys"]
     if fault:
         parts += ["--fault", fault]
     return _join(parts)

@@ -52,6 +52,11 @@ CHECKS: tuple[CheckDef, ...] = (
     CheckDef("writes.refused_not_writable", "writes to read-only properties are refused with an error code",
              "writes"),
     CheckDef("actions.answer", "every action answers code 0 with its declared out arguments", "actions"),
+    CheckDef("ota.firmware_version", "the online state names the firmware version the unit runs", "ota",
+             ("EN 303 645 5.3-16",)),
+    CheckDef("ota.refuses_bad_signature", "ota_update of an image whose signatures do not verify is refused with "
+             "code -4023, reported in ota_progress, and not installed", "ota",
+             ("EN 303 645 5.3-9", "EN 18031-1 SUM-2")),
     CheckDef("events.arguments", "every declared event is seen, carrying exactly its declared arguments", "events"),
     CheckDef("state.offline_will", "killing the device process marks it offline via the retained will", "state"),
     CheckDef("state.back_online", "after a restart the unit is online again and reports", "state"),
@@ -85,7 +90,8 @@ BRAND_REQUIREMENT = "ECOHUB-CONFORMANCE"  # the brand's own requirement, in ever
 PROFILES: dict[str, frozenset[str]] = {
     BRAND_REQUIREMENT: _CONFORMANCE | {"security.unique_credentials", "security.broker_isolation"},
     "EN-18031": frozenset({"security.unique_credentials", "security.broker_isolation", "security.no_foreign_attempts",
-                           "declaration.secure_update", "declaration.privacy", "declaration.vulnerability_contact"}),
+                           "declaration.secure_update",
+                           "ota.refuses_bad_signature", "declaration.privacy", "declaration.vulnerability_contact"}),
     "CE-RED": frozenset({"security.unique_credentials", "security.no_foreign_attempts", "declaration.secure_update",
                          "declaration.privacy"}),
     "UKCA": frozenset({"security.unique_credentials", "security.no_foreign_attempts", "declaration.secure_update"}),

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ecohub.certify import security, suite
+from ecohub.certify import ota, security, suite
 from ecohub.certify.client import HubApi
 from ecohub.certify.context import Context, Outcome, Timing
 from ecohub.certify.devproc import DeviceProcess, default_device_cmd, sdk_device_cmd
@@ -55,6 +55,8 @@ STEPS: tuple[tuple[str, CheckFn, bool], ...] = (  # (check id, function, needs u
     ("writes.refused_wrong_type", suite.writes_refused_wrong_type, True),
     ("writes.refused_not_writable", suite.writes_refused_not_writable, True),
     ("actions.answer", suite.actions_answer, True),
+    ("ota.firmware_version", ota.firmware_version, True),
+    ("ota.refuses_bad_signature", ota.refuses_bad_signature, True),
     ("security.broker_isolation", security.broker_isolation, True),
     ("connect.reconnect", security.connect_reconnect, True),
     ("state.offline_will", security.offline_will, True),

@@ -15,6 +15,7 @@ from ecohub.cli import workers as worker_cmds
 from ecohub.cli.certify import certify_app
 from ecohub.cli.common import EXIT_CODES_HELP
 from ecohub.cli.evidence import evidence_app
+from ecohub.cli.ota import firmware_app, ota_app
 from ecohub.cli.privacy import register as register_privacy
 from ecohub.cli.security import register as register_security
 from ecohub.cli.telemetry import telemetry_app
@@ -31,6 +32,8 @@ register_privacy(app)
 app.add_typer(telemetry_app, name="telemetry")
 register_security(app)
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(firmware_app, name="firmware")
+app.add_typer(ota_app, name="ota")
 
 # The help panel of every top-level command, by name: a new command gets one line here (tests/cli checks that every
 # command has a panel). Names not registered (yet) are harmless.

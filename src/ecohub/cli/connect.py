@@ -131,8 +131,11 @@ def simulate(model: str = Model, devices: int = typer.Option(5, "--devices", min
              credentials: Path | None = typer.Option(None, "--credentials",
                                                      help="JSON from `device provision --json` to reuse"),
              host: str | None = typer.Option(None, "--host"), port: int | None = typer.Option(None, "--port"),
+             firmware_version: str | None = typer.Option(None, "--firmware-version",
+                                                         help="the firmware the devices run (said when online)"),
              data_dir: Path | None = DataDir) -> None:
-    """Run N SDK devices for a model against a hub; values are drawn inside the spec's ranges."""
+    """Run N SDK devices for a model against a hub; values are drawn inside the spec's ranges. They take firmware
+    updates signed by the product's partner (its newest registered key) and countersigned by this hub's brand."""
     if fault is not None and fault not in FAULTS:
         raise InvalidInput(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}", code=ErrorCode.UNKNOWN_FAULT)
     services = open_services(data_dir)
@@ -156,9 +159,11 @@ def simulate(model: str = Model, devices: int = typer.Option(5, "--devices", min
         return (f"devices connected {stats.connected}/{len(creds)}  failed {stats.failed}  "
                 f"reports {stats.reports}  events {stats.events}  requests answered {stats.requests}")
 
+    trust = services.firmware.device_trust(model)
     with Live(console=console, refresh_per_second=4) as live:
         stats = asyncio.run(run_fleet(creds, {model: spec}, host=host, port=port, rate_hz=rate, duration_s=duration,
-                                      fault=fault, on_progress=lambda s: live.update(render(s))))
+                                      fault=fault, on_progress=lambda s: live.update(render(s)),
+                                      firmware_version=firmware_version, ota_trust=trust))
     console.print(render(stats))
     for e in stats.errors[:5]:
         console.print(f"[red]{e}[/red]")

@@ -55,6 +55,7 @@ class OnlineChanged:
     cell: str
     online: bool
     ts: int
+    firmware_version: str | None = None  # what the device said it runs, when it said so on coming online
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +80,17 @@ class DeviceConnectAttempted:
     allowed: bool
     reason: str
     ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OtaProgressReported:
+    """A device reported how a firmware update is going (ota_progress); the ota context records it."""
+
+    did: str
+    cell: str
+    ts: int
+    version: str
+    state: str
+    progress: int = 0
+    code: int = 0
+    message: str = ""

@@ -20,7 +20,13 @@ from sqlalchemy import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ecohub.bus import EventBus
-from ecohub.connect.events import EventReported, MessageDeadLettered, OnlineChanged, PropertiesReported
+from ecohub.connect.events import (
+    EventReported,
+    MessageDeadLettered,
+    OnlineChanged,
+    OtaProgressReported,
+    PropertiesReported,
+)
 from ecohub.connect.models import DeadLetter, InboxEntry
 from ecohub.connect.nats.ingest import MAX_DELIVERIES_ADVISORY, MQTT_MSGS
 from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, DeadCode, Pipeline, Processed
@@ -237,6 +243,7 @@ class IngestWorker:
         reports: list[Report] = []
         bumps: dict[str, int] = defaultdict(int)
         online: dict[str, tuple[bool, int]] = {}
+        firmware: dict[str, str] = {}
         dead: list[dict[str, Any]] = []
         stats = IngestStats()
         with self.dbs.cell_session(cell) as s:
@@ -268,13 +275,19 @@ class IngestWorker:
                     events.append(EventReported(p.did or "", p.model or "", cell, siid, eiid, p.ts, args))
                 if p.online is not None and p.did:
                     online[p.did] = (p.online, p.ts)
-                    events.append(OnlineChanged(p.did, cell, p.online, p.ts))
+                    if p.firmware_version is not None:
+                        firmware[p.did] = p.firmware_version
+                    events.append(OnlineChanged(p.did, cell, p.online, p.ts, p.firmware_version))
+                if p.ota_progress is not None and p.did:
+                    o = p.ota_progress
+                    events.append(OtaProgressReported(p.did, cell, p.ts, o.version, o.state, o.progress, o.code,
+                                                      o.message))
                 for code, reason in p.dead:
                     dead.append({"did": p.did, "topic": p.topic[:256], "msg_id": p.msg_id, "code": code,
                                  "reason": reason, "payload": p.payload[:DEAD_PAYLOAD_KEEP],
                                  "size": len(p.payload), "received_ms": received})
                     events.append(MessageDeadLettered(p.did, cell, code, reason))
-                if p.samples or p.events or p.online is not None:
+                if p.samples or p.events or p.online is not None or p.ota_progress is not None:
                     stats.stored += 1
             seals = self.sealer.seals(s, cell, bumps.keys() | {e["did"] for e in dev_events}) \
                 if samples or dev_events else {}
@@ -283,6 +296,8 @@ class IngestWorker:
                 TwinService.apply_reports(s, reports, bumps, received, seals)
             if online:
                 TwinService.apply_online(s, online)
+            if firmware:
+                TwinService.apply_firmware(s, firmware)
             if dead:
                 s.execute(insert(DeadLetter), dead)
         self.stats.stored += stats.stored

@@ -12,11 +12,21 @@ from typing import Any
 import msgspec
 
 from ecohub.protocol import Channel, Method, parse_topic
-from ecohub.protocol.messages import MAX_DEPTH, DecodeError, decode_event, decode_properties, decode_up, nesting_depth
+from ecohub.protocol.messages import (
+    MAX_DEPTH,
+    DecodeError,
+    OtaProgressParams,
+    decode_event,
+    decode_ota_progress,
+    decode_properties,
+    decode_up,
+    nesting_depth,
+)
 from ecohub.spec import CompiledSpec
 
 log = logging.getLogger(__name__)
 DEAD_PAYLOAD_KEEP = 4096
+MAX_FIRMWARE_VERSION = 32
 MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
 
 
@@ -55,6 +65,8 @@ class Processed:
     samples: list[tuple[str, Any]] = field(default_factory=list)  # (key, value)
     events: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)
     online: bool | None = None
+    firmware_version: str | None = None  # what the device said it runs when it came online
+    ota_progress: OtaProgressParams | None = None  # an ota_progress notification (the ota context acts on it)
     dead: list[tuple[str, str]] = field(default_factory=list)  # (code, reason)
     is_reply: bool = False
 
@@ -132,6 +144,12 @@ class Pipeline:
         if not isinstance(state, dict) or not isinstance(state.get("online"), bool):
             return out.refuse(DeadCode.BAD_STATE, 'state must be {"online": true|false}')
         out.online = state["online"]
+        version = state.get("firmware_version")
+        if version is not None:
+            if not isinstance(version, str) or not 0 < len(version) <= MAX_FIRMWARE_VERSION:
+                return out.refuse(DeadCode.BAD_STATE, f"firmware_version must be a string of 1 to "
+                                  f"{MAX_FIRMWARE_VERSION} characters")
+            out.firmware_version = version
         return out
 
     def _up(self, out: Processed, payload: bytes, spec: CompiledSpec, received_ms: int) -> Processed:
@@ -152,8 +170,14 @@ class Pipeline:
             return self._properties(out, msg.params, spec)
         if msg.method == Method.EVENT_OCCURED:
             return self._event(out, msg.params, spec)
+        if msg.method == Method.OTA_PROGRESS:
+            try:
+                out.ota_progress = decode_ota_progress(msg.params)
+            except DecodeError as err:
+                return out.refuse(DeadCode.INVALID_MESSAGE, str(err))
+            return out
         return out.refuse(DeadCode.UNKNOWN_METHOD, f"method {msg.method!r} is not a device notification "
-                          "(expected properties_changed or event_occured)")
+                          "(expected properties_changed, event_occured or ota_progress)")
 
     def _properties(self, out: Processed, raw: msgspec.Raw, spec: CompiledSpec) -> Processed:
         try:

@@ -24,6 +24,14 @@ class Code(IntEnum):
     WRONG_TYPE = -4007
     DEVICE_BUSY = -4008
     INTERNAL_ERROR = -4010
+    # firmware updates (ota_update / ota_progress)
+    OTA_VERSION_NOT_NEWER = -4020
+    OTA_DOWNLOAD_FAILED = -4021
+    OTA_HASH_MISMATCH = -4022
+    OTA_BAD_SIGNATURE = -4023
+    OTA_INSTALL_FAILED = -4024
+    OTA_REVERTED = -4025  # set by the cloud: the device came back on its old version after reporting done
+    OTA_TIMEOUT = -4026  # set by the cloud: no result within the campaign's device timeout
 
     @property
     def reason(self) -> str:
@@ -46,4 +54,11 @@ _REASONS: dict[Code, str] = {
     Code.WRONG_TYPE: "value has the wrong type",
     Code.DEVICE_BUSY: "device busy",
     Code.INTERNAL_ERROR: "internal device error",
+    Code.OTA_VERSION_NOT_NEWER: "firmware version is not newer than the installed one",
+    Code.OTA_DOWNLOAD_FAILED: "firmware download failed",
+    Code.OTA_HASH_MISMATCH: "firmware image does not match its sha256 or size",
+    Code.OTA_BAD_SIGNATURE: "firmware signature does not verify",
+    Code.OTA_INSTALL_FAILED: "firmware install failed",
+    Code.OTA_REVERTED: "device came back on its old firmware version",
+    Code.OTA_TIMEOUT: "no firmware update result in time",
 }

@@ -23,6 +23,8 @@ class Method(StrEnum):
     SET_PROPERTIES = "set_properties"
     GET_PROPERTIES = "get_properties"
     ACTION = "action"
+    OTA_UPDATE = "ota_update"  # cloud → device: install a firmware image
+    OTA_PROGRESS = "ota_progress"  # device → cloud: how an ota_update is going, and its result
 
 
 class PropertyValue(msgspec.Struct, forbid_unknown_fields=False):
@@ -110,6 +112,50 @@ class DownMessage(msgspec.Struct, omit_defaults=True):
     params: Any
 
 
+class OtaState(StrEnum):
+    """The states a device reports in ota_progress (the cloud adds `offered` before the first report)."""
+
+    DOWNLOADING = "downloading"
+    VERIFYING = "verifying"
+    INSTALLING = "installing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class OtaSignature(msgspec.Struct):
+    """One signature of a firmware statement: who signed (`partner` or `brand`), the key's id, base64 Ed25519."""
+
+    by: str
+    key_id: str
+    sig: str
+
+
+class OtaUpdateParams(msgspec.Struct, omit_defaults=True):
+    """params of ota_update: where the image is and what it must be (a device verifies all of it)."""
+
+    version: str
+    url: str
+    sha256: str
+    size: int
+    signatures: list[OtaSignature]
+    rollback: bool = False  # a campaign back to an older version: the only case a device installs a non-newer one
+
+
+class OtaProgressParams(msgspec.Struct, omit_defaults=True):
+    """params of ota_progress."""
+
+    version: str
+    state: OtaState
+    progress: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    code: int = 0
+    message: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+def firmware_statement(model: str, version: str, sha256: str, size: int) -> bytes:
+    """The bytes the partner and the brand sign for an image: it binds the content hash to its model and version."""
+    return f"ecohub-firmware-v1\n{model}\n{version}\n{sha256}\n{size}".encode()
+
+
 class DecodeError(ValueError):
     """The payload is not a valid protocol message; `path` names the offending part."""
 
@@ -173,6 +219,17 @@ def decode_event(raw: msgspec.Raw) -> EventParams:
     """params of event_occured."""
     try:
         return _event_decoder.decode(raw)
+    except msgspec.DecodeError as err:
+        raise DecodeError(str(err).replace("$", "params", 1), path="params") from err
+
+
+_ota_progress_decoder = msgspec.json.Decoder(OtaProgressParams)
+
+
+def decode_ota_progress(raw: msgspec.Raw) -> OtaProgressParams:
+    """params of ota_progress."""
+    try:
+        return _ota_progress_decoder.decode(raw)
     except msgspec.DecodeError as err:
         raise DecodeError(str(err).replace("$", "params", 1), path="params") from err
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +23,7 @@ from ecohub.protocol.messages import (
     decode_down,
     encode,
 )
+from ecohub.sdk.ota import OtaHandler, load_trust
 from ecohub.spec import CompiledSpec, Spec, compile_spec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ class Device:
     """
 
     def __init__(self, *, did: str, secret: str, spec: Spec | dict[str, Any], host: str = "127.0.0.1",
-                 port: int = 1883, mqtt_version: int = 4, keepalive: int = 30, first_id: int | None = None) -> None:
+                 port: int = 1883, mqtt_version: int = 4, keepalive: int = 30, first_id: int | None = None,
+                 model: str | None = None, firmware_version: str | None = None,
+                 ota_trust: Mapping[str, Any] | None = None) -> None:
         self.did = did
+        self.model = model
+        self.firmware_version = firmware_version  # said in the online state; the cloud's twin shows it
         self.secret = secret
         self.spec = spec if isinstance(spec, Spec) else parse_spec(spec)
         self.compiled: CompiledSpec = compile_spec(self.spec)
@@ -64,6 +69,13 @@ class Device:
         self._down_mid: int | None = None
         self._subacked = asyncio.Event()
         self.subscription_refused = False
+        # firmware updates: an image installs only when the partner's and the brand's pinned keys (`ota_trust`)
+        # both verify it; without pinned keys every offer is refused with -4023
+        self.ota: OtaHandler = self.make_ota(load_trust(ota_trust or {}))
+
+    def make_ota(self, trust: dict[str, Any]) -> OtaHandler:
+        """The update handler (the simulator gives its faults a subclass)."""
+        return OtaHandler(self, trust=trust)
 
     def next_id(self) -> int:
         """The next message id (strictly increasing)."""
@@ -112,7 +124,15 @@ class Device:
         assert self._client is not None
         self._subacked.clear()
         self._down_mid = self._client.subscribe(Topic.down(self.did), qos=1)
-        self._client.publish(Topic.state(self.did), b'{"online":true}', qos=1, retain=True)
+        self.announce_state()
+
+    def announce_state(self) -> None:
+        """Publish the retained online state, with the firmware version the device runs."""
+        assert self._client is not None
+        state: dict[str, Any] = {"online": True}
+        if self.firmware_version is not None:
+            state["firmware_version"] = self.firmware_version
+        self._client.publish(Topic.state(self.did), encode(state), qos=1, retain=True)
 
     async def disconnect(self, *, graceful: bool = True) -> None:
         """Go offline: graceful publishes the offline state first; otherwise the will does it."""
@@ -234,6 +254,8 @@ class Device:
             else:
                 out = {p: self.values.get((params.siid, p)) for p in action.out}
             self.reply(request.id, result={"code": code, "out": [{"piid": p, "value": v} for p, v in out.items()]})
+        elif request.method == Method.OTA_UPDATE:
+            self.ota.start(request.id, request.params)
         else:
             self.reply(request.id, error=(Code.METHOD_NOT_FOUND, f"unknown method {request.method}"))
 

@@ -24,6 +24,7 @@ class Fault:
     on_connect: Callable[[Device], None] | None = None
     wrong_event_args: bool = False
     shared_secret: bool = False  # every unit presents the first unit's secret (a default/shared password)
+    ota: str | None = None  # how its firmware updater misbehaves (see sdk.simulator.FaultyOta)
 
 
 def _out_of_range(dev: Device, siid: int, piid: int, rnd: random.Random) -> Any:
@@ -70,5 +71,11 @@ FAULTS: dict[str, Fault] = {
         Fault("no-reconnect", "stays offline once the broker drops the connection", on_connect=_no_reconnect),
         Fault("shared-secret", "every unit uses the same (first unit's) secret instead of its own",
               shared_secret=True),
+        Fault("ota-bad-hash", "firmware downloads arrive corrupted (the device reports a hash mismatch)",
+              ota="bad-hash"),
+        Fault("ota-bad-signature", "installs firmware without checking its signatures (insecure updater)",
+              ota="bad-signature"),
+        Fault("ota-install-fails", "every firmware install fails", ota="install-fails"),
+        Fault("ota-reverts", "reports an update done but reboots into its old firmware", ota="reverts"),
     )
 }

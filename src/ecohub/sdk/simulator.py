@@ -11,9 +11,11 @@ from typing import Any
 
 from gmqtt import Client
 
-from ecohub.protocol.messages import DownMessage
+from ecohub.protocol import Code
+from ecohub.protocol.messages import DownMessage, OtaUpdateParams
 from ecohub.sdk.device import Device, DeviceError
 from ecohub.sdk.faults import FAULTS, Fault
+from ecohub.sdk.ota import OtaFailure, OtaHandler, Updatable
 from ecohub.spec import Spec
 from ecohub.spec.compiled import random_value
 
@@ -34,17 +36,46 @@ class FleetStats:
     errors: list[str] = field(default_factory=list)
 
 
+class FaultyOta(OtaHandler):
+    """The SDK's updater with one of the simulator's OTA faults (`Fault.ota`)."""
+
+    def __init__(self, device: Updatable, *, fault: str | None, **kwargs: Any) -> None:
+        super().__init__(device, **kwargs)
+        self.fault = fault
+
+    def received(self, data: bytes) -> bytes:
+        if self.fault == "bad-hash" and data:
+            return bytes([data[0] ^ 0xFF]) + data[1:]
+        return data
+
+    def verify_signatures(self, params: OtaUpdateParams) -> None:
+        if self.fault == "bad-signature":
+            return  # the insecure updater: installs whatever it is sent, signed or not
+        super().verify_signatures(params)
+
+    async def install(self, params: OtaUpdateParams, data: bytes) -> None:
+        if self.fault == "install-fails":
+            raise OtaFailure(Code.OTA_INSTALL_FAILED, "flash write failed (simulated)")
+        if self.fault == "reverts":
+            self.device.announce_state()  # the boot loader fell back to the old image: same version again
+            return
+        await super().install(params, data)
+
+
 class SimulatedDevice(Device):
     """A Device that reports on its own at a rate, with values that wander inside the spec."""
 
     def __init__(self, *, fault: Fault | None = None, seed: int = 0, **kwargs: Any) -> None:
+        self.fault = fault  # before the base class builds the updater, which takes the fault
         super().__init__(**kwargs)
-        self.fault = fault
         self.rnd = random.Random(seed)
         self.notify_props = [cp.prop for cp in self.compiled.properties.values() if cp.notifies or cp.readable]
         for cp in self.compiled.properties.values():  # every property has a value, so actions can answer
             self.values[(cp.prop.siid, cp.prop.iid)] = random_value(cp.prop, self.rnd)
         self._ever_connected = False
+
+    def make_ota(self, trust: dict[str, Any]) -> OtaHandler:
+        return FaultyOta(self, trust=trust, fault=self.fault.ota if self.fault else None)
 
     def _make_client(self) -> Client:
         client = super()._make_client()
@@ -122,7 +153,9 @@ class SimulatedDevice(Device):
 async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host: str, port: int,
                     rate_hz: float = 1.0, duration_s: float | None = None, fault: str | None = None,
                     mqtt_version: int = 4, seed: int = 1, connect_concurrency: int = 50,
-                    on_progress: Callable[[FleetStats], None] | None = None) -> FleetStats:
+                    on_progress: Callable[[FleetStats], None] | None = None, firmware_version: str | None = None,
+                    ota_trust: dict[str, Any] | None = None,
+                    devices_out: list[SimulatedDevice] | None = None) -> FleetStats:
     """Run the fleet until `duration_s` passes (or forever); returns what it did."""
     if fault is not None and fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
@@ -131,8 +164,11 @@ async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host
     chosen = FAULTS.get(fault or "")
     shared = creds[0]["secret"] if chosen is not None and chosen.shared_secret and creds else None
     devices = [SimulatedDevice(did=c["did"], secret=shared or c["secret"], spec=specs[c["model"]], host=host,
-                               port=port, mqtt_version=mqtt_version, fault=chosen, seed=seed + i)
+                               port=port, mqtt_version=mqtt_version, fault=chosen, seed=seed + i, model=c["model"],
+                               firmware_version=firmware_version, ota_trust=ota_trust)
                for i, c in enumerate(creds)]
+    if devices_out is not None:
+        devices_out.extend(devices)
 
     async def live(dev: SimulatedDevice) -> None:
         async with gate:
@@ -191,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     import json
     from pathlib import Path
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from ecohub.spec import parse_spec
 
     parser = argparse.ArgumentParser(prog="python -m ecohub.sdk.simulator", description=main.__doc__)
@@ -201,12 +239,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="reports per second per device")
     parser.add_argument("--fault", choices=sorted(FAULTS), default=None)
     parser.add_argument("--duration", type=float, default=None, help="seconds (default: until killed)")
+    parser.add_argument("--firmware-version", default=None, help="the firmware version the devices say they run")
+    parser.add_argument("--ota-trust", type=Path, default=None,
+                        help='JSON {"partner": b64 key, "brand": b64 key}: pinned keys that enable firmware updates')
+    parser.add_argument("--ota-test-keys", action="store_true",
+                        help="enable firmware updates with freshly made keys pinned (a test unit: it trusts no image "
+                        "anyone else signed)")
     args = parser.parse_args(argv)
     spec = parse_spec(json.loads(args.spec.read_text()))
     creds = json.loads(args.credentials.read_text())
     specs = {c["model"]: spec for c in creds}
+    trust = json.loads(args.ota_trust.read_text()) if args.ota_trust else None
+    if trust is None and args.ota_test_keys:
+        trust = {by: Ed25519PrivateKey.generate().public_key() for by in ("partner", "brand")}
     asyncio.run(run_fleet(creds, specs, host=args.host, port=args.port, rate_hz=args.rate, duration_s=args.duration,
-                          fault=args.fault))
+                          fault=args.fault, firmware_version=args.firmware_version, ota_trust=trust))
 
 
 if __name__ == "__main__":

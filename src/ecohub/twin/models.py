@@ -16,13 +16,14 @@ class Twin(CellBase):
 
     __tablename__ = "twins"
     __privacy__ = {**not_personal("version"), "did": DEVICE_ID, "online": DEVICE_DATA, "online_ms": TIMESTAMP,
-                   "updated_ms": TIMESTAMP}
+                   "updated_ms": TIMESTAMP, **not_personal("firmware_version")}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     online: Mapped[bool | None] = mapped_column(Boolean)
     online_ms: Mapped[int | None] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    firmware_version: Mapped[str | None] = mapped_column(String(32))  # as the device said on coming online
 
 
 class TwinProperty(CellBase):

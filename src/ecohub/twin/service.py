@@ -79,6 +79,32 @@ class TwinService:
                        "version": lambda ex: tw.c.version + 1, "updated_ms": lambda ex: ex.updated_ms})
 
     @staticmethod
+    def apply_firmware(session: Session, versions: dict[str, str]) -> None:
+        """Record the firmware version each device said it runs when it came online (OTA reads it back)."""
+        tw = Twin.__table__
+        upsert(session, tw, [{"did": d, "firmware_version": v, "version": 1, "updated_ms": 0}
+                             for d, v in versions.items()],
+               keys=["did"], update={"firmware_version": lambda ex: ex.firmware_version})
+
+    def firmware_versions(self, cell: str, dids: list[str]) -> dict[str, str | None]:
+        """The firmware version each of `dids` last said it runs (None when it never said)."""
+        out: dict[str, str | None] = dict.fromkeys(dids)
+        with self.dbs.cell_session(cell) as s:
+            for i in range(0, len(dids), 5000):
+                part = dids[i:i + 5000]
+                rows = s.execute(select(Twin.did, Twin.firmware_version).where(Twin.did.in_(part)))
+                out.update({d: v for d, v in rows})
+        return out
+
+    def online(self, cell: str, dids: list[str]) -> set[str]:
+        """Which of `dids` the twin says are online now."""
+        out: set[str] = set()
+        with self.dbs.cell_session(cell) as s:
+            for i in range(0, len(dids), 5000):
+                out.update(s.scalars(select(Twin.did).where(Twin.did.in_(dids[i:i + 5000]), Twin.online.is_(True))))
+        return out
+
+    @staticmethod
     def set_desired(session: Session, did: str, values: dict[str, Any], now_ms: int, *, order: int,
                     sent_by: int | None = None) -> None:
         """Record the desired values of a set_properties (`values` in the command's order; `order` increases with
@@ -206,5 +232,6 @@ class TwinService:
             "desired": desired,
             "delta": delta,
             "version": twin.version if twin else 0,
+            "firmware_version": twin.firmware_version if twin else None,
             "updated_ts": twin.updated_ms if twin else None,
         }

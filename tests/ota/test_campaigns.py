@@ -1,0 +1,159 @@
+"""Campaigns end to end: real simulated devices over MQTT download, verify, install and report."""
+
+from __future__ import annotations
+
+import httpx
+
+from ecohub.bootstrap import Services
+from tests.helpers import eventually
+from tests.ota.conftest import Vendor
+
+
+async def _status(api: httpx.AsyncClient, cid: int) -> dict:
+    r = await api.get(f"/api/v1/ota/campaigns/{cid}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_campaign_updates_every_device_stage_by_stage(api: httpx.AsyncClient, hub: Services,
+                                                           vendor: Vendor) -> None:
+    devs = await vendor.fleet(4)
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0",
+                                                      "stages": [50, 100]})
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    body = await eventually(lambda: _done(api, cid), timeout=30)
+    assert body["counts"] == {"done": 4}
+    assert [s["devices"] for s in body["stage_progress"]] == [sum(1 for d in body["devices"] if d["stage"] == 0),
+                                                              sum(1 for d in body["devices"] if d["stage"] == 1)]
+    assert all(d.firmware_version == "2.0.0" for d in devs)
+    for d in devs:
+        assert d.ota.ranges and d.ota.ranges[0].startswith("bytes=0-")
+        twin = (await api.get(f"/api/v1/devices/{d.did}/twin")).json()
+        assert twin["firmware_version"] == "2.0.0"
+
+
+async def _done(api: httpx.AsyncClient, cid: int) -> dict | None:
+    body = await _status(api, cid)
+    return body if body["status"] == "completed" else None
+
+
+async def test_failure_rate_over_threshold_halts_and_nothing_more_is_offered(api: httpx.AsyncClient, hub: Services,
+                                                                            vendor: Vendor) -> None:
+    bad = await vendor.fleet(3, fault="ota-install-fails")
+    good = await vendor.fleet(3)
+    late_creds = vendor.provision(1)[0]  # a target that is offline when the campaign starts
+    vendor.image("2.0.0")
+    # every device in the first stage: three of six fail, 50% > 20%
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100],
+                                                      "threshold": 20})
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    body = await eventually(lambda: _with_status(api, cid, "halted"), timeout=30)
+    assert "over the threshold 20%" in body["reason"]
+    failed = [d for d in body["devices"] if d["state"] == "failed"]
+    assert failed and all(d["code"] == -4024 for d in failed)
+    assert {d["did"] for d in failed} <= {d.did for d in bad}
+    assert all(d.firmware_version == "1.0.0" for d in bad)
+    # halted: a device that comes online now gets no offer, and neither does anyone on the next ticks
+    late = [vendor.device(late_creds)]
+    await late[0].connect()
+    offered = {d.did: len([m for m in d.received if m.method == "ota_update"]) for d in [*bad, *good, *late]}
+    engine = hub.ota_engine
+    assert engine is not None
+    await engine.tick_now()
+    sent = engine.offers_sent
+    for _ in range(3):  # three more ticks of the engine
+        await engine.tick_now()
+    assert engine.offers_sent == sent
+    assert {d.did: len([m for m in d.received if m.method == "ota_update"]) for d in [*bad, *good, *late]} == offered
+    assert offered[late[0].did] == 0
+    # the operator resumes it: offers go out again (to those not offered yet, the late device among them)
+    r = await api.post(f"/api/v1/ota/campaigns/{cid}/resume")
+    assert r.status_code == 200, r.text
+    await eventually(lambda: late[0].firmware_version == "2.0.0", timeout=30)
+
+
+async def _with_status(api: httpx.AsyncClient, cid: int, status: str) -> dict | None:
+    body = await _status(api, cid)
+    return body if body["status"] == status else None
+
+
+async def test_rollback_returns_devices_to_the_previous_version(api: httpx.AsyncClient, hub: Services,
+                                                                vendor: Vendor) -> None:
+    devs = await vendor.fleet(2)
+    vendor.image("1.0.0")
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    assert r.status_code == 201, r.text
+    await eventually(lambda: _done(api, r.json()["campaign_id"]), timeout=30)
+    assert [d.firmware_version for d in devs] == ["2.0.0", "2.0.0"]
+    # back to 1.0.0: refused as a plain campaign, accepted as a rollback
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "1.0.0"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "version_not_newer", r.text
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "1.0.0", "stages": [100],
+                                                      "rollback": True})
+    assert r.status_code == 201, r.text
+    await eventually(lambda: _done(api, r.json()["campaign_id"]), timeout=30)
+    assert [d.firmware_version for d in devs] == ["1.0.0", "1.0.0"]
+    twin = (await api.get(f"/api/v1/devices/{devs[0].did}/twin")).json()
+    assert twin["firmware_version"] == "1.0.0"
+
+
+async def test_offline_device_gets_its_offer_when_it_comes_back(api: httpx.AsyncClient, hub: Services,
+                                                                vendor: Vendor) -> None:
+    online = await vendor.fleet(1)
+    creds = vendor.provision(1)[0]  # provisioned, never connected yet: offline when its stage starts
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    cid = r.json()["campaign_id"]
+    await eventually(lambda: online[0].firmware_version == "2.0.0", timeout=30)
+    body = await _status(api, cid)
+    assert body["status"] == "running"  # waiting for the offline device
+    assert {d["did"]: d["state"] for d in body["devices"]}[creds["did"]] == "pending"
+    late = vendor.device(creds)
+    await late.connect()
+    await eventually(lambda: _done(api, cid), timeout=30)
+    assert late.firmware_version == "2.0.0"
+
+
+async def test_device_that_reboots_into_its_old_version_counts_as_failed(api: httpx.AsyncClient, hub: Services,
+                                                                         vendor: Vendor) -> None:
+    devs = await vendor.fleet(1, fault="ota-reverts")
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100],
+                                                      "threshold": 100})
+    cid = r.json()["campaign_id"]
+    body = await eventually(lambda: _with_status(api, cid, "completed"), timeout=30)
+    assert body["devices"][0]["state"] == "failed" and body["devices"][0]["code"] == -4025
+    assert devs[0].firmware_version == "1.0.0"
+
+
+async def test_corrupted_download_is_refused_by_the_device(api: httpx.AsyncClient, hub: Services,
+                                                           vendor: Vendor) -> None:
+    devs = await vendor.fleet(1, fault="ota-bad-hash")
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    cid = r.json()["campaign_id"]
+    body = await eventually(lambda: _with_status(api, cid, "halted"), timeout=30)
+    assert body["devices"][0]["code"] == -4022
+    assert devs[0].firmware_version == "1.0.0"
+
+
+async def test_a_lost_offer_is_offered_again(api: httpx.AsyncClient, hub: Services, vendor: Vendor) -> None:
+    dev = (await vendor.fleet(1))[0]
+    real = dev.ota.start
+    dropped: list[int] = []
+
+    def lose_the_first(request_id: int, raw: object) -> None:
+        if not dropped:
+            dropped.append(request_id)  # as if the offer never reached the device
+            return
+        real(request_id, raw)
+
+    dev.ota.start = lose_the_first  # type: ignore[method-assign]
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    body = await eventually(lambda: _done(api, r.json()["campaign_id"]), timeout=30)
+    assert dropped and body["devices"][0]["offers"] == 2 and dev.firmware_version == "2.0.0"
