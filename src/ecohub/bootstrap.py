@@ -9,6 +9,8 @@ from pathlib import Path
 
 from nats.aio.client import Client as NATS
 
+from ecohub.apps import privacy as apps_privacy
+from ecohub.apps.service import AppsContext
 from ecohub.automate import privacy as automate_privacy
 from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
@@ -69,6 +71,7 @@ class Services:
     service_password: str
     automations: AutomationService
     privacy: PrivacyContext
+    apps: AppsContext
     command_link: CommandLink = field(default_factory=CommandLink)
     plane: DevicePlane | None = None  # the device plane once a hub or API process started or attached it
     runtime: Runtime = field(default_factory=Runtime)
@@ -159,6 +162,13 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     twin_privacy.register(registry)
     telemetry_privacy.register(registry)
     automate_privacy.register(registry)
+    apps_privacy.register(registry)
+    url_policy = UrlPolicy(allow_private=settings.webhooks.allow_private,
+                           require_https=settings.environment == "production")
+    privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
+                                   secret_key=settings.secret_key.encode())
+    apps = AppsContext.build(dbs, bus, homes=home.homes, url_policy=url_policy)
+    home.homes.app_audit = privacy.audit.append  # access through an app is audited like an operator's
     return Services(
         settings=settings,
         dbs=dbs,
@@ -180,6 +190,6 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
                                       url_policy=UrlPolicy(allow_private=settings.webhooks.allow_private,
                                                            require_https=settings.environment == "production")),
-        privacy=PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
-                                     secret_key=settings.secret_key.encode()),
+        privacy=privacy,
+        apps=apps,
     )

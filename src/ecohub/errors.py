@@ -165,6 +165,19 @@ class ErrorCode(StrEnum):
     WRONG_PARTNER = "wrong_partner"
     WRONG_ROLE = "wrong_role"
     WRONG_TYPE = "wrong_type"
+    # the developer platform (apps, OAuth grants, quotas, push)
+    APP_NOT_ALLOWED = "app_not_allowed"
+    APP_SUSPENDED = "app_suspended"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    INVALID_REDIRECT_URI = "invalid_redirect_uri"
+    INVALID_SCOPE = "invalid_scope"
+    INVALID_CURSOR = "invalid_cursor"
+    INVALID_EVENT_TYPE = "invalid_event_type"
+    UNKNOWN_APP = "unknown_app"
+    UNKNOWN_GRANT = "unknown_grant"
+    UNKNOWN_WEBHOOK = "unknown_webhook"
+    NOT_YOUR_APP = "not_your_app"
+    DEVICE_NOT_GRANTABLE = "device_not_grantable"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

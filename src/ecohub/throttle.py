@@ -33,6 +33,16 @@ class Throttle:
         """Whether one more event for `key` stays within the limit (nothing counted)."""
         return bool(self.limiter.test(self.item, *key))
 
+    def status(self, *key: str) -> tuple[int, int, int]:
+        """(limit, remaining, seconds until the window has room again) for `key`, nothing counted."""
+        stats = self.limiter.get_window_stats(self.item, *key)
+        return self.item.amount, int(stats.remaining), max(0, math.ceil(stats.reset_time - time.time()))
+
+    @property
+    def window_s(self) -> int:
+        """The length of the limit's window in seconds."""
+        return int(self.item.get_expiry())
+
     def _refuse(self, *key: str) -> None:
         reset = self.limiter.get_window_stats(self.item, *key).reset_time
         wait = max(1, math.ceil(reset - time.time()))

@@ -21,7 +21,10 @@ from ecohub.bootstrap import Services
 from tests.conftest import load_spec
 from tests.home.conftest import bearer, signup
 
-PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token")}
+PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token"),
+          # OAuth 2.1: the client authenticates with its own id and secret (RFC 6749 §2.3), not a bearer token
+          ("GET", "/api/v1/oauth/authorize"), ("POST", "/api/v1/oauth/token"), ("POST", "/api/v1/oauth/revoke"),
+          ("POST", "/api/v1/oauth/introspect")}
 ANY_ROLE = {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout")}
 REFUSED = {401, 403, 404}
 # path parameters naming something a user or a partner owns: strangers of both kinds must be refused there

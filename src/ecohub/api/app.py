@@ -72,7 +72,7 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", [])) + SECURITY_HEADERS
-                if console:
+                if console and not any(k.lower() == b"content-security-policy" for k, _ in headers):
                     headers.append((b"content-security-policy", CONSOLE_CSP))
                 message["headers"] = headers
             await send(message)
@@ -91,6 +91,7 @@ def _validation_message(err: RequestValidationError) -> str:
 def create_app(services: Services) -> FastAPI:
     """Build the app for a set of services (no global state)."""
     from ecohub.api.console import mount_console
+    from ecohub.api.routes.apps import router as apps_router
     from ecohub.api.routes.automate import router as automate_router
     from ecohub.api.routes.certify import router as certify_router
     from ecohub.api.routes.connect import router as connect_router
@@ -116,7 +117,7 @@ def create_app(services: Services) -> FastAPI:
     async def ecohub_error(_request: Request, err: EcohubError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
         if isinstance(err, TooManyRequests):
-            headers = {"Retry-After": str(err.retry_after)}
+            headers = {"Retry-After": str(err.retry_after), **getattr(err, "headers", {})}
         return JSONResponse(err.to_dict(), status_code=err.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -148,5 +149,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(certify_router, prefix="/api/v1")
     app.include_router(tokens_router, prefix="/api/v1")
     app.include_router(telemetry_router, prefix="/api/v1")
+    app.include_router(apps_router, prefix="/api/v1")
     mount_console(app, services)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ecohub.cli import apps as apps_cmds
 from ecohub.cli import broker as broker_cmds
 from ecohub.cli import connect as connect_cmds
 from ecohub.cli import ecosystem as ecosystem_cmds
@@ -23,6 +24,7 @@ broker_cmds.register(app)
 app.add_typer(certify_app, name="certify")
 register_privacy(app)
 app.add_typer(telemetry_app, name="telemetry")
+apps_cmds.register(app)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.connect.commands import CommandLink
 from ecohub.connect.service import DeviceInfo, DeviceService
 from ecohub.ecosystem.service import ProductService
@@ -34,11 +34,13 @@ class UserDeviceService:
         self.twin = twin
         self.commands = commands
 
-    def visible(self, p: Principal, did: str, least: HomeRole = HomeRole.GUEST) -> tuple[DeviceInfo, int]:
+    def visible(self, p: Principal, did: str, least: HomeRole = HomeRole.GUEST,
+                scope: Scope = Scope.DEVICES_READ) -> tuple[DeviceInfo, int]:
         """The device if the caller may use it, and the first ms of its data they may see (a user: the binding
-        epoch; a partner: its own products' devices; an operator: any)."""
-        if p.role == Role.USER:
-            since_ms = self.homes.device_access(p, did, least).since_ms
+        epoch; an app: the same, for granted devices and with `scope`; a partner: its own products' devices; an
+        operator: any)."""
+        if p.role in (Role.USER, Role.APP):
+            since_ms = self.homes.device_access(p, did, least, scope).since_ms
             return self.devices.get(did), since_ms
         return self.devices.get(did, caller=p), 0
 
@@ -46,7 +48,7 @@ class UserDeviceService:
                       timeout_s: float | None = None) -> dict[str, Any]:
         """Check the caller may control the device, let items name a property by `prop`, send, await the reply."""
         # the access check reads the database: off the event loop that also carries every device's reply
-        info, _ = await asyncio.to_thread(self.visible, p, did, HomeRole.MEMBER)
+        info, _ = await asyncio.to_thread(self.visible, p, did, HomeRole.MEMBER, Scope.DEVICES_CONTROL)
         sender = self.commands.require()
         params = self.normalize_command(info.model, method, params)
         return await sender.send(did, method, params, actor=p.actor, timeout_s=timeout_s)
@@ -89,18 +91,18 @@ class UserDeviceService:
 
     def of_user(self, p: Principal, home_id: str | None = None) -> list[dict[str, Any]]:
         """The caller's devices (one home or all) with product names, online state and friendly properties."""
-        accesses = self.homes.accessible_devices(p, home_id)
-        names = self.homes.device_names(self.homes.cell_of(p), [a.did for a in accesses])
+        accesses = self.homes.accessible_devices(p, home_id, Scope.DEVICES_READ)
+        names = self.homes.device_names(self.homes.cell_of(p, Scope.DEVICES_READ), [a.did for a in accesses])
         return [self._view(a, names.get(a.did, "")) for a in accesses]  # "": unbound meanwhile
 
     def get(self, p: Principal, did: str) -> dict[str, Any]:
         """One device with every property: friendly facts, reported value, desired value and whether it is pending."""
-        access = self.homes.device_access(p, did, HomeRole.GUEST)
+        access = self.homes.device_access(p, did, HomeRole.GUEST, Scope.DEVICES_READ)
         return self._view(access, self.homes.device_names(access.cell, [did]).get(did, ""))
 
     def set_params(self, p: Principal, did: str, values: dict[str, Any]) -> list[dict[str, Any]]:
         """Resolve `{"switch.on": true, "2.2": 1}` into set_properties params (members and owners only)."""
-        self.homes.device_access(p, did, HomeRole.MEMBER)
+        self.homes.device_access(p, did, HomeRole.MEMBER, Scope.DEVICES_CONTROL)
         if not values:
             raise InvalidInput("give at least one property to set", code=ErrorCode.INVALID_COMMAND)
         spec = self.products.compiled(self.devices.get(did).model).spec

@@ -16,11 +16,11 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 def mount_console(app: FastAPI, services: Services) -> None:
     """Add the console routes, its static files and the live-update hub to the app."""
-    from ecohub.api.console import auth, ecosystem, extras, fleet, homes, partner
+    from ecohub.api.console import apps, auth, ecosystem, extras, fleet, homes, partner
 
     app.state.console_live = LiveHub(services.bus)
     app.mount("/console/static", StaticFiles(directory=str(STATIC)), name="console-static")
-    for module in (auth, ecosystem, fleet, partner, homes, extras):
+    for module in (auth, ecosystem, fleet, partner, homes, extras, apps):
         app.include_router(module.router, prefix="/console", include_in_schema=False)
 
     @app.get("/console", include_in_schema=False)

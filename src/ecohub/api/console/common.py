@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -52,6 +52,13 @@ class LoginRequired(Exception):
     """The console needs a session (raised by the cookie dependency, answered by a redirect)."""
 
 
+def CONSOLE_CSP_FOR(origin: str) -> str:
+    """The console's CSP with one more origin forms may lead to (the consent form's redirect to the app)."""
+    from ecohub.api.app import CONSOLE_CSP
+
+    return CONSOLE_CSP.decode().replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -90,7 +97,8 @@ class ConsoleRoute(APIRoute):
             except LoginRequired:
                 if request.headers.get("hx-request"):
                     return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
-                return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/console/login?{urlencode({'next': target})}", status_code=303)
             except EcohubError as err:
                 if isinstance(err, Unauthorized):
                     return RedirectResponse("/console/login", status_code=303)

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import Millis, OperatorDep, ServicesDep, require
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.connect.authority import recorded_refusals
 from ecohub.errors import ErrorCode, Unavailable
 from ecohub.home.control import epoch_twin
 
 router = APIRouter(tags=["devices"])
 staff = require(Role.OPERATOR, Role.PARTNER)
-anyone = require(Role.OPERATOR, Role.PARTNER, Role.USER)  # users: only devices bound in their homes
+anyone = require(Role.OPERATOR, Role.PARTNER, Role.USER, Role.APP)  # users: their homes' devices; apps: granted
 
 
 class DeviceIn(BaseModel):
@@ -82,7 +82,7 @@ def get_telemetry(did: str, key: str, services: ServicesDep, since: Millis = Non
     With `bucket` (1m, 5m, 1h, 1d), `points` (about N buckets) or `agg` (avg|min|max|last|count|delta) the answer
     is downsampled: one point per bucket, and for bools and enums the state changes as `runs` (a step line).
     """
-    info, epoch_ms = services.home.devices.visible(principal, did)
+    info, epoch_ms = services.home.devices.visible(principal, did, scope=Scope.TELEMETRY_READ)
     services.privacy.staff_read(principal, did, "telemetry", key=key, since=since, until=until)
     if bucket is None and agg is None and points is None:
         return {"did": did, "key": key, "samples": services.telemetry.series(
@@ -95,7 +95,7 @@ def get_telemetry(did: str, key: str, services: ServicesDep, since: Millis = Non
 def get_events(did: str, services: ServicesDep, since: Millis = None,
                limit: int = Query(100, ge=1, le=10000), principal: Principal = Depends(anyone)) -> list[Any]:
     """Events the device reported, newest first (users: since they bound it)."""
-    info, epoch_ms = services.home.devices.visible(principal, did)
+    info, epoch_ms = services.home.devices.visible(principal, did, scope=Scope.TELEMETRY_READ)
     services.privacy.staff_read(principal, did, "events")
     return services.telemetry.events(info.cell, did, since=_since(since, epoch_ms), limit=limit)
 

@@ -10,24 +10,29 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import ServicesDep, require
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.errors import ErrorCode, Forbidden, Unauthorized
 from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["my devices"])
 user = require(Role.USER)
+user_or_app = require(Role.USER, Role.APP)  # app tokens: the service checks their scope and grant
 device_basic = HTTPBasic(auto_error=False, description="the device's own did and secret")
 
 
-def device_role(least: HomeRole) -> Callable[..., Principal]:
-    """A dependency admitting users with at least `least` in the home of the path's device (before the body)."""
+def device_role(least: HomeRole, scope: Scope) -> Callable[..., Principal]:
+    """A dependency admitting users with at least `least` in the home of the path's device (before the body), and
+    app tokens granted the device with `scope`."""
 
-    def check(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
-        services.home.homes.device_access(principal, did, least)
+    def check(did: str, services: ServicesDep, principal: Principal = Depends(user_or_app)) -> Principal:
+        services.home.homes.device_access(principal, did, least, scope)
         return principal
 
     check.__name__ = f"device_{least.label}"
     return check
+
+
+controller = device_role(HomeRole.MEMBER, Scope.DEVICES_CONTROL)
 
 
 class SetIn(BaseModel):
@@ -59,20 +64,20 @@ def fresh_bind_code(did: str, services: ServicesDep,
 
 
 @router.get("/me/devices")
-def my_devices(services: ServicesDep, principal: Principal = Depends(user)) -> list[Any]:
+def my_devices(services: ServicesDep, principal: Principal = Depends(user_or_app)) -> list[Any]:
     """Every device in the caller's homes, whatever partner made it, with friendly names next to raw keys."""
     return services.home.devices.of_user(principal)
 
 
 @router.get("/me/devices/{did}")
 def my_device(did: str, services: ServicesDep,
-              principal: Principal = Depends(device_role(HomeRole.GUEST))) -> dict[str, Any]:
+              principal: Principal = Depends(device_role(HomeRole.GUEST, Scope.DEVICES_READ))) -> dict[str, Any]:
     """One device: each property's description, unit, allowed values, reported and desired value, pending flag."""
     return services.home.devices.get(principal, did)
 
 
 @router.post("/me/devices/{did}/properties")
 async def set_properties(did: str, body: SetIn, services: ServicesDep,
-                         principal: Principal = Depends(device_role(HomeRole.MEMBER))) -> dict[str, Any]:
+                         principal: Principal = Depends(controller)) -> dict[str, Any]:
     """Set properties by name or `siid.piid` (owners and members; guests only view); waits for the device."""
     return await services.home.devices.set_properties(principal, did, body.values, timeout_s=body.timeout_s)
