@@ -202,7 +202,7 @@ class GrantService:
             if row is None or row.app_id != app_id:
                 return None
             taken = s.execute(update(AuthCode).where(AuthCode.id == row.id, AuthCode.used_at.is_(None))
-                              .values(used_at=utcnow())).rowcount
+                              .values(used_at=utcnow())).rowcount  # type: ignore[attr-defined]
             if not taken:
                 s.execute(update(AppToken).where(AppToken.family == row.id, AppToken.revoked_at.is_(None))
                           .values(revoked_at=utcnow()))
@@ -263,7 +263,7 @@ class GrantService:
         """Retire a refresh token after its successor was issued; losing a race with a reuse revokes the family."""
         with self.dbs.cell_session(record.cell) as s:
             done = s.execute(update(AppToken).where(AppToken.id == record.id, AppToken.rotated_at.is_(None))
-                             .values(rotated_at=utcnow())).rowcount
+                             .values(rotated_at=utcnow())).rowcount  # type: ignore[attr-defined]
         if not done:
             self.revoke_family(record.cell, record.family)
 

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 from ecohub.auth import Principal, Role, Scope
 from ecohub.connect.commands import CommandLink
 from ecohub.connect.service import DeviceInfo, DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import ErrorCode, InvalidInput
+from ecohub.errors import EcohubError, ErrorCode, InvalidInput
 from ecohub.home.domain import HomeRole, describe_property, resolve_property
 from ecohub.home.homes import DeviceAccess, HomeService
 from ecohub.protocol import Method
 from ecohub.twin.service import TwinService
+
+
+def encode_cursor(did: str) -> str:
+    """An opaque page cursor (the last did of the page)."""
+    return base64.urlsafe_b64encode(did.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The did a cursor stands for; InvalidInput when it is not one of ours."""
+    try:
+        did = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidInput("not a cursor of this listing", code=ErrorCode.INVALID_CURSOR) from err
+    if not did or len(did) > 40 or not did.isprintable():
+        raise InvalidInput("not a cursor of this listing", code=ErrorCode.INVALID_CURSOR)
+    return did
 
 
 def epoch_twin(twin: dict[str, Any], since_ms: int) -> dict[str, Any]:
@@ -94,6 +111,35 @@ class UserDeviceService:
         accesses = self.homes.accessible_devices(p, home_id, Scope.DEVICES_READ)
         names = self.homes.device_names(self.homes.cell_of(p, Scope.DEVICES_READ), [a.did for a in accesses])
         return [self._view(a, names.get(a.did, "")) for a in accesses]  # "": unbound meanwhile
+
+    def page(self, p: Principal, *, cursor: str | None = None, limit: int = 100,
+             include_twin: bool = False) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the caller's devices (an app: the granted ones) in did order after `cursor`, each with its
+        twin when asked (one call instead of one per device); → (items, the cursor of the next page or None)."""
+        after = decode_cursor(cursor) if cursor else ""
+        accesses = sorted((a for a in self.homes.accessible_devices(p, None, Scope.DEVICES_READ) if a.did > after),
+                          key=lambda a: a.did)
+        chunk = accesses[:limit]
+        names = self.homes.device_names(self.homes.cell_of(p, Scope.DEVICES_READ), [a.did for a in chunk])
+        items = []
+        for a in chunk:
+            view = self._view(a, names.get(a.did, ""))
+            if include_twin:
+                view["twin"] = self.twin_of(a)
+            items.append(view)
+        more = len(accesses) > limit
+        return items, encode_cursor(chunk[-1].did) if more and chunk else None
+
+    async def set_many(self, p: Principal, changes: list[tuple[str, dict[str, Any]]], *,
+                       timeout_s: float | None = None) -> list[dict[str, Any]]:
+        """Set properties on several devices at once (each checked like a single set); every device answers for
+        itself: one refusal or timeout does not fail the others."""
+        async def one(did: str, values: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return {"did": did, **await self.set_properties(p, did, values, timeout_s=timeout_s)}
+            except EcohubError as err:
+                return {"did": did, "status": "error", "status_code": err.status, **err.to_dict()}
+        return list(await asyncio.gather(*(one(did, values) for did, values in changes)))
 
     def get(self, p: Principal, did: str) -> dict[str, Any]:
         """One device with every property: friendly facts, reported value, desired value and whether it is pending."""
