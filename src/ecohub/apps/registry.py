@@ -151,6 +151,23 @@ class AppRegistry:
             row.status, row.suspended_at, row.suspended_reason = "active", None, None
             return _client(row).view()
 
+    def set_limits(self, client_id: str, *, requests_per_minute: int | None = None,
+                   pushes_per_day: int | None = None, caller: Principal | None = None) -> dict[str, Any]:
+        """Change an app's documented quotas (operator)."""
+        self._operator(caller)
+        for value in (requests_per_minute, pushes_per_day):
+            if value is not None and not 1 <= value <= 10**9:
+                raise InvalidInput("a quota must be between 1 and 10^9", code=ErrorCode.INVALID_LIMIT)
+        with self.dbs.global_session() as s:
+            row = s.get(App, client_id)
+            if row is None:
+                raise NotFound(f"no app {client_id!r}", code=ErrorCode.UNKNOWN_APP)
+            if requests_per_minute is not None:
+                row.rpm_limit = requests_per_minute
+            if pushes_per_day is not None:
+                row.pushes_per_day = pushes_per_day
+            return _client(row).view()
+
     @staticmethod
     def _operator(caller: Principal | None) -> None:
         if caller is not None and caller.role != Role.OPERATOR:

@@ -67,6 +67,20 @@ def resume_app(app_id: str, services: ServicesDep, principal: OperatorDep) -> di
     return services.apps.registry.resume(app_id, caller=principal)
 
 
+class LimitsIn(BaseModel):
+    """An app's quotas."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1, le=10**9)
+    pushes_per_day: int | None = Field(default=None, ge=1, le=10**9)
+
+
+@router.put("/apps/{app_id}/limits")
+def set_limits(app_id: str, body: LimitsIn, services: ServicesDep, principal: OperatorDep) -> dict[str, Any]:
+    """Change an app's quotas (operator); the app sees them in its usage and in the RateLimit headers."""
+    return services.apps.registry.set_limits(app_id, requests_per_minute=body.requests_per_minute,
+                                             pushes_per_day=body.pushes_per_day, caller=principal)
+
+
 @router.get("/me/apps", tags=["my apps"])
 def my_apps(services: ServicesDep, principal: UserDep) -> list[Any]:
     """The apps the caller granted access: scopes and devices."""
