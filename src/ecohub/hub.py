@@ -128,6 +128,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
                                                          command_timeout_s=settings.api.command_timeout_s))
         maintenance = asyncio.create_task(_maintain(services), name="maintenance")
         stack.push_async_callback(_cancel, maintenance)
+        push = asyncio.create_task(services.apps.push.run(), name="push")  # signed webhooks to apps
+        stack.push_async_callback(_cancel, push)
         app = app_factory(services)
         server = _QuietServer(uvicorn.Config(app, host=host, port=http_port, log_level="warning", lifespan="off",
                                              access_log=False))

@@ -114,7 +114,7 @@ class WebhookSubscription(CellBase):
 
     __tablename__ = "app_webhooks"
     __privacy__ = {**not_personal("id", "app_id", "url", "secret", "events", "status", "failures",
-                                  "disabled_reason"),
+                                  "disabled_reason", "failing_since_ms"),
                    "grant_id": USER_ID, "created_at": TIMESTAMP, "disabled_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -124,7 +124,8 @@ class WebhookSubscription(CellBase):
     secret: Mapped[str] = mapped_column(String(100))  # the HMAC key: it must be readable to sign
     events: Mapped[list[str]] = mapped_column(JsonType)
     status: Mapped[str] = mapped_column(String(16), default="active")
-    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed deliveries
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed attempts
+    failing_since_ms: Mapped[int | None] = mapped_column(BigInteger)  # first failure since the last success
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))

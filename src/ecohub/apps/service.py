@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ecohub.apps.grants import GrantService
 from ecohub.apps.oauth import OAuthServer
+from ecohub.apps.push import PushService
 from ecohub.apps.quota import Quotas
 from ecohub.apps.registry import AppRegistry
 from ecohub.bus import EventBus
@@ -22,6 +23,7 @@ class AppsContext:
     grants: GrantService
     oauth: OAuthServer
     quotas: Quotas
+    push: PushService
 
     @classmethod
     def build(cls, dbs: Databases, bus: EventBus, *, homes: HomeService, url_policy: UrlPolicy,
@@ -29,5 +31,6 @@ class AppsContext:
         """Wire the apps context."""
         registry = AppRegistry(dbs, url_policy=url_policy)
         grants = GrantService(dbs, registry, homes)
-        return cls(registry=registry, grants=grants, oauth=OAuthServer(registry, grants),
-                   quotas=Quotas(registry, storage_uri=storage_uri))
+        quotas = Quotas(registry, storage_uri=storage_uri)
+        return cls(registry=registry, grants=grants, oauth=OAuthServer(registry, grants), quotas=quotas,
+                   push=PushService(dbs, bus, grants, quotas, url_policy=url_policy))

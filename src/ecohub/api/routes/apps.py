@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from ecohub.api.deps import OperatorDep, ServicesDep, StaffDep, UserDep
+from ecohub.api.deps import OperatorDep, ServicesDep, StaffDep, UserDep, require
 from ecohub.api.routes.oauth import router as oauth_router
+from ecohub.auth import Principal, Role
 
 router = APIRouter(tags=["apps"])
 
@@ -92,6 +94,68 @@ def revoke_grant(grant_id: str, services: ServicesDep, principal: UserDep) -> Re
     """Withdraw an app's access: every token it holds for the caller stops working at once."""
     services.apps.grants.revoke(principal, grant_id)
     return Response(status_code=204)
+
+
+class WebhookIn(BaseModel):
+    """Where to push the changes of the devices the user granted (Standard Webhooks signatures)."""
+
+    url: str = Field(max_length=500, examples=["https://app.example.com/hooks/ecohub"])
+    events: list[str] | None = Field(default=None, examples=[["device.properties", "device.online"]])
+
+
+app_token = require(Role.APP)
+
+
+@router.post("/apps/{app_id}/webhooks", status_code=201, tags=["push"])
+def create_webhook(app_id: str, body: WebhookIn, services: ServicesDep,
+                   principal: Principal = Depends(app_token)) -> dict[str, Any]:
+    """Subscribe (with an access token of the app: one subscription follows one user's grant) to property changes,
+    events and online/offline of the granted devices; the signing secret is shown once."""
+    return services.apps.push.subscribe(principal, app_id, url=body.url, events=body.events)
+
+
+@router.get("/apps/{app_id}/webhooks", tags=["push"])
+def list_webhooks(app_id: str, services: ServicesDep, principal: Principal = Depends(app_token)) -> list[Any]:
+    """This grant's webhooks, with their state (active or disabled, consecutive failures)."""
+    return services.apps.push.list(principal, app_id)
+
+
+@router.delete("/apps/{app_id}/webhooks/{webhook_id}", status_code=204, tags=["push"])
+def delete_webhook(app_id: str, webhook_id: str, services: ServicesDep,
+                   principal: Principal = Depends(app_token)) -> Response:
+    """Remove a webhook and what is queued for it."""
+    services.apps.push.delete(principal, app_id, webhook_id)
+    return Response(status_code=204)
+
+
+@router.get("/apps/{app_id}/webhooks/{webhook_id}/dead-letters", tags=["push"])
+def webhook_dead_letters(app_id: str, webhook_id: str, services: ServicesDep,
+                         limit: int = Query(100, ge=1, le=1000),
+                         principal: Principal = Depends(app_token)) -> list[Any]:
+    """Messages the hub gave up on after its retries (or refused over the daily push quota), newest first."""
+    return services.apps.push.dead_letters(principal, app_id, webhook_id, limit=limit)
+
+
+@router.post("/apps/{app_id}/webhooks/{webhook_id}/enable", tags=["push"])
+def enable_webhook(app_id: str, webhook_id: str, services: ServicesDep,
+                   principal: Principal = Depends(app_token)) -> dict[str, Any]:
+    """Re-enable a webhook that was disabled after failing for too long."""
+    return services.apps.push.enable(principal, app_id, webhook_id)
+
+
+@router.get("/stream", tags=["push"], response_class=StreamingResponse)
+async def stream(request: Request, services: ServicesDep,
+                 principal: Principal = Depends(require(Role.USER, Role.APP))) -> StreamingResponse:
+    """Server-sent events of the caller's devices (an app: the granted ones, with devices:read): `props`, `online`
+    and `event` messages as they happen — no polling. The stream ends after a few minutes; clients reconnect."""
+    from starlette.concurrency import run_in_threadpool
+
+    from ecohub.auth import Scope
+
+    accesses = await run_in_threadpool(services.home.homes.accessible_devices, principal, None, Scope.DEVICES_READ)
+    hub = request.app.state.console_live
+    return StreamingResponse(hub.stream(frozenset(a.did for a in accesses), is_disconnected=request.is_disconnected),
+                             media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
 router.include_router(oauth_router)

@@ -92,6 +92,7 @@ def upgrade() -> None:
     sa.Column('events', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('failing_since_ms', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('disabled_reason', sa.String(length=200), nullable=True),
