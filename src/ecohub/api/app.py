@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ecohub.api.csp import CONSOLE_CSP
 from ecohub.bootstrap import Services
 from ecohub.errors import EcohubError, PayloadTooLarge, TooManyRequests
 
@@ -52,9 +53,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
-# the console's pages: scripts and styles only from the hub itself (vendored), no framing, forms to itself only
-CONSOLE_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-               b"connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
 
 class SecurityHeaders:

@@ -5,6 +5,7 @@ when a URL is saved and again before each send. Headers and signature follow Sta
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import logging
@@ -106,7 +107,7 @@ class PushService:
         self.invalidate(cell)
         return {"webhook_id": hook.id, "url": url, "events": kinds, "status": "active", "secret": secret}
 
-    def list(self, p: Principal, app_id: str) -> list[dict[str, Any]]:
+    def list(self, p: Principal, app_id: str) -> builtins.list[dict[str, Any]]:
         """The caller's grant's webhooks (never their secrets)."""
         grant_id = self._grant_of(p, app_id)
         with self.dbs.cell_session(p.cell or "") as s:
@@ -121,7 +122,8 @@ class PushService:
             s.delete(row)
         self.invalidate(p.cell or "")
 
-    def dead_letters(self, p: Principal, app_id: str, webhook_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    def dead_letters(self, p: Principal, app_id: str, webhook_id: str, *,
+                     limit: int = 100) -> builtins.list[dict[str, Any]]:
         """Messages the hub gave up on (or that the daily quota refused), newest first."""
         self._hook(p, app_id, webhook_id)
         with self.dbs.cell_session(p.cell or "") as s:
@@ -164,9 +166,9 @@ class PushService:
         """Forget the cached subscriptions of a cell (reloaded on the next event)."""
         self._loaded_at.pop(cell, None)
 
-    def _targets_of(self, cell: str) -> dict[str, list[Target]]:
+    def _targets_of(self, cell: str) -> dict[str, builtins.list[Target]]:
         if time.monotonic() - self._loaded_at.get(cell, -1e9) > 5.0:  # other processes' changes within 5 s
-            targets: dict[str, list[Target]] = defaultdict(list)
+            targets: dict[str, builtins.list[Target]] = defaultdict(list)
             with self.dbs.cell_session(cell) as s:
                 for did, hook in s.execute(
                         select(AppGrantDevice.did, WebhookSubscription)
@@ -195,7 +197,7 @@ class PushService:
     def flush(self) -> int:
         """Write buffered device changes into the queue of every subscription that wants them; → rows queued."""
         items, self._buffer = self._buffer, []
-        by_cell: dict[str, list[WebhookDelivery]] = defaultdict(list)
+        by_cell: dict[str, builtins.list[WebhookDelivery]] = defaultdict(list)
         now = _now_ms()
         for cell, did, kind, data in items:
             if cell not in self.dbs.cells:
@@ -215,7 +217,7 @@ class PushService:
         return sum(len(r) for r in by_cell.values())
 
     # -- delivery -------------------------------------------------------------------------------------------------
-    def due(self, cell: str) -> list[tuple[WebhookDelivery, WebhookSubscription]]:
+    def due(self, cell: str) -> builtins.list[tuple[WebhookDelivery, WebhookSubscription]]:
         """Pending messages whose time has come, with their subscription (oldest first)."""
         with self.dbs.cell_session(cell) as s:
             rows = s.execute(select(WebhookDelivery, WebhookSubscription)
@@ -269,8 +271,8 @@ class PushService:
             return f"{type(err).__name__}: {err}"[:300]
         return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
 
-    def _record(self, cell: str, due: list[tuple[WebhookDelivery, WebhookSubscription]],
-                results: list[tuple[str, str, str | None]]) -> None:
+    def _record(self, cell: str, due: builtins.list[tuple[WebhookDelivery, WebhookSubscription]],
+                results: builtins.list[tuple[str, str, str | None]]) -> None:
         now = _now_ms()
         attempts = {d.id: d.attempts for d, _ in due}
         ok_hooks: set[str] = set()

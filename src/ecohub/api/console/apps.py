@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ecohub.api.console.common import CONSOLE_CSP_FOR, ConsoleRoute, render, user_only
+from ecohub.api.console.common import ConsoleRoute, render, user_only
+from ecohub.api.csp import console_csp_for
 from ecohub.api.deps import ServicesDep
 from ecohub.api.routes.oauth import as_response, http_request, oauth_error
 from ecohub.apps.domain import parse_scopes
@@ -47,7 +48,7 @@ async def consent_page(request: Request, services: ServicesDep,
                   params=[(k, v) for k, v in req.query if k in OAUTH_PARAMS])
     parts = urlsplit(redirect_uri)
     # the form's answer redirects to the app: form-action must admit its origin (browsers check redirects too)
-    page.headers["content-security-policy"] = CONSOLE_CSP_FOR(f"{parts.scheme}://{parts.netloc}")
+    page.headers["content-security-policy"] = console_csp_for(f"{parts.scheme}://{parts.netloc}")
     return page
 
 

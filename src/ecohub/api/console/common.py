@@ -52,13 +52,6 @@ class LoginRequired(Exception):
     """The console needs a session (raised by the cookie dependency, answered by a redirect)."""
 
 
-def CONSOLE_CSP_FOR(origin: str) -> str:
-    """The console's CSP with one more origin forms may lead to (the consent form's redirect to the app)."""
-    from ecohub.api.app import CONSOLE_CSP
-
-    return CONSOLE_CSP.decode().replace("form-action 'self'", f"form-action 'self' {origin}")
-
-
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
