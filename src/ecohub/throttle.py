@@ -14,9 +14,12 @@ class Throttle:
     """One limit (e.g. `10/15 minutes`) over keys; `storage_uri` is `memory://` (one process) or `redis://…`
     (every API process shares the counts)."""
 
-    def __init__(self, limit: str, *, storage_uri: str = "memory://", what: str = "requests") -> None:
+    def __init__(self, limit: str, *, storage_uri: str = "memory://", what: str = "requests",
+                 fixed_window: bool = False) -> None:
         self.item: RateLimitItem = parse(limit)
-        self.limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+        # a moving window keeps every hit's time; large counts (pushes per day) use a fixed window's one counter
+        strategy = strategies.FixedWindowRateLimiter if fixed_window else strategies.MovingWindowRateLimiter
+        self.limiter: strategies.RateLimiter = strategy(storage.storage_from_string(storage_uri))
         self.what = what
 
     def hit(self, *key: str) -> None:

@@ -277,22 +277,26 @@ class PushService:
         attempts = {d.id: d.attempts for d, _ in due}
         ok_hooks: set[str] = set()
         bad_hooks: set[str] = set()
+        changes: list[dict[str, Any]] = []
+        for msg_id, hook_id, error in results:
+            n = attempts[msg_id] + 1
+            if error is None:
+                changes.append({"id": msg_id, "status": "delivered", "attempts": n, "delivered_ms": now,
+                                "last_error": None})
+                ok_hooks.add(hook_id)
+                self.delivered += 1
+                continue
+            self.failed_attempts += 1
+            bad_hooks.add(hook_id)
+            wait_ms = int(1000 * backoff_s(n, base=self.policy.base_s, cap=self.policy.cap_s))
+            changes.append({"id": msg_id, "status": "dead" if n >= self.policy.max_attempts else "pending",
+                            "attempts": n, "next_at": now + wait_ms, "last_error": error})
         with self.dbs.cell_session(cell) as s:
-            for msg_id, hook_id, error in results:
-                n = attempts[msg_id] + 1
-                if error is None:
-                    s.execute(update(WebhookDelivery).where(WebhookDelivery.id == msg_id)
-                              .values(status="delivered", attempts=n, delivered_ms=now, last_error=None))
-                    ok_hooks.add(hook_id)
-                    self.delivered += 1
-                    continue
-                self.failed_attempts += 1
-                bad_hooks.add(hook_id)
-                dead = n >= self.policy.max_attempts
-                wait_ms = int(1000 * backoff_s(n, base=self.policy.base_s, cap=self.policy.cap_s))
-                s.execute(update(WebhookDelivery).where(WebhookDelivery.id == msg_id)
-                          .values(status="dead" if dead else "pending", attempts=n, next_at=now + wait_ms,
-                                  last_error=error))
+            for keys in ({"id", "status", "attempts", "delivered_ms", "last_error"},
+                         {"id", "status", "attempts", "next_at", "last_error"}):
+                rows = [c for c in changes if set(c) == keys]
+                if rows:  # one executemany per shape: a bulk UPDATE by primary key
+                    s.execute(update(WebhookDelivery), rows)
             for hook_id in ok_hooks:
                 s.execute(update(WebhookSubscription).where(WebhookSubscription.id == hook_id)
                           .values(failures=0, failing_since_ms=None))

@@ -3,14 +3,16 @@ hub's `limits` throttles; answers carry the IETF RateLimit headers (draft-ietf-h
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from ecohub.apps.registry import AppRegistry
+from ecohub.apps.registry import AppRegistry, Client
 from ecohub.auth import Principal, Role
 from ecohub.errors import ErrorCode, NotFound, TooManyRequests
 from ecohub.throttle import Throttle
 
+CLIENT_CACHE_S = 5.0
 USER_RPM = 1200  # a person's own apps and scripts (their phone app among them): generous, still bounded
 
 
@@ -41,11 +43,22 @@ class Quotas:
         self.storage_uri = storage_uri
         self._throttles: dict[str, Throttle] = {}
         self.user_rpm = user_rpm
+        self._clients: dict[str, tuple[float, Client | None]] = {}
+
+    def _client(self, app_id: str) -> Client | None:
+        """The app's limits, cached for a few seconds (every request and every push asks)."""
+        now = time.monotonic()
+        hit = self._clients.get(app_id)
+        if hit is None or now - hit[0] > CLIENT_CACHE_S:
+            hit = (now, self.registry.client(app_id))
+            self._clients[app_id] = hit
+        return hit[1]
 
     def _throttle(self, limit: str, what: str) -> Throttle:
         key = f"{limit}|{what}"
         if key not in self._throttles:
-            self._throttles[key] = Throttle(limit, storage_uri=self.storage_uri, what=what)
+            self._throttles[key] = Throttle(limit, storage_uri=self.storage_uri, what=what,
+                                            fixed_window=limit.endswith("/day"))
         return self._throttles[key]
 
     def request(self, p: Principal) -> list[Window]:
@@ -53,7 +66,7 @@ class Quotas:
         partner tokens are not metered here. Over a limit → TooManyRequests carrying the headers."""
         checks: list[tuple[str, Throttle, tuple[str, ...]]] = []
         if p.role == Role.APP and p.app_id:
-            client = self.registry.client(p.app_id)
+            client = self._client(p.app_id)
             rpm = client.rpm_limit if client else 600
             checks.append(("app", self._throttle(f"{rpm}/minute", "requests of this app"), ("app", p.app_id)))
             checks.append(("user", self._throttle(f"{self.user_rpm}/minute", "requests for this user"),
@@ -65,7 +78,7 @@ class Quotas:
 
     def push(self, app_id: str) -> bool:
         """Count one push of an app against its daily quota; False (nothing counted) when the day's quota is spent."""
-        client = self.registry.client(app_id)
+        client = self._client(app_id)
         throttle = self._throttle(f"{client.pushes_per_day if client else 100_000}/day", "pushes of this app")
         return bool(throttle.limiter.hit(throttle.item, "push", app_id))
 
