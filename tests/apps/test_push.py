@@ -102,3 +102,24 @@ async def test_change_reaches_webhook_and_stream_and_survives_an_outage(hub: Ser
         finally:
             streaming.cancel()
             await dev.disconnect()
+
+
+async def test_withdrawing_the_grant_ends_the_stream(hub: Services, plug_model: str, operator_token: str) -> None:
+    creds = hub.devices.provision(model=plug_model, cell="eu")[0]
+    async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
+        app = (await http.post("/api/v1/apps", headers=bearer(operator_token),
+                               json={"name": "Dash", "redirect_uris": [REDIRECT]})).json()
+        ann = await asignup(http, "ann@example.org", country="DE")
+        home = (await http.post("/api/v1/homes", json={"name": "Casa"}, headers=ann["headers"])).json()["home_id"]
+        await http.post(f"/api/v1/homes/{home}/devices", json={"did": creds.did, "bind_code": creds.bind_code},
+                        headers=ann["headers"])
+        tokens = await authorize(http, email="ann@example.org", client_id=app["client_id"],
+                                 client_secret=app["client_secret"], redirect_uri=REDIRECT, dids=[creds.did])
+        async with http.stream("GET", "/api/v1/stream", headers=bearer(tokens["access_token"]),
+                               timeout=httpx.Timeout(15, read=30)) as r:
+            lines = r.aiter_lines()
+            assert (await anext(lines)).startswith("retry:")
+            grant = (await http.get("/api/v1/me/apps", headers=ann["headers"])).json()[0]["grant_id"]
+            assert (await http.delete(f"/api/v1/me/apps/{grant}", headers=ann["headers"])).status_code == 204
+            rest = [line async for line in lines]  # the hub closes the stream once it sees the revocation
+            assert not any(line.startswith("event:") for line in rest)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import ipaddress
 import random
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ ACCESS_TTL_S = 3600
 REFRESH_TTL_S = 60 * 24 * 3600
 CODE_TTL_S = 600  # RFC 6749 §4.1.2: a code lives at most ten minutes
 
+HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 EVENT_TYPES = ("device.properties", "device.event", "device.online")
 
 
@@ -64,6 +66,8 @@ def check_redirect_uri(uri: str) -> str:
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise InvalidInput(f"redirect URI {uri!r} must use https (plain http only on a loopback address)",
                            code=ErrorCode.INVALID_REDIRECT_URI)
+    if not HOST.fullmatch(parts.netloc.split("@")[-1]):  # the consent page's CSP names this origin: keep it plain
+        raise InvalidInput(f"redirect URI {uri!r} has an unusual host", code=ErrorCode.INVALID_REDIRECT_URI)
     if parts.fragment or parts.username or parts.password or len(uri) > 500:
         raise InvalidInput(f"redirect URI {uri!r} must have no fragment or credentials (and at most 500 chars)",
                            code=ErrorCode.INVALID_REDIRECT_URI)

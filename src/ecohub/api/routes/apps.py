@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from ecohub.api.deps import OperatorDep, ServicesDep, StaffDep, UserDep, require
+from ecohub.api.deps import OperatorDep, ServicesDep, StaffDep, UserDep, get_principal, require
 from ecohub.api.routes.oauth import router as oauth_router
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
+from ecohub.errors import EcohubError
 
 router = APIRouter(tags=["apps"])
+RECHECK_S = 5.0  # a stream re-checks its token this often: revoking a grant ends its streams within seconds
 
 
 class AppIn(BaseModel):
@@ -148,13 +153,26 @@ async def stream(request: Request, services: ServicesDep,
                  principal: Principal = Depends(require(Role.USER, Role.APP))) -> StreamingResponse:
     """Server-sent events of the caller's devices (an app: the granted ones, with devices:read): `props`, `online`
     and `event` messages as they happen — no polling. The stream ends after a few minutes; clients reconnect."""
-    from starlette.concurrency import run_in_threadpool
-
-    from ecohub.auth import Scope
-
     accesses = await run_in_threadpool(services.home.homes.accessible_devices, principal, None, Scope.DEVICES_READ)
     hub = request.app.state.console_live
-    return StreamingResponse(hub.stream(frozenset(a.did for a in accesses), is_disconnected=request.is_disconnected),
+    token = request.headers.get("authorization", "")[7:]
+    last_check = time.monotonic()
+
+    async def gone() -> bool:
+        """The client went away, or its token was revoked, expired or suspended meanwhile (checked every few s)."""
+        nonlocal last_check
+        if await request.is_disconnected():
+            return True
+        if time.monotonic() - last_check >= RECHECK_S:
+            last_check = time.monotonic()
+            try:
+                creds = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+                await run_in_threadpool(get_principal, services, Response(), creds)
+            except EcohubError:
+                return True
+        return False
+
+    return StreamingResponse(hub.stream(frozenset(a.did for a in accesses), is_disconnected=gone),
                              media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
