@@ -10,7 +10,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ecohub.apps.domain import CLIENT_PREFIX, SECRET_PREFIX, check_redirect_uri, parse_scopes, sha256
+from ecohub.apps.domain import (
+    CLIENT_PREFIX,
+    DEFAULT_SCOPES,
+    SECRET_PREFIX,
+    check_redirect_uri,
+    parse_scopes,
+    sha256,
+)
 from ecohub.apps.models import App
 from ecohub.auth import Principal, Role, check_partner, partner_filter
 from ecohub.errors import ErrorCode, Forbidden, InvalidInput, NotFound
@@ -90,7 +97,7 @@ class AppRegistry:
         client_id = CLIENT_PREFIX + secrets.token_hex(10)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         row = App(id=client_id, name=name, owner_partner=partner_id, created_by=caller.actor if caller else "cli",
-                  secret_hash=sha256(secret), redirect_uris=uris, scopes=parse_scopes(scopes),
+                  secret_hash=sha256(secret), redirect_uris=uris, scopes=parse_scopes(scopes or list(DEFAULT_SCOPES)),
                   privacy_policy_url=privacy_policy_url or None, status="active", rpm_limit=self.rpm_limit,
                   pushes_per_day=self.pushes_per_day)
         with self.dbs.global_session() as s:
