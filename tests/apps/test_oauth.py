@@ -170,3 +170,11 @@ def test_user_revokes_and_operator_suspends(world: World) -> None:
     assert r.status_code == 303
     assert world.http.get("/api/v1/me/devices", headers=app).status_code == 401
     assert world.http.get("/api/v1/me/apps", headers=world.user["headers"]).json() == []
+
+
+def test_an_app_token_signs_itself_out(world: World) -> None:
+    world.console_login()
+    app = bearer(world.tokens()["access_token"])
+    assert world.http.get("/api/v1/auth/me", headers=app).json()["role"] == "app"
+    assert world.http.post("/api/v1/auth/logout", headers=app).status_code == 204
+    assert world.http.get("/api/v1/me/devices", headers=app).status_code == 401

@@ -277,6 +277,12 @@ class GrantService:
         """RFC 7009: revoke this token and the rest of its family (the refresh token's access tokens with it)."""
         self.revoke_family(record.cell, record.family)
 
+    def logout(self, access_token: str) -> None:
+        """An app signs its token out (`POST /auth/logout`): the token and its family are revoked."""
+        record = self.query_token(access_token)
+        if record is not None:
+            self.revoke_token(record)
+
     def authenticate(self, token: str) -> Principal:
         """The principal behind an app access token: the user, the app, the token's scopes within the grant's, and
         the granted devices — read on each request, so revocation and suspension act at once."""
