@@ -169,6 +169,9 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
                                    secret_key=settings.secret_key.encode())
     apps = AppsContext.build(dbs, bus, homes=home.homes, url_policy=url_policy)
     home.homes.app_audit = privacy.audit.append  # access through an app is audited like an operator's
+    automations = AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
+                                    url_policy=url_policy)
+    apps.grants.on_revoked.append(automations.disable_grant)  # an app's rules stop with its access
     return Services(
         settings=settings,
         dbs=dbs,
@@ -187,9 +190,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         certification=certification,
         command_link=link,
         service_password=service_password(settings.data_dir),
-        automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
-                                      url_policy=UrlPolicy(allow_private=settings.webhooks.allow_private,
-                                                           require_https=settings.environment == "production")),
+        automations=automations,
         privacy=privacy,
         apps=apps,
     )

@@ -37,11 +37,13 @@ async def subscriber() -> AsyncIterator[Subscriber]:
     sub.close()
 
 
-async def _stream_one(http: httpx.AsyncClient, headers: dict[str, str], found: asyncio.Future[Any]) -> None:
+async def _stream_one(http: httpx.AsyncClient, headers: dict[str, str], found: asyncio.Future[Any],
+                      listening: asyncio.Event) -> None:
     async with http.stream("GET", "/api/v1/stream", headers=headers, timeout=30) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         event = None
         async for line in r.aiter_lines():
+            listening.set()  # the first line ("retry: …") comes once the hub listens for this stream
             if line.startswith("event: "):
                 event = line[7:]
             elif line.startswith("data: ") and event == "props":
@@ -72,8 +74,9 @@ async def test_change_reaches_webhook_and_stream_and_survives_an_outage(hub: Ser
         assert (await http.get(f"/api/v1/apps/{app['client_id']}/webhooks",
                                headers=ann["headers"])).status_code == 403
         found: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        streaming = asyncio.create_task(_stream_one(http, token, found))
-        await asyncio.sleep(0.3)  # let the stream subscribe before the device reports
+        listening = asyncio.Event()
+        streaming = asyncio.create_task(_stream_one(http, token, found, listening))
+        await asyncio.wait_for(listening.wait(), timeout=10)
         dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), host="127.0.0.1",
                      port=hub.runtime.mqtt_port or 0)
         await dev.connect()

@@ -31,8 +31,7 @@ def test_rest_registration_and_bad_input(client: TestClient, services: Services,
                                                             "redirect_uris": ["https://acme.example/cb"]})
     assert r.status_code == 201, r.text
     app = r.json()
-    assert app["owner_partner"] == "acme" and set(app["scopes"]) >= {"devices:read", "telemetry:read"}
-    assert "automations:write" not in app["scopes"]  # only when asked for (app tokens cannot use it yet)
+    assert app["owner_partner"] == "acme" and set(app["scopes"]) >= {"devices:read", "automations:write"}
     with services.dbs.global_session() as s:  # only the hash is at rest
         row = s.get(App, app["client_id"])
         assert row is not None and row.secret_hash == sha256(app["client_secret"])

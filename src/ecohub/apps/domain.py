@@ -20,8 +20,7 @@ ACCESS_PREFIX = "eha_"
 REFRESH_PREFIX = "ehr_"
 WEBHOOK_SECRET_PREFIX = "whsec_"
 ALL_SCOPES = tuple(s.value for s in Scope)
-# what an app gets when it names no scopes: automations:write is not honoured yet (automations refuse app tokens)
-DEFAULT_SCOPES = tuple(s for s in ALL_SCOPES if s != Scope.AUTOMATIONS_WRITE)
+DEFAULT_SCOPES = ALL_SCOPES  # what an app may ask for when it registered no scopes
 ACCESS_TTL_S = 3600
 REFRESH_TTL_S = 60 * 24 * 3600
 CODE_TTL_S = 600  # RFC 6749 §4.1.2: a code lives at most ten minutes

@@ -23,8 +23,7 @@ SCOPE_TEXT = {
     "devices:read": "see the devices' state (the twin) and be told when it changes",
     "devices:control": "switch and set the devices",
     "telemetry:read": "read the devices' history (telemetry and events)",
-    "automations:write": "create and change automations for the devices (not available to apps yet: nothing is "
-                         "granted by it today)",
+    "automations:write": "create automations for those devices (they stop when you withdraw the app's access)",
 }
 OAUTH_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
                 "code_challenge_method")
