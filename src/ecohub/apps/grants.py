@@ -105,7 +105,7 @@ class GrantService:
         self.dbs = dbs
         self.registry = registry
         self.homes = homes
-        self.on_revoked: list[Callable[[str, str], None]] = []  # (cell, grant_id): drop push subscriptions etc.
+        self.on_revoked: list[Callable[[str, str], object]] = []  # (cell, grant_id): drop push subscriptions etc.
 
     # -- consent ----------------------------------------------------------------------------------------------
     def grantable(self, p: Principal) -> list[dict[str, Any]]:
