@@ -106,3 +106,15 @@ def test_retries_end_in_dead_letters_and_long_failure_disables(world: World, sub
     push.flush()
     _rounds(push)
     assert [m["data"]["properties"]["2.1"] for m in subscriber.messages()][-1] is True
+
+
+def test_withdrawn_access_stops_queued_pushes(world: World, subscriber: Subscriber) -> None:
+    push = world.services.apps.push
+    _subscribe(world, subscriber.url)
+    _change(world, True)
+    assert push.flush() == 1
+    grant = world.http.get("/api/v1/me/apps", headers=world.user["headers"]).json()[0]["grant_id"]
+    assert world.http.delete(f"/api/v1/me/apps/{grant}", headers=world.user["headers"]).status_code == 204
+    _change(world, False)
+    push.flush()
+    assert _rounds(push, 2) == 0 and subscriber.received == []

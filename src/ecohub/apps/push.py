@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ecohub.apps.domain import EVENT_TYPES, backoff_s, new_webhook_secret, sign_webhook
 from ecohub.apps.grants import GrantService
@@ -79,7 +79,7 @@ class PushService:
         bus.subscribe(PropertiesReported, self._on_props)
         bus.subscribe(EventReported, self._on_event)
         bus.subscribe(OnlineChanged, self._on_online)
-        grants.on_revoked.append(lambda cell, _grant: self.invalidate(cell))
+        grants.on_revoked.append(self.drop_grant)
 
     # -- subscriptions --------------------------------------------------------------------------------------------
     def subscribe(self, p: Principal, app_id: str, *, url: str, events: list[str] | None = None) -> dict[str, Any]:
@@ -161,6 +161,17 @@ class PushService:
                 raise NotFound(f"no webhook {webhook_id!r}", code=ErrorCode.UNKNOWN_WEBHOOK)
             return _hook_view(row)
 
+    def drop_grant(self, cell: str, grant_id: str) -> None:
+        """A user withdrew an app's access: its webhooks stop and nothing still queued for them is sent."""
+        with self.dbs.cell_session(cell) as s:
+            hooks = list(s.scalars(select(WebhookSubscription.id).where(WebhookSubscription.grant_id == grant_id)))
+            if hooks:
+                s.execute(update(WebhookSubscription).where(WebhookSubscription.id.in_(hooks))
+                          .values(status="revoked", disabled_at=utcnow(), disabled_reason="the user withdrew access"))
+                s.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id.in_(hooks),
+                                                        WebhookDelivery.status == "pending"))
+        self.invalidate(cell)
+
     # -- fan-out --------------------------------------------------------------------------------------------------
     def invalidate(self, cell: str) -> None:
         """Forget the cached subscriptions of a cell (reloaded on the next event)."""
@@ -179,6 +190,10 @@ class PushService:
             self._targets[cell] = dict(targets)
             self._loaded_at[cell] = time.monotonic()
         return self._targets.get(cell, {})
+
+    def _active(self, app_id: str) -> bool:
+        client = self.quotas.client(app_id)
+        return client is not None and client.active
 
     def _offer(self, cell: str, did: str, kind: str, data: dict[str, Any]) -> None:
         self._buffer.append((cell, did, kind, data))
@@ -203,7 +218,7 @@ class PushService:
             if cell not in self.dbs.cells:
                 continue
             for t in self._targets_of(cell).get(did, ()):
-                if kind not in t.events:
+                if kind not in t.events or not self._active(t.app_id):  # a suspended app gets nothing
                     continue
                 ok = self.quotas.push(t.app_id)
                 by_cell[cell].append(WebhookDelivery(
@@ -235,7 +250,7 @@ class PushService:
         attempted = 0
         gate = asyncio.Semaphore(self.policy.concurrency)
         for cell in self.dbs.cells:
-            due = await asyncio.to_thread(self.due, cell)
+            due = [(d, h) for d, h in await asyncio.to_thread(self.due, cell) if self._active(h.app_id)]
             if not due:
                 continue
             checked: dict[str, str | None] = {}

@@ -45,7 +45,7 @@ class Quotas:
         self.user_rpm = user_rpm
         self._clients: dict[str, tuple[float, Client | None]] = {}
 
-    def _client(self, app_id: str) -> Client | None:
+    def client(self, app_id: str) -> Client | None:
         """The app's limits, cached for a few seconds (every request and every push asks)."""
         now = time.monotonic()
         hit = self._clients.get(app_id)
@@ -66,7 +66,7 @@ class Quotas:
         partner tokens are not metered here. Over a limit → TooManyRequests carrying the headers."""
         checks: list[tuple[str, Throttle, tuple[str, ...]]] = []
         if p.role == Role.APP and p.app_id:
-            client = self._client(p.app_id)
+            client = self.client(p.app_id)
             rpm = client.rpm_limit if client else 600
             checks.append(("app", self._throttle(f"{rpm}/minute", "requests of this app"), ("app", p.app_id)))
             checks.append(("user", self._throttle(f"{self.user_rpm}/minute", "requests for this user"),
@@ -78,7 +78,7 @@ class Quotas:
 
     def push(self, app_id: str) -> bool:
         """Count one push of an app against its daily quota; False (nothing counted) when the day's quota is spent."""
-        client = self._client(app_id)
+        client = self.client(app_id)
         throttle = self._throttle(f"{client.pushes_per_day if client else 100_000}/day", "pushes of this app")
         return bool(throttle.limiter.hit(throttle.item, "push", app_id))
 
