@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ecohub.apps.push import PushService
-from ecohub.bootstrap import bootstrap
+from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.events import PropertiesReported
 from ecohub.settings import Settings
 from tests.apps.conftest import World
@@ -31,6 +31,12 @@ def subscriber() -> Iterator[Subscriber]:
     sub = Subscriber()
     yield sub
     sub.close()
+
+
+@pytest.fixture(autouse=True)
+def queueing(services: Services) -> None:
+    """These tests drive the delivery loop's rounds themselves (flush, deliver_once) instead of `run()`."""
+    services.apps.push.queueing = True
 
 
 def _rounds(push: PushService, n: int = 1) -> int:
@@ -118,3 +124,29 @@ def test_withdrawn_access_stops_queued_pushes(world: World, subscriber: Subscrib
     _change(world, False)
     push.flush()
     assert _rounds(push, 2) == 0 and subscriber.received == []
+
+
+def test_two_delivering_processes_send_each_message_once(world: World, settings: Settings,
+                                                         subscriber: Subscriber) -> None:
+    _subscribe(world, subscriber.url)
+    for i in range(20):
+        _change(world, i % 2 == 0)
+    assert world.services.apps.push.flush() == 20
+    other = bootstrap(settings)  # a second API process on the same databases
+    pushes = [world.services.apps.push, other.apps.push]
+    for push in pushes:  # the little subscriber refuses connections beyond its backlog: retry those at once
+        push.policy = replace(push.policy, base_s=0.001, cap_s=0.002)
+
+    async def both() -> None:
+        async with httpx.AsyncClient() as a, httpx.AsyncClient() as b:
+            for _ in range(100):
+                await asyncio.gather(pushes[0].deliver_once(a), pushes[1].deliver_once(b))
+                if len(subscriber.received) >= 20:
+                    return
+                await asyncio.sleep(0.01)
+    try:
+        asyncio.run(both())
+    finally:
+        other.close()
+    ids = [h["webhook-id"] for h, _ in subscriber.received]
+    assert len(ids) == 20 and len(set(ids)) == 20

@@ -76,6 +76,7 @@ class PushService:
         self._wake = asyncio.Event()
         self.delivered = 0
         self.failed_attempts = 0
+        self.queueing = False  # set while run() drains the buffer in this process
         bus.subscribe(PropertiesReported, self._on_props)
         bus.subscribe(EventReported, self._on_event)
         bus.subscribe(OnlineChanged, self._on_online)
@@ -196,6 +197,8 @@ class PushService:
         return client is not None and client.active
 
     def _offer(self, cell: str, did: str, kind: str, data: dict[str, Any]) -> None:
+        if not self.queueing:  # no loop in this process (the CLI, a test's services): nothing would drain it
+            return
         self._buffer.append((cell, did, kind, data))
         self._wake.set()
 
@@ -233,15 +236,29 @@ class PushService:
 
     # -- delivery -------------------------------------------------------------------------------------------------
     def due(self, cell: str) -> builtins.list[tuple[WebhookDelivery, WebhookSubscription]]:
-        """Pending messages whose time has come, with their subscription (oldest first)."""
+        """Claim pending messages whose time has come, with their subscription (oldest first).
+
+        Each claimed row's `next_at` moves past the send's timeout (a lease), so several delivering processes
+        never send one message at the same time, and a process that dies mid-send leaves it to the next."""
+        now = _now_ms()
+        lease = now + int(self.policy.timeout_s * 2000) + 1000
         with self.dbs.cell_session(cell) as s:
-            rows = s.execute(select(WebhookDelivery, WebhookSubscription)
-                             .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
-                             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= _now_ms(),
-                                    WebhookSubscription.status == "active")
-                             .order_by(WebhookDelivery.next_at).limit(self.policy.batch)).all()
+            q = (select(WebhookDelivery, WebhookSubscription)
+                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
+                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
+                        WebhookSubscription.status == "active")
+                 .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
+            if s.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True, of=WebhookDelivery)
+            claimed = []
+            for d, h in s.execute(q).all():
+                taken = s.execute(update(WebhookDelivery).where(
+                    WebhookDelivery.id == d.id, WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_at == d.next_at).values(next_at=lease)).rowcount  # type: ignore[attr-defined]
+                if taken:
+                    claimed.append((d, h))
             s.expunge_all()
-            return [(d, h) for d, h in rows]
+            return claimed
 
     async def deliver_once(self, client: httpx.AsyncClient) -> int:
         """One round: queue what arrived, send every due message (bounded concurrency); → messages attempted."""
@@ -329,13 +346,24 @@ class PushService:
                               .values(status="dead", last_error="the webhook was disabled"))
                     self.invalidate(cell)
 
-    async def run(self, *, idle_s: float = 0.2) -> None:
-        """The delivery loop (one per hub process): queue, send, retry, until cancelled; survives restarts because
-        the queue is in the database."""
+    async def run(self, *, idle_s: float = 0.2, deliver: bool = True) -> None:
+        """The delivery loop (the hub process): queue, send, retry, until cancelled; survives restarts because the
+        queue is in the database. `deliver=False` (ingest worker processes) only queues what this process ingested:
+        one process sends."""
+        self.queueing = True
+        try:
+            await self._loop(idle_s, deliver)
+        finally:
+            self.queueing = False
+
+    async def _loop(self, idle_s: float, deliver: bool) -> None:
         async with httpx.AsyncClient() as client:
             while True:
                 try:
-                    attempted = await self.deliver_once(client)
+                    if deliver:
+                        attempted = await self.deliver_once(client)
+                    else:
+                        attempted = await asyncio.to_thread(self.flush) if self._buffer else 0
                 except Exception:  # a failing round is logged and retried, never the end of push
                     log.exception("webhook delivery round failed")
                     attempted = 0
