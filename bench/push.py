@@ -28,6 +28,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from ecohub.apps.models import WebhookDelivery
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import bootstrap
 from ecohub.connect.events import PropertiesReported
@@ -110,7 +113,9 @@ async def bench(devices: int, rate: float, subscribers: int, seconds: float, out
                       scopes=frozenset({"devices:read"}), dids=frozenset(dids), grant_id=grant.grant_id)
         apps.push.subscribe(p, app["client_id"], url=f"http://127.0.0.1:{sink.port}/hook")
     push = apps.push
-    push.policy = replace(push.policy, base_s=0.5, cap_s=4.0)  # a recovering subscriber is retried within seconds
+    # a recovering subscriber is retried within seconds; with waits capped at 4 s, 40 attempts span ≈ 2.5 min (the
+    # default policy's 12 attempts up to an hour apart span hours): a 30 s outage must not exhaust them
+    push.policy = replace(push.policy, base_s=0.5, cap_s=4.0, max_attempts=40)
     loop_task = asyncio.create_task(push.run(idle_s=0.05), name="push")
     sent = 0
     started = time.time()
@@ -137,6 +142,8 @@ async def bench(devices: int, rate: float, subscribers: int, seconds: float, out
         await loop_task
     for server in servers:
         server.close()
+    with services.dbs.cell_session(user.cell or "") as s:
+        dead = s.scalar(select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "dead"))
     in_load = sum(1 for s in sinks for t in s.delivered_at if t <= load_end)
     healthy_delays = [d for s in sinks[1:] for d in s.delays_ms] or sinks[0].delays_ms
     services.close()
@@ -151,6 +158,7 @@ async def bench(devices: int, rate: float, subscribers: int, seconds: float, out
         "down_subscriber_refused_attempts": sinks[0].refused,
         "lost": sum(max(0, expected - len(s.seen)) for s in sinks),
         "duplicates": sum(s.duplicates for s in sinks),
+        "dead_lettered": dead,
         "drain_after_load_s": round(drained - load_end, 1),
         "load_average": os.getloadavg(),
         "median_delay_ms_all": round(statistics.median([d for s in sinks for d in s.delays_ms]), 1),
