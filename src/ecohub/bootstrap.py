@@ -12,6 +12,8 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
+from ecohub.apps import privacy as apps_privacy
+from ecohub.apps.service import AppsContext
 from ecohub.automate import privacy as automate_privacy
 from ecohub.automate.service import AutomationService
 from ecohub.bus import EventBus
@@ -83,6 +85,7 @@ class Services:
     security: SecurityContext
     firmware: FirmwareService
     campaigns: CampaignService
+    apps: AppsContext
     command_link: CommandLink = field(default_factory=CommandLink)
     plane: DevicePlane | None = None  # the device plane once a hub or API process started or attached it
     runtime: Runtime = field(default_factory=Runtime)
@@ -187,10 +190,16 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     automate_privacy.register(registry)
     security_privacy.register(registry)
     ota_privacy.register(registry)
-    privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
-                                   secret_key=settings.secret_key.encode())
+    apps_privacy.register(registry)
     url_policy = UrlPolicy(allow_private=settings.webhooks.allow_private,
                            require_https=settings.environment == "production")
+    privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
+                                   secret_key=settings.secret_key.encode())
+    apps = AppsContext.build(dbs, bus, homes=home.homes, url_policy=url_policy)
+    home.homes.app_audit = privacy.audit.append  # access through an app is audited like an operator's
+    automations = AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
+                                    url_policy=url_policy)
+    apps.grants.on_revoked.append(automations.disable_grant)  # an app's rules stop with its access
     security = SecurityContext.build(dbs, bus, settings.security, devices=devices, products=products, twin=twin,
                                      declarations=certification.declarations, audit_log=privacy.audit,
                                      default_cell=settings.default_cell, url_policy=url_policy)
@@ -224,11 +233,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         campaigns=campaigns,
         command_link=link,
         service_password=service_password(settings.data_dir),
-        automations=AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
-                                      url_policy=UrlPolicy(allow_private=settings.webhooks.allow_private,
-                                                           require_https=settings.environment == "production")),
+        automations=automations,
         privacy=privacy,
         security=security,
+        apps=apps,
     )
 
 

@@ -209,6 +209,18 @@ class ErrorCode(StrEnum):
     UNKNOWN_SIGNING_KEY = "unknown_signing_key"
     VERSION_EXISTS = "version_exists"
     VERSION_NOT_NEWER = "version_not_newer"
+    # the developer platform (apps, OAuth grants, quotas, push)
+    APP_NOT_ALLOWED = "app_not_allowed"
+    APP_SUSPENDED = "app_suspended"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    INVALID_REDIRECT_URI = "invalid_redirect_uri"
+    INVALID_SCOPE = "invalid_scope"
+    INVALID_EVENT_TYPE = "invalid_event_type"
+    UNKNOWN_APP = "unknown_app"
+    UNKNOWN_GRANT = "unknown_grant"
+    UNKNOWN_WEBHOOK = "unknown_webhook"
+    NOT_YOUR_APP = "not_your_app"
+    DEVICE_NOT_GRANTABLE = "device_not_grantable"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

@@ -140,6 +140,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
                       base_url=lambda: services.runtime.http_url, tick_s=settings.ota.tick_s))
         maintenance = asyncio.create_task(_maintain(services), name="maintenance")
         stack.push_async_callback(_cancel, maintenance)
+        push = asyncio.create_task(services.apps.push.run(), name="push")  # signed webhooks to apps
+        stack.push_async_callback(_cancel, push)
         app = app_factory(services)
         # what is built by now lives as long as the hub: frozen out of the collector's reach, a full collection
         # (set off by requests' garbage) walks only what requests allocate; it took a 30-day chart's p99 from ~80

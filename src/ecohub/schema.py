@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import ecohub.apps.models
 import ecohub.automate.models
 import ecohub.certify.models
 import ecohub.connect.models

@@ -14,9 +14,12 @@ class Throttle:
     """One limit (e.g. `10/15 minutes`) over keys; `storage_uri` is `memory://` (one process) or `redis://…`
     (every API process shares the counts)."""
 
-    def __init__(self, limit: str, *, storage_uri: str = "memory://", what: str = "requests") -> None:
+    def __init__(self, limit: str, *, storage_uri: str = "memory://", what: str = "requests",
+                 fixed_window: bool = False) -> None:
         self.item: RateLimitItem = parse(limit)
-        self.limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+        # a moving window keeps every hit's time; large counts (pushes per day) use a fixed window's one counter
+        strategy = strategies.FixedWindowRateLimiter if fixed_window else strategies.MovingWindowRateLimiter
+        self.limiter: strategies.RateLimiter = strategy(storage.storage_from_string(storage_uri))
         self.what = what
 
     def hit(self, *key: str) -> None:
@@ -32,6 +35,16 @@ class Throttle:
     def allows(self, *key: str) -> bool:
         """Whether one more event for `key` stays within the limit (nothing counted)."""
         return bool(self.limiter.test(self.item, *key))
+
+    def status(self, *key: str) -> tuple[int, int, int]:
+        """(limit, remaining, seconds until the window has room again) for `key`, nothing counted."""
+        stats = self.limiter.get_window_stats(self.item, *key)
+        return self.item.amount, int(stats.remaining), max(0, math.ceil(stats.reset_time - time.time()))
+
+    @property
+    def window_s(self) -> int:
+        """The length of the limit's window in seconds."""
+        return int(self.item.get_expiry())
 
     def _refuse(self, *key: str) -> None:
         reset = self.limiter.get_window_stats(self.item, *key).reset_time

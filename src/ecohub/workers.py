@@ -36,7 +36,12 @@ async def run_ingest(services: Services, *, broker_url: str, index: int) -> None
         assert plane.nc is not None
         worker = services.ingest_worker(plane.nc, name=worker_client_id(index))
         services.workers.append(worker)
-        await worker.run_supervised()
+        # what this worker ingests is queued for the apps' webhooks here; the hub process sends them
+        queue = asyncio.create_task(services.apps.push.run(deliver=False), name="push-queue")
+        try:
+            await worker.run_supervised()
+        finally:
+            queue.cancel()
 
 
 def _worker_main(settings_json: dict[str, Any], broker_url: str, index: int) -> None:
@@ -115,6 +120,9 @@ async def serve_api(services: Services, *, app_factory: AppFactory, http_port: i
         services.runtime.http_url = f"http://{host}:{http_port}"
         services.runtime.mqtt_host = services.settings.mqtt.public_host or services.settings.mqtt.host
         services.runtime.mqtt_port = services.settings.mqtt.port
+        # apps' webhooks: API processes send what the ingest workers queued (claims keep them from doubling up)
+        push = asyncio.create_task(services.apps.push.run(), name="push")
+        stack.callback(push.cancel)
         server = _QuietServer(uvicorn.Config(app_factory(services), host=host, port=http_port, log_level="warning",
                                              lifespan="off", access_log=False))
         await server.serve(sockets=[http_socket])

@@ -23,8 +23,14 @@ from tests.helpers import DEFINITION, PNG
 from tests.home.conftest import bearer, signup
 
 PUBLIC = {("GET", "/api/v1/health"), ("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/token"),
-          ("POST", "/api/v1/auth/password-reset"), ("POST", "/api/v1/auth/password-reset/confirm")}
-ANY_ROLE = {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout")}
+          ("POST", "/api/v1/auth/password-reset"), ("POST", "/api/v1/auth/password-reset/confirm"),
+          ("GET", "/api/v1/oauth/authorize"), ("POST", "/api/v1/oauth/token"), ("POST", "/api/v1/oauth/revoke"),
+          ("POST", "/api/v1/oauth/introspect"),
+          # what a device fetches: the brand's public countersigning key, an image through its signed, expiring link
+          ("GET", "/api/v1/firmware/brand-key"), ("GET", "/api/v1/firmware/download/{token}")}
+
+ANY_ROLE = {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/auth/logout"),
+            ("GET", "/api/v1/stream")}  # the caller's own devices, streamed for minutes: a walk would hang on it
 REFUSED = {401, 403, 404}
 # path parameters naming something a user or a partner owns: strangers of both kinds must be refused there
 OWNED = {"home_id", "room_id", "user_id", "did", "model", "partner_id"}
@@ -39,6 +45,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "files": {"file": ("c.pdf", b"%PDF-1.4")}},
     ("POST", "/api/v1/products/{model}/evidence/{evidence_id}/revoke"): {"json": {"reason": "forged"}},
     ("POST", "/api/v1/products/{model}/designs"): {"params": {"filename": "front.png"}, "content": PNG},
+    ("POST", "/api/v1/partners/{partner_id}/signing-keys"): {"json": {"public_key": "MCowBQYDK2VwAyEA" + "A" * 44}},
 }
 
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecohub.api import i18n
+from ecohub.api.csp import CONSOLE_CSP
 from ecohub.bootstrap import Services
 from ecohub.certify.domain import MAX_EVIDENCE_BYTES
 from ecohub.errors import EcohubError, PayloadTooLarge, TooManyRequests
@@ -69,9 +70,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
-# the console's pages: scripts and styles only from the hub itself (vendored), no framing, forms to itself only
-CONSOLE_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-               b"connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
 
 class SecurityHeaders:
@@ -89,7 +87,7 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", [])) + SECURITY_HEADERS
-                if console:
+                if console and not any(k.lower() == b"content-security-policy" for k, _ in headers):
                     headers.append((b"content-security-policy", CONSOLE_CSP))
                 message["headers"] = headers
             await send(message)
@@ -118,6 +116,7 @@ def create_app(services: Services) -> FastAPI:
     """Build the app for a set of services (no global state)."""
     from ecohub.api.console import mount_console
     from ecohub.api.openapi import apply_conventions, operation_id
+    from ecohub.api.routes.apps import router as apps_router
     from ecohub.api.routes.automate import router as automate_router
     from ecohub.api.routes.certify import router as certify_router
     from ecohub.api.routes.connect import router as connect_router
@@ -147,7 +146,7 @@ def create_app(services: Services) -> FastAPI:
     async def ecohub_error(request: Request, err: EcohubError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
         if isinstance(err, TooManyRequests):
-            headers = {"Retry-After": str(err.retry_after)}
+            headers = {"Retry-After": str(err.retry_after), **getattr(err, "headers", {})}
         return JSONResponse(translated(err.to_dict(), request), status_code=err.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -182,6 +181,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(security_router, prefix="/api/v1")
     app.include_router(firmware_router, prefix="/api/v1")
     app.include_router(ota_router, prefix="/api/v1")
+    app.include_router(apps_router, prefix="/api/v1")
     mount_console(app, services)
     apply_conventions(app)  # last: after every router (tags, operation ids, error responses in the document)
     return app

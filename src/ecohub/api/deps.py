@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ecohub.apps.domain import ACCESS_PREFIX
+from ecohub.apps.quota import headers_of
 from ecohub.auth import USER_TOKEN_PREFIX, Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.errors import ErrorCode, Forbidden, Unauthorized
@@ -21,13 +23,20 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_principal(services: ServicesDep, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-    """Authenticate the bearer token (a user token names its cell; operator/partner tokens are global); 401 without."""
+def get_principal(services: ServicesDep, response: Response,
+                  creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    """Authenticate the bearer token (user and app tokens name their cell; operator/partner tokens are global); 401
+    without. User and app requests count against their quotas (429 over it) and carry the RateLimit headers."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required", code=ErrorCode.MISSING_TOKEN)
     if creds.credentials.startswith(USER_TOKEN_PREFIX):
-        return services.home.accounts.authenticate(creds.credentials)
-    return services.tokens.authenticate(creds.credentials)
+        principal = services.home.accounts.authenticate(creds.credentials)
+    elif creds.credentials.startswith(ACCESS_PREFIX):
+        principal = services.apps.grants.authenticate(creds.credentials)
+    else:
+        return services.tokens.authenticate(creds.credentials)
+    response.headers.update(headers_of(services.apps.quotas.request(principal)))
+    return principal
 
 
 def role_gate(source: Callable[..., Principal], *roles: Role, name: str) -> Callable[..., Principal]:
@@ -53,6 +62,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
 StaffDep = Annotated[Principal, Depends(require(Role.OPERATOR, Role.PARTNER))]
 UserDep = Annotated[Principal, Depends(require(Role.USER))]
+UserOrAppDep = Annotated[Principal, Depends(require(Role.USER, Role.APP))]  # the service checks scope and grant
 
 
 # Every integer the API takes is bounded (an unbounded one reached SQLite as an OverflowError, a 500).

@@ -27,6 +27,12 @@ TAGS: dict[str, str] = {
     "telemetry": "Retention of each product's telemetry.",
     "designs": "Industrial-design records of a product: versioned files, the brand's approval.",
     "pricing": "The brand's pricing policy per product and market: BOM cost, margin floor and ceiling, price band.",
+    "firmware": "Firmware images: partners' signing keys, signed uploads, the brand's countersignature, downloads.",
+    "ota": "OTA campaigns: staged rollouts by percentage, halt on failures, pause, resume, cancel, rollback.",
+    "apps": "Third-party apps: registration, client secrets, quotas and usage, suspension.",
+    "my apps": "The apps a user granted access to, and withdrawing them.",
+    "oauth": "OAuth 2.1 authorization code with PKCE, token refresh with rotation, revocation, introspection.",
+    "push": "Signed webhooks per app and grant, dead letters, and the live stream (SSE) of granted devices.",
     "security": "The fleet security audit: findings, acknowledgement and suppression, vulnerable firmware.",
 }
 

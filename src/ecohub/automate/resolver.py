@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecohub.auth import Principal
+from ecohub.auth import Principal, Scope
 from ecohub.automate.parse import bad
 from ecohub.connect.service import DeviceService
 from ecohub.ecosystem.service import ProductService
@@ -30,7 +30,7 @@ class HomeResolver:
         """The compiled spec of a device bound to the rule's home; refused with the path otherwise."""
         if did not in self._specs:
             try:
-                access = self.homes.device_access(self.p, did, HomeRole.GUEST)
+                access = self.homes.device_access(self.p, did, HomeRole.GUEST, Scope.AUTOMATIONS_WRITE)
             except EcohubError:
                 access = None
             if access is None or access.home_id != self.home_id:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from ecohub.auth import Principal
+from ecohub.auth import Principal, Role, Scope
 from ecohub.automate.domain import LoadedRule, RuleRunner, RuleSpec, RunRuleAction, WebhookAction, find_loop
 from ecohub.automate.events import RuleDeleted, RuleSaved
 from ecohub.automate.models import AutomationRule, AutomationRun
@@ -38,6 +38,14 @@ def stored_spec(definition: dict[str, Any]) -> RuleSpec:
     return parse_rule(definition, Stored())
 
 
+WRITE = Scope.AUTOMATIONS_WRITE  # what an app token needs here (user tokens are not limited by scopes)
+
+
+def creator(p: Principal) -> str:
+    """Who a rule is recorded as created by: the user, or for an app the grant it acted under."""
+    return f"grant:{p.grant_id}" if p.role == Role.APP else p.subject
+
+
 class AutomationService:
     """Rules of a home: every device they name is bound to the home; saved only when valid and loop-free."""
 
@@ -57,17 +65,17 @@ class AutomationService:
 
     def require_rule(self, p: Principal, rule_id: str, least: HomeRole) -> AutomationRule:
         """The rule, if the caller has at least `least` in its home; unknown otherwise (others' rules are hidden)."""
-        cell = self.homes.cell_of(p)
+        cell = self.homes.cell_of(p, WRITE)
         with self.dbs.cell_session(cell) as s:
             row = s.get(AutomationRule, rule_id)
-        if row is None:
+        if row is None or (p.role == Role.APP and row.created_by != creator(p)):  # an app: only its own rules
             raise not_found_rule(rule_id)
         try:
-            role = self.homes.role_in(p, row.home_id)
+            role = self.homes.role_in(p, row.home_id, WRITE)
         except EcohubError:
             raise not_found_rule(rule_id) from None
         if role < least:
-            self.homes.require(p, row.home_id, least)
+            self.homes.require(p, row.home_id, least, WRITE)
         return row
 
     # ------------------------------------------------------------------------------------ use cases
@@ -76,7 +84,7 @@ class AutomationService:
         """Parse and check against the specs; refuse loops through this rule among the home's enabled rules."""
         resolver = HomeResolver(p, home_id, homes=self.homes, devices=self.devices, products=self.products)
         spec = parse_rule(doc, resolver)
-        others = self._home_rules(self.homes.cell_of(p), home_id)
+        others = self._home_rules(self.homes.cell_of(p, WRITE), home_id)
         for i, action in enumerate(spec.actions):
             if isinstance(action, WebhookAction):
                 try:
@@ -102,8 +110,8 @@ class AutomationService:
 
     def create(self, p: Principal, home_id: str, doc: dict[str, Any], *, enabled: bool = True) -> dict[str, Any]:
         """Save a new rule in a home (owner or member)."""
-        self.homes.require(p, home_id, HomeRole.MEMBER)
-        cell = self.homes.cell_of(p)
+        self.homes.require(p, home_id, HomeRole.MEMBER, WRITE)
+        cell = self.homes.cell_of(p, WRITE)
         rule_id = secrets.token_hex(8)
         spec = self._check(p, home_id, doc, rule_id) if enabled else parse_rule(
             doc, HomeResolver(p, home_id, homes=self.homes, devices=self.devices, products=self.products))
@@ -112,7 +120,7 @@ class AutomationService:
             if (count or 0) >= MAX_RULES_PER_HOME:
                 raise Conflict(f"a home holds at most {MAX_RULES_PER_HOME} automations", code=ErrorCode.TOO_MANY_RULES)
             s.add(AutomationRule(id=rule_id, home_id=home_id, name=spec.name, enabled=enabled,
-                                 definition=rule_doc(spec), created_by=p.subject))
+                                 definition=rule_doc(spec), created_by=creator(p)))
         self.bus.publish([RuleSaved(rule_id, home_id, cell)])
         return self.get(p, rule_id)
 
@@ -120,7 +128,7 @@ class AutomationService:
         """Replace a rule's definition (owner or member); checked as on creation."""
         row = self.require_rule(p, rule_id, HomeRole.MEMBER)
         spec = self._check(p, row.home_id, doc, rule_id)
-        cell = self.homes.cell_of(p)
+        cell = self.homes.cell_of(p, WRITE)
         with self.dbs.cell_session(cell) as s:
             s.execute(update(AutomationRule).where(AutomationRule.id == rule_id).values(
                 name=spec.name, definition=rule_doc(spec), updated_at=utcnow(), version=AutomationRule.version + 1))
@@ -132,7 +140,7 @@ class AutomationService:
         row = self.require_rule(p, rule_id, HomeRole.MEMBER)
         if enabled:
             self._check(p, row.home_id, row.definition, rule_id)
-        cell = self.homes.cell_of(p)
+        cell = self.homes.cell_of(p, WRITE)
         with self.dbs.cell_session(cell) as s:
             s.execute(update(AutomationRule).where(AutomationRule.id == rule_id).values(
                 enabled=enabled, disabled_reason=None if enabled else "disabled by a user", updated_at=utcnow()))
@@ -142,7 +150,7 @@ class AutomationService:
     def delete(self, p: Principal, rule_id: str) -> None:
         """Delete a rule and its history (owner or member)."""
         row = self.require_rule(p, rule_id, HomeRole.MEMBER)
-        cell = self.homes.cell_of(p)
+        cell = self.homes.cell_of(p, WRITE)
         with self.dbs.cell_session(cell) as s:
             s.execute(delete(AutomationRun).where(AutomationRun.rule_id == rule_id))
             s.execute(delete(AutomationRule).where(AutomationRule.id == rule_id))
@@ -161,17 +169,17 @@ class AutomationService:
 
     def of_home(self, p: Principal, home_id: str) -> list[dict[str, Any]]:
         """The home's rules (anyone in the home)."""
-        self.homes.require(p, home_id, HomeRole.GUEST)
-        with self.dbs.cell_session(self.homes.cell_of(p)) as s:
+        self.homes.require(p, home_id, HomeRole.GUEST, WRITE)
+        with self.dbs.cell_session(self.homes.cell_of(p, WRITE)) as s:
             rows = s.scalars(select(AutomationRule).where(AutomationRule.home_id == home_id)
                              .order_by(AutomationRule.created_at)).all()
-        return [self.view(r) for r in rows]
+        return [self.view(r) for r in rows if p.role != Role.APP or r.created_by == creator(p)]
 
     def runs(self, p: Principal, rule_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The rule's run history, newest first: trigger, conditions with values, each action's result."""
         self.require_rule(p, rule_id, HomeRole.GUEST)
         limit = max(1, min(limit, KEEP_RUNS))
-        with self.dbs.cell_session(self.homes.cell_of(p)) as s:
+        with self.dbs.cell_session(self.homes.cell_of(p, WRITE)) as s:
             rows = s.scalars(select(AutomationRun).where(AutomationRun.rule_id == rule_id)
                              .order_by(AutomationRun.id.desc()).limit(limit)).all()
         return [{"run_id": r.id, "ts": r.ts_ms, "outcome": r.outcome, "trigger": r.trigger,
@@ -182,7 +190,7 @@ class AutomationService:
         row = self.require_rule(p, rule_id, HomeRole.MEMBER)
         if self.engine is None:
             raise Unavailable("no automation engine runs in this process", code=ErrorCode.AUTOMATIONS_UNAVAILABLE)
-        rule = LoadedRule(row.id, row.home_id, self.homes.cell_of(p), stored_spec(row.definition))
+        rule = LoadedRule(row.id, row.home_id, self.homes.cell_of(p, WRITE), stored_spec(row.definition))
         return await self.engine.run_now(rule, actor=p.actor, skip_conditions=skip_conditions)
 
     # ----------------------------------------------------------------------------- engine-facing
@@ -196,6 +204,17 @@ class AutomationService:
             for r in hit:
                 r.enabled, r.disabled_reason, r.updated_at = False, f"device {event.did} was unbound", utcnow()
         self.bus.publish([RuleSaved(r.id, r.home_id, event.cell) for r in hit])
+
+    def disable_grant(self, cell: str, grant_id: str) -> int:
+        """A user withdrew an app's access: the rules the app created under that grant stop; → how many."""
+        with self.dbs.cell_session(cell) as s:
+            hit = s.scalars(select(AutomationRule).where(AutomationRule.created_by == f"grant:{grant_id}",
+                                                         AutomationRule.enabled.is_(True))).all()
+            for r in hit:
+                r.enabled, r.disabled_reason, r.updated_at = False, "the app's access was withdrawn", utcnow()
+            saved = [RuleSaved(r.id, r.home_id, cell) for r in hit]
+        self.bus.publish(saved)
+        return len(saved)
 
     def enabled_rules(self, cell: str, rule_ids: list[str] | None = None) -> list[LoadedRule]:
         """Enabled rules of a cell (or the named ones if enabled)."""

@@ -7,6 +7,7 @@ from importlib.metadata import version as dist_version
 
 import typer
 
+from ecohub.cli import apps as apps_cmds
 from ecohub.cli import broker as broker_cmds
 from ecohub.cli import connect as connect_cmds
 from ecohub.cli import ecosystem as ecosystem_cmds
@@ -34,6 +35,7 @@ register_security(app)
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(firmware_app, name="firmware")
 app.add_typer(ota_app, name="ota")
+apps_cmds.register(app)
 
 # The help panel of every top-level command, by name: a new command gets one line here (tests/cli checks that every
 # command has a panel). Names not registered (yet) are harmless.

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.connect.commands import CommandLink
 from ecohub.connect.service import DeviceInfo, DeviceService
 from ecohub.ecosystem.service import ProductService
-from ecohub.errors import ErrorCode, InvalidInput
+from ecohub.errors import EcohubError, ErrorCode, InvalidInput
 from ecohub.home.domain import HomeRole, describe_property, resolve_property
 from ecohub.home.homes import DeviceAccess, HomeService
 from ecohub.protocol import Method
 from ecohub.twin.service import TwinService
+
+
+def encode_cursor(did: str) -> str:
+    """An opaque page cursor (the last did of the page)."""
+    return base64.urlsafe_b64encode(did.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The did a cursor stands for; InvalidInput when it is not one of ours."""
+    try:
+        did = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidInput("not a cursor of this listing", code=ErrorCode.INVALID_CURSOR) from err
+    if not did or len(did) > 40 or not did.isprintable():
+        raise InvalidInput("not a cursor of this listing", code=ErrorCode.INVALID_CURSOR)
+    return did
 
 
 def epoch_twin(twin: dict[str, Any], since_ms: int) -> dict[str, Any]:
@@ -36,11 +53,13 @@ class UserDeviceService:
         self.twin = twin
         self.commands = commands
 
-    def visible(self, p: Principal, did: str, least: HomeRole = HomeRole.GUEST) -> tuple[DeviceInfo, int]:
+    def visible(self, p: Principal, did: str, least: HomeRole = HomeRole.GUEST,
+                scope: Scope = Scope.DEVICES_READ) -> tuple[DeviceInfo, int]:
         """The device if the caller may use it, and the first ms of its data they may see (a user: the binding
-        epoch; a partner: its own products' devices; an operator: any)."""
-        if p.role == Role.USER:
-            since_ms = self.homes.device_access(p, did, least).since_ms
+        epoch; an app: the same, for granted devices and with `scope`; a partner: its own products' devices; an
+        operator: any)."""
+        if p.role in (Role.USER, Role.APP):
+            since_ms = self.homes.device_access(p, did, least, scope).since_ms
             return self.devices.get(did), since_ms
         return self.devices.get(did, caller=p), 0
 
@@ -48,7 +67,7 @@ class UserDeviceService:
                       timeout_s: float | None = None) -> dict[str, Any]:
         """Check the caller may control the device, let items name a property by `prop`, send, await the reply."""
         # the access check reads the database: off the event loop that also carries every device's reply
-        info, _ = await asyncio.to_thread(self.visible, p, did, HomeRole.MEMBER)
+        info, _ = await asyncio.to_thread(self.visible, p, did, HomeRole.MEMBER, Scope.DEVICES_CONTROL)
         sender = self.commands.require()
         params = self.normalize_command(info.model, method, params)
         return await sender.send(did, method, params, actor=p.actor, timeout_s=timeout_s)
@@ -91,18 +110,47 @@ class UserDeviceService:
 
     def of_user(self, p: Principal, home_id: str | None = None) -> list[dict[str, Any]]:
         """The caller's devices (one home or all) with product names, online state and friendly properties."""
-        accesses = self.homes.accessible_devices(p, home_id)
-        names = self.homes.device_names(self.homes.cell_of(p), [a.did for a in accesses])
+        accesses = self.homes.accessible_devices(p, home_id, Scope.DEVICES_READ)
+        names = self.homes.device_names(self.homes.cell_of(p, Scope.DEVICES_READ), [a.did for a in accesses])
         return [self._view(a, names.get(a.did, "")) for a in accesses]  # "": unbound meanwhile
+
+    def page(self, p: Principal, *, cursor: str | None = None, limit: int = 100,
+             include_twin: bool = False) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the caller's devices (an app: the granted ones) in did order after `cursor`, each with its
+        twin when asked (one call instead of one per device); → (items, the cursor of the next page or None)."""
+        after = decode_cursor(cursor) if cursor else ""
+        accesses = sorted((a for a in self.homes.accessible_devices(p, None, Scope.DEVICES_READ) if a.did > after),
+                          key=lambda a: a.did)
+        chunk = accesses[:limit]
+        names = self.homes.device_names(self.homes.cell_of(p, Scope.DEVICES_READ), [a.did for a in chunk])
+        items = []
+        for a in chunk:
+            view = self._view(a, names.get(a.did, ""))
+            if include_twin:
+                view["twin"] = self.twin_of(a)
+            items.append(view)
+        more = len(accesses) > limit
+        return items, encode_cursor(chunk[-1].did) if more and chunk else None
+
+    async def set_many(self, p: Principal, changes: list[tuple[str, dict[str, Any]]], *,
+                       timeout_s: float | None = None) -> list[dict[str, Any]]:
+        """Set properties on several devices at once (each checked like a single set); every device answers for
+        itself: one refusal or timeout does not fail the others."""
+        async def one(did: str, values: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return {"did": did, **await self.set_properties(p, did, values, timeout_s=timeout_s)}
+            except EcohubError as err:
+                return {"did": did, "status": "error", "status_code": err.status, **err.to_dict()}
+        return list(await asyncio.gather(*(one(did, values) for did, values in changes)))
 
     def get(self, p: Principal, did: str) -> dict[str, Any]:
         """One device with every property: friendly facts, reported value, desired value and whether it is pending."""
-        access = self.homes.device_access(p, did, HomeRole.GUEST)
+        access = self.homes.device_access(p, did, HomeRole.GUEST, Scope.DEVICES_READ)
         return self._view(access, self.homes.device_names(access.cell, [did]).get(did, ""))
 
     def set_params(self, p: Principal, did: str, values: dict[str, Any]) -> list[dict[str, Any]]:
         """Resolve `{"switch.on": true, "2.2": 1}` into set_properties params (members and owners only)."""
-        self.homes.device_access(p, did, HomeRole.MEMBER)
+        self.homes.device_access(p, did, HomeRole.MEMBER, Scope.DEVICES_CONTROL)
         if not values:
             raise InvalidInput("give at least one property to set", code=ErrorCode.INVALID_COMMAND)
         spec = self.products.compiled(self.devices.get(did).model).spec

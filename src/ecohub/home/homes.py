@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope, check_granted, check_scope
 from ecohub.bus import EventBus
 from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.home.accounts import AccountService
@@ -62,6 +63,13 @@ class HomeService:
         self.accounts = accounts
         self.bus = bus
         self.sealer = sealer
+        # set by the composition root to the audit log: access through an app is audited like an operator's
+        self.app_audit: Callable[..., Any] | None = None
+
+    def _audit_app(self, p: Principal, cell: str, scope: Scope | None, subject: str, **detail: Any) -> None:
+        if p.role == Role.APP and self.app_audit is not None:
+            self.app_audit(cell, actor=p.actor, action=f"app.access.{scope or 'none'}", subject=subject,
+                           detail={"app_id": p.app_id, **detail})
 
     def seal_name(self, s: Any, cell: str, home_id: str, table: str, row_id: str, name: str,
                   owner: str | None = None) -> str:
@@ -73,15 +81,20 @@ class HomeService:
         return self.sealer.seal_text(s, cell, owner, name, name_aad(table, row_id))
 
     @staticmethod
-    def cell_of(p: Principal) -> str:
-        """The caller's cell; only users have homes."""
-        if p.role != Role.USER or not p.cell:
+    def cell_of(p: Principal, scope: Scope | None = None) -> str:
+        """The caller's cell; only users have homes. An app token acting for a user passes only where the use case
+        names the scope it needs (`scope`) and the user granted it; without one, app tokens are refused."""
+        if p.role == Role.APP:
+            check_scope(p, scope)
+        elif p.role != Role.USER:
+            raise Forbidden("homes belong to user accounts", code=ErrorCode.WRONG_ROLE)
+        if not p.cell:
             raise Forbidden("homes belong to user accounts", code=ErrorCode.WRONG_ROLE)
         return p.cell
 
-    def role_in(self, p: Principal, home_id: str) -> HomeRole:
+    def role_in(self, p: Principal, home_id: str, scope: Scope | None = None) -> HomeRole:
         """The caller's role in a home; NotFound when they have none (others' homes are not revealed)."""
-        cell = self.cell_of(p)
+        cell = self.cell_of(p, scope)
         with self.dbs.cell_session(cell) as s:
             home = s.get(Home, home_id)
             if home is not None and home.owner_id == p.subject:
@@ -91,9 +104,9 @@ class HomeService:
                 raise NotFound(f"no home {home_id}", code=ErrorCode.UNKNOWN_HOME)
             return HomeRole[m.role.upper()]
 
-    def require(self, p: Principal, home_id: str, least: HomeRole) -> HomeRole:
+    def require(self, p: Principal, home_id: str, least: HomeRole, scope: Scope | None = None) -> HomeRole:
         """The caller's role, if it is at least `least`; Forbidden naming what is needed otherwise."""
-        role = self.role_in(p, home_id)
+        role = self.role_in(p, home_id, scope)
         if role < least:
             raise Forbidden(f"this needs the {least.label} of the home; you are {role.label}", code=ErrorCode.HOME_ROLE)
         return role
@@ -108,12 +121,16 @@ class HomeService:
         return {"home_id": home_id}
 
     def of_user(self, p: Principal) -> list[dict[str, Any]]:
-        """Homes the caller owns or was invited into (unexpired)."""
-        cell = self.cell_of(p)
+        """Homes the caller owns or was invited into (unexpired); an app: those holding a device granted to it."""
+        cell = self.cell_of(p, Scope.HOMES_READ)
         with self.dbs.cell_session(cell) as s:
             opener = self.sealer.opener(s, cell)
+            homes = self._homes_of(s, p)
+            if p.role == Role.APP:
+                granted = set(s.scalars(select(Binding.home_id).where(Binding.did.in_(list(p.dids)))))
+                homes = [(h, r, e) for h, r, e in homes if h.id in granted]
             return [{"home_id": h.id, "name": opener.name(h.owner_id, "homes", h.id, h.name), "role": r.label,
-                     "expires_at": _iso(e)} for h, r, e in self._homes_of(s, p)]
+                     "expires_at": _iso(e)} for h, r, e in homes]
 
     @staticmethod
     def _homes_of(s: Any, p: Principal) -> list[tuple[Home, HomeRole, datetime | None]]:
@@ -126,14 +143,16 @@ class HomeService:
         return owned + shared
 
     def get(self, p: Principal, home_id: str) -> dict[str, Any]:
-        """A home with its rooms and devices, as the caller may see it."""
-        role = self.role_in(p, home_id)
-        with self.dbs.cell_session(self.cell_of(p)) as s:
+        """A home with its rooms and devices, as the caller may see it (an app: the devices granted to it)."""
+        role = self.role_in(p, home_id, Scope.HOMES_READ)
+        with self.dbs.cell_session(self.cell_of(p, Scope.HOMES_READ)) as s:
             home = s.get(Home, home_id)
             assert home is not None
             rooms = s.scalars(select(Room).where(Room.home_id == home_id).order_by(Room.created_at)).all()
             bindings = s.scalars(select(Binding).where(Binding.home_id == home_id).order_by(Binding.bound_ms)).all()
-            opener, owner = self.sealer.opener(s, self.cell_of(p)), home.owner_id
+            if p.role == Role.APP:
+                bindings = [b for b in bindings if b.did in p.dids]
+            opener, owner = self.sealer.opener(s, self.cell_of(p, Scope.HOMES_READ)), home.owner_id
             return {"home_id": home.id, "name": opener.name(owner, "homes", home.id, home.name),
                     "role": role.label,
                     "rooms": [{"room_id": r.id, "name": opener.name(owner, "rooms", r.id, r.name)}
@@ -243,9 +262,11 @@ class HomeService:
             s.delete(m)
         self.bus.publish([MembershipEnded(home_id, self.cell_of(p), user_id)])
 
-    def device_access(self, p: Principal, did: str, least: HomeRole) -> DeviceAccess:
-        """The caller's access to a bound device; wrong cell, unbound or not theirs → refused."""
-        cell = self.cell_of(p)
+    def device_access(self, p: Principal, did: str, least: HomeRole, scope: Scope | None = None) -> DeviceAccess:
+        """The caller's access to a bound device; wrong cell, unbound or not theirs (an app: not granted, or not
+        with the `scope` this use needs) → refused."""
+        cell = self.cell_of(p, scope)
+        check_granted(p, did)
         device_cell = cell_of_did(did)
         if device_cell != cell:
             raise Forbidden(f"device {did} is served by region cell {device_cell!r}; your account is in {cell!r}",
@@ -255,19 +276,24 @@ class HomeService:
         if b is None:
             raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE)
         try:
-            role = self.require(p, b.home_id, least)
+            role = self.require(p, b.home_id, least, scope)
         except NotFound:
             raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE) from None
+        self._audit_app(p, cell, scope, did)
         return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id)
 
-    def accessible_devices(self, p: Principal, home_id: str | None = None) -> list[DeviceAccess]:
-        """Every bound device the caller may see (in one home or all of theirs)."""
-        cell = self.cell_of(p)
+    def accessible_devices(self, p: Principal, home_id: str | None = None,
+                           scope: Scope | None = None) -> list[DeviceAccess]:
+        """Every bound device the caller may see (in one home or all of theirs; an app: the granted ones)."""
+        cell = self.cell_of(p, scope)
         with self.dbs.cell_session(cell) as s:  # roles only: no home name needs opening here
             roles = {h.id: r for h, r, _ in self._homes_of(s, p) if home_id is None or h.id == home_id}
             if home_id is not None and not roles:
                 raise NotFound(f"no home {home_id}", code=ErrorCode.UNKNOWN_HOME)
             rows = s.scalars(select(Binding).where(Binding.home_id.in_(list(roles))).order_by(Binding.bound_ms)).all()
+        if p.role == Role.APP:
+            rows = [b for b in rows if b.did in p.dids]
+            self._audit_app(p, cell, scope, p.subject, devices=len(rows))
         return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id) for b in rows]
 
     def device_names(self, cell: str, dids: list[str]) -> dict[str, str]:

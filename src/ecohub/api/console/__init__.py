@@ -36,12 +36,12 @@ def manifest() -> dict[str, Any]:
 
 def mount_console(app: FastAPI, services: Services) -> None:
     """Add the console routes, its static files and the live-update hub to the app."""
-    from ecohub.api.console import auth, automations, ecosystem, extras, fleet, homes, ota, partner, security
+    from ecohub.api.console import apps, auth, automations, ecosystem, extras, fleet, homes, ota, partner, security
     from ecohub.api.console.common import page, request_locale, session_principal
 
     app.state.console_live = LiveHub(services.bus)
     app.mount("/console/static", StaticFiles(directory=str(STATIC)), name="console-static")
-    for module in (auth, ecosystem, fleet, partner, homes, extras, automations, security, ota):
+    for module in (auth, ecosystem, fleet, partner, homes, extras, automations, security, ota, apps):
         app.include_router(module.router, prefix="/console", include_in_schema=False)
 
     @app.get("/console", include_in_schema=False)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from html import escape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -85,7 +85,8 @@ class ConsoleRoute(APIRoute):
         except LoginRequired:
             if request.headers.get("hx-request"):
                 return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
-            return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/console/login?{urlencode({'next': target})}", status_code=303)
         except EcohubError as err:
             if isinstance(err, Unauthorized):
                 return RedirectResponse("/console/login", status_code=303)

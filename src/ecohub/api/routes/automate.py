@@ -10,11 +10,12 @@ from pydantic import BaseModel, Field
 
 from ecohub.api.deps import ServicesDep, require
 from ecohub.api.routes.homes import home_role
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["automations"])
 user = require(Role.USER)
+user_or_app = require(Role.USER, Role.APP)  # app tokens: automations:write, own rules, granted devices
 
 EXAMPLE: dict[str, Any] = {
     "name": "Too warm: plug on",
@@ -28,7 +29,7 @@ EXAMPLE: dict[str, Any] = {
 def rule_role(least: HomeRole) -> Callable[..., Principal]:
     """Admit users with at least `least` in the home of the path's rule; others learn nothing of it (404)."""
 
-    def check(rule_id: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
+    def check(rule_id: str, services: ServicesDep, principal: Principal = Depends(user_or_app)) -> Principal:
         services.automations.require_rule(principal, rule_id, least)
         return principal
 
@@ -68,14 +69,14 @@ class RunIn(BaseModel):
 
 @router.get("/homes/{home_id}/automations")
 def list_rules(home_id: str, services: ServicesDep,
-               principal: Principal = Depends(home_role(HomeRole.GUEST))) -> list[Any]:
+               principal: Principal = Depends(home_role(HomeRole.GUEST, Scope.AUTOMATIONS_WRITE))) -> list[Any]:
     """The home's automations (anyone in the home)."""
     return services.automations.of_home(principal, home_id)
 
 
 @router.post("/homes/{home_id}/automations", status_code=201)
 def create_rule(home_id: str, body: RuleIn, services: ServicesDep,
-                principal: Principal = Depends(home_role(HomeRole.MEMBER))) -> dict[str, Any]:
+                principal: Principal = Depends(home_role(HomeRole.MEMBER, Scope.AUTOMATIONS_WRITE))) -> dict[str, Any]:
     """Create an automation (owner or member); refused with a reason when invalid or when it would loop."""
     return services.automations.create(principal, home_id, body.doc(), enabled=body.enabled)
 

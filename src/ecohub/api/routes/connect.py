@@ -10,14 +10,14 @@ from pydantic import BaseModel, Field
 from ecohub.api import paging
 from ecohub.api.deps import Millis, OperatorDep, ServicesDep, require
 from ecohub.api.paging import CursorParam
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.connect.authority import recorded_refusals
 from ecohub.errors import ErrorCode, Unavailable
 from ecohub.home.control import epoch_twin
 
 router = APIRouter(tags=["devices"])
 staff = require(Role.OPERATOR, Role.PARTNER)
-anyone = require(Role.OPERATOR, Role.PARTNER, Role.USER)  # users: only devices bound in their homes
+anyone = require(Role.OPERATOR, Role.PARTNER, Role.USER, Role.APP)  # users: their homes' devices; apps: granted
 
 
 class DeviceIn(BaseModel):
@@ -92,7 +92,7 @@ def get_telemetry(did: str, key: str, services: ServicesDep, since: Millis = Non
     With `bucket` (1m, 5m, 1h, 1d), `points` (about N buckets) or `agg` (avg|min|max|last|count|delta) the answer
     is downsampled: one point per bucket, and for bools and enums the state changes as `runs` (a step line).
     """
-    info, epoch_ms = services.home.devices.visible(principal, did)
+    info, epoch_ms = services.home.devices.visible(principal, did, scope=Scope.TELEMETRY_READ)
     services.privacy.staff_read(principal, did, "telemetry", key=key, since=since, until=until)
     if bucket is None and agg is None and points is None:
         return {"did": did, "key": key, "samples": services.telemetry.series(
@@ -105,7 +105,7 @@ def get_telemetry(did: str, key: str, services: ServicesDep, since: Millis = Non
 def get_events(did: str, services: ServicesDep, since: Millis = None,
                limit: int = Query(100, ge=1, le=10000), principal: Principal = Depends(anyone)) -> list[Any]:
     """Events the device reported, newest first (users: since they bound it)."""
-    info, epoch_ms = services.home.devices.visible(principal, did)
+    info, epoch_ms = services.home.devices.visible(principal, did, scope=Scope.TELEMETRY_READ)
     services.privacy.staff_read(principal, did, "events")
     return services.telemetry.events(info.cell, did, since=_since(since, epoch_ms), limit=limit)
 

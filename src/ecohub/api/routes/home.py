@@ -49,6 +49,8 @@ def logout(services: ServicesDep, principal: Principal = Depends(get_principal),
     assert creds is not None
     if principal.role == Role.USER:
         services.home.accounts.logout(creds.credentials)
+    elif principal.role == Role.APP:
+        services.apps.grants.logout(creds.credentials)
     else:
         services.tokens.revoke(principal.subject)
 

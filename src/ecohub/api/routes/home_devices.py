@@ -5,29 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import ServicesDep, require
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.errors import ErrorCode, Forbidden, Unauthorized
 from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["my devices"])
 user = require(Role.USER)
+user_or_app = require(Role.USER, Role.APP)  # app tokens: the service checks their scope and grant
 device_basic = HTTPBasic(auto_error=False, description="the device's own did and secret")
 
 
-def device_role(least: HomeRole) -> Callable[..., Principal]:
-    """A dependency admitting users with at least `least` in the home of the path's device (before the body)."""
+def device_role(least: HomeRole, scope: Scope) -> Callable[..., Principal]:
+    """A dependency admitting users with at least `least` in the home of the path's device (before the body), and
+    app tokens granted the device with `scope`."""
 
-    def check(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
-        services.home.homes.device_access(principal, did, least)
+    def check(did: str, services: ServicesDep, principal: Principal = Depends(user_or_app)) -> Principal:
+        services.home.homes.device_access(principal, did, least, scope)
         return principal
 
     check.__name__ = f"device_{least.label}"
     return check
+
+
+controller = device_role(HomeRole.MEMBER, Scope.DEVICES_CONTROL)
 
 
 class SetIn(BaseModel):
@@ -59,21 +64,55 @@ def fresh_bind_code(did: str, services: ServicesDep,
 
 
 @router.get("/me/devices")
-def my_devices(services: ServicesDep, principal: Principal = Depends(user)) -> list[Any]:
-    """Every device in the caller's homes, whatever partner made it, with friendly names next to raw keys."""
-    return services.home.devices.of_user(principal)
+def my_devices(services: ServicesDep, response: Response, request: Request,
+               include: str | None = Query(None, pattern="^twin$", description="`twin`: each device's twin too"),
+               cursor: str | None = Query(None, max_length=80), limit: int = Query(100, ge=1, le=1000),
+               principal: Principal = Depends(user_or_app)) -> list[Any]:
+    """The caller's devices (an app: those granted to it), whatever partner made them, with friendly names next to
+    raw keys, in pages of `limit`: a next page is announced by `Link: <…>; rel="next"` and `Next-Cursor`.
+    `include=twin` adds each device's twin (batch state: one call, no per-device polling)."""
+    items, nxt = services.home.devices.page(principal, cursor=cursor, limit=limit, include_twin=include == "twin")
+    if nxt:
+        url = request.url.include_query_params(cursor=nxt)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+        response.headers["Next-Cursor"] = nxt
+    return items
+
+
+class DeviceSet(BaseModel):
+    """Values for one device of a batch."""
+
+    did: str = Field(max_length=40)
+    values: dict[str, Any] = Field(examples=[{"switch.on": True}])
+
+
+class SetManyIn(BaseModel):
+    """Set properties on several devices in one call."""
+
+    devices: list[DeviceSet] = Field(min_length=1, max_length=100)
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
+
+
+@router.post("/me/devices:set")
+async def set_many(body: SetManyIn, services: ServicesDep,
+                   principal: Principal = Depends(user_or_app)) -> dict[str, Any]:
+    """Set properties on several devices at once (owners and members; apps with devices:control on granted
+    devices); each device answers for itself in `results`."""
+    results = await services.home.devices.set_many(principal, [(d.did, d.values) for d in body.devices],
+                                                   timeout_s=body.timeout_s)
+    return {"results": results}
 
 
 @router.get("/me/devices/{did}")
 def my_device(did: str, services: ServicesDep,
-              principal: Principal = Depends(device_role(HomeRole.GUEST))) -> dict[str, Any]:
+              principal: Principal = Depends(device_role(HomeRole.GUEST, Scope.DEVICES_READ))) -> dict[str, Any]:
     """One device: each property's description, unit, allowed values, reported and desired value, pending flag."""
     return services.home.devices.get(principal, did)
 
 
 @router.post("/me/devices/{did}/properties")
 async def set_properties(did: str, body: SetIn, services: ServicesDep, response: Response,
-                         principal: Principal = Depends(device_role(HomeRole.MEMBER))) -> dict[str, Any]:
+                         principal: Principal = Depends(controller)) -> dict[str, Any]:
     """Set properties by name or `siid.piid` (owners and members; guests only view); waits for the device.
 
     A device that is offline: 202 `{"status": "pending", "desired"}`, delivered when it reconnects."""

@@ -9,18 +9,21 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import ServicesDep, require
-from ecohub.auth import Principal, Role
+from ecohub.auth import Principal, Role, Scope
 from ecohub.home.domain import HomeRole
 
 router = APIRouter(tags=["homes"])
 user = require(Role.USER)
+user_or_app = require(Role.USER, Role.APP)  # app tokens: the service checks their scope and grant
 
 
-def home_role(least: HomeRole) -> Callable[..., Principal]:
-    """A dependency admitting users with at least `least` in the path's home (checked before the body is read)."""
+def home_role(least: HomeRole, scope: Scope | None = None) -> Callable[..., Principal]:
+    """A dependency admitting users with at least `least` in the path's home (checked before the body is read);
+    with `scope`, app tokens granted it too."""
 
-    def check(home_id: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
-        services.home.homes.require(principal, home_id, least)
+    def check(home_id: str, services: ServicesDep,
+              principal: Principal = Depends(user_or_app if scope else user)) -> Principal:
+        services.home.homes.require(principal, home_id, least, scope)
         return principal
 
     check.__name__ = f"home_{least.label}"
@@ -28,6 +31,7 @@ def home_role(least: HomeRole) -> Callable[..., Principal]:
 
 
 guest, member, owner = home_role(HomeRole.GUEST), home_role(HomeRole.MEMBER), home_role(HomeRole.OWNER)
+reader = home_role(HomeRole.GUEST, Scope.HOMES_READ)
 
 
 class NameIn(BaseModel):
@@ -67,13 +71,13 @@ def create_home(body: NameIn, services: ServicesDep, principal: Principal = Depe
 
 
 @router.get("/homes")
-def list_homes(services: ServicesDep, principal: Principal = Depends(user)) -> list[Any]:
+def list_homes(services: ServicesDep, principal: Principal = Depends(user_or_app)) -> list[Any]:
     """Homes the caller owns or shares, with their role."""
     return services.home.homes.of_user(principal)
 
 
 @router.get("/homes/{home_id}")
-def get_home(home_id: str, services: ServicesDep, principal: Principal = Depends(guest)) -> dict[str, Any]:
+def get_home(home_id: str, services: ServicesDep, principal: Principal = Depends(reader)) -> dict[str, Any]:
     """A home with rooms and devices."""
     return services.home.homes.get(principal, home_id)
 
@@ -122,7 +126,7 @@ def claim_device(home_id: str, body: ClaimIn, services: ServicesDep,
 
 
 @router.get("/homes/{home_id}/devices")
-def home_devices(home_id: str, services: ServicesDep, principal: Principal = Depends(guest)) -> list[Any]:
+def home_devices(home_id: str, services: ServicesDep, principal: Principal = Depends(reader)) -> list[Any]:
     """The home's devices with friendly property names, units, allowed values, reported and pending values."""
     return services.home.devices.of_user(principal, home_id)
 

@@ -1,7 +1,7 @@
 """users remember the console's language (a catalogue id such as de or zh_Hans; NULL: the browser's); scenes
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01 11:00:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,401 @@
+"""Signed push to apps: webhook subscriptions per grant, a persistent delivery queue in the cell database, retries
+with exponential backoff and jitter, a dead-letter list, disabling after failing for too long, and the SSRF guard
+when a URL is saved and again before each send. Headers and signature follow Standard Webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, select, update
+
+from ecohub.apps.domain import EVENT_TYPES, backoff_s, new_webhook_secret, sign_webhook
+from ecohub.apps.grants import GrantService
+from ecohub.apps.models import AppGrant, AppGrantDevice, WebhookDelivery, WebhookSubscription
+from ecohub.apps.quota import Quotas
+from ecohub.auth import Principal, Role, Scope, check_scope
+from ecohub.bus import EventBus
+from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported
+from ecohub.errors import EcohubError, ErrorCode, Forbidden, InvalidInput, NotFound
+from ecohub.netguard import UrlPolicy
+from ecohub.store import Databases, aware, utcnow
+
+log = logging.getLogger(__name__)
+MAX_WEBHOOKS_PER_GRANT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PushPolicy:
+    """How hard the hub tries: attempts per message, backoff, and how long an endpoint may fail before it is
+    disabled (Standard Webhooks practice: days, so an outage of minutes loses nothing)."""
+
+    max_attempts: int = 12
+    base_s: float = 1.0
+    cap_s: float = 3600.0
+    disable_after_s: float = 3 * 24 * 3600.0
+    timeout_s: float = 5.0
+    batch: int = 500
+    concurrency: int = 32
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A live subscription, as the fan-out keeps it in memory."""
+
+    webhook_id: str
+    app_id: str
+    events: frozenset[str]
+
+
+class PushService:
+    """Subscriptions, the fan-out of device changes into the queue, and the delivery loop."""
+
+    def __init__(self, dbs: Databases, bus: EventBus, grants: GrantService, quotas: Quotas, *,
+                 url_policy: UrlPolicy, policy: PushPolicy | None = None) -> None:
+        self.dbs = dbs
+        self.grants = grants
+        self.quotas = quotas
+        self.url_policy = url_policy
+        self.policy = policy or PushPolicy()
+        self._targets: dict[str, dict[str, list[Target]]] = {}  # cell → did → targets
+        self._loaded_at: dict[str, float] = {}
+        self._buffer: list[tuple[str, str, str, dict[str, Any]]] = []  # (cell, did, event type, data)
+        self._wake = asyncio.Event()
+        self.delivered = 0
+        self.failed_attempts = 0
+        self.queueing = False  # set while run() drains the buffer in this process
+        self._own: httpx.AsyncClient | None = None
+        self._pools: dict[str, httpx.AsyncClient] = {}
+        bus.subscribe(PropertiesReported, self._on_props)
+        bus.subscribe(EventReported, self._on_event)
+        bus.subscribe(OnlineChanged, self._on_online)
+        grants.on_revoked.append(self.drop_grant)
+
+    # -- subscriptions --------------------------------------------------------------------------------------------
+    def subscribe(self, p: Principal, app_id: str, *, url: str, events: list[str] | None = None) -> dict[str, Any]:
+        """A webhook for the caller's grant (an app token of this app, with devices:read); the signing secret is
+        returned once. The URL must be public (checked now and before each send)."""
+        grant_id = self._grant_of(p, app_id)
+        kinds = list(events or EVENT_TYPES)
+        bad = [e for e in kinds if e not in EVENT_TYPES]
+        if bad:
+            raise InvalidInput(f"unknown event type {bad[0]!r} (known: {', '.join(EVENT_TYPES)})",
+                               code=ErrorCode.INVALID_EVENT_TYPE)
+        if len(url) > 500:
+            raise InvalidInput("a webhook URL has at most 500 characters", code=ErrorCode.UNSAFE_URL)
+        self.url_policy.check(url)
+        secret = new_webhook_secret()
+        cell = p.cell or ""
+        with self.dbs.cell_session(cell) as s:
+            live = s.scalars(select(WebhookSubscription.id).where(WebhookSubscription.grant_id == grant_id,
+                                                                  WebhookSubscription.status == "active")).all()
+            if len(live) >= MAX_WEBHOOKS_PER_GRANT:
+                raise InvalidInput(f"at most {MAX_WEBHOOKS_PER_GRANT} webhooks per grant", code=ErrorCode.INVALID_COUNT)
+            hook = WebhookSubscription(id="wh_" + secrets.token_hex(10), app_id=app_id, grant_id=grant_id, url=url,
+                                       secret=secret, events=kinds, status="active", failures=0)
+            s.add(hook)
+        self.invalidate(cell)
+        return {"webhook_id": hook.id, "url": url, "events": kinds, "status": "active", "secret": secret}
+
+    def list(self, p: Principal, app_id: str) -> builtins.list[dict[str, Any]]:
+        """The caller's grant's webhooks (never their secrets)."""
+        grant_id = self._grant_of(p, app_id)
+        with self.dbs.cell_session(p.cell or "") as s:
+            rows = s.scalars(select(WebhookSubscription).where(WebhookSubscription.grant_id == grant_id)).all()
+            return [_hook_view(h) for h in rows]
+
+    def delete(self, p: Principal, app_id: str, webhook_id: str) -> None:
+        """Remove a webhook and its queue."""
+        hook = self._hook(p, app_id, webhook_id)
+        with self.dbs.cell_session(p.cell or "") as s:
+            row = s.get(WebhookSubscription, hook["webhook_id"])
+            s.delete(row)
+        self.invalidate(p.cell or "")
+
+    def dead_letters(self, p: Principal, app_id: str, webhook_id: str, *,
+                     limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """Messages the hub gave up on (or that the daily quota refused), newest first."""
+        self._hook(p, app_id, webhook_id)
+        with self.dbs.cell_session(p.cell or "") as s:
+            rows = s.scalars(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id,
+                                                           WebhookDelivery.status == "dead")
+                             .order_by(WebhookDelivery.created_ms.desc()).limit(limit)).all()
+            return [{"message_id": r.id, "type": r.event_type, "did": r.did, "attempts": r.attempts,
+                     "last_error": r.last_error, "created_ms": r.created_ms, "payload": r.payload} for r in rows]
+
+    def enable(self, p: Principal, app_id: str, webhook_id: str) -> dict[str, Any]:
+        """Re-enable a disabled webhook (after the endpoint is fixed); its URL is checked again."""
+        hook = self._hook(p, app_id, webhook_id)
+        self.url_policy.check(hook["url"])
+        with self.dbs.cell_session(p.cell or "") as s:
+            row = s.get(WebhookSubscription, webhook_id)
+            assert row is not None
+            row.status, row.failures, row.failing_since_ms, row.disabled_at, row.disabled_reason = (
+                "active", 0, None, None, None)
+            view = _hook_view(row)
+        self.invalidate(p.cell or "")
+        return view
+
+    def _grant_of(self, p: Principal, app_id: str) -> str:
+        if p.role != Role.APP or p.app_id != app_id or not p.grant_id:
+            raise Forbidden("webhooks are managed with an access token of this app (they follow the user's grant)",
+                            code=ErrorCode.NOT_YOUR_APP)
+        check_scope(p, Scope.DEVICES_READ)
+        return p.grant_id
+
+    def _hook(self, p: Principal, app_id: str, webhook_id: str) -> dict[str, Any]:
+        grant_id = self._grant_of(p, app_id)
+        with self.dbs.cell_session(p.cell or "") as s:
+            row = s.get(WebhookSubscription, webhook_id)
+            if row is None or row.grant_id != grant_id:
+                raise NotFound(f"no webhook {webhook_id!r}", code=ErrorCode.UNKNOWN_WEBHOOK)
+            return _hook_view(row)
+
+    def drop_grant(self, cell: str, grant_id: str) -> None:
+        """A user withdrew an app's access: its webhooks stop and nothing still queued for them is sent."""
+        with self.dbs.cell_session(cell) as s:
+            hooks = list(s.scalars(select(WebhookSubscription.id).where(WebhookSubscription.grant_id == grant_id)))
+            if hooks:
+                s.execute(update(WebhookSubscription).where(WebhookSubscription.id.in_(hooks))
+                          .values(status="revoked", disabled_at=utcnow(), disabled_reason="the user withdrew access"))
+                s.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id.in_(hooks),
+                                                        WebhookDelivery.status == "pending"))
+        self.invalidate(cell)
+
+    # -- fan-out --------------------------------------------------------------------------------------------------
+    def invalidate(self, cell: str) -> None:
+        """Forget the cached subscriptions of a cell (reloaded on the next event)."""
+        self._loaded_at.pop(cell, None)
+
+    def _targets_of(self, cell: str) -> dict[str, builtins.list[Target]]:
+        if time.monotonic() - self._loaded_at.get(cell, -1e9) > 5.0:  # other processes' changes within 5 s
+            targets: dict[str, builtins.list[Target]] = defaultdict(list)
+            with self.dbs.cell_session(cell) as s:
+                for did, hook in s.execute(
+                        select(AppGrantDevice.did, WebhookSubscription)
+                        .join(WebhookSubscription, WebhookSubscription.grant_id == AppGrantDevice.grant_id)
+                        .join(AppGrant, AppGrant.id == AppGrantDevice.grant_id)
+                        .where(WebhookSubscription.status == "active", AppGrant.revoked_at.is_(None))):
+                    targets[did].append(Target(hook.id, hook.app_id, frozenset(hook.events)))
+            self._targets[cell] = dict(targets)
+            self._loaded_at[cell] = time.monotonic()
+        return self._targets.get(cell, {})
+
+    def _active(self, app_id: str) -> bool:
+        client = self.quotas.client(app_id)
+        return client is not None and client.active
+
+    def _offer(self, cell: str, did: str, kind: str, data: dict[str, Any]) -> None:
+        if not self.queueing:  # no loop in this process (the CLI, a test's services): nothing would drain it
+            return
+        self._buffer.append((cell, did, kind, data))
+        self._wake.set()
+
+    def _on_props(self, e: PropertiesReported) -> None:
+        self._offer(e.cell, e.did, "device.properties", {"did": e.did, "ts": e.ts, "properties": e.values})
+
+    def _on_event(self, e: EventReported) -> None:
+        self._offer(e.cell, e.did, "device.event", {"did": e.did, "ts": e.ts, "event": f"{e.siid}.{e.eiid}",
+                                                    "arguments": e.arguments})
+
+    def _on_online(self, e: OnlineChanged) -> None:
+        self._offer(e.cell, e.did, "device.online", {"did": e.did, "ts": e.ts, "online": e.online})
+
+    def flush(self) -> int:
+        """Write buffered device changes into the queue of every subscription that wants them; → rows queued."""
+        items, self._buffer = self._buffer, []
+        by_cell: dict[str, builtins.list[WebhookDelivery]] = defaultdict(list)
+        now = _now_ms()
+        for cell, did, kind, data in items:
+            if cell not in self.dbs.cells:
+                continue
+            for t in self._targets_of(cell).get(did, ()):
+                if kind not in t.events or not self._active(t.app_id):  # a suspended app gets nothing
+                    continue
+                ok = self.quotas.push(t.app_id)
+                by_cell[cell].append(WebhookDelivery(
+                    id="msg_" + secrets.token_hex(12), webhook_id=t.webhook_id, did=did, event_type=kind,
+                    payload={"type": kind, "timestamp": now, "data": data}, status="pending" if ok else "dead",
+                    attempts=0, next_at=now, created_ms=now, last_error=None if ok else "the app's daily push quota "
+                    "is spent"))
+        for cell, rows in by_cell.items():
+            with self.dbs.cell_session(cell) as s:
+                s.add_all(rows)
+        return sum(len(r) for r in by_cell.values())
+
+    # -- delivery -------------------------------------------------------------------------------------------------
+    def due(self, cell: str) -> builtins.list[tuple[WebhookDelivery, WebhookSubscription]]:
+        """Claim pending messages whose time has come, with their subscription (oldest first).
+
+        Each claimed row's `next_at` moves past the send's timeout (a lease), so several delivering processes
+        never send one message at the same time, and a process that dies mid-send leaves it to the next."""
+        now = _now_ms()
+        lease = now + int(self.policy.timeout_s * 2000) + 1000
+        with self.dbs.cell_session(cell) as s:
+            q = (select(WebhookDelivery, WebhookSubscription)
+                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
+                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
+                        WebhookSubscription.status == "active")
+                 .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
+            if s.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True, of=WebhookDelivery)
+            claimed = []
+            for d, h in s.execute(q).all():
+                taken = s.execute(update(WebhookDelivery).where(
+                    WebhookDelivery.id == d.id, WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_at == d.next_at).values(next_at=lease)).rowcount  # type: ignore[attr-defined]
+                if taken:
+                    claimed.append((d, h))
+            s.expunge_all()
+            return claimed
+
+    async def deliver_once(self, client: httpx.AsyncClient) -> int:
+        """One round: queue what arrived, send every due message (bounded concurrency); → messages attempted."""
+        if self._buffer:
+            await asyncio.to_thread(self.flush)
+        attempted = 0
+        gate = asyncio.Semaphore(self.policy.concurrency)
+        for cell in self.dbs.cells:
+            due = [(d, h) for d, h in await asyncio.to_thread(self.due, cell) if self._active(h.app_id)]
+            if not due:
+                continue
+            checked: dict[str, str | None] = {}
+            for _, hook in due:  # the SSRF guard again, right before sending (DNS may have changed)
+                if hook.id not in checked:
+                    try:
+                        await asyncio.to_thread(self.url_policy.check, hook.url)
+                        checked[hook.id] = None
+                    except EcohubError as err:
+                        checked[hook.id] = err.message
+
+            results = await asyncio.gather(*(self._send(client, gate, checked, d, h) for d, h in due))
+            await asyncio.to_thread(self._record, cell, due, results)
+            attempted += len(due)
+        return attempted
+
+    async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, refused: dict[str, str | None],
+                    d: WebhookDelivery, h: WebhookSubscription) -> tuple[str, str, str | None]:
+        if refused[h.id] is not None:
+            return d.id, h.id, f"refused before sending: {refused[h.id]}"
+        async with gate:
+            return d.id, h.id, await self._post(client, d, h)
+
+    def _pool(self, shared: httpx.AsyncClient, url: str) -> httpx.AsyncClient:
+        """A small connection pool per subscriber origin (one big shared pool scans all its connections on every
+        request: most of the loop's time at a few hundred pushes/s); `shared` when the caller owns the client."""
+        if shared is not self._own:
+            return shared
+        origin = url.split("/", 3)[:3]
+        key = "/".join(origin)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = httpx.AsyncClient(limits=httpx.Limits(max_connections=8,
+                                                                            max_keepalive_connections=8))
+        return pool
+
+    async def _post(self, client: httpx.AsyncClient, d: WebhookDelivery, h: WebhookSubscription) -> str | None:
+        body = json.dumps(d.payload, separators=(",", ":"), default=str).encode()
+        ts = int(time.time())
+        headers = {"content-type": "application/json", "webhook-id": d.id, "webhook-timestamp": str(ts),
+                   "webhook-signature": sign_webhook(h.secret, d.id, ts, body), "user-agent": "ecohub-webhooks/1"}
+        try:
+            r = await self._pool(client, h.url).post(h.url, content=body, headers=headers,
+                                                     timeout=self.policy.timeout_s, follow_redirects=False)
+        except httpx.HTTPError as err:
+            return f"{type(err).__name__}: {err}"[:300]
+        return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
+
+    def _record(self, cell: str, due: builtins.list[tuple[WebhookDelivery, WebhookSubscription]],
+                results: builtins.list[tuple[str, str, str | None]]) -> None:
+        now = _now_ms()
+        attempts = {d.id: d.attempts for d, _ in due}
+        ok_hooks: set[str] = set()
+        bad_hooks: set[str] = set()
+        changes: list[dict[str, Any]] = []
+        for msg_id, hook_id, error in results:
+            n = attempts[msg_id] + 1
+            if error is None:
+                changes.append({"id": msg_id, "status": "delivered", "attempts": n, "delivered_ms": now,
+                                "last_error": None})
+                ok_hooks.add(hook_id)
+                self.delivered += 1
+                continue
+            self.failed_attempts += 1
+            bad_hooks.add(hook_id)
+            wait_ms = int(1000 * backoff_s(n, base=self.policy.base_s, cap=self.policy.cap_s))
+            changes.append({"id": msg_id, "status": "dead" if n >= self.policy.max_attempts else "pending",
+                            "attempts": n, "next_at": now + wait_ms, "last_error": error})
+        with self.dbs.cell_session(cell) as s:
+            for keys in ({"id", "status", "attempts", "delivered_ms", "last_error"},
+                         {"id", "status", "attempts", "next_at", "last_error"}):
+                rows = [c for c in changes if set(c) == keys]
+                if rows:  # one executemany per shape: a bulk UPDATE by primary key
+                    s.execute(update(WebhookDelivery), rows)
+            for hook_id in ok_hooks:
+                s.execute(update(WebhookSubscription).where(WebhookSubscription.id == hook_id)
+                          .values(failures=0, failing_since_ms=None))
+            for hook_id in bad_hooks - ok_hooks:
+                hook = s.get(WebhookSubscription, hook_id)
+                if hook is None:
+                    continue
+                hook.failures += 1
+                hook.failing_since_ms = hook.failing_since_ms or now
+                if now - hook.failing_since_ms >= self.policy.disable_after_s * 1000:
+                    hook.status, hook.disabled_reason = "disabled", "failing for too long"
+                    hook.disabled_at = utcnow()
+                    s.execute(update(WebhookDelivery).where(WebhookDelivery.webhook_id == hook_id,
+                                                            WebhookDelivery.status == "pending")
+                              .values(status="dead", last_error="the webhook was disabled"))
+                    self.invalidate(cell)
+
+    async def _close_pools(self) -> None:
+        pools, self._pools, self._own = list(self._pools.values()), {}, None
+        for pool in pools:
+            await pool.aclose()
+
+    async def run(self, *, idle_s: float = 0.2, deliver: bool = True) -> None:
+        """The delivery loop (the hub process): queue, send, retry, until cancelled; survives restarts because the
+        queue is in the database. `deliver=False` (ingest worker processes) only queues what this process ingested:
+        one process sends."""
+        self.queueing = True
+        try:
+            await self._loop(idle_s, deliver)
+        finally:
+            self.queueing = False
+
+    async def _loop(self, idle_s: float, deliver: bool) -> None:
+        async with httpx.AsyncClient() as client, contextlib.AsyncExitStack() as pools:
+            self._own = client
+            pools.push_async_callback(self._close_pools)
+            while True:
+                try:
+                    if deliver:
+                        attempted = await self.deliver_once(client)
+                    else:
+                        attempted = await asyncio.to_thread(self.flush) if self._buffer else 0
+                except Exception:  # a failing round is logged and retried, never the end of push
+                    log.exception("webhook delivery round failed")
+                    attempted = 0
+                if not attempted:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=idle_s)
+
+
+def _hook_view(h: WebhookSubscription) -> dict[str, Any]:
+    return {"webhook_id": h.id, "url": h.url, "events": list(h.events), "status": h.status, "failures": h.failures,
+            "created_at": aware(h.created_at).isoformat() if h.created_at else None,
+            "disabled_reason": h.disabled_reason}
