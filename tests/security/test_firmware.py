@@ -13,10 +13,13 @@ import pytest
 
 from ecohub.bootstrap import Services
 from ecohub.settings import OtaSettings, Settings
+from ecohub.store import now_ms
 from tests.helpers import eventually
 from tests.ota.conftest import Vendor
 from tests.ota.conftest import vendor_for as vendor_for  # the OTA vendor fixture, shared
 from tests.security.conftest import Receiver
+
+DAY = 86_400_000
 
 
 @pytest.fixture
@@ -101,3 +104,35 @@ async def test_vulnerable_firmware_is_found_alerted_and_resolved_by_an_ota_campa
     async with httpx.AsyncClient(base_url=url, headers={"Origin": url}) as browser:
         await browser.post("/console/login", data={"token": operator_token}, follow_redirects=False)
         assert "open critical security finding" not in (await browser.get("/console/")).text
+
+
+async def test_never_updated_counts_the_devices_reports_and_completed_ota_updates(
+        api: httpx.AsyncClient, hub: Services, vendor: Vendor) -> None:
+    devs = await vendor.fleet(2, version="1.0.0")
+    await eventually(lambda: set(hub.twin.firmware_versions("eu", [d.did for d in devs]).values()) == {"1.0.0"})
+    svc = hub.security.service
+    start = now_ms()
+    svc.audit(now=start)  # the audit first sees both on 1.0.0
+    svc.audit(now=start + 200 * DAY)
+    assert await _findings(api, kind="firmware.never_updated") == []  # not yet past never_updated_days (365)
+    svc.audit(now=start + 400 * DAY)
+    found = await _findings(api, kind="firmware.never_updated", status="open")
+    assert {f["subject"]: (f["severity"], f["detail"]["firmware_version"], f["detail"]["days"]) for f in found} == \
+        {d.did: ("low", "1.0.0", 400) for d in devs}
+
+    # an update to 2.0.0 and a rollback to 1.0.0, both by OTA campaigns between two audits: the audit sees 1.0.0
+    # before and after, yet the devices did update — the completed campaigns say so
+    vendor.image("1.0.0")
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    assert r.status_code == 201, r.text
+    await eventually(lambda: _campaign_done(api, r.json()["campaign_id"]), timeout=30)
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "1.0.0", "stages": [100],
+                                                      "rollback": True})
+    assert r.status_code == 201, r.text
+    await eventually(lambda: _campaign_done(api, r.json()["campaign_id"]), timeout=30)
+    assert [d.firmware_version for d in devs] == ["1.0.0", "1.0.0"]
+    summary = svc.audit(now=start + 401 * DAY)
+    assert summary["resolved"] >= 2
+    assert await _findings(api, kind="firmware.never_updated", status="open") == []
+    assert set(hub.campaigns.last_updates("eu", [d.did for d in devs])) == {d.did for d in devs}
