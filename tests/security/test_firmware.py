@@ -91,7 +91,9 @@ async def test_vulnerable_firmware_is_found_alerted_and_resolved_by_an_ota_campa
     vendor.image("2.0.0")
     r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
     assert r.status_code == 201, r.text
-    await eventually(lambda: _campaign_done(api, r.json()["campaign_id"]), timeout=30)
+    body = await eventually(lambda: _campaign_done(api, r.json()["campaign_id"]), timeout=30)
+    assert {d["did"]: d["state"] for d in body["devices"]} == {dev.did: "done", other.did: "done"}, body
+    await eventually(lambda: hub.twin.firmware_versions("eu", [dev.did])[dev.did] == "2.0.0")
     assert dev.firmware_version == "2.0.0"
     twin = (await api.get(f"/api/v1/devices/{dev.did}/twin")).json()
     assert twin["firmware_version"] == "2.0.0"
@@ -136,3 +138,23 @@ async def test_never_updated_counts_the_devices_reports_and_completed_ota_update
     assert summary["resolved"] >= 2
     assert await _findings(api, kind="firmware.never_updated", status="open") == []
     assert set(hub.campaigns.last_updates("eu", [d.did for d in devs])) == {d.did for d in devs}
+
+
+async def test_a_version_the_device_reports_on_reconnecting_counts_as_an_update(
+        api: httpx.AsyncClient, hub: Services, vendor: Vendor) -> None:
+    """Updated outside a campaign (the vendor's app, a cable): the audit sees the twin's version change."""
+    creds = vendor.provision(1)[0]
+    dev = vendor.device(creds, version="1.0.0")
+    await dev.connect()
+    await eventually(lambda: hub.twin.firmware_versions("eu", [dev.did])[dev.did] == "1.0.0")
+    svc = hub.security.service
+    start = now_ms()
+    svc.audit(now=start)
+    await dev.disconnect()
+    again = vendor.device(creds, version="1.0.1")
+    await again.connect()
+    await eventually(lambda: hub.twin.firmware_versions("eu", [dev.did])[dev.did] == "1.0.1")
+    svc.audit(now=start + DAY)
+    svc.audit(now=start + 400 * DAY)
+    assert await _findings(api, kind="firmware.never_updated") == []
+    assert hub.campaigns.last_updates("eu", [dev.did]) == {}  # no campaign: the twin's report was the signal
