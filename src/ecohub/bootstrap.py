@@ -212,6 +212,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     campaigns = CampaignService(dbs, bus, products=products, devices=devices, twin=twin, firmware=firmware,
                                 token_key=hashlib.sha256(b"ota-download:" + settings.secret_key.encode()).digest(),
                                 offer_retry_s=settings.ota.offer_retry_s)
+    security.service.updates = campaigns.last_updates  # "never updated" counts completed OTA updates (siblings)
     return Services(
         settings=settings,
         dbs=dbs,

@@ -303,3 +303,49 @@ async def test_expired_evidence_suspends_listings_in_the_hubs_maintenance_round(
     finally:
         services.close()
 
+
+
+def test_console_accepts_and_revokes_evidence(services: Services) -> None:
+    """The brand decides on evidence from the product page: a partner's pending submission is accepted, a piece of
+    evidence is revoked with a reason (its listing leaves sale); a cross-site form post is refused."""
+    _on_sale(services)
+    ce = next(e for e in services.certification.evidence.list(MODEL) if e["regime"] == "CE-RED")
+    pending = services.certification.evidence.add(
+        MODEL, market="DE", regime="EU-ROHS", issuer="Partner Lab", number="ROHS-P-7", valid_until="2031-06-30",
+        file_name="rohs.pdf", content=b"%PDF-1.4 partner rohs", caller=ACME)
+    assert pending["status"] == "pending"
+    token = str(services.tokens.create(role="operator")["token"])
+    base = f"/console/products/{MODEL}/evidence"
+    with TestClient(create_app(services)) as c:
+        c.cookies.set(COOKIE, token)
+        html = c.get(f"/console/products/{MODEL}").text
+        assert f'action="{base}/{pending["id"]}/accept"' in html and f'action="{base}/{ce["id"]}/revoke"' in html
+        assert f'action="{base}/{ce["id"]}/accept"' not in html  # accepted already: only revocable
+        r = c.post(f"{base}/{pending['id']}/accept", headers={"Origin": "https://evil.example"},
+                   follow_redirects=False)
+        assert r.status_code == 403
+        assert services.certification.evidence.get(pending["id"])["status"] == "pending"
+        r = c.post(f"{base}/{pending['id']}/accept", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/console/products/{MODEL}#ev-h"
+        accepted = services.certification.evidence.get(pending["id"])
+        assert accepted["status"] == "accepted" and accepted["decided_by"].startswith("operator:")
+        assert accepted["valid"] and accepted["added_by"] != accepted["decided_by"]
+        r = c.post(f"{base}/{ce['id']}/revoke", data={"reason": "  "}, follow_redirects=False)
+        assert r.status_code == 422 and "reason" in r.text
+        assert services.certification.evidence.get(ce["id"])["status"] == "accepted"
+        r = c.post(f"{base}/{ce['id']}/revoke", data={"reason": "withdrawn by TÜV"}, follow_redirects=False)
+        assert r.status_code == 303
+        assert services.certification.evidence.get(ce["id"])["reason"] == "withdrawn by TÜV"
+        assert _availability(services)["DE"][0] == "suspended"
+        html = c.get(f"/console/products/{MODEL}").text
+        assert "withdrawn by TÜV" in html and f'action="{base}/{ce["id"]}/revoke"' not in html
+        c.cookies.set("ecohub_lang", "de")
+        assert "Widerrufen" in c.get(f"/console/products/{MODEL}").text  # the buttons speak the console's languages
+        assert c.post(f"{base}/{ce['id']}/revoke", data={"reason": "again"}).status_code == 409
+        assert c.post(f"{base}/{ce['id']}/approve").status_code == 404
+    partner = str(services.tokens.create(role="partner", partner_id="acme")["token"])
+    with TestClient(create_app(services)) as c:
+        c.cookies.set(COOKIE, partner)
+        r = c.post(f"{base}/{pending['id']}/revoke", data={"reason": "mine"}, follow_redirects=False)
+        assert r.status_code == 403, r.status_code  # the partner's console session may not decide
+        assert services.certification.evidence.get(pending["id"])["status"] == "accepted"

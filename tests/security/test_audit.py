@@ -186,8 +186,8 @@ async def test_suppressed_stays_suppressed_and_only_the_operator_sees_findings(
 async def test_a_new_critical_finding_shows_a_banner_and_reaches_the_webhook_once(
         api: httpx.AsyncClient, hub: Services, plug_model: str, receiver: Receiver, operator_token: str) -> None:
     creds = hub.devices.provision(model=plug_model)[0]
-    # the registry is data: a critical check that holds for this device (the firmware checks need a twin with
-    # `firmware_version`, which OTA adds)
+    # the registry is data: a critical check that holds for this device (test_firmware.py raises the real critical
+    # one, firmware.vulnerable, on a simulated device)
     hub.security.service.checks += (Check("test.critical", Severity.CRITICAL, "a critical condition", "device",
                                           lambda f: [Hit(creds.did, {"why": "test"}, "eu")]),)
     url = hub.runtime.http_url

@@ -1,5 +1,6 @@
 """The checks are pure functions of the gathered facts: each fires exactly past its threshold (the firmware checks
-read the twin's `firmware_version`, which OTA reports; here their facts are given)."""
+read the twin's `firmware_version`, which OTA reports; here their facts are given — tests/security/test_firmware.py
+runs them on real devices and campaigns)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def test_never_updated_only_past_the_limit_on_the_first_version() -> None:
     old, young = NOW - 400 * DAY, NOW - 10 * DAY
     devices = [DeviceFacts("eu-01", "eu", "m", "1.0", ("1.0", old)),
                DeviceFacts("eu-02", "eu", "m", "1.0", ("1.0", young)),
-               DeviceFacts("eu-03", "eu", "m", "2.0", None), DeviceFacts("eu-04", "eu", "m", None, None)]
+               DeviceFacts("eu-03", "eu", "m", "2.0", None), DeviceFacts("eu-04", "eu", "m", None, None),
+               DeviceFacts("eu-05", "eu", "m", "1.0", ("1.0", old), NOW - 30 * DAY)]  # an OTA update completed
     assert set(_run("firmware.never_updated", _facts(devices=devices))) == {"eu-01"}
 
 

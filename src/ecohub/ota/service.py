@@ -495,6 +495,18 @@ class CampaignService:
                     {UpdateState.PENDING, UpdateState.OFFERED, UpdateState.DOWNLOADING}))
         return offers
 
+    def last_updates(self, cell: str, dids: list[str]) -> dict[str, int]:
+        """When an OTA update last completed for each of `dids` that had one (ms; a done update the device reverted
+        is failed, not counted) — the security audit's signal that a device does get updates."""
+        out: dict[str, int] = {}
+        with self.dbs.cell_session(cell) as s:
+            for i in range(0, len(dids), 5000):
+                out.update({d: int(ms) for d, ms in s.execute(
+                    select(DeviceUpdate.did, func.max(DeviceUpdate.updated_ms))
+                    .where(DeviceUpdate.did.in_(dids[i:i + 5000]), DeviceUpdate.state == UpdateState.DONE)
+                    .group_by(DeviceUpdate.did))})
+        return out
+
     def _set_row(self, cell: str, campaign_id: int, did: str, **values: Any) -> None:
         with self.dbs.cell_session(cell) as s:
             s.execute(update(DeviceUpdate).where(DeviceUpdate.campaign_id == campaign_id, DeviceUpdate.did == did)

@@ -69,10 +69,11 @@ def declaration_missing_or_expired(f: Facts) -> Iterator[Hit]:
 
 
 def firmware_never_updated(f: Facts) -> Iterator[Hit]:
-    """Devices still on the first firmware version the audit saw them report, for longer than the limit."""
+    """Devices still on the first firmware version the audit saw them report, for longer than the limit, for which
+    no OTA campaign ever completed an update (a device updated and rolled back between two audits did update)."""
     limit_ms = f.thresholds.never_updated_days * DAY_MS
     for d in f.devices:
-        if d.firmware_version is None or d.first_firmware is None:
+        if d.firmware_version is None or d.first_firmware is None or d.last_update_ms is not None:
             continue
         version, since = d.first_firmware
         if version == d.firmware_version and f.now_ms - since >= limit_ms:

@@ -52,6 +52,7 @@ class DeviceFacts:
     model: str
     firmware_version: str | None = None  # the twin's `firmware_version`, when the device reports one
     first_firmware: tuple[str, int] | None = None  # (version, first seen ms) as the audit first recorded it
+    last_update_ms: int | None = None  # when an OTA campaign last completed an update of this device
 
 
 @dataclass(frozen=True, slots=True)

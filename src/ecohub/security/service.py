@@ -65,6 +65,7 @@ class SecurityService:
     def __init__(self, dbs: Databases, *, devices: DeviceService, products: ProductService, twin: TwinService,
                  declarations: Callable[[], dict[str, dict[str, Any]]], audit_log: AuditLog, bus: EventBus,
                  thresholds: Thresholds, default_cell: str, notifier: WebhookNotifier,
+                 updates: Callable[[str, list[str]], dict[str, int]] = lambda cell, dids: {},
                  checks: Sequence[Check] = CHECKS) -> None:
         self.dbs = dbs
         self.devices = devices
@@ -76,6 +77,7 @@ class SecurityService:
         self.thresholds = thresholds
         self.default_cell = default_cell
         self.notifier = notifier
+        self.updates = updates  # (cell, dids) → did → when an OTA update last completed for it (ms)
         self.checks = tuple(checks)
 
     def _cell(self, did: str) -> str:
@@ -126,9 +128,14 @@ class SecurityService:
             infos = [d for d in self.devices.list(cell=cell, limit=10**9) if d.status == "active"]
             for d in infos:
                 per_model[d.model] += 1
-            firmware = {d.did: self._firmware(cell, d.did) for d in infos}
+            dids = [d.did for d in infos]
+            # one query per cell for every version (not a twin read per device, which opens every property)
+            firmware = {d: (str(v) if v not in (None, "") else None)
+                        for d, v in self.twin.firmware_versions(cell, dids).items()}
             seen = self._track_firmware(cell, firmware, now)
-            facts.devices += [DeviceFacts(d.did, cell, d.model, firmware[d.did], seen.get(d.did)) for d in infos]
+            updated = self.updates(cell, dids) if dids else {}
+            facts.devices += [DeviceFacts(d.did, cell, d.model, firmware[d.did], seen.get(d.did), updated.get(d.did))
+                              for d in infos]
             facts.message_counts.update(self.devices.message_counts(cell, since_ms=now - int(t.rate_window_s * 1000)))
             with self.dbs.cell_session(cell) as s:
                 facts.auth_failures.update(_failures(s, now - int(t.auth_window_s * 1000)))
@@ -142,13 +149,6 @@ class SecurityService:
         with self.dbs.cell_session(self.default_cell) as s:
             facts.vulnerable = {(v.model, v.version): v.reason for v in s.scalars(select(VulnerableFirmware))}
         return facts
-
-    def _firmware(self, cell: str, did: str) -> str | None:
-        # the twin's `firmware_version` (reported by the device when it connects), when it has one
-        value = self.twin.get(cell, did).get("firmware_version")
-        if isinstance(value, dict):
-            value = value.get("value")
-        return str(value) if value not in (None, "") else None
 
     def _track_firmware(self, cell: str, firmware: dict[str, str | None], now: int) -> dict[str, tuple[str, int]]:
         """Remember the first version each device reported and when its version last changed; → did → (first

@@ -168,6 +168,20 @@ def decide_design(model: str, version: int, decision: str, request: Request, ser
     return RedirectResponse(f"/console/products/{model}#designs", status_code=303)
 
 
+@router.post("/products/{model}/evidence/{evidence_id}/{decision}")
+def decide_evidence(model: str, evidence_id: int, decision: str, services: ServicesDep, reason: str = Form(""),
+                    principal: Principal = Depends(operator_only)) -> Response:
+    """The brand accepts a partner's submitted evidence or revokes a piece of evidence (with a reason) from the
+    product page, like the API; the listings that relied on revoked evidence leave sale."""
+    if decision == "accept":
+        services.certification.evidence.accept(evidence_id, model=model, caller=principal)
+    elif decision == "revoke":
+        services.certification.evidence.revoke(evidence_id, reason=reason, model=model, caller=principal)
+    else:
+        raise NotFound(f"no decision {decision!r}", code=ErrorCode.NOT_FOUND)
+    return RedirectResponse(f"/console/products/{model}#ev-h", status_code=303)
+
+
 @router.get("/markets", response_class=HTMLResponse)
 def markets(request: Request, services: ServicesDep, q: str = "", region: str = "", sort: str = "code",
             principal: Principal = Depends(operator_only)) -> HTMLResponse:
