@@ -131,9 +131,15 @@ class DeviceShareIn(BaseModel):
     expires_at: datetime | None = Field(default=None, examples=["2027-01-01T00:00:00Z"])
 
 
+def device_owner(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
+    """A dependency admitting only the owner of the device's home (checked before the body is read)."""
+    services.home.homes.device_access(principal, did, HomeRole.OWNER)
+    return principal
+
+
 @router.post("/me/devices/{did}/shares", status_code=201)
 def share_device(did: str, body: DeviceShareIn, services: ServicesDep,
-                 principal: Principal = Depends(user)) -> dict[str, Any]:
+                 principal: Principal = Depends(device_owner)) -> dict[str, Any]:
     """Share one device (owner of its home). The answer is the same whether or not the address has an account (no
     account enumeration): the share is pending until an account of your region with that e-mail uses it."""
     return services.home.homes.share_device(principal, did, email=body.email, role=body.role,
