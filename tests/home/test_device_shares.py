@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from datetime import timedelta
 
 import httpx
@@ -11,7 +14,7 @@ from ecohub.sdk.device import Device
 from ecohub.store import utcnow
 from tests.conftest import load_spec
 from tests.helpers import eventually
-from tests.home.conftest import asignup
+from tests.home.conftest import PASSWORD, asignup
 
 
 async def _setup(hub: Services, http: httpx.AsyncClient, model: str) -> tuple[dict[str, str], dict[str, str], str,
@@ -155,3 +158,34 @@ async def test_refusals_and_a_uniform_answer_for_unknown_addresses(hub: Services
         # an unknown share id
         r = await http.delete(f"{url}/nope", headers=ann)
         assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_share"
+
+
+async def test_export_shows_shares_and_erasure_of_either_person_ends_them(hub: Services, plug_model: str) -> None:
+    pw = {"X-Password": PASSWORD}
+    async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
+        ann, bea, _, did, _ = await _setup(hub, http, plug_model)
+        cid = dict((await asignup(http, "cid@example.org"))["headers"])
+        for email in ("bea@example.org", "cid@example.org"):
+            r = await http.post(f"/api/v1/me/devices/{did}/shares", headers=ann, json={"email": email, "role": "guest"})
+            assert r.status_code == 201
+        assert (await http.get(f"/api/v1/devices/{did}/twin", headers=bea)).status_code == 200
+
+        # the sharer's export: the shares they made, with the addresses they typed; the invitee's: no address
+        r = await http.get("/api/v1/privacy/export", headers={**ann, **pw})
+        made = json.loads(zipfile.ZipFile(io.BytesIO(r.content)).read("device_shares.json"))
+        assert sorted(s["email"] for s in made) == ["bea@example.org", "cid@example.org"]
+        r = await http.get("/api/v1/privacy/export", headers={**bea, **pw})
+        got = json.loads(zipfile.ZipFile(io.BytesIO(r.content)).read("device_shares.json"))
+        assert [(s["did"], s["email"]) for s in got] == [(did, "(shared with you)")]
+        assert "ann@example.org" not in json.dumps(got).lower()  # nothing of the sharer's address book
+
+        # the invitee's erasure deletes her share; the owner's erasure ends every other
+        r = await http.request("DELETE", "/api/v1/privacy/me", headers={**bea, **pw})
+        assert r.status_code == 202, r.text
+        left = (await http.get(f"/api/v1/me/devices/{did}/shares", headers=ann)).json()
+        assert [s["email"] for s in left] == ["cid@example.org"]
+        assert (await http.get(f"/api/v1/devices/{did}/twin", headers=cid)).status_code == 200
+        r = await http.request("DELETE", "/api/v1/privacy/me", headers={**ann, **pw})
+        assert r.status_code == 202, r.text
+        assert (await http.get(f"/api/v1/devices/{did}/twin", headers=cid)).status_code == 404
+        assert (await http.get("/api/v1/me/devices", headers=cid)).json() == []

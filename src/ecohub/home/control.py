@@ -92,7 +92,8 @@ class UserDeviceService:
             # a shared device shows nothing of the owner's home; `share_id` lets the invitee leave the share
             "home_id": access.home_id if access.share_id is None else None,
             "room_id": access.room_id, "shared": access.share_id is not None, "share_id": access.share_id,
-            "model": info.model, "product": product.name, "category": product.category, "partner_id": info.partner_id, "online": twin["online"], "version": twin["version"],
+            "model": info.model, "product": product.name, "category": product.category, "partner_id": info.partner_id,
+            "online": twin["online"], "version": twin["version"],
         }
         spec = self.products.compiled(info.model).spec
         props = []
