@@ -189,3 +189,21 @@ async def test_export_shows_shares_and_erasure_of_either_person_ends_them(hub: S
         assert r.status_code == 202, r.text
         assert (await http.get(f"/api/v1/devices/{did}/twin", headers=cid)).status_code == 404
         assert (await http.get("/api/v1/me/devices", headers=cid)).json() == []
+
+
+async def test_a_member_share_lifts_a_home_guest_for_that_one_device(hub: Services, plug_model: str) -> None:
+    async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
+        ann, bea, home, did, _ = await _setup(hub, http, plug_model)
+        r = await http.post(f"/api/v1/homes/{home}/members", headers=ann,
+                            json={"email": "bea@example.org", "role": "guest"})
+        assert r.status_code == 201
+        body = {"values": {"switch.on": True}, "timeout_s": 0.3}
+        r = await http.post(f"/api/v1/me/devices/{did}/properties", json=body, headers=bea)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "home_role"
+        await http.post(f"/api/v1/me/devices/{did}/shares", headers=ann,
+                        json={"email": "bea@example.org", "role": "member"})
+        r = await http.post(f"/api/v1/me/devices/{did}/properties", json=body, headers=bea)
+        # let through to the device, which never connected in this test: the command times out (not a refusal)
+        assert r.status_code == 504 and r.json()["error"]["code"] == "command_timeout", r.text
+        # listed once, under the home (the home's view wins in the listing)
+        assert [d["did"] for d in (await http.get("/api/v1/me/devices", headers=bea)).json()] == [did]

@@ -278,12 +278,15 @@ class HomeService:
             raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE)
         try:
             role = self.require(p, b.home_id, least, scope)
-        except NotFound:
-            # not in one of the caller's homes: a share of this one device is the only other way in
+        except (NotFound, Forbidden) as err:
+            # not in one of the caller's homes (or too low a role there): a share of this one device is the only
+            # other way in
             with self.dbs.cell_session(cell) as s:
                 share = self._shares_of(s, p, did)
                 found = share[0] if share else None
                 share_id, role_label = (found.id, found.role) if found else (None, "")
+            if share_id is None and isinstance(err, Forbidden):
+                raise
             if share_id is None:
                 raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE) from None
             role = HomeRole[role_label.upper()]
