@@ -221,6 +221,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_WEBHOOK = "unknown_webhook"
     NOT_YOUR_APP = "not_your_app"
     DEVICE_NOT_GRANTABLE = "device_not_grantable"
+    UNKNOWN_SHARE = "unknown_share"
+    SHARE_ROLE = "share_role"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

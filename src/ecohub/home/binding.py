@@ -18,7 +18,7 @@ from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceBound, DeviceUnbound
 from ecohub.home.homes import HomeService, check_name
-from ecohub.home.models import BindCode, Binding
+from ecohub.home.models import BindCode, Binding, DeviceShare
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases, aware, now_ms, utcnow
 from ecohub.twin.service import TwinService
@@ -134,6 +134,7 @@ class BindingService:
                 s.delete(b)
                 DeviceService.mark_bound(s, b.did, False)
             s.execute(delete(BindCode).where(BindCode.did.in_(list(dids)), BindCode.used_at.is_(None)))
+            s.execute(delete(DeviceShare).where(DeviceShare.did.in_(list(dids))))  # shares end with the binding
         for did, home_id in released:
             creds = self.devices.reset_credentials(did)
             self.bus.publish([DeviceUnbound(did, creds.cell, home_id)])
@@ -151,6 +152,7 @@ class BindingService:
             TwinService.drop_undelivered(s, did)  # the old owner's pending wishes never reach the next owner
             # codes issued under the old credentials die with them; used ones stay so a reuse is named as such
             s.execute(delete(BindCode).where(BindCode.did == did, BindCode.used_at.is_(None)))
+            s.execute(delete(DeviceShare).where(DeviceShare.did == did))  # its shares end with the binding
         creds = self.devices.reset_credentials(did)
         self.bus.publish([DeviceUnbound(did, creds.cell, home_id)])
         return {"did": did, "secret": creds.secret, "bind_code": creds.bind_code,

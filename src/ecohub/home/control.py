@@ -88,9 +88,12 @@ class UserDeviceService:
         product = self.products.get(info.model)
         twin = self.twin_of(access)
         out: dict[str, Any] = {
-            "did": access.did, "name": name, "home_id": access.home_id, "room_id": access.room_id,
-            "role": access.role.label, "model": info.model, "product": product.name, "category": product.category,
-            "partner_id": info.partner_id, "online": twin["online"], "version": twin["version"],
+            "did": access.did, "name": name, "role": access.role.label,
+            # a shared device shows nothing of the owner's home; `share_id` lets the invitee leave the share
+            "home_id": access.home_id if access.share_id is None else None,
+            "room_id": access.room_id, "shared": access.share_id is not None, "share_id": access.share_id,
+            "model": info.model, "product": product.name, "category": product.category, "partner_id": info.partner_id,
+            "online": twin["online"], "version": twin["version"],
         }
         spec = self.products.compiled(info.model).spec
         props = []

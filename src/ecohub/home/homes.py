@@ -16,7 +16,7 @@ from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.home.accounts import AccountService
 from ecohub.home.domain import HomeRole
 from ecohub.home.events import MembershipEnded
-from ecohub.home.models import Binding, Home, HomeMember, Room
+from ecohub.home.models import Binding, DeviceShare, Home, HomeMember, Room, User
 from ecohub.privacy.sealing import PayloadSealer, name_aad
 from ecohub.region.domain import cell_of_did
 from ecohub.store import Databases, aware, utcnow
@@ -50,6 +50,7 @@ class DeviceAccess:
     role: HomeRole
     since_ms: int
     room_id: str | None
+    share_id: str | None = None  # set when the access comes from a device share, not from a home
 
 
 class HomeService:
@@ -277,10 +278,47 @@ class HomeService:
             raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE)
         try:
             role = self.require(p, b.home_id, least, scope)
-        except NotFound:
-            raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE) from None
+        except (NotFound, Forbidden) as err:
+            # not in one of the caller's homes (or too low a role there): a share of this one device is the only
+            # other way in
+            with self.dbs.cell_session(cell) as s:
+                share = self._shares_of(s, p, did)
+                found = share[0] if share else None
+                share_id, role_label = (found.id, found.role) if found else (None, "")
+            if share_id is None and isinstance(err, Forbidden):
+                raise
+            if share_id is None:
+                raise NotFound(f"no device {did} in your homes", code=ErrorCode.UNKNOWN_DEVICE) from None
+            role = HomeRole[role_label.upper()]
+            if role < least:
+                raise Forbidden(f"this needs a {least.label} share of the device; yours is {role.label}",
+                                code=ErrorCode.SHARE_ROLE) from None
+            self._audit_app(p, cell, scope, did)
+            return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, None, share_id)
         self._audit_app(p, cell, scope, did)
         return DeviceAccess(did, cell, b.home_id, role, b.bound_ms, b.room_id)
+
+    @staticmethod
+    def _shares_of(s: Any, p: Principal, did: str | None = None) -> list[DeviceShare]:
+        """The caller's live device shares (one device or all): addressed to their account or, still pending, to
+        their e-mail; unexpired; and whose sharer still owns the home the device is bound to. A pending share is
+        claimed (its user id set) on first use, so it survives a later change of the invitee's e-mail."""
+        user = s.get(User, p.subject)
+        if user is None:
+            return []
+        q = (select(DeviceShare).join(Binding, Binding.did == DeviceShare.did)
+             .join(Home, Home.id == Binding.home_id)
+             .where(Home.owner_id == DeviceShare.owner_id,
+                    or_(DeviceShare.user_id == p.subject,
+                        (DeviceShare.user_id.is_(None)) & (DeviceShare.email_hash == user.email_hash)),
+                    or_(DeviceShare.expires_at.is_(None), DeviceShare.expires_at > utcnow())))
+        if did is not None:
+            q = q.where(DeviceShare.did == did)
+        rows = list(s.scalars(q.order_by(DeviceShare.created_at)))
+        for r in rows:
+            if r.user_id is None:
+                r.user_id = p.subject
+        return rows
 
     def accessible_devices(self, p: Principal, home_id: str | None = None,
                            scope: Scope | None = None) -> list[DeviceAccess]:
@@ -291,10 +329,104 @@ class HomeService:
             if home_id is not None and not roles:
                 raise NotFound(f"no home {home_id}", code=ErrorCode.UNKNOWN_HOME)
             rows = s.scalars(select(Binding).where(Binding.home_id.in_(list(roles))).order_by(Binding.bound_ms)).all()
+            out = [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id) for b in rows]
+            if home_id is None:  # all of the caller's devices: those shared with them too ("shared with me")
+                mine = {a.did for a in out}
+                for share in self._shares_of(s, p):
+                    b = s.get(Binding, share.did)
+                    if b is not None and share.did not in mine:
+                        mine.add(share.did)
+                        out.append(DeviceAccess(b.did, cell, b.home_id, HomeRole[share.role.upper()], b.bound_ms,
+                                                None, share.id))
         if p.role == Role.APP:
-            rows = [b for b in rows if b.did in p.dids]
-            self._audit_app(p, cell, scope, p.subject, devices=len(rows))
-        return [DeviceAccess(b.did, cell, b.home_id, roles[b.home_id], b.bound_ms, b.room_id) for b in rows]
+            out = [a for a in out if a.did in p.dids]
+            self._audit_app(p, cell, scope, p.subject, devices=len(out))
+        return out
+
+    # -- device shares ------------------------------------------------------------------------------------------
+    def share_device(self, p: Principal, did: str, *, email: str, role: str,
+                     expires_at: datetime | None = None) -> dict[str, Any]:
+        """Share one device (its home's owner) with a person by e-mail as member (control) or guest (view),
+        optionally until `expires_at`. The answer is the same whether or not an account has that address (no
+        account enumeration): a share to an address without an account of this cell stays pending and takes
+        effect when such an account signs in. Sharing again with the same address replaces role and expiry."""
+        access = self.device_access(p, did, HomeRole.OWNER)
+        if access.share_id is not None:
+            raise Forbidden("only the owner of the device's home shares it", code=ErrorCode.HOME_ROLE)
+        r = HomeRole.parse(role)
+        if expires_at is not None:
+            expires_at = aware(expires_at)
+            if not utcnow() + timedelta(seconds=60) <= expires_at <= utcnow() + timedelta(seconds=MAX_SHARE_S):
+                raise InvalidInput("expires_at must be at least a minute and at most ten years ahead",
+                                   code=ErrorCode.INVALID_EXPIRY)
+        email_hash = self.accounts.emails.lookup_hash(email)  # InvalidInput when it is not an address
+        cell = access.cell
+        with self.dbs.cell_session(cell) as s:
+            me = s.get(User, p.subject)
+            if me is not None and me.email_hash == email_hash:
+                raise InvalidInput("you cannot share a device with yourself", code=ErrorCode.SHARE_WITH_SELF)
+            row = s.scalar(select(DeviceShare).where(DeviceShare.did == did, DeviceShare.email_hash == email_hash))
+            if row is None:
+                row = DeviceShare(id=secrets.token_hex(8), did=did, owner_id=p.subject, email_hash=email_hash,
+                                  email="", role=r.label, expires_at=expires_at)
+                row.email = self.sealer.seal_text(s, cell, p.subject, email.strip().lower(),
+                                                  name_aad("device_shares", row.id))
+                invitee = s.scalar(select(User.id).where(User.email_hash == email_hash))
+                row.user_id = invitee
+                s.add(row)
+                s.flush()
+            else:
+                row.owner_id, row.role, row.expires_at = p.subject, r.label, expires_at
+            return self._share_view(row, email.strip().lower())
+
+    @staticmethod
+    def _share_view(row: DeviceShare, email: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"share_id": row.id, "did": row.did, "role": row.role,
+                               "created_at": _iso(row.created_at), "expires_at": _iso(row.expires_at),
+                               "expired": _expired(row.expires_at)}
+        if email is not None:
+            out["email"] = email
+        return out
+
+    def device_shares(self, p: Principal, did: str) -> list[dict[str, Any]]:
+        """The device's shares: all of them, with the invitees' e-mails, for the owner; an invitee: their own."""
+        access = self.device_access(p, did, HomeRole.GUEST)
+        with self.dbs.cell_session(access.cell) as s:
+            if access.share_id is not None:
+                row = s.get(DeviceShare, access.share_id)
+                return [self._share_view(row, None)] if row is not None else []
+            if access.role < HomeRole.OWNER:
+                raise Forbidden("only the owner of the device's home sees its shares", code=ErrorCode.HOME_ROLE)
+            opener = self.sealer.opener(s, access.cell)
+            rows = s.scalars(select(DeviceShare).where(DeviceShare.did == did).order_by(DeviceShare.created_at))
+            return [self._share_view(r, opener.name(r.owner_id, "device_shares", r.id, r.email)) for r in rows]
+
+    def end_share(self, p: Principal, did: str, share_id: str) -> None:
+        """End a share: the owner ends any share of the device, the invitee leaves theirs; effective at once."""
+        cell = self.cell_of(p)
+        with self.dbs.cell_session(cell) as s:
+            row = s.get(DeviceShare, share_id)
+            mine = row is not None and row.did == did and (
+                row.user_id == p.subject or any(r.id == share_id for r in self._shares_of(s, p, did)))
+        if row is None or row.did != did:
+            raise NotFound(f"no share {share_id} of device {did}", code=ErrorCode.UNKNOWN_SHARE)
+        if not mine:
+            try:
+                access = self.device_access(p, did, HomeRole.OWNER)
+            except (NotFound, Forbidden):
+                raise NotFound(f"no share {share_id} of device {did}", code=ErrorCode.UNKNOWN_SHARE) from None
+            if access.share_id is not None:
+                raise NotFound(f"no share {share_id} of device {did}", code=ErrorCode.UNKNOWN_SHARE)
+        with self.dbs.cell_session(cell) as s:
+            s.execute(delete(DeviceShare).where(DeviceShare.id == share_id))
+
+    def expire_share(self, cell: str, share_id: str, at: datetime) -> None:
+        """Set a share's expiry to any time, also a past one (maintenance and tests; the API asks ahead)."""
+        with self.dbs.cell_session(cell) as s:
+            row = s.get(DeviceShare, share_id)
+            if row is None:
+                raise NotFound(f"no share {share_id}", code=ErrorCode.UNKNOWN_SHARE)
+            row.expires_at = at
 
     def device_names(self, cell: str, dids: list[str]) -> dict[str, str]:
         """The names users gave bound devices, opened with each home owner's key (only for views that show them)."""

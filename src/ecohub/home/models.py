@@ -155,3 +155,24 @@ class PasswordReset(CellBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceShare(CellBase):
+    """One device shared by its home's owner with another person (by e-mail) as member (control) or guest (view),
+    optionally until a time. Pending until an account of this cell has that e-mail (`user_id` set on first use)."""
+
+    __tablename__ = "device_shares"
+    __table_args__ = (Index("ix_device_shares_did_email_hash", "did", "email_hash", unique=True),)
+    __privacy__ = {**not_personal("id"), "did": DEVICE_ID, "owner_id": USER_ID, "user_id": USER_ID,
+                   "email_hash": EMAIL_HASH, "email": SEALED_FREE_TEXT, "role": USER_ID,
+                   "created_at": TIMESTAMP, "expires_at": TIMESTAMP}
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    did: Mapped[str] = mapped_column(String(40))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    email: Mapped[str] = mapped_column(Text)  # the invitee's address, sealed with the owner's key
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ecohub.errors import EcohubError
 from ecohub.home.accounts import PASSWORDS, AccountService, EmailVault, open_email
 from ecohub.home.binding import BindingService
-from ecohub.home.models import Binding, Home, HomeMember, PasswordReset, Room, User, UserToken
+from ecohub.home.models import Binding, DeviceShare, Home, HomeMember, PasswordReset, Room, User, UserToken
 from ecohub.privacy.crypto import SEALED, SubjectKeys
 from ecohub.privacy.registry import (
     DataRegistry,
@@ -107,6 +107,17 @@ def _named(table: str, id_column: str) -> Transform:
     return open_name
 
 
+def _share_export(row: dict[str, Any], ctx: ExportContext) -> dict[str, Any]:
+    """A share the subject made shows the invitee's address (the subject typed it); one they received does not
+    (it is sealed with the sharer's key)."""
+    row["email_hash"] = "(keyed hash: not exported)"
+    if row["owner_id"] == ctx.subject_id:
+        row["email"] = ctx.opener.name(ctx.subject_id, "device_shares", row["id"], row["email"])
+    else:
+        row["email"] = "(shared with you)"
+    return row
+
+
 def _rectifier(emails: EmailVault) -> Any:
     def rectify(s: Session, cell: str, user_id: str, email: str) -> list[str]:
         """Replace the stored email (keyed hash and sealed address)."""
@@ -131,6 +142,10 @@ def register(registry: DataRegistry, accounts: AccountService, bindings: Binding
                      lambda sc: or_(HomeMember.user_id == sc.user_id, sc.of_homes(HomeMember.home_id))),
         StoreHandler(_t(Binding), "home", lambda sc: sc.of_homes(Binding.home_id),
                      transform=_named("bindings", "did")),
+        # shares the subject made (with the invitee's e-mail, sealed with the subject's key) or received
+        StoreHandler(_t(DeviceShare), "home",
+                     lambda sc: or_(DeviceShare.owner_id == sc.user_id, DeviceShare.user_id == sc.user_id),
+                     transform=_share_export),
     )
     lookups = registry.lookups
     lookups.subjects = SubjectDirectory(exists=accounts.exists, verify_password=_password_check(accounts.dbs),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -22,6 +23,7 @@ from ecohub.home.domain import HomeRole
 from ecohub.protocol import Method
 from ecohub.spec.domain import Spec, urn_name
 from ecohub.spec.labels import type_label, unit_symbol, value_words
+from ecohub.store import utcnow
 
 router = APIRouter(route_class=ConsoleRoute)
 CARD_ROWS = 5
@@ -143,9 +145,11 @@ def coerce(prop: dict[str, Any], raw: str) -> Any:
 def homes(request: Request, services: ServicesDep, principal: Principal = Depends(user_only)) -> Response:
     """The user's homes; with one home, straight to it."""
     mine = services.home.homes.of_user(principal)
-    if len(mine) == 1:
+    shared = [Cards(services, favourites_of(request))(d, rows=CARD_ROWS)
+              for d in services.home.devices.of_user(principal) if d["shared"]]
+    if len(mine) == 1 and not shared:
         return RedirectResponse(f"/console/homes/{mine[0]['home_id']}", status_code=303)
-    return render(request, "user/homes.html", principal, homes=mine)
+    return render(request, "user/homes.html", principal, homes=mine, shared=shared)
 
 
 GROUPS = {"light": ("light",), "switch": ("switch", "outlet")}  # a room's device groups: MIoT service types
@@ -319,23 +323,58 @@ def favourite(did: str, request: Request, services: ServicesDep, on: bool = Form
         favs.add(did)
     else:
         favs.discard(did)
-    target = next if next.startswith("/console/") and not next.startswith("//") else f"/console/homes/{access.home_id}"
+    home = "/console/homes" if access.share_id else f"/console/homes/{access.home_id}"
+    target = next if next.startswith("/console/") and not next.startswith("//") else home
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(FAV_COOKIE, ".".join(sorted(favs)), max_age=365 * 24 * 3600, path="/console",
                         samesite="strict", httponly=True, secure=request.url.scheme == "https")
     return response
 
 
-@router.get("/devices/{did}", response_class=HTMLResponse)
-def device(did: str, request: Request, services: ServicesDep,
-           principal: Principal = Depends(user_only)) -> HTMLResponse:
-    """One device: every property with its control, a telemetry chart per numeric property, recent events."""
+def device_page(did: str, request: Request, services: Services, principal: Principal, *,
+                notice: str | None = None, error: str | None = None) -> HTMLResponse:
+    """A device's page; its owner also sees the device's shares and the form to share it."""
     d = services.home.devices.get(principal, did)
     access = services.home.homes.device_access(principal, did, HomeRole.GUEST)
     events = services.telemetry.events(access.cell, did, since=access.since_ms, limit=20)
     spec = services.products.compiled(d["model"]).spec
+    shares = services.home.homes.device_shares(principal, did) if d["role"] == "owner" else []
     return render(request, "user/device.html", principal, device=Cards(services)(d, rows=None), raw=d,
-                  events=[event_view(spec, e) for e in events], ranges=list(RANGES))
+                  events=[event_view(spec, e) for e in events], ranges=list(RANGES), shares=shares,
+                  is_owner=d["role"] == "owner", days=SHARE_DAYS, notice=notice, error=error)
+
+
+@router.get("/devices/{did}", response_class=HTMLResponse)
+def device(did: str, request: Request, services: ServicesDep,
+           principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """One device: every property with its control, a telemetry chart per numeric property, recent events."""
+    return device_page(did, request, services, principal)
+
+
+@router.post("/devices/{did}/shares", response_class=HTMLResponse)
+def share_device(did: str, request: Request, services: ServicesDep, email: str = Form(...), role: str = Form(...),
+                 days: int = Form(0), principal: Principal = Depends(user_only)) -> HTMLResponse:
+    """Share this one device by email (the same service call as POST /me/devices/{did}/shares)."""
+    until = utcnow() + timedelta(days=days) if days else None
+    try:
+        services.home.homes.share_device(principal, did, email=email, role=role, expires_at=until)
+    except EcohubError as err:
+        return device_page(did, request, services, principal,
+                           error=i18n.translate_known(err.message, i18n.current()))
+    return device_page(did, request, services, principal,
+                       notice=i18n.gettext("%(email)s can now use this device as %(role)s.", email=email,
+                                           role=word(role)))
+
+
+@router.post("/devices/{did}/shares/{share_id}/end", response_class=HTMLResponse)
+def end_device_share(did: str, share_id: str, request: Request, services: ServicesDep,
+                     principal: Principal = Depends(user_only)) -> Response:
+    """End a share of the device (its owner), or leave one shared with you."""
+    leaving = services.home.devices.get(principal, did)["share_id"] == share_id
+    services.home.homes.end_share(principal, did, share_id)
+    if leaving:
+        return RedirectResponse("/console/homes", status_code=303)
+    return device_page(did, request, services, principal, notice=i18n.gettext("Access ended."))
 
 
 @router.get("/devices/{did}/card", response_class=HTMLResponse)

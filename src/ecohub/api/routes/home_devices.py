@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -120,3 +121,38 @@ async def set_properties(did: str, body: SetIn, services: ServicesDep, response:
     if result.get("status") == "pending":
         response.status_code = 202
     return result
+
+
+class DeviceShareIn(BaseModel):
+    """Share this one device with a person by e-mail: member (control) or guest (view), optionally until a time."""
+
+    email: str = Field(max_length=254, examples=["friend@example.com"])
+    role: str = Field(examples=["guest", "member"])
+    expires_at: datetime | None = Field(default=None, examples=["2027-01-01T00:00:00Z"])
+
+
+def device_owner(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> Principal:
+    """A dependency admitting only the owner of the device's home (checked before the body is read)."""
+    services.home.homes.device_access(principal, did, HomeRole.OWNER)
+    return principal
+
+
+@router.post("/me/devices/{did}/shares", status_code=201)
+def share_device(did: str, body: DeviceShareIn, services: ServicesDep,
+                 principal: Principal = Depends(device_owner)) -> dict[str, Any]:
+    """Share one device (owner of its home). The answer is the same whether or not the address has an account (no
+    account enumeration): the share is pending until an account of your region with that e-mail uses it."""
+    return services.home.homes.share_device(principal, did, email=body.email, role=body.role,
+                                            expires_at=body.expires_at)
+
+
+@router.get("/me/devices/{did}/shares")
+def device_shares(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> list[Any]:
+    """The device's shares with e-mails (owner); the invitee sees their own share."""
+    return services.home.homes.device_shares(principal, did)
+
+
+@router.delete("/me/devices/{did}/shares/{share_id}", status_code=204)
+def end_device_share(did: str, share_id: str, services: ServicesDep, principal: Principal = Depends(user)) -> None:
+    """End a share (owner), or leave one shared with you (invitee); effective on the next request."""
+    services.home.homes.end_share(principal, did, share_id)
