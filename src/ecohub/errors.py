@@ -221,6 +221,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_WEBHOOK = "unknown_webhook"
     NOT_YOUR_APP = "not_your_app"
     DEVICE_NOT_GRANTABLE = "device_not_grantable"
+    UNKNOWN_NOTIFICATION = "unknown_notification"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:
