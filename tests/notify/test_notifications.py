@@ -141,7 +141,7 @@ async def eventually_async(check: Any, timeout: float = 10.0) -> Any:  # noqa: A
 
 async def test_device_offline_notifies_and_erasure_removes(hub: Services, plug_model: str) -> None:
     async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
-        ann, home, creds = await _setup(http, hub, plug_model)
+        ann, _home, creds = await _setup(http, hub, plug_model)
         dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), host="127.0.0.1",
                      port=hub.runtime.mqtt_port or 0)
         await dev.connect()

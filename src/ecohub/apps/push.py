@@ -224,7 +224,8 @@ class PushService:
         """Webhooks wanting the user's notifications: live grants of that user with the notification scope and,
         when the notification names a device, that device granted (an app learns nothing of other devices)."""
         with self.dbs.cell_session(cell) as s:
-            q = (select(WebhookSubscription, AppGrant.scopes).join(AppGrant, AppGrant.id == WebhookSubscription.grant_id)
+            q = (select(WebhookSubscription, AppGrant.scopes)
+                 .join(AppGrant, AppGrant.id == WebhookSubscription.grant_id)
                  .where(AppGrant.user_id == user_id, AppGrant.revoked_at.is_(None),
                         WebhookSubscription.status == "active"))
             if did:

@@ -22,8 +22,8 @@ from ecohub.errors import Conflict, EcohubError, ErrorCode, InvalidInput, Unavai
 from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceUnbound
 from ecohub.home.homes import HomeService
-from ecohub.notify.service import NotificationService
 from ecohub.netguard import UrlPolicy
+from ecohub.notify.service import NotificationService
 from ecohub.store import Databases, aware, utcnow
 
 MAX_RULES_PER_HOME = 200

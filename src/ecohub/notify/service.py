@@ -173,7 +173,7 @@ class NotificationService:
             for did, _ in due:
                 del self._offline[did]
         stored = 0
-        for did, (cell, ts, _) in due:
+        for did, (cell, _ts, _) in due:
             if cell not in self.dbs.cells:
                 continue
             home_id = self.homes.home_of_device(cell, did)
