@@ -163,3 +163,39 @@ async def test_device_offline_notifies_and_erasure_removes(hub: Services, plug_m
         assert r.status_code == 202, r.text
     with hub.dbs.cell_session("eu") as s:
         assert s.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+async def _first_notification(http: httpx.AsyncClient, headers: dict[str, str], found: asyncio.Future[Any],
+                              listening: asyncio.Event) -> None:
+    async with http.stream("GET", "/api/v1/stream", headers=headers, timeout=30) as r:
+        assert r.status_code == 200
+        event = None
+        async for line in r.aiter_lines():
+            listening.set()
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "notification":
+                found.set_result(json.loads(line[6:]))
+                return
+
+
+async def test_stream_carries_notifications_and_old_ones_are_pruned(hub: Services, plug_model: str) -> None:
+    async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
+        ann, home, creds = await _setup(http, hub, plug_model)
+        found: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        listening = asyncio.Event()
+        streaming = asyncio.create_task(_first_notification(http, ann["headers"], found, listening))
+        try:
+            await asyncio.wait_for(listening.wait(), timeout=10)
+            stored = await asyncio.to_thread(hub.notifications.notify_home, "eu", home, kind="automation",
+                                             title="Leak", body="Water under the sink", severity="critical",
+                                             did=creds.did)
+            streamed = await asyncio.wait_for(found, timeout=10)
+            assert streamed["id"] == stored[0]["id"] and streamed["severity"] == "critical"
+        finally:
+            streaming.cancel()
+        # the maintenance job's prune keeps what is younger than the retention and drops what is older
+        assert hub.notifications.prune() == {c: 0 for c in hub.dbs.cells}
+        later = stored[0]["created_ms"] + int(hub.settings.notify.retention_days * 86_400_000) + 1
+        assert hub.notifications.prune(now=later)["eu"] == 1
+        assert await _mine(http, ann["headers"]) == []

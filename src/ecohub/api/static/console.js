@@ -344,23 +344,26 @@ window.addEventListener("DOMContentLoaded", () => {
   function show() {
     const items = stored();
     list.innerHTML = "";
-    saved.items.forEach((n) => {
+    // stored notifications and this tab's live events, newest first
+    const rows = saved.items.map((n) => ({ ts: n.created_ms, stored: n }))
+      .concat(items.map((n) => ({ ts: n.ts, live: n }))).sort((a, b) => b.ts - a.ts);
+    rows.forEach((row) => {
       const li = document.createElement("li");
-      li.className = "notif-item stored" + (n.severity !== "info" ? " bad" : "") + (n.read ? "" : " unread");
-      li.dataset.id = n.id;
-      li.textContent = n.title + ": " + n.body + " · " + when(n.created_ms);
-      list.appendChild(li);
-    });
-    items.forEach((n) => {
-      const li = document.createElement("li");
-      li.className = n.kind === "offline" ? "notif-item bad" : "notif-item";
-      li.textContent = n.text + " · " + when(n.ts);
+      if (row.stored) {
+        const n = row.stored;
+        li.className = "notif-item stored" + (n.severity !== "info" ? " bad" : "") + (n.read ? "" : " unread");
+        li.dataset.id = n.id;
+        li.textContent = n.title + ": " + n.body + " · " + when(n.created_ms);
+      } else {
+        li.className = row.live.kind === "offline" ? "notif-item bad" : "notif-item";
+        li.textContent = row.live.text + " · " + when(row.live.ts);
+      }
       list.appendChild(li);
     });
     const unread = saved.unread + items.filter((n) => !n.read).length;
     count.textContent = String(unread);
     count.hidden = unread === 0;
-    empty.hidden = items.length + saved.items.length > 0;
+    empty.hidden = rows.length > 0;
   }
   function refresh() {
     if (!storedUrl) return;
@@ -378,16 +381,19 @@ window.addEventListener("DOMContentLoaded", () => {
       const device = (l.devices || {})[did] || { name: did, events: {} };
       const text = ((l.text || {})[kind] || "%(device)s").replace("%(device)s", device.name)
         .replace("%(event)s", (device.events || {})[event] || event || "");
-      const items = [{ kind, text, ts, read: panel && !panel.hidden }].concat(stored()).slice(0, 30);
+      const items = [{ kind, did, text, ts, read: panel && !panel.hidden }].concat(stored()).slice(0, 30);
       sessionStorage.setItem(KEY, JSON.stringify(items));
       show();
     });
   }
   const source = window.ecohubLive || new EventSource(box.getAttribute("data-notify"));
-  source.addEventListener("online", (e) => { const m = JSON.parse(e.data); if (m.online) add("online", m.did, "", m.ts); });
+  source.addEventListener("online", (e) => { const m = JSON.parse(e.data); add(m.online ? "online" : "offline", m.did, "", m.ts); });
   source.addEventListener("event", (e) => { const m = JSON.parse(e.data); add("event", m.did, m.name, m.ts); });
   source.addEventListener("notification", (e) => {
     const n = JSON.parse(e.data);
+    if (n.kind === "offline" && n.did) {  // the stored notice replaces this tab's live one for the device
+      sessionStorage.setItem(KEY, JSON.stringify(stored().filter((x) => !(x.kind === "offline" && x.did === n.did))));
+    }
     saved.items = [n].concat(saved.items.filter((x) => x.id !== n.id)).slice(0, 30);
     saved.unread += n.read ? 0 : 1;
     show();
