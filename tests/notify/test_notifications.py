@@ -124,6 +124,10 @@ async def test_notify_action_stores_lists_pushes_and_reads(hub: Services, plug_m
         r = await http.post("/api/v1/me/notifications:read-all", headers=ann["headers"])
         assert r.status_code == 200
         assert await _mine(http, ann["headers"], unread=True) == []
+        # the console shows the rule as a sentence naming what it says
+        r = await http.post("/console/login", data={"email": "ann@example.org", "password": PASSWORD})
+        page = await http.get(f"/console/automations?home={home}")
+        assert "notify the home&#39;s people: “{device} turned {value}”" in page.text
 
 
 async def eventually_async(check: Any, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
