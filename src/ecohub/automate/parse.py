@@ -215,9 +215,12 @@ def parse_action(raw: Any, path: str, r: Resolver) -> Action:
 def _template(text: str, path: str) -> None:
     """Refuse a template naming fields the firing does not have (or with broken braces)."""
     try:
-        names = [f for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
     except ValueError as err:
         raise bad(path, f"is not a valid template ({err}); write {{{{ and }}}} for literal braces") from None
+    if any(spec or conv for _, spec, conv in parts):  # plain fields only: no widths, no conversions
+        raise bad(path, "fields take no format spec or conversion: write {device}, not {device:>9} or {device!r}")
+    names = [f for f, _, _ in parts]
     unknown = [n for n in names if n not in NOTIFY_FIELDS]
     if unknown:
         raise bad(path, f"unknown field {{{unknown[0]}}} (known: {', '.join(sorted(NOTIFY_FIELDS))})")

@@ -166,8 +166,10 @@ class Runner:
         cell, t = f.rule.cell, f.trigger
         did = t.get("did")
         homes = self.notifications.homes
+        online = t.get("online")
         fields = _Fields(rule=f.rule.spec.name, did=did or "", prop=t.get("prop", ""), event=t.get("event", ""),
-                         value=_word(t.get("value")), previous=_word(t.get("previous")), online=_word(t.get("online")))
+                         value=_word(t.get("value")), previous=_word(t.get("previous")),
+                         online="" if online is None else ("online" if online else "offline"))
         fields["device"] = (homes.device_names(cell, [did]).get(did) or did) if did else ""
         fields["home"] = homes.home_name(cell, f.rule.home_id) or ""
         body = action.message.format_map(fields)
