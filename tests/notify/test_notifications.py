@@ -5,7 +5,9 @@ them signed on its webhook; erasure removes them."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -143,7 +145,7 @@ async def eventually_async(check: Any, timeout: float = 10.0) -> Any:  # noqa: A
         await asyncio.sleep(0.1)
 
 
-async def test_device_offline_notifies_and_erasure_removes(hub: Services, plug_model: str) -> None:
+async def test_device_offline_notifies_export_holds_and_erasure_removes(hub: Services, plug_model: str) -> None:
     async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
         ann, _home, creds = await _setup(http, hub, plug_model)
         dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), host="127.0.0.1",
@@ -163,6 +165,11 @@ async def test_device_offline_notifies_and_erasure_removes(hub: Services, plug_m
         assert r.status_code == 303
         centre = (await http.get("/console/notifications.json")).json()
         assert centre["unread"] == 1 and centre["items"][0]["id"] == items[0]["id"]
+        r = await http.get("/api/v1/privacy/export", headers={**ann["headers"], "X-Password": PASSWORD})
+        assert r.status_code == 200, r.text[:300]
+        zf = zipfile.ZipFile(io.BytesIO(r.content))
+        exported = [n for n in zf.namelist() if "notifications" in n]
+        assert exported and items[0]["id"] in zf.read(exported[0]).decode()
         r = await http.delete("/api/v1/privacy/me", headers={**ann["headers"], "X-Password": PASSWORD})
         assert r.status_code == 202, r.text
     with hub.dbs.cell_session("eu") as s:
