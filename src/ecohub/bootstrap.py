@@ -32,6 +32,8 @@ from ecohub.errors import NotFound
 from ecohub.home import privacy as home_privacy
 from ecohub.home.service import HomeContext, TokenService
 from ecohub.netguard import UrlPolicy
+from ecohub.notify import privacy as notify_privacy
+from ecohub.notify.service import NotificationService
 from ecohub.ota import privacy as ota_privacy
 from ecohub.ota.engine import OtaEngine
 from ecohub.ota.firmware import FirmwareService
@@ -86,6 +88,7 @@ class Services:
     firmware: FirmwareService
     campaigns: CampaignService
     apps: AppsContext
+    notifications: NotificationService
     command_link: CommandLink = field(default_factory=CommandLink)
     plane: DevicePlane | None = None  # the device plane once a hub or API process started or attached it
     runtime: Runtime = field(default_factory=Runtime)
@@ -191,14 +194,17 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     security_privacy.register(registry)
     ota_privacy.register(registry)
     apps_privacy.register(registry)
+    notify_privacy.register(registry)
     url_policy = UrlPolicy(allow_private=settings.webhooks.allow_private,
                            require_https=settings.environment == "production")
     privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
                                    secret_key=settings.secret_key.encode())
     apps = AppsContext.build(dbs, bus, homes=home.homes, url_policy=url_policy)
     home.homes.app_audit = privacy.audit.append  # access through an app is audited like an operator's
+    notifications = NotificationService(dbs, bus, home.homes, retention_days=settings.notify.retention_days,
+                                        offline_debounce_s=settings.notify.offline_debounce_s)
     automations = AutomationService(dbs, bus, homes=home.homes, devices=devices, products=products,
-                                    url_policy=url_policy)
+                                    url_policy=url_policy, notifications=notifications)
     apps.grants.on_revoked.append(automations.disable_grant)  # an app's rules stop with its access
     security = SecurityContext.build(dbs, bus, settings.security, devices=devices, products=products, twin=twin,
                                      declarations=certification.declarations, audit_log=privacy.audit,
@@ -238,6 +244,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
         privacy=privacy,
         security=security,
         apps=apps,
+        notifications=notifications,
     )
 
 

@@ -223,6 +223,7 @@ class ErrorCode(StrEnum):
     DEVICE_NOT_GRANTABLE = "device_not_grantable"
     UNKNOWN_SHARE = "unknown_share"
     SHARE_ROLE = "share_role"
+    UNKNOWN_NOTIFICATION = "unknown_notification"
 
     @classmethod
     def parse(cls, text: str) -> ErrorCode:

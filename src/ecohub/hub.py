@@ -142,6 +142,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         stack.push_async_callback(_cancel, maintenance)
         push = asyncio.create_task(services.apps.push.run(), name="push")  # signed webhooks to apps
         stack.push_async_callback(_cancel, push)
+        notices = asyncio.create_task(services.notifications.run(), name="notifications")  # offline → notified
+        stack.push_async_callback(_cancel, notices)
         app = app_factory(services)
         # what is built by now lives as long as the hub: frozen out of the collector's reach, a full collection
         # (set off by requests' garbage) walks only what requests allocate; it took a 30-day chart's p99 from ~80
@@ -185,7 +187,7 @@ async def _maintain(services: Services) -> None:
     loop = asyncio.get_running_loop()
     await _listing_gate(services)
     jobs = [(settings.telemetry.job_interval_s, _telemetry_job), (settings.telemetry.job_interval_s, _listing_gate),
-            (settings.security.audit_interval_s, _security_job)]
+            (settings.security.audit_interval_s, _security_job), (settings.notify.job_interval_s, _notify_job)]
     due = [loop.time() + every for every, _ in jobs]
     while True:
         await asyncio.sleep(max(0.0, min(due) - loop.time()))
@@ -197,6 +199,11 @@ async def _maintain(services: Services) -> None:
                 await job(services)
             except Exception:
                 log.exception("maintenance job %s failed", job.__name__)
+
+
+async def _notify_job(services: Services) -> None:
+    pruned = await asyncio.to_thread(services.notifications.prune)
+    log.info("maintenance: notifications past retention deleted %s", pruned)
 
 
 async def _telemetry_job(services: Services) -> None:

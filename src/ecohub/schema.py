@@ -10,6 +10,7 @@ import ecohub.certify.models
 import ecohub.connect.models
 import ecohub.ecosystem.models
 import ecohub.home.models
+import ecohub.notify.models
 import ecohub.ota.models
 import ecohub.privacy.models
 import ecohub.security.models

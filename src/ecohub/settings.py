@@ -110,6 +110,14 @@ class OtaSettings(BaseModel):
     offer_retry_s: float = Field(default=20.0, gt=0)  # an offered device silent this long is offered again
 
 
+class NotifySettings(BaseModel):
+    """Notifications: how long they are kept, and how long a device must stay offline before its people are told."""
+
+    retention_days: float = Field(default=30.0, gt=0)
+    offline_debounce_s: float = Field(default=30.0, ge=0)
+    job_interval_s: float = Field(default=3600.0, gt=0)  # how often the hub prunes old notifications
+
+
 class Settings(BaseSettings):
     """All of ecohub's configuration; read from ECOHUB_* variables, then an optional ecohub.toml."""
 
@@ -131,6 +139,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     ota: OtaSettings = Field(default_factory=OtaSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -38,10 +38,13 @@ async def run_ingest(services: Services, *, broker_url: str, index: int) -> None
         services.workers.append(worker)
         # what this worker ingests is queued for the apps' webhooks here; the hub process sends them
         queue = asyncio.create_task(services.apps.push.run(deliver=False), name="push-queue")
+        # devices this worker saw go offline become notifications here (stored, and queued for the apps)
+        notices = asyncio.create_task(services.notifications.run(), name="notifications")
         try:
             await worker.run_supervised()
         finally:
             queue.cancel()
+            notices.cancel()
 
 
 def _worker_main(settings_json: dict[str, Any], broker_url: str, index: int) -> None:

@@ -257,3 +257,22 @@ async def test_a_scene_is_saved_from_how_things_are_and_run_in_one_tap(hub: Serv
     await expect(page.locator("[role=status]")).to_have_text("“Evening”: 2 of 2 devices confirmed.")
     assert a.values[(2, 1)] is True and b.values[(2, 1)] is False  # one tap set both back
     assert errors == []
+
+
+async def test_the_notification_centre_lists_stored_notifications_and_takes_new_ones_live(
+        hub: Services, home: Home, browser: Any) -> None:
+    hub.notifications.notify_home(home.principal.cell or "", home.home_id, kind="automation", title="Leak",
+                                  body="Water under the sink", severity="critical")
+    page, errors = await _signed_in(browser, hub)
+    await expect(page.locator("body")).to_have_class(re.compile(r"\bis-live\b"), timeout=5000)
+    await expect(page.locator("#notif-count")).to_have_text("1", timeout=5000)  # stored, unread
+    await page.click("#notif-toggle")
+    await expect(page.locator("#notif-list li.stored").first).to_contain_text("Water under the sink")
+    await expect(page.locator("#notif-count")).to_be_hidden()  # opening the centre marks them read in the hub
+    await eventually(lambda: hub.notifications.unread_count(home.principal) == 0 or None)
+    await page.click("#notif-toggle")  # closed again: a new one arrives live and counts as unread
+    hub.notifications.notify_home(home.principal.cell or "", home.home_id, kind="automation", title="Door",
+                                  body="The front door opened")
+    await expect(page.locator("#notif-count")).to_have_text("1", timeout=10000)
+    await expect(page.locator("#notif-list li.stored").first).to_contain_text("The front door opened")
+    assert errors == []

@@ -123,6 +123,7 @@ def create_app(services: Services) -> FastAPI:
     from ecohub.api.routes.ecosystem import router as ecosystem_router
     from ecohub.api.routes.firmware import router as firmware_router
     from ecohub.api.routes.home import router as home_router
+    from ecohub.api.routes.notify import router as notify_router
     from ecohub.api.routes.ota import router as ota_router
     from ecohub.api.routes.privacy import router as privacy_router
     from ecohub.api.routes.security import router as security_router
@@ -182,6 +183,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(firmware_router, prefix="/api/v1")
     app.include_router(ota_router, prefix="/api/v1")
     app.include_router(apps_router, prefix="/api/v1")
+    app.include_router(notify_router, prefix="/api/v1")
     mount_console(app, services)
     apply_conventions(app)  # last: after every router (tags, operation ids, error responses in the document)
     return app

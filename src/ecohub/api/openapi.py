@@ -33,6 +33,7 @@ TAGS: dict[str, str] = {
     "my apps": "The apps a user granted access to, and withdrawing them.",
     "oauth": "OAuth 2.1 authorization code with PKCE, token refresh with rotation, revocation, introspection.",
     "push": "Signed webhooks per app and grant, dead letters, and the live stream (SSE) of granted devices.",
+    "notifications": "The user's notifications (rules' notify actions, devices offline, homes shared), read state.",
     "security": "The fleet security audit: findings, acknowledgement and suppression, vulnerable firmware.",
 }
 

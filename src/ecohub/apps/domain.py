@@ -26,7 +26,8 @@ REFRESH_TTL_S = 60 * 24 * 3600
 CODE_TTL_S = 600  # RFC 6749 §4.1.2: a code lives at most ten minutes
 
 HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
-EVENT_TYPES = ("device.properties", "device.event", "device.online")
+EVENT_TYPES = ("device.properties", "device.event", "device.online", "notification")
+NOTIFICATION_SCOPE = Scope.DEVICES_READ  # what a grant needs to receive its user's notifications
 
 
 def sha256(text: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, select, update
 
-from ecohub.apps.domain import EVENT_TYPES, backoff_s, new_webhook_secret, sign_webhook
+from ecohub.apps.domain import EVENT_TYPES, NOTIFICATION_SCOPE, backoff_s, new_webhook_secret, sign_webhook
 from ecohub.apps.grants import GrantService
 from ecohub.apps.models import AppGrant, AppGrantDevice, WebhookDelivery, WebhookSubscription
 from ecohub.apps.quota import Quotas
@@ -27,6 +27,7 @@ from ecohub.bus import EventBus
 from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported
 from ecohub.errors import EcohubError, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.netguard import UrlPolicy
+from ecohub.notify.events import NotificationCreated
 from ecohub.store import Databases, aware, utcnow
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class PushService:
         bus.subscribe(PropertiesReported, self._on_props)
         bus.subscribe(EventReported, self._on_event)
         bus.subscribe(OnlineChanged, self._on_online)
+        bus.subscribe(NotificationCreated, self._on_notification)
         grants.on_revoked.append(self.drop_grant)
 
     # -- subscriptions --------------------------------------------------------------------------------------------
@@ -214,6 +216,23 @@ class PushService:
     def _on_online(self, e: OnlineChanged) -> None:
         self._offer(e.cell, e.did, "device.online", {"did": e.did, "ts": e.ts, "online": e.online})
 
+    def _on_notification(self, e: NotificationCreated) -> None:
+        # keyed by the user, not a device: the buffer's did slot carries "user:<id>|<did or empty>"
+        self._offer(e.cell, f"user:{e.user_id}|{e.did or ''}", "notification", e.notification)
+
+    def _user_targets(self, cell: str, user_id: str, did: str | None) -> builtins.list[Target]:
+        """Webhooks wanting the user's notifications: live grants of that user with the notification scope and,
+        when the notification names a device, that device granted (an app learns nothing of other devices)."""
+        with self.dbs.cell_session(cell) as s:
+            q = (select(WebhookSubscription, AppGrant.scopes)
+                 .join(AppGrant, AppGrant.id == WebhookSubscription.grant_id)
+                 .where(AppGrant.user_id == user_id, AppGrant.revoked_at.is_(None),
+                        WebhookSubscription.status == "active"))
+            if did:
+                q = q.where(AppGrant.id.in_(select(AppGrantDevice.grant_id).where(AppGrantDevice.did == did)))
+            return [Target(h.id, h.app_id, frozenset(h.events)) for h, scopes in s.execute(q)
+                    if NOTIFICATION_SCOPE.value in (scopes or ())]
+
     def flush(self) -> int:
         """Write buffered device changes into the queue of every subscription that wants them; → rows queued."""
         items, self._buffer = self._buffer, []
@@ -222,7 +241,13 @@ class PushService:
         for cell, did, kind, data in items:
             if cell not in self.dbs.cells:
                 continue
-            for t in self._targets_of(cell).get(did, ()):
+            if kind == "notification":
+                user_id, _, named = did.removeprefix("user:").partition("|")
+                did = named
+                targets = self._user_targets(cell, user_id, named or None)
+            else:
+                targets = self._targets_of(cell).get(did, [])
+            for t in targets:
                 if kind not in t.events or not self._active(t.app_id):  # a suspended app gets nothing
                     continue
                 ok = self.quotas.push(t.app_id)

@@ -166,7 +166,19 @@ class WebhookAction:
     body: Mapping[str, Any] | None = None
 
 
-Action = SetAction | CallAction | RunRuleAction | WebhookAction
+@dataclass(frozen=True, slots=True)
+class NotifyAction:
+    """Notify the people of the rule's home: a title and a message template ({rule}, {device}, {prop}, {value},
+    {event}, {online}, {home} filled in from the firing)."""
+
+    message: str
+    title: str | None = None
+    severity: str = "info"
+
+
+NOTIFY_FIELDS = frozenset({"rule", "device", "did", "prop", "value", "previous", "event", "online", "home"})
+
+Action = SetAction | CallAction | RunRuleAction | WebhookAction | NotifyAction
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,7 +120,7 @@ class AutomationEngine:
         self._http = httpx.AsyncClient(timeout=webhook_timeout_s, follow_redirects=False,
                                        headers={"User-Agent": "ecohub-automations/1"})
         self.runner = Runner(twin=twin, values=self.values, commands=commands, chain=self._chain, http=self._http,
-                             url_policy=service.url_policy,
+                             url_policy=service.url_policy, notifications=service.notifications,
                              command_timeout_s=command_timeout_s)
         self._subscriptions: list[tuple[type, Callable[[Any], Any]]] = [
             (PropertiesReported, self.on_properties), (EventReported, self.on_event),

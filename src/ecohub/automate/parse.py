@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from datetime import time
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -10,12 +11,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from ecohub.automate.domain import (
+    NOTIFY_FIELDS,
     Action,
     AllOf,
     AnyOf,
     CallAction,
     Condition,
     EventTrigger,
+    NotifyAction,
     NotOf,
     OnlineTrigger,
     Op,
@@ -196,7 +199,31 @@ def parse_action(raw: Any, path: str, r: Resolver) -> Action:
         if body is not None:
             _obj(body, f"{path}.body")
         return WebhookAction(url, body)
-    raise bad(f"{path}.type", "must be set, action, run_rule or webhook")
+    if kind == "notify":
+        message = _str(a, "message", path, max_len=500)
+        _template(message, f"{path}.message")
+        title = _str(a, "title", path, max_len=100) if a.get("title") is not None else None
+        if title is not None:
+            _template(title, f"{path}.title")
+        severity = a.get("severity", "info")
+        if severity not in ("info", "warning", "critical"):
+            raise bad(f"{path}.severity", "must be info, warning or critical")
+        return NotifyAction(message, title, severity)
+    raise bad(f"{path}.type", "must be set, action, run_rule, webhook or notify")
+
+
+def _template(text: str, path: str) -> None:
+    """Refuse a template naming fields the firing does not have (or with broken braces)."""
+    try:
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
+    except ValueError as err:
+        raise bad(path, f"is not a valid template ({err}); write {{{{ and }}}} for literal braces") from None
+    if any(spec or conv for _, spec, conv in parts):  # plain fields only: no widths, no conversions
+        raise bad(path, "fields take no format spec or conversion: write {device}, not {device:>9} or {device!r}")
+    names = [f for f, _, _ in parts]
+    unknown = [n for n in names if n not in NOTIFY_FIELDS]
+    if unknown:
+        raise bad(path, f"unknown field {{{unknown[0]}}} (known: {', '.join(sorted(NOTIFY_FIELDS))})")
 
 
 def parse_rule(doc: dict[str, Any], r: Resolver) -> RuleSpec:
@@ -272,6 +299,8 @@ def action_doc(a: Action) -> dict[str, Any]:
         return {"type": "action", "did": a.did, "action": a.key, "in": {str(k): v for k, v in a.inputs.items()}}
     if isinstance(a, RunRuleAction):
         return {"type": "run_rule", "rule_id": a.rule_id, "skip_conditions": a.skip_conditions}
+    if isinstance(a, NotifyAction):
+        return {"type": "notify", "message": a.message, "title": a.title, "severity": a.severity}
     return {"type": "webhook", "url": a.url, "body": dict(a.body) if a.body is not None else None}
 
 

@@ -17,6 +17,7 @@ from ecohub.automate.domain import (
     Action,
     CallAction,
     LoadedRule,
+    NotifyAction,
     PropertyCondition,
     RunRuleAction,
     SetAction,
@@ -27,6 +28,7 @@ from ecohub.automate.domain import (
 from ecohub.connect.commands import CommandService
 from ecohub.errors import EcohubError, InvalidInput
 from ecohub.netguard import UrlPolicy
+from ecohub.notify.service import NotificationService
 from ecohub.protocol import Method
 from ecohub.store import now_ms
 from ecohub.twin.service import TwinService
@@ -50,8 +52,10 @@ class Runner:
 
     def __init__(self, *, twin: TwinService, values: dict[tuple[str, str], Any],
                  commands: Callable[[], CommandService | None], chain: Callable[[Firing], dict[str, Any]],
-                 http: httpx.AsyncClient, command_timeout_s: float = 10.0, url_policy: UrlPolicy | None = None) -> None:
+                 http: httpx.AsyncClient, command_timeout_s: float = 10.0, url_policy: UrlPolicy | None = None,
+                 notifications: NotificationService | None = None) -> None:
         self.twin = twin
+        self.notifications = notifications
         self.url_policy = url_policy or UrlPolicy()
         self.values = values
         self.commands = commands
@@ -110,6 +114,8 @@ class Runner:
                 if f.depth >= MAX_CHAIN:
                     return {"type": "run_rule", "ok": False, "rule_id": action.rule_id, "error": "chain_too_long"}
                 return {"type": "run_rule", "rule_id": action.rule_id, **self.chain(self._chained(action, f))}
+            if isinstance(action, NotifyAction):
+                return await asyncio.to_thread(self._notify, action, f)
             return await self._webhook(action, f)
         except EcohubError as err:
             return {"type": type(action).__name__, "ok": False, "error": err.code, "message": err.message}
@@ -152,3 +158,37 @@ class Runner:
         except httpx.HTTPError as err:
             return {"type": "webhook", "ok": False, "error": type(err).__name__, "message": str(err)[:200]}
         return {"type": "webhook", "ok": 200 <= r.status_code < 300, "status": r.status_code}
+
+    def _notify(self, action: NotifyAction, f: Firing) -> dict[str, Any]:
+        """Store the rule's message for the people of its home (worded from the firing)."""
+        if self.notifications is None:
+            return {"type": "notify", "ok": False, "error": "notifications_unavailable"}
+        cell, t = f.rule.cell, f.trigger
+        did = t.get("did")
+        homes = self.notifications.homes
+        online = t.get("online")
+        fields = _Fields(rule=f.rule.spec.name, did=did or "", prop=t.get("prop", ""), event=t.get("event", ""),
+                         value=_word(t.get("value")), previous=_word(t.get("previous")),
+                         online="" if online is None else ("online" if online else "offline"))
+        fields["device"] = (homes.device_names(cell, [did]).get(did) or did) if did else ""
+        fields["home"] = homes.home_name(cell, f.rule.home_id) or ""
+        body = action.message.format_map(fields)
+        title = action.title.format_map(fields) if action.title else f.rule.spec.name
+        stored = self.notifications.notify_home(cell, f.rule.home_id, kind="automation", title=title, body=body,
+                                                severity=action.severity, did=did)
+        return {"type": "notify", "ok": True, "notified": len(stored)}
+
+
+class _Fields(dict[str, str]):
+    """Template fields; one the firing lacks is empty (a schedule has no device), never a KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _word(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)

@@ -23,6 +23,7 @@ from ecohub.home.domain import HomeRole
 from ecohub.home.events import DeviceUnbound
 from ecohub.home.homes import HomeService
 from ecohub.netguard import UrlPolicy
+from ecohub.notify.service import NotificationService
 from ecohub.store import Databases, aware, utcnow
 
 MAX_RULES_PER_HOME = 200
@@ -50,8 +51,10 @@ class AutomationService:
     """Rules of a home: every device they name is bound to the home; saved only when valid and loop-free."""
 
     def __init__(self, dbs: Databases, bus: EventBus, *, homes: HomeService, devices: DeviceService,
-                 products: ProductService, url_policy: UrlPolicy | None = None) -> None:
+                 products: ProductService, url_policy: UrlPolicy | None = None,
+                 notifications: NotificationService | None = None) -> None:
         self.url_policy = url_policy or UrlPolicy()
+        self.notifications = notifications  # where `notify` actions store what they say
         self.dbs = dbs
         self.bus = bus
         self.homes = homes

@@ -31,3 +31,14 @@ class MembershipEnded:
     home_id: str
     cell: str
     user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HomeShared:
+    """An owner gave a user access to a home (member or guest); the invitee can use it at once."""
+
+    home_id: str
+    cell: str
+    user_id: str
+    role: str
+    by: str

@@ -15,7 +15,7 @@ from ecohub.bus import EventBus
 from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.home.accounts import AccountService
 from ecohub.home.domain import HomeRole
-from ecohub.home.events import MembershipEnded
+from ecohub.home.events import HomeShared, MembershipEnded
 from ecohub.home.models import Binding, DeviceShare, Home, HomeMember, Room, User
 from ecohub.privacy.sealing import PayloadSealer, name_aad
 from ecohub.region.domain import cell_of_did
@@ -238,6 +238,7 @@ class HomeService:
                                  expires_at=expires))
             else:
                 m.role, m.expires_at = r.label, expires
+        self.bus.publish([HomeShared(home_id, cell, user_id, r.label, p.subject)])
         return {"user_id": user_id, "role": r.label, "expires_at": expires.isoformat() if expires else None}
 
     def members(self, p: Principal, home_id: str) -> list[dict[str, Any]]:
@@ -427,6 +428,30 @@ class HomeService:
             if row is None:
                 raise NotFound(f"no share {share_id}", code=ErrorCode.UNKNOWN_SHARE)
             row.expires_at = at
+
+    def people(self, cell: str, home_id: str) -> list[str]:
+        """The owner and the unexpired members and guests of a home (whom the home's notifications reach)."""
+        with self.dbs.cell_session(cell) as s:
+            owner = s.scalar(select(Home.owner_id).where(Home.id == home_id))
+            if owner is None:
+                return []
+            members = s.scalars(select(HomeMember.user_id).where(
+                HomeMember.home_id == home_id,
+                or_(HomeMember.expires_at.is_(None), HomeMember.expires_at > utcnow()))).all()
+            return [owner, *(m for m in members if m != owner)]
+
+    def home_of_device(self, cell: str, did: str) -> str | None:
+        """The home a device is bound to, if any."""
+        with self.dbs.cell_session(cell) as s:
+            return s.scalar(select(Binding.home_id).where(Binding.did == did))
+
+    def home_name(self, cell: str, home_id: str) -> str | None:
+        """The name the owner gave a home (opened with the owner's key), for notifications."""
+        with self.dbs.cell_session(cell) as s:
+            home = s.get(Home, home_id)
+            if home is None:
+                return None
+            return self.sealer.opener(s, cell).name(home.owner_id, "homes", home.id, home.name)
 
     def device_names(self, cell: str, dids: list[str]) -> dict[str, str]:
         """The names users gave bound devices, opened with each home owner's key (only for views that show them)."""

@@ -125,6 +125,8 @@ class Sentences:
                                 device=self._device(a["did"]))
         if kind == "run_rule":
             return i18n.gettext("run the rule “%(name)s”", name=self.rule_names.get(a["rule_id"], a["rule_id"]))
+        if kind == "notify":
+            return i18n.gettext("notify the home's people: “%(text)s”", text=a.get("message", ""))
         return i18n.gettext("call %(url)s", url=a.get("url", ""))
 
     def __call__(self, rule: dict[str, Any]) -> str:

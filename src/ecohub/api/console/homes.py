@@ -443,10 +443,30 @@ def notification_labels(services: ServicesDep, principal: Principal = Depends(us
                                                   "event": i18n.gettext("%(device)s: %(event)s")}})
 
 
+@router.get("/notifications.json")
+def notifications_json(services: ServicesDep, principal: Principal = Depends(user_only)) -> JSONResponse:
+    """The caller's stored notifications for the notification centre (newest 30) and how many are unread."""
+    return JSONResponse({"items": services.notifications.list(principal, limit=30),
+                         "unread": services.notifications.unread_count(principal)})
+
+
+@router.post("/notifications/{notification_id}/read")
+def notification_read(notification_id: str, services: ServicesDep,
+                      principal: Principal = Depends(user_only)) -> JSONResponse:
+    """Mark one stored notification read."""
+    return JSONResponse(services.notifications.read(principal, notification_id))
+
+
+@router.post("/notifications/read-all")
+def notifications_read_all(services: ServicesDep, principal: Principal = Depends(user_only)) -> JSONResponse:
+    """Mark every stored notification of the caller read (the centre was opened)."""
+    return JSONResponse({"marked": services.notifications.read_all(principal)})
+
+
 @router.get("/live")
 async def live(request: Request, services: ServicesDep, principal: Principal = Depends(user_only)) -> StreamingResponse:
     """Server-sent updates of the caller's devices (properties, online state, events)."""
     dids = frozenset(a.did for a in services.home.homes.accessible_devices(principal))
     hub: LiveHub = request.app.state.console_live
-    return StreamingResponse(hub.stream(dids, is_disconnected=request.is_disconnected),
+    return StreamingResponse(hub.stream(dids, is_disconnected=request.is_disconnected, user=principal.subject),
                              media_type="text/event-stream", headers={"Cache-Control": "no-store"})

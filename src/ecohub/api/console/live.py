@@ -12,6 +12,7 @@ from typing import Any
 
 from ecohub.bus import EventBus
 from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported
+from ecohub.notify.events import NotificationCreated
 
 QUEUE_SIZE = 500
 HEARTBEAT_S = 15.0
@@ -20,10 +21,11 @@ MAX_STREAM_S = 300.0  # browsers reconnect on their own; a bounded stream never 
 
 @dataclass(eq=False)
 class Listener:
-    """One open page: the devices it may see (None: all) and its queue."""
+    """One open page: the devices it may see (None: all), whose notifications it gets (None: nobody's), its queue."""
 
     dids: frozenset[str] | None
     loop: asyncio.AbstractEventLoop
+    user: str | None = None
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
     def offer(self, item: dict[str, Any]) -> None:
@@ -42,12 +44,14 @@ class LiveHub:
         bus.subscribe(PropertiesReported, self._on_props)
         bus.subscribe(OnlineChanged, self._on_online)
         bus.subscribe(EventReported, self._on_event)
+        bus.subscribe(NotificationCreated, self._on_notification)
 
     def close(self) -> None:
         """Stop listening to the bus."""
         self.bus.unsubscribe(PropertiesReported, self._on_props)
         self.bus.unsubscribe(OnlineChanged, self._on_online)
         self.bus.unsubscribe(EventReported, self._on_event)
+        self.bus.unsubscribe(NotificationCreated, self._on_notification)
 
     def _fan_out(self, did: str, item: dict[str, Any]) -> None:
         self.messages += 1
@@ -57,6 +61,18 @@ class LiveHub:
                     listener.loop.call_soon_threadsafe(listener.offer, item)
                 except RuntimeError:  # that page's loop is gone
                     self.listeners.discard(listener)
+
+    def _on_notification(self, event: NotificationCreated) -> None:
+        item = {"type": "notification", **event.notification}
+        for listener in list(self.listeners):
+            # a user's own pages; an app's stream only when the device is granted (or none is named)
+            if listener.user != event.user_id or (event.did and listener.dids is not None
+                                                  and event.did not in listener.dids):
+                continue
+            try:
+                listener.loop.call_soon_threadsafe(listener.offer, item)
+            except RuntimeError:
+                self.listeners.discard(listener)
 
     def _on_props(self, event: PropertiesReported) -> None:
         self._fan_out(event.did, {"type": "props", "did": event.did, "ts": event.ts, "values": event.values})
@@ -68,9 +84,11 @@ class LiveHub:
         self._fan_out(event.did, {"type": "event", "did": event.did, "ts": event.ts,
                                   "name": f"{event.siid}.{event.eiid}", "arguments": event.arguments})
 
-    async def stream(self, dids: frozenset[str] | None, *, is_disconnected: Any) -> AsyncIterator[str]:
-        """Server-sent events for one page until it goes away (or MAX_STREAM_S passes: the browser reconnects)."""
-        listener = Listener(dids, asyncio.get_running_loop())
+    async def stream(self, dids: frozenset[str] | None, *, is_disconnected: Any,
+                     user: str | None = None) -> AsyncIterator[str]:
+        """Server-sent events for one page until it goes away (or MAX_STREAM_S passes: the browser reconnects);
+        with `user`, that user's notifications too."""
+        listener = Listener(dids, asyncio.get_running_loop(), user)
         self.listeners.add(listener)
         started = time.monotonic()
         try:

@@ -152,7 +152,8 @@ def enable_webhook(app_id: str, webhook_id: str, services: ServicesDep,
 async def stream(request: Request, services: ServicesDep,
                  principal: Principal = Depends(require(Role.USER, Role.APP))) -> StreamingResponse:
     """Server-sent events of the caller's devices (an app: the granted ones, with devices:read): `props`, `online`
-    and `event` messages as they happen — no polling. The stream ends after a few minutes; clients reconnect."""
+    and `event` messages as they happen — no polling — and the user's `notification`s (an app: those naming no device
+    or a granted one). The stream ends after a few minutes; clients reconnect."""
     accesses = await run_in_threadpool(services.home.homes.accessible_devices, principal, None, Scope.DEVICES_READ)
     hub = request.app.state.console_live
     token = request.headers.get("authorization", "")[7:]
@@ -172,7 +173,8 @@ async def stream(request: Request, services: ServicesDep,
                 return True
         return False
 
-    return StreamingResponse(hub.stream(frozenset(a.did for a in accesses), is_disconnected=gone),
+    return StreamingResponse(hub.stream(frozenset(a.did for a in accesses), is_disconnected=gone,
+                                        user=principal.subject),
                              media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 

@@ -323,7 +323,8 @@ if ("serviceWorker" in navigator && window.isSecureContext) {
   navigator.serviceWorker.register("/console/sw.js", { scope: "/console/" }).catch(() => {});
 }
 
-// The notification centre: devices going offline (or back) and device events, live, kept for this browser tab.
+// The notification centre: stored notifications (rules' notify actions, devices offline, homes shared) with their
+// read state from the hub, plus live device events of this tab; new ones arrive on the live stream.
 window.addEventListener("DOMContentLoaded", () => {
   const box = document.querySelector(".notif[data-notify]");
   if (!box || !window.EventSource) return;
@@ -333,30 +334,54 @@ window.addEventListener("DOMContentLoaded", () => {
   const empty = document.getElementById("notif-empty");
   const toggle = document.getElementById("notif-toggle");
   const panel = document.getElementById("notif-panel");
+  const storedUrl = box.getAttribute("data-stored");
+  let saved = { items: [], unread: 0 };
   let labels = null;
   const load = () => labels || (labels = fetch(box.getAttribute("data-labels"), { credentials: "same-origin" })
     .then((r) => r.json()).catch(() => ({ devices: {}, text: {} })));
   const stored = () => { try { return JSON.parse(sessionStorage.getItem(KEY) || "[]"); } catch (e) { return []; } };
+  const when = (ts) => new Date(ts).toLocaleTimeString(document.documentElement.lang || "en");
   function show() {
     const items = stored();
     list.innerHTML = "";
-    items.forEach((n) => {
+    // stored notifications and this tab's live events, newest first
+    const rows = saved.items.map((n) => ({ ts: n.created_ms, stored: n }))
+      .concat(items.map((n) => ({ ts: n.ts, live: n }))).sort((a, b) => b.ts - a.ts);
+    rows.forEach((row) => {
       const li = document.createElement("li");
-      li.className = n.kind === "offline" ? "notif-item bad" : "notif-item";
-      li.textContent = n.text + " · " + new Date(n.ts).toLocaleTimeString(document.documentElement.lang || "en");
+      if (row.stored) {
+        const n = row.stored;
+        li.className = "notif-item stored" + (n.severity !== "info" ? " bad" : "") + (n.read ? "" : " unread");
+        li.dataset.id = n.id;
+        li.textContent = n.title + ": " + n.body + " · " + when(n.created_ms);
+      } else {
+        li.className = row.live.kind === "offline" ? "notif-item bad" : "notif-item";
+        li.textContent = row.live.text + " · " + when(row.live.ts);
+      }
       list.appendChild(li);
     });
-    const unread = items.filter((n) => !n.read).length;
+    const unread = saved.unread + items.filter((n) => !n.read).length;
     count.textContent = String(unread);
     count.hidden = unread === 0;
-    empty.hidden = items.length > 0;
+    empty.hidden = rows.length > 0;
+  }
+  function refresh() {
+    if (!storedUrl) return;
+    fetch(storedUrl, { credentials: "same-origin" }).then((r) => r.json())
+      .then((d) => { saved = d; show(); }).catch(() => {});
+  }
+  function readAll() {
+    if (!saved.unread) return;
+    fetch("/console/notifications/read-all", { method: "POST", credentials: "same-origin" })
+      .then(() => { saved.items = saved.items.map((n) => ({ ...n, read: true })); saved.unread = 0; show(); })
+      .catch(() => {});
   }
   function add(kind, did, event, ts) {
     load().then((l) => {
       const device = (l.devices || {})[did] || { name: did, events: {} };
       const text = ((l.text || {})[kind] || "%(device)s").replace("%(device)s", device.name)
         .replace("%(event)s", (device.events || {})[event] || event || "");
-      const items = [{ kind, text, ts, read: panel && !panel.hidden }].concat(stored()).slice(0, 30);
+      const items = [{ kind, did, text, ts, read: panel && !panel.hidden }].concat(stored()).slice(0, 30);
       sessionStorage.setItem(KEY, JSON.stringify(items));
       show();
     });
@@ -364,12 +389,23 @@ window.addEventListener("DOMContentLoaded", () => {
   const source = window.ecohubLive || new EventSource(box.getAttribute("data-notify"));
   source.addEventListener("online", (e) => { const m = JSON.parse(e.data); add(m.online ? "online" : "offline", m.did, "", m.ts); });
   source.addEventListener("event", (e) => { const m = JSON.parse(e.data); add("event", m.did, m.name, m.ts); });
+  source.addEventListener("notification", (e) => {
+    const n = JSON.parse(e.data);
+    if (n.kind === "offline" && n.did) {  // the stored notice replaces this tab's live one for the device
+      sessionStorage.setItem(KEY, JSON.stringify(stored().filter((x) => !(x.kind === "offline" && x.did === n.did))));
+    }
+    saved.items = [n].concat(saved.items.filter((x) => x.id !== n.id)).slice(0, 30);
+    saved.unread += n.read ? 0 : 1;
+    show();
+    if (!panel.hidden) readAll();
+  });
   toggle.addEventListener("click", () => {
     const open = panel.hidden;
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
-    if (open) { sessionStorage.setItem(KEY, JSON.stringify(stored().map((n) => ({ ...n, read: true })))); show(); }
+    if (open) { sessionStorage.setItem(KEY, JSON.stringify(stored().map((n) => ({ ...n, read: true })))); readAll(); show(); }
   });
   document.getElementById("notif-clear").addEventListener("click", () => { sessionStorage.removeItem(KEY); show(); });
   show();
+  refresh();
 });
