@@ -101,6 +101,9 @@ async def test_certify_run_against_ecohub_up_passes_no_foreign_attempts_and_the_
     data = tmp_path / "hub"
     env = {**os.environ, "COLUMNS": "200"}
     spec = Path(__file__).parent.parent / "fixtures" / "specs" / f"{MODEL}.json"
+    made = await asyncio.create_subprocess_exec("ecohub", "init", "--data-dir", str(data), env=env,
+                                                stdout=asyncio.subprocess.DEVNULL)
+    assert await made.wait() == 0
     imported = await asyncio.create_subprocess_exec("ecohub", "spec", "import", str(spec), "--model", MODEL,
                                                     "--category", "plug", "--market", "DE", "--price", "19.90",
                                                     "--forecast", "10000", "--data-dir", str(data), env=env,

@@ -24,7 +24,7 @@ from typing import Any
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.certify.context import Timing
 from ecohub.certify.devproc import sdk_device_cmd
-from ecohub.certify.domain import Declaration, evidence_required
+from ecohub.certify.domain import CHECKS, Declaration, evidence_required
 from ecohub.certify.report import sign
 from ecohub.certify.runner import RunOptions, run_suite
 from ecohub.certify.target import HubUnderTest, MqttAccess
@@ -103,8 +103,11 @@ def fresh_report(model: str, spec: dict[str, Any], markets: list[str], *, catego
 
 
 def _usable(doc: dict[str, Any] | None, spec_hash: str) -> bool:
+    """A report counts for the demo when it is for this spec, unexpired, and made by today's suite (a report of an
+    older suite lacks the checks added since: it would open nothing that requires them)."""
     return (doc is not None and doc.get("spec_hash") == spec_hash
-            and datetime.fromisoformat(doc["expires_at"]) > datetime.now(UTC))
+            and datetime.fromisoformat(doc["expires_at"]) > datetime.now(UTC)
+            and {c.id for c in CHECKS} <= {c.get("id") for c in doc.get("checks", [])})
 
 
 def certify_and_list(services: Services, model: str, markets: list[str], *, rerun: Rerun | None = None,

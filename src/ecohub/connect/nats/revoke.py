@@ -35,7 +35,8 @@ async def gather(
         except TimeoutError:
             pass
     finally:
-        await sub.unsubscribe()
+        if not nc.is_closed:  # the hub may be closing the connection meanwhile: nothing left to unsubscribe then
+            await sub.unsubscribe()
     return answers
 
 
