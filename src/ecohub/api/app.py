@@ -162,8 +162,11 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"error": {"code": code, "message": str(err.detail)}}, status_code=err.status_code)
 
     @app.get("/api/v1/health", tags=["meta"])
-    def health() -> JSONResponse:
+    def health(request: Request) -> JSONResponse:
         """Liveness and the ingest counters (public: no personal data); 503 while an ingest worker is down."""
+        # read from the app, not a closure: FastAPI caches endpoint callables process-wide (an lru_cache keyed by the
+        # function), and a closure over `services` kept every hub's services alive after its app was gone
+        services: Services = request.app.state.services
         down = [w.client_id for w in services.workers if not w.alive]
         body = {"status": "degraded" if down else "ok", "cells": services.dbs.cells,
                 "ingest": [{**w.stats.to_dict(), "alive": w.alive} for w in services.workers]}

@@ -69,10 +69,12 @@ def mount_console(app: FastAPI, services: Services) -> None:
     def favicon() -> FileResponse:
         return FileResponse(STATIC / "icons" / "icon-192.png", media_type="image/png")
 
+    # the endpoints below read the app from the request, never from this function's scope: FastAPI caches endpoint
+    # callables process-wide, and a closure over `app` or `services` kept every hub alive after it stopped
     @app.get("/api/v1/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
+    def swagger_ui(request: Request) -> HTMLResponse:
         """Swagger UI from the hub's own vendored copy: the API docs work with no network."""
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/api/v1/openapi.json", title="ecohub API",
+        return get_swagger_ui_html(openapi_url=request.app.openapi_url or "/api/v1/openapi.json", title="ecohub API",
                                    swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{SWAGGER}/swagger-ui.css",
                                    swagger_favicon_url="/console/static/icons/favicon.svg",
@@ -88,7 +90,7 @@ def mount_console(app: FastAPI, services: Services) -> None:
             token = i18n.activate(request_locale(request))
             try:
                 try:
-                    principal = session_principal(request, services)
+                    principal = session_principal(request, request.app.state.services)
                 except Exception:  # no session, or an expired one: the page without the signed-in menu
                     principal = None
                 return page(request, "not_found.html", principal, status_code=404, path=path)
