@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,9 @@ async def test_change_reaches_webhook_and_stream_and_survives_an_outage(hub: Ser
             assert streamed["did"] == creds.did and streamed["values"]["2.1"] is True
             # the subscriber goes down; changes keep coming; nothing is lost once it is back
             subscriber.down = True
-            for value in (False, True, False):
-                dev.report({(2, 1): value})
+            start = int(time.time() * 1000)
+            for i, value in enumerate((False, True, False)):  # stamped by the device: one batch may ingest all three
+                dev.report({(2, 1): value}, ts=start + i)
                 await asyncio.sleep(0.05)
             await eventually(lambda: subscriber.refused >= 3 or None)
             subscriber.down = False
