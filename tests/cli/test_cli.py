@@ -33,6 +33,12 @@ def test_spec_import_provision_and_list(tmp_path: Path) -> None:
     run("init", data_dir=data)
     proc = run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", "acme.plug.v1", data_dir=data,
                check=False)
+    # the bare import (DESIGN's stable form) creates the product and stops at `defined`, naming what is missing
+    assert proc.returncode == 0, proc.stderr
+    assert "stays at defined" in proc.stdout
+    assert "category, target_markets, target_price, forecast_volume" in proc.stdout
+    proc = run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", "acme.plug.v1", "--stage",
+               "certification", data_dir=data, check=False)
     assert proc.returncode == 5 and "missing: category, target_markets, target_price, forecast_volume" in proc.stderr
     out = run("spec", "import", str(SPECS / "cuco.plug.v3.json"), "--model", "acme.plug.v1", "--category", "plug",
               "--market", "DE", "--market", "US", "--price", "19.90", "--forecast", "10000", "--json", data_dir=data)

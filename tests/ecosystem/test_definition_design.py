@@ -55,10 +55,20 @@ def test_a_product_with_an_empty_category_cannot_leave_defined(client: TestClien
 
 
 def test_the_import_shortcut_obeys_the_same_guard(client: TestClient, eco: Services) -> None:
-    r = client.post("/api/v1/products", json={"model": MODEL, "spec": spec(), "category": "plug"})
+    asked = {"model": MODEL, "spec": spec(), "category": "plug", "stage": "certification"}
+    r = client.post("/api/v1/products", json=asked)
     assert r.status_code == 409 and r.json()["error"]["code"] == "definition_incomplete"
     assert client.get(f"/api/v1/products/{MODEL}").status_code == 404  # nothing half-created
-    assert client.post("/api/v1/products", json={"model": MODEL, "spec": spec(), **DEFINITION}).status_code == 201
+    # the stable bare import (no stage asked) stops where the definition stops it, and says what is missing
+    r = client.post("/api/v1/products", json={"model": MODEL, "spec": spec(), "category": "plug"})
+    assert r.status_code == 201, r.text
+    assert r.json()["stage"] == "defined"
+    assert r.json()["definition_missing"] == ["target_markets", "target_price", "forecast_volume"]
+    assert client.post(f"/api/v1/products/{MODEL}/transitions", json={"to": "in_development"}).status_code == 409
+    other = "acme.plug.v8"
+    r = client.post("/api/v1/products", json={"model": other, "spec": spec(), **DEFINITION})
+    assert r.status_code == 201 and r.json()["stage"] == "certification", r.text
+    assert "definition_missing" not in r.json()
 
 
 def test_missing_definition_names_every_gap() -> None:

@@ -44,7 +44,8 @@ def spec_import(
     price: str | None = typer.Option(None, "--price", help="target price"),
     currency: str | None = typer.Option(None, "--currency", help="currency of the target price (default USD)"),
     forecast: int | None = typer.Option(None, "--forecast", help="forecast annual units"),
-    stage: Stage = typer.Option(Stage.CERTIFICATION, "--stage", help="how far a new product walks its lifecycle"),
+    stage: Stage | None = typer.Option(None, "--stage", help="how far a new product walks its lifecycle (default: "
+                                       "as far as its definition allows, up to certification)"),
     major: bool = typer.Option(False, "--major", help="a breaking change as a new major version (back to "
                                "certification)"),
     data_dir: Path | None = DataDir,
@@ -59,6 +60,10 @@ def spec_import(
     spec = services.products.compiled(model).spec
     out = {**view.to_dict(), "services": len(spec.services), "properties": len(spec.properties())}
     emit(out, as_json=as_json)
+    if view.definition_missing and not as_json:
+        console.print(f"[yellow]{model} stays at {view.stage}[/yellow]: its definition lacks "
+                      f"{', '.join(view.definition_missing)} (give --category, --market, --price and --forecast, "
+                      "or `ecohub product define`)")
 
 
 @spec_app.command("diff")

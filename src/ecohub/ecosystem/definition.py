@@ -71,13 +71,18 @@ def design_problem(versions: Sequence[tuple[int, str]]) -> str | None:
     return None
 
 
+def missing_of(s: Session, product: Product) -> list[str]:
+    """What the product's definition still lacks to leave `defined` (empty when complete)."""
+    markets = tuple(s.scalars(select(ProductMarket.market).where(ProductMarket.model == product.model)))
+    return missing_definition(Definition(product.category, markets, product.target_price, product.forecast_volume,
+                                         bool(product.spec_hash)))
+
+
 def check_readiness(s: Session, product: Product, target: Stage) -> None:
     """Refuse a move to `target` while the definition is incomplete or the current design is not approved (409,
     naming what is missing)."""
     if target in NEEDS_DEFINITION:
-        markets = tuple(s.scalars(select(ProductMarket.market).where(ProductMarket.model == product.model)))
-        missing = missing_definition(Definition(product.category, markets, product.target_price,
-                                                product.forecast_volume, bool(product.spec_hash)))
+        missing = missing_of(s, product)
         if missing:
             raise Conflict(f"{product.model} cannot go to {target}: its definition is incomplete; missing: "
                            + ", ".join(missing), code=ErrorCode.DEFINITION_INCOMPLETE, missing=missing)

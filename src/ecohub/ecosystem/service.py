@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role, check_partner, partner_filter
 from ecohub.bus import EventBus
-from ecohub.ecosystem.definition import check_readiness
+from ecohub.ecosystem.definition import NEEDS_DEFINITION, check_readiness, missing_of
 from ecohub.ecosystem.domain import (
+    ORDER,
     PROVISIONABLE,
     Availability,
     Stage,
@@ -60,6 +62,7 @@ class ProductView:
     price_currency: str = "USD"
     forecast_volume: int = 0
     target_markets: tuple[str, ...] = field(default=())
+    definition_missing: tuple[str, ...] | None = None  # set by an import that stopped at `defined`
 
     def to_dict(self) -> dict[str, Any]:
         """The product as the API and `--json` render it (money as a decimal string)."""
@@ -76,6 +79,7 @@ class ProductView:
             "price_currency": self.price_currency,
             "forecast_volume": self.forecast_volume,
             "target_markets": list(self.target_markets),
+            **({} if self.definition_missing is None else {"definition_missing": list(self.definition_missing)}),
         }
 
 
@@ -127,7 +131,7 @@ class ProductService:
         actor: str,
         partner_id: str | None = None,
         category: str | None = None,
-        stage: Stage = Stage.CERTIFICATION,
+        stage: Stage | None = None,
         target_markets: Sequence[str] | None = None,
         design_ref: str | None = None,
         target_price: Decimal | str | int | None = None,
@@ -138,6 +142,9 @@ class ProductService:
     ) -> ProductView:
         """Create or update a product from a miot-spec-v2 document; new products walk the lifecycle to `stage`.
 
+        Without a `stage` a new product walks as far as its definition allows, up to `certification`: with the
+        definition incomplete it stays at `defined` and the view names what is missing (`definition_missing`).
+        An explicit `stage` the definition does not allow is refused (409 `definition_incomplete`).
         A partner caller creates products of its own (partner_id defaults to it) and may name no other partner."""
         if caller is not None and caller.role == Role.PARTNER:
             partner_id = partner_id or caller.partner_id
@@ -173,7 +180,11 @@ class ProductService:
                 s.add(SpecVersion(model=model, version=1, spec=document, spec_hash=spec.hash))
                 s.flush()
                 self._define(s, product, target_markets, design_ref, target_price, price_currency, forecast_volume)
-                for step in path_to(Stage.CONCEPT, stage):
+                s.flush()
+                incomplete = stage is None and bool(missing_of(s, product))
+                for step in path_to(Stage.CONCEPT, stage or Stage.CERTIFICATION):
+                    if incomplete and step in NEEDS_DEFINITION:
+                        break  # the import shortcut stops where the definition stops it
                     events.append(self._move(s, product, step, actor, "spec import"))
             else:
                 # a partner updates only its own products; one without a partner belongs to the brand
@@ -192,7 +203,18 @@ class ProductService:
                                       spec_hash=spec.hash))
                     events.append(ProductSpecChanged(model, product.spec_version, spec.hash))
                 self._define(s, product, target_markets, design_ref, target_price, price_currency, forecast_volume)
+                s.flush()
+                current = Stage(product.stage)
+                goal = stage
+                if stage is None and current in (Stage.CONCEPT, Stage.DEFINED) and not missing_of(s, product):
+                    goal = Stage.CERTIFICATION  # the import shortcut left it at `defined`: its definition is complete
+                if goal is not None and current in ORDER and goal in ORDER \
+                        and ORDER.index(goal) > ORDER.index(current):
+                    for step in path_to(current, goal):
+                        events.append(self._move(s, product, step, actor, "spec import"))
             view = _view(product, _markets_of(s, model))
+            if Stage(product.stage) in (Stage.CONCEPT, Stage.DEFINED):
+                view = dataclasses.replace(view, definition_missing=tuple(missing_of(s, product)))
         self._compiled.pop(model, None)
         self.bus.publish(events)
         return view

@@ -45,7 +45,9 @@ class ProductIn(DefinitionIn):
     model: str = Field(examples=["acme.plug.v1"])
     partner_id: str | None = None
     spec: dict[str, Any]
-    stage: Stage = Stage.CERTIFICATION
+    stage: Stage | None = Field(default=None, description="how far a new product walks its lifecycle; without it, "
+                                "as far as the definition allows (up to certification; `defined` while the "
+                                "definition is incomplete, with `definition_missing` in the answer)")
     major: bool = Field(default=False, description="publish a breaking spec change as a new major version "
                         "(the product goes back to certification)")
 
