@@ -426,9 +426,16 @@ class ProductService:
         """Devices exist only from certification on (test units) — refuse earlier stages with the reason."""
         product = self.get(model)
         if Stage(product.stage) not in PROVISIONABLE:
+            hint = ""
+            if Stage(product.stage) in (Stage.CONCEPT, Stage.DEFINED):
+                with self.dbs.global_session() as s:
+                    missing = missing_of(s, self._get(s, model))
+                if missing:
+                    hint = (f"; its definition lacks {', '.join(missing)} (ecohub product define {model} …, "
+                            f"then move it on)")
             raise Conflict(
                 f"product {model} is at stage {product.stage}; devices can be provisioned only from "
-                "certification on (test units) or later",
+                f"certification on (test units) or later{hint}",
                 code=ErrorCode.NOT_PROVISIONABLE,
             )
         return product
