@@ -28,7 +28,7 @@ from ecohub.connect.events import (
 )
 from ecohub.connect.models import DeadLetter, InboxEntry
 from ecohub.connect.nats.ingest import MAX_DELIVERIES_ADVISORY, MQTT_MSGS
-from ecohub.connect.nats.pull import PROGRESS, Puller, ack_all, stream_seq
+from ecohub.connect.nats.pull import NAK, PROGRESS, Puller, ack_all, stream_seq
 from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, DeadCode, Pipeline, Processed
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.protocol import topic_of
@@ -140,7 +140,7 @@ class IngestWorker:
                     batch = self._prepare(msgs)
                     if writing is not None:
                         self._waiting = msgs
-                        await writing
+                        await asyncio.shield(writing)  # a stop lets the batch being written finish and be acked
                     writing = asyncio.create_task(self._commit(msgs, batch), name=f"{self.client_id}-write")
                     self._waiting = []
         finally:
@@ -149,6 +149,10 @@ class IngestWorker:
                 # the batch being written finishes (and is acknowledged) before the worker stops
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(writing, timeout=10)
+            # what was fetched but not written goes back to the stream at once (not after ack_wait)
+            with contextlib.suppress(Exception):
+                await ack_all(self.nc, [*self._waiting, *(self._puller.held if self._puller else [])], NAK)
+            self._waiting = []
             self._puller = None
             with contextlib.suppress(Exception):
                 await given_up.unsubscribe()

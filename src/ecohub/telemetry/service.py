@@ -336,11 +336,10 @@ def _check_key(key: str) -> None:
 
 def _copy_samples(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """COPY the rows into telemetry on the session's own connection (psycopg 3), inside its transaction."""
-    from psycopg.types.json import Jsonb  # PostgreSQL only: SQLite hubs never import the driver
-
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur, cur.copy(f"COPY telemetry ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN") as copy:
         for r in rows:
-            # a sealed row's value is JSON null, as the executemany path stores it
-            copy.write_row((r["did"], r["key"], r["ts"], Jsonb(r["value"]), r["msg_id"], r["subject"], r["sealed"]))
+            # the value as JSON text (jsonb's input); a sealed row's is JSON null, as the executemany path stores it
+            copy.write_row((r["did"], r["key"], r["ts"], json_text(r["value"]), r["msg_id"], r["subject"],
+                            r["sealed"]))

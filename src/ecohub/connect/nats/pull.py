@@ -22,6 +22,7 @@ from nats.aio.subscription import Subscription
 
 ACK = b"+ACK"
 PROGRESS = b"+WPI"  # "still working on it": resets the message's ack_wait
+NAK = b"-NAK"  # "not taken": redeliver now (a stopping worker's unwritten messages)
 REQUEST_EXPIRED = "408"  # the request's `expires` passed (the normal end of a pull that was not filled)
 EXPIRY_SLACK_S = 0.5  # a request neither filled nor ended by a status after expires + this is taken for lost
 
