@@ -46,11 +46,13 @@ SAMPLE_COLUMNS = ("did", "key", "ts", "value", "msg_id", "subject", "sealed")
 SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
 
 
-def _sample_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
+def _sample_row(row: dict[str, Any], seal: Seal | None, *, as_text: bool = False) -> dict[str, Any]:
+    """The stored row of one sample; `as_text`: the value as JSON text (the raw executemany binds it so)."""
     if seal is None:  # an unbound device's value: stored as it is (no associated data to build)
-        return {**row, "subject": None, "sealed": None}
-    value, subject, sealed = seal_fields(seal, row["value"], telemetry_aad(row["did"], row["key"]))
-    return {**row, "value": value, "subject": subject, "sealed": sealed}
+        value, subject, sealed = row["value"], None, None
+    else:
+        value, subject, sealed = seal_fields(seal, row["value"], telemetry_aad(row["did"], row["key"]))
+    return {**row, "value": json_text(value) if as_text else value, "subject": subject, "sealed": sealed}
 
 
 def _table(model: Any) -> Table:
@@ -155,13 +157,12 @@ class TelemetryService:
                seals: Mapping[str, Seal]) -> None:
         """Multi-row inserts inside the caller's transaction; `seals` (from PayloadSealer.seals) by did."""
         if samples:
-            rows = [_sample_row(r, seals.get(r["did"])) for r in samples]
             if session.get_bind().dialect.name != "postgresql":  # SQLite: JSON text as SQLAlchemy's type binds it
-                _INSERT_SAMPLES.run(session, [{**r, "value": json_text(r["value"])} for r in rows])
-            elif len(rows) >= COPY_MIN:
-                _copy_samples(session, rows)
+                _INSERT_SAMPLES.run(session, [_sample_row(r, seals.get(r["did"]), as_text=True) for r in samples])
+            elif len(samples) >= COPY_MIN:
+                _copy_samples(session, [_sample_row(r, seals.get(r["did"])) for r in samples])
             else:  # small batches: one prepared executemany
-                session.execute(insert(_table(Sample)), rows)
+                session.execute(insert(_table(Sample)), [_sample_row(r, seals.get(r["did"])) for r in samples])
         if events:
             session.execute(insert(_table(DeviceEvent)), [_event_row(r, seals.get(r["did"])) for r in events])
 
