@@ -77,13 +77,15 @@ class TwinService:
             if prev is None or replaces(seq, prev[3]):
                 latest[(did, key)] = (value, ts, msg_id, seq)
         rows = []
-        for (d, k), (v, ts, m, seq) in latest.items():
+        # in key order, as the version bumps: two workers upserting the same twins lock them in one order (no
+        # deadlock on PostgreSQL)
+        for (d, k), (v, ts, m, seq) in sorted(latest.items(), key=lambda kv: kv[0]):
             seal = seals.get(d)
             value, subject, sealed = seal_fields(seal, v, twin_aad(d, k)) if seal is not None else (v, None, None)
             rows.append({"did": d, "key": k, "value": json_text(value), "ts": ts, "msg_id": m, "seq": seq,
                          "subject": subject, "sealed": sealed})
         _UPSERT_REPORTED.run(session, rows)
-        _BUMP_VERSIONS.run(session, [{"did": d, "version": n, "updated_ms": now_ms} for d, n in bumps.items()])
+        _BUMP_VERSIONS.run(session, [{"did": d, "version": bumps[d], "updated_ms": now_ms} for d in sorted(bumps)])
 
     @staticmethod
     def apply_online(session: Session, changes: dict[str, tuple[bool, int]]) -> None:
