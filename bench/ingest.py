@@ -212,6 +212,8 @@ async def profile(args: argparse.Namespace) -> int:
                           f"{drain.last_batches} batches", flush=True)  # type: ignore[attr-defined]
                 print(f"  CPU µs/msg min / median / max: {mmm([r[0] for r in runs], '{:.1f}')}; "
                       f"msg/s {mmm([r[1] for r in runs])}")
+                if not args.top:
+                    return 0
                 prof = cProfile.Profile()
                 await drain(env, p, load, args.messages, args.timeout, prof)
         finally:
@@ -264,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per timed run")
     parser.add_argument("--profile", action="store_true", help="drain a backlog in-process, then under cProfile")
-    parser.add_argument("--top", type=int, default=30, help="--profile: functions listed")
+    parser.add_argument("--top", type=int, default=30, help="--profile: functions listed (0: no cProfile run)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
     return asyncio.run(profile(args) if args.profile else bench(args))

@@ -14,7 +14,7 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -113,6 +113,15 @@ class Puller:
         body = json.dumps({"batch": want, "expires": int(self.expires_s * 1e9)}).encode()
         await self.nc.publish(self.subject, body, reply=self.inbox)
 
+    async def _wait(self, seconds: float, done: Callable[[], bool]) -> None:
+        """Until `done()` after a wake-up from `_on_msg`, or `seconds` (no task per wait, unlike `wait_for`)."""
+        self._arrived.clear()
+        if done():  # checked after the clear: a message that came during the caller's last await is not missed
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._arrived.wait()
+
     async def take(self, *, linger_s: float, wait_s: float) -> list[Msg]:
         """Up to a batch of messages: waits up to `wait_s` for a first one, then up to `linger_s` for a fuller
         batch while a request is still filling; [] when nothing arrived. Asks for the next batch before returning."""
@@ -122,16 +131,12 @@ class Puller:
             left = end - time.monotonic()
             if left <= 0:
                 return []
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), min(left, self.expires_s + EXPIRY_SLACK_S))
+            await self._wait(min(left, self.expires_s + EXPIRY_SLACK_S), lambda: bool(self.buffer))
         if len(self.buffer) < self.batch and self._remaining:
             # a few ms more gather a fuller batch under load; an idle hub answers at once
             end = time.monotonic() + linger_s
             while len(self.buffer) < self.batch and self._remaining and (left := end - time.monotonic()) > 0:
-                self._arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), left)
+                await self._wait(left, lambda: len(self.buffer) >= self.batch or not self._remaining)
         n = min(self.batch, len(self.buffer))
         out = [self.buffer.popleft() for _ in range(n)]
         await self._request()  # the next batch arrives while this one is processed and written
