@@ -184,8 +184,8 @@ class IngestWorker:
             await js.delete_msg(MQTT_MSGS, seq)
         self.bus.publish(events)
 
-    def _prepare(self, msgs: list[Msg]) -> dict[str, list[Processed]]:
-        """Decode, authorise and validate a batch (no I/O), grouped by cell."""
+    def _prepare(self, msgs: list[Msg]) -> tuple[int, dict[str, list[Processed]]]:
+        """Decode, authorise and validate a batch (no I/O) → (the time it was received, the items by cell)."""
         received = now_ms()
         self.stats.received += len(msgs)
         by_cell: dict[str, list[Processed]] = defaultdict(list)
@@ -194,11 +194,11 @@ class IngestWorker:
                            msgs, strict=True):
             item.seq = stream_seq(m.reply)  # the broker's arrival order: the twin's newer-wins rule
             by_cell[item.cell or default].append(item)
-        return by_cell
+        return received, by_cell
 
-    async def _commit(self, msgs: list[Msg], by_cell: dict[str, list[Processed]]) -> None:
+    async def _commit(self, msgs: list[Msg], prepared: tuple[int, dict[str, list[Processed]]]) -> None:
         """Write a prepared batch, one transaction per cell, then acknowledge it and publish its events."""
-        received = now_ms()
+        received, by_cell = prepared
         events: list[Any] = []
         for cell, items in by_cell.items():
             events += await self._write_with_retry(cell, items, received, lambda: self._still_working(msgs))
