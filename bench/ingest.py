@@ -19,12 +19,18 @@ Usage::
 
     python bench/ingest.py [--db sqlite|postgresql|both] [--workers 1,2] [--messages 30000] [--devices 20]
                            [--repeats 3] [--inflight 100]
+    python bench/ingest.py --profile [--db sqlite|postgresql] [--messages 30000] [--top 30]
+
+`--profile`: the load is published first (the durable keeps it), then one worker drains the backlog in this
+process, twice: without a profiler (CPU µs per message of this process, wall msg/s) and under cProfile (the top
+functions by own time). The drain has no concurrent publishers, so its CPU per message is the worker's alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -110,8 +116,6 @@ async def _ge(coro: object, n: int) -> bool:
 
 
 async def one_repeat(db: str, args: argparse.Namespace, tmp: Path, k: int) -> dict[str, float]:
-    import contextlib
-
     out: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         urls = stack.enter_context(pg_databases("bench_ingest")) if db == "postgresql" else None
@@ -137,6 +141,94 @@ async def one_repeat(db: str, args: argparse.Namespace, tmp: Path, k: int) -> di
         finally:
             env.services.close()
     return out
+
+
+async def drain(env: Env, p: object, load: MosqLoad, messages: int, timeout: float,  # noqa: ASYNC109
+                profiler: object | None = None) -> tuple[float, float]:
+    """Publish `messages`, then let one in-process worker drain them → (CPU µs/msg of this process, msg/s)."""
+    await load.run(load.prepare(messages))
+    base = await asyncio.to_thread(inbox_count, env.services)
+    worker = env.services.ingest_worker(p.nc)  # type: ignore[attr-defined]
+    write = worker._write
+    in_write = [0.0]
+
+    def timed_write(*a: object) -> object:  # the write thread's own CPU (cProfile sees only the loop's thread)
+        c = time.thread_time()
+        try:
+            if profiler is not None:
+                return write_prof.runcall(write, *a)
+            return write(*a)
+        finally:
+            in_write[0] += time.thread_time() - c
+
+    if profiler is not None:
+        import cProfile
+
+        write_prof = cProfile.Profile()
+        drain.write_profile = write_prof  # type: ignore[attr-defined]
+    worker._write = timed_write  # type: ignore[method-assign]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()  # type: ignore[attr-defined]
+    task = asyncio.create_task(worker.run(), name="bench-drain")
+    try:
+        ok = await wait_until(lambda: worker.stats.stored >= messages, within=timeout, step=0.005)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if profiler is not None:
+            profiler.disable()  # type: ignore[attr-defined]
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    stored = await asyncio.to_thread(inbox_count, env.services) - base
+    if not ok or stored != messages:
+        raise RuntimeError(f"drain: {stored} of {messages} persisted")
+    drain.last_write_us = 1e6 * in_write[0] / messages  # type: ignore[attr-defined]
+    drain.last_batches = worker.stats.batches  # type: ignore[attr-defined]
+    return 1e6 * cpu / messages, messages / wall
+
+
+async def profile(args: argparse.Namespace) -> int:
+    import cProfile
+    import io
+    import pstats
+
+    db = "postgresql" if args.db == "postgresql" else "sqlite"
+    print(f"ecohub ingest drain profile on {db}: {args.messages} messages, one in-process worker")
+    print("machine:\n  " + machine(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="ecohub-bench-profile-") as tmp, contextlib.ExitStack() as stack:
+        urls = stack.enter_context(pg_databases("bench_prof")) if db == "postgresql" else None
+        env = make_env(Path(tmp) / db, args.devices, urls)
+        try:
+            async with plane(env.services) as p:
+                load = MosqLoad(*p.mqtt_endpoint, env.creds, env.workdir, inflight=args.inflight)
+                await drain(env, p, load, 2 * len(env.creds), args.timeout)  # warm-up: caches, prepared statements
+                runs = []
+                for k in range(args.repeats):
+                    cpu, rate = await drain(env, p, load, args.messages, args.timeout)
+                    runs.append((cpu, rate))
+                    print(f"  [drain #{k + 1}, load {loadavg()}] {cpu:.1f} CPU µs/msg (this process; of it "
+                          f"{drain.last_write_us:.1f} in the write), {rate:.0f} msg/s, "  # type: ignore[attr-defined]
+                          f"{drain.last_batches} batches", flush=True)  # type: ignore[attr-defined]
+                print(f"  CPU µs/msg min / median / max: {mmm([r[0] for r in runs], '{:.1f}')}; "
+                      f"msg/s {mmm([r[1] for r in runs])}")
+                if not args.top:
+                    return 0
+                prof = cProfile.Profile()
+                await drain(env, p, load, args.messages, args.timeout, prof)
+        finally:
+            env.services.close()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.top)
+    print(out.getvalue())
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(args.top)
+    print(out.getvalue())
+    out = io.StringIO()
+    print("the write (in its thread), by own time:")
+    pstats.Stats(drain.write_profile, stream=out).sort_stats("tottime").print_stats(args.top)  # type: ignore
+    print(out.getvalue())
+    return 0
 
 
 async def bench(args: argparse.Namespace) -> int:
@@ -173,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inflight", type=int, default=100, help="unacknowledged QoS 1 publishes per device")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per timed run")
+    parser.add_argument("--profile", action="store_true", help="drain a backlog in-process, then under cProfile")
+    parser.add_argument("--top", type=int, default=30, help="--profile: functions listed (0: no cProfile run)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
-    return asyncio.run(bench(args))
+    return asyncio.run(profile(args) if args.profile else bench(args))
 
 
 if __name__ == "__main__":

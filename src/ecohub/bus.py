@@ -34,26 +34,31 @@ class EventBus:
         self.dispatched = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None  # where async handlers run when published off-loop
+        self._resolved: dict[type, list[Handler]] = {}  # handlers per concrete event type, cleared on (un)subscribe
 
     def subscribe(self, event_type: type, handler: Handler) -> None:
         """Call `handler(event)` for every published event of `event_type` (or a subclass)."""
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
         self._handlers[event_type].append(handler)
+        self._resolved.clear()
 
     def unsubscribe(self, event_type: type, handler: Handler) -> None:
         """Stop calling `handler` for `event_type`."""
         if handler in self._handlers.get(event_type, []):
             self._handlers[event_type].remove(handler)
+            self._resolved.clear()
 
     def publish(self, events: Iterable[Any]) -> None:
         """Dispatch events (call only after the transaction that produced them committed)."""
         for event in events:
-            for event_type, handlers in list(self._handlers.items()):
-                if not isinstance(event, event_type):
-                    continue
-                for handler in list(handlers):
-                    self._call(handler, event)
+            handlers = self._resolved.get(type(event))
+            if handlers is None:  # the handlers of this type in subscription order (ingest publishes thousands/s)
+                handlers = [h for event_type, hs in self._handlers.items() if issubclass(type(event), event_type)
+                            for h in hs]
+                self._resolved[type(event)] = handlers
+            for handler in handlers:
+                self._call(handler, event)
             self.dispatched += 1
 
     def _call(self, handler: Handler, event: Any) -> None:

@@ -45,6 +45,8 @@ async def run_ingest(services: Services, *, broker_url: str, index: int) -> None
         finally:
             queue.cancel()
             notices.cancel()
+            # awaited, so they end before the loop closes (not "Task was destroyed but it is pending")
+            await asyncio.gather(queue, notices, return_exceptions=True)
 
 
 def _worker_main(settings_json: dict[str, Any], broker_url: str, index: int) -> None:

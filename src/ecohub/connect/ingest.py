@@ -15,7 +15,6 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import TimeoutError as NatsTimeout
 from sqlalchemy import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -29,17 +28,19 @@ from ecohub.connect.events import (
 )
 from ecohub.connect.models import DeadLetter, InboxEntry
 from ecohub.connect.nats.ingest import MAX_DELIVERIES_ADVISORY, MQTT_MSGS
+from ecohub.connect.nats.pull import NAK, PROGRESS, Puller, ack_all, stream_seq
 from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, DeadCode, Pipeline, Processed
 from ecohub.privacy.sealing import PayloadSealer
 from ecohub.protocol import topic_of
 from ecohub.store import Databases, now_ms
-from ecohub.store.upsert import insert_new
+from ecohub.store.upsert import insert_new_rows
 from ecohub.telemetry.service import TelemetryService
 from ecohub.twin.service import Report, TwinService
 
 log = logging.getLogger(__name__)
 FETCH_WAIT_S = 1.0  # an idle fetch returns after this long (the loop notices a lost connection)
 TRANSIENT = (OperationalError, InterfaceError)  # the database is down, restarting or locked: wait, do not split
+INBOX_COLUMNS, INBOX_KEY = ("did", "msg_id", "digest", "received_ms"), ("did", "msg_id", "digest")
 
 
 @dataclass(slots=True)
@@ -89,6 +90,8 @@ class IngestWorker:
         self.stats = IngestStats()
         self.ready = asyncio.Event()
         self._alive = False
+        self._puller: Puller | None = None
+        self._waiting: list[Msg] = []  # the next batch, prepared, while the previous one is written
 
     @property
     def alive(self) -> bool:
@@ -112,34 +115,47 @@ class IngestWorker:
                 delay = min(delay * 2, max_backoff_s)
 
     async def run(self) -> None:
-        """Bind to the durable and write batches until cancelled."""
-        psub = await self.nc.jetstream().pull_subscribe_bind(durable=self.durable, stream=MQTT_MSGS)
+        """Bind to the durable and write batches until cancelled.
+
+        Two stages overlap: while one batch is written (in a thread) and then acknowledged, the next is fetched and
+        decoded on the loop. Writes stay in order, one at a time (one writer), and a batch is acknowledged only
+        after its own commit."""
         given_up = await self.watch_given_up()
-        self.ready.set()
-        self._alive = True
+        writing: asyncio.Task[None] | None = None
         try:
-            while True:
-                try:
-                    msgs = await psub.fetch(self.batch_size, timeout=FETCH_WAIT_S)
-                except (NatsTimeout, TimeoutError):
-                    if not self.nc.is_connected:
-                        self._alive = False
-                    continue
+            async with Puller(self.nc, stream=MQTT_MSGS, durable=self.durable, batch=self.batch_size,
+                              expires_s=FETCH_WAIT_S) as puller:
+                self._puller = puller
+                self.ready.set()
                 self._alive = True
-                if not msgs:
-                    continue
-                if len(msgs) < self.batch_size:
-                    # a few ms more gather a fuller batch under load; an idle hub answers at once
-                    await asyncio.sleep(self.batch_s)
-                    with contextlib.suppress(NatsTimeout, TimeoutError):
-                        msgs += await psub.fetch(self.batch_size - len(msgs), timeout=self.batch_s)
-                await self._flush(msgs)
+                while True:
+                    msgs = await puller.take(linger_s=self.batch_s, wait_s=FETCH_WAIT_S)
+                    if not msgs:
+                        self._alive = self.nc.is_connected
+                        if writing is not None and writing.done():
+                            done, writing = writing, None
+                            done.result()  # a failed write stops the loop (run_supervised restarts it)
+                        continue
+                    self._alive = True
+                    batch = self._prepare(msgs)
+                    if writing is not None:
+                        self._waiting = msgs
+                        await asyncio.shield(writing)  # a stop lets the batch being written finish and be acked
+                    writing = asyncio.create_task(self._commit(msgs, batch), name=f"{self.client_id}-write")
+                    self._waiting = []
         finally:
             self._alive = False
+            if writing is not None and not writing.done():
+                # the batch being written finishes (and is acknowledged) before the worker stops
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(writing, timeout=10)
+            # what was fetched but not written goes back to the stream at once (not after ack_wait)
+            with contextlib.suppress(Exception):
+                await ack_all(self.nc, [*self._waiting, *(self._puller.held if self._puller else [])], NAK)
+            self._waiting = []
+            self._puller = None
             with contextlib.suppress(Exception):
                 await given_up.unsubscribe()
-            with contextlib.suppress(Exception):
-                await psub.unsubscribe()
 
     async def watch_given_up(self) -> Subscription:
         """Dead-letter what JetStream gave up redelivering (every worker that took it stopped before acking it).
@@ -168,28 +184,35 @@ class IngestWorker:
             await js.delete_msg(MQTT_MSGS, seq)
         self.bus.publish(events)
 
-    async def _flush(self, msgs: list[Msg]) -> None:
+    def _prepare(self, msgs: list[Msg]) -> tuple[int, dict[str, list[Processed]]]:
+        """Decode, authorise and validate a batch (no I/O) → (the time it was received, the items by cell)."""
         received = now_ms()
         self.stats.received += len(msgs)
-        processed = []
-        for m in msgs:
-            item = self.pipeline.process(topic_of(m.subject), m.data, received)
-            item.seq = m.metadata.sequence.stream  # the broker's arrival order: the twin's newer-wins rule
-            processed.append(item)
         by_cell: dict[str, list[Processed]] = defaultdict(list)
-        for item in processed:
-            by_cell[item.cell or self.pipeline.default_cell].append(item)
+        default = self.pipeline.default_cell
+        for item, m in zip(self.pipeline.process_batch([(topic_of(m.subject), m.data) for m in msgs], received),
+                           msgs, strict=True):
+            item.seq = stream_seq(m.reply)  # the broker's arrival order: the twin's newer-wins rule
+            by_cell[item.cell or default].append(item)
+        return received, by_cell
+
+    async def _commit(self, msgs: list[Msg], prepared: tuple[int, dict[str, list[Processed]]]) -> None:
+        """Write a prepared batch, one transaction per cell, then acknowledge it and publish its events."""
+        received, by_cell = prepared
         events: list[Any] = []
-
-        async def still_working() -> None:  # a database outage must not make JetStream redeliver the batch
-            await asyncio.gather(*(m.in_progress() for m in msgs), return_exceptions=True)
-
         for cell, items in by_cell.items():
-            events += await self._write_with_retry(cell, items, received, still_working)
+            events += await self._write_with_retry(cell, items, received, lambda: self._still_working(msgs))
         # only now, with every message of the batch durably stored (or dead-lettered), the broker may forget them
-        await asyncio.gather(*(m.ack() for m in msgs))
+        await ack_all(self.nc, msgs)
         self.stats.batches += 1
         self.bus.publish(events)
+
+    async def _still_working(self, msgs: list[Msg]) -> None:
+        """A database outage must not make JetStream redeliver what this worker holds: the batch being written and
+        what the puller has buffered behind it."""
+        with contextlib.suppress(Exception):
+            held = self._puller.held if self._puller is not None else []
+            await ack_all(self.nc, [*msgs, *self._waiting, *held], PROGRESS)
 
     async def _write_with_retry(self, cell: str, items: list[Processed], received: int,
                                 keepalive: Callable[[], Awaitable[None]] | None = None) -> list[Any]:
@@ -228,7 +251,7 @@ class IngestWorker:
     def _write(self, cell: str, items: list[Processed], received: int) -> list[Any]:
         """One transaction: dedup by (did, id), telemetry, twin, dead letters. Returns events to publish."""
         seen: set[tuple[str, int, int]] = set()
-        keyed: list[dict[str, Any]] = []
+        keyed: list[tuple[str, int, int, int]] = []
         keys: dict[int, tuple[str, int, int]] = {}
         for p in items:
             if p.msg_id is not None and p.did and p.model and not p.is_reply:
@@ -236,7 +259,7 @@ class IngestWorker:
                 keys[id(p)] = key
                 if key not in seen:
                     seen.add(key)
-                    keyed.append({"did": p.did, "msg_id": p.msg_id, "digest": key[2], "received_ms": received})
+                    keyed.append((*key, received))
         events: list[Any] = []
         samples: list[dict[str, Any]] = []
         dev_events: list[dict[str, Any]] = []
@@ -247,8 +270,7 @@ class IngestWorker:
         dead: list[dict[str, Any]] = []
         stats = IngestStats()
         with self.dbs.cell_session(cell) as s:
-            new = set(insert_new(s, InboxEntry.__table__, keyed, keys=["did", "msg_id", "digest"],
-                                 returning=[InboxEntry.did, InboxEntry.msg_id, InboxEntry.digest]))
+            new = set(insert_new_rows(s, InboxEntry.__table__, keyed, columns=INBOX_COLUMNS, keys=INBOX_KEY))
             taken: set[tuple[str, int, int]] = set()
             for p in items:
                 if p.is_reply:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -84,6 +84,18 @@ class Processed:
         return failed.refuse(code or DeadCode.WRITE_FAILED, reason)
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a topic resolves to: the device's cell, model and compiled spec, or why its messages are refused."""
+
+    cell: str
+    did: str | None = None
+    model: str | None = None
+    spec: CompiledSpec | None = None
+    state: bool = False
+    refusal: tuple[str, str] | None = None
+
+
 class Pipeline:
     """Decode → authorise (topic did is a known device) → validate against the compiled spec."""
 
@@ -96,10 +108,13 @@ class Pipeline:
         self.cell_of = cell_of
         self.default_cell = default_cell
 
-    def process(self, topic: str, payload: bytes, received_ms: int) -> Processed:
-        """Never raises: every problem becomes a dead-letter reason (a bug on one message stops no other)."""
+    def process(self, topic: str, payload: bytes, received_ms: int,
+                routes: dict[str, Route] | None = None) -> Processed:
+        """Never raises: every problem becomes a dead-letter reason (a bug on one message stops no other).
+
+        `routes` memoizes the per-topic look-ups (device, cell, model, spec) across the messages of one batch."""
         try:
-            return self._process(topic, payload, received_ms)
+            return self._process(topic, payload, received_ms, routes)
         except Exception as err:
             log.warning("ingest pipeline failed on a message of %s: %r", topic[:256], err)
             parsed = parse_topic(topic)
@@ -110,27 +125,45 @@ class Pipeline:
             return out.refuse(DeadCode.INVALID_MESSAGE, f"the message could not be processed: "
                               f"{type(err).__name__}: {str(err)[:200]}")
 
-    def _process(self, topic: str, payload: bytes, received_ms: int) -> Processed:
-        out = Processed(topic, payload, ts=received_ms)
+    def process_batch(self, messages: Iterable[tuple[str, bytes]], received_ms: int) -> list[Processed]:
+        """`process` of each (topic, payload); a device's look-ups are made once per batch."""
+        routes: dict[str, Route] = {}
+        return [self.process(topic, payload, received_ms, routes) for topic, payload in messages]
+
+    def _route(self, topic: str) -> Route:
         parsed = parse_topic(topic)
         if parsed is None or parsed.channel == Channel.DOWN:
-            out.cell = self.default_cell
-            return out.refuse(DeadCode.FORGED_TOPIC, f"{topic!r} is not a device up/state topic")
-        out.did = parsed.did
+            return Route(self.default_cell, refusal=(DeadCode.FORGED_TOPIC, f"{topic!r} is not a device up/state "
+                                                     "topic"))
         try:
-            out.cell = self.cell_of(parsed.did)
+            cell = self.cell_of(parsed.did)
         except Exception as err:
-            out.cell = self.default_cell
-            return out.refuse(DeadCode.FORGED_TOPIC, str(err))
-        if len(payload) > self.max_payload:
-            return out.refuse(DeadCode.OVERSIZED, f"payload of {len(payload)} bytes exceeds {self.max_payload}")
+            return Route(self.default_cell, parsed.did, refusal=(DeadCode.FORGED_TOPIC, str(err)))
         model = self.model_of(parsed.did)
         if model is None:
-            return out.refuse(DeadCode.UNKNOWN_DEVICE, f"{parsed.did} is not an active provisioned device")
-        out.model = model
-        if parsed.channel == Channel.STATE:
+            return Route(cell, parsed.did, refusal=(DeadCode.UNKNOWN_DEVICE,
+                                                    f"{parsed.did} is not an active provisioned device"))
+        state = parsed.channel == Channel.STATE
+        return Route(cell, parsed.did, model, None if state else self.compiled_of(model), state)
+
+    def _process(self, topic: str, payload: bytes, received_ms: int, routes: dict[str, Route] | None) -> Processed:
+        route = routes.get(topic) if routes is not None else None
+        if route is None:
+            route = self._route(topic)
+            if routes is not None:
+                routes[topic] = route
+        out = Processed(topic, payload, ts=received_ms, cell=route.cell, did=route.did)
+        if route.refusal is not None and route.refusal[0] == DeadCode.FORGED_TOPIC:
+            return out.refuse(*route.refusal)  # before the size check, as a forged topic says more
+        if len(payload) > self.max_payload:
+            return out.refuse(DeadCode.OVERSIZED, f"payload of {len(payload)} bytes exceeds {self.max_payload}")
+        if route.refusal is not None:
+            return out.refuse(*route.refusal)
+        out.model = route.model
+        if route.state:
             return self._state(out, payload)
-        return self._up(out, payload, self.compiled_of(model), received_ms)
+        assert route.spec is not None
+        return self._up(out, payload, route.spec, received_ms)
 
     def _state(self, out: Processed, payload: bytes) -> Processed:
         if not payload:

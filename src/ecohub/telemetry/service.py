@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role
@@ -15,6 +15,7 @@ from ecohub.privacy.sealing import Opener, PayloadSealer, Seal, event_aad, seal_
 from ecohub.spec.compiled import CompiledSpec
 from ecohub.spec.domain import Property
 from ecohub.store import Databases
+from ecohub.store.upsert import RawStatement, json_text
 from ecohub.telemetry.domain import (
     DAY,
     HOUR,
@@ -45,9 +46,21 @@ SAMPLE_COLUMNS = ("did", "key", "ts", "value", "msg_id", "subject", "sealed")
 SpecOf = Callable[[str], CompiledSpec]  # a product's compiled spec by model (ecosystem's ProductService.compiled)
 
 
-def _sample_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
-    value, subject, sealed = seal_fields(seal, row["value"], telemetry_aad(row["did"], row["key"]))
-    return {**row, "value": value, "subject": subject, "sealed": sealed}
+def _sample_row(row: dict[str, Any], seal: Seal | None, *, as_text: bool = False) -> dict[str, Any]:
+    """The stored row of one sample; `as_text`: the value as JSON text (the raw executemany binds it so)."""
+    if seal is None:  # an unbound device's value: stored as it is (no associated data to build)
+        value, subject, sealed = row["value"], None, None
+    else:
+        value, subject, sealed = seal_fields(seal, row["value"], telemetry_aad(row["did"], row["key"]))
+    return {**row, "value": json_text(value) if as_text else value, "subject": subject, "sealed": sealed}
+
+
+def _table(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]  # Core inserts: no ORM bulk-insert work per row
+
+
+# the SQLite hot path: one executemany on the DB-API cursor (SQLAlchemy's ORM bulk insert costs ~10 µs a row)
+_INSERT_SAMPLES = RawStatement(lambda insert_: insert_(Sample.__table__), SAMPLE_COLUMNS)
 
 
 def _event_row(row: dict[str, Any], seal: Seal | None) -> dict[str, Any]:
@@ -144,13 +157,14 @@ class TelemetryService:
                seals: Mapping[str, Seal]) -> None:
         """Multi-row inserts inside the caller's transaction; `seals` (from PayloadSealer.seals) by did."""
         if samples:
-            rows = [_sample_row(r, seals.get(r["did"])) for r in samples]
-            if session.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_MIN:
-                _copy_samples(session, rows)
-            else:  # SQLite (and small batches): one prepared executemany
-                session.execute(insert(Sample), rows)
+            if session.get_bind().dialect.name != "postgresql":  # SQLite: JSON text as SQLAlchemy's type binds it
+                _INSERT_SAMPLES.run(session, [_sample_row(r, seals.get(r["did"]), as_text=True) for r in samples])
+            elif len(samples) >= COPY_MIN:
+                _copy_samples(session, [_sample_row(r, seals.get(r["did"])) for r in samples])
+            else:  # small batches: one prepared executemany
+                session.execute(insert(_table(Sample)), [_sample_row(r, seals.get(r["did"])) for r in samples])
         if events:
-            session.execute(insert(DeviceEvent), [_event_row(r, seals.get(r["did"])) for r in events])
+            session.execute(insert(_table(DeviceEvent)), [_event_row(r, seals.get(r["did"])) for r in events])
 
     def series(self, cell: str, did: str, key: str, *, since: int | None = None, until: int | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:
@@ -323,11 +337,10 @@ def _check_key(key: str) -> None:
 
 def _copy_samples(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """COPY the rows into telemetry on the session's own connection (psycopg 3), inside its transaction."""
-    from psycopg.types.json import Jsonb  # PostgreSQL only: SQLite hubs never import the driver
-
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur, cur.copy(f"COPY telemetry ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN") as copy:
         for r in rows:
-            # a sealed row's value is JSON null, as the executemany path stores it
-            copy.write_row((r["did"], r["key"], r["ts"], Jsonb(r["value"]), r["msg_id"], r["subject"], r["sealed"]))
+            # the value as JSON text (jsonb's input); a sealed row's is JSON null, as the executemany path stores it
+            copy.write_row((r["did"], r["key"], r["ts"], json_text(r["value"]), r["msg_id"], r["subject"],
+                            r["sealed"]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.privacy.sealing import PayloadSealer, Seal, seal_fields, twin_aad
 from ecohub.store import Databases
-from ecohub.store.upsert import upsert
+from ecohub.store.upsert import RawStatement, json_text, upsert
 from ecohub.twin.domain import DesiredState
 from ecohub.twin.models import Twin, TwinProperty
 
@@ -27,6 +27,30 @@ def replaces(seq: int, prev_seq: int | None) -> bool:
     arrive in the order it sent them, also after a reboot restarted its message ids; several ingest workers
     committing in any order cannot let an older value win."""
     return prev_seq is None or seq >= prev_seq
+
+
+def _upsert_reported(insert_: Callable[[Any], Any]) -> Any:
+    t = _props()
+    stmt = insert_(t)
+    ex = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["did", "key"],
+        set_={"value": ex.value, "ts": ex.ts, "msg_id": ex.msg_id, "seq": ex.seq, "subject": ex.subject,
+              "sealed": ex.sealed},
+        # the same rule as `replaces`, in SQL against the stored row (a desired-only row has no seq yet)
+        where=t.c.seq.is_(None) | (ex.seq >= t.c.seq))
+
+
+def _bump_versions(insert_: Callable[[Any], Any]) -> Any:
+    tw = Twin.__table__
+    stmt = insert_(tw)
+    return stmt.on_conflict_do_update(index_elements=["did"], set_={"version": tw.c.version + stmt.excluded.version,
+                                                                      "updated_ms": stmt.excluded.updated_ms})
+
+
+# the ingest hot path runs these on the DB-API cursor (one executemany each per batch)
+_UPSERT_REPORTED = RawStatement(_upsert_reported, ["did", "key", "value", "ts", "msg_id", "seq", "subject", "sealed"])
+_BUMP_VERSIONS = RawStatement(_bump_versions, ["did", "version", "updated_ms"])
 
 
 class TwinService:
@@ -53,20 +77,15 @@ class TwinService:
             if prev is None or replaces(seq, prev[3]):
                 latest[(did, key)] = (value, ts, msg_id, seq)
         rows = []
-        for (d, k), (v, ts, m, seq) in latest.items():
-            value, subject, sealed = seal_fields(seals.get(d), v, twin_aad(d, k))
-            rows.append({"did": d, "key": k, "value": value, "ts": ts, "msg_id": m, "seq": seq, "subject": subject,
-                         "sealed": sealed})
-        t = TwinProperty.__table__
-        upsert(session, t, rows, keys=["did", "key"],
-               update={"value": lambda ex: ex.value, "ts": lambda ex: ex.ts, "msg_id": lambda ex: ex.msg_id,
-                       "seq": lambda ex: ex.seq, "subject": lambda ex: ex.subject, "sealed": lambda ex: ex.sealed},
-               # the same rule as `replaces`, in SQL against the stored row (a desired-only row has no seq yet)
-               where=lambda ex: t.c.seq.is_(None) | (ex.seq >= t.c.seq))
-        tw = Twin.__table__
-        upsert(session, tw, [{"did": d, "version": n, "updated_ms": now_ms} for d, n in bumps.items()],
-               keys=["did"], update={"version": lambda ex: tw.c.version + ex.version,
-                                     "updated_ms": lambda ex: ex.updated_ms})
+        # in key order, as the version bumps: two workers upserting the same twins lock them in one order (no
+        # deadlock on PostgreSQL)
+        for (d, k), (v, ts, m, seq) in sorted(latest.items(), key=lambda kv: kv[0]):
+            seal = seals.get(d)
+            value, subject, sealed = seal_fields(seal, v, twin_aad(d, k)) if seal is not None else (v, None, None)
+            rows.append({"did": d, "key": k, "value": json_text(value), "ts": ts, "msg_id": m, "seq": seq,
+                         "subject": subject, "sealed": sealed})
+        _UPSERT_REPORTED.run(session, rows)
+        _BUMP_VERSIONS.run(session, [{"did": d, "version": bumps[d], "updated_ms": now_ms} for d in sorted(bumps)])
 
     @staticmethod
     def apply_online(session: Session, changes: dict[str, tuple[bool, int]]) -> None:
