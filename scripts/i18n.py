@@ -24,7 +24,7 @@ LOCALE_DIR = SRC / "api" / "locale"
 POT = LOCALE_DIR / "messages.pot"
 LOCALES = ("de", "zh_Hans", "es")
 METHODS = [("api/templates/**.html", "jinja2.ext:babel_extract"), ("api/**.py", "python"),
-           ("spec/labels.py", "python")]
+           ("spec/labels.py", "python"), ("notify/messages.py", "python")]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 OPTIONS = {"api/templates/**.html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"}}
 
