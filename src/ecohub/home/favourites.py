@@ -37,8 +37,10 @@ class FavouriteService:
         return [did for did in dids if self._sees(p, did)]
 
     def set(self, p: Principal, did: str, on: bool) -> bool:
-        """Mark (`on`) or unmark one device; marking needs access to it (unmarking never does); → on."""
+        """Mark (`on`) or unmark one device; marking needs access to it, unmarking a favourite does not (a device
+        that left the home can still be unmarked), while anyone else's device stays unknown; → on."""
         cell = self._cell(p)
+        gone = 0
         if on:
             self.homes.device_access(p, did, HomeRole.GUEST)  # refused like any other use of the device
         with self.dbs.cell_session(cell) as s:
@@ -49,7 +51,10 @@ class FavouriteService:
                 insert_new(s, Favourite, [{"user_id": p.subject, "did": did, "created_ms": now_ms()}],
                            keys=["user_id", "did"], returning=[Favourite.did])  # marked twice: still one
             else:
-                s.execute(delete(Favourite).where(Favourite.user_id == p.subject, Favourite.did == did))
+                gone = s.execute(delete(Favourite).where(  # type: ignore[attr-defined]
+                    Favourite.user_id == p.subject, Favourite.did == did)).rowcount
+        if not on and not gone:  # not a favourite: say so only about a device the caller may see
+            self.homes.device_access(p, did, HomeRole.GUEST)
         return on
 
     def adopt(self, p: Principal, dids: Iterable[str]) -> None:

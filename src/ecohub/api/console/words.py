@@ -35,6 +35,19 @@ WORDS: dict[str, str] = {
     # automation runs
     "fired": N_("Ran"), "conditions_false": N_("Conditions not met"), "failed": N_("Failed"),
     "disabled by a user": N_("disabled by a user"),
+    # firmware campaigns and each device's update
+    "running": N_("Running"), "paused": N_("Paused"), "halted": N_("Halted"), "cancelled": N_("Cancelled"),
+    "completed": N_("Completed"), "pending": N_("Pending"), "offered": N_("Offered"),
+    "downloading": N_("Downloading"), "verifying": N_("Verifying"), "installing": N_("Installing"),
+    "done": N_("Done"), "skipped": N_("Skipped"), "waiting": N_("Waiting"), "current": N_("Current"),
+    "active": N_("Active"),
+    "pause": N_("Pause"), "resume": N_("Resume"), "cancel": N_("Cancel"), "uploaded": N_("Uploaded"),
+    "signed": N_("Signed"), "revoked": N_("Revoked"),
+    # security findings
+    "critical": N_("Critical"), "high": N_("High"), "medium": N_("Medium"), "low": N_("Low"), "open": N_("Open"),
+    "acknowledged": N_("Acknowledged"), "suppressed": N_("Suppressed"), "resolved": N_("Resolved"),
+    # stored notes ecohub writes itself (shown with the `t` filter)
+    "created by spec import": N_("created by spec import"),
     # consent purposes
     "device_diagnostics_to_maker": N_("Send device diagnostics to the maker"),
     "product_improvement_analytics": N_("Product improvement analytics"),
