@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from tests.automate.conftest import make_home
 from tests.automate.test_rules_api import rule
 from tests.certify.test_api import MODEL, _report
 from tests.conftest import load_spec
-from tests.helpers import DEFINITION
+from tests.helpers import DEFINITION, walk_pages
 from tests.telemetry.conftest import write
 
 Items = Callable[[Any], list[Any]]
@@ -32,30 +31,10 @@ FORGED = [
 ]
 
 
-def _next(r: Any) -> str | None:
-    link = r.headers.get("link")
-    if not link:
-        return None
-    m = re.fullmatch(r'<([^>]+)>; rel="next"', link)
-    assert m, link
-    return m.group(1)
-
-
 def walk(client: TestClient, url: str, headers: dict[str, str], items: Items,
          between: Callable[[int], None] = lambda _page: None) -> tuple[list[Any], int]:
     """Every item of a list by its next links; `between(n)` runs after page n (adds items during the walk)."""
-    seen: list[Any] = []
-    pages = 0
-    next_url: str | None = url
-    while next_url is not None:
-        r = client.get(next_url, headers=headers)
-        assert r.status_code == 200, r.text
-        seen += items(r.json())
-        pages += 1
-        between(pages)
-        next_url = _next(r)
-        assert pages < 60
-    return seen, pages
+    return walk_pages(client, url, headers, items, between)
 
 
 def refuses_forged_cursors(client: TestClient, url: str, headers: dict[str, str]) -> None:

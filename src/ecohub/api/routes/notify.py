@@ -16,8 +16,11 @@ router = APIRouter(tags=["notifications"])
 
 def reader_locale(request: Request, services: Services, principal: Principal) -> str:
     """The language to word notifications in: the request's Accept-Language, else the account's, else English."""
-    return (i18n.negotiate(request.headers.get("accept-language"))
-            or i18n.normalize(services.home.accounts.profile(principal).get("locale")) or i18n.DEFAULT)
+    asked = i18n.negotiate(request.headers.get("accept-language"))
+    if asked:
+        return asked
+    chosen = services.home.accounts.locales(principal.cell or "", [principal.subject]).get(principal.subject)
+    return i18n.normalize(chosen) or i18n.DEFAULT
 
 
 @router.get("/me/notifications", responses={200: {"headers": paging.LINK_HEADER}})
