@@ -70,6 +70,19 @@ def test_prices_and_numbers_are_written_the_locale_s_way(locale: str, price: str
         i18n.deactivate(token)
 
 
+@pytest.mark.parametrize(("locale", "germany", "iceland"), [
+    ("de", "Deutschland", "Island"), ("zh_Hans", "德国", "冰岛"), ("es", "Alemania", "Islandia"),
+    ("en", "Germany", "Iceland"),
+])
+def test_market_countries_are_named_in_the_locale(locale: str, germany: str, iceland: str) -> None:
+    token = i18n.activate(locale)
+    try:
+        assert (i18n.country("DE"), i18n.country("is", "Iceland")) == (germany, iceland)
+        assert i18n.country("XQ", "Atlantis") == "Atlantis"  # no CLDR name: the market's own
+    finally:
+        i18n.deactivate(token)
+
+
 def test_spec_labels_are_words_grouped_by_service_with_unit_symbols() -> None:
     labels = spec_labels(parse_spec(load_spec("cuco.plug.v3")))
     assert labels["2.1"]["label"] == "On" and labels["2.1"]["service"] == "Switch"

@@ -171,6 +171,13 @@ def compact(value: Any, currency: str | None = None) -> str:
     return format_compact_decimal(n, locale=babel_locale(), fraction_digits=1)
 
 
+def country(code: str | None, fallback: str | None = None) -> str:
+    """A market's country in the current language from CLDR (DE → Deutschland in German), else `fallback`."""
+    if not code:
+        return fallback or "—"
+    return str(babel_locale().territories.get(str(code).upper()) or fallback or code)
+
+
 def ms_time(ms: int | None) -> str:
     """A unix-ms timestamp as a date and time (UTC) in the locale's way."""
     if not ms:
