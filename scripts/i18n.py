@@ -3,13 +3,15 @@
     python scripts/i18n.py extract    # src → src/ecohub/api/locale/messages.pot
     python scripts/i18n.py update     # messages.pot → <locale>/LC_MESSAGES/messages.po (new ids empty, old ones kept)
     python scripts/i18n.py compile    # .po → .mo (committed: `pip install -e .` needs no build step)
-    python scripts/i18n.py check      # exit 1 if the .pot is stale, a catalogue is incomplete or a .mo is stale
+    python scripts/i18n.py check      # exit 1 if the .pot is stale, a catalogue is incomplete or a .mo is stale,
+                                      # or a template shows text outside _() / gettext
 
 Translators edit the .po files; tests/api/test_i18n.py runs the same checks."""
 
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -24,7 +26,7 @@ LOCALE_DIR = SRC / "api" / "locale"
 POT = LOCALE_DIR / "messages.pot"
 LOCALES = ("de", "zh_Hans", "es")
 METHODS = [("api/templates/**.html", "jinja2.ext:babel_extract"), ("api/**.py", "python"),
-           ("spec/labels.py", "python")]
+           ("spec/labels.py", "python"), ("notify/messages.py", "python")]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 OPTIONS = {"api/templates/**.html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"}}
 
@@ -87,9 +89,36 @@ def _key(value: object) -> object:
     return tuple(value) if isinstance(value, list | tuple) else value
 
 
+TEMPLATES = SRC / "api" / "templates"
+# what a template may show as it is: the brand, a hash's name, commands and code (inside <code>), the literal values
+# a rule's value field takes
+VERBATIM = frozenset({"ecohub", "eco", "hub", "SHA-256", "sha256", "true", "false"})
+_NOT_TEXT = re.compile(r"\{#.*?#\}|<(script|style|code|pre|kbd|samp)\b.*?</\1>", re.S)
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+_LABEL = re.compile(r'\b(?:title|placeholder|aria-label|alt|label)="([^"{]*)"')
+_ATTRIBUTE = re.compile(r'\s[a-z-]+="[^"]*"|\s[a-z-]+=\S+')
+
+
+def unwrapped() -> list[str]:
+    """Text a template shows without passing it through gettext: words outside `{{ _() }}` in text or in labelling
+    attributes (title, placeholder, aria-label, alt), other than code and the verbatim words above."""
+    found = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        source = _NOT_TEXT.sub(" ", path.read_text())
+        texts = _LABEL.findall(source)
+        bare = _JINJA.sub(" ", source)
+        texts += re.sub(r"<[^>]*>", "\n", _ATTRIBUTE.sub(" ", bare)).splitlines()
+        for text in texts:
+            words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]", text)
+                     if w not in VERBATIM and sum(c.isalpha() for c in w) > 1]
+            if words:
+                found.append(f"{path.relative_to(TEMPLATES)}: text outside gettext: {text.strip()!r}")
+    return found
+
+
 def problems() -> list[str]:
     """What is out of date or missing (empty: all good)."""
-    found = []
+    found = unwrapped()
     if not POT.exists() or POT.read_bytes() != _pot_bytes(extract()):
         found.append("messages.pot is stale: run `python scripts/i18n.py extract update`")
     ids = {m.id for m in load(POT) if m.id} if POT.exists() else set()

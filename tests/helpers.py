@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -67,3 +68,24 @@ def at_target(services: Any, model: str, market: str) -> str:
 
     currency = services.ecosystem.markets.get(market)["currency"]
     return str(convert(Decimal(services.products.get(model).target_price), "USD", currency).quantize(minor(currency)))
+
+
+def walk_pages(client: Any, url: str, headers: dict[str, str], items: Callable[[Any], list[Any]] = list,
+               between: Callable[[int], None] = lambda _page: None) -> tuple[list[Any], int]:
+    """Every item of a cursor-paged list, following `Link: <…>; rel="next"` from page to page (`items`: the items
+    of a page's body; `between(n)` runs after page n, e.g. to add items during the walk); → (items, pages)."""
+    seen: list[Any] = []
+    pages = 0
+    next_url: str | None = url
+    while next_url is not None:
+        r = client.get(next_url, headers=headers)
+        assert r.status_code == 200, r.text
+        seen += items(r.json())
+        pages += 1
+        between(pages)
+        link = r.headers.get("link")
+        match = re.fullmatch(r'<([^>]+)>; rel="next"', link) if link else None
+        assert link is None or match, link
+        next_url = match.group(1) if match else None
+        assert pages < 60
+    return seen, pages

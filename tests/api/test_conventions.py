@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from ecohub.bootstrap import Services
 from ecohub.protocol import Topic
 from tests.connect.test_ingest import _device
-from tests.helpers import eventually
+from tests.helpers import eventually, walk_pages
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 # DELETEs that answer more than "gone": unbinding returns the device's new secret and bind code (shown once), and an
@@ -59,18 +59,7 @@ def test_delete_answers_204_and_patch_the_resource(client: TestClient) -> None:
 
 def _walk(client: TestClient | httpx.Client, url: str, headers: dict[str, str]) -> tuple[list[Any], int]:
     """Every item of a list, following `Link: <…>; rel="next"` from page to page."""
-    items: list[Any] = []
-    pages = 0
-    next_url: str | None = url
-    while next_url is not None:
-        r = client.get(next_url, headers=headers)
-        assert r.status_code == 200, r.text
-        items += r.json()
-        pages += 1
-        link = r.headers.get("link")
-        next_url = re.fullmatch(r'<([^>]+)>; rel="next"', link).group(1) if link else None  # type: ignore[union-attr]
-        assert pages < 50
-    return items, pages
+    return walk_pages(client, url, headers)
 
 
 def test_devices_page_past_the_limit_by_cursor(client: TestClient, services: Services, plug_model: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,6 +31,17 @@ def test_every_catalogue_is_complete_compiled_and_matches_the_sources() -> None:
     assert _catalogues().problems() == []  # type: ignore[attr-defined]
 
 
+def test_the_check_finds_template_text_outside_gettext(tmp_path: Path) -> None:
+    # a sentence or a label left in English in a template is reported; wrapped text, code and the brand are not
+    (tmp_path / "page.html").write_text(
+        '<h1>{{ _("Devices") }}</h1><p>No devices yet: <code>ecohub device provision</code></p>\n'
+        '<input placeholder="Search" name="q"><a class="brand" href="/">eco<b>hub</b></a>{# a note #}')
+    module: Any = _catalogues()
+    module.TEMPLATES = tmp_path
+    assert module.unwrapped() == ["page.html: text outside gettext: 'Search'",
+                                  "page.html: text outside gettext: 'No devices yet:'"]
+
+
 @pytest.mark.parametrize(("header", "expected"), [
     ("de-AT,de;q=0.9,en;q=0.8", "de"), ("zh-CN,zh;q=0.9", "zh_Hans"), ("zh-TW", "en"), ("fr-FR, es;q=0.5", "es"),
     ("en;q=0.1, de;q=0.9", "de"), ("", "en"), ("*", "en"), ("es-419", "es"),
@@ -54,6 +66,19 @@ def test_prices_and_numbers_are_written_the_locale_s_way(locale: str, price: str
         assert i18n.number(12345.5) == number
         assert i18n.iso_date("2026-03-01")  # a date in words, never the raw ISO text
         assert i18n.iso_date("2026-03-01") != "2026-03-01" or locale == "zh_Hans"
+    finally:
+        i18n.deactivate(token)
+
+
+@pytest.mark.parametrize(("locale", "germany", "iceland"), [
+    ("de", "Deutschland", "Island"), ("zh_Hans", "德国", "冰岛"), ("es", "Alemania", "Islandia"),
+    ("en", "Germany", "Iceland"),
+])
+def test_market_countries_are_named_in_the_locale(locale: str, germany: str, iceland: str) -> None:
+    token = i18n.activate(locale)
+    try:
+        assert (i18n.country("DE"), i18n.country("is", "Iceland")) == (germany, iceland)
+        assert i18n.country("XQ", "Atlantis") == "Atlantis"  # no CLDR name: the market's own
     finally:
         i18n.deactivate(token)
 

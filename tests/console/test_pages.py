@@ -178,6 +178,11 @@ async def test_unknown_pages_the_manifest_and_the_service_worker(hub: Services, 
     await page.locator(f"#card-{first} button.fav").click()
     await page.wait_for_url(re.compile(r".*/console/homes/.*"))
     await expect(page.locator(f"section:has(#room-favourites) #card-{first}")).to_have_count(1)
+    # favourites are the account's: another browser (its own cookies) shows the same one first, in German too
+    other, other_errors = await _signed_in(browser, hub, locale="de-DE", phone=True)
+    await expect(other.locator(f"section:has(#room-favourites) #card-{first}")).to_have_count(1)
+    await expect(other.locator("#room-favourites")).to_contain_text("Favoriten")
+    assert other_errors == []
     await page.fill("#device-search", "Plug 1")
     await expect(page.locator(f"#card-{home.devices[0].did}")).to_be_visible()
     await expect(page.locator(f"#card-{first}")).to_be_hidden()

@@ -179,7 +179,7 @@ def test_the_console_shows_margin_per_market_and_the_design_review(eco: Services
         overview = browser.get("/console/").text
         assert "Price and net margin per market" in overview and "3.0 %" in overview
         page = browser.get(f"/console/products/{sellable}").text
-        assert "v2</b>" in page and "pending" in page
+        assert "v2</b>" in page and "Pending" in page  # the design's state in words
         assert "$19.90" in page and "$18.71 … $20.78" in page  # formatted for the page's locale (en)
         r = browser.post(f"/console/products/{sellable}/designs/2/approve", data={"note": ""},
                          follow_redirects=False)

@@ -1,7 +1,8 @@
 """Languages of the console and the API's messages: gettext catalogues (Babel), the request's locale, formatting.
 
 The catalogues live in `ecohub/api/locale/<locale>/LC_MESSAGES/messages.po` with their compiled `.mo` beside them
-(committed, so `pip install -e .` needs no build step); `scripts/i18n.py` extracts, updates and compiles them.
+(committed, so `pip install -e .` needs no build step); `scripts/i18n.py` extracts, updates and compiles them;
+`ecohub.locales` loads them (the contexts that word messages for people use it too).
 The locale of a request is the console's language cookie (set by the switcher, and from the account's preference at
 sign-in), else the browser's Accept-Language, else English."""
 
@@ -11,41 +12,16 @@ import contextvars
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_compact_currency, format_compact_decimal, format_currency, format_decimal
-from babel.support import NullTranslations, Translations
 
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAIN = "messages"
-DEFAULT = "en"
-# catalogue id → (the name of the language in itself, the BCP 47 tag for <html lang>, the Babel locale for formats)
-LANGUAGES: dict[str, tuple[str, str, str]] = {
-    "en": ("English", "en", "en"),
-    "de": ("Deutsch", "de", "de_DE"),
-    "zh_Hans": ("简体中文", "zh-Hans", "zh_Hans_CN"),
-    "es": ("Español", "es", "es_ES"),
-}
+from ecohub.locales import DEFAULT, LANGUAGES, normalize, translations
+
 COOKIE = "ecohub_lang"
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("ecohub_locale", default=DEFAULT)
-
-
-def normalize(tag: str | None) -> str | None:
-    """A language tag (`de-AT`, `zh-CN`, `zh_Hans`, `es`) as one of the console's catalogues, or None."""
-    if not tag:
-        return None
-    t = tag.strip().replace("_", "-").lower()
-    if not t or t == "*":
-        return None
-    if t.startswith("zh"):
-        # Simplified Chinese is what we have: zh, zh-CN, zh-SG, zh-Hans; Traditional (zh-TW, zh-HK, zh-Hant) is not
-        return None if any(x in t for x in ("hant", "-tw", "-hk", "-mo")) else "zh_Hans"
-    base = t.split("-")[0]
-    return base if base in LANGUAGES else None
 
 
 def negotiate(accept_language: str | None) -> str | None:
@@ -72,14 +48,6 @@ def negotiate(accept_language: str | None) -> str | None:
 def choose(*, cookie: str | None = None, accept_language: str | None = None) -> str:
     """The locale of a request: an explicit choice (cookie), else the browser's, else English."""
     return normalize(cookie) or negotiate(accept_language) or DEFAULT
-
-
-@cache
-def translations(locale: str) -> NullTranslations:
-    """The compiled catalogue of a locale (English: the message ids themselves)."""
-    if locale == DEFAULT or locale not in LANGUAGES:
-        return NullTranslations()
-    return Translations.load(str(LOCALE_DIR), [locale], domain=DOMAIN)
 
 
 def activate(locale: str) -> contextvars.Token[str]:
@@ -201,6 +169,13 @@ def compact(value: Any, currency: str | None = None) -> str:
     if currency:
         return _spaced(format_compact_currency(n, currency, locale=babel_locale(), fraction_digits=1))
     return format_compact_decimal(n, locale=babel_locale(), fraction_digits=1)
+
+
+def country(code: str | None, fallback: str | None = None) -> str:
+    """A market's country in the current language from CLDR (DE → Deutschland in German), else `fallback`."""
+    if not code:
+        return fallback or "—"
+    return str(babel_locale().territories.get(str(code).upper()) or fallback or code)
 
 
 def ms_time(ms: int | None) -> str:

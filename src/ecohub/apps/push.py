@@ -218,7 +218,9 @@ class PushService:
 
     def _on_notification(self, e: NotificationCreated) -> None:
         # keyed by the user, not a device: the buffer's did slot carries "user:<id>|<did or empty>"
-        self._offer(e.cell, f"user:{e.user_id}|{e.did or ''}", "notification", e.notification)
+        # worded in the user's account language, with the code and params for an app that words it itself
+        payload = {**(e.localized or e.notification), "locale": e.locale or "en"}
+        self._offer(e.cell, f"user:{e.user_id}|{e.did or ''}", "notification", payload)
 
     def _user_targets(self, cell: str, user_id: str, did: str | None) -> builtins.list[Target]:
         """Webhooks wanting the user's notifications: live grants of that user with the notification scope and,

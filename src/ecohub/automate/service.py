@@ -178,13 +178,16 @@ class AutomationService:
                              .order_by(AutomationRule.created_at)).all()
         return [self.view(r) for r in rows if p.role != Role.APP or r.created_by == creator(p)]
 
-    def runs(self, p: Principal, rule_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The rule's run history, newest first: trigger, conditions with values, each action's result."""
+    def runs(self, p: Principal, rule_id: str, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+        """The rule's run history, newest first: trigger, conditions with values, each action's result
+        (`before`: only runs older than that run id, the next page of a walk)."""
         self.require_rule(p, rule_id, HomeRole.GUEST)
-        limit = max(1, min(limit, KEEP_RUNS))
+        limit = max(1, min(limit, KEEP_RUNS + 1))
+        q = select(AutomationRun).where(AutomationRun.rule_id == rule_id)
+        if before is not None:
+            q = q.where(AutomationRun.id < before)
         with self.dbs.cell_session(self.homes.cell_of(p, WRITE)) as s:
-            rows = s.scalars(select(AutomationRun).where(AutomationRun.rule_id == rule_id)
-                             .order_by(AutomationRun.id.desc()).limit(limit)).all()
+            rows = s.scalars(q.order_by(AutomationRun.id.desc()).limit(limit)).all()
         return [{"run_id": r.id, "ts": r.ts_ms, "outcome": r.outcome, "trigger": r.trigger,
                  "conditions": r.conditions, "actions": r.actions, "duration_ms": r.duration_ms} for r in rows]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from ecohub.bus import EventBus
 from ecohub.certify import keys
@@ -98,11 +98,17 @@ class CertificationService:
                 expires_at=datetime.fromisoformat(doc["expires_at"]), document=doc))
         self.bus.publish([ReportRecorded(doc["model"], doc["spec_hash"], doc["report_id"])])
 
-    def list(self, model: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
-        """Report summaries, newest first."""
-        q = select(CertificationReport).order_by(CertificationReport.issued_at.desc()).limit(limit)
+    def list(self, model: str | None = None, *, limit: int = 100,
+             before: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+        """Report summaries, newest first (ties by report id); `before` (issued_at, report_id) starts after a row."""
+        q = (select(CertificationReport)
+             .order_by(CertificationReport.issued_at.desc(), CertificationReport.report_id.desc()).limit(limit))
         if model:
             q = q.where(CertificationReport.model == model)
+        if before is not None:  # keyset: a report recorded during a walk never shifts the pages still to come
+            at, rid = before
+            q = q.where(or_(CertificationReport.issued_at < at,
+                            and_(CertificationReport.issued_at == at, CertificationReport.report_id < rid)))
         with self.dbs.global_session() as s:
             return [{"report_id": r.report_id, "model": r.model, "spec_hash": r.spec_hash, "passed": r.passed,
                      "markets_passed": list(r.markets_passed), "issued_at": r.issued_at.isoformat(),

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, select
+from sqlalchemy import and_, delete, distinct, func, or_, select
 
 from ecohub.auth import Principal, check_partner
 from ecohub.ecosystem.channel import get_market
@@ -115,9 +115,12 @@ class SupplyService:
             check_partner(caller, product.partner_id)
             return [{**component_dict(c), "quantity": qty} for qty, c in s.execute(q)]
 
-    def demand(self, *, stages: Sequence[str] = DEMAND_STAGES, limit: int = 100) -> list[dict[str, Any]]:
-        """Annual units per component over all partners' products at `stages`: sum(quantity * forecast volume)."""
-        units = func.sum(BomLine.quantity * Product.forecast_volume)
+    def demand(self, *, stages: Sequence[str] = DEMAND_STAGES, limit: int = 100,
+               after: tuple[int, str] | None = None) -> list[dict[str, Any]]:
+        """Annual units per component over all partners' products at `stages`: sum(quantity * forecast volume),
+        most units first (ties by part number); `after` (units, part_no) starts behind that row."""
+        # no forecast counts as 0 units, last in both engines (PostgreSQL would sort NULL first)
+        units = func.coalesce(func.sum(BomLine.quantity * Product.forecast_volume), 0)
         q = (select(Component.part_no, Component.name, Component.kind, Component.supplier_id, Component.unit_cost,
                     Component.currency, units.label("units"), func.count(distinct(Product.partner_id)),
                     func.count(distinct(Product.model)))
@@ -126,6 +129,9 @@ class SupplyService:
              .group_by(Component.part_no, Component.name, Component.kind, Component.supplier_id,
                        Component.unit_cost, Component.currency)
              .order_by(units.desc(), Component.part_no).limit(limit))
+        if after is not None:
+            done_units, done_part = after
+            q = q.having(or_(units < done_units, and_(units == done_units, Component.part_no > done_part)))
         with self.dbs.global_session() as s:
             return [{"part_no": p, "name": n, "kind": k, "supplier_id": sup, "annual_units": int(u or 0),
                      "partners": np, "products": nm, "currency": cur,

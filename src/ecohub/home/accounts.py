@@ -217,6 +217,13 @@ class AccountService:
                 raise Unauthorized("the account no longer exists", code=ErrorCode.INVALID_TOKEN)
             user.locale = locale
 
+    def locales(self, cell: str, user_ids: list[str]) -> dict[str, str | None]:
+        """Each user's chosen language (None: they follow their browser), for words sent to them unasked."""
+        if not user_ids:
+            return {}
+        with self.dbs.cell_session(cell) as s:
+            return {uid: loc for uid, loc in s.execute(select(User.id, User.locale).where(User.id.in_(user_ids)))}
+
     def exists(self, cell: str, user_id: str) -> bool:
         """True when the user exists in `cell`."""
         with self.dbs.cell_session(cell) as s:

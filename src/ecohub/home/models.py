@@ -176,3 +176,14 @@ class DeviceShare(CellBase):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Favourite(CellBase):
+    """A device a user marked as a favourite (shown first on their home page, on every browser and app)."""
+
+    __tablename__ = "favourites"
+    __privacy__ = {"user_id": USER_ID, "did": DEVICE_ID, "created_ms": TIMESTAMP}
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    did: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

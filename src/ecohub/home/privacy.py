@@ -12,7 +12,17 @@ from sqlalchemy.orm import Session
 from ecohub.errors import EcohubError
 from ecohub.home.accounts import PASSWORDS, AccountService, EmailVault, open_email
 from ecohub.home.binding import BindingService
-from ecohub.home.models import Binding, DeviceShare, Home, HomeMember, PasswordReset, Room, User, UserToken
+from ecohub.home.models import (
+    Binding,
+    DeviceShare,
+    Favourite,
+    Home,
+    HomeMember,
+    PasswordReset,
+    Room,
+    User,
+    UserToken,
+)
 from ecohub.privacy.crypto import SEALED, SubjectKeys
 from ecohub.privacy.registry import (
     DataRegistry,
@@ -146,6 +156,7 @@ def register(registry: DataRegistry, accounts: AccountService, bindings: Binding
         StoreHandler(_t(DeviceShare), "home",
                      lambda sc: or_(DeviceShare.owner_id == sc.user_id, DeviceShare.user_id == sc.user_id),
                      transform=_share_export),
+        StoreHandler(_t(Favourite), "home", lambda sc: Favourite.user_id == sc.user_id),
     )
     lookups = registry.lookups
     lookups.subjects = SubjectDirectory(exists=accounts.exists, verify_password=_password_check(accounts.dbs),

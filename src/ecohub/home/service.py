@@ -20,6 +20,7 @@ from ecohub.errors import ErrorCode, InvalidInput, NotFound, Unauthorized
 from ecohub.home.accounts import AccountService
 from ecohub.home.binding import BindingService
 from ecohub.home.control import UserDeviceService
+from ecohub.home.favourites import FavouriteService
 from ecohub.home.homes import HomeService
 from ecohub.home.mail import Mailer
 from ecohub.home.models import ServiceToken
@@ -128,6 +129,7 @@ class HomeContext:
     bindings: BindingService
     devices: UserDeviceService
     passwords: PasswordService
+    favourites: FavouriteService
 
     @classmethod
     def build(cls, dbs: Databases, bus: EventBus, *, devices: DeviceService, products: ProductService,
@@ -141,6 +143,6 @@ class HomeContext:
         mail = mail or MailSettings()
         passwords = PasswordService(accounts, Mailer(mail, development=development),
                                     public_url=mail.public_url or public_url, reset_ttl_s=mail.reset_ttl_s)
-        return cls(accounts=accounts, homes=homes, passwords=passwords,
+        return cls(accounts=accounts, homes=homes, passwords=passwords, favourites=FavouriteService(dbs, homes),
                    bindings=BindingService(dbs, homes, devices, bus, secret_key=secret_key),
                    devices=UserDeviceService(homes, devices, products, twin, commands))

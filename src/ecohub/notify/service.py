@@ -22,6 +22,7 @@ from ecohub.errors import ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.home.events import HomeShared
 from ecohub.home.homes import HomeService
 from ecohub.notify.events import NotificationCreated
+from ecohub.notify.messages import localized, render
 from ecohub.notify.models import Notification
 from ecohub.store import Databases, now_ms
 
@@ -46,11 +47,13 @@ def parse_severity(raw: Any, path: str = "severity") -> Severity:
                            code=ErrorCode.INVALID_RULE, path=path) from None
 
 
-def view(n: Notification) -> dict[str, Any]:
-    """A notification as the API, the console and apps see it."""
-    return {"id": n.id, "kind": n.kind, "severity": n.severity, "title": n.title, "body": n.body,
-            "home_id": n.home_id, "did": n.did, "created_ms": n.created_ms, "read": n.read_ms is not None,
-            "read_ms": n.read_ms}
+def view(n: Notification, locale: str | None = None) -> dict[str, Any]:
+    """A notification as the API, the console and apps see it: worded in `locale` when it has a code (None: as
+    stored, in English), with its `code` and `params` for clients that word it themselves."""
+    doc = {"id": n.id, "kind": n.kind, "severity": n.severity, "title": n.title, "body": n.body,
+           "code": n.code, "params": n.params, "home_id": n.home_id, "did": n.did, "created_ms": n.created_ms,
+           "read": n.read_ms is not None, "read_ms": n.read_ms}
+    return localized(doc, locale) if locale else doc
 
 
 class NotificationService:
@@ -71,22 +74,34 @@ class NotificationService:
         bus.subscribe(HomeShared, self._on_shared)
 
     # -- writing ----------------------------------------------------------------------------------------------------
-    def notify(self, cell: str, user_ids: builtins.list[str], *, kind: str, title: str, body: str,
+    def notify(self, cell: str, user_ids: builtins.list[str], *, kind: str, title: str = "", body: str = "",
+               code: str | None = None, params: dict[str, Any] | None = None,
                severity: Severity | str = Severity.INFO, home_id: str | None = None,
                did: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Store one notification for each user; → what was stored (the bus hears of each after commit)."""
+        """Store one notification for each user; → what was stored (the bus hears of each after commit).
+
+        A `code` of ecohub.notify.messages with its `params` is stored with its English wording as title and body
+        (each reader gets it in their language); without one, `title` and `body` are free text (a rule's message).
+        """
+        words = render(code, params)
+        if code is not None and words is None:
+            raise InvalidInput(f"unknown notification code {code!r}", code=ErrorCode.INVALID_INPUT)
+        if words is not None:
+            title, body = words
         sev = Severity(severity)
         now = now_ms()
         rows = [Notification(id="ntf_" + secrets.token_hex(10), user_id=u, kind=kind, severity=sev.value,
-                             title=title[:MAX_TITLE], body=body[:MAX_BODY], home_id=home_id, did=did,
-                             created_ms=now, read_ms=None) for u in dict.fromkeys(user_ids)]
+                             title=title[:MAX_TITLE], body=body[:MAX_BODY], code=code, params=params,
+                             home_id=home_id, did=did, created_ms=now, read_ms=None) for u in dict.fromkeys(user_ids)]
         if not rows:
             return []
         with self.dbs.cell_session(cell) as s:
             s.add_all(rows)
             views = [view(n) for n in rows]
-        self.bus.publish([NotificationCreated(cell, v_user, did, v) for v_user, v in
-                          zip((n.user_id for n in rows), views, strict=True)])
+        locales = self.homes.accounts.locales(cell, [n.user_id for n in rows]) if code else {}
+        self.bus.publish([NotificationCreated(cell, n.user_id, did, v, locales.get(n.user_id),
+                                              localized(v, locales.get(n.user_id)))
+                          for n, v in zip(rows, views, strict=True)])
         return views
 
     def notify_home(self, cell: str, home_id: str, **kw: Any) -> builtins.list[dict[str, Any]]:
@@ -102,8 +117,9 @@ class NotificationService:
         return p.cell
 
     def list(self, p: Principal, *, limit: int = 50, after: tuple[int, str] | None = None,
-             unread: bool = False) -> builtins.list[dict[str, Any]]:
-        """The caller's notifications, newest first; `after` is the (created_ms, id) of the last one seen."""
+             unread: bool = False, locale: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The caller's notifications, newest first, worded in `locale`; `after` is the (created_ms, id) of the last
+        one seen."""
         cell = self._cell(p)
         q = select(Notification).where(Notification.user_id == p.subject)
         if unread:
@@ -113,7 +129,7 @@ class NotificationService:
             q = q.where(or_(Notification.created_ms < ts, and_(Notification.created_ms == ts, Notification.id < nid)))
         q = q.order_by(Notification.created_ms.desc(), Notification.id.desc()).limit(limit)
         with self.dbs.cell_session(cell) as s:
-            return [view(n) for n in s.scalars(q)]
+            return [view(n, locale) for n in s.scalars(q)]
 
     def unread_count(self, p: Principal) -> int:
         """How many of the caller's notifications are unread."""
@@ -121,14 +137,14 @@ class NotificationService:
             return int(s.scalar(select(func.count()).select_from(Notification).where(
                 Notification.user_id == p.subject, Notification.read_ms.is_(None))) or 0)
 
-    def read(self, p: Principal, notification_id: str) -> dict[str, Any]:
+    def read(self, p: Principal, notification_id: str, *, locale: str | None = None) -> dict[str, Any]:
         """Mark one of the caller's notifications read (again is fine); others' are not revealed."""
         with self.dbs.cell_session(self._cell(p)) as s:
             n = s.get(Notification, notification_id)
             if n is None or n.user_id != p.subject:
                 raise NotFound(f"no notification {notification_id}", code=ErrorCode.UNKNOWN_NOTIFICATION)
             n.read_ms = n.read_ms or now_ms()
-            return view(n)
+            return view(n, locale)
 
     def read_all(self, p: Principal) -> int:
         """Mark every unread notification of the caller read; → how many."""
@@ -160,10 +176,9 @@ class NotificationService:
     def _on_shared(self, e: HomeShared) -> None:
         """Tell the invitee they have the home now, and the owner that the share took effect."""
         home = self.homes.home_name(e.cell, e.home_id) or e.home_id
-        self.notify(e.cell, [e.user_id], kind="share", title="A home was shared with you",
-                    body=f"You are now a {e.role} of {home}.", home_id=e.home_id)
-        self.notify(e.cell, [e.by], kind="share", title="Home shared",
-                    body=f"Another user is now a {e.role} of {home}.", home_id=e.home_id)
+        params = {"role": str(e.role), "home": home}
+        self.notify(e.cell, [e.user_id], kind="share", code="share.received", params=params, home_id=e.home_id)
+        self.notify(e.cell, [e.by], kind="share", code="share.granted", params=params, home_id=e.home_id)
 
     def offline_due(self) -> int:
         """Notify the people of each device offline for longer than the debounce; → notifications stored."""
@@ -181,7 +196,7 @@ class NotificationService:
                 continue
             name = self.homes.device_names(cell, [did]).get(did) or did
             stored += len(self.notify_home(cell, home_id, kind="offline", severity=Severity.WARNING, did=did,
-                                           title="Device offline", body=f"{name} went offline."))
+                                           code="device.offline", params={"device": name}))
         return stored
 
     async def run(self) -> None:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import Table, func, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role
@@ -168,25 +168,38 @@ class TelemetryService:
 
     def series(self, cell: str, did: str, key: str, *, since: int | None = None, until: int | None = None,
                limit: int = 1000) -> list[dict[str, Any]]:
-        """Samples of one property, oldest first, in [since, until] (unix ms)."""
+        """Samples of one property, oldest first, in [since, until] (unix ms): the newest `limit` of them."""
+        return self.series_page(cell, did, key, since=since, until=until, limit=limit)[0]
+
+    def series_page(self, cell: str, did: str, key: str, *, since: int | None = None, until: int | None = None,
+                    limit: int = 1000, before: tuple[int, int] | None = None,
+                    ) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+        """The newest `limit` samples in [since, until] older than the position `before` (ts, row id), oldest
+        first, and the position of the page's oldest row when older samples remain (None when this is the last)."""
         if not 1 <= limit <= MAX_READ:
             raise InvalidInput(f"limit must be between 1 and {MAX_READ}", code=ErrorCode.INVALID_LIMIT)
         _check_key(key)
-        q = select(Sample.ts, Sample.value, Sample.subject, Sample.sealed).where(Sample.did == did, Sample.key == key)
+        q = (select(Sample.ts, Sample.id, Sample.value, Sample.subject, Sample.sealed)
+             .where(Sample.did == did, Sample.key == key))
         if since is not None:
             q = q.where(Sample.ts >= since)
         if until is not None:
             q = q.where(Sample.ts <= until)
-        q = q.order_by(Sample.ts.desc(), Sample.id.desc()).limit(limit)
+        if before is not None:  # keyset: rows appended during a walk never shift the pages still to come
+            q = q.where(tuple_(Sample.ts, Sample.id) < tuple_(*before))
+        q = q.order_by(Sample.ts.desc(), Sample.id.desc()).limit(limit + 1)
         aad = telemetry_aad(did, key)
         out = []
         with self.dbs.cell_session(cell) as s:
+            rows = s.execute(q).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
             opener = self.sealer.opener(s, cell)
-            for ts, plain, subject, sealed in reversed(s.execute(q).all()):
+            for ts, _id, plain, subject, sealed in reversed(rows):
                 readable, value = opener.value(plain, subject, sealed, aad)
                 if readable:  # a row sealed under an erased owner's key is gone for everyone
                     out.append({"ts": ts, "value": value})
-        return out
+        return out, ((rows[-1][0], rows[-1][1]) if more else None)
 
     def downsample(self, cell: str, did: str, key: str, *, model: str | None = None, since: int | None = None,
                    until: int | None = None, bucket: str | None = None, agg: str | None = None,
@@ -306,19 +319,31 @@ class TelemetryService:
 
     def events(self, cell: str, did: str, *, since: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Events of one device, newest first."""
+        return self.events_page(cell, did, since=since, limit=limit)[0]
+
+    def events_page(self, cell: str, did: str, *, since: int | None = None, limit: int = 100,
+                    before: tuple[int, int] | None = None) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+        """Events of one device older than the position `before` (ts, row id), newest first, and the position of
+        the page's last row when older events remain (None on the last page)."""
+        limit = max(1, min(limit, MAX_READ))
         q = select(DeviceEvent).where(DeviceEvent.did == did)
         if since is not None:
             q = q.where(DeviceEvent.ts >= since)
-        q = q.order_by(DeviceEvent.ts.desc(), DeviceEvent.id.desc()).limit(min(limit, MAX_READ))
+        if before is not None:  # keyset: events arriving during a walk land before the first page, never in it
+            q = q.where(tuple_(DeviceEvent.ts, DeviceEvent.id) < tuple_(*before))
+        q = q.order_by(DeviceEvent.ts.desc(), DeviceEvent.id.desc()).limit(limit + 1)
         out = []
         with self.dbs.cell_session(cell) as s:
+            rows = list(s.scalars(q))
+            more = len(rows) > limit
+            rows = rows[:limit]
             opener = self.sealer.opener(s, cell)
-            for e in s.scalars(q):
+            for e in rows:
                 readable, arguments = opener.value(e.arguments, e.subject, e.sealed, event_aad(did, e.siid, e.eiid))
                 if readable:
                     out.append({"siid": e.siid, "eiid": e.eiid, "arguments": arguments, "ts": e.ts,
                                 "msg_id": e.msg_id})
-        return out
+        return out, ((rows[-1].ts, rows[-1].id) if more else None)
 
     def count(self, cell: str, did: str | None = None) -> int:
         """Number of samples (of one device)."""

@@ -12,18 +12,19 @@ from starlette.concurrency import run_in_threadpool
 from ecohub.api.console.common import ConsoleRoute, render, user_only
 from ecohub.api.csp import console_csp_for
 from ecohub.api.deps import ServicesDep
+from ecohub.api.i18n import N_
 from ecohub.api.routes.oauth import as_response, http_request, oauth_error
 from ecohub.apps.domain import parse_scopes
 from ecohub.auth import Principal
 from ecohub.errors import ErrorCode, InvalidInput
 
 router = APIRouter(route_class=ConsoleRoute)
-SCOPE_TEXT = {
-    "homes:read": "see the names of the homes those devices are in",
-    "devices:read": "see the devices' state (the twin) and be told when it changes",
-    "devices:control": "switch and set the devices",
-    "telemetry:read": "read the devices' history (telemetry and events)",
-    "automations:write": "create automations for those devices (they stop when you withdraw the app's access)",
+SCOPE_TEXT = {  # English message ids: the consent page shows them in the user's language
+    "homes:read": N_("see the names of the homes those devices are in"),
+    "devices:read": N_("see the devices' state (the twin) and be told when it changes"),
+    "devices:control": N_("switch and set the devices"),
+    "telemetry:read": N_("read the devices' history (telemetry and events)"),
+    "automations:write": N_("create automations for those devices (they stop when you withdraw the app's access)"),
 }
 OAUTH_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
                 "code_challenge_method")

@@ -120,10 +120,21 @@ class Cards:
         return card_view(device, rows=rows, labels=labels, actions=actions, favourite=device["did"] in self.favourites)
 
 
-def favourites_of(request: Request) -> frozenset[str]:
-    """The devices this browser marked as favourites (a cookie: a per-browser choice, like the language)."""
+def favourites_of(request: Request, services: Services, principal: Principal) -> frozenset[str]:
+    """The caller's favourite devices, stored with their account (the same on every browser and app); favourites
+    an earlier console kept in this browser's cookie are taken over into the account first."""
     raw = request.cookies.get(FAV_COOKIE, "")
-    return frozenset(x for x in raw.split(".") if x and x.replace("-", "").replace("_", "").isalnum())
+    if raw:
+        services.home.favourites.adopt(principal, [x for x in raw.split(".")
+                                                   if x and x.replace("-", "").replace("_", "").isalnum()][:100])
+    return frozenset(services.home.favourites.list(principal))
+
+
+def forget_cookie(request: Request, response: Response) -> Response:
+    """Drop the per-browser favourites cookie once the account holds them."""
+    if FAV_COOKIE in request.cookies:
+        response.delete_cookie(FAV_COOKIE, path="/console")
+    return response
 
 
 def coerce(prop: dict[str, Any], raw: str) -> Any:
@@ -145,11 +156,11 @@ def coerce(prop: dict[str, Any], raw: str) -> Any:
 def homes(request: Request, services: ServicesDep, principal: Principal = Depends(user_only)) -> Response:
     """The user's homes; with one home, straight to it."""
     mine = services.home.homes.of_user(principal)
-    shared = [Cards(services, favourites_of(request))(d, rows=CARD_ROWS)
+    shared = [Cards(services, favourites_of(request, services, principal))(d, rows=CARD_ROWS)
               for d in services.home.devices.of_user(principal) if d["shared"]]
     if len(mine) == 1 and not shared:
         return RedirectResponse(f"/console/homes/{mine[0]['home_id']}", status_code=303)
-    return render(request, "user/homes.html", principal, homes=mine, shared=shared)
+    return forget_cookie(request, render(request, "user/homes.html", principal, homes=mine, shared=shared))
 
 
 GROUPS = {"light": ("light",), "switch": ("switch", "outlet")}  # a room's device groups: MIoT service types
@@ -196,7 +207,7 @@ def home_page(home_id: str, request: Request, services: Services, principal: Pri
               q: str, notice: str | None = None) -> HTMLResponse:
     """The home page, with what a group switch just did."""
     info = services.home.homes.get(principal, home_id)
-    cards = Cards(services, favourites_of(request))
+    cards = Cards(services, favourites_of(request, services, principal))
     devices = [cards(d) for d in services.home.devices.of_user(principal, home_id)]
     online = sum(1 for d in devices if d["online"])
     total = len(devices)
@@ -212,11 +223,13 @@ def home_page(home_id: str, request: Request, services: Services, principal: Pri
     if room:
         rooms = [r for r in rooms if r["room_id"] == room]
         loose = []
-    return render(request, "user/home.html", principal, home=info, rooms=rooms, loose=loose, room=room or "",
+    page = render(request, "user/home.html", principal, home=info, rooms=rooms, loose=loose, room=room or "",
                   all_rooms=info["rooms"], devices_total=total, online=online, favourites=favourites, q=q,
                   shown=len(devices), homes=services.home.homes.of_user(principal), notice=notice,
                   scenes=services.automations.scenes.of_home(principal, home_id),
                   all_devices=[{"did": d["did"], "name": d["name"], "can_control": d["can_control"]} for d in devices])
+    forget_cookie(request, page)
+    return page
 
 
 SCENE_FORMATS = {"bool", *INT_FORMATS}  # what a scene captures: switches and modes, not free text
@@ -316,19 +329,13 @@ def revoke_share(home_id: str, user_id: str, request: Request, services: Service
 @router.post("/devices/{did}/favourite")
 def favourite(did: str, request: Request, services: ServicesDep, on: bool = Form(True), next: str = Form(""),
               principal: Principal = Depends(user_only)) -> Response:
-    """Mark a device as a favourite of this browser (or not): it is shown first in its home."""
+    """Mark a device as a favourite of the account (or not): it is shown first in its home, on every browser."""
     access = services.home.homes.device_access(principal, did, HomeRole.GUEST)
-    favs = set(favourites_of(request))
-    if on:
-        favs.add(did)
-    else:
-        favs.discard(did)
+    favourites_of(request, services, principal)  # an older browser's cookie favourites are kept, not lost
+    services.home.favourites.set(principal, did, on)
     home = "/console/homes" if access.share_id else f"/console/homes/{access.home_id}"
     target = next if next.startswith("/console/") and not next.startswith("//") else home
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(FAV_COOKIE, ".".join(sorted(favs)), max_age=365 * 24 * 3600, path="/console",
-                        samesite="strict", httponly=True, secure=request.url.scheme == "https")
-    return response
+    return forget_cookie(request, RedirectResponse(target, status_code=303))
 
 
 def device_page(did: str, request: Request, services: Services, principal: Principal, *,
@@ -381,7 +388,7 @@ def end_device_share(did: str, share_id: str, request: Request, services: Servic
 def card(did: str, request: Request, services: ServicesDep, full: bool = False,
          principal: Principal = Depends(user_only)) -> HTMLResponse:
     """A device card fragment."""
-    d = Cards(services, favourites_of(request))(services.home.devices.get(principal, did),
+    d = Cards(services, favourites_of(request, services, principal))(services.home.devices.get(principal, did),
                                                 rows=None if full else CARD_ROWS)
     return render(request, "user/_card.html", principal, device=d, full=full)
 
@@ -396,7 +403,7 @@ async def set_property(did: str, request: Request, services: ServicesDep, key: s
     if prop is None:
         raise InvalidInput(f"no property {key} on this device", code=ErrorCode.UNKNOWN_PROPERTY)
     result = await services.home.devices.set_properties(principal, did, {key: coerce(prop, value)})
-    d = Cards(services, favourites_of(request))(services.home.devices.get(principal, did),
+    d = Cards(services, favourites_of(request, services, principal))(services.home.devices.get(principal, did),
                                                 rows=None if full else CARD_ROWS)
     return render(request, "user/_card.html", principal, device=d, full=full, result=result)
 
@@ -411,7 +418,7 @@ async def run_action(did: str, request: Request, services: ServicesDep, key: str
         raise InvalidInput(f"action key {key!r} must be 'siid.aiid'", code=ErrorCode.INVALID_COMMAND)
     result = await services.command_link.require().send(did, Method.ACTION, {"siid": int(siid), "aiid": int(aiid),
                                                                              "in": []}, actor=principal.actor)
-    d = Cards(services, favourites_of(request))(services.home.devices.get(principal, did),
+    d = Cards(services, favourites_of(request, services, principal))(services.home.devices.get(principal, did),
                                                 rows=None if full else CARD_ROWS)
     return render(request, "user/_card.html", principal, device=d, full=full, result=result)
 
@@ -446,7 +453,7 @@ def notification_labels(services: ServicesDep, principal: Principal = Depends(us
 @router.get("/notifications.json")
 def notifications_json(services: ServicesDep, principal: Principal = Depends(user_only)) -> JSONResponse:
     """The caller's stored notifications for the notification centre (newest 30) and how many are unread."""
-    return JSONResponse({"items": services.notifications.list(principal, limit=30),
+    return JSONResponse({"items": services.notifications.list(principal, limit=30, locale=i18n.current()),
                          "unread": services.notifications.unread_count(principal)})
 
 
@@ -454,7 +461,7 @@ def notifications_json(services: ServicesDep, principal: Principal = Depends(use
 def notification_read(notification_id: str, services: ServicesDep,
                       principal: Principal = Depends(user_only)) -> JSONResponse:
     """Mark one stored notification read."""
-    return JSONResponse(services.notifications.read(principal, notification_id))
+    return JSONResponse(services.notifications.read(principal, notification_id, locale=i18n.current()))
 
 
 @router.post("/notifications/read-all")
@@ -468,5 +475,6 @@ async def live(request: Request, services: ServicesDep, principal: Principal = D
     """Server-sent updates of the caller's devices (properties, online state, events)."""
     dids = frozenset(a.did for a in services.home.homes.accessible_devices(principal))
     hub: LiveHub = request.app.state.console_live
-    return StreamingResponse(hub.stream(dids, is_disconnected=request.is_disconnected, user=principal.subject),
+    return StreamingResponse(hub.stream(dids, is_disconnected=request.is_disconnected, user=principal.subject,
+                                        locale=i18n.current()),
                              media_type="text/event-stream", headers={"Cache-Control": "no-store"})

@@ -13,6 +13,7 @@ from typing import Any
 from ecohub.bus import EventBus
 from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported
 from ecohub.notify.events import NotificationCreated
+from ecohub.notify.messages import localized
 
 QUEUE_SIZE = 500
 HEARTBEAT_S = 15.0
@@ -26,6 +27,7 @@ class Listener:
     dids: frozenset[str] | None
     loop: asyncio.AbstractEventLoop
     user: str | None = None
+    locale: str | None = None  # notifications are worded in the page's language (None: the account's)
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
     def offer(self, item: dict[str, Any]) -> None:
@@ -63,14 +65,15 @@ class LiveHub:
                     self.listeners.discard(listener)
 
     def _on_notification(self, event: NotificationCreated) -> None:
-        item = {"type": "notification", **event.notification}
         for listener in list(self.listeners):
             # a user's own pages; an app's stream only when the device is granted (or none is named)
             if listener.user != event.user_id or (event.did and listener.dids is not None
                                                   and event.did not in listener.dids):
                 continue
+            worded = (localized(event.notification, listener.locale) if listener.locale
+                      else event.localized or event.notification)
             try:
-                listener.loop.call_soon_threadsafe(listener.offer, item)
+                listener.loop.call_soon_threadsafe(listener.offer, {"type": "notification", **worded})
             except RuntimeError:
                 self.listeners.discard(listener)
 
@@ -85,10 +88,10 @@ class LiveHub:
                                   "name": f"{event.siid}.{event.eiid}", "arguments": event.arguments})
 
     async def stream(self, dids: frozenset[str] | None, *, is_disconnected: Any,
-                     user: str | None = None) -> AsyncIterator[str]:
+                     user: str | None = None, locale: str | None = None) -> AsyncIterator[str]:
         """Server-sent events for one page until it goes away (or MAX_STREAM_S passes: the browser reconnects);
         with `user`, that user's notifications too."""
-        listener = Listener(dids, asyncio.get_running_loop(), user)
+        listener = Listener(dids, asyncio.get_running_loop(), user, locale)
         self.listeners.add(listener)
         started = time.monotonic()
         try:

@@ -7,9 +7,20 @@ from fastapi.responses import HTMLResponse
 
 from ecohub.api.console.common import ConsoleRoute, operator_only, render
 from ecohub.api.deps import ServicesDep
+from ecohub.api.i18n import N_
 from ecohub.auth import Principal
 
 router = APIRouter(route_class=ConsoleRoute)
+# the audit's check descriptions (ecohub.security.checks) as catalogue ids: the page shows them in its language
+CHECK_TEXT = (
+    N_("device runs a firmware version marked vulnerable"),
+    N_("device's product is past its declared security support period"),
+    N_("repeated failed connects (wrong secret) for a device id"),
+    N_("device connected from unusually many source addresses"),
+    N_("device sends above its product's declared message rate"),
+    N_("product in the field without a valid certification declaration"),
+    N_("device never updated its firmware"),
+)
 
 
 @router.get("/security", response_class=HTMLResponse)

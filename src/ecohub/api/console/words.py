@@ -35,6 +35,24 @@ WORDS: dict[str, str] = {
     # automation runs
     "fired": N_("Ran"), "conditions_false": N_("Conditions not met"), "failed": N_("Failed"),
     "disabled by a user": N_("disabled by a user"),
+    # firmware campaigns and each device's update
+    "running": N_("Running"), "paused": N_("Paused"), "halted": N_("Halted"), "cancelled": N_("Cancelled"),
+    "completed": N_("Completed"), "pending": N_("Pending"), "offered": N_("Offered"),
+    "downloading": N_("Downloading"), "verifying": N_("Verifying"), "installing": N_("Installing"),
+    "done": N_("Done"), "skipped": N_("Skipped"), "waiting": N_("Waiting"), "current": N_("Current"),
+    "active": N_("Active"),
+    "pause": N_("Pause"), "resume": N_("Resume"), "cancel": N_("Cancel"), "uploaded": N_("Uploaded"),
+    "signed": N_("Signed"), "revoked": N_("Revoked"),
+    # security findings
+    "critical": N_("Critical"), "high": N_("High"), "medium": N_("Medium"), "low": N_("Low"), "open": N_("Open"),
+    "acknowledged": N_("Acknowledged"), "suppressed": N_("Suppressed"), "resolved": N_("Resolved"),
+    # stored notes ecohub writes itself (shown with the `t` filter)
+    "created by spec import": N_("created by spec import"),
+    # regions of markets
+    "Africa": N_("Africa"), "Central Asia": N_("Central Asia"), "EEA": N_("EEA"), "East Asia": N_("East Asia"),
+    "Europe": N_("Europe"), "European Union": N_("European Union"), "Latin America": N_("Latin America"),
+    "Middle East": N_("Middle East"), "North America": N_("North America"), "Oceania": N_("Oceania"),
+    "South Asia": N_("South Asia"), "Southeast Asia": N_("Southeast Asia"),
     # consent purposes
     "device_diagnostics_to_maker": N_("Send device diagnostics to the maker"),
     "product_improvement_analytics": N_("Product improvement analytics"),
@@ -97,6 +115,7 @@ def install_filters(env: Environment) -> None:
     env.filters["iso_time"] = i18n.iso_time
     env.filters["iso_date"] = i18n.iso_date
     env.filters["words"] = word
+    env.filters["country"] = i18n.country
     env.filters["on_off"] = on_off
     env.filters["t"] = lambda text: i18n.translate_known(str(text), i18n.current())
     env.globals["value_text"] = value_text

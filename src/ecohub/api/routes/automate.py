@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ecohub.api import paging
 from ecohub.api.deps import ServicesDep, require
+from ecohub.api.paging import CursorParam
 from ecohub.api.routes.homes import home_role
 from ecohub.auth import Principal, Role, Scope
 from ecohub.home.domain import HomeRole
@@ -124,8 +126,12 @@ async def run_rule(rule_id: str, services: ServicesDep, body: RunIn | None = Non
                                               skip_conditions=bool(body and body.skip_conditions))
 
 
-@router.get("/automations/{rule_id}/runs")
-def rule_runs(rule_id: str, services: ServicesDep, limit: int = Query(default=50, ge=1, le=200),
+@router.get("/automations/{rule_id}/runs", responses={200: {"headers": paging.LINK_HEADER}})
+def rule_runs(request: Request, response: Response, rule_id: str, services: ServicesDep,
+              limit: int = Query(default=50, ge=1, le=200), cursor: CursorParam = None,
               principal: Principal = Depends(rule_role(HomeRole.GUEST))) -> list[Any]:
-    """The automation's run history, newest first: why it fired or not, and what each action did."""
-    return services.automations.runs(principal, rule_id, limit=limit)
+    """The automation's run history, newest first: why it fired or not, and what each action did; a `Link` header
+    names the next page."""
+    before = None if cursor is None else paging.field(paging.decode(cursor), "i", int)
+    rows = services.automations.runs(principal, rule_id, limit=limit + 1, before=before)
+    return paging.page(request, response, rows, limit=limit, position_of=lambda last: {"i": last["run_id"]})

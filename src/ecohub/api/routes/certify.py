@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
+from ecohub.api import paging
 from ecohub.api.deps import RowId, ServicesDep, require
+from ecohub.api.paging import CursorParam
 from ecohub.auth import Principal, Role
 from ecohub.bootstrap import Services
 from ecohub.certify.domain import EVIDENCE_TEXT_MAX, MAX_EVIDENCE_BYTES
 from ecohub.certify.report import render_html
-from ecohub.errors import ErrorCode, PayloadTooLarge
+from ecohub.errors import ErrorCode, InvalidInput, PayloadTooLarge
 
 router = APIRouter(tags=["certification"])
 OperatorOrPartner = Depends(require(Role.OPERATOR, Role.PARTNER))
@@ -39,12 +41,24 @@ def _report_for(services: Services, principal: Principal, report_id: str) -> dic
     return doc
 
 
-@router.get("/products/{model}/certification")
-def product_reports(model: str, services: ServicesDep, limit: int = Query(50, ge=1, le=500),
+@router.get("/products/{model}/certification", responses={200: {"headers": paging.LINK_HEADER}})
+def product_reports(request: Request, response: Response, model: str, services: ServicesDep,
+                    limit: int = Query(50, ge=1, le=500), cursor: CursorParam = None,
                     principal: Principal = OperatorOrPartner) -> dict[str, Any]:
-    """The product's certification reports, newest first: created, spec hash, pass/fail per market, signature."""
+    """The product's certification reports, newest first: created, spec hash, pass/fail per market, signature.
+
+    A `Link: <…>; rel="next"` header names the page of older reports when more remain."""
     product = services.products.get(model, caller=principal)
-    rows = services.certification.list(model, limit=limit)
+    before = None
+    if cursor is not None:
+        position = paging.decode(cursor)
+        try:
+            issued = datetime.fromisoformat(paging.field(position, "t", str))
+        except ValueError as err:
+            raise InvalidInput("the cursor is not one this API issued", code=ErrorCode.INVALID_CURSOR) from err
+        before = (issued, paging.field(position, "r", str))
+    rows = paging.page(request, response, services.certification.list(model, limit=limit + 1, before=before),
+                       limit=limit, position_of=lambda last: {"t": last["issued_at"], "r": last["report_id"]})
     reports = [_summary(services, services.certification.get(r["report_id"]), product.spec_hash) for r in rows]
     gate = sorted(services.certification.passing_markets(model, product.spec_hash))
     return {"model": model, "spec_hash": product.spec_hash, "passing_markets": gate, "reports": reports}

@@ -12,7 +12,7 @@ from ecohub.api.deps import Millis, OperatorDep, ServicesDep, require
 from ecohub.api.paging import CursorParam
 from ecohub.auth import Principal, Role, Scope
 from ecohub.connect.authority import recorded_refusals
-from ecohub.errors import ErrorCode, Unavailable
+from ecohub.errors import ErrorCode, InvalidInput, Unavailable
 from ecohub.home.control import epoch_twin
 
 router = APIRouter(tags=["devices"])
@@ -82,32 +82,52 @@ def get_twin(did: str, services: ServicesDep,
     return epoch_twin(twin, epoch_ms) if epoch_ms else twin
 
 
-@router.get("/devices/{did}/telemetry")
-def get_telemetry(did: str, key: str, services: ServicesDep, since: Millis = None, until: Millis = None,
-                  limit: int = Query(1000, ge=1, le=10000), bucket: str | None = None, agg: str | None = None,
-                  points: int | None = Query(None, ge=-(2**31), le=2**31), principal: Principal = Depends(anyone),
-                  ) -> dict[str, Any]:
+@router.get("/devices/{did}/telemetry", responses={200: {"headers": paging.LINK_HEADER}})
+def get_telemetry(request: Request, response: Response, did: str, key: str, services: ServicesDep,
+                  since: Millis = None, until: Millis = None, limit: int = Query(1000, ge=1, le=10000),
+                  bucket: str | None = None, agg: str | None = None,
+                  points: int | None = Query(None, ge=-(2**31), le=2**31), cursor: CursorParam = None,
+                  principal: Principal = Depends(anyone)) -> dict[str, Any]:
     """Samples of one property in [since, until] (unix ms), oldest first (users: since they bound it).
 
-    With `bucket` (1m, 5m, 1h, 1d), `points` (about N buckets) or `agg` (avg|min|max|last|count|delta) the answer
-    is downsampled: one point per bucket, and for bools and enums the state changes as `runs` (a step line).
+    Raw samples are the newest `limit` of the range; when older ones remain, a `Link: <…>; rel="next"` header names
+    the page before them (walking back in time, each page oldest first). With `bucket` (1m, 5m, 1h, 1d), `points`
+    (about N buckets) or `agg` (avg|min|max|last|count|delta) the answer is downsampled: one point per bucket, and
+    for bools and enums the state changes as `runs` (a step line); it has no pages.
     """
     info, epoch_ms = services.home.devices.visible(principal, did, scope=Scope.TELEMETRY_READ)
     services.privacy.staff_read(principal, did, "telemetry", key=key, since=since, until=until)
     if bucket is None and agg is None and points is None:
-        return {"did": did, "key": key, "samples": services.telemetry.series(
-            info.cell, did, key, since=_since(since, epoch_ms), until=until, limit=limit)}
+        before = _keyset(cursor)
+        samples, older = services.telemetry.series_page(info.cell, did, key, since=_since(since, epoch_ms),
+                                                        until=until, limit=limit, before=before)
+        paging.link_next(request, response, None if older is None else {"t": older[0], "i": older[1]})
+        return {"did": did, "key": key, "samples": samples}
+    if cursor is not None:
+        raise InvalidInput("a downsampled answer has no pages: drop `cursor`", code=ErrorCode.INVALID_CURSOR)
     return services.telemetry.downsample(info.cell, did, key, model=info.model, since=since, until=until,
                                          bucket=bucket, agg=agg, points=points, floor=epoch_ms)
 
 
-@router.get("/devices/{did}/events")
-def get_events(did: str, services: ServicesDep, since: Millis = None,
-               limit: int = Query(100, ge=1, le=10000), principal: Principal = Depends(anyone)) -> list[Any]:
-    """Events the device reported, newest first (users: since they bound it)."""
+def _keyset(cursor: str | None) -> tuple[int, int] | None:
+    """The (ts, row id) position a telemetry or events cursor names."""
+    if cursor is None:
+        return None
+    position = paging.decode(cursor)
+    return paging.field(position, "t", int), paging.field(position, "i", int)
+
+
+@router.get("/devices/{did}/events", responses={200: {"headers": paging.LINK_HEADER}})
+def get_events(request: Request, response: Response, did: str, services: ServicesDep, since: Millis = None,
+               limit: int = Query(100, ge=1, le=10000), cursor: CursorParam = None,
+               principal: Principal = Depends(anyone)) -> list[Any]:
+    """Events the device reported, newest first (users: since they bound it); a `Link` header names the next page."""
     info, epoch_ms = services.home.devices.visible(principal, did, scope=Scope.TELEMETRY_READ)
     services.privacy.staff_read(principal, did, "events")
-    return services.telemetry.events(info.cell, did, since=_since(since, epoch_ms), limit=limit)
+    events, older = services.telemetry.events_page(info.cell, did, since=_since(since, epoch_ms), limit=limit,
+                                                   before=_keyset(cursor))
+    paging.link_next(request, response, None if older is None else {"t": older[0], "i": older[1]})
+    return events
 
 
 @router.post("/devices/{did}/commands", responses={202: {"description": "set_properties to an offline device: "

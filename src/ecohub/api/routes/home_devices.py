@@ -156,3 +156,22 @@ def device_shares(did: str, services: ServicesDep, principal: Principal = Depend
 def end_device_share(did: str, share_id: str, services: ServicesDep, principal: Principal = Depends(user)) -> None:
     """End a share (owner), or leave one shared with you (invitee); effective on the next request."""
     services.home.homes.end_share(principal, did, share_id)
+
+
+@router.get("/me/favourites")
+def my_favourites(services: ServicesDep, principal: Principal = Depends(user)) -> list[str]:
+    """The caller's favourite devices (dids, in the order marked), the same on every browser and app; a device the
+    caller can no longer see drops out."""
+    return services.home.favourites.list(principal)
+
+
+@router.put("/me/favourites/{did}", status_code=204)
+def add_favourite(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> None:
+    """Mark a device of the caller's homes (or shared with them) as a favourite; again is harmless."""
+    services.home.favourites.set(principal, did, True)
+
+
+@router.delete("/me/favourites/{did}", status_code=204)
+def remove_favourite(did: str, services: ServicesDep, principal: Principal = Depends(user)) -> None:
+    """Unmark a favourite (one that was none is fine too)."""
+    services.home.favourites.set(principal, did, False)

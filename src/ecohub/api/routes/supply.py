@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ecohub.api import paging
 from ecohub.api.deps import Limit, ServicesDep, SmallCount, require
+from ecohub.api.paging import CursorParam
 from ecohub.auth import Principal, Role
 
 router = APIRouter(tags=["supply"])
@@ -91,8 +93,15 @@ def get_bom(model: str, services: ServicesDep,
     return services.ecosystem.supply.bom(model, caller=principal)
 
 
-@router.get("/demand")
-def demand(services: ServicesDep, stage: list[str] = Query(["launched"]), limit: Limit = 100,
-           _: Principal = Operator) -> list[dict[str, Any]]:
-    """Annual units per component across all partners' products at the given stages."""
-    return services.ecosystem.supply.demand(stages=stage, limit=limit)
+@router.get("/demand", responses={200: {"headers": paging.LINK_HEADER}})
+def demand(request: Request, response: Response, services: ServicesDep, stage: list[str] = Query(["launched"]),
+           limit: Limit = 100, cursor: CursorParam = None, _: Principal = Operator) -> list[dict[str, Any]]:
+    """Annual units per component across all partners' products at the given stages, most units first; a `Link`
+    header names the next page."""
+    after = None
+    if cursor is not None:
+        position = paging.decode(cursor)
+        after = (paging.field(position, "u", int), paging.field(position, "p", str))
+    rows = services.ecosystem.supply.demand(stages=stage, limit=limit + 1, after=after)
+    return paging.page(request, response, rows, limit=limit,
+                       position_of=lambda last: {"u": last["annual_units"], "p": last["part_no"]})
