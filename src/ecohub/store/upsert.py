@@ -40,6 +40,15 @@ def upsert(
                                                where=where(stmt.excluded) if callable(where) else where), list(rows))
 
 
+def insert_new(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, keys: Sequence[str],
+               returning: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Insert rows, skipping those whose key exists; return `returning` columns of the rows inserted."""
+    if not rows:
+        return []
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(keys))
+    return [tuple(r) for r in session.execute(stmt.returning(*returning), list(rows)).all()]
+
+
 class RawStatement:
     """A statement compiled once per dialect and run with `exec_driver_sql`: the rows go to the DB-API cursor's
     executemany as they are, without SQLAlchemy's per-row parameter processing (the hot path's inserts).
