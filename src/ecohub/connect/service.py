@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, check_partner, partner_filter
@@ -26,6 +26,8 @@ MAX_BATCH = 10_000
 CRED_CACHE_S = 5.0  # how long a credential check may be answered from memory
 CRED_CACHE_MAX = 200_000
 _DEVICE_INSERT = insert(Device.__table__)  # type: ignore[arg-type]
+_DEVICE_Q = select(Device.did, Device.model, Device.status, Device.partner_id, Device.created_at,
+                   Device.bound).where(Device.did == bindparam("did"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +104,11 @@ class DeviceService:
         """A device's facts; NotFound for unknown ids. A partner caller gets only its own products' devices that no
         user has bound (test units, stock): a user's device is never shown to a partner by its id."""
         cell = self.cell_of(did)
-        with self.dbs.cell_session(cell) as s:
-            d = s.get(Device, did)
-            if d is None or (partner_filter(caller, None) is not None and d.bound):
-                raise NotFound(f"no device {did}", code=ErrorCode.UNKNOWN_DEVICE)
-            info = DeviceInfo(d.did, d.model, cell, d.status, d.partner_id, d.created_at.isoformat())
+        with self.dbs.cell_session(cell) as s:  # every command and device read: no ORM object
+            d = s.execute(_DEVICE_Q, {"did": did}).first()
+        if d is None or (partner_filter(caller, None) is not None and d.bound):
+            raise NotFound(f"no device {did}", code=ErrorCode.UNKNOWN_DEVICE)
+        info = DeviceInfo(d.did, d.model, cell, d.status, d.partner_id, d.created_at.isoformat())
         check_partner(caller, info.partner_id)
         return info
 
