@@ -26,6 +26,8 @@ MAX_BATCH = 10_000
 CRED_CACHE_S = 5.0  # how long a credential check may be answered from memory
 CRED_CACHE_MAX = 200_000
 _DEVICE_INSERT = insert(Device.__table__)  # type: ignore[arg-type]
+_CREDENTIALS_Q = select(Device.status, Device.secret_salt, Device.secret_hash, Device.model).where(
+    Device.did == bindparam("did"))
 _DEVICE_Q = select(Device.did, Device.model, Device.status, Device.partner_id, Device.created_at,
                    Device.bound).where(Device.did == bindparam("did"))
 
@@ -152,11 +154,11 @@ class DeviceService:
             cell = self.cell_of(did)
         except (InvalidInput, NotFound):
             return None
-        with self.dbs.cell_session(cell) as s:
-            d = s.get(Device, did)
-            if d is None or d.status != "active":
-                return None
-            row = (d.secret_salt, d.secret_hash, d.model)
+        with self.dbs.cell_session(cell) as s:  # each CONNECT, and ingest's model lookup: no ORM object
+            d = s.execute(_CREDENTIALS_Q, {"did": did}).first()
+        if d is None or d.status != "active":
+            return None
+        row = (d.secret_salt, d.secret_hash, d.model)
         self._cred_cache[did] = (*row, now)
         self._cred_cache.move_to_end(did)
         if len(self._cred_cache) > CRED_CACHE_MAX:
