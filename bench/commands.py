@@ -11,8 +11,11 @@
   each first sequentially (one request at a time), then with K concurrent requesters; the whole sequence is
   repeated ``--repeats`` times on the same hub and devices (min/median/max of the p99s are printed).
 
-Printed: p50/p90/p99/max per mode, the API ÷ raw ratio (same run), and, when the API p99 misses the target
-(20 ms), a cProfile of the hub process during the sequential API phase (``--profile``).
+Printed: p50/p90/p99/max per mode, the API ÷ raw ratio (same run), the CPU (user + system, psutil) that the hub
+process (all its threads), its nats-server, the device process and the driver spent per request in each phase (it
+moves much less with other load on the machine than the latencies do; in the raw MQTT phases the hub's share is
+the reply's way through ingest), and, when the API p99 misses the target (20 ms), a cProfile of the hub process
+during the sequential API phase (``--profile``).
 
 Usage::
 
@@ -57,7 +60,7 @@ from ecohub.settings import Settings
 from ecohub.spec import parse_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natsbench import CELL, DEFINITION, HOST, MODEL, SPEC_FILE, lift_consumer_limit, machine, mmm
+from natsbench import CELL, DEFINITION, HOST, MODEL, SPEC_FILE, CpuMeter, machine, mmm
 
 from ecohub.hub import free_port
 
@@ -236,15 +239,22 @@ async def _drive(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
         print(f"  driver: API warm-up {w['ok']} ok, errors {w['errors']}", flush=True)
         w = await measure("warm-up", raw.request, job.dids, job.warmup, 1, rnd)
         print(f"  driver: raw warm-up {w['ok']} ok, errors {w['errors']}", flush=True)
-        results = []
+        results: list[dict[str, Any]] = []
+
+        async def measured(name: str, call: Callable[[str], Awaitable[None]], conc: int, rep: int) -> None:
+            out.put(("cpu", "begin", len(results)))  # the hub samples the processes' CPU around each phase
+            await asyncio.sleep(0.2)  # let it read the mark before the load starts
+            r = await measure(name, call, job.dids, job.requests, conc, rnd)
+            out.put(("cpu", "end", len(results)))
+            results.append({"repeat": rep + 1, **r})
+            await asyncio.sleep(0.2)
+
         for rep in range(job.repeats):
             for conc in (1, job.concurrency):
-                results.append({"repeat": rep + 1,
-                                **await measure("raw MQTT", raw.request, job.dids, job.requests, conc, rnd)})
+                await measured("raw MQTT", raw.request, conc, rep)
                 if conc == 1 and rep == 0:
                     out.put(("phase", "api-sequential"))  # the hub profiles this phase when asked
-                results.append({"repeat": rep + 1, **await measure("API", api_call, job.dids, job.requests, conc,
-                                                                     rnd)})
+                await measured("API", api_call, conc, rep)
                 if conc == 1 and rep == 0:
                     out.put(("phase", "api-sequential-done"))
     out.put(("results", results))
@@ -265,6 +275,13 @@ def driver_main(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
 
 
 # -------------------------------------------------------------------------------------------- one run
+
+
+def _nats_pids() -> list[int]:
+    """The nats-server this hub supervises (its child)."""
+    import psutil
+
+    return [p.pid for p in psutil.Process().children(recursive=True) if p.name() == "nats-server"]
 
 
 def time_command_service(services: Services) -> tuple[list[float], list[float]]:
@@ -330,9 +347,17 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
             deadline = time.monotonic() + args.timeout
             results: list[dict[str, Any]] = []
             inner_seq: dict[str, float] = {}
+            meter = CpuMeter({"hub": [os.getpid()], "nats-server": _nats_pids(), "devices": [dev.pid],
+                              "driver": [drv.pid]})
+            cpu: dict[int, dict[str, float]] = {}
             while not results:
                 msg = await _get(drv_out, max(1.0, deadline - time.monotonic()))
-                if msg[0] == "phase":
+                if msg[0] == "cpu":
+                    if msg[1] == "begin":
+                        meter.start()
+                    else:
+                        cpu[msg[2]] = meter.stop()
+                elif msg[0] == "phase":
                     if msg[1] == "api-sequential-done":
                         inner_seq = percentiles(list(inner))
                     inner.clear()
@@ -341,6 +366,8 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
                         (prof.enable if msg[1] == "api-sequential" else prof.disable)()
                 elif msg[0] == "results":
                     results = msg[1]
+                    for i, r in enumerate(results):
+                        r["cpu"] = cpu.get(i, {})
             stop.set()
             answered = (await _get(dev_out, 10))[1]
             profile_text = ""
@@ -364,15 +391,18 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
 def print_table(variants: list[dict[str, Any]]) -> bool:
     """The latency table and ratios; True when every API p99 meets the target."""
     print()
-    print("| broker | repeat | mode | concurrency | ok | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |")
-    print("|--------|--------|------|-------------|----|--------|--------|--------|--------|--------|-------|")
+    print("| broker | repeat | mode | concurrency | ok | errors | p50 ms | p90 ms | p99 ms | max ms | req/s | "
+          "CPU ms per request: hub / nats-server / devices / driver |")
+    print("|--------|--------|------|-------------|----|--------|--------|--------|--------|--------|-------|---|")
     met = True
     for v in variants:
         for r in v["results"]:
             errs = sum(r["errors"].values())
+            cpu = " / ".join(f"{1000 * r['cpu'].get(k, float('nan')) / max(1, r['ok']):.2f}"
+                             for k in ("hub", "nats-server", "devices", "driver"))
             print(f"| {v['broker']} | {r['repeat']} | {r['name']} | {r['concurrency']} | {r['ok']} | {errs} | "
                   f"{r['p50']:.2f} | "
-                  f"{r['p90']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['ok'] / r['wall_s']:.0f} |")
+                  f"{r['p90']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['ok'] / r['wall_s']:.0f} | {cpu} |")
             if r["name"] == "API":
                 met &= r["p99"] < TARGET_P99_MS and errs == 0
     print()
@@ -380,9 +410,11 @@ def print_table(variants: list[dict[str, Any]]) -> bool:
         for name in ("raw MQTT", "API"):
             for conc in sorted({r["concurrency"] for r in v["results"]}):
                 rs = [r for r in v["results"] if r["name"] == name and r["concurrency"] == conc]
+                hub = [1000 * r["cpu"]["hub"] / max(1, r["ok"]) for r in rs if "hub" in r["cpu"]]
                 print(f"  {v['broker']} {name} concurrency {conc}: p50 {mmm([r['p50'] for r in rs], '{:.2f}')} ms, "
                       f"p99 {mmm([r['p99'] for r in rs], '{:.2f}')} ms, req/s "
-                      f"{mmm([r['ok'] / r['wall_s'] for r in rs])} (min / median / max over {len(rs)} repeats)")
+                      f"{mmm([r['ok'] / r['wall_s'] for r in rs])}, hub CPU {mmm(hub, '{:.2f}')} ms per request "
+                      f"(min / median / max over {len(rs)} repeats)")
         by = {(r["name"], r["concurrency"]): r for r in v["results"] if r["repeat"] == 1}
         for (name, conc), r in by.items():
             if name != "API":
@@ -406,9 +438,6 @@ def print_table(variants: list[dict[str, Any]]) -> bool:
 async def bench(args: argparse.Namespace) -> int:
     raise_fd_limit()
     brokers = ["embedded"]
-    if args.lift_consumer_limit:
-        lift_consumer_limit()
-        print("nats-server config: jetstream { limits { default_max_consumers: -1 } } (--lift-consumer-limit)")
     print(f"ecohub command round-trip benchmark: {args.devices} connected devices, {args.requests} requests per "
           f"mode, sequential and {args.concurrency} concurrent, get_properties of 2 properties")
     print("machine:\n  " + machine(), flush=True)
@@ -438,9 +467,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="measure every mode this many times (default 3)")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds allowed for the driver per variant")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--lift-consumer-limit", action="store_true",
-                        help="render the server config with jetstream.limits.default_max_consumers -1 (nats-server "
-                             "2.15 caps a stream at 1000 consumers: one per QoS 1 device subscription)")
     parser.add_argument("--raw-qos", type=int, choices=[0, 1], default=0,
                         help="QoS of the raw reference's ecohub/+/up subscription (default 0: at 1000 devices a QoS 1 "
                              "wildcard subscription through NATS's MQTT layer stalled, see bench/RESULTS.md)")

@@ -44,7 +44,10 @@ def port_is_free(host: str, port: int) -> bool:
 
 def listen(host: str, port: int, *, what: str, option: str) -> socket.socket:
     """A bound, listening TCP socket on host:port (the server is handed the socket: no port race)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on an accepted connection only when its proto says
+    # TCP, and without it every keep-alive response that uvicorn writes in two pieces (headers, body) waited ~40 ms
+    # for the client's delayed ACK (Nagle): /api/v1/health took 44 ms, a command's round trip 56 ms (bench/commands.py)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -95,7 +98,8 @@ async def enter_plane(stack: AsyncExitStack, services: Services, *, broker: str,
     plane = DevicePlane(devices=services.devices, bus=services.bus,
                         secrets=plane_secrets(settings.data_dir, services.service_password),
                         data_dir=settings.data_dir, broker=broker, host=host, mqtt_port=mqtt_port,
-                        max_payload=settings.mqtt.broker_max_payload, public_mqtt=public, answer_callout=answer_callout)
+                        max_payload=settings.mqtt.broker_max_payload, public_mqtt=public, answer_callout=answer_callout,
+                        store_max=settings.mqtt.broker_store_max)
     services.plane = await stack.enter_async_context(plane)
     return plane
 

@@ -26,6 +26,10 @@ class MqttSettings(BaseModel):
     public_host: str | None = None  # what devices are told to connect to
     max_payload: int = 16 * 1024  # what ingest accepts; a larger message is a dead letter (`oversized`)
     broker_max_payload: int = 1024 * 1024  # what the broker accepts at all: a larger publish closes the connection
+    # bytes the embedded broker's JetStream store may hold (QoS 1 messages ingest has not acknowledged yet, sessions,
+    # retained state); past it a QoS 1 publish gets no PUBACK and the device is disconnected, nothing acknowledged is
+    # dropped. 0: half of what the data dir's disk has for it (free space + the store), at most 8 GiB
+    broker_store_max: int = Field(default=0, ge=0)
     keepalive: int = 30
 
 

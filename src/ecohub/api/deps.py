@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Response
@@ -17,7 +17,9 @@ from ecohub.errors import ErrorCode, Forbidden, Unauthorized
 bearer = HTTPBearer(auto_error=False, description="an operator/partner token or a user access token")
 
 
-def get_services(request: Request) -> Services:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its thread pool, and two
+# such hops per request (this one and the role check) were a measurable part of a command's CPU (bench/commands.py).
+async def get_services(request: Request) -> Services:
     """The hub's services (set on the app by create_app)."""
     services: Services = request.app.state.services
     return services
@@ -39,10 +41,10 @@ def get_principal(services: ServicesDep, response: Response,
     return principal
 
 
-def role_gate(source: Callable[..., Principal], *roles: Role, name: str) -> Callable[..., Principal]:
+def role_gate(source: Callable[..., Principal], *roles: Role, name: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that takes the caller from `source` and admits only the given roles."""
 
-    def check(principal: Principal = Depends(source)) -> Principal:
+    async def check(principal: Principal = Depends(source)) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(roles)}; the caller is {principal.role}",
                             code=ErrorCode.WRONG_ROLE)
@@ -52,7 +54,7 @@ def role_gate(source: Callable[..., Principal], *roles: Role, name: str) -> Call
     return check
 
 
-def require(*roles: Role) -> Callable[..., Principal]:
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that admits only the given roles (bearer token)."""
     return role_gate(get_principal, *roles, name="require")
 

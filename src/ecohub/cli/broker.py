@@ -12,7 +12,7 @@ from ecohub.bootstrap import service_password
 from ecohub.cli.common import DataDir, console, handle_errors, make_settings
 from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.nats.config import CalloutAuth, render
-from ecohub.connect.plane import SYSTEM_USER, plane_secrets
+from ecohub.connect.plane import STORE_MEMORY, SYSTEM_USER, plane_secrets, store_limit
 from ecohub.errors import ErrorCode, InvalidInput
 
 broker_app = typer.Typer(help="The cell's NATS cluster: configs for its nodes.", no_args_is_help=True)
@@ -52,14 +52,17 @@ cluster {{
 
 def node_config(data_dir: Path, *, node_name: str, store_dir: Path, host: str, client_port: int, mqtt_port: int,
                 monitor_port: int, cluster_name: str, cluster_host: str, cluster_port: int | None,
-                routes: list[tuple[str, int]], max_payload: int) -> str:
-    """The complete config text for one node (JetStream, MQTT, the callout answered by the hub of `data_dir`)."""
+                routes: list[tuple[str, int]], max_payload: int, store_max: int = 0) -> str:
+    """The complete config text for one node (JetStream, MQTT, the callout answered by the hub of `data_dir`);
+    the device account's JetStream store is bounded by `store_max` bytes (0: `store_limit`'s share of the disk
+    under `store_dir`)."""
     if routes and cluster_port is None:
         raise InvalidInput("--routes needs --cluster-port (this node's own route listener)",
                            code=ErrorCode.INVALID_BROKER)
     secrets = plane_secrets(data_dir, service_password(data_dir))
     auth = CalloutAuth(issuer=secrets.issuer, service_user=SERVICE_USER, service_password=secrets.service_password,
-                       system_user=SYSTEM_USER, system_password=secrets.system_password)
+                       system_user=SYSTEM_USER, system_password=secrets.system_password,
+                       max_file=store_limit(store_dir, store_max), max_mem=STORE_MEMORY)
     clustered = cluster_port is not None
     extra = cluster_block(name=cluster_name, host=cluster_host, port=cluster_port, routes=routes) \
         if cluster_port is not None else ""
@@ -94,7 +97,8 @@ def config(data_dir: Path | None = DataDir,
     text = node_config(settings.data_dir, node_name=node_name, store_dir=store, host=host,
                        client_port=client_port, mqtt_port=mqtt_port, monitor_port=monitor_port,
                        cluster_name=cluster_name, cluster_host=cluster_host, cluster_port=cluster_port,
-                       routes=parse_routes(routes), max_payload=settings.mqtt.broker_max_payload)
+                       routes=parse_routes(routes), max_payload=settings.mqtt.broker_max_payload,
+                       store_max=settings.mqtt.broker_store_max)
     store.mkdir(parents=True, exist_ok=True)  # the server writes its pid file there and will not create it
     if output is None:
         print(text.strip())

@@ -12,12 +12,12 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 
 from ecohub.bus import EventBus
 from ecohub.connect.events import OnlineChanged
 from ecohub.connect.models import Command
-from ecohub.connect.service import DeviceService
+from ecohub.connect.service import DeviceInfo, DeviceService
 from ecohub.ecosystem.service import ProductService
 from ecohub.errors import ErrorCode, InvalidInput, NotFound, Timeout, Unavailable
 from ecohub.protocol import Code, Method, Topic, subject_of
@@ -198,30 +198,43 @@ class CommandService:
             else:
                 fut.set_result({"result": decode_raw(up.result)})
 
-    async def send(self, did: str, method: str, params: Any, *, actor: str,
-                   timeout_s: float | None = None) -> dict[str, Any]:
-        """Validate, record, publish, await the reply (or raise Timeout naming the command id).
+    async def send(self, did: str, method: str, params: Any, *, actor: str, timeout_s: float | None = None,
+                   info: DeviceInfo | None = None) -> dict[str, Any]:
+        """Validate, record, publish, await the reply (or raise Timeout naming the command id). `info`: the device
+        as the caller just read it (its access check), so it is not read again.
 
         A `set_properties` to a device the twin shows offline answers at once with status `pending` and the
         desired values, which are delivered when it reconnects."""
-        # database work runs in a thread: this loop also carries ingest, automations and the API
-        info = await asyncio.to_thread(self.devices.get, did)
-        if info.status != "active":
-            raise InvalidInput(f"device {did} is {info.status}", code=ErrorCode.DEVICE_INACTIVE)
-        compiled = await asyncio.to_thread(self.products.compiled, info.model)
-        wire = validate_command(compiled, method, params)
-        if method == Method.SET_PROPERTIES:
-            queued = await asyncio.to_thread(self._queue_if_offline, info.cell, did, wire, actor)
-            if queued is not None:
-                return queued
+        # database work runs in a thread (this loop also carries ingest, automations and the API), in one hop: each
+        # hop is a wake-up of a pool thread and of this loop, and the pool thread may wait for the GIL behind it
         nc = self.nc
-        if nc is None:
-            raise Unavailable("commands are not available in this process (no broker connection)",
-                              code=ErrorCode.COMMANDS_UNAVAILABLE)
-        command_id = await asyncio.to_thread(self._record, info.cell, did, method, wire, actor)
-        reply = await self._exchange(nc, info.cell, did, command_id, method, wire, timeout_s or self.timeout_s)
+        cell, prepared = await asyncio.to_thread(self._prepare, did, method, params, actor, info, nc is not None)
+        if isinstance(prepared, dict):
+            return prepared  # queued for an offline device
+        command_id, wire = prepared
+        assert nc is not None
+        reply = await self._exchange(nc, cell, did, command_id, method, wire, timeout_s or self.timeout_s)
         return {"command_id": command_id, "did": did, "method": method, "status": reply["status"],
                 **{k: v for k, v in reply.items() if k != "status"}}
+
+    def _prepare(self, did: str, method: str, params: Any, actor: str, info: DeviceInfo | None,
+                 connected: bool) -> tuple[str, tuple[int, Any] | dict[str, Any]]:
+        """(cell, (command id, wire params)) of a recorded command, or (cell, the answer) when a set_properties
+        was queued for an offline device; refuses inactive devices, commands the spec does not allow, and (503)
+        commands that would have to be sent while this process has no broker connection."""
+        if info is None:
+            info = self.devices.get(did)
+        if info.status != "active":
+            raise InvalidInput(f"device {did} is {info.status}", code=ErrorCode.DEVICE_INACTIVE)
+        wire = validate_command(self.products.compiled(info.model), method, params)
+        if method == Method.SET_PROPERTIES:
+            queued = self._queue_if_offline(info.cell, did, wire, actor)
+            if queued is not None:
+                return info.cell, queued
+        if not connected:
+            raise Unavailable("commands are not available in this process (no broker connection)",
+                              code=ErrorCode.COMMANDS_UNAVAILABLE)
+        return info.cell, (self._record(info.cell, did, method, wire, actor), wire)
 
     async def _exchange(self, nc: NATS, cell: str, did: str, command_id: int, method: str, wire: Any,
                         timeout_s: float) -> dict[str, Any]:
@@ -325,8 +338,9 @@ class CommandService:
             return
         watch = self._subs[did] = _Watch()
         try:
+            # no flush (a PING round trip per command): the server reads this connection in order, so the SUB is in
+            # place before the request published after it on the same connection reaches the device
             watch.sub = await nc.subscribe(subject_of(Topic.up(did)), cb=self._on_reply)
-            await nc.flush()  # the subscription is in place before the request goes out
         finally:
             watch.ready.set()
 
@@ -342,11 +356,10 @@ class CommandService:
     def _record(self, cell: str, did: str, method: str, wire: Any, actor: str) -> int:
         """Store the command (its id is the JSON-RPC id) and, for set_properties, the desired values it carries."""
         created = now_ms()
-        with self.dbs.cell_session(cell) as s:
-            row = Command(did=did, method=method, params=wire, status="sent", requested_by=actor, created_ms=created)
-            s.add(row)
-            s.flush()
-            command_id = int(row.id)
+        with self.dbs.cell_session(cell) as s:  # Core statements: the ORM's unit of work was most of the cost
+            command_id = int(s.execute(_COMMAND_INSERT, {"did": did, "method": method, "params": wire, "status": "sent",
+                                                         "requested_by": actor, "created_ms": created,
+                                                         "note": ""}).inserted_primary_key[0])  # type: ignore[attr-defined]
             if method == Method.SET_PROPERTIES:
                 TwinService.set_desired(s, did, _desired(wire), created, order=command_id, sent_by=command_id)
         return command_id
@@ -406,11 +419,17 @@ class CommandService:
     def _finish(self, cell: str, did: str, command_id: int, method: str, wire: Any, status: str,
                 reply: Any) -> None:
         with self.dbs.cell_session(cell) as s:
-            s.execute(update(Command).where(Command.id == command_id)
-                      .values(status=status, reply=msgspec.to_builtins(reply), finished_ms=now_ms()))
+            s.execute(_COMMAND_FINISH, {"command_id": command_id, "status": status,
+                                        "reply": msgspec.to_builtins(reply), "finished_ms": now_ms()})
             if method == Method.SET_PROPERTIES:
                 TwinService.record_delivery(s, did, command_id, _codes(wire, reply))
 
+
+_COMMANDS = Command.__table__
+_COMMAND_INSERT = insert(_COMMANDS)  # type: ignore[arg-type]
+_COMMAND_FINISH = (update(_COMMANDS).where(_COMMANDS.c.id == bindparam("command_id"))  # type: ignore[arg-type]
+                   .values(status=bindparam("status"), reply=bindparam("reply"),
+                           finished_ms=bindparam("finished_ms")))
 
 # what a device answers to a value its spec refuses, by the hub's error code
 _REFUSED = {str(ErrorCode.PROPERTY_NOT_WRITABLE): Code.PROPERTY_NOT_WRITABLE,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +40,11 @@ INGEST_DURABLE = "ecohub-ingest"
 # address behind NAT) per source address
 CONNECT_FAILURES = {"did": "20/minute", "host": "300/minute"}
 SYSTEM_USER = "ecohub-sys"
+# the embedded broker's JetStream store (what devices sent that ingest has not acknowledged yet, sessions, retained
+# state): at most this share of the data dir's disk (free space + what the store holds already), and this much
+STORE_SHARE = 0.5
+STORE_CAP = 8 * 1024**3
+STORE_MEMORY = 256 * 1024**2  # the MQTT layer keeps its streams on disk; memory streams are bounded all the same
 # what nats-server logs when it drops a device's publish or subscription outside its permissions
 # (nats-server 2.15: `… - "<client name = did>" - Publish Violation - Subject "ecohub.<other>.up"`)
 VIOLATION = re.compile(r' - "(?P<user>[^"]+)" - (Publish|Subscription) Violation - Subject "(?P<subject>[^"]+)"')
@@ -75,6 +81,18 @@ def plane_secrets(data_dir: Path, service_password: str) -> PlaneSecrets:
     return PlaneSecrets(service_password=service_password, system_password=system, issuer_seed=seed)
 
 
+def store_limit(store_dir: Path, configured: int = 0) -> int:
+    """Bytes the embedded broker's JetStream store may take: `configured`, or (0) half of what the disk under
+    `store_dir` has for it (free space plus the store's current size), at most STORE_CAP."""
+    if configured:
+        return configured
+    disk = store_dir
+    while not disk.exists():
+        disk = disk.parent
+    used = sum(f.stat().st_size for f in store_dir.rglob("*") if f.is_file()) if store_dir.exists() else 0
+    return min(STORE_CAP, int((shutil.disk_usage(disk).free + used) * STORE_SHARE))
+
+
 def parse_nats_urls(url: str) -> list[str]:
     """`nats://h1:4222,h2:4222` (or `nats://h1:4222,nats://h2:4222`) → one URL per node."""
     urls = []
@@ -106,7 +124,8 @@ class DevicePlane:
 
     def __init__(self, *, devices: DeviceService, bus: EventBus, secrets: PlaneSecrets, data_dir: Path,
                  broker: str = "embedded", host: str = "127.0.0.1", mqtt_port: int = 0, max_payload: int = 16384,
-                 public_mqtt: tuple[str, int] | None = None, answer_callout: bool = True) -> None:
+                 public_mqtt: tuple[str, int] | None = None, answer_callout: bool = True,
+                 store_max: int = 0) -> None:
         self.devices = devices
         self.bus = bus
         self.secrets = secrets
@@ -117,6 +136,7 @@ class DevicePlane:
         self.max_payload = max_payload
         self.public_mqtt = public_mqtt
         self.answer_callout = answer_callout
+        self.store_max = store_max  # bytes of the embedded broker's JetStream store (0: store_limit's default)
         # an attached cluster's topic violations stay in its nodes' logs: then this authority knows only connects
         self.authority = BrokerAuthority(devices, service_password=secrets.service_password,
                                          records_all=broker == "embedded")
@@ -144,7 +164,8 @@ class DevicePlane:
     def _auth(self) -> CalloutAuth:
         return CalloutAuth(issuer=self.secrets.issuer, service_user=SERVICE_USER,
                            service_password=self.secrets.service_password, system_user=SYSTEM_USER,
-                           system_password=self.secrets.system_password)
+                           system_password=self.secrets.system_password,
+                           max_file=store_limit(self.data_dir / "nats", self.store_max), max_mem=STORE_MEMORY)
 
     async def __aenter__(self) -> DevicePlane:
         try:

@@ -67,10 +67,13 @@ class UserDeviceService:
                       timeout_s: float | None = None) -> dict[str, Any]:
         """Check the caller may control the device, let items name a property by `prop`, send, await the reply."""
         # the access check reads the database: off the event loop that also carries every device's reply
-        info, _ = await asyncio.to_thread(self.visible, p, did, HomeRole.MEMBER, Scope.DEVICES_CONTROL)
+        info, params = await asyncio.to_thread(self._checked_command, p, did, method, params)
         sender = self.commands.require()
-        params = self.normalize_command(info.model, method, params)
-        return await sender.send(did, method, params, actor=p.actor, timeout_s=timeout_s)
+        return await sender.send(did, method, params, actor=p.actor, timeout_s=timeout_s, info=info)
+
+    def _checked_command(self, p: Principal, did: str, method: str, params: Any) -> tuple[DeviceInfo, Any]:
+        info, _ = self.visible(p, did, HomeRole.MEMBER, Scope.DEVICES_CONTROL)
+        return info, self.normalize_command(info.model, method, params)
 
     async def set_properties(self, p: Principal, did: str, values: dict[str, Any], *,
                              timeout_s: float | None = None) -> dict[str, Any]:

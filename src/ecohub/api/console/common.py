@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ def session_principal(request: Request, services: ServicesDep) -> Principal:
         raise LoginRequired() from err
 
 
-def console_role(*roles: Role) -> Callable[..., Principal]:
+def console_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting console sessions of the given roles."""
     return role_gate(session_principal, *roles, name="console")
 

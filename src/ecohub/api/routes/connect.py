@@ -43,8 +43,7 @@ def _since(asked: int | None, epoch_ms: int) -> int | None:
 def provision(body: DeviceIn, services: ServicesDep,
               principal: Principal = Depends(staff)) -> dict[str, Any]:
     """Provision a device: its did, secret and bind code are shown once; the MQTT endpoint to use."""
-    services.products.get(body.model, caller=principal)
-    device = services.devices.provision(model=body.model, count=1, cell=body.cell)[0]
+    device = services.devices.provision(model=body.model, count=1, cell=body.cell, caller=principal)[0]
     host = services.runtime.mqtt_host or services.settings.mqtt.public_host or services.settings.mqtt.host
     port = services.runtime.mqtt_port or services.settings.mqtt.port
     return {**device.to_dict(), "mqtt": {"host": host, "port": port}}

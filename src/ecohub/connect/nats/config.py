@@ -21,6 +21,11 @@ class CalloutAuth:
     system_password: str = "sys-secret"
     account: str = DEVICE_ACCOUNT
     timeout_s: float = 2.0
+    # JetStream limits of the device account (0: none). Every acknowledged QoS 1 publish waits in `$MQTT_msgs` until
+    # ingest acks it, so with ingest down the stream grows; at `max_file` the server refuses the next QoS 1 publish
+    # (no PUBACK, the connection is closed) instead of filling the disk, and keeps everything it acknowledged
+    max_file: int = 0
+    max_mem: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,13 @@ def _q(value: str) -> str:
 
 def auth_block(auth: CalloutAuth) -> str:
     """The accounts / system_account / authorization section for auth callout in server-config mode."""
+    limits = [f"max_file: {auth.max_file}"] if auth.max_file else []
+    limits += [f"max_mem: {auth.max_mem}"] if auth.max_mem else []
+    jetstream = f"{{ {', '.join(limits)} }}" if limits else "enabled"
     return f"""
 accounts {{
   {auth.account} {{
-    jetstream: enabled
+    jetstream: {jetstream}
     users: [ {{ user: {_q(auth.service_user)}, password: {_q(auth.service_password)} }} ]
   }}
   {SYSTEM_ACCOUNT} {{
