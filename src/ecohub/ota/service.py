@@ -26,6 +26,7 @@ from ecohub.ota.domain import (
     DEFAULT_THRESHOLD,
     FINISHED,
     IN_FLIGHT,
+    STEP_ORDER,
     CampaignStatus,
     Tally,
     UpdateState,
@@ -466,6 +467,8 @@ class CampaignService:
             if state not in {s.value for s in UpdateState} - {UpdateState.PENDING, UpdateState.OFFERED,
                                                                 UpdateState.SKIPPED, UpdateState.CANCELLED}:
                 continue
+            if state in STEP_ORDER and STEP_ORDER[UpdateState(state)] < STEP_ORDER[UpdateState(r.state)]:
+                return None  # a step the device took before the one recorded, stored after it
             if state == UpdateState.DONE:
                 running = self.twin.firmware_versions(cell, [did]).get(did)
                 if running is not None and running != version:
@@ -476,6 +479,17 @@ class CampaignService:
             # a result may halt the campaign or finish its stage; a step on the way changes neither
             return int(c["campaign_id"]) if state in FINISHED else None
         return None
+
+    def waits_for_version(self, cell: str, did: str, version: str, state: str) -> bool:
+        """Whether a `done` of `version` comes before the device's reconnect on it was stored: the twin still shows
+        another version, and the device has an open update to `version` (with several ingest workers, the reconnect
+        may sit in another worker's batch that commits a moment later; after a grace the `done` is a revert)."""
+        if state != UpdateState.DONE:
+            return False
+        running = self.twin.firmware_versions(cell, [did]).get(did)
+        if running is None or running == version:
+            return False
+        return any(c["version"] == version and r.state in IN_FLIGHT for r, c in self._active_rows(cell, did))
 
     def on_online(self, cell: str, did: str, firmware_version: str | None, base_url: str | None) -> list[Offer]:
         """A device came online: a done update it reverted fails; an offer of the current stage goes to it."""
