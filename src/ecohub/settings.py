@@ -114,6 +114,13 @@ class OtaSettings(BaseModel):
     # the address devices download images from (a TLS proxy in front of the API processes); default: the address
     # the engine's own process serves HTTP on
     download_url: str | None = None
+    # images in an S3-compatible bucket instead of DATA_DIR/firmware (needs boto3: pip install 'ecohub[s3]')
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # e.g. https://minio.internal:9000; unset: AWS S3 of `s3_region`
+    s3_region: str | None = None
+    s3_access_key: str | None = None  # unset: boto3's own chain (environment, instance role, ~/.aws)
+    s3_secret_key: str | None = None
+    s3_prefix: str = "firmware/"
 
 
 class NotifySettings(BaseModel):

@@ -88,7 +88,7 @@ class CampaignService:
         self.token_key = token_key
         self.clock = clock
         self.offer_retry_s = offer_retry_s
-        self._approved: dict[int, tuple[str, int, str]] = {}
+        self._approved: dict[int, tuple[str, int]] = {}
         self._campaign_cells: dict[int, list[str]] = {}
 
     # creating ---------------------------------------------------------------------------------------------------
@@ -293,17 +293,16 @@ class CampaignService:
                                sha256=image["sha256"], size=image["size"], rollback=bool(campaign["rollback"]),
                                signatures=[OtaSignature(**sig) for sig in image["signatures"]])
 
-    def download(self, token: str) -> tuple[str, int, str]:
-        """(path, size, sha256) of the image a valid per-device token names (approved images never change: they
-        are remembered, so a fleet downloading costs no database read per request)."""
+    def download(self, token: str) -> tuple[str, int]:
+        """(sha256, size) of the image a valid per-device token names (approved images never change: they are
+        remembered, so a fleet downloading costs no database read per request); the bytes are in `firmware.store`."""
         _did, image_id = open_token(self.token_key, token, self.clock())
         found = self._approved.get(image_id)
         if found is None:
             image = self.firmware.get(image_id)
             if image["status"] != "approved":
                 raise Forbidden(f"image {image_id} is not approved", code=ErrorCode.IMAGE_NOT_APPROVED)
-            found = self._approved[image_id] = (str(self.firmware.path_of(image["sha256"])), image["size"],
-                                                image["sha256"])
+            found = self._approved[image_id] = (image["sha256"], image["size"])
         return found
 
     def evaluate(self, campaign_id: int, base_url: str | None) -> list[Offer]:
