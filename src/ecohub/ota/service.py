@@ -140,8 +140,10 @@ class CampaignService:
             row = Campaign(model=model, partner_id=product.partner_id or "", image_id=image["image_id"],
                            version=version, rollback=rollback, market=market, cell=cell, stages=stages,
                            threshold=threshold, device_timeout_s=device_timeout_s, stage=0,
-                           status=CampaignStatus.RUNNING, targets=sum(len(v) for v in dids.values()),
-                           created_by=actor)
+                           # paused until its devices are recorded: an engine tick in between would find none and
+                           # call it completed (10,000 rows take longer than a tick)
+                           status=CampaignStatus.PAUSED, reason="preparing: recording its target devices",
+                           targets=sum(len(v) for v in dids.values()), created_by=actor)
             s.add(row)
             s.flush()
             campaign_id = int(row.id)
@@ -155,6 +157,9 @@ class CampaignService:
                     {"campaign_id": campaign_id, "did": d, "stage": stage_of(d, stages), "state": UpdateState.PENDING,
                      "progress": 0, "code": 0, "message": "", "from_version": versions.get(d), "offers": 0,
                      "updated_ms": now} for d in part])
+        with self.dbs.global_session() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id)
+                      .values(status=CampaignStatus.RUNNING, reason="", updated_at=utcnow()))
         self.bus.publish([CampaignChanged(campaign_id, CampaignStatus.RUNNING, 0, "created")])
         return self.get(campaign_id)
 
@@ -181,7 +186,8 @@ class CampaignService:
                     if s.scalar(select(DeviceUpdate.did).where(DeviceUpdate.campaign_id == c["campaign_id"])
                                 .limit(1)) is not None:
                         known.append(cell)
-            self._campaign_cells[c["campaign_id"]] = known
+            if known:  # none yet: asked again (never remember a campaign as having no devices)
+                self._campaign_cells[c["campaign_id"]] = known
         return known
 
     def _tallies(self, c: dict[str, Any]) -> dict[int, dict[str, int]]:
