@@ -7,15 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
 
 from ecohub.bootstrap import Services
 from ecohub.ota.lease import Lease, lease_name
-from ecohub.schema import metadata_for
-from ecohub.store.migrate import upgrade_engine
-from tests.migrations import PG, downgrade, pg_databases
+from tests.migrations import PG, global_roundtrip, pg_databases
 
 
 def test_one_holder_until_the_lease_expires_or_is_released(services: Services) -> None:
@@ -31,26 +26,11 @@ def test_one_holder_until_the_lease_expires_or_is_released(services: Services) -
     assert b.holder_now() is None and a.acquire()
 
 
-def _roundtrip(url: str) -> None:
-    engine = create_engine(url)
-    upgrade_engine("global_plane", engine)
-    assert "ota_engine_leases" in inspect(engine).get_table_names()
-    with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                 metadata_for("global_plane"))
-    assert [d for d in diffs if "ota_engine_leases" in repr(d)] == []
-    downgrade(engine, "global_plane", "0007")
-    assert "ota_engine_leases" not in inspect(engine).get_table_names()
-    upgrade_engine("global_plane", engine)
-    assert "ota_engine_leases" in inspect(engine).get_table_names()
-    engine.dispose()
-
-
 def test_lease_migration_on_sqlite(tmp_path: Path) -> None:
-    _roundtrip(f"sqlite:///{tmp_path / 'global.db'}")
+    global_roundtrip(f"sqlite:///{tmp_path / 'global.db'}", {"ota_engine_leases"}, down_to="0007")
 
 
 @pytest.mark.postgres
 def test_lease_migration_on_postgres() -> None:
     with pg_databases("ecohub_otalease", ("global",)) as prefix:
-        _roundtrip(f"{PG}/{prefix}_global")
+        global_roundtrip(f"{PG}/{prefix}_global", {"ota_engine_leases"}, down_to="0007")
