@@ -32,6 +32,7 @@ BATCH = 500  # work items handled in one go (then the touched campaigns are eval
 # a `done` whose reconnect with the new version the twin does not show yet: that reconnect may sit in another
 # ingest worker's batch, committed a moment later; the event is put back (NAK) and looked at again for this long
 VERSION_GRACE_S = 10.0
+FETCH_WAIT_S = 5.0
 Item = tuple[str, Any, Msg | None, int]  # kind, payload, the stream message to acknowledge, relayed at (ms)
 
 
@@ -108,7 +109,8 @@ class OtaEngine:
                 await self.feed.close()
                 await self.leading.wait()
             try:
-                msgs = await self.feed.fetch(BATCH, timeout=1.0)
+                # a long pull returns as soon as events are there: an idle engine asks the server less often
+                msgs = await self.feed.fetch(BATCH, timeout=FETCH_WAIT_S)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
