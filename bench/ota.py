@@ -104,7 +104,7 @@ def device_process(creds: list[dict[str, str]], port: int, trust: dict[str, str]
         out.put({"connected": len(devs), "connect_failed": len(failed)})
         ready.set()
         deadline = time.time() + timeout_s
-        while time.time() < deadline and not all(d.firmware_version == "2.0.0" for d in devs):
+        while time.time() < deadline and not go.is_set() and not all(d.firmware_version == "2.0.0" for d in devs):
             await asyncio.sleep(0.2)
             for d in devs:
                 if d.firmware_version == "2.0.0" and len(times.get(d.did, [])) == 1:
@@ -224,7 +224,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         stages = [int(x) for x in args.stages.split(",")]
         c = await asyncio.to_thread(services.campaigns.create, model=MODEL, version="2.0.0", stages=stages,
-                                    threshold=10)
+                                    threshold=args.threshold)
         cid = c["campaign_id"]
         last = ""
         while True:
@@ -241,7 +241,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 break  # only the units that never connected are left (offline: they would get it on connect)
         took = time.monotonic() - t0
         cpu, nats_cpu = self_cpu() - cpu0, cpu_of(nats_pid) - nats0
-        reports = [out.get(timeout=args.timeout + 60) for _ in procs]
+        go.set()  # the campaign ended (completed, halted or timed out): the devices report and leave
+        # off the event loop: the hub runs in it (a blocking get here once stalled its ingest and HTTP)
+        reports = [await asyncio.to_thread(out.get, True, 120) for _ in procs]
         lat = sorted(x for r in reports for x in r["latencies"])
         done = st["counts"].get("done", 0)
         result |= {"status": st["status"], "done": done, "campaign_s": round(took, 2),
@@ -252,9 +254,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                    "hub_cpu_ms_per_device": round(1000 * cpu / max(done, 1), 2),
                    "hub_and_nats_cpu_ms_per_device": round(1000 * (cpu + nats_cpu) / max(done, 1), 2),
                    "campaign_image_bytes_per_s": round(done * len(image) / took)}
-        go.set()
+        if st["status"] != "completed":
+            failed = await asyncio.to_thread(services.campaigns.get, cid, devices=10_000)
+            why: dict[str, int] = {}
+            for d in failed["devices"]:
+                if d["state"] == "failed":
+                    why[f"{d['code']} {d['message']}"] = why.get(f"{d['code']} {d['message']}", 0) + 1
+            print(f"campaign {st['status']}: {st['reason']}; failures {why}", flush=True)
+            result |= {"reason": st["reason"], "failures": why}
         for p in procs:
-            p.join(timeout=30)
+            await asyncio.to_thread(p.join, 30)
         # serving: the hub's per-device download route ÷ python -m http.server, same client, back to back
         port = _free_port()
         static = await asyncio.to_thread(start_static, settings.data_dir / "firmware" / sha[:2], port, sha)
@@ -282,6 +291,7 @@ def main() -> None:
     parser.add_argument("--image-kb", type=int, default=64)
     parser.add_argument("--stages", default="1,10,50,100")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--threshold", type=float, default=10.0, help="failure %% that halts the campaign")
     parser.add_argument("--serve-clients", type=int, default=8)
     parser.add_argument("--connect-concurrency", type=int, default=10, help="connects in flight per process")
     parser.add_argument("--serve-seconds", type=float, default=5.0)

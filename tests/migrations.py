@@ -46,6 +46,23 @@ def roundtrip(engine: Engine, tables: set[str], *, up_to: str = "head", down_to:
     assert set(inspect(engine).get_table_names()) >= tables
 
 
+def global_roundtrip(url: str, tables: set[str], *, down_to: str) -> None:
+    """Global plane: upgrade to head; `tables` exist and match their models; downgrade to `down_to` removes them;
+    upgrading to head brings them back."""
+    engine = create_engine(url)
+    upgrade_engine("global_plane", engine)
+    assert set(inspect(engine).get_table_names()) >= tables
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                 metadata_for("global_plane"))
+    assert [d for d in diffs if any(t in repr(d) for t in tables)] == []
+    downgrade(engine, "global_plane", down_to)
+    assert not tables & set(inspect(engine).get_table_names())
+    upgrade_engine("global_plane", engine)
+    assert set(inspect(engine).get_table_names()) >= tables
+    engine.dispose()
+
+
 @contextmanager
 def pg_databases(prefix: str, suffixes: Sequence[str]) -> Iterator[str]:
     """Create `{prefix}_{random}_{suffix}` databases (skip the test without PostgreSQL); → the name prefix.

@@ -38,6 +38,7 @@ from ecohub.ota import privacy as ota_privacy
 from ecohub.ota.engine import OtaEngine
 from ecohub.ota.firmware import FirmwareService
 from ecohub.ota.service import CampaignService
+from ecohub.ota.store import DirStore, ImageStore, S3Store
 from ecohub.privacy.crypto import CellKeys, SubjectKeys
 from ecohub.privacy.registry import DataRegistry
 from ecohub.privacy.sealing import PayloadSealer
@@ -146,6 +147,17 @@ def service_password(data_dir: Path) -> str:
     return value
 
 
+
+def image_store(settings: Settings) -> ImageStore:
+    """Firmware images under the data dir, or in the S3-compatible bucket `ota.s3_bucket` names."""
+    ota = settings.ota
+    if not ota.s3_bucket:
+        return DirStore(settings.data_dir / "firmware")
+    return S3Store(bucket=ota.s3_bucket, scratch=settings.data_dir / "firmware-uploads",
+                   endpoint_url=ota.s3_endpoint_url, region=ota.s3_region, access_key=ota.s3_access_key,
+                   secret_key=ota.s3_secret_key, prefix=ota.s3_prefix)
+
+
 def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     """Build the services for `settings`; migrate every database to head unless told not to."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +226,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     # what changes the gate's answer re-evaluates the product's listings (certify and ecosystem are siblings)
     bus.subscribe(ReportRecorded, ecosystem.listings.on_certification_changed)
     bus.subscribe(EvidenceChanged, ecosystem.listings.on_certification_changed)
-    firmware = FirmwareService(dbs, bus, products, data_dir=settings.data_dir)
+    firmware = FirmwareService(dbs, bus, products, data_dir=settings.data_dir, store=image_store(settings))
     campaigns = CampaignService(dbs, bus, products=products, devices=devices, twin=twin, firmware=firmware,
                                 token_key=hashlib.sha256(b"ota-download:" + settings.secret_key.encode()).digest(),
                                 offer_retry_s=settings.ota.offer_retry_s)

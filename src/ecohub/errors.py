@@ -200,6 +200,7 @@ class ErrorCode(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     CAMPAIGN_ACTIVE = "campaign_active"
     IMAGE_NOT_APPROVED = "image_not_approved"
+    IMAGE_STORE_UNAVAILABLE = "image_store_unavailable"
     INVALID_STAGES = "invalid_stages"
     INVALID_THRESHOLD = "invalid_threshold"
     INVALID_VERSION = "invalid_version"

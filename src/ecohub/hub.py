@@ -23,6 +23,8 @@ from ecohub.connect.commands import CommandService
 from ecohub.connect.plane import DevicePlane, plane_secrets
 from ecohub.errors import ErrorCode, Unavailable
 from ecohub.ota.engine import OtaEngine
+from ecohub.ota.lease import Lease, lease_name
+from ecohub.ota.relay import EventFeed, OtaRelay
 from ecohub.store import now_ms
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,24 @@ async def enter_plane(stack: AsyncExitStack, services: Services, *, broker: str,
     return plane
 
 
+async def enter_ota_engine(stack: AsyncExitStack, services: Services, plane: DevicePlane) -> OtaEngine:
+    """The firmware campaign engine of this process on `stack`: it acts only while it holds its cells' lease, so
+    one engine runs however many processes (`ecohub up`, `ecohub api`) start one."""
+    nc = plane.nc
+    assert nc is not None
+    settings = services.settings
+
+    async def publish_down(subject: str, payload: bytes) -> None:
+        await nc.publish(subject, payload)
+
+    lease = Lease(services.dbs, lease_name(list(services.dbs.cells)), ttl_s=settings.ota.lease_s)
+    services.ota_engine = await stack.enter_async_context(
+        OtaEngine(service=services.campaigns, feed=EventFeed(nc), publish=publish_down, lease=lease,
+                  base_url=lambda: settings.ota.download_url or services.runtime.http_url, tick_s=settings.ota.tick_s))
+    stack.callback(setattr, services, "ota_engine", None)
+    return services.ota_engine
+
+
 @asynccontextmanager
 async def running_hub(services: Services, *, app_factory: AppFactory, http_port: int, mqtt_port: int,
                       broker: str = "embedded", host: str = "127.0.0.1") -> AsyncIterator[Services]:
@@ -118,6 +138,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         stack.callback(http_socket.close)
         plane = await enter_plane(stack, services, broker=broker, host=host, mqtt_port=mqtt_port)
         assert plane.nc is not None
+        # what ingest sees of firmware updates goes to the OTA engine's stream (from the first message on)
+        await stack.enter_async_context(OtaRelay(bus=services.bus, nc=plane.nc))
         # one worker in this process on the shared durable (`ecohub ingest` adds more, in other processes)
         worker = services.ingest_worker(plane.nc, name="ecohub-ingest-hub")
         ingest_task = asyncio.create_task(worker.run_supervised(), name="ingest")
@@ -133,15 +155,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         await stack.enter_async_context(AutomationEngine(service=services.automations, bus=services.bus,
                                                          twin=services.twin, commands=lambda: services.commands,
                                                          command_timeout_s=settings.api.command_timeout_s))
-        # firmware campaigns: offers on `down`, progress and reconnects from the bus, a periodic tick
-        nc = plane.nc
-
-        async def publish_down(subject: str, payload: bytes) -> None:
-            await nc.publish(subject, payload)
-
-        services.ota_engine = await stack.enter_async_context(
-            OtaEngine(service=services.campaigns, bus=services.bus, publish=publish_down,
-                      base_url=lambda: services.runtime.http_url, tick_s=settings.ota.tick_s))
+        # firmware campaigns: offers on `down`, progress and reconnects from the stream, a periodic tick
+        await enter_ota_engine(stack, services, plane)
         maintenance = asyncio.create_task(_maintain(services), name="maintenance")
         stack.push_async_callback(_cancel, maintenance)
         push = asyncio.create_task(services.apps.push.run(), name="push")  # signed webhooks to apps

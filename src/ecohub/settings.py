@@ -108,10 +108,23 @@ class MailSettings(BaseModel):
 
 
 class OtaSettings(BaseModel):
-    """Firmware campaigns: how often the hub re-evaluates them (stage advance, timeouts, campaigns made elsewhere)."""
+    """Firmware campaigns: how often the engine re-evaluates them (stage advance, timeouts, campaigns made elsewhere),
+    its leader lease, where devices download from, and where images are stored."""
 
     tick_s: float = Field(default=2.0, gt=0)
     offer_retry_s: float = Field(default=20.0, gt=0)  # an offered device silent this long is offered again
+    # one engine runs, in whichever process holds the lease; a dead holder's successor takes over after this long
+    lease_s: float = Field(default=10.0, ge=1)
+    # the address devices download images from (a TLS proxy in front of the API processes); default: the address
+    # the engine's own process serves HTTP on
+    download_url: str | None = None
+    # images in an S3-compatible bucket instead of DATA_DIR/firmware (needs boto3: pip install 'ecohub[s3]')
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # e.g. https://minio.internal:9000; unset: AWS S3 of `s3_region`
+    s3_region: str | None = None
+    s3_access_key: str | None = None  # unset: boto3's own chain (environment, instance role, ~/.aws)
+    s3_secret_key: str | None = None
+    s3_prefix: str = "firmware/"
 
 
 class NotifySettings(BaseModel):

@@ -16,7 +16,8 @@ import uvicorn
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.connect.commands import CommandService
 from ecohub.connect.plane import parse_nats_urls
-from ecohub.hub import AppFactory, _QuietServer, enter_plane, listen
+from ecohub.hub import AppFactory, _QuietServer, enter_ota_engine, enter_plane, listen
+from ecohub.ota.relay import OtaRelay
 from ecohub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ async def run_ingest(services: Services, *, broker_url: str, index: int) -> None
         plane = await enter_plane(stack, services, broker=broker_url, host="127.0.0.1", mqtt_port=0,
                                   answer_callout=False)
         assert plane.nc is not None
+        # what this worker sees of firmware updates goes to the OTA engine's stream (the leading API process reads it)
+        await stack.enter_async_context(OtaRelay(bus=services.bus, nc=plane.nc))
         worker = services.ingest_worker(plane.nc, name=worker_client_id(index))
         services.workers.append(worker)
         # what this worker ingests is queued for the apps' webhooks here; the hub process sends them
@@ -125,6 +128,10 @@ async def serve_api(services: Services, *, app_factory: AppFactory, http_port: i
         services.runtime.http_url = f"http://{host}:{http_port}"
         services.runtime.mqtt_host = services.settings.mqtt.public_host or services.settings.mqtt.host
         services.runtime.mqtt_port = services.settings.mqtt.port
+        # firmware campaigns: every API process runs an engine, the one holding the cells' lease acts (docs/deploy.md);
+        # campaigns created or resumed here reach it through the stream
+        await stack.enter_async_context(OtaRelay(bus=services.bus, nc=plane.nc))
+        await enter_ota_engine(stack, services, plane)
         # apps' webhooks: API processes send what the ingest workers queued (claims keep them from doubling up)
         push = asyncio.create_task(services.apps.push.run(), name="push")
         stack.callback(push.cancel)

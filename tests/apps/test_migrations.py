@@ -5,38 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine
 
-from ecohub.schema import metadata_for
-from ecohub.store.migrate import upgrade_engine
-from tests.migrations import PG, downgrade, pg_databases, roundtrip
+from tests.migrations import PG, global_roundtrip, pg_databases, roundtrip
 
 CELL_TABLES = {"app_grants", "app_grant_devices", "app_auth_codes", "app_tokens", "app_webhooks",
                "app_webhook_deliveries"}
-
-
-def _global_roundtrip(url: str) -> None:
-    engine = create_engine(url)
-    upgrade_engine("global_plane", engine)
-    assert "apps" in inspect(engine).get_table_names()
-    with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                 metadata_for("global_plane"))
-    assert [d for d in diffs if "apps" in repr(d)] == []
-    downgrade(engine, "global_plane", "0003")
-    assert "apps" not in inspect(engine).get_table_names()
-    upgrade_engine("global_plane", engine)
-    assert "apps" in inspect(engine).get_table_names()
-    engine.dispose()
 
 
 def test_migrations_on_sqlite(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'cell.db'}")
     roundtrip(engine, CELL_TABLES, up_to="0015", down_to="0010", kept=frozenset({"users", "bindings"}))
     engine.dispose()
-    _global_roundtrip(f"sqlite:///{tmp_path / 'global.db'}")
+    global_roundtrip(f"sqlite:///{tmp_path / 'global.db'}", {"apps"}, down_to="0003")
 
 
 @pytest.mark.postgres
@@ -45,4 +26,4 @@ def test_migrations_on_postgres() -> None:
         engine = create_engine(f"{PG}/{prefix}_cell")
         roundtrip(engine, CELL_TABLES, up_to="0015", down_to="0010", kept=frozenset({"users", "bindings"}))
         engine.dispose()
-        _global_roundtrip(f"{PG}/{prefix}_global")
+        global_roundtrip(f"{PG}/{prefix}_global", {"apps"}, down_to="0003")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from ecohub.bootstrap import Services
@@ -157,3 +159,30 @@ async def test_a_lost_offer_is_offered_again(api: httpx.AsyncClient, hub: Servic
     r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
     body = await eventually(lambda: _done(api, r.json()["campaign_id"]), timeout=30)
     assert dropped and body["devices"][0]["offers"] == 2 and dev.firmware_version == "2.0.0"
+
+
+def test_an_engine_tick_while_a_campaign_records_its_devices_neither_sees_nor_completes_it(
+        services: Services, vendor_for: Callable[[], Vendor]) -> None:
+    """The engine ticks at any moment: between the campaign's row and its devices' rows (10,000 devices take longer
+    than a tick) it once found no devices, completed the campaign at once and offered nothing."""
+    vendor = vendor_for()
+    vendor.provision(3)
+    vendor.image("2.0.0")
+    ticked: list[int] = []
+    real = services.twin.firmware_versions
+
+    def tick_in_between(cell: str, dids: list[str]) -> dict[str, str]:
+        for cid in services.campaigns.running():  # what the engine's tick does, at the worst moment
+            ticked.append(cid)
+            services.campaigns.evaluate(cid, "http://hub.example")
+        return real(cell, dids)
+
+    services.twin.firmware_versions = tick_in_between  # type: ignore[method-assign]
+    try:
+        c = services.campaigns.create(model=vendor.model, version="2.0.0", stages=[100])
+    finally:
+        services.twin.firmware_versions = real  # type: ignore[method-assign]
+    assert ticked == []  # still preparing: not running yet
+    assert c["status"] == "running" and c["counts"] == {"pending": 3}
+    services.campaigns.evaluate(c["campaign_id"], "http://hub.example")  # the devices are offline: they wait
+    assert services.campaigns.get(c["campaign_id"])["status"] == "running"

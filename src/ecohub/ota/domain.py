@@ -44,6 +44,9 @@ class UpdateState(StrEnum):
 
 
 IN_FLIGHT = frozenset({UpdateState.OFFERED, UpdateState.DOWNLOADING, UpdateState.VERIFYING, UpdateState.INSTALLING})
+# the order of a device's own steps: a step reported after a later one (two ingest workers' batches committing out
+# of order) changes nothing
+STEP_ORDER = {UpdateState.OFFERED: 0, UpdateState.DOWNLOADING: 1, UpdateState.VERIFYING: 2, UpdateState.INSTALLING: 3}
 FINISHED = frozenset({UpdateState.DONE, UpdateState.FAILED, UpdateState.SKIPPED, UpdateState.CANCELLED})
 ACTIVE = frozenset({CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.HALTED})
 

@@ -24,6 +24,7 @@ from ecohub.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound
 from ecohub.ota.domain import parse_version
 from ecohub.ota.events import FirmwareApproved
 from ecohub.ota.models import FirmwareImage, SigningKey
+from ecohub.ota.store import DirStore, ImageStore
 from ecohub.protocol.messages import firmware_statement
 from ecohub.store import Databases
 from ecohub.store.db import utcnow
@@ -80,12 +81,13 @@ def image_dict(img: FirmwareImage) -> dict[str, Any]:
 class FirmwareService:
     """Signing keys per partner, image uploads (refused unless the partner's signature verifies), approval."""
 
-    def __init__(self, dbs: Databases, bus: EventBus, products: ProductService, *, data_dir: Path) -> None:
+    def __init__(self, dbs: Databases, bus: EventBus, products: ProductService, *, data_dir: Path,
+                 store: ImageStore | None = None) -> None:
         self.dbs = dbs
         self.bus = bus
         self.products = products
         self.data_dir = data_dir
-        self.store = data_dir / "firmware"
+        self.store: ImageStore = store or DirStore(data_dir / "firmware")
 
     # keys -------------------------------------------------------------------------------------------------------
     def brand_public(self) -> dict[str, str]:
@@ -147,10 +149,10 @@ class FirmwareService:
         if not product.partner_id:
             raise InvalidInput(f"{model} has no partner, whose key would sign its firmware",
                                code=ErrorCode.PARTNER_REQUIRED)
-        self.store.mkdir(parents=True, exist_ok=True)
+        self.store.scratch.mkdir(parents=True, exist_ok=True)
         digest, size, tmp = hashlib.sha256(), 0, None
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=self.store, prefix=".upload-")
+            fd, tmp_name = tempfile.mkstemp(dir=self.store.scratch, prefix=".upload-")
             tmp = Path(tmp_name)
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
@@ -177,10 +179,9 @@ class FirmwareService:
                 raise InvalidInput(f"the signature does not verify with partner {product.partner_id}'s key(s) "
                                    f"{', '.join(k['key_id'] for k in candidates)} over {model} {version} "
                                    f"sha256 {sha} size {size}", code=ErrorCode.BAD_SIGNATURE)
-            target = self.path_of(sha)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            tmp = None
+            kept: Path = tmp
+            tmp = None  # the store consumes the file
+            self.store.put(sha, kept)  # the same bytes under the same hash: storing them twice is harmless
             try:
                 with self.dbs.global_session() as s:
                     img = FirmwareImage(model=model, partner_id=product.partner_id, version=version, sha256=sha,
@@ -196,9 +197,9 @@ class FirmwareService:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
 
-    def path_of(self, sha256: str) -> Path:
-        """Where an image's bytes live (content-addressed)."""
-        return self.store / sha256[:2] / sha256
+    def path_of(self, sha256: str) -> Path | None:
+        """The local file of an image's bytes, when the store keeps them on this machine (the data dir store)."""
+        return self.store.local_path(sha256)
 
     def approve(self, image_id: int, *, actor: str) -> dict[str, Any]:
         """The brand countersigns the image's statement (operators only, checked at the edge's role gate)."""

@@ -108,3 +108,15 @@ class DeviceUpdate(CellBase):
     offers: Mapped[int] = mapped_column(Integer, default=0)
     offered_ms: Mapped[int | None] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EngineLease(GlobalBase):
+    """Who runs the OTA engine of a set of cells now: one holder, until `expires_ms` unless it renews."""
+
+    __tablename__ = "ota_engine_leases"
+    __privacy__ = not_personal("name", "holder", "expires_ms", "acquired_ms")
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid:random of the process
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    acquired_ms: Mapped[int] = mapped_column(BigInteger)

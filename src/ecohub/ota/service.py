@@ -26,6 +26,7 @@ from ecohub.ota.domain import (
     DEFAULT_THRESHOLD,
     FINISHED,
     IN_FLIGHT,
+    STEP_ORDER,
     CampaignStatus,
     Tally,
     UpdateState,
@@ -87,7 +88,7 @@ class CampaignService:
         self.token_key = token_key
         self.clock = clock
         self.offer_retry_s = offer_retry_s
-        self._approved: dict[int, tuple[str, int, str]] = {}
+        self._approved: dict[int, tuple[str, int]] = {}
         self._campaign_cells: dict[int, list[str]] = {}
 
     # creating ---------------------------------------------------------------------------------------------------
@@ -139,8 +140,10 @@ class CampaignService:
             row = Campaign(model=model, partner_id=product.partner_id or "", image_id=image["image_id"],
                            version=version, rollback=rollback, market=market, cell=cell, stages=stages,
                            threshold=threshold, device_timeout_s=device_timeout_s, stage=0,
-                           status=CampaignStatus.RUNNING, targets=sum(len(v) for v in dids.values()),
-                           created_by=actor)
+                           # paused until its devices are recorded: an engine tick in between would find none and
+                           # call it completed (10,000 rows take longer than a tick)
+                           status=CampaignStatus.PAUSED, reason="preparing: recording its target devices",
+                           targets=sum(len(v) for v in dids.values()), created_by=actor)
             s.add(row)
             s.flush()
             campaign_id = int(row.id)
@@ -154,6 +157,9 @@ class CampaignService:
                     {"campaign_id": campaign_id, "did": d, "stage": stage_of(d, stages), "state": UpdateState.PENDING,
                      "progress": 0, "code": 0, "message": "", "from_version": versions.get(d), "offers": 0,
                      "updated_ms": now} for d in part])
+        with self.dbs.global_session() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id)
+                      .values(status=CampaignStatus.RUNNING, reason="", updated_at=utcnow()))
         self.bus.publish([CampaignChanged(campaign_id, CampaignStatus.RUNNING, 0, "created")])
         return self.get(campaign_id)
 
@@ -180,7 +186,8 @@ class CampaignService:
                     if s.scalar(select(DeviceUpdate.did).where(DeviceUpdate.campaign_id == c["campaign_id"])
                                 .limit(1)) is not None:
                         known.append(cell)
-            self._campaign_cells[c["campaign_id"]] = known
+            if known:  # none yet: asked again (never remember a campaign as having no devices)
+                self._campaign_cells[c["campaign_id"]] = known
         return known
 
     def _tallies(self, c: dict[str, Any]) -> dict[int, dict[str, int]]:
@@ -292,17 +299,16 @@ class CampaignService:
                                sha256=image["sha256"], size=image["size"], rollback=bool(campaign["rollback"]),
                                signatures=[OtaSignature(**sig) for sig in image["signatures"]])
 
-    def download(self, token: str) -> tuple[str, int, str]:
-        """(path, size, sha256) of the image a valid per-device token names (approved images never change: they
-        are remembered, so a fleet downloading costs no database read per request)."""
+    def download(self, token: str) -> tuple[str, int]:
+        """(sha256, size) of the image a valid per-device token names (approved images never change: they are
+        remembered, so a fleet downloading costs no database read per request); the bytes are in `firmware.store`."""
         _did, image_id = open_token(self.token_key, token, self.clock())
         found = self._approved.get(image_id)
         if found is None:
             image = self.firmware.get(image_id)
             if image["status"] != "approved":
                 raise Forbidden(f"image {image_id} is not approved", code=ErrorCode.IMAGE_NOT_APPROVED)
-            found = self._approved[image_id] = (str(self.firmware.path_of(image["sha256"])), image["size"],
-                                                image["sha256"])
+            found = self._approved[image_id] = (image["sha256"], image["size"])
         return found
 
     def evaluate(self, campaign_id: int, base_url: str | None) -> list[Offer]:
@@ -466,6 +472,8 @@ class CampaignService:
             if state not in {s.value for s in UpdateState} - {UpdateState.PENDING, UpdateState.OFFERED,
                                                                 UpdateState.SKIPPED, UpdateState.CANCELLED}:
                 continue
+            if state in STEP_ORDER and STEP_ORDER[UpdateState(state)] < STEP_ORDER[UpdateState(r.state)]:
+                return None  # a step the device took before the one recorded, stored after it
             if state == UpdateState.DONE:
                 running = self.twin.firmware_versions(cell, [did]).get(did)
                 if running is not None and running != version:
@@ -476,6 +484,17 @@ class CampaignService:
             # a result may halt the campaign or finish its stage; a step on the way changes neither
             return int(c["campaign_id"]) if state in FINISHED else None
         return None
+
+    def waits_for_version(self, cell: str, did: str, version: str, state: str) -> bool:
+        """Whether a `done` of `version` comes before the device's reconnect on it was stored: the twin still shows
+        another version, and the device has an open update to `version` (with several ingest workers, the reconnect
+        may sit in another worker's batch that commits a moment later; after a grace the `done` is a revert)."""
+        if state != UpdateState.DONE:
+            return False
+        running = self.twin.firmware_versions(cell, [did]).get(did)
+        if running is None or running == version:
+            return False
+        return any(c["version"] == version and r.state in IN_FLIGHT for r, c in self._active_rows(cell, did))
 
     def on_online(self, cell: str, did: str, firmware_version: str | None, base_url: str | None) -> list[Offer]:
         """A device came online: a done update it reverted fails; an offer of the current stage goes to it."""

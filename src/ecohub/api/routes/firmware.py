@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ecohub.api.deps import OperatorDep, RowId, ServicesDep, require
@@ -86,8 +86,43 @@ def approve(image_id: RowId, services: ServicesDep, principal: OperatorDep) -> d
 
 
 @router.get("/firmware/download/{token}", response_class=FileResponse)
-async def download(token: str, services: ServicesDep) -> FileResponse:
+async def download(token: str, request: Request, services: ServicesDep) -> Response:
     """A device fetches its image with the per-device URL of its offer; `Range: bytes=N-` resumes a download."""
-    path, _size, sha = services.campaigns.download(token)
-    return FileResponse(path, media_type="application/octet-stream", filename=f"{sha}.bin",
-                        headers={"Cache-Control": "no-store"})
+    sha, size = services.campaigns.download(token)
+    headers = {"Cache-Control": "no-store", "Accept-Ranges": "bytes"}
+    store = services.firmware.store
+    path = store.local_path(sha)
+    if path is not None:
+        return FileResponse(path, media_type="application/octet-stream", filename=f"{sha}.bin",
+                            headers={"Cache-Control": "no-store"})
+    # an S3-compatible store: the same range is asked of the bucket and streamed on
+    wanted = _byte_range(request.headers.get("range"), size)
+    if wanted is None:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end, partial = wanted
+    chunks = await asyncio.to_thread(store.read, sha, start, end)
+    headers["Content-Length"] = str(end - start + 1)
+    headers["Content-Disposition"] = f'attachment; filename="{sha}.bin"'
+    if partial:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(chunks, status_code=206 if partial else 200, media_type="application/octet-stream",
+                             headers=headers)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int, bool] | None:
+    """(start, end inclusive, partial) of one `bytes=` range of RFC 9110 (a header it cannot read, or several
+    ranges: the whole image); None when the range is unsatisfiable (→ 416)."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return 0, size - 1, False
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if not first:  # the last N bytes
+            n = int(last)
+            return (max(0, size - n), size - 1, True) if n > 0 else None
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    except ValueError:
+        return 0, size - 1, False
+    if start >= size or end < start:
+        return None
+    return start, end, True
