@@ -36,7 +36,8 @@ async def run_ingest(services: Services, *, broker_url: str, index: int) -> None
         assert plane.nc is not None
         worker = services.ingest_worker(plane.nc, name=worker_client_id(index))
         services.workers.append(worker)
-        # what this worker ingests is queued for the apps' webhooks here; the hub process sends them
+        # what this worker ingests goes to the apps' push outbox in its transaction; this loop queues only the
+        # notifications made here: the hub or API processes fan the outbox out and send
         queue = asyncio.create_task(services.apps.push.run(deliver=False), name="push-queue")
         # devices this worker saw go offline become notifications here (stored, and queued for the apps)
         notices = asyncio.create_task(services.notifications.run(), name="notifications")
@@ -124,7 +125,8 @@ async def serve_api(services: Services, *, app_factory: AppFactory, http_port: i
         services.runtime.mqtt_host = services.settings.mqtt.public_host or services.settings.mqtt.host
         services.runtime.mqtt_port = services.settings.mqtt.port
         # apps' webhooks: API processes send what the ingest workers queued (claims keep them from doubling up)
-        push = asyncio.create_task(services.apps.push.run(), name="push")
+        push = asyncio.create_task(services.apps.push.run(idle_s=services.settings.push.poll_s,
+                                                          deliver=services.settings.push.deliver), name="push")
         stack.callback(push.cancel)
         server = _QuietServer(uvicorn.Config(app_factory(services), host=host, port=http_port, log_level="warning",
                                              lifespan="off", access_log=False))
