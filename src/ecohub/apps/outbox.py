@@ -57,7 +57,7 @@ def stage(s: Session, targets: dict[str, list[Target]], events: Iterable[Any], n
         if any(kind in t.events for t in targets.get(did, ())):
             rows.append({"did": did, "event_type": kind, "data": data, "created_ms": now_ms})
     if rows:
-        s.execute(insert(PushOutbox), rows)
+        s.execute(insert(PushOutbox.__table__), rows)  # Core executemany: no ORM bulk bookkeeping per row
     return len(rows)
 
 

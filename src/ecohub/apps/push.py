@@ -289,20 +289,26 @@ class PushService:
         now = _now_ms()
         lease = now + int(self.policy.timeout_s * 2000) + 1000
         with self.dbs.cell_session(cell) as s:
-            q = (select(WebhookDelivery, WebhookSubscription)
-                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
-                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
-                        WebhookSubscription.status == "active")
-                 .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
+            oldest = (select(WebhookDelivery.id)
+                      .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
+                      .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
+                             WebhookSubscription.status == "active")
+                      .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
             if s.get_bind().dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True, of=WebhookDelivery)
-            claimed = []
-            for d, h in s.execute(q).all():
-                taken = s.execute(update(WebhookDelivery).where(
-                    WebhookDelivery.id == d.id, WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_at == d.next_at).values(next_at=lease)).rowcount  # type: ignore[attr-defined]
-                if taken:
-                    claimed.append((d, h))
+                oldest = oldest.with_for_update(skip_locked=True, of=WebhookDelivery)
+            # one UPDATE … RETURNING takes the whole batch (its first statement writes: SQLite queues it behind
+            # another writer instead of failing a stale read)
+            ids = s.scalars(update(WebhookDelivery)
+                            .where(WebhookDelivery.id.in_(oldest), WebhookDelivery.status == "pending",
+                                   WebhookDelivery.next_at <= now)
+                            .values(next_at=lease).returning(WebhookDelivery.id)
+                            .execution_options(synchronize_session=False)).all()
+            if not ids:
+                return []
+            claimed = [(d, h) for d, h in s.execute(
+                select(WebhookDelivery, WebhookSubscription)
+                .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
+                .where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.created_ms)).tuples()]
             s.expunge_all()
             return claimed
 
