@@ -8,11 +8,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from ecohub.apps.models import PushOutbox
 from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported
+
+OUTBOX: Table = PushOutbox.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ def stage(s: Session, targets: dict[str, list[Target]], events: Iterable[Any], n
         if any(kind in t.events for t in targets.get(did, ())):
             rows.append({"did": did, "event_type": kind, "data": data, "created_ms": now_ms})
     if rows:
-        s.execute(insert(PushOutbox.__table__), rows)  # Core executemany: no ORM bulk bookkeeping per row
+        s.execute(OUTBOX.insert(), rows)  # Core executemany: no ORM bulk bookkeeping per row
     return len(rows)
 
 
