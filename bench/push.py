@@ -61,6 +61,10 @@ class Sink:
 
     def __init__(self, down: Any) -> None:
         self.down = down  # a shared flag (multiprocessing Value) for subscriber 0, else None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was received (the warm-up)."""
         self.seen: set[str] = set()
         self.duplicates = 0
         self.refused = 0
@@ -113,7 +117,11 @@ def sinks_main(count: int, conn: Any, down: Any) -> None:
         loop = asyncio.get_running_loop()
         while True:
             what = await loop.run_in_executor(None, conn.recv)
-            if what == "counts":
+            if what == "reset":  # after the warm-up
+                for sink in sinks:
+                    sink.reset()
+                conn.send("ok")
+            elif what == "counts":
                 conn.send([{"seen": len(s.seen), "requests": s.requests} for s in sinks])
             elif what == "report":
                 conn.send([s.report() for s in sinks])
@@ -204,8 +212,18 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
                for i in range(args.senders)]
     for p in senders:
         p.start()
-    await asyncio.sleep(3.0)  # the senders' bootstrap
     push = services.apps.push
+    # warm-up: one change, until every subscriber got it (the senders are up); then the counts start from zero
+    warm = [PropertiesReported(dids[0], MODEL, cell, int(time.time() * 1000), {"2.1": True})]
+    with services.dbs.cell_session(cell) as s:
+        push.stage(s, cell, warm)
+    while True:
+        mine.send("counts")
+        if all(c["seen"] >= 1 for c in mine.recv()):
+            break
+        await asyncio.sleep(0.2)
+    mine.send("reset")
+    mine.recv()
     sent = 0
     started = time.time()
     outage_from, outage_to = started + (args.seconds - args.outage) / 2, started + (args.seconds + args.outage) / 2

@@ -37,6 +37,7 @@ from ecohub.store import Databases, aware, utcnow
 
 log = logging.getLogger(__name__)
 MAX_WEBHOOKS_PER_GRANT = 10
+POOL_PER_ORIGIN = 8  # connections (and requests in flight) per subscriber origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,16 +333,21 @@ class PushService:
                     except EcohubError as err:
                         checked[hook.id] = err.message
 
-            results = await asyncio.gather(*(self._send(client, gate, checked, d, h) for d, h in due))
+            # at most a pool's worth in flight per subscriber origin: more only queue inside httpcore, whose pool
+            # retries each waiting request on every release (10 pool passes per push, most of the loop's CPU)
+            per_origin: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(POOL_PER_ORIGIN))
+            results = await asyncio.gather(*(self._send(client, gate, per_origin[_origin(h.url)], checked, d, h)
+                                             for d, h in due))
             await asyncio.to_thread(self._record, cell, due, results)
             attempted += len(due)
         return attempted
 
-    async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, refused: dict[str, str | None],
-                    d: WebhookDelivery, h: WebhookSubscription) -> tuple[str, str, str | None]:
+    async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, origin_gate: asyncio.Semaphore,
+                    refused: dict[str, str | None], d: WebhookDelivery,
+                    h: WebhookSubscription) -> tuple[str, str, str | None]:
         if refused[h.id] is not None:
             return d.id, h.id, f"refused before sending: {refused[h.id]}"
-        async with gate:
+        async with origin_gate, gate:  # the origin first: waiting for a busy subscriber holds no global slot
             return d.id, h.id, await self._post(client, d, h)
 
     def _pool(self, shared: httpx.AsyncClient, url: str) -> httpx.AsyncClient:
@@ -349,12 +355,11 @@ class PushService:
         request: most of the loop's time at a few hundred pushes/s); `shared` when the caller owns the client."""
         if shared is not self._own:
             return shared
-        origin = url.split("/", 3)[:3]
-        key = "/".join(origin)
+        key = _origin(url)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = httpx.AsyncClient(limits=httpx.Limits(max_connections=8,
-                                                                            max_keepalive_connections=8))
+            pool = self._pools[key] = httpx.AsyncClient(limits=httpx.Limits(
+                max_connections=POOL_PER_ORIGIN, max_keepalive_connections=POOL_PER_ORIGIN))
         return pool
 
     async def _post(self, client: httpx.AsyncClient, d: WebhookDelivery, h: WebhookSubscription) -> str | None:
@@ -445,6 +450,10 @@ class PushService:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=idle_s)
+
+
+def _origin(url: str) -> str:
+    return "/".join(url.split("/", 3)[:3])
 
 
 def _hook_view(h: WebhookSubscription) -> dict[str, Any]:
