@@ -112,6 +112,8 @@ def test_an_unreachable_redis_leaves_requests_uncounted(world: World) -> None:
     try:
         with TestClient(create_app(down), base_url="http://127.0.0.1") as c:
             r = c.get("/api/v1/me/devices", headers=token)
-        assert r.status_code == 200 and "ratelimit" not in r.headers
+            assert r.status_code == 200 and "ratelimit" not in r.headers
+            usage = c.get(f"/api/v1/apps/{world.app['client_id']}/usage", headers=world.operator)
+            assert usage.status_code == 503 and usage.json()["error"]["code"] == "unavailable"
     finally:
         down.close()

@@ -13,7 +13,7 @@ from limits.errors import StorageError
 
 from ecohub.apps.registry import AppRegistry, Client
 from ecohub.auth import Principal, Role
-from ecohub.errors import ErrorCode, NotFound, TooManyRequests
+from ecohub.errors import ErrorCode, NotFound, TooManyRequests, Unavailable
 from ecohub.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,11 @@ class Quotas:
             raise NotFound(f"no app {app_id!r}", code=ErrorCode.UNKNOWN_APP)
         rpm = self._throttle(f"{client.rpm_limit}/minute", "requests of this app")
         day = self._throttle(f"{client.pushes_per_day}/day", "pushes of this app")
-        q, left, reset = rpm.status("app", app_id)
-        pq, pleft, preset = day.status("push", app_id)
+        try:
+            q, left, reset = rpm.status("app", app_id)
+            pq, pleft, preset = day.status("push", app_id)
+        except StorageError as err:
+            raise Unavailable("the quota store cannot be reached; try again later") from err
         return {"app_id": app_id, "status": client.status,
                 "requests": {"per_minute": q, "used": q - left, "remaining": left, "reset_s": reset},
                 "pushes": {"per_day": pq, "used": pq - pleft, "remaining": pleft, "reset_s": preset},
