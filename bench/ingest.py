@@ -18,12 +18,16 @@ figure and the ratios; then min/median/max over the repeats.
 Usage::
 
     python bench/ingest.py [--db sqlite|postgresql|both] [--workers 1,2] [--messages 30000] [--devices 20]
-                           [--repeats 3] [--inflight 100]
+                           [--repeats 3] [--inflight 100] [--subscribed K]
     python bench/ingest.py --profile [--db sqlite|postgresql] [--messages 30000] [--top 30]
 
 `--profile`: the load is published first (the durable keeps it), then one worker drains the backlog in this
 process, twice: without a profiler (CPU µs per message of this process, wall msg/s) and under cProfile (the top
 functions by own time). The drain has no concurrent publishers, so its CPU per message is the worker's alone.
+
+`--subscribed K`: the devices belong to a user who granted K apps all of them, each app with a webhook (to a closed
+local port: the workers only stage, nobody sends), so every message also writes one row of the apps' push outbox
+inside the ingest transaction. Compare its ratio to the reference with a run without it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from appfleet import grant_fleet
 from natsbench import (
+    CELL,
+    MODEL,
     CpuMeter,
     Env,
     MosqLoad,
@@ -111,6 +118,15 @@ async def ecohub(env: Env, p: object, load: MosqLoad, messages: int, workers: in
         await asyncio.to_thread(pool.stop)
 
 
+def outbox_count(services: object) -> int:
+    from sqlalchemy import func, select
+
+    from ecohub.apps.models import PushOutbox
+
+    with services.dbs.cell_session(CELL) as s:  # type: ignore[attr-defined]
+        return int(s.scalar(select(func.count()).select_from(PushOutbox)) or 0)
+
+
 async def _ge(coro: object, n: int) -> bool:
     return bool(await coro >= n)  # type: ignore[operator]
 
@@ -119,7 +135,14 @@ async def one_repeat(db: str, args: argparse.Namespace, tmp: Path, k: int) -> di
     out: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         urls = stack.enter_context(pg_databases("bench_ingest")) if db == "postgresql" else None
-        env = make_env(tmp / f"{db}-{k}", args.devices, urls)
+        env = make_env(tmp / f"{db}-{k}", 0 if args.subscribed else args.devices, urls,
+                       webhooks={"allow_private": True})
+        if args.subscribed:
+            from ecohub.hub import free_port
+
+            devices = env.services.devices.provision(model=MODEL, count=args.devices, cell=CELL)
+            grant_fleet(env.services, devices, [f"http://127.0.0.1:{free_port()}/hook"] * args.subscribed)
+            env.creds += [(d.did, d.secret) for d in devices]
         try:
             async with plane(env.services) as p:
                 host, port = p.mqtt_endpoint
@@ -138,6 +161,9 @@ async def one_repeat(db: str, args: argparse.Namespace, tmp: Path, k: int) -> di
             expected = (1 + len(args.workers)) * (args.messages + 2 * len(env.creds))
             print(f"    rows: inbox {rows} (expected {expected}), telemetry {samples} "
                   f"(expected {2 * expected}){'' if rows == expected else '  MISMATCH'}", flush=True)
+            if args.subscribed:
+                staged = await asyncio.to_thread(outbox_count, env.services)
+                print(f"    push outbox: {staged} rows staged (expected {expected})", flush=True)
         finally:
             env.services.close()
     return out
@@ -234,7 +260,8 @@ async def profile(args: argparse.Namespace) -> int:
 async def bench(args: argparse.Namespace) -> int:
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(f"ecohub ingest on NATS: {args.messages} QoS 1 messages from {args.devices} devices (one mosquitto_pub "
-          f"each, {args.inflight} in flight), workers {args.workers}, {args.repeats} repeats")
+          f"each, {args.inflight} in flight), workers {args.workers}, {args.repeats} repeats, "
+          f"{args.subscribed} app webhook(s) on every device")
     print("machine:\n  " + machine(), flush=True)
     results: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="ecohub-bench-ingest-") as tmp:
@@ -267,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per timed run")
     parser.add_argument("--profile", action="store_true", help="drain a backlog in-process, then under cProfile")
     parser.add_argument("--top", type=int, default=30, help="--profile: functions listed (0: no cProfile run)")
+    parser.add_argument("--subscribed", type=int, default=0, help="apps with a webhook on every device (default 0)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
     return asyncio.run(profile(args) if args.profile else bench(args))

@@ -125,7 +125,7 @@ class Services:
         """An ingest worker on the shared durable consumer; batching from the settings unless given."""
         cfg = self.settings.ingest
         return IngestWorker(dbs=self.dbs, pipeline=self.pipeline(), bus=self.bus, sealer=self.sealer, nc=nc,
-                            durable=durable, name=name,
+                            durable=durable, name=name, stage=self.apps.push.stage,
                             batch_size=cfg.batch_size if batch_size is None else batch_size,
                             batch_ms=cfg.batch_ms if batch_ms is None else batch_ms)
 
@@ -211,7 +211,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
                            require_https=settings.environment == "production")
     privacy = PrivacyContext.build(dbs, registry, keys=keys, sealer=sealer, data_dir=settings.data_dir,
                                    secret_key=settings.secret_key.encode())
-    apps = AppsContext.build(dbs, bus, homes=home.homes, url_policy=url_policy)
+    apps = AppsContext.build(dbs, bus, homes=home.homes, url_policy=url_policy,
+                             storage_uri=settings.redis_url or "memory://", key_prefix=settings.redis_key_prefix)
     home.homes.app_audit = privacy.audit.append  # access through an app is audited like an operator's
     notifications = NotificationService(dbs, bus, home.homes, retention_days=settings.notify.retention_days,
                                         offline_debounce_s=settings.notify.offline_debounce_s)

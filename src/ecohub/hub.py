@@ -159,7 +159,8 @@ async def running_hub(services: Services, *, app_factory: AppFactory, http_port:
         await enter_ota_engine(stack, services, plane)
         maintenance = asyncio.create_task(_maintain(services), name="maintenance")
         stack.push_async_callback(_cancel, maintenance)
-        push = asyncio.create_task(services.apps.push.run(), name="push")  # signed webhooks to apps
+        push = asyncio.create_task(services.apps.push.run(  # signed webhooks to apps
+            idle_s=settings.push.poll_s, deliver=settings.push.deliver), name="push")
         stack.push_async_callback(_cancel, push)
         notices = asyncio.create_task(services.notifications.run(), name="notifications")  # offline → notified
         stack.push_async_callback(_cancel, notices)

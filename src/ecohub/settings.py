@@ -61,6 +61,13 @@ class WebhookSettings(BaseModel):
     allow_private: bool = False
 
 
+class PushSettings(BaseModel):
+    """The apps' webhooks: whether this process fans the outbox out and sends, and how often it looks."""
+
+    deliver: bool = True  # false: this process ingests (into the outbox) but another process sends
+    poll_s: float = Field(default=0.2, gt=0)  # how often the outbox is read when nothing this process did woke it
+
+
 class IngestSettings(BaseModel):
     """Batching of the hot path: flush by count or after a few milliseconds."""
 
@@ -147,6 +154,9 @@ class Settings(BaseSettings):
     cells: list[str] = Field(default_factory=lambda: list(DEFAULT_CELLS))
     default_cell: str = "eu"
     secret_key: str = "dev-insecure-secret-key"
+    # a shared Redis for the apps' quotas (every hub and API process counts in one place); unset: process memory
+    redis_url: str | None = None
+    redis_key_prefix: str = "ecohub"  # several hubs on one Redis keep apart by this
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
@@ -157,6 +167,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     ota: OtaSettings = Field(default_factory=OtaSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    push: PushSettings = Field(default_factory=PushSettings)
 
     @classmethod
     def settings_customise_sources(

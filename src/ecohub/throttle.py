@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import math
 import time
+from functools import cache
+from typing import Any
 
 from limits import RateLimitItem, parse, storage, strategies
 
 from ecohub.errors import ErrorCode, TooManyRequests
+
+
+@cache
+def shared_storage(uri: str, key_prefix: str) -> Any:
+    """The `limits` storage of a shared store (`redis://…`): one per process and URI, so one connection pool rather
+    than one per limit; its errors arrive as `limits.errors.StorageError`."""
+    return storage.storage_from_string(uri, key_prefix=key_prefix, wrap_exceptions=True)
 
 
 class Throttle:
@@ -15,11 +24,13 @@ class Throttle:
     (every API process shares the counts)."""
 
     def __init__(self, limit: str, *, storage_uri: str = "memory://", what: str = "requests",
-                 fixed_window: bool = False) -> None:
+                 fixed_window: bool = False, key_prefix: str = "ecohub") -> None:
         self.item: RateLimitItem = parse(limit)
         # a moving window keeps every hit's time; large counts (pushes per day) use a fixed window's one counter
         strategy = strategies.FixedWindowRateLimiter if fixed_window else strategies.MovingWindowRateLimiter
-        self.limiter: strategies.RateLimiter = strategy(storage.storage_from_string(storage_uri))
+        store = (storage.storage_from_string(storage_uri) if storage_uri.startswith("memory://")
+                 else shared_storage(storage_uri, key_prefix))
+        self.limiter: strategies.RateLimiter = strategy(store)
         self.what = what
 
     def hit(self, *key: str) -> None:

@@ -39,7 +39,8 @@ async def run_ingest(services: Services, *, broker_url: str, index: int) -> None
         await stack.enter_async_context(OtaRelay(bus=services.bus, nc=plane.nc))
         worker = services.ingest_worker(plane.nc, name=worker_client_id(index))
         services.workers.append(worker)
-        # what this worker ingests is queued for the apps' webhooks here; the hub process sends them
+        # what this worker ingests goes to the apps' push outbox in its transaction; this loop queues only the
+        # notifications made here: the hub or API processes fan the outbox out and send
         queue = asyncio.create_task(services.apps.push.run(deliver=False), name="push-queue")
         # devices this worker saw go offline become notifications here (stored, and queued for the apps)
         notices = asyncio.create_task(services.notifications.run(), name="notifications")
@@ -133,7 +134,8 @@ async def serve_api(services: Services, *, app_factory: AppFactory, http_port: i
         await stack.enter_async_context(OtaRelay(bus=services.bus, nc=plane.nc))
         await enter_ota_engine(stack, services, plane)
         # apps' webhooks: API processes send what the ingest workers queued (claims keep them from doubling up)
-        push = asyncio.create_task(services.apps.push.run(), name="push")
+        push = asyncio.create_task(services.apps.push.run(idle_s=services.settings.push.poll_s,
+                                                          deliver=services.settings.push.deliver), name="push")
         stack.callback(push.cancel)
         server = _QuietServer(uvicorn.Config(app_factory(services), host=host, port=http_port, log_level="warning",
                                              lifespan="off", access_log=False))

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from ecohub.api.app import create_app
 from ecohub.bootstrap import Services
+from tests.apps.push_helpers import Subscriber
 from tests.home.conftest import PASSWORD, bearer, signup
 
 REDIRECT = "http://127.0.0.1:9/callback"
@@ -112,3 +113,11 @@ def world(http: TestClient, services: Services, plug_model: str, operator_token:
     bob = signup(http, "bob@example.org")
     bob_home = http.post("/api/v1/homes", json={"name": "Nido"}, headers=bob["headers"]).json()["home_id"]
     return World(http, services, operator, r.json(), ann, dids, bob, _bind(http, services, bob, plug_model, bob_home))
+
+
+@pytest.fixture
+def subscriber() -> Iterator[Subscriber]:
+    """A real webhook receiver on a free local port (records what it gets; `down` → 503)."""
+    sub = Subscriber()
+    yield sub
+    sub.close()

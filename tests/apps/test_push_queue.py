@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,13 +23,6 @@ from tests.home.conftest import bearer
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True})
-
-
-@pytest.fixture
-def subscriber() -> Iterator[Subscriber]:
-    sub = Subscriber()
-    yield sub
-    sub.close()
 
 
 @pytest.fixture(autouse=True)
@@ -59,15 +51,35 @@ def _subscribe(world: World, url: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _change(world: World, value: bool) -> None:
-    world.services.bus.publish([PropertiesReported(world.dids[0], "cuco.plug.v3", world.user["cell"],
-                                                   int(time.time() * 1000), {"2.1": value})])
+    """A device change as ingest commits it: staged for the apps inside the write's transaction."""
+    cell = world.user["cell"]
+    with world.services.dbs.cell_session(cell) as s:
+        world.services.apps.push.stage(s, cell, [PropertiesReported(world.dids[0], "cuco.plug.v3", cell,
+                                                                    int(time.time() * 1000), {"2.1": value})])
+
+
+def _fan_out(world: World) -> int:
+    return world.services.apps.push.fan_out(world.user["cell"])
+
+
+def test_staged_changes_survive_a_restart_before_the_fan_out(world: World, settings: Settings,
+                                                               subscriber: Subscriber) -> None:
+    """Committed but never fanned out (the process died right after the ingest commit): the next one sends them."""
+    _subscribe(world, subscriber.url)
+    _change(world, True)
+    later = bootstrap(settings)
+    try:
+        assert _rounds(later.apps.push) == 2  # one fanned out, one sent
+    finally:
+        later.close()
+    assert [m["data"]["properties"]["2.1"] for m in subscriber.messages()] == [True]
 
 
 def test_queued_messages_survive_a_restart(world: World, settings: Settings, subscriber: Subscriber) -> None:
     _subscribe(world, subscriber.url)
     _change(world, True)
     _change(world, False)
-    assert world.services.apps.push.flush() == 2  # in the database, not yet sent
+    assert _fan_out(world) == 2  # in the database, not yet sent
     # the process goes away before sending; a new one on the same data dir delivers
     later = bootstrap(settings)
     try:
@@ -83,7 +95,7 @@ def test_retries_end_in_dead_letters_and_long_failure_disables(world: World, sub
     token, hook = _subscribe(world, subscriber.url)
     subscriber.down = True
     _change(world, True)
-    push.flush()
+    _fan_out(world)
     for _ in range(50):
         _rounds(push)
         cid = world.app["client_id"]
@@ -95,13 +107,13 @@ def test_retries_end_in_dead_letters_and_long_failure_disables(world: World, sub
     # failing for longer than the policy allows: disabled, nothing more is sent; enabling brings it back
     push.policy = replace(push.policy, disable_after_s=0.0)
     _change(world, False)
-    push.flush()
+    _fan_out(world)
     _rounds(push)
     hooks = world.http.get(f"/api/v1/apps/{cid}/webhooks", headers=token).json()
     assert hooks[0]["status"] == "disabled"
     refused = subscriber.refused
     _change(world, True)
-    push.flush()
+    _fan_out(world)
     _rounds(push, 3)
     assert subscriber.refused == refused
     subscriber.down = False
@@ -109,7 +121,7 @@ def test_retries_end_in_dead_letters_and_long_failure_disables(world: World, sub
     assert r.status_code == 200 and r.json()["status"] == "active"
     push.policy = replace(push.policy, disable_after_s=3600.0)
     _change(world, True)
-    push.flush()
+    _fan_out(world)
     _rounds(push)
     assert [m["data"]["properties"]["2.1"] for m in subscriber.messages()][-1] is True
 
@@ -118,11 +130,11 @@ def test_withdrawn_access_stops_queued_pushes(world: World, subscriber: Subscrib
     push = world.services.apps.push
     _subscribe(world, subscriber.url)
     _change(world, True)
-    assert push.flush() == 1
+    assert _fan_out(world) == 1
     grant = world.http.get("/api/v1/me/apps", headers=world.user["headers"]).json()[0]["grant_id"]
     assert world.http.delete(f"/api/v1/me/apps/{grant}", headers=world.user["headers"]).status_code == 204
     _change(world, False)
-    push.flush()
+    _fan_out(world)
     assert _rounds(push, 2) == 0 and subscriber.received == []
 
 
@@ -130,8 +142,7 @@ def test_two_delivering_processes_send_each_message_once(world: World, settings:
                                                          subscriber: Subscriber) -> None:
     _subscribe(world, subscriber.url)
     for i in range(20):
-        _change(world, i % 2 == 0)
-    assert world.services.apps.push.flush() == 20
+        _change(world, i % 2 == 0)  # in the outbox: both processes fan out and send, each message once
     other = bootstrap(settings)  # a second API process on the same databases
     pushes = [world.services.apps.push, other.apps.push]
     for push in pushes:  # the little subscriber refuses connections beyond its backlog: retry those at once

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecohub.privacy.domain import CREDENTIAL, DEVICE_DATA, DEVICE_ID, TIMESTAMP, USER_ID, not_personal
-from ecohub.store.db import CellBase, GlobalBase, JsonType, utcnow
+from ecohub.store.db import BigId, CellBase, GlobalBase, JsonType, utcnow
 
 
 class App(GlobalBase):
@@ -151,3 +151,19 @@ class WebhookDelivery(CellBase):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PushOutbox(CellBase):
+    """A device change committed by ingest in the same transaction as the change itself (a transactional outbox):
+    the delivery loop turns it into one queued message per subscription that wants it, and deletes it, in one
+    transaction, so a crash between the ingest commit and the fan-out loses no push."""
+
+    __tablename__ = "app_push_outbox"
+    __privacy__ = {**not_personal("id", "event_type"), "did": DEVICE_ID, "data": DEVICE_DATA,
+                   "created_ms": TIMESTAMP}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)  # commit order
+    did: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType)  # the payload's `data` as the webhook will carry it
+    created_ms: Mapped[int] = mapped_column(BigInteger)

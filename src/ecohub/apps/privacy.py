@@ -1,4 +1,4 @@
-"""Apps' part of the data map: the grants a user gave, their devices, codes, tokens and push queues."""
+"""Apps' part of the data map: the grants a user gave, their devices, codes, tokens, push queues and outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, select
 
-from ecohub.apps.models import AppGrant, AppGrantDevice, AppToken, AuthCode, WebhookDelivery, WebhookSubscription
+from ecohub.apps.models import (
+    AppGrant,
+    AppGrantDevice,
+    AppToken,
+    AuthCode,
+    PushOutbox,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from ecohub.privacy.registry import DataRegistry, Scope, StoreHandler
 
 
@@ -38,5 +46,6 @@ def register(registry: DataRegistry) -> None:
         StoreHandler(_t(WebhookDelivery), "apps", lambda sc: WebhookDelivery.webhook_id.in_(
             select(WebhookSubscription.id).where(WebhookSubscription.grant_id.in_(
                 select(AppGrant.id).where(AppGrant.user_id == sc.user_id))))),
+        StoreHandler(_t(PushOutbox), "apps", lambda sc: sc.of_devices(PushOutbox.did)),  # seconds-old changes
         StoreHandler(_t(AppGrant), "apps", lambda sc: AppGrant.user_id == sc.user_id),  # last: the others hang off it
     )

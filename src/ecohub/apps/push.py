@@ -1,6 +1,7 @@
-"""Signed push to apps: webhook subscriptions per grant, a persistent delivery queue in the cell database, retries
-with exponential backoff and jitter, a dead-letter list, disabling after failing for too long, and the SSRF guard
-when a URL is saved and again before each send. Headers and signature follow Standard Webhooks."""
+"""Signed push to apps: webhook subscriptions per grant, a persistent delivery queue in the cell database fed from
+the outbox ingest writes in its own transaction, retries with exponential backoff and jitter, a dead-letter list,
+disabling after failing for too long, and the SSRF guard when a URL is saved and again before each send. Headers and
+signature follow Standard Webhooks."""
 
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ import json
 import logging
 import secrets
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
 
+from ecohub.apps import outbox
 from ecohub.apps.domain import EVENT_TYPES, NOTIFICATION_SCOPE, backoff_s, new_webhook_secret, sign_webhook
 from ecohub.apps.grants import GrantService
 from ecohub.apps.models import AppGrant, AppGrantDevice, WebhookDelivery, WebhookSubscription
+from ecohub.apps.outbox import Change, Target
 from ecohub.apps.quota import Quotas
 from ecohub.auth import Principal, Role, Scope, check_scope
 from ecohub.bus import EventBus
@@ -32,6 +37,7 @@ from ecohub.store import Databases, aware, utcnow
 
 log = logging.getLogger(__name__)
 MAX_WEBHOOKS_PER_GRANT = 10
+POOL_PER_ORIGIN = 8  # connections (and requests in flight) per subscriber origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +51,12 @@ class PushPolicy:
     disable_after_s: float = 3 * 24 * 3600.0
     timeout_s: float = 5.0
     batch: int = 500
+    fan_out_batch: int = 2000  # outbox rows turned into messages per transaction
     concurrency: int = 32
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A live subscription, as the fan-out keeps it in memory."""
-
-    webhook_id: str
-    app_id: str
-    events: frozenset[str]
 
 
 class PushService:
@@ -73,16 +71,15 @@ class PushService:
         self.policy = policy or PushPolicy()
         self._targets: dict[str, dict[str, list[Target]]] = {}  # cell → did → targets
         self._loaded_at: dict[str, float] = {}
-        self._buffer: list[tuple[str, str, str, dict[str, Any]]] = []  # (cell, did, event type, data)
+        self._buffer: list[tuple[str, str, dict[str, Any]]] = []  # notifications: (cell, "user:<id>|<did>", data)
         self._wake = asyncio.Event()
         self.delivered = 0
         self.failed_attempts = 0
-        self.queueing = False  # set while run() drains the buffer in this process
+        self.queueing = False  # set while run() drains the notification buffer in this process
         self._own: httpx.AsyncClient | None = None
         self._pools: dict[str, httpx.AsyncClient] = {}
-        bus.subscribe(PropertiesReported, self._on_props)
-        bus.subscribe(EventReported, self._on_event)
-        bus.subscribe(OnlineChanged, self._on_online)
+        for kind in (PropertiesReported, EventReported, OnlineChanged):  # already in the outbox: only a wake-up
+            bus.subscribe(kind, self._on_device_change)
         bus.subscribe(NotificationCreated, self._on_notification)
         grants.on_revoked.append(self.drop_grant)
 
@@ -182,45 +179,49 @@ class PushService:
         """Forget the cached subscriptions of a cell (reloaded on the next event)."""
         self._loaded_at.pop(cell, None)
 
-    def _targets_of(self, cell: str) -> dict[str, builtins.list[Target]]:
+    def _targets_of(self, cell: str, session: Session | None = None) -> dict[str, builtins.list[Target]]:
         if time.monotonic() - self._loaded_at.get(cell, -1e9) > 5.0:  # other processes' changes within 5 s
-            targets: dict[str, builtins.list[Target]] = defaultdict(list)
-            with self.dbs.cell_session(cell) as s:
-                for did, hook in s.execute(
-                        select(AppGrantDevice.did, WebhookSubscription)
-                        .join(WebhookSubscription, WebhookSubscription.grant_id == AppGrantDevice.grant_id)
-                        .join(AppGrant, AppGrant.id == AppGrantDevice.grant_id)
-                        .where(WebhookSubscription.status == "active", AppGrant.revoked_at.is_(None))):
-                    targets[did].append(Target(hook.id, hook.app_id, frozenset(hook.events)))
-            self._targets[cell] = dict(targets)
-            self._loaded_at[cell] = time.monotonic()
+            if session is None:
+                with self.dbs.cell_session(cell) as s:
+                    self._load_targets(cell, s)
+            else:
+                self._load_targets(cell, session)
         return self._targets.get(cell, {})
+
+    def _load_targets(self, cell: str, s: Session) -> None:
+        targets: dict[str, builtins.list[Target]] = defaultdict(list)
+        for did, hook_id, app_id, events in s.execute(
+                select(AppGrantDevice.did, WebhookSubscription.id, WebhookSubscription.app_id,
+                       WebhookSubscription.events)
+                .join(WebhookSubscription, WebhookSubscription.grant_id == AppGrantDevice.grant_id)
+                .join(AppGrant, AppGrant.id == AppGrantDevice.grant_id)
+                .where(WebhookSubscription.status == "active", AppGrant.revoked_at.is_(None))):
+            targets[did].append(Target(hook_id, app_id, frozenset(events)))
+        self._targets[cell] = dict(targets)
+        self._loaded_at[cell] = time.monotonic()
+
+    def stage(self, s: Session, cell: str, events: builtins.list[Any]) -> None:
+        """Called by ingest inside its batch transaction: the changes some app's webhook wants go into the outbox,
+        committed with the changes themselves (a crash after the commit loses no push). Costs one INSERT per batch
+        with subscribed devices, nothing without."""
+        if cell in self.dbs.cells:
+            outbox.stage(s, self._targets_of(cell, s), events, _now_ms())
 
     def _active(self, app_id: str) -> bool:
         client = self.quotas.client(app_id)
         return client is not None and client.active
 
-    def _offer(self, cell: str, did: str, kind: str, data: dict[str, Any]) -> None:
-        if not self.queueing:  # no loop in this process (the CLI, a test's services): nothing would drain it
-            return
-        self._buffer.append((cell, did, kind, data))
-        self._wake.set()
-
-    def _on_props(self, e: PropertiesReported) -> None:
-        self._offer(e.cell, e.did, "device.properties", {"did": e.did, "ts": e.ts, "properties": e.values})
-
-    def _on_event(self, e: EventReported) -> None:
-        self._offer(e.cell, e.did, "device.event", {"did": e.did, "ts": e.ts, "event": f"{e.siid}.{e.eiid}",
-                                                    "arguments": e.arguments})
-
-    def _on_online(self, e: OnlineChanged) -> None:
-        self._offer(e.cell, e.did, "device.online", {"did": e.did, "ts": e.ts, "online": e.online})
+    def _on_device_change(self, _e: object) -> None:
+        self._wake.set()  # this process committed a change: fan it out now rather than at the next poll
 
     def _on_notification(self, e: NotificationCreated) -> None:
-        # keyed by the user, not a device: the buffer's did slot carries "user:<id>|<did or empty>"
-        # worded in the user's account language, with the code and params for an app that words it itself
+        if not self.queueing:  # no loop in this process (the CLI, a test's services): nothing would drain it
+            return
+        # keyed by the user, not a device: "user:<id>|<did or empty>"; worded in the user's account language, with
+        # the code and params for an app that words it itself
         payload = {**(e.localized or e.notification), "locale": e.locale or "en"}
-        self._offer(e.cell, f"user:{e.user_id}|{e.did or ''}", "notification", payload)
+        self._buffer.append((e.cell, f"user:{e.user_id}|{e.did or ''}", payload))
+        self._wake.set()
 
     def _user_targets(self, cell: str, user_id: str, did: str | None) -> builtins.list[Target]:
         """Webhooks wanting the user's notifications: live grants of that user with the notification scope and,
@@ -236,32 +237,51 @@ class PushService:
                     if NOTIFICATION_SCOPE.value in (scopes or ())]
 
     def flush(self) -> int:
-        """Write buffered device changes into the queue of every subscription that wants them; → rows queued."""
+        """Write buffered notifications into the queue of every subscription that wants them; → rows queued."""
         items, self._buffer = self._buffer, []
-        by_cell: dict[str, builtins.list[WebhookDelivery]] = defaultdict(list)
+        by_cell: dict[str, builtins.list[tuple[Change, builtins.list[Target]]]] = defaultdict(list)
         now = _now_ms()
-        for cell, did, kind, data in items:
-            if cell not in self.dbs.cells:
-                continue
-            if kind == "notification":
-                user_id, _, named = did.removeprefix("user:").partition("|")
-                did = named
-                targets = self._user_targets(cell, user_id, named or None)
-            else:
-                targets = self._targets_of(cell).get(did, [])
-            for t in targets:
-                if kind not in t.events or not self._active(t.app_id):  # a suspended app gets nothing
-                    continue
-                ok = self.quotas.push(t.app_id)
-                by_cell[cell].append(WebhookDelivery(
-                    id="msg_" + secrets.token_hex(12), webhook_id=t.webhook_id, did=did, event_type=kind,
-                    payload={"type": kind, "timestamp": now, "data": data}, status="pending" if ok else "dead",
-                    attempts=0, next_at=now, created_ms=now, last_error=None if ok else "the app's daily push quota "
-                    "is spent"))
-        for cell, rows in by_cell.items():
+        for cell, key, data in items:
+            if cell in self.dbs.cells:
+                user_id, _, did = key.removeprefix("user:").partition("|")
+                by_cell[cell].append((Change(did, "notification", data, now), self._user_targets(cell, user_id,
+                                                                                                 did or None)))
+        queued = 0
+        for cell, wanted in by_cell.items():
             with self.dbs.cell_session(cell) as s:
-                s.add_all(rows)
-        return sum(len(r) for r in by_cell.values())
+                queued += self._queue(s, wanted, now)
+        return queued
+
+    def fan_out(self, cell: str) -> int:
+        """Turn the oldest outbox rows of a cell into queued messages, one per subscription that wants each, in one
+        transaction with their removal from the outbox (exactly once; a crash in between undoes both); → rows."""
+        with self.dbs.cell_session(cell) as s:  # a read first: an idle cell costs no write transaction
+            if not outbox.pending(s):
+                return 0
+        targets = self._targets_of(cell)
+        with self.dbs.cell_session(cell) as s:
+            changes = outbox.claim(s, self.policy.fan_out_batch)
+            self._queue(s, [(c, targets.get(c.did, [])) for c in changes], _now_ms())
+        return len(changes)
+
+    def _queue(self, s: Session, wanted: Sequence[tuple[Change, builtins.list[Target]]], now: int) -> int:
+        """Insert one pending message per (change, target that wants it), each app's daily quota counted once per
+        round; what the quota refuses goes straight to the dead letters."""
+        picked = [(c, t) for c, targets in wanted for t in targets
+                  if c.kind in t.events and self._active(t.app_id)]  # a suspended app gets nothing
+        allowed = {app: self.quotas.push(app, n) for app, n in Counter(t.app_id for _, t in picked).items()}
+        rows = []
+        for c, t in picked:
+            ok = allowed[t.app_id] > 0
+            allowed[t.app_id] -= 1
+            rows.append({"id": "msg_" + secrets.token_hex(12), "webhook_id": t.webhook_id, "did": c.did,
+                         "event_type": c.kind, "payload": {"type": c.kind, "timestamp": c.created_ms, "data": c.data},
+                         "status": "pending" if ok else "dead", "attempts": 0, "next_at": now, "created_ms": now,
+                         "delivered_ms": None,
+                         "last_error": None if ok else "the app's daily push quota is spent"})
+        if rows:
+            s.execute(insert(WebhookDelivery), rows)
+        return len(rows)
 
     # -- delivery -------------------------------------------------------------------------------------------------
     def due(self, cell: str) -> builtins.list[tuple[WebhookDelivery, WebhookSubscription]]:
@@ -272,20 +292,26 @@ class PushService:
         now = _now_ms()
         lease = now + int(self.policy.timeout_s * 2000) + 1000
         with self.dbs.cell_session(cell) as s:
-            q = (select(WebhookDelivery, WebhookSubscription)
-                 .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
-                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
-                        WebhookSubscription.status == "active")
-                 .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
+            oldest = (select(WebhookDelivery.id)
+                      .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
+                      .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
+                             WebhookSubscription.status == "active")
+                      .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
             if s.get_bind().dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True, of=WebhookDelivery)
-            claimed = []
-            for d, h in s.execute(q).all():
-                taken = s.execute(update(WebhookDelivery).where(
-                    WebhookDelivery.id == d.id, WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_at == d.next_at).values(next_at=lease)).rowcount  # type: ignore[attr-defined]
-                if taken:
-                    claimed.append((d, h))
+                oldest = oldest.with_for_update(skip_locked=True, of=WebhookDelivery)
+            # one UPDATE … RETURNING takes the whole batch (its first statement writes: SQLite queues it behind
+            # another writer instead of failing a stale read)
+            ids = s.scalars(update(WebhookDelivery)
+                            .where(WebhookDelivery.id.in_(oldest), WebhookDelivery.status == "pending",
+                                   WebhookDelivery.next_at <= now)
+                            .values(next_at=lease).returning(WebhookDelivery.id)
+                            .execution_options(synchronize_session=False)).all()
+            if not ids:
+                return []
+            claimed = [(d, h) for d, h in s.execute(
+                select(WebhookDelivery, WebhookSubscription)
+                .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
+                .where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.created_ms)).tuples()]
             s.expunge_all()
             return claimed
 
@@ -296,6 +322,7 @@ class PushService:
         attempted = 0
         gate = asyncio.Semaphore(self.policy.concurrency)
         for cell in self.dbs.cells:
+            attempted += await asyncio.to_thread(self.fan_out, cell)
             due = [(d, h) for d, h in await asyncio.to_thread(self.due, cell) if self._active(h.app_id)]
             if not due:
                 continue
@@ -308,16 +335,21 @@ class PushService:
                     except EcohubError as err:
                         checked[hook.id] = err.message
 
-            results = await asyncio.gather(*(self._send(client, gate, checked, d, h) for d, h in due))
+            # at most a pool's worth in flight per subscriber origin: more only queue inside httpcore, whose pool
+            # retries each waiting request on every release (10 pool passes per push, most of the loop's CPU)
+            per_origin: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(POOL_PER_ORIGIN))
+            results = await asyncio.gather(*(self._send(client, gate, per_origin[_origin(h.url)], checked, d, h)
+                                             for d, h in due))
             await asyncio.to_thread(self._record, cell, due, results)
             attempted += len(due)
         return attempted
 
-    async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, refused: dict[str, str | None],
-                    d: WebhookDelivery, h: WebhookSubscription) -> tuple[str, str, str | None]:
+    async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, origin_gate: asyncio.Semaphore,
+                    refused: dict[str, str | None], d: WebhookDelivery,
+                    h: WebhookSubscription) -> tuple[str, str, str | None]:
         if refused[h.id] is not None:
             return d.id, h.id, f"refused before sending: {refused[h.id]}"
-        async with gate:
+        async with origin_gate, gate:  # the origin first: waiting for a busy subscriber holds no global slot
             return d.id, h.id, await self._post(client, d, h)
 
     def _pool(self, shared: httpx.AsyncClient, url: str) -> httpx.AsyncClient:
@@ -325,12 +357,11 @@ class PushService:
         request: most of the loop's time at a few hundred pushes/s); `shared` when the caller owns the client."""
         if shared is not self._own:
             return shared
-        origin = url.split("/", 3)[:3]
-        key = "/".join(origin)
+        key = _origin(url)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = httpx.AsyncClient(limits=httpx.Limits(max_connections=8,
-                                                                            max_keepalive_connections=8))
+            pool = self._pools[key] = httpx.AsyncClient(limits=httpx.Limits(
+                max_connections=POOL_PER_ORIGIN, max_keepalive_connections=POOL_PER_ORIGIN))
         return pool
 
     async def _post(self, client: httpx.AsyncClient, d: WebhookDelivery, h: WebhookSubscription) -> str | None:
@@ -394,9 +425,10 @@ class PushService:
             await pool.aclose()
 
     async def run(self, *, idle_s: float = 0.2, deliver: bool = True) -> None:
-        """The delivery loop (the hub process): queue, send, retry, until cancelled; survives restarts because the
-        queue is in the database. `deliver=False` (ingest worker processes) only queues what this process ingested:
-        one process sends."""
+        """The delivery loop (the hub process): fan the outbox out into the queue, send, retry, until cancelled;
+        survives restarts because the outbox and the queue are in the database. `deliver=False` (ingest worker
+        processes; a hub told not to send) only queues this process's notifications: another process fans out and
+        sends."""
         self.queueing = True
         try:
             await self._loop(idle_s, deliver)
@@ -420,6 +452,10 @@ class PushService:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=idle_s)
+
+
+def _origin(url: str) -> str:
+    return "/".join(url.split("/", 3)[:3])
 
 
 def _hook_view(h: WebhookSubscription) -> dict[str, Any]:

@@ -27,10 +27,10 @@ class AppsContext:
 
     @classmethod
     def build(cls, dbs: Databases, bus: EventBus, *, homes: HomeService, url_policy: UrlPolicy,
-              storage_uri: str = "memory://") -> AppsContext:
+              storage_uri: str = "memory://", key_prefix: str = "ecohub") -> AppsContext:
         """Wire the apps context."""
         registry = AppRegistry(dbs, url_policy=url_policy)
         grants = GrantService(dbs, registry, homes)
-        quotas = Quotas(registry, storage_uri=storage_uri)
+        quotas = Quotas(registry, storage_uri=storage_uri, key_prefix=key_prefix)
         return cls(registry=registry, grants=grants, oauth=OAuthServer(registry, grants), quotas=quotas,
                    push=PushService(dbs, bus, grants, quotas, url_policy=url_policy))

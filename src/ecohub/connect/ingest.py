@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from sqlalchemy import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from ecohub.bus import EventBus
 from ecohub.connect.events import (
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 FETCH_WAIT_S = 1.0  # an idle fetch returns after this long (the loop notices a lost connection)
 TRANSIENT = (OperationalError, InterfaceError)  # the database is down, restarting or locked: wait, do not split
 INBOX_COLUMNS, INBOX_KEY = ("did", "msg_id", "digest", "received_ms"), ("did", "msg_id", "digest")
+# called inside a batch's transaction with its session, cell and domain events, before the commit: what must be as
+# durable as the change itself (the apps' push outbox) is written there, never in a handler after the commit
+Stage = Callable[[Session, str, list[Any]], None]
 
 
 @dataclass(slots=True)
@@ -77,8 +81,10 @@ class IngestWorker:
     """
 
     def __init__(self, *, dbs: Databases, pipeline: Pipeline, bus: EventBus, nc: NATS, sealer: PayloadSealer,
-                 durable: str, batch_size: int = 500, batch_ms: float = 5.0, name: str = "ecohub-ingest") -> None:
+                 durable: str, batch_size: int = 500, batch_ms: float = 5.0, name: str = "ecohub-ingest",
+                 stage: Stage | None = None) -> None:
         self.dbs = dbs
+        self.stage = stage
         self.pipeline = pipeline
         self.bus = bus
         self.nc = nc
@@ -322,6 +328,8 @@ class IngestWorker:
                 TwinService.apply_firmware(s, firmware)
             if dead:
                 s.execute(insert(DeadLetter), dead)
+            if self.stage is not None and events:
+                self.stage(s, cell, events)
         self.stats.stored += stats.stored
         self.stats.replies += stats.replies
         self.stats.duplicates += stats.duplicates
