@@ -1,13 +1,14 @@
 """Default `ecohub up` (NATS) persisted msg/s ÷ the old amqtt default (commit bd2a9af), same load, same run.
 
-Both hubs are run as users run them, black box, through their own CLI on a fresh data dir each:
-`ecohub spec import cuco.plug.v3.json --model cuco.plug.v3`, `ecohub device provision --count D --json`, then
-`ecohub up --data-dir … --http-port <free> --mqtt-port <free>` (SQLite, one process: NATS child + callout + one
-ingest worker now; amqtt in-process + one ingest worker then). The load is the same for both: one
-`mosquitto_pub -q 1 -l` process per device (did/secret), N `properties_changed` messages of 2 properties.
-Figure = inbox rows committed in `cell-eu.db` per second, from the start of the load until the N-th row (or until
-the count stopped growing for `--settle` s: amqtt is known to lose acknowledged messages, issue 13; the lost
-count is printed).
+Both hubs are run as users run them, black box, through their own CLI on a fresh data dir each: `ecohub init`
+(today's hub only; bd2a9af has none), `ecohub spec import cuco.plug.v3.json --model cuco.plug.v3` (today's hub
+with `--category --market --price --forecast`: provisioning needs a product past `defined`),
+`ecohub device provision --count D --json`, then `ecohub up --data-dir … --http-port <free> --mqtt-port <free>`
+(SQLite, one process: NATS child + callout + one ingest worker now; amqtt in-process + one ingest worker then).
+The load is the same for both: one `mosquitto_pub -q 1 -l` process per device (did/secret), N `properties_changed`
+messages of 2 properties. Figure = inbox rows committed in `cell-eu.db` per second, from the start of the load
+until the N-th row (or until the count stopped growing for `--settle` s: amqtt is known to lose acknowledged
+messages, issue 13; the lost count is printed).
 
 The old code must be installed in its own venv (it brings amqtt 0.12)::
 
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natsbench import HOST, MODEL, SPEC_FILE, MosqLoad, loadavg, machine, mmm
+from natsbench import DEFINITION, HOST, MODEL, SPEC_FILE, MosqLoad, loadavg, machine, mmm
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW = [sys.executable, "-c", "import sys; from ecohub.cli.app import main; sys.argv[0] = 'ecohub'; sys.exit(main())"]
@@ -67,7 +68,12 @@ def inbox(db: Path) -> int:
 
 async def one(name: str, cmd: list[str], env: dict[str, str], workdir: Path, args: argparse.Namespace) -> float:
     data = workdir / name
-    cli(cmd, data, "spec", "import", str(SPEC_FILE), "--model", MODEL, env=env)
+    definition: list[str] = []
+    if cmd is NEW:  # today's hub: data commands need `ecohub init`, provisioning a defined product (bd2a9af: neither)
+        cli(cmd, data, "init", env=env)
+        definition = ["--category", DEFINITION["category"], *(f"--market={m}" for m in DEFINITION["target_markets"]),
+                      "--price", DEFINITION["target_price"], "--forecast", str(DEFINITION["forecast_volume"])]
+    cli(cmd, data, "spec", "import", str(SPEC_FILE), "--model", MODEL, *definition, env=env)
     devices = json.loads(cli(cmd, data, "device", "provision", "--model", MODEL, "--count", str(args.devices),
                              "--json", env=env))
     creds = [(d["did"], d["secret"]) for d in devices]
