@@ -101,7 +101,7 @@ def test_favourites_are_exported_and_erased_with_the_account(client: TestClient,
 
 def test_migration_on_sqlite(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'cell.db'}")
-    roundtrip(engine, {"favourites"}, down_to="0018", kept=frozenset({"users", "notifications"}))
+    roundtrip(engine, {"favourites"}, down_to="0019", kept=frozenset({"users", "notifications"}))
     engine.dispose()
 
 
@@ -109,5 +109,5 @@ def test_migration_on_sqlite(tmp_path: Path) -> None:
 def test_migration_on_postgres() -> None:
     with pg_databases("ecohub_favourites", ("cell",)) as prefix:
         engine = create_engine(f"{PG}/{prefix}_cell")
-        roundtrip(engine, {"favourites"}, down_to="0018", kept=frozenset({"users", "notifications"}))
+        roundtrip(engine, {"favourites"}, down_to="0019", kept=frozenset({"users", "notifications"}))
         engine.dispose()
