@@ -83,7 +83,7 @@ def seaweed_s3(root: Path, bucket: str = "ecohub-firmware") -> Iterator[S3Server
     finally:
         proc.terminate()
         try:
-            proc.wait(15)
+            proc.wait(2)  # weed takes ~15 s to stop on SIGTERM; the store is a throwaway
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
