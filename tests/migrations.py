@@ -29,38 +29,30 @@ def downgrade(engine: Engine, plane: str, revision: str) -> None:
 
 
 def roundtrip(engine: Engine, tables: set[str], *, up_to: str = "head", down_to: str,
-              kept: frozenset[str] = frozenset()) -> None:
-    """Cell plane: upgrade to `up_to`; `tables` exist and match their models; downgrade to `down_to` removes them
-    (and keeps the earlier `kept` ones); upgrading to head brings them back."""
-    upgrade_engine("cell", engine, up_to)
+              kept: frozenset[str] = frozenset(), plane: str = "cell") -> None:
+    """Upgrade `plane` to `up_to`; `tables` exist and match their models; downgrade to `down_to` removes them (and
+    keeps the earlier `kept` ones); upgrading to head brings them back."""
+    upgrade_engine(plane, engine, up_to)
     assert set(inspect(engine).get_table_names()) >= tables
     with engine.connect() as conn:
         opts = {"compare_type": True, "include_name": skip_partitions(conn)}
-        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata_for("cell"))
+        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata_for(plane))
     ours = [d for d in diffs if any(t in repr(d) for t in tables)]
     assert ours == [], f"models and migrations disagree: {ours}"
-    downgrade(engine, "cell", down_to)
+    downgrade(engine, plane, down_to)
     left = set(inspect(engine).get_table_names())
     assert not tables & left and kept <= left
-    upgrade_engine("cell", engine)
+    upgrade_engine(plane, engine)
     assert set(inspect(engine).get_table_names()) >= tables
 
 
 def global_roundtrip(url: str, tables: set[str], *, down_to: str) -> None:
-    """Global plane: upgrade to head; `tables` exist and match their models; downgrade to `down_to` removes them;
-    upgrading to head brings them back."""
+    """`roundtrip` of the global plane on a database at `url`."""
     engine = create_engine(url)
-    upgrade_engine("global_plane", engine)
-    assert set(inspect(engine).get_table_names()) >= tables
-    with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                 metadata_for("global_plane"))
-    assert [d for d in diffs if any(t in repr(d) for t in tables)] == []
-    downgrade(engine, "global_plane", down_to)
-    assert not tables & set(inspect(engine).get_table_names())
-    upgrade_engine("global_plane", engine)
-    assert set(inspect(engine).get_table_names()) >= tables
-    engine.dispose()
+    try:
+        roundtrip(engine, tables, down_to=down_to, plane="global_plane")
+    finally:
+        engine.dispose()
 
 
 @contextmanager

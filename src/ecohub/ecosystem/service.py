@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.auth import Principal, Role, check_partner, partner_filter
 from ecohub.bus import EventBus
-from ecohub.ecosystem.definition import NEEDS_DEFINITION, check_readiness, missing_of
+from ecohub.ecosystem.definition import check_readiness, missing_of
 from ecohub.ecosystem.domain import (
     ORDER,
     PROVISIONABLE,
@@ -182,12 +182,7 @@ class ProductService:
                 s.add(SpecVersion(model=model, version=1, spec=document, spec_hash=spec.hash))
                 s.flush()
                 self._define(s, product, target_markets, design_ref, target_price, price_currency, forecast_volume)
-                s.flush()
-                incomplete = stage is None and bool(missing_of(s, product))
-                for step in path_to(Stage.CONCEPT, stage or Stage.CERTIFICATION):
-                    if incomplete and step in NEEDS_DEFINITION:
-                        break  # the import shortcut stops where the definition stops it
-                    events.append(self._move(s, product, step, actor, "spec import"))
+                events += self._walk_on_import(s, product, stage, actor, created=True)
             else:
                 # a partner updates only its own products; one without a partner belongs to the brand
                 check_partner(caller, product.partner_id)
@@ -205,21 +200,32 @@ class ProductService:
                                       spec_hash=spec.hash))
                     events.append(ProductSpecChanged(model, product.spec_version, spec.hash))
                 self._define(s, product, target_markets, design_ref, target_price, price_currency, forecast_volume)
-                s.flush()
-                current = Stage(product.stage)
-                goal = stage
-                if stage is None and current in (Stage.CONCEPT, Stage.DEFINED) and not missing_of(s, product):
-                    goal = Stage.CERTIFICATION  # the import shortcut left it at `defined`: its definition is complete
-                if goal is not None and current in ORDER and goal in ORDER \
-                        and ORDER.index(goal) > ORDER.index(current):
-                    for step in path_to(current, goal):
-                        events.append(self._move(s, product, step, actor, "spec import"))
+                events += self._walk_on_import(s, product, stage, actor, created=False)
             view = _view(product, _markets_of(s, model))
             if Stage(product.stage) in (Stage.CONCEPT, Stage.DEFINED):
                 view = dataclasses.replace(view, definition_missing=tuple(missing_of(s, product)))
         self._compiled.pop(model, None)
         self.bus.publish(events)
         return view
+
+    def _walk_on_import(self, s: Session, product: Product, stage: Stage | None, actor: str, *,
+                        created: bool) -> list[Any]:
+        """Move an imported product forward: to `stage` when asked (a new product must be able to get there), else as
+        far as its definition allows — `certification` when complete; a new product with an incomplete one stops at
+        `defined`, an existing one stays where it is."""
+        s.flush()
+        current = Stage(product.stage)
+        goal = stage
+        if goal is None and current in (Stage.CONCEPT, Stage.DEFINED):
+            if not missing_of(s, product):
+                goal = Stage.CERTIFICATION
+            elif created:
+                goal = Stage.DEFINED  # the import shortcut stops where the definition stops it
+        if goal is None:
+            return []
+        if not created and not (current in ORDER and goal in ORDER and ORDER.index(goal) > ORDER.index(current)):
+            return []  # a re-import never moves a product back (nor sideways)
+        return [self._move(s, product, step, actor, "spec import") for step in path_to(current, goal)]
 
     def _evolve(self, s: Session, product: Product, spec: Spec, *, actor: str, major: bool) -> list[Any]:
         """MIoT's rule for a product at certification or later: a new spec version may only add. A breaking change
