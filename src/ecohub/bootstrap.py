@@ -230,7 +230,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     firmware = FirmwareService(dbs, bus, products, data_dir=settings.data_dir, store=image_store(settings))
     campaigns = CampaignService(dbs, bus, products=products, devices=devices, twin=twin, firmware=firmware,
                                 token_key=hashlib.sha256(b"ota-download:" + settings.secret_key.encode()).digest(),
-                                offer_retry_s=settings.ota.offer_retry_s)
+                                offer_retry_s=settings.ota.offer_retry_s,
+                                default_max_in_flight=settings.ota.max_in_flight)
     security.service.updates = campaigns.last_updates  # "never updated" counts completed OTA updates (siblings)
     return Services(
         settings=settings,

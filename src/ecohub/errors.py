@@ -203,6 +203,7 @@ class ErrorCode(StrEnum):
     IMAGE_STORE_UNAVAILABLE = "image_store_unavailable"
     INVALID_STAGES = "invalid_stages"
     INVALID_THRESHOLD = "invalid_threshold"
+    INVALID_ROLLOUT_RATE = "invalid_rollout_rate"
     INVALID_VERSION = "invalid_version"
     NO_TARGET_DEVICES = "no_target_devices"
     UNKNOWN_CAMPAIGN = "unknown_campaign"

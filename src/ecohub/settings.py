@@ -120,6 +120,9 @@ class OtaSettings(BaseModel):
 
     tick_s: float = Field(default=2.0, gt=0)
     offer_retry_s: float = Field(default=20.0, gt=0)  # an offered device silent this long is offered again
+    # a campaign that names no cap of its own updates at most this many devices at once (0: no cap); a stage of
+    # thousands offered at once turns into thousands of downloads, reboots and reconnects in the same seconds
+    max_in_flight: int = Field(default=1000, ge=0)
     # one engine runs, in whichever process holds the lease; a dead holder's successor takes over after this long
     lease_s: float = Field(default=10.0, ge=1)
     # the address devices download images from (a TLS proxy in front of the API processes); default: the address

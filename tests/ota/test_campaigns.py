@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -186,3 +188,55 @@ def test_an_engine_tick_while_a_campaign_records_its_devices_neither_sees_nor_co
     assert c["status"] == "running" and c["counts"] == {"pending": 3}
     services.campaigns.evaluate(c["campaign_id"], "http://hub.example")  # the devices are offline: they wait
     assert services.campaigns.get(c["campaign_id"])["status"] == "running"
+
+
+async def test_a_campaign_updates_no_more_devices_at_once_than_its_cap(api: httpx.AsyncClient, hub: Services,
+                                                                       vendor: Vendor) -> None:
+    """A stage of thousands offered at once is thousands of downloads, reboots and reconnects in the same seconds
+    (it starved the auth callout at 10,000 devices): `max_in_flight` lets only that many update at a time."""
+    devs = await vendor.fleet(5)
+    running = [0]
+    most = [0]
+    for d in devs:
+        real = d.ota.run
+
+        async def counted(params: Any, real: Any = real) -> None:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            try:
+                await asyncio.sleep(0.3)  # a slow download: without the cap all five would overlap here
+                await real(params)
+            finally:
+                running[0] -= 1
+
+        d.ota.run = counted  # type: ignore[method-assign]
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100],
+                                                      "max_in_flight": 2})
+    assert r.status_code == 201, r.text
+    assert r.json()["max_in_flight"] == 2 and r.json()["max_per_minute"] == 0
+    body = await eventually(lambda: _done(api, r.json()["campaign_id"]), timeout=60)
+    assert body["counts"] == {"done": 5}
+    assert all(d.firmware_version == "2.0.0" for d in devs)
+    assert 1 <= most[0] <= 2, most[0]
+
+
+async def test_a_campaign_offers_no_more_a_minute_than_its_cap(api: httpx.AsyncClient, hub: Services,
+                                                               vendor: Vendor) -> None:
+    devs = await vendor.fleet(4)
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100],
+                                                      "max_per_minute": 2, "max_in_flight": 0})
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+
+    async def two_done() -> dict | None:
+        body = await _status(api, cid)
+        return body if body["counts"].get("done") == 2 else None
+
+    body = await eventually(two_done, timeout=30)
+    assert body["counts"] == {"done": 2, "pending": 2} and body["status"] == "running"
+    # a tick within the same minute offers nothing more; the two waiting devices are online and untouched
+    assert hub.campaigns.evaluate(cid, "http://hub.example") == []
+    assert sum(d.firmware_version == "1.0.0" for d in devs) == 2
+    assert (await _status(api, cid))["counts"] == {"done": 2, "pending": 2}

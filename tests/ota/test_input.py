@@ -76,6 +76,10 @@ def test_only_operators_approve(client: TestClient, vendor: Vendor, partner_toke
     ({"threshold": 101}, "invalid_threshold", "0-100"),
     ({"threshold": -1}, "invalid_threshold", "0-100"),
     ({"version": "2.x"}, "invalid_version", "dot-separated"),
+    ({"max_in_flight": -1}, "invalid_rollout_rate", "0-1,000,000"),
+    ({"max_per_minute": 10**12}, "invalid_rollout_rate", "0-1,000,000"),
+    ({"max_per_minute": True}, "invalid_input", "max_per_minute"),
+    ({"max_in_flight": "500"}, "invalid_input", "max_in_flight"),
 ])
 def test_campaign_input_is_checked(client: TestClient, vendor: Vendor, operator_token: str, body: dict, code: str,
                                    words: str) -> None:

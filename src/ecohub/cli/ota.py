@@ -133,10 +133,15 @@ def campaign_create(model: str = typer.Option(..., "--model"), version: str = ty
                     threshold: float = typer.Option(DEFAULT_THRESHOLD, "--threshold",
                                                     help="failure rate (%) that halts the campaign"),
                     rollback: bool = typer.Option(False, "--rollback", help="back to an older version"),
+                    max_in_flight: int | None = typer.Option(
+                        None, "--max-in-flight", help="devices updating at once (0: no cap; default: the hub's "
+                        "ota.max_in_flight)"),
+                    max_per_minute: int = typer.Option(0, "--max-per-minute", help="offers a minute (0: no cap)"),
                     data_dir: Path | None = DataDir, as_json: bool = JsonOut) -> None:
     """Start a staged rollout (a running hub on the data dir offers it within its next tick)."""
     c = open_services(data_dir).campaigns.create(model=model, version=version, market=market, cell=cell,
                                                  stages=_stages(stages), threshold=threshold, rollback=rollback,
+                                                 max_in_flight=max_in_flight, max_per_minute=max_per_minute,
                                                  actor="cli")
     emit(_summary(c), as_json=as_json)
 
@@ -152,7 +157,7 @@ def campaign_list(model: str | None = typer.Option(None, "--model"), data_dir: P
 
 def _summary(c: dict[str, Any]) -> dict[str, Any]:
     return {k: c[k] for k in ("campaign_id", "model", "version", "status", "reason", "stages", "stage", "targets",
-                              "counts", "failure_rate")}
+                              "max_in_flight", "max_per_minute", "counts", "failure_rate")}
 
 
 for _action in ("pause", "resume", "cancel"):
@@ -170,6 +175,12 @@ for _action in ("pause", "resume", "cancel"):
 
     _make(_action)
 
+def _caps(c: dict[str, Any]) -> str:
+    caps = [f"{c['max_in_flight']} at once"] if c.get("max_in_flight") else []
+    caps += [f"{c['max_per_minute']}/min"] if c.get("max_per_minute") else []
+    return f"  at most {', '.join(caps)}" if caps else ""
+
+
 STATE_STYLE = {"done": "green", "failed": "red", "skipped": "dim", "pending": "yellow", "cancelled": "dim"}
 
 
@@ -183,7 +194,7 @@ def render_status(c: dict[str, Any]) -> Group:
                           completed=s["finished"], note=counts)
     head = (f"[bold]campaign {c['campaign_id']}[/bold] {c['model']} → {c['version']}"
             f"{' (rollback)' if c['rollback'] else ''}  status [bold]{c['status']}[/bold]  "
-            f"failure rate {c['failure_rate']}% (halts over {c['threshold']:g}%)  {c['reason']}")
+            f"failure rate {c['failure_rate']}% (halts over {c['threshold']:g}%){_caps(c)}  {c['reason']}")
     table = Table(title="devices not done", show_lines=False)
     for col in ("did", "stage", "state", "progress", "code", "message"):
         table.add_column(col)

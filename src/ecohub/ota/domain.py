@@ -95,6 +95,25 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+MAX_RATE = 1_000_000
+
+
+def check_rate(value: int, what: str) -> int:
+    """A rollout cap (devices in flight at once, or offers per minute): a whole number ≥ 0, 0 meaning no cap."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RATE:
+        raise InvalidInput(f"{what} must be a whole number 0-{MAX_RATE:,} (0: no cap), got {value!r}",
+                           code=ErrorCode.INVALID_ROLLOUT_RATE)
+    return value
+
+
+def room(*, in_flight: int, offered_last_minute: int, max_in_flight: int, max_per_minute: int) -> int | None:
+    """How many more devices a campaign may offer now under its caps (None: no cap). The way AWS IoT Jobs'
+    `maximumPerMinute` and Azure Device Update's concurrency keep a stage of thousands from updating — downloading,
+    rebooting and reconnecting — all at once."""
+    caps = [cap - used for cap, used in ((max_in_flight, in_flight), (max_per_minute, offered_last_minute)) if cap]
+    return max(0, min(caps)) if caps else None
+
+
 def bucket(did: str) -> float:
     """A device's fixed place in every rollout, 0 ≤ b < 100: the same devices go first in each campaign."""
     return int.from_bytes(hashlib.sha256(did.encode()).digest()[:8], "big") / 2**64 * 100

@@ -60,7 +60,8 @@ class Campaign(GlobalBase):
 
     __tablename__ = "ota_campaigns"
     __privacy__ = {**not_personal("id", "model", "partner_id", "image_id", "version", "rollback", "market", "cell",
-                                  "stages", "threshold", "device_timeout_s", "stage", "status", "reason", "targets",
+                                  "stages", "threshold", "device_timeout_s", "max_in_flight", "max_per_minute",
+                                  "stage", "status", "reason", "targets",
                                   "accepted_failed", "accepted_finished",
                                   "created_at", "updated_at"), "created_by": STAFF}
 
@@ -75,6 +76,9 @@ class Campaign(GlobalBase):
     stages: Mapped[list[int]] = mapped_column(JsonType)
     threshold: Mapped[float] = mapped_column(Float)  # percent of finished devices that may fail before it halts
     device_timeout_s: Mapped[int] = mapped_column(Integer)
+    # rollout caps (0: none): devices updating at once, and offers per minute (first offers and re-offers)
+    max_in_flight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_per_minute: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     stage: Mapped[int] = mapped_column(Integer, default=0)  # index into stages of the stage now offered
     status: Mapped[str] = mapped_column(String(16), default="running", index=True)
     reason: Mapped[str] = mapped_column(Text, default="")

@@ -30,11 +30,13 @@ from ecohub.ota.domain import (
     CampaignStatus,
     Tally,
     UpdateState,
+    check_rate,
     check_stages,
     check_threshold,
     is_newer,
     open_token,
     parse_version,
+    room,
     sign_token,
     stage_of,
 )
@@ -67,7 +69,8 @@ def campaign_dict(c: Campaign) -> dict[str, Any]:
     """A campaign's own fields."""
     return {"campaign_id": c.id, "model": c.model, "version": c.version, "image_id": c.image_id,
             "rollback": c.rollback, "market": c.market, "cell": c.cell, "stages": list(c.stages),
-            "threshold": c.threshold, "device_timeout_s": c.device_timeout_s, "stage": c.stage,
+            "threshold": c.threshold, "device_timeout_s": c.device_timeout_s, "max_in_flight": c.max_in_flight,
+            "max_per_minute": c.max_per_minute, "stage": c.stage,
             "stage_percent": c.stages[c.stage], "status": c.status, "reason": c.reason, "targets": c.targets,
             "accepted_failed": c.accepted_failed, "accepted_finished": c.accepted_finished,
             "created_by": c.created_by, "created_at": c.created_at.isoformat(), "updated_at": c.updated_at.isoformat()}
@@ -78,7 +81,8 @@ class CampaignService:
 
     def __init__(self, dbs: Databases, bus: EventBus, *, products: ProductService, devices: DeviceService,
                  twin: TwinService, firmware: FirmwareService, token_key: bytes,
-                 clock: Callable[[], float] = time.time, offer_retry_s: float = OFFER_RETRY_S) -> None:
+                 clock: Callable[[], float] = time.time, offer_retry_s: float = OFFER_RETRY_S,
+                 default_max_in_flight: int = 0) -> None:
         self.dbs = dbs
         self.bus = bus
         self.products = products
@@ -88,21 +92,27 @@ class CampaignService:
         self.token_key = token_key
         self.clock = clock
         self.offer_retry_s = offer_retry_s
+        self.default_max_in_flight = default_max_in_flight
         self._approved: dict[int, tuple[str, int]] = {}
         self._campaign_cells: dict[int, list[str]] = {}
 
     # creating ---------------------------------------------------------------------------------------------------
     def create(self, *, model: str, version: str, market: str | None = None, cell: str | None = None,
                stages: list[int] | None = None, threshold: float = DEFAULT_THRESHOLD, rollback: bool = False,
-               device_timeout_s: int = DEFAULT_DEVICE_TIMEOUT_S, caller: Principal | None = None,
-               actor: str = "cli") -> dict[str, Any]:
-        """A campaign of an approved image to the model's devices (optionally of one market's cell or one cell)."""
+               device_timeout_s: int = DEFAULT_DEVICE_TIMEOUT_S, max_in_flight: int | None = None,
+               max_per_minute: int = 0, caller: Principal | None = None, actor: str = "cli") -> dict[str, Any]:
+        """A campaign of an approved image to the model's devices (optionally of one market's cell or one cell),
+        at most `max_in_flight` updating at once (None: the hub's default) and `max_per_minute` offers a minute
+        (0: no cap)."""
         if caller is not None and caller.role == Role.USER:
             raise Forbidden("users cannot run firmware campaigns", code=ErrorCode.WRONG_ROLE)
         stages = check_stages(list(DEFAULT_STAGES) if stages is None else stages)
         threshold = check_threshold(threshold)
         if isinstance(device_timeout_s, bool) or not 10 <= device_timeout_s <= 7 * 86400:
             raise InvalidInput("device_timeout_s must be 10 s to 7 days", code=ErrorCode.INVALID_INPUT)
+        max_in_flight = check_rate(self.default_max_in_flight if max_in_flight is None else max_in_flight,
+                                   "max_in_flight")
+        max_per_minute = check_rate(max_per_minute, "max_per_minute")
         target = parse_version(version)
         product = self.products.get(model)
         check_partner(caller, product.partner_id)
@@ -139,7 +149,8 @@ class CampaignService:
                                code=ErrorCode.CAMPAIGN_ACTIVE, campaign_id=busy)
             row = Campaign(model=model, partner_id=product.partner_id or "", image_id=image["image_id"],
                            version=version, rollback=rollback, market=market, cell=cell, stages=stages,
-                           threshold=threshold, device_timeout_s=device_timeout_s, stage=0,
+                           threshold=threshold, device_timeout_s=device_timeout_s, max_in_flight=max_in_flight,
+                           max_per_minute=max_per_minute, stage=0,
                            # paused until its devices are recorded: an engine tick in between would find none and
                            # call it completed (10,000 rows take longer than a tick)
                            status=CampaignStatus.PAUSED, reason="preparing: recording its target devices",
@@ -405,10 +416,33 @@ class CampaignService:
         return out
 
     def _offer_pending(self, c: dict[str, Any], stage: int, base_url: str) -> list[Offer]:
-        offers = []
+        """Offer the stage to its online pending devices, as many as the campaign's caps leave room for."""
+        offers: list[Offer] = []
+        budget = self._room(c)
         for cell, dids in self._pending(c, stage, online_only=True).items():
-            offers += self._offer(c, cell, dids, base_url)
+            if budget is not None and budget <= 0:
+                break
+            made = self._offer(c, cell, dids if budget is None else dids[:budget], base_url)
+            offers += made
+            if budget is not None:
+                budget -= len(made)
         return offers
+
+    def _room(self, c: dict[str, Any]) -> int | None:
+        """How many more devices the campaign may offer now (None: it has no cap)."""
+        if not c["max_in_flight"] and not c["max_per_minute"]:
+            return None
+        since = now_ms() - 60_000
+        in_flight = last_minute = 0
+        for cell in self._cells(c):
+            with self.dbs.cell_session(cell) as s:
+                a, b = s.execute(select(
+                    func.count().filter(DeviceUpdate.state.in_(list(IN_FLIGHT))),
+                    func.count().filter(DeviceUpdate.offered_ms >= since),
+                ).where(DeviceUpdate.campaign_id == c["campaign_id"])).one()
+            in_flight, last_minute = in_flight + int(a), last_minute + int(b)
+        return room(in_flight=in_flight, offered_last_minute=last_minute, max_in_flight=c["max_in_flight"],
+                    max_per_minute=c["max_per_minute"])
 
     def _offer(self, c: dict[str, Any], cell: str, dids: list[str], base_url: str,
                states: frozenset[str] = frozenset({UpdateState.PENDING})) -> list[Offer]:
@@ -507,7 +541,10 @@ class CampaignService:
                 continue
             if c["status"] != CampaignStatus.RUNNING or r.stage > c["stage"] or base_url is None:
                 continue
-            # pending: its stage started while it was offline; offered/downloading: it lost the offer in a restart
+            # pending: its stage started while it was offline (offered now if the caps leave room, else by a
+            # later tick); offered/downloading: it lost the offer in a restart (already counted in flight)
+            if r.state == UpdateState.PENDING and firmware_version != c["version"] and self._room(c) == 0:
+                continue
             if r.state in (UpdateState.PENDING, UpdateState.OFFERED, UpdateState.DOWNLOADING) \
                     and firmware_version != c["version"]:
                 offers += self._offer(c, cell, [did], base_url, states=frozenset(

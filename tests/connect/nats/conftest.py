@@ -53,16 +53,17 @@ class Hub:
         return await nats.connect(self.server.url, user=self.auth.system_user, password=self.auth.system_password)
 
 
-def make_auth() -> tuple[bytes, CalloutAuth]:
+def make_auth(**kw: Any) -> tuple[bytes, CalloutAuth]:
     """A fresh issuer seed and the matching CalloutAuth."""
     seed = jwt.new_seed()
-    return seed, CalloutAuth(issuer=jwt.public_key(jwt.keypair(seed)), service_password=secrets.token_urlsafe(12))
+    return seed, CalloutAuth(issuer=jwt.public_key(jwt.keypair(seed)), service_password=secrets.token_urlsafe(12),
+                             **kw)
 
 
 @asynccontextmanager
-async def running_hub(data_dir: Path, **server_kw: Any) -> AsyncIterator[Hub]:
+async def running_hub(data_dir: Path, *, auth_timeout_s: float | None = None, **server_kw: Any) -> AsyncIterator[Hub]:
     """One nats-server with the callout responder answering from a dict of device secrets."""
-    seed, auth = make_auth()
+    seed, auth = make_auth(**({} if auth_timeout_s is None else {"timeout_s": auth_timeout_s}))
     devices: dict[str, str] = {}
     responder = CalloutResponder(seed, lambda did, s: devices.get(did) == s)
     server_kw.setdefault("max_payload", 64 * 1024)

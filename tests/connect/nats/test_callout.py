@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -11,9 +14,10 @@ from nats.aio.msg import Msg
 from nats.errors import NoServersError
 
 from ecohub.connect.nats.revoke import sessions
-from tests.connect.nats.conftest import Hub
+from tests.connect.nats.conftest import Hub, running_hub
 from tests.connect.nats.jsutil import send_live, send_stored
 from tests.connect.nats.mqttdev import raw_connack
+from tests.helpers import eventually
 
 
 async def collect(nc: nats.NATS, subject: str) -> list[tuple[str, bytes]]:
@@ -172,3 +176,32 @@ async def test_offline_persistent_session_gets_commands_stored_in_mqtt_msgs(hub:
     got = await asyncio.to_thread(d2.get, 3.0)
     assert got is not None and got[1] == b"js-while-offline"
     assert await asyncio.to_thread(d2.get, 1.0) is None
+
+
+async def test_a_responder_that_fell_behind_skips_the_stale_requests_and_admits_the_retries(tmp_path: Path,
+                                                                                            caplog: Any) -> None:
+    """A reconnect storm on a loaded machine: requests wait in the responder's queue past the server's timeout. The
+    server has refused those already; the responder counts them and moves on (no signature check, no traceback per
+    request), and the devices' next tries get in."""
+    async with running_hub(tmp_path / "nats", auth_timeout_s=1.0) as hub:
+        real = hub.responder.verify
+        slow = [True]
+
+        async def behind(did: str, secret: str) -> bool:
+            if slow[0]:
+                slow[0] = False
+                await asyncio.sleep(2.5)  # one CONNECT held the responder past the timeout of the ones queued after it
+            return bool(real(did, secret))
+
+        hub.responder.verify = behind
+        creds = [hub.provision() for _ in range(3)]
+        caplog.set_level(logging.WARNING, logger="ecohub.connect.nats.callout")
+        first = await asyncio.gather(*(asyncio.to_thread(raw_connack, hub.server.host, hub.server.mqtt_port, did,
+                                                         did, secret, 6.0) for did, secret in creds))
+        assert all(rc != 0 for rc in first), first  # the server gave up on all three
+        # the held one is answered late (the server ignores it), the two queued behind it are found stale
+        await eventually(lambda: hub.responder.stats.expired == 2, timeout=10)
+        assert not [r for r in caplog.records if r.exc_info], "a stale request is not an error with a traceback"
+        again = [await asyncio.to_thread(raw_connack, hub.server.host, hub.server.mqtt_port, did, did, secret)
+                 for did, secret in creds]
+        assert again == [0, 0, 0]

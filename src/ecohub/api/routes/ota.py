@@ -27,6 +27,11 @@ class CampaignIn(BaseModel):
     threshold: float = Field(DEFAULT_THRESHOLD, description="failure rate (percent) that halts the campaign")
     rollback: bool = Field(False, description="back to an older version (the only case a non-newer one is allowed)")
     device_timeout_s: int = Field(DEFAULT_DEVICE_TIMEOUT_S, description="an offered device without a result fails")
+    max_in_flight: int | None = Field(None, strict=True, examples=[500],
+                                      description="at most this many devices updating at once (0: no cap; unset: "
+                                                  "the hub's default, `ota.max_in_flight`)")
+    max_per_minute: int = Field(0, strict=True, examples=[300],
+                                description="at most this many offers a minute (0: no cap)")
 
 
 @router.post("/ota/campaigns", status_code=201)

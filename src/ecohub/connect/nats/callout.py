@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class CalloutStats:
     allowed: int = 0
     denied: int = 0
     errors: int = 0
+    expired: int = 0  # requests that waited past the server's timeout before this responder read them
     seen: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -67,6 +69,7 @@ class CalloutResponder:
         self.failures = failures or {}
         self.observe = observe  # told every decision about a well-formed device id (the security audit keeps them)
         self.stats = CalloutStats()
+        self._expired_logged = -1e9
         self._sub: Subscription | None = None
 
     async def start(self, nc: NATS, queue: str = "ecohub-auth") -> None:
@@ -139,6 +142,18 @@ class CalloutResponder:
             if self.keep_requests:
                 self.stats.seen.append(request)
             user_jwt, reason = await self.decide(request)
+        except jwt.JWTError as err:
+            self.stats.errors += 1
+            if str(err) != "expired":
+                log.warning("auth callout request refused: %s", err)
+                return
+            # the server gave up on it already (the device retries): counted, logged once in a while, not each time
+            self.stats.expired += 1
+            if time.monotonic() - self._expired_logged > 10:
+                self._expired_logged = time.monotonic()
+                log.warning("auth callout: %d requests so far arrived after the server's timeout (this responder "
+                            "is behind: CPU, or too few responders for the connect rate)", self.stats.expired)
+            return
         except Exception:
             self.stats.errors += 1
             log.exception("auth callout request could not be handled")

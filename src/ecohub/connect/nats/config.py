@@ -20,7 +20,9 @@ class CalloutAuth:
     system_user: str = "ecohub-sys"
     system_password: str = "sys-secret"
     account: str = DEVICE_ACCOUNT
-    timeout_s: float = 2.0
+    # how long the server waits for the callout's answer (and a plain client for its CONNECT): 2 s, the default,
+    # left a responder on a loaded machine no headroom in a reconnect storm (answers arrived expired: CONNACK 5)
+    timeout_s: float = 5.0
     # JetStream limits of the device account (0: none). Every acknowledged QoS 1 publish waits in `$MQTT_msgs` until
     # ingest acks it, so with ingest down the stream grows; at `max_file` the server refuses the next QoS 1 publish
     # (no PUBACK, the connection is closed) instead of filling the disk, and keeps everything it acknowledged

@@ -89,13 +89,13 @@ def decode(token: str, *, issuer: str | None = None, now: float | None = None) -
         raise JWTError(f"unexpected alg {header.get('alg')!r}")
     if issuer is not None and claims.get("iss") != issuer:
         raise JWTError(f"issuer {claims.get('iss')!r} is not {issuer!r}")
+    exp = claims.get("exp")
+    if exp and (now or time.time()) > exp:  # refused either way: the cheap check first (a backlog of stale ones)
+        raise JWTError("expired")
     try:
         _verify_key(str(claims.get("iss", ""))).verify(f"{head_b}.{payload_b}".encode(), unb64url(sig_b))
     except nacl.exceptions.BadSignatureError as exc:
         raise JWTError("bad signature") from exc
-    exp = claims.get("exp")
-    if exp and (now or time.time()) > exp:
-        raise JWTError("expired")
     return claims
 
 
