@@ -196,7 +196,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"provisioned {len(creds)} devices in {time.monotonic() - t:.1f}s", flush=True)
     trust = {"partner": pub, "brand": services.firmware.brand_public()["public_key"]}
     result: dict[str, Any] = {"devices": args.devices, "processes": args.processes, "image_bytes": len(image),
-                              "stages": args.stages}
+                              "stages": args.stages, "max_in_flight": args.max_in_flight,
+                              "max_per_minute": args.max_per_minute}
     ctx = mp.get_context("spawn")
     async with running_hub(services, app_factory=create_app, http_port=_free_port(), mqtt_port=_free_port()) as hub:
         nats_pid = int((settings.data_dir / "nats" / "nats-server.pid").read_text())
@@ -224,7 +225,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         stages = [int(x) for x in args.stages.split(",")]
         c = await asyncio.to_thread(services.campaigns.create, model=MODEL, version="2.0.0", stages=stages,
-                                    threshold=args.threshold)
+                                    threshold=args.threshold, max_in_flight=args.max_in_flight,
+                                    max_per_minute=args.max_per_minute)
         cid = c["campaign_id"]
         last = ""
         while True:
@@ -295,6 +297,9 @@ def main() -> None:
     parser.add_argument("--serve-clients", type=int, default=8)
     parser.add_argument("--connect-concurrency", type=int, default=10, help="connects in flight per process")
     parser.add_argument("--serve-seconds", type=float, default=5.0)
+    parser.add_argument("--max-in-flight", type=int, default=None,
+                        help="the campaign's cap on devices updating at once (default: the hub's ota.max_in_flight)")
+    parser.add_argument("--max-per-minute", type=int, default=0, help="the campaign's cap on offers a minute")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     from natsbench import lift_consumer_limit, machine

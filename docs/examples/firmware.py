@@ -23,7 +23,7 @@ import logging
 import os
 from typing import Any
 
-from ecohub.protocol import Code, Topic
+from ecohub.protocol import Code
 from ecohub.sdk.device import Device
 
 log = logging.getLogger("firmware")
@@ -54,7 +54,6 @@ class Light(Device):
         self.values[(1, 3)] = self.did  # the serial number is the unit's own
         self.on_set = self.apply  # called for valid writes to writable properties (the SDK refuses the rest)
         self.ota.on_install = self.flash  # called with a verified image (hash, size and both signatures)
-        self._was_online = False
 
     async def apply(self, siid: int, piid: int, value: Any) -> int:
         """Drive the hardware; a non-zero code refuses the write (e.g. Code.DEVICE_BUSY while updating)."""
@@ -71,25 +70,13 @@ class Light(Device):
         readable = [k for k, cp in self.compiled.properties.items() if cp.readable or cp.notifies]
         self.report({k: self.values[k] for k in readable})
 
-    # Reconnecting: the SDK's Device connects once; a product must come back by itself when the broker restarts.
-    def _make_client(self) -> Any:
-        client = super()._make_client()
-        client.on_connect = self._on_connected
-        return client
-
-    def _on_connected(self, *_: Any) -> None:
-        self.connected.set()
-        if self._was_online and self._client is not None:
-            # a restarted broker forgot the subscription and the retained state: subscribe, say online, report
-            self._client.subscribe(Topic.down(self.did), qos=1)
-            self.announce_state()  # {"online": true, "firmware_version": …} retained
-            self.report_state()
-        self._was_online = True
+    def on_reconnected(self) -> None:
+        """The SDK reconnects by itself (backoff with jitter), subscribes to `down` and says online again; the
+        product reports its state, which a restarted broker has forgotten."""
+        self.report_state()
 
     async def connect(self) -> None:
         await super().connect()  # subscribes to its down topic, publishes {"online": true} retained, sets the will
-        if self._client is not None:
-            self._client.set_config({"reconnect_retries": -1, "reconnect_delay": 1})  # retry forever, every second
         self.report_state()
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 import msgspec
+import tenacity
 from gmqtt import Client, Message
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
@@ -28,6 +31,12 @@ from ecohub.spec import CompiledSpec, Spec, compile_spec, parse_spec
 
 log = logging.getLogger(__name__)
 SUBACK_WAIT_S = 10.0  # how long connect() waits for the broker to grant the subscription to `down`
+# a dropped device reconnects after a random wait of up to 0.5 s, 1 s, 2 s, … 30 s (exponential, full jitter): a
+# fleet the broker dropped at once comes back spread out instead of in one storm of CONNECTs
+RECONNECT_FIRST_S = (0.5, 2.5)  # the first try: a random moment in this window after the drop
+RECONNECT_BASE_S = 0.5
+RECONNECT_CAP_S = 30.0
+CONNECT_TIMEOUT_S = 10.0  # a CONNECT the broker neither accepts nor refuses (overloaded, dropped) is given up
 
 SetHandler = Callable[[int, int, Any], Awaitable[int] | int]
 ActionHandler = Callable[[int, int, dict[int, Any]], Awaitable[tuple[int, dict[int, Any]]] | tuple[int, dict[int, Any]]]
@@ -35,6 +44,17 @@ ActionHandler = Callable[[int, int, dict[int, Any]], Awaitable[tuple[int, dict[i
 
 class DeviceError(Exception):
     """The device could not connect or publish."""
+
+
+class _Client(Client):
+    """gmqtt's client without its own reconnect once connected: the Device reconnects (jittered backoff, a refused
+    CONNACK retried, announced again). While connecting, gmqtt's reconnect still does its protocol downgrade."""
+
+    established = False
+
+    async def reconnect(self, delay: bool = False) -> None:
+        if not self.established:
+            await super().reconnect(delay=delay)
 
 
 class Device:
@@ -46,8 +66,10 @@ class Device:
     def __init__(self, *, did: str, secret: str, spec: Spec | dict[str, Any], host: str = "127.0.0.1",
                  port: int = 1883, mqtt_version: int = 4, keepalive: int = 30, first_id: int | None = None,
                  model: str | None = None, firmware_version: str | None = None,
-                 ota_trust: Mapping[str, Any] | None = None) -> None:
+                 ota_trust: Mapping[str, Any] | None = None, reconnect: bool = True) -> None:
         self.did = did
+        self.reconnect = reconnect  # reconnect by itself when the broker drops it (with backoff and jitter)
+        self.reconnects = 0
         self.model = model
         self.firmware_version = firmware_version  # said in the online state; the cloud's twin shows it
         self.secret = secret
@@ -69,6 +91,8 @@ class Device:
         self._down_mid: int | None = None
         self._subacked = asyncio.Event()
         self.subscription_refused = False
+        self._wanted = False  # connected by the caller and not disconnected since: a drop is reconnected
+        self._reconnecting: asyncio.Task[None] | None = None
         # firmware updates: an image installs only when the partner's and the brand's pinned keys (`ota_trust`)
         # both verify it; without pinned keys every offer is refused with -4023
         self.ota: OtaHandler = self.make_ota(load_trust(ota_trust or {}))
@@ -84,13 +108,48 @@ class Device:
 
     def _make_client(self) -> Client:
         will = Message(Topic.state(self.did), b'{"online":false}', qos=1, retain=True)
-        client = Client(self.did, clean_session=True, will_message=will)
+        client = _Client(self.did, clean_session=True, will_message=will)
         client.set_auth_credentials(self.did, self.secret)
         client.on_message = self._on_message
         client.on_connect = lambda *_: self.connected.set()
-        client.on_disconnect = lambda *_: self.connected.clear()
+        client.on_disconnect = self._on_dropped
         client.on_subscribe = self._on_subscribe
+        # the Device reconnects itself (below): gmqtt's own retry comes at a fixed delay, in step for a whole fleet,
+        # takes a refused CONNACK (which a loaded auth service also gives) as final, and re-announces nothing
+        client.set_config({"reconnect_retries": 0})
         return client
+
+    def _on_dropped(self, *_: Any) -> None:
+        self.connected.clear()
+        if self.reconnect and self._wanted and (self._reconnecting is None or self._reconnecting.done()):
+            self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Connect again until it works or the device is disconnected; then `on_reconnected`."""
+        # the dropped client stays `_client` until a new one is in (a publish meanwhile is lost, as on a dead link)
+        dropped = self._client
+        if dropped is not None:  # its socket is gone: do not wait long on it
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(dropped.disconnect(), timeout=1.0)
+        retrying = tenacity.AsyncRetrying(
+            wait=tenacity.wait_random_exponential(multiplier=RECONNECT_BASE_S, max=RECONNECT_CAP_S),
+            retry=tenacity.retry_if_exception_type(DeviceError), reraise=True)
+        await asyncio.sleep(random.uniform(*RECONNECT_FIRST_S))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if not self._wanted:
+                        return
+                    await self._open()
+        except DeviceError:
+            return
+        except asyncio.CancelledError:
+            raise
+        self.reconnects += 1
+        self.on_reconnected()
+
+    def on_reconnected(self) -> None:
+        """Called after a reconnect (subscribed to `down` and announced online again)."""
 
     def _on_subscribe(self, _client: Any, mid: int, granted: Any, _props: Any) -> None:
         if mid != self._down_mid:
@@ -102,14 +161,23 @@ class Device:
         self._subacked.set()
 
     async def connect(self) -> None:
-        """Connect, subscribe to `down`, publish the retained online state."""
-        self._client = self._make_client()
-        self._client.set_config({"reconnect_retries": 0})
+        """Connect, subscribe to `down`, publish the retained online state; from then on a dropped connection is
+        reconnected (unless `reconnect` is False) until `disconnect()`."""
+        await self._open()
+        self._wanted = True
+
+    async def _open(self) -> None:
+        client = self._make_client()
         version = MQTTv50 if self.mqtt_version == 5 else MQTTv311
         try:
-            await self._client.connect(self.host, self.port, version=version, keepalive=self.keepalive)
+            await asyncio.wait_for(client.connect(self.host, self.port, version=version, keepalive=self.keepalive),
+                                   timeout=CONNECT_TIMEOUT_S)
+            client.established = True
         except Exception as err:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), timeout=1.0)
             raise DeviceError(f"{self.did} could not connect to {self.host}:{self.port}: {err}") from err
+        self._client = client
         self._announce()
         try:
             await asyncio.wait_for(self._subacked.wait(), timeout=SUBACK_WAIT_S)
@@ -136,12 +204,18 @@ class Device:
 
     async def disconnect(self, *, graceful: bool = True) -> None:
         """Go offline: graceful publishes the offline state first; otherwise the will does it."""
+        self._wanted = False
+        if self._reconnecting is not None and not self._reconnecting.done():
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reconnecting
         if self._client is None:
             return
         if graceful:
             self._client.publish(Topic.state(self.did), b'{"online":false}', qos=1, retain=True)
             await asyncio.sleep(0.05)
-            await self._client.disconnect()
+            with contextlib.suppress(TimeoutError):  # a link that died meanwhile has nobody to say goodbye to
+                await asyncio.wait_for(self._client.disconnect(), timeout=3.0)
         else:
             transport = getattr(self._client._connection, "_transport", None)
             if transport is not None:

@@ -55,8 +55,7 @@ def _foreign_topic(dev: Device) -> None:
 
 
 def _no_reconnect(dev: Device) -> None:
-    if dev._client is not None:  # gmqtt: no automatic reconnect for this client once its connection drops
-        dev._client._temporarily_stop_reconnect()
+    dev.reconnect = False
 
 
 FAULTS: dict[str, Fault] = {

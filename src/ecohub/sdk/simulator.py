@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gmqtt import Client
-
 from ecohub.protocol import Code
 from ecohub.protocol.messages import DownMessage, OtaUpdateParams
 from ecohub.sdk.device import Device, DeviceError
@@ -21,7 +19,6 @@ from ecohub.spec.compiled import random_value
 
 log = logging.getLogger(__name__)
 
-RECONNECT_DELAY_S = 1
 
 
 @dataclass
@@ -72,29 +69,15 @@ class SimulatedDevice(Device):
         self.notify_props = [cp.prop for cp in self.compiled.properties.values() if cp.notifies or cp.readable]
         for cp in self.compiled.properties.values():  # every property has a value, so actions can answer
             self.values[(cp.prop.siid, cp.prop.iid)] = random_value(cp.prop, self.rnd)
-        self._ever_connected = False
 
     def make_ota(self, trust: dict[str, Any]) -> OtaHandler:
         return FaultyOta(self, trust=trust, fault=self.fault.ota if self.fault else None)
 
-    def _make_client(self) -> Client:
-        client = super()._make_client()
-        client.on_connect = self._on_connected
-        return client
-
-    def _on_connected(self, *_: Any) -> None:
-        self.connected.set()
-        if self._ever_connected and self._client is not None:
-            # a reconnect after the broker dropped us: announce again as on the first connect, then refresh the
-            # cloud's view
-            self._announce()
-            self.report_all()
-        self._ever_connected = True
+    def on_reconnected(self) -> None:
+        self.report_all()  # back after the broker dropped it (announced online again): refresh the cloud's view
 
     async def connect(self) -> None:
         await super().connect()
-        if self._client is not None:  # reconnect with a short back-off when the broker drops the connection
-            self._client.set_config({"reconnect_retries": -1, "reconnect_delay": RECONNECT_DELAY_S})
         if self.fault and self.fault.on_connect:
             self.fault.on_connect(self)
 
@@ -187,6 +170,9 @@ async def run_fleet(creds: list[dict[str, str]], specs: dict[str, Spec], *, host
             while True:
                 if period is None:
                     await asyncio.sleep(3600)
+                    continue
+                if not dev.connected.is_set():  # the broker dropped it: it reconnects by itself, then reports
+                    await asyncio.sleep(period)
                     continue
                 r, e = dev.step()
                 stats.reports += r

@@ -14,6 +14,7 @@ from nats.aio.msg import Msg
 from nats.errors import NoServersError
 
 from ecohub.connect.nats.revoke import sessions
+from ecohub.sdk.device import Device
 from tests.connect.nats.conftest import Hub, running_hub
 from tests.connect.nats.jsutil import send_live, send_stored
 from tests.connect.nats.mqttdev import raw_connack
@@ -205,3 +206,37 @@ async def test_a_responder_that_fell_behind_skips_the_stale_requests_and_admits_
         again = [await asyncio.to_thread(raw_connack, hub.server.host, hub.server.mqtt_port, did, did, secret)
                  for did, secret in creds]
         assert again == [0, 0, 0]
+
+
+async def test_a_dropped_sdk_device_keeps_reconnecting_through_refusals_and_announces_itself(tmp_path: Path) -> None:
+    """NATS answers a callout that came too late with CONNACK 5, as for a wrong secret: a device that takes that as
+    final stays offline for good (10,000 did in a reconnect storm). The SDK device retries with jittered backoff,
+    and once back it is subscribed to `down` and says online again."""
+    async with running_hub(tmp_path / "nats") as hub:
+        did, secret = hub.provision()
+        spec = json.loads((Path(__file__).parents[2] / "fixtures" / "specs" / "cuco.plug.v3.json").read_text())
+        dev = Device(did=did, secret=secret, spec=spec, host=hub.server.host, port=hub.server.mqtt_port)
+        await dev.connect()
+        states = await collect(hub.svc, f"ecohub.{did}.state")
+        real = hub.responder.verify
+        refused = [0]
+
+        def behind(d: str, s: str) -> bool:
+            if refused[0] < 2:  # the first two reconnects find the auth service behind
+                refused[0] += 1
+                return False
+            return bool(real(d, s))
+
+        hub.responder.verify = behind
+        try:
+            taker = hub.device(did, secret)  # a session take-over drops the device, as a broker restart would
+            assert await asyncio.to_thread(taker.connect)
+            await asyncio.to_thread(taker.client.disconnect)
+            await eventually(lambda: dev.reconnects == 1, timeout=30)
+            assert refused[0] == 2 and dev.connected.is_set()
+            assert (f"ecohub.{did}.state", b'{"online":true}') in states
+            up = await collect(hub.svc, f"ecohub.{did}.up")
+            await hub.svc.publish(f"ecohub.{did}.down", b'{"id":8,"method":"get_properties","params":[]}')
+            await eventually(lambda: any(b'"id":8' in data for _, data in up), timeout=10)
+        finally:
+            await dev.disconnect()
