@@ -31,12 +31,12 @@ from ecohub.spec import CompiledSpec, Spec, compile_spec, parse_spec
 
 log = logging.getLogger(__name__)
 SUBACK_WAIT_S = 10.0  # how long connect() waits for the broker to grant the subscription to `down`
-# a dropped device reconnects after a random wait of up to 0.5 s, 1 s, 2 s, … 30 s (exponential, full jitter): a
+# a dropped device reconnects after a random wait of up to 0.5 s, 1 s, 2 s, … 120 s (exponential, full jitter): a
 # fleet the broker dropped at once comes back spread out instead of in one storm of CONNECTs
 RECONNECT_FIRST_S = (0.5, 2.5)  # the first try: a random moment in this window after the drop
 RECONNECT_BASE_S = 0.5
-RECONNECT_CAP_S = 30.0
-CONNECT_TIMEOUT_S = 10.0  # a CONNECT the broker neither accepts nor refuses (overloaded, dropped) is given up
+RECONNECT_CAP_S = 120.0
+CONNECT_TIMEOUT_S = 30.0  # a CONNECT the broker neither accepts nor refuses (overloaded, dropped) is given up
 
 SetHandler = Callable[[int, int, Any], Awaitable[int] | int]
 ActionHandler = Callable[[int, int, dict[int, Any]], Awaitable[tuple[int, dict[int, Any]]] | tuple[int, dict[int, Any]]]
