@@ -15,7 +15,8 @@ def test_operator_sees_campaigns_and_pauses_one(client: TestClient, services: Se
     vendor = vendor_for()
     vendor.provision(3)
     vendor.image("2.0.0")
-    c = services.campaigns.create(model=MODEL, version="2.0.0", stages=[50, 100], threshold=5)
+    c = services.campaigns.create(model=MODEL, version="2.0.0", stages=[50, 100], threshold=5, max_in_flight=250,
+                                  max_per_minute=1200)
     client.cookies.set("ecohub_console", operator_token, path="/console")
     page = client.get("/console/ota")
     assert page.status_code == 200
@@ -24,6 +25,7 @@ def test_operator_sees_campaigns_and_pauses_one(client: TestClient, services: Se
     page = client.get(f"/console/ota/{c['campaign_id']}")
     assert page.status_code == 200
     assert page.text.count("/console/fleet/devices/") == 3 and "Pending" in page.text and "Up to" in page.text
+    assert "At most 250 devices update at once." in page.text and "At most 1,200 offers a minute." in page.text
     own = str(client.base_url).rstrip("/")
     r = client.post(f"/console/ota/{c['campaign_id']}/pause", headers={"Origin": own}, follow_redirects=False)
     assert r.status_code == 303
