@@ -240,3 +240,23 @@ async def test_a_campaign_offers_no_more_a_minute_than_its_cap(api: httpx.AsyncC
     assert hub.campaigns.evaluate(cid, "http://hub.example") == []
     assert sum(d.firmware_version == "1.0.0" for d in devs) == 2
     assert (await _status(api, cid))["counts"] == {"done": 2, "pending": 2}
+
+
+async def test_a_device_back_on_the_new_version_whose_reports_were_lost_is_done(api: httpx.AsyncClient, hub: Services,
+                                                                               vendor: Vendor) -> None:
+    """A link that drops mid-update loses the device's last reports; the device comes back announcing the campaign's
+    version. That is a done update — not one left `installing` until the hour's timeout."""
+    dev = (await vendor.fleet(1))[0]
+    real = dev.ota.progress
+
+    def lose_the_result(version: str, state: Any, **kw: Any) -> None:
+        if state in ("installing", "done"):
+            return  # as if these never reached the cloud
+        real(version, state, **kw)
+
+    dev.ota.progress = lose_the_result  # type: ignore[method-assign]
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    body = await eventually(lambda: _done(api, r.json()["campaign_id"]), timeout=30)
+    assert body["counts"] == {"done": 1} and dev.firmware_version == "2.0.0"
+    assert "came back on the version" in body["devices"][0]["message"]

@@ -539,6 +539,12 @@ class CampaignService:
                               message=f"came back on {firmware_version}")
                 offers += self.evaluate(c["campaign_id"], base_url)
                 continue
+            if r.state in IN_FLIGHT and firmware_version is not None and firmware_version == c["version"]:
+                # it installed while its link was down (its last reports were lost): it runs the version, it is done
+                self._set_row(cell, c["campaign_id"], did, state=UpdateState.DONE, progress=100,
+                              message="came back on the version (its reports were not seen)")
+                offers += self.evaluate(c["campaign_id"], base_url)
+                continue
             if c["status"] != CampaignStatus.RUNNING or r.stage > c["stage"] or base_url is None:
                 continue
             # pending: its stage started while it was offline (offered now if the caps leave room, else by a

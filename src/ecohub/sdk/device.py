@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -36,6 +37,7 @@ SUBACK_WAIT_S = 10.0  # how long connect() waits for the broker to grant the sub
 RECONNECT_FIRST_S = (0.5, 2.5)  # the first try: a random moment in this window after the drop
 RECONNECT_BASE_S = 0.5
 RECONNECT_CAP_S = 120.0
+BACKLOG_MAX = 1000  # `up` messages kept while reconnecting, sent in order once back (the oldest go first when full)
 CONNECT_TIMEOUT_S = 30.0  # a CONNECT the broker neither accepts nor refuses (overloaded, dropped) is given up
 
 SetHandler = Callable[[int, int, Any], Awaitable[int] | int]
@@ -92,6 +94,7 @@ class Device:
         self._subacked = asyncio.Event()
         self.subscription_refused = False
         self._wanted = False  # connected by the caller and not disconnected since: a drop is reconnected
+        self._backlog: collections.deque[tuple[str, bytes, int]] = collections.deque(maxlen=BACKLOG_MAX)
         self._reconnecting: asyncio.Task[None] | None = None
         # firmware updates: an image installs only when the partner's and the brand's pinned keys (`ota_trust`)
         # both verify it; without pinned keys every offer is refused with -4023
@@ -146,6 +149,9 @@ class Device:
         except asyncio.CancelledError:
             raise
         self.reconnects += 1
+        while self._backlog and self._client is not None:  # what the device said while it was away, in order
+            topic, payload, qos = self._backlog.popleft()
+            self._client.publish(topic, payload, qos=qos)
         self.on_reconnected()
 
     def on_reconnected(self) -> None:
@@ -235,6 +241,9 @@ class Device:
         """Publish anything (tests and fault injection use this to send what firmware should not)."""
         if self._client is None:
             raise DeviceError(f"{self.did} is not connected")
+        if self._wanted and self.reconnect and not self.connected.is_set() and not retain:
+            self._backlog.append((topic, payload, qos))  # reconnecting: sent once back (retained state is re-announced)
+            return
         self._client.publish(topic, payload, qos=qos, retain=retain)
 
     def report(self, values: dict[tuple[int, int], Any], *, ts: int | None = None, validate: bool = True) -> int:

@@ -229,13 +229,17 @@ async def test_a_dropped_sdk_device_keeps_reconnecting_through_refusals_and_anno
 
         hub.responder.verify = behind
         try:
+            up = await collect(hub.svc, f"ecohub.{did}.up")
             taker = hub.device(did, secret)  # a session take-over drops the device, as a broker restart would
             assert await asyncio.to_thread(taker.connect)
+            await eventually(lambda: not dev.connected.is_set(), timeout=10)
+            said = b'{"id":99,"method":"properties_changed","params":[]}'
+            dev.publish_raw(f"ecohub/{did}/up", said)  # while away: kept, sent once back
             await asyncio.to_thread(taker.client.disconnect)
             await eventually(lambda: dev.reconnects == 1, timeout=30)
             assert refused[0] == 2 and dev.connected.is_set()
             assert (f"ecohub.{did}.state", b'{"online":true}') in states
-            up = await collect(hub.svc, f"ecohub.{did}.up")
+            await eventually(lambda: (f"ecohub.{did}.up", said) in up, timeout=10)
             await hub.svc.publish(f"ecohub.{did}.down", b'{"id":8,"method":"get_properties","params":[]}')
             await eventually(lambda: any(b'"id":8' in data for _, data in up), timeout=10)
         finally:
