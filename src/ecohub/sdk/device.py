@@ -197,7 +197,10 @@ class Device:
         """Subscribe to `down` (a clean session starts with none), then say online (retained)."""
         assert self._client is not None
         self._subacked.clear()
-        self._down_mid = self._client.subscribe(Topic.down(self.did), qos=1)
+        # QoS 0: the cloud sends requests at QoS 0 (it retries and redelivers desired state itself); a QoS 1
+        # subscription would make the broker keep one JetStream consumer per device, and removing one (every
+        # clean-session reconnect) held NATS's message stream for seconds at 10,000 devices (docs/protocol.md)
+        self._down_mid = self._client.subscribe(Topic.down(self.did), qos=0)
         self.announce_state()
 
     def announce_state(self) -> None:
