@@ -183,7 +183,7 @@ class OtaEngine:
                     if campaign_id is not None:
                         dirty.add(campaign_id)
                 else:
-                    offers += self._handle(kind, item)
+                    offers += self._handle(kind, item, dirty)
             except Exception:
                 log.exception("ota: handling %s failed", kind)
         base = self.base_url()
@@ -198,10 +198,10 @@ class OtaEngine:
         async with self._handled:
             await self._handled.wait_for(lambda: self.handled >= target)
 
-    def _handle(self, kind: str, item: Any) -> list[Offer]:
+    def _handle(self, kind: str, item: Any, dirty: set[int]) -> list[Offer]:
         base = self.base_url()
-        if kind == "online":
-            return self.service.on_online(item.cell, item.did, item.firmware_version, base)
+        if kind == "online":  # a finished update marks its campaign for one evaluation after the batch
+            return self.service.on_online(item.cell, item.did, item.firmware_version, base, dirty)
         if kind == "evaluate":
             return self.service.evaluate(item, base)
         offers: list[Offer] = []

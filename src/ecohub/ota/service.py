@@ -530,20 +530,24 @@ class CampaignService:
             return False
         return any(c["version"] == version and r.state in IN_FLIGHT for r, c in self._active_rows(cell, did))
 
-    def on_online(self, cell: str, did: str, firmware_version: str | None, base_url: str | None) -> list[Offer]:
-        """A device came online: a done update it reverted fails; an offer of the current stage goes to it."""
+    def on_online(self, cell: str, did: str, firmware_version: str | None, base_url: str | None,
+                  dirty: set[int] | None = None) -> list[Offer]:
+        """A device came online: a done update it reverted fails, one in flight that it finished is done (the
+        campaign is then evaluated — or added to `dirty`, for the caller to evaluate once after a batch); an offer of
+        the current stage goes to it."""
         offers: list[Offer] = []
+        finished: set[int] = set()
         for r, c in self._active_rows(cell, did):
             if r.state == UpdateState.DONE and firmware_version is not None and firmware_version != c["version"]:
                 self._set_row(cell, c["campaign_id"], did, state=UpdateState.FAILED, code=int(Code.OTA_REVERTED),
                               message=f"came back on {firmware_version}")
-                offers += self.evaluate(c["campaign_id"], base_url)
+                finished.add(int(c["campaign_id"]))
                 continue
             if r.state in IN_FLIGHT and firmware_version is not None and firmware_version == c["version"]:
                 # it installed while its link was down (its last reports were lost): it runs the version, it is done
                 self._set_row(cell, c["campaign_id"], did, state=UpdateState.DONE, progress=100,
                               message="came back on the version (its reports were not seen)")
-                offers += self.evaluate(c["campaign_id"], base_url)
+                finished.add(int(c["campaign_id"]))
                 continue
             if c["status"] != CampaignStatus.RUNNING or r.stage > c["stage"] or base_url is None:
                 continue
@@ -555,6 +559,11 @@ class CampaignService:
                     and firmware_version != c["version"]:
                 offers += self._offer(c, cell, [did], base_url, states=frozenset(
                     {UpdateState.PENDING, UpdateState.OFFERED, UpdateState.DOWNLOADING}))
+        if dirty is not None:
+            dirty |= finished
+        else:
+            for campaign_id in sorted(finished):
+                offers += self.evaluate(campaign_id, base_url)
         return offers
 
     def last_updates(self, cell: str, dids: list[str]) -> dict[str, int]:
