@@ -46,6 +46,25 @@ def roundtrip(engine: Engine, tables: set[str], *, up_to: str = "head", down_to:
     assert set(inspect(engine).get_table_names()) >= tables
 
 
+def column_roundtrip(engine: Engine, table: str, column: str, *, down_to: str, plane: str = "cell") -> None:
+    """Upgrade `plane` to head: `table` has `column` and matches its model; downgrade to `down_to` drops the column
+    (the table stays); upgrading again brings it back."""
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+
+    upgrade_engine(plane, engine)
+    assert column in columns()
+    with engine.connect() as conn:
+        opts = {"compare_type": True, "include_name": skip_partitions(conn)}
+        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata_for(plane))
+    ours = [d for d in diffs if table in repr(d)]
+    assert ours == [], f"models and migrations disagree: {ours}"
+    downgrade(engine, plane, down_to)
+    assert table in inspect(engine).get_table_names() and column not in columns()
+    upgrade_engine(plane, engine)
+    assert column in columns()
+
+
 def global_roundtrip(url: str, tables: set[str], *, down_to: str) -> None:
     """`roundtrip` of the global plane on a database at `url`."""
     engine = create_engine(url)

@@ -28,6 +28,7 @@ CODE_TTL_S = 600  # RFC 6749 §4.1.2: a code lives at most ten minutes
 HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 EVENT_TYPES = ("device.properties", "device.event", "device.online", "notification")
 NOTIFICATION_SCOPE = Scope.DEVICES_READ  # what a grant needs to receive its user's notifications
+MAX_BATCH = 500  # messages one batched POST may carry at the most
 
 
 def sha256(text: str) -> str:
@@ -101,6 +102,33 @@ def verify_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
     """Check a received push the way a subscriber should (any of the space-separated signatures may match)."""
     expected = sign_webhook(secret, headers["webhook-id"], int(headers["webhook-timestamp"]), body)
     return any(hmac.compare_digest(expected, sig) for sig in headers["webhook-signature"].split())
+
+
+def check_batch_max(value: object) -> int:
+    """A subscription's `batch_max`: a whole number from 1 (one message per POST, the default) to MAX_BATCH."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH:
+        shown = repr(value) if len(repr(value)) <= 20 else repr(value)[:20] + "…"
+        raise InvalidInput(f"batch_max must be a whole number from 1 to {MAX_BATCH}, not {shown}",
+                           code=ErrorCode.INVALID_BATCH_MAX)
+    return value
+
+
+def message_id(now_ms: int, seq: int) -> str:
+    """A queued message's id (its `webhook-id`): unique, and sorting in queueing order within a millisecond (a batch
+    lists its messages in that order)."""
+    return f"msg_{now_ms:011x}{seq:06x}{secrets.token_hex(6)}"
+
+
+def batch_id(message_ids: list[str]) -> str:
+    """The `webhook-id` of a batched POST: derived from the ids it carries, so resending the same messages together
+    repeats it (a receiver still deduplicates by each event's own `id`: a retry may group them differently)."""
+    return "bat_" + hashlib.sha256("\n".join(message_ids).encode()).hexdigest()[:28]
+
+
+def batch_body(events: list[tuple[str, dict[str, object]]]) -> dict[str, object]:
+    """The body of a batched POST: `{"type": "batch", "events": [...]}`, each event the payload a single delivery
+    would carry (`type`, `timestamp`, `data`) with its message id (a single delivery's `webhook-id`) as `id`."""
+    return {"type": "batch", "events": [{"id": msg_id, **payload} for msg_id, payload in events]}
 
 
 def new_webhook_secret() -> str:

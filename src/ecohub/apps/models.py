@@ -114,7 +114,7 @@ class WebhookSubscription(CellBase):
 
     __tablename__ = "app_webhooks"
     __privacy__ = {**not_personal("id", "app_id", "url", "secret", "events", "status", "failures",
-                                  "disabled_reason", "failing_since_ms"),
+                                  "disabled_reason", "failing_since_ms", "batch_max"),
                    "grant_id": USER_ID, "created_at": TIMESTAMP, "disabled_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -123,6 +123,7 @@ class WebhookSubscription(CellBase):
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(100))  # the HMAC key: it must be readable to sign
     events: Mapped[list[str]] = mapped_column(JsonType)
+    batch_max: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # messages per POST (1: no batch)
     status: Mapped[str] = mapped_column(String(16), default="active")
     failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed attempts
     failing_since_ms: Mapped[int | None] = mapped_column(BigInteger)  # first failure since the last success

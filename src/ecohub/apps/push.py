@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -18,11 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ecohub.apps import outbox
-from ecohub.apps.domain import EVENT_TYPES, NOTIFICATION_SCOPE, backoff_s, new_webhook_secret, sign_webhook
+from ecohub.apps.batches import Post, group
+from ecohub.apps.domain import (
+    EVENT_TYPES,
+    NOTIFICATION_SCOPE,
+    backoff_s,
+    check_batch_max,
+    message_id,
+    new_webhook_secret,
+    sign_webhook,
+)
 from ecohub.apps.grants import GrantService
 from ecohub.apps.models import AppGrant, AppGrantDevice, WebhookDelivery, WebhookSubscription
 from ecohub.apps.outbox import Change, Target
@@ -50,7 +58,8 @@ class PushPolicy:
     cap_s: float = 3600.0
     disable_after_s: float = 3 * 24 * 3600.0
     timeout_s: float = 5.0
-    batch: int = 500
+    batch: int = 500  # POSTs per round at the most
+    batch_rows: int = 10_000  # queued messages claimed per round at the most (for subscriptions that batch)
     fan_out_batch: int = 2000  # outbox rows turned into messages per transaction
     concurrency: int = 32
 
@@ -71,6 +80,7 @@ class PushService:
         self.policy = policy or PushPolicy()
         self._targets: dict[str, dict[str, list[Target]]] = {}  # cell → did → targets
         self._loaded_at: dict[str, float] = {}
+        self._widest: dict[str, tuple[float, int]] = {}  # cell → (loaded at, largest batch_max of its webhooks)
         self._buffer: list[tuple[str, str, dict[str, Any]]] = []  # notifications: (cell, "user:<id>|<did>", data)
         self._wake = asyncio.Event()
         self.delivered = 0
@@ -84,10 +94,13 @@ class PushService:
         grants.on_revoked.append(self.drop_grant)
 
     # -- subscriptions --------------------------------------------------------------------------------------------
-    def subscribe(self, p: Principal, app_id: str, *, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    def subscribe(self, p: Principal, app_id: str, *, url: str, events: list[str] | None = None,
+                  batch_max: int = 1) -> dict[str, Any]:
         """A webhook for the caller's grant (an app token of this app, with devices:read); the signing secret is
-        returned once. The URL must be public (checked now and before each send)."""
+        returned once. The URL must be public (checked now and before each send). `batch_max` > 1: up to that many
+        queued messages go in one POST (`{"type": "batch", "events": [...]}`); 1: one message per POST."""
         grant_id = self._grant_of(p, app_id)
+        batch_max = check_batch_max(batch_max)
         kinds = list(events or EVENT_TYPES)
         bad = [e for e in kinds if e not in EVENT_TYPES]
         if bad:
@@ -104,10 +117,11 @@ class PushService:
             if len(live) >= MAX_WEBHOOKS_PER_GRANT:
                 raise InvalidInput(f"at most {MAX_WEBHOOKS_PER_GRANT} webhooks per grant", code=ErrorCode.INVALID_COUNT)
             hook = WebhookSubscription(id="wh_" + secrets.token_hex(10), app_id=app_id, grant_id=grant_id, url=url,
-                                       secret=secret, events=kinds, status="active", failures=0)
+                                       secret=secret, events=kinds, batch_max=batch_max, status="active", failures=0)
             s.add(hook)
         self.invalidate(cell)
-        return {"webhook_id": hook.id, "url": url, "events": kinds, "status": "active", "secret": secret}
+        return {"webhook_id": hook.id, "url": url, "events": kinds, "batch_max": batch_max, "status": "active",
+                "secret": secret}
 
     def list(self, p: Principal, app_id: str) -> builtins.list[dict[str, Any]]:
         """The caller's grant's webhooks (never their secrets)."""
@@ -178,6 +192,7 @@ class PushService:
     def invalidate(self, cell: str) -> None:
         """Forget the cached subscriptions of a cell (reloaded on the next event)."""
         self._loaded_at.pop(cell, None)
+        self._widest.pop(cell, None)
 
     def _targets_of(self, cell: str, session: Session | None = None) -> dict[str, builtins.list[Target]]:
         if time.monotonic() - self._loaded_at.get(cell, -1e9) > 5.0:  # other processes' changes within 5 s
@@ -271,10 +286,10 @@ class PushService:
                   if c.kind in t.events and self._active(t.app_id)]  # a suspended app gets nothing
         allowed = {app: self.quotas.push(app, n) for app, n in Counter(t.app_id for _, t in picked).items()}
         rows = []
-        for c, t in picked:
+        for seq, (c, t) in enumerate(picked):
             ok = allowed[t.app_id] > 0
             allowed[t.app_id] -= 1
-            rows.append({"id": "msg_" + secrets.token_hex(12), "webhook_id": t.webhook_id, "did": c.did,
+            rows.append({"id": message_id(now, seq), "webhook_id": t.webhook_id, "did": c.did,
                          "event_type": c.kind, "payload": {"type": c.kind, "timestamp": c.created_ms, "data": c.data},
                          "status": "pending" if ok else "dead", "attempts": 0, "next_at": now, "created_ms": now,
                          "delivered_ms": None,
@@ -284,36 +299,53 @@ class PushService:
         return len(rows)
 
     # -- delivery -------------------------------------------------------------------------------------------------
-    def due(self, cell: str) -> builtins.list[tuple[WebhookDelivery, WebhookSubscription]]:
-        """Claim pending messages whose time has come, with their subscription (oldest first).
+    def _widest_batch(self, cell: str) -> int:
+        """The largest `batch_max` of the cell's active webhooks (cached like the subscriptions, 5 s)."""
+        hit = self._widest.get(cell)
+        if hit is None or time.monotonic() - hit[0] > 5.0:
+            with self.dbs.cell_session(cell) as s:
+                widest = s.scalar(select(func.max(WebhookSubscription.batch_max))
+                                  .where(WebhookSubscription.status == "active"))
+            hit = self._widest[cell] = (time.monotonic(), int(widest or 1))
+        return hit[1]
+
+    def due(self, cell: str) -> builtins.list[Post]:
+        """Claim pending messages whose time has come (oldest first) and group them into POSTs: one a message, or up
+        to a subscription's `batch_max` of its messages in created order.
 
         Each claimed row's `next_at` moves past the send's timeout (a lease), so several delivering processes
-        never send one message at the same time, and a process that dies mid-send leaves it to the next."""
+        never send one message at the same time, and a process that dies mid-send leaves it to the next. A round
+        makes at most `policy.batch` POSTs; the messages claimed beyond them are released at once."""
         now = _now_ms()
         lease = now + int(self.policy.timeout_s * 2000) + 1000
+        limit = min(self.policy.batch * self._widest_batch(cell), max(self.policy.batch, self.policy.batch_rows))
+        queued = WebhookDelivery
         with self.dbs.cell_session(cell) as s:
-            oldest = (select(WebhookDelivery.id)
-                      .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
-                      .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
-                             WebhookSubscription.status == "active")
-                      .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
+            oldest = (select(queued.id)
+                      .join(WebhookSubscription, WebhookSubscription.id == queued.webhook_id)
+                      .where(queued.status == "pending", queued.next_at <= now, WebhookSubscription.status == "active")
+                      .order_by(queued.next_at).limit(limit))
             if s.get_bind().dialect.name == "postgresql":
-                oldest = oldest.with_for_update(skip_locked=True, of=WebhookDelivery)
-            # one UPDATE … RETURNING takes the whole batch (its first statement writes: SQLite queues it behind
-            # another writer instead of failing a stale read)
-            ids = s.scalars(update(WebhookDelivery)
-                            .where(WebhookDelivery.id.in_(oldest), WebhookDelivery.status == "pending",
-                                   WebhookDelivery.next_at <= now)
-                            .values(next_at=lease).returning(WebhookDelivery.id)
-                            .execution_options(synchronize_session=False)).all()
-            if not ids:
+                oldest = oldest.with_for_update(skip_locked=True, of=queued)
+            # one UPDATE … RETURNING takes the whole claim, the columns a send needs with it (its first statement
+            # writes: SQLite queues it behind another writer instead of failing a stale read)
+            rows = s.execute(update(queued)
+                             .where(queued.id.in_(oldest), queued.status == "pending", queued.next_at <= now)
+                             .values(next_at=lease)
+                             .returning(queued.id, queued.webhook_id, queued.attempts, queued.payload,
+                                        queued.created_ms)
+                             .execution_options(synchronize_session=False)).all()
+            if not rows:
                 return []
-            claimed = [(d, h) for d, h in s.execute(
-                select(WebhookDelivery, WebhookSubscription)
-                .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
-                .where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.created_ms)).tuples()]
+            hooks = {h.id: h for h in s.scalars(select(WebhookSubscription).where(
+                WebhookSubscription.id.in_({r.webhook_id for r in rows})))}
             s.expunge_all()
-            return claimed
+            posts = group(rows, hooks)
+            spare = [m.id for p in posts[self.policy.batch:] for m in p.messages]
+            if spare:
+                s.execute(update(queued).where(queued.id.in_(spare)).values(next_at=now)
+                          .execution_options(synchronize_session=False))
+            return posts[:self.policy.batch]
 
     async def deliver_once(self, client: httpx.AsyncClient) -> int:
         """One round: queue what arrived, send every due message (bounded concurrency); → messages attempted."""
@@ -323,11 +355,12 @@ class PushService:
         gate = asyncio.Semaphore(self.policy.concurrency)
         for cell in self.dbs.cells:
             attempted += await asyncio.to_thread(self.fan_out, cell)
-            due = [(d, h) for d, h in await asyncio.to_thread(self.due, cell) if self._active(h.app_id)]
-            if not due:
+            posts = [p for p in await asyncio.to_thread(self.due, cell) if self._active(p.hook.app_id)]
+            if not posts:
                 continue
             checked: dict[str, str | None] = {}
-            for _, hook in due:  # the SSRF guard again, right before sending (DNS may have changed)
+            for post in posts:  # the SSRF guard again, right before sending (DNS may have changed)
+                hook = post.hook
                 if hook.id not in checked:
                     try:
                         await asyncio.to_thread(self.url_policy.check, hook.url)
@@ -338,19 +371,18 @@ class PushService:
             # at most a pool's worth in flight per subscriber origin: more only queue inside httpcore, whose pool
             # retries each waiting request on every release (10 pool passes per push, most of the loop's CPU)
             per_origin: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(POOL_PER_ORIGIN))
-            results = await asyncio.gather(*(self._send(client, gate, per_origin[_origin(h.url)], checked, d, h)
-                                             for d, h in due))
-            await asyncio.to_thread(self._record, cell, due, results)
-            attempted += len(due)
+            results = await asyncio.gather(*(self._send(client, gate, per_origin[_origin(p.hook.url)], checked, p)
+                                             for p in posts))
+            await asyncio.to_thread(self._record, cell, list(zip(posts, results, strict=True)))
+            attempted += sum(len(p.messages) for p in posts)
         return attempted
 
     async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, origin_gate: asyncio.Semaphore,
-                    refused: dict[str, str | None], d: WebhookDelivery,
-                    h: WebhookSubscription) -> tuple[str, str, str | None]:
-        if refused[h.id] is not None:
-            return d.id, h.id, f"refused before sending: {refused[h.id]}"
+                    refused: dict[str, str | None], post: Post) -> str | None:
+        if refused[post.hook.id] is not None:
+            return f"refused before sending: {refused[post.hook.id]}"
         async with origin_gate, gate:  # the origin first: waiting for a busy subscriber holds no global slot
-            return d.id, h.id, await self._post(client, d, h)
+            return await self._post(client, post)
 
     def _pool(self, shared: httpx.AsyncClient, url: str) -> httpx.AsyncClient:
         """A small connection pool per subscriber origin (one big shared pool scans all its connections on every
@@ -364,11 +396,12 @@ class PushService:
                 max_connections=POOL_PER_ORIGIN, max_keepalive_connections=POOL_PER_ORIGIN))
         return pool
 
-    async def _post(self, client: httpx.AsyncClient, d: WebhookDelivery, h: WebhookSubscription) -> str | None:
-        body = json.dumps(d.payload, separators=(",", ":"), default=str).encode()
+    async def _post(self, client: httpx.AsyncClient, post: Post) -> str | None:
+        h = post.hook
+        msg_id, body = post.message_id(), post.body()
         ts = int(time.time())
-        headers = {"content-type": "application/json", "webhook-id": d.id, "webhook-timestamp": str(ts),
-                   "webhook-signature": sign_webhook(h.secret, d.id, ts, body), "user-agent": "ecohub-webhooks/1"}
+        headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts),
+                   "webhook-signature": sign_webhook(h.secret, msg_id, ts, body), "user-agent": "ecohub-webhooks/1"}
         try:
             r = await self._pool(client, h.url).post(h.url, content=body, headers=headers,
                                                      timeout=self.policy.timeout_s, follow_redirects=False)
@@ -376,30 +409,29 @@ class PushService:
             return f"{type(err).__name__}: {err}"[:300]
         return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
 
-    def _record(self, cell: str, due: builtins.list[tuple[WebhookDelivery, WebhookSubscription]],
-                results: builtins.list[tuple[str, str, str | None]]) -> None:
+    def _record(self, cell: str, sent: builtins.list[tuple[Post, str | None]]) -> None:
+        """The answers of a round: a POST's success delivers every message it carried; its failure retries them all
+        together (paced by the most-tried one), and a message out of attempts goes to the dead letters."""
         now = _now_ms()
-        attempts = {d.id: d.attempts for d, _ in due}
         ok_hooks: set[str] = set()
         bad_hooks: set[str] = set()
-        changes: list[dict[str, Any]] = []
-        for msg_id, hook_id, error in results:
-            n = attempts[msg_id] + 1
+        delivered: list[dict[str, Any]] = []
+        retried: list[dict[str, Any]] = []
+        for post, error in sent:
             if error is None:
-                changes.append({"id": msg_id, "status": "delivered", "attempts": n, "delivered_ms": now,
-                                "last_error": None})
-                ok_hooks.add(hook_id)
-                self.delivered += 1
+                delivered += [{"id": m.id, "status": "delivered", "attempts": m.attempts + 1, "delivered_ms": now,
+                               "last_error": None} for m in post.messages]
+                ok_hooks.add(post.hook.id)
+                self.delivered += len(post.messages)
                 continue
-            self.failed_attempts += 1
-            bad_hooks.add(hook_id)
-            wait_ms = int(1000 * backoff_s(n, base=self.policy.base_s, cap=self.policy.cap_s))
-            changes.append({"id": msg_id, "status": "dead" if n >= self.policy.max_attempts else "pending",
-                            "attempts": n, "next_at": now + wait_ms, "last_error": error})
+            self.failed_attempts += len(post.messages)
+            bad_hooks.add(post.hook.id)
+            n = 1 + max(m.attempts for m in post.messages)
+            next_at = now + int(1000 * backoff_s(n, base=self.policy.base_s, cap=self.policy.cap_s))
+            retried += [{"id": m.id, "status": "dead" if m.attempts + 1 >= self.policy.max_attempts else "pending",
+                         "attempts": m.attempts + 1, "next_at": next_at, "last_error": error} for m in post.messages]
         with self.dbs.cell_session(cell) as s:
-            for keys in ({"id", "status", "attempts", "delivered_ms", "last_error"},
-                         {"id", "status", "attempts", "next_at", "last_error"}):
-                rows = [c for c in changes if set(c) == keys]
+            for rows in (delivered, retried):
                 if rows:  # one executemany per shape: a bulk UPDATE by primary key
                     s.execute(update(WebhookDelivery), rows)
             for hook_id in ok_hooks:
@@ -459,6 +491,7 @@ def _origin(url: str) -> str:
 
 
 def _hook_view(h: WebhookSubscription) -> dict[str, Any]:
-    return {"webhook_id": h.id, "url": h.url, "events": list(h.events), "status": h.status, "failures": h.failures,
+    return {"webhook_id": h.id, "url": h.url, "events": list(h.events), "batch_max": h.batch_max,
+            "status": h.status, "failures": h.failures,
             "created_at": aware(h.created_at).isoformat() if h.created_at else None,
             "disabled_reason": h.disabled_reason}
