@@ -3,11 +3,10 @@ that asked for batches, up to its `batch_max` of its messages in created order, 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ecohub.apps.domain import batch_body, batch_id
 from ecohub.apps.models import WebhookSubscription
@@ -23,7 +22,7 @@ class Claimed(Protocol):
     @property
     def attempts(self) -> int: ...
     @property
-    def payload(self) -> dict[str, Any]: ...
+    def payload_json(self) -> str: ...  # the payload as stored (a JSON object)
     @property
     def created_ms(self) -> int: ...
 
@@ -45,8 +44,9 @@ class Post:
 
     def body(self) -> bytes:
         """The JSON body: the message's payload, or `{"type": "batch", "events": [...]}`."""
-        doc = batch_body([(m.id, m.payload) for m in self.messages]) if self.batched else self.messages[0].payload
-        return json.dumps(doc, separators=(",", ":"), default=str).encode()
+        if self.batched:
+            return batch_body([(m.id, m.payload_json) for m in self.messages])
+        return self.messages[0].payload_json.encode()
 
 
 def group(rows: Iterable[Claimed], hooks: Mapping[str, WebhookSubscription]) -> list[Post]:

@@ -6,9 +6,12 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import itertools
+import json
 import random
 import re
 import secrets
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from ecohub.auth import Scope
@@ -113,10 +116,11 @@ def check_batch_max(value: object) -> int:
     return value
 
 
-def message_id(now_ms: int, seq: int) -> str:
-    """A queued message's id (its `webhook-id`): unique, and sorting in queueing order within a millisecond (a batch
-    lists its messages in that order)."""
-    return f"msg_{now_ms:011x}{seq:06x}{secrets.token_hex(6)}"
+def message_ids(now_ms: int) -> Iterator[str]:
+    """Ids for the messages queued at `now_ms` (each one's `webhook-id`): unique (a random part per call), and
+    sorting in queueing order within the millisecond (a batch lists its messages in that order)."""
+    call = secrets.token_hex(6)
+    return (f"msg_{now_ms:011x}{seq:06x}{call}" for seq in itertools.count())
 
 
 def batch_id(message_ids: list[str]) -> str:
@@ -125,10 +129,16 @@ def batch_id(message_ids: list[str]) -> str:
     return "bat_" + hashlib.sha256("\n".join(message_ids).encode()).hexdigest()[:28]
 
 
-def batch_body(events: list[tuple[str, dict[str, object]]]) -> dict[str, object]:
-    """The body of a batched POST: `{"type": "batch", "events": [...]}`, each event the payload a single delivery
-    would carry (`type`, `timestamp`, `data`) with its message id (a single delivery's `webhook-id`) as `id`."""
-    return {"type": "batch", "events": [{"id": msg_id, **payload} for msg_id, payload in events]}
+def batch_body(events: list[tuple[str, str]]) -> bytes:
+    """The body of a batched POST from (message id, payload JSON as stored) pairs: `{"type": "batch", "events":
+    [...]}`, each event the payload a single delivery would carry (`type`, `timestamp`, `data`) with its message id
+    (a single delivery's `webhook-id`) as `id` first. Spliced as text: the payloads are not decoded and encoded
+    again."""
+    parts = []
+    for msg_id, payload in events:
+        rest = payload.lstrip()[1:].lstrip()  # the object's members after its "{"
+        parts.append('{"id":' + json.dumps(msg_id) + ("}" if rest.startswith("}") else "," + rest))
+    return ('{"type":"batch","events":[' + ",".join(parts) + "]}").encode()
 
 
 def new_webhook_secret() -> str:

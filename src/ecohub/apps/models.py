@@ -133,13 +133,13 @@ class WebhookSubscription(CellBase):
 
 
 class WebhookDelivery(CellBase):
-    """One message in the persistent push queue: pending → delivered, or dead (the dead-letter list)."""
+    """One message in the persistent push queue: pending until delivered (then it leaves the queue: no device data is
+    kept for what the subscriber has), or dead (the dead-letter list)."""
 
     __tablename__ = "app_webhook_deliveries"
     __table_args__ = (Index("ix_app_webhook_deliveries_due", "status", "next_at"),)
     __privacy__ = {**not_personal("id", "webhook_id", "event_type", "status", "attempts", "last_error"),
-                   "did": DEVICE_ID, "payload": DEVICE_DATA, "created_ms": TIMESTAMP, "next_at": TIMESTAMP,
-                   "delivered_ms": TIMESTAMP}
+                   "did": DEVICE_ID, "payload": DEVICE_DATA, "created_ms": TIMESTAMP, "next_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id (idempotency key)
     webhook_id: Mapped[str] = mapped_column(ForeignKey("app_webhooks.id", ondelete="CASCADE"), index=True)
@@ -150,7 +150,6 @@ class WebhookDelivery(CellBase):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_at: Mapped[int] = mapped_column(BigInteger)  # unix ms of the next attempt
     created_ms: Mapped[int] = mapped_column(BigInteger)
-    delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
