@@ -89,10 +89,10 @@ async def authorize(http: httpx.AsyncClient, *, email: str, client_id: str, clie
 def rounds(push: PushService, n: int = 1) -> int:
     """Run `n` delivery rounds (fan-out, claim, send, record) as the loop does; → messages attempted."""
     async def go() -> int:
-        async with httpx.AsyncClient() as client:
+        async with push.sender() as sender:
             total = 0
             for _ in range(n):
-                total += await push.deliver_once(client)
+                total += await push.deliver_once(sender)
                 await asyncio.sleep(0.01)
             return total
     return asyncio.run(go())

@@ -7,7 +7,6 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ecohub.bootstrap import Services, bootstrap
@@ -114,7 +113,7 @@ def test_two_delivering_processes_send_each_message_once(world: World, settings:
         push.policy = replace(push.policy, base_s=0.001, cap_s=0.002)
 
     async def both() -> None:
-        async with httpx.AsyncClient() as a, httpx.AsyncClient() as b:
+        async with pushes[0].sender() as a, pushes[1].sender() as b:
             for _ in range(100):
                 await asyncio.gather(pushes[0].deliver_once(a), pushes[1].deliver_once(b))
                 if len(subscriber.received) >= 20:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlalchemy import Table, Text, bindparam, case, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -37,6 +36,7 @@ from ecohub.apps.grants import GrantService
 from ecohub.apps.models import AppGrant, AppGrantDevice, WebhookDelivery, WebhookSubscription
 from ecohub.apps.outbox import Change, Target
 from ecohub.apps.quota import Quotas
+from ecohub.apps.sender import Sender, origin
 from ecohub.auth import Principal, Role, Scope, check_scope
 from ecohub.bus import EventBus
 from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported
@@ -48,7 +48,6 @@ from ecohub.store import Databases, aware, utcnow
 log = logging.getLogger(__name__)
 QUEUE: Table = WebhookDelivery.__table__  # type: ignore[assignment]
 MAX_WEBHOOKS_PER_GRANT = 10
-POOL_PER_ORIGIN = 8  # connections (and requests in flight) per subscriber origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +61,10 @@ class PushPolicy:
     disable_after_s: float = 3 * 24 * 3600.0
     timeout_s: float = 5.0
     batch: int = 500  # POSTs per round at the most
-    batch_rows: int = 10_000  # queued messages claimed per round at the most (for subscriptions that batch)
-    fan_out_batch: int = 2000  # outbox rows turned into messages per transaction
+    batch_rows: int = 5000  # queued messages claimed per round at the most (for subscriptions that batch)
+    fan_out_batch: int = 2000  # outbox rows turned into messages per transaction at the most …
+    fan_out_rows: int = 5000  # … and messages queued per transaction (short write transactions: on SQLite ingest
+    # waits for them)
     concurrency: int = 32
 
 
@@ -83,14 +84,13 @@ class PushService:
         self.policy = policy or PushPolicy()
         self._targets: dict[str, dict[str, list[Target]]] = {}  # cell → did → targets
         self._loaded_at: dict[str, float] = {}
+        self._width: dict[str, int] = {}  # cell → most subscriptions of one device
         self._widest: dict[str, tuple[float, int]] = {}  # cell → (loaded at, largest batch_max of its webhooks)
         self._buffer: list[tuple[str, str, dict[str, Any]]] = []  # notifications: (cell, "user:<id>|<did>", data)
         self._wake = asyncio.Event()
         self.delivered = 0
         self.failed_attempts = 0
         self.queueing = False  # set while run() drains the notification buffer in this process
-        self._own: httpx.AsyncClient | None = None
-        self._pools: dict[str, httpx.AsyncClient] = {}
         for kind in (PropertiesReported, EventReported, OnlineChanged):  # already in the outbox: only a wake-up
             bus.subscribe(kind, self._on_device_change)
         bus.subscribe(NotificationCreated, self._on_notification)
@@ -216,6 +216,7 @@ class PushService:
                 .where(WebhookSubscription.status == "active", AppGrant.revoked_at.is_(None))):
             targets[did].append(Target(hook_id, app_id, frozenset(events)))
         self._targets[cell] = dict(targets)
+        self._width[cell] = max(map(len, targets.values()), default=1)
         self._loaded_at[cell] = time.monotonic()
 
     def stage(self, s: Session, cell: str, events: builtins.list[Any]) -> None:
@@ -278,7 +279,8 @@ class PushService:
                 return 0
         targets = self._targets_of(cell)
         with self.dbs.cell_session(cell) as s:
-            changes = outbox.claim(s, self.policy.fan_out_batch)
+            width = self._width.get(cell, 1)  # subscriptions of the most-watched device
+            changes = outbox.claim(s, max(1, min(self.policy.fan_out_batch, self.policy.fan_out_rows // width)))
             self._queue(s, [(c, targets.get(c.did, [])) for c in changes], _now_ms())
         return len(changes)
 
@@ -357,7 +359,11 @@ class PushService:
                           .execution_options(synchronize_session=False))
             return posts[:self.policy.batch]
 
-    async def deliver_once(self, client: httpx.AsyncClient) -> int:
+    def sender(self) -> Sender:
+        """The HTTP side for `deliver_once` (`async with push.sender() as sender:`), with this policy's timeout."""
+        return Sender(timeout_s=self.policy.timeout_s)
+
+    async def deliver_once(self, sender: Sender) -> int:
         """One round: queue what arrived, send every due message (bounded concurrency); → messages attempted."""
         if self._buffer:
             await asyncio.to_thread(self.flush)
@@ -378,46 +384,29 @@ class PushService:
                     except EcohubError as err:
                         checked[hook.id] = err.message
 
-            # at most a pool's worth in flight per subscriber origin: more only queue inside httpcore, whose pool
-            # retries each waiting request on every release (10 pool passes per push, most of the loop's CPU)
-            per_origin: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(POOL_PER_ORIGIN))
-            results = await asyncio.gather(*(self._send(client, gate, per_origin[_origin(p.hook.url)], checked, p)
+            # at most a pool's worth in flight per subscriber origin: a slow subscriber holds no global slot while
+            # its requests wait for its connections
+            per_origin: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(sender.per_origin))
+            results = await asyncio.gather(*(self._send(sender, gate, per_origin[origin(p.hook.url)], checked, p)
                                              for p in posts))
             await asyncio.to_thread(self._record, cell, list(zip(posts, results, strict=True)))
             attempted += sum(len(p.messages) for p in posts)
         return attempted
 
-    async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, origin_gate: asyncio.Semaphore,
+    async def _send(self, sender: Sender, gate: asyncio.Semaphore, origin_gate: asyncio.Semaphore,
                     refused: dict[str, str | None], post: Post) -> str | None:
         if refused[post.hook.id] is not None:
             return f"refused before sending: {refused[post.hook.id]}"
         async with origin_gate, gate:  # the origin first: waiting for a busy subscriber holds no global slot
-            return await self._post(client, post)
+            return await self._post(sender, post)
 
-    def _pool(self, shared: httpx.AsyncClient, url: str) -> httpx.AsyncClient:
-        """A small connection pool per subscriber origin (one big shared pool scans all its connections on every
-        request: most of the loop's time at a few hundred pushes/s); `shared` when the caller owns the client."""
-        if shared is not self._own:
-            return shared
-        key = _origin(url)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = httpx.AsyncClient(limits=httpx.Limits(
-                max_connections=POOL_PER_ORIGIN, max_keepalive_connections=POOL_PER_ORIGIN))
-        return pool
-
-    async def _post(self, client: httpx.AsyncClient, post: Post) -> str | None:
+    async def _post(self, sender: Sender, post: Post) -> str | None:
         h = post.hook
         msg_id, body = post.message_id(), post.body()
         ts = int(time.time())
         headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts),
                    "webhook-signature": sign_webhook(h.secret, msg_id, ts, body), "user-agent": "ecohub-webhooks/1"}
-        try:
-            r = await self._pool(client, h.url).post(h.url, content=body, headers=headers,
-                                                     timeout=self.policy.timeout_s, follow_redirects=False)
-        except httpx.HTTPError as err:
-            return f"{type(err).__name__}: {err}"[:300]
-        return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
+        return await sender.post(h.url, body, headers)
 
     def _record(self, cell: str, sent: builtins.list[tuple[Post, str | None]]) -> None:
         """The answers of a round: a POST's success delivers every message it carried (they leave the queue); its
@@ -447,9 +436,11 @@ class PushService:
                           .values(attempts=QUEUE.c.attempts + 1, next_at=now + wait_ms, last_error=error,
                                   status=case((QUEUE.c.attempts + 1 >= self.policy.max_attempts, "dead"),
                                               else_="pending")))
-            for hook_id in ok_hooks:
-                s.execute(update(WebhookSubscription).where(WebhookSubscription.id == hook_id)
-                          .values(failures=0, failing_since_ms=None))
+            if ok_hooks:  # one statement, and no write for the webhooks that were not failing
+                s.execute(update(WebhookSubscription)
+                          .where(WebhookSubscription.id.in_(ok_hooks),
+                                 (WebhookSubscription.failures != 0) | WebhookSubscription.failing_since_ms.isnot(None))
+                          .values(failures=0, failing_since_ms=None).execution_options(synchronize_session=False))
             for hook_id in bad_hooks - ok_hooks:
                 hook = s.get(WebhookSubscription, hook_id)
                 if hook is None:
@@ -464,11 +455,6 @@ class PushService:
                               .values(status="dead", last_error="the webhook was disabled"))
                     self.invalidate(cell)
 
-    async def _close_pools(self) -> None:
-        pools, self._pools, self._own = list(self._pools.values()), {}, None
-        for pool in pools:
-            await pool.aclose()
-
     async def run(self, *, idle_s: float = 0.2, deliver: bool = True) -> None:
         """The delivery loop (the hub process): fan the outbox out into the queue, send, retry, until cancelled;
         survives restarts because the outbox and the queue are in the database. `deliver=False` (ingest worker
@@ -481,13 +467,11 @@ class PushService:
             self.queueing = False
 
     async def _loop(self, idle_s: float, deliver: bool) -> None:
-        async with httpx.AsyncClient() as client, contextlib.AsyncExitStack() as pools:
-            self._own = client
-            pools.push_async_callback(self._close_pools)
+        async with self.sender() as sender:
             while True:
                 try:
                     if deliver:
-                        attempted = await self.deliver_once(client)
+                        attempted = await self.deliver_once(sender)
                     else:
                         attempted = await asyncio.to_thread(self.flush) if self._buffer else 0
                 except Exception:  # a failing round is logged and retried, never the end of push
@@ -497,10 +481,6 @@ class PushService:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=idle_s)
-
-
-def _origin(url: str) -> str:
-    return "/".join(url.split("/", 3)[:3])
 
 
 def _hook_view(h: WebhookSubscription) -> dict[str, Any]:
