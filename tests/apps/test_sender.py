@@ -1,6 +1,6 @@
 """The webhook sender against real local servers: a 2xx is success, a redirect is not followed (the target gets
-nothing), a subscriber slower than the timeout fails with a timeout, a refused connection is an error, and
-keep-alive connections are reused."""
+nothing), a subscriber slower than the timeout fails with a timeout, a refused connection is an error, keep-alive
+connections are reused, and an egress proxy named by the environment is used."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Server:
 
     def __init__(self, status: int = 200, *, location: str = "", delay_s: float = 0.0) -> None:
         self.requests = 0
+        self.paths: list[str] = []
         self.connections: set[int] = set()
         outer = self
 
@@ -30,6 +31,7 @@ class Server:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.requests += 1
+                outer.paths.append(self.path)
                 outer.connections.add(self.client_address[1])
                 time.sleep(delay_s)
                 self.send_response(status)
@@ -94,3 +96,12 @@ def test_an_error_status_and_a_refused_connection_are_failures(servers: list[Ser
     closed.close()
     [error] = _post_all(url, 1)
     assert error is not None and "Connect" in error
+
+
+def test_an_egress_proxy_from_the_environment_is_used(servers: list[Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    servers.append(proxy := Server())
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.removesuffix("/hook"))
+    assert _post_all("http://hooks.example.invalid/hook", 1) == [None]
+    assert proxy.paths == ["http://hooks.example.invalid/hook"]  # the absolute form: a request through a proxy

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ecohub.apps.domain import batch_body, batch_id
-from ecohub.apps.models import WebhookSubscription
 
 
 class Claimed(Protocol):
@@ -27,11 +26,26 @@ class Claimed(Protocol):
     def created_ms(self) -> int: ...
 
 
+class Hook(Protocol):
+    """The subscription a POST goes to, as the claim reads it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def secret(self) -> str: ...
+    @property
+    def batch_max(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Post:
     """One signed POST to a subscription: its messages (one, or a batch of up to the subscription's `batch_max`)."""
 
-    hook: WebhookSubscription
+    hook: Hook
     messages: tuple[Claimed, ...]
 
     @property
@@ -49,7 +63,7 @@ class Post:
         return self.messages[0].payload_json.encode()
 
 
-def group(rows: Iterable[Claimed], hooks: Mapping[str, WebhookSubscription]) -> list[Post]:
+def group(rows: Iterable[Claimed], hooks: Mapping[str, Hook]) -> list[Post]:
     """The POSTs for claimed rows: per subscription in created order, cut at its `batch_max`; oldest POST first."""
     by_hook: dict[str, list[Claimed]] = defaultdict(list)
     for r in sorted(rows, key=lambda r: (r.created_ms, r.id)):  # ids sort in queueing order within a millisecond

@@ -47,6 +47,7 @@ from ecohub.store import Databases, aware, utcnow
 
 log = logging.getLogger(__name__)
 QUEUE: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+HOOKS: Table = WebhookSubscription.__table__  # type: ignore[assignment]
 MAX_WEBHOOKS_PER_GRANT = 10
 
 
@@ -66,6 +67,8 @@ class PushPolicy:
     fan_out_rows: int = 5000  # … and messages queued per transaction (short write transactions: on SQLite ingest
     # waits for them)
     concurrency: int = 32
+    round_s: float = 0.02  # a busy loop starts a round at most this often: a trickle of messages goes in fewer,
+    # fuller rounds (and batches) rather than a round of four transactions for each message
 
 
 def _now_ms() -> int:
@@ -277,6 +280,9 @@ class PushService:
         with self.dbs.cell_session(cell) as s:  # a read first: an idle cell costs no write transaction
             if not outbox.pending(s):
                 return 0
+        return self._fan_out(cell)
+
+    def _fan_out(self, cell: str) -> int:
         targets = self._targets_of(cell)
         with self.dbs.cell_session(cell) as s:
             width = self._width.get(cell, 1)  # subscriptions of the most-watched device
@@ -321,7 +327,26 @@ class PushService:
             hit = self._widest[cell] = (time.monotonic(), int(widest or 1))
         return hit[1]
 
+    def _probe(self, cell: str) -> tuple[bool, bool]:
+        """(anything in the outbox, anything due in the queue): one read, so an idle cell costs no write transaction
+        (and takes no write lock from ingest on SQLite)."""
+        with self.dbs.cell_session(cell) as s:
+            due = s.execute(select(QUEUE.c.id).where(QUEUE.c.status == "pending", QUEUE.c.next_at <= _now_ms())
+                            .limit(1)).first()
+            return outbox.pending(s), due is not None
+
+    def prepare(self, cell: str) -> tuple[int, builtins.list[Post]]:
+        """A round's database side for one cell: fan the outbox out, then claim what is due; → (changes fanned out,
+        the POSTs to make)."""
+        in_outbox, due = self._probe(cell)
+        fanned = self._fan_out(cell) if in_outbox else 0
+        return fanned, self._claim(cell) if due or fanned else []
+
     def due(self, cell: str) -> builtins.list[Post]:
+        """Claim pending messages whose time has come (oldest first), grouped into POSTs (see `_claim`)."""
+        return self._claim(cell) if self._probe(cell)[1] else []
+
+    def _claim(self, cell: str) -> builtins.list[Post]:
         """Claim pending messages whose time has come (oldest first) and group them into POSTs: one a message, or up
         to a subscription's `batch_max` of its messages in created order.
 
@@ -331,32 +356,30 @@ class PushService:
         now = _now_ms()
         lease = now + int(self.policy.timeout_s * 2000) + 1000
         limit = min(self.policy.batch * self._widest_batch(cell), max(self.policy.batch, self.policy.batch_rows))
-        queued = WebhookDelivery
+        q, hooks = QUEUE.c, HOOKS.c
         with self.dbs.cell_session(cell) as s:
-            oldest = (select(queued.id)
-                      .join(WebhookSubscription, WebhookSubscription.id == queued.webhook_id)
-                      .where(queued.status == "pending", queued.next_at <= now, WebhookSubscription.status == "active")
-                      .order_by(queued.next_at).limit(limit))
+            oldest = (select(q.id).join(HOOKS, hooks.id == q.webhook_id)
+                      .where(q.status == "pending", q.next_at <= now, hooks.status == "active")
+                      .order_by(q.next_at).limit(limit))
             if s.get_bind().dialect.name == "postgresql":
-                oldest = oldest.with_for_update(skip_locked=True, of=queued)
+                oldest = oldest.with_for_update(skip_locked=True, of=QUEUE)
             # one UPDATE … RETURNING takes the whole claim, the columns a send needs with it (its first statement
-            # writes: SQLite queues it behind another writer instead of failing a stale read)
-            rows = s.execute(update(queued)
-                             .where(queued.id.in_(oldest), queued.status == "pending", queued.next_at <= now)
+            # writes: SQLite queues it behind another writer instead of failing a stale read); Core statements on
+            # the tables: no ORM bookkeeping
+            rows = s.execute(update(QUEUE)
+                             .where(q.id.in_(oldest), q.status == "pending", q.next_at <= now)
                              .values(next_at=lease)
-                             .returning(queued.id, queued.webhook_id, queued.attempts, queued.created_ms,
-                                        cast(queued.payload, Text).label("payload_json"))  # sent as stored
-                             .execution_options(synchronize_session=False)).all()
+                             .returning(q.id, q.webhook_id, q.attempts, q.created_ms,
+                                        cast(q.payload, Text).label("payload_json"))).all()  # sent as stored
             if not rows:
                 return []
-            hooks = {h.id: h for h in s.scalars(select(WebhookSubscription).where(
-                WebhookSubscription.id.in_({r.webhook_id for r in rows})))}
-            s.expunge_all()
-            posts = group(rows, hooks)
+            subscriptions = {h.id: h for h in s.execute(
+                select(hooks.id, hooks.app_id, hooks.url, hooks.secret, hooks.batch_max)
+                .where(hooks.id.in_({r.webhook_id for r in rows})))}
+            posts = group(rows, subscriptions)
             spare = [m.id for p in posts[self.policy.batch:] for m in p.messages]
             if spare:
-                s.execute(update(queued).where(queued.id.in_(spare)).values(next_at=now)
-                          .execution_options(synchronize_session=False))
+                s.execute(update(QUEUE).where(q.id.in_(spare)).values(next_at=now))
             return posts[:self.policy.batch]
 
     def sender(self) -> Sender:
@@ -370,8 +393,9 @@ class PushService:
         attempted = 0
         gate = asyncio.Semaphore(self.policy.concurrency)
         for cell in self.dbs.cells:
-            attempted += await asyncio.to_thread(self.fan_out, cell)
-            posts = [p for p in await asyncio.to_thread(self.due, cell) if self._active(p.hook.app_id)]
+            fanned, posts = await asyncio.to_thread(self.prepare, cell)
+            attempted += fanned
+            posts = [p for p in posts if self._active(p.hook.app_id)]
             if not posts:
                 continue
             checked: dict[str, str | None] = {}
@@ -437,10 +461,9 @@ class PushService:
                                   status=case((QUEUE.c.attempts + 1 >= self.policy.max_attempts, "dead"),
                                               else_="pending")))
             if ok_hooks:  # one statement, and no write for the webhooks that were not failing
-                s.execute(update(WebhookSubscription)
-                          .where(WebhookSubscription.id.in_(ok_hooks),
-                                 (WebhookSubscription.failures != 0) | WebhookSubscription.failing_since_ms.isnot(None))
-                          .values(failures=0, failing_since_ms=None).execution_options(synchronize_session=False))
+                s.execute(update(HOOKS).where(HOOKS.c.id.in_(ok_hooks),
+                                              (HOOKS.c.failures != 0) | HOOKS.c.failing_since_ms.isnot(None))
+                          .values(failures=0, failing_since_ms=None))
             for hook_id in bad_hooks - ok_hooks:
                 hook = s.get(WebhookSubscription, hook_id)
                 if hook is None:
@@ -467,8 +490,10 @@ class PushService:
             self.queueing = False
 
     async def _loop(self, idle_s: float, deliver: bool) -> None:
+        clock = asyncio.get_running_loop().time
         async with self.sender() as sender:
             while True:
+                began = clock()
                 try:
                     if deliver:
                         attempted = await self.deliver_once(sender)
@@ -481,6 +506,8 @@ class PushService:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=idle_s)
+                elif (rest := self.policy.round_s - (clock() - began)) > 0:
+                    await asyncio.sleep(rest)
 
 
 def _hook_view(h: WebhookSubscription) -> dict[str, Any]:

@@ -6,7 +6,9 @@ The SSRF guard stays with the caller (checked right before each round's sends)."
 
 from __future__ import annotations
 
+import urllib.request
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -25,7 +27,7 @@ class Sender:
     def __init__(self, *, timeout_s: float, per_origin: int = POOL_PER_ORIGIN) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.per_origin = per_origin
-        self._pools: dict[str, aiohttp.ClientSession] = {}
+        self._pools: dict[str, tuple[aiohttp.ClientSession, str | None]] = {}
 
     async def __aenter__(self) -> Sender:
         return self
@@ -37,23 +39,35 @@ class Sender:
     async def aclose(self) -> None:
         """Close every pool (their connections)."""
         pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
+        for pool, _ in pools:
             await pool.close()
 
-    def _pool(self, url: str) -> aiohttp.ClientSession:
+    def _pool(self, url: str) -> tuple[aiohttp.ClientSession, str | None]:
         key = origin(url)
         pool = self._pools.get(key)
-        if pool is None:  # trust_env: an egress proxy from HTTPS_PROXY/NO_PROXY is used, as before with httpx
-            pool = self._pools[key] = aiohttp.ClientSession(
+        if pool is None:
+            session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.per_origin, limit_per_host=self.per_origin),
-                timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar(), trust_env=True, auto_decompress=False)
+                timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+            pool = self._pools[key] = (session, _env_proxy(url))
         return pool
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> str | None:
         """POST `body`; → None for a 2xx answer, else what went wrong (`HTTP 503`, `TimeoutError: …`)."""
+        session, proxy = self._pool(url)
         try:
-            async with self._pool(url).post(url, data=body, headers=headers, allow_redirects=False) as r:
+            async with session.post(url, data=body, headers=headers, allow_redirects=False, proxy=proxy) as r:
                 await r.content.read(READ_MAX)
                 return None if 200 <= r.status < 300 else f"HTTP {r.status}"
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
             return f"{type(err).__name__}: {err}"[:300]
+
+
+def _env_proxy(url: str) -> str | None:
+    """The egress proxy the environment names for `url` (HTTP(S)_PROXY, NO_PROXY), as httpx used it: looked up once
+    per origin (aiohttp's trust_env reads the environment and ~/.netrc again on every request, and would send netrc
+    credentials to a subscriber)."""
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
