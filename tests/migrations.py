@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -13,6 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from ecohub.schema import metadata_for
+from ecohub.settings import Settings
 from ecohub.store.alembic_env import skip_partitions
 from ecohub.store.migrate import alembic_config, upgrade_engine
 from tests.conftest import postgres_reachable
@@ -93,3 +96,11 @@ def pg_databases(prefix: str, suffixes: Sequence[str]) -> Iterator[str]:
             for n in names:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def pg_settings(tmp_path: Path, prefix: str, **extra: Any) -> Iterator[Settings]:
+    """Settings of a hub whose global plane and its one cell (eu) live in throwaway PostgreSQL databases."""
+    with pg_databases(prefix, ["global", "eu"]) as name:
+        yield Settings(data_dir=tmp_path / "data", cells=["eu"], default_cell="eu",
+                       database={"url": f"{PG}/{name}_global", "cell_url_template": f"{PG}/{name}_{{cell}}"}, **extra)

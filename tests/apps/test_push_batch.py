@@ -13,23 +13,11 @@ from typing import Any
 import pytest
 
 from ecohub.apps.domain import check_batch_max, verify_webhook
-from ecohub.bootstrap import Services
 from ecohub.errors import InvalidInput
-from ecohub.settings import Settings
 from tests.apps.conftest import World
 from tests.apps.push_helpers import Subscriber, change, fan_out, rounds, subscribe
+from tests.apps.test_push_queue import queueing, settings  # noqa: F401  (the same hub: rounds driven by hand)
 from tests.home.conftest import bearer
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True})
-
-
-@pytest.fixture(autouse=True)
-def queueing(services: Services) -> None:
-    """These tests drive the delivery loop's rounds themselves instead of `run()`."""
-    services.apps.push.queueing = True
 
 
 def _batches(subscriber: Subscriber, secret: str) -> list[dict[str, Any]]:

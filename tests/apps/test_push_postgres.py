@@ -20,7 +20,7 @@ from tests.apps.test_push_queue import (  # noqa: F401
     test_retries_end_in_dead_letters_and_long_failure_disables,
     test_two_delivering_processes_send_each_message_once,
 )
-from tests.migrations import PG, pg_databases
+from tests.migrations import pg_settings
 
 pytestmark = pytest.mark.postgres
 
@@ -28,6 +28,5 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     """A hub whose global plane and cell live in throwaway PostgreSQL databases; webhooks to this machine allowed."""
-    with pg_databases("ecohub_push", ["global", "eu"]) as prefix:
-        yield Settings(data_dir=tmp_path / "data", cells=["eu"], default_cell="eu", webhooks={"allow_private": True},
-                       database={"url": f"{PG}/{prefix}_global", "cell_url_template": f"{PG}/{prefix}_{{cell}}"})
+    with pg_settings(tmp_path, "ecohub_push", webhooks={"allow_private": True}) as settings:
+        yield settings
