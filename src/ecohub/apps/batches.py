@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ecohub.apps.domain import batch_body, batch_id
 
@@ -24,6 +24,16 @@ class Claimed(Protocol):
     def payload_json(self) -> str: ...  # the payload as stored (a JSON object)
     @property
     def created_ms(self) -> int: ...
+
+
+class Queued(NamedTuple):
+    """A message this process just queued (already leased to it), in the claim's shape."""
+
+    id: str
+    webhook_id: str
+    attempts: int
+    created_ms: int
+    payload_json: str
 
 
 class Hook(Protocol):

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from ecohub.apps import outbox
-from ecohub.apps.batches import Post, group
+from ecohub.apps.batches import Claimed, Post, Queued, group
 from ecohub.apps.domain import (
     EVENT_TYPES,
     NOTIFICATION_SCOPE,
@@ -271,7 +271,7 @@ class PushService:
         queued = 0
         for cell, wanted in by_cell.items():
             with self.dbs.cell_session(cell) as s:
-                queued += self._queue(s, wanted, now)
+                queued += len(self._queue(s, wanted, now))
         return queued
 
     def fan_out(self, cell: str) -> int:
@@ -280,23 +280,27 @@ class PushService:
         with self.dbs.cell_session(cell) as s:  # a read first: an idle cell costs no write transaction
             if not outbox.pending(s):
                 return 0
-        return self._fan_out(cell)
+        return self._fan_out(cell)[0]
 
-    def _fan_out(self, cell: str) -> int:
+    def _fan_out(self, cell: str, *, lease: int | None = None) -> tuple[int, builtins.list[Queued]]:
+        """→ (changes taken from the outbox, the messages queued for them, leased until `lease` when given)."""
         targets = self._targets_of(cell)
         with self.dbs.cell_session(cell) as s:
             width = self._width.get(cell, 1)  # subscriptions of the most-watched device
             changes = outbox.claim(s, max(1, min(self.policy.fan_out_batch, self.policy.fan_out_rows // width)))
-            self._queue(s, [(c, targets.get(c.did, [])) for c in changes], _now_ms())
-        return len(changes)
+            fresh = self._queue(s, [(c, targets.get(c.did, [])) for c in changes], _now_ms(), lease=lease)
+        return len(changes), fresh
 
-    def _queue(self, s: Session, wanted: Sequence[tuple[Change, builtins.list[Target]]], now: int) -> int:
+    def _queue(self, s: Session, wanted: Sequence[tuple[Change, builtins.list[Target]]], now: int, *,
+               lease: int | None = None) -> builtins.list[Queued]:
         """Insert one pending message per (change, target that wants it), each app's daily quota counted once per
-        round; what the quota refuses goes straight to the dead letters."""
+        round; what the quota refuses goes straight to the dead letters; → the pending ones. With `lease` they are
+        queued already claimed by the caller (who sends them next, without claiming them again)."""
         picked = [(c, t) for c, targets in wanted for t in targets
                   if c.kind in t.events and self._active(t.app_id)]  # a suspended app gets nothing
         allowed = {app: self.quotas.push(app, n) for app, n in Counter(t.app_id for _, t in picked).items()}
         rows = []
+        fresh: builtins.list[Queued] = []
         ids = message_ids(now)
         encoded: dict[int, str] = {}  # a change's payload is the same for every subscription: encoded once
         for c, t in picked:
@@ -306,15 +310,18 @@ class PushService:
             if payload is None:
                 payload = encoded[id(c)] = json.dumps({"type": c.kind, "timestamp": c.created_ms, "data": c.data},
                                                       separators=(",", ":"), default=str)
-            rows.append({"id": next(ids), "webhook_id": t.webhook_id, "did": c.did, "event_type": c.kind,
+            msg_id = next(ids)
+            rows.append({"id": msg_id, "webhook_id": t.webhook_id, "did": c.did, "event_type": c.kind,
                          "payload_json": payload, "status": "pending" if ok else "dead", "attempts": 0,
-                         "next_at": now, "created_ms": now,
+                         "next_at": lease if lease and ok else now, "created_ms": now,
                          "last_error": None if ok else "the app's daily push quota is spent"})
+            if ok:
+                fresh.append(Queued(msg_id, t.webhook_id, 0, now, payload))
         if rows:  # Core executemany with the payload bound as JSON text: no ORM bookkeeping, no encoding per row
             text_param = bindparam("payload_json", type_=Text)
             as_json = cast(text_param, JSONB) if s.get_bind().dialect.name == "postgresql" else text_param
             s.execute(QUEUE.insert().values(payload=as_json), rows)
-        return len(rows)
+        return fresh
 
     # -- delivery -------------------------------------------------------------------------------------------------
     def _widest_batch(self, cell: str) -> int:
@@ -335,26 +342,29 @@ class PushService:
                             .limit(1)).first()
             return outbox.pending(s), due is not None
 
+    def _lease(self) -> int:
+        """Until when a claim holds its messages: past the send's timeout."""
+        return _now_ms() + int(self.policy.timeout_s * 2000) + 1000
+
     def prepare(self, cell: str) -> tuple[int, builtins.list[Post]]:
-        """A round's database side for one cell: fan the outbox out, then claim what is due; → (changes fanned out,
-        the POSTs to make)."""
+        """A round's database side for one cell: fan the outbox out (its messages queued already leased to this
+        process: no claim statement for them), then claim what else is due; → (changes fanned out, the POSTs)."""
         in_outbox, due = self._probe(cell)
-        fanned = self._fan_out(cell) if in_outbox else 0
-        return fanned, self._claim(cell) if due or fanned else []
+        fanned, fresh = self._fan_out(cell, lease=self._lease()) if in_outbox else (0, [])
+        return fanned, self._claim(cell, fresh=fresh, claim=due) if due or fresh else []
 
     def due(self, cell: str) -> builtins.list[Post]:
         """Claim pending messages whose time has come (oldest first), grouped into POSTs (see `_claim`)."""
         return self._claim(cell) if self._probe(cell)[1] else []
 
-    def _claim(self, cell: str) -> builtins.list[Post]:
+    def _claim(self, cell: str, *, fresh: Sequence[Queued] = (), claim: bool = True) -> builtins.list[Post]:
         """Claim pending messages whose time has come (oldest first) and group them into POSTs: one a message, or up
         to a subscription's `batch_max` of its messages in created order.
 
         Each claimed row's `next_at` moves past the send's timeout (a lease), so several delivering processes
         never send one message at the same time, and a process that dies mid-send leaves it to the next. A round
         makes at most `policy.batch` POSTs; the messages claimed beyond them are released at once."""
-        now = _now_ms()
-        lease = now + int(self.policy.timeout_s * 2000) + 1000
+        now, lease = _now_ms(), self._lease()
         limit = min(self.policy.batch * self._widest_batch(cell), max(self.policy.batch, self.policy.batch_rows))
         q, hooks = QUEUE.c, HOOKS.c
         with self.dbs.cell_session(cell) as s:
@@ -366,17 +376,19 @@ class PushService:
             # one UPDATE … RETURNING takes the whole claim, the columns a send needs with it (its first statement
             # writes: SQLite queues it behind another writer instead of failing a stale read); Core statements on
             # the tables: no ORM bookkeeping
-            rows = s.execute(update(QUEUE)
-                             .where(q.id.in_(oldest), q.status == "pending", q.next_at <= now)
-                             .values(next_at=lease)
-                             .returning(q.id, q.webhook_id, q.attempts, q.created_ms,
-                                        cast(q.payload, Text).label("payload_json"))).all()  # sent as stored
+            rows: builtins.list[Claimed] = list(fresh)
+            if claim:
+                rows += s.execute(update(QUEUE)
+                                  .where(q.id.in_(oldest), q.status == "pending", q.next_at <= now)
+                                  .values(next_at=lease)
+                                  .returning(q.id, q.webhook_id, q.attempts, q.created_ms,
+                                             cast(q.payload, Text).label("payload_json"))).all()  # sent as stored
             if not rows:
                 return []
-            subscriptions = {h.id: h for h in s.execute(
+            subscriptions = {h.id: h for h in s.execute(  # (fresh messages of a webhook disabled since: kept)
                 select(hooks.id, hooks.app_id, hooks.url, hooks.secret, hooks.batch_max)
-                .where(hooks.id.in_({r.webhook_id for r in rows})))}
-            posts = group(rows, subscriptions)
+                .where(hooks.id.in_({r.webhook_id for r in rows}), hooks.status == "active"))}
+            posts = group([r for r in rows if r.webhook_id in subscriptions], subscriptions)
             spare = [m.id for p in posts[self.policy.batch:] for m in p.messages]
             if spare:
                 s.execute(update(QUEUE).where(q.id.in_(spare)).values(next_at=now))
