@@ -14,12 +14,16 @@ webhook-id), duplicates, dead letters; how long the backlog took to drain after 
 reference measured in the same run: the same subscribers' request rate from one plain keep-alive client per
 subscriber (asyncio streams, no database, no signing): what this machine's HTTP loopback allows at all.
 
+`--batch-max N` makes the subscribers' webhooks batched (up to N messages a POST, `{"type": "batch", "events": …}`);
+the subscribers count each event by its own id either way.
+
 Scaled down by default (100 devices, 50 changes/s, 4 subscribers, 20 s, 5 s outage); the issue's figure is
 `--devices 1000 --rate 500 --subscribers 20 --seconds 60 --outage 30`.
 
 Usage::
 
     python bench/push.py [--devices N] [--rate R] [--subscribers K] [--seconds S] [--outage O] [--senders S]
+                         [--batch-max N]
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class Sink:
         self.duplicates = 0
         self.refused = 0
         self.requests = 0
+        self.posts = 0  # accepted webhook POSTs (a batch counts once)
         self.delays_ms: list[float] = []
         self.received_at: list[float] = []
 
@@ -89,13 +94,7 @@ class Sink:
                     self.refused += 1
                     writer.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
                 else:
-                    msg_id = headers["webhook-id"]
-                    if msg_id in self.seen:
-                        self.duplicates += 1
-                    self.seen.add(msg_id)
-                    now = time.time()
-                    self.delays_ms.append(now * 1000 - json.loads(body)["data"]["ts"])
-                    self.received_at.append(now)
+                    self.take(headers["webhook-id"], json.loads(body))
                     writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -103,8 +102,20 @@ class Sink:
         finally:
             writer.close()
 
+    def take(self, webhook_id: str, doc: dict[str, Any]) -> None:
+        """Count a received push by its id: a single message's `webhook-id`, or each event's `id` in a batch."""
+        now = time.time()
+        self.posts += 1
+        events = doc["events"] if doc.get("type") == "batch" else [{"id": webhook_id, **doc}]
+        for event in events:
+            if event["id"] in self.seen:
+                self.duplicates += 1
+            self.seen.add(event["id"])
+            self.delays_ms.append(now * 1000 - event["data"]["ts"])
+            self.received_at.append(now)
+
     def report(self) -> dict[str, Any]:
-        return {"seen": len(self.seen), "duplicates": self.duplicates, "refused": self.refused,
+        return {"seen": len(self.seen), "duplicates": self.duplicates, "refused": self.refused, "posts": self.posts,
                 "delays_ms": self.delays_ms, "received_at": self.received_at}
 
 
@@ -129,8 +140,10 @@ def sinks_main(count: int, conn: Any, down: Any) -> None:
     asyncio.run(serve())
 
 
-def senders_main(settings_json: dict[str, Any], idle_s: float) -> None:
-    """One sending process: the services on the shared data dir and the delivery loop, until SIGTERM."""
+def senders_main(settings_json: dict[str, Any], idle_s: float, profile: str | None = None) -> None:
+    """One sending process: the services on the shared data dir and the delivery loop, until SIGTERM (with
+    `profile`, a cProfile of the loop is written there)."""
+    import cProfile
     import signal
 
     services = bootstrap(Settings(**settings_json), migrate=False)
@@ -139,8 +152,14 @@ def senders_main(settings_json: dict[str, Any], idle_s: float) -> None:
     loop = asyncio.new_event_loop()
     task = loop.create_task(push.run(idle_s=idle_s))
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
     with contextlib.suppress(asyncio.CancelledError):
         loop.run_until_complete(task)
+    if profiler and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
     services.close()
 
 
@@ -184,6 +203,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else float("nan")
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (psutil: `pip install -e .[bench]`)."""
+    import psutil
+
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
 def _count(services: Any, cell: str, model: Any, *where: Any) -> int:
     with services.dbs.cell_session(cell) as s:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
@@ -202,13 +228,15 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     sink_proc.start()
     ports = mine.recv()
     devices = services.devices.provision(model=MODEL, count=args.devices, cell="eu")
-    user = grant_fleet(services, devices, [f"http://127.0.0.1:{p}/hook" for p in ports])
+    user = grant_fleet(services, devices, [f"http://127.0.0.1:{p}/hook" for p in ports], batch_max=args.batch_max)
     cell = user.cell or ""
     dids = [d.did for d in devices]
     ref = await reference(ports)
     mine.send("counts")
     mine.recv()
-    senders = [ctx.Process(target=senders_main, args=(settings.model_dump(mode="json"), 0.05), name=f"sender-{i}")
+    senders = [ctx.Process(target=senders_main, name=f"sender-{i}",
+                           args=(settings.model_dump(mode="json"), 0.05,
+                                 f"{args.profile}/sender-{i}.prof" if args.profile else None))
                for i in range(args.senders)]
     for p in senders:
         p.start()
@@ -224,7 +252,10 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
         await asyncio.sleep(0.2)
     mine.send("reset")
     mine.recv()
+    sender_pids = [p.pid for p in senders if p.pid is not None]
+    cpu0 = cpu_s(sender_pids), cpu_s([os.getpid()]), cpu_s([sink_proc.pid or 0])
     sent = 0
+    stage_s = 0.0  # time the staging loop spent in its transactions (waiting for SQLite's writer among it)
     started = time.time()
     outage_from, outage_to = started + (args.seconds - args.outage) / 2, started + (args.seconds + args.outage) / 2
     while (now := time.time()) < started + args.seconds:
@@ -234,8 +265,10 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             ts = int(now * 1000)
             events = [PropertiesReported(dids[(sent + i) % len(dids)], MODEL, cell, ts, {"2.1": (sent + i) % 2 == 0})
                       for i in range(due)]
+            t0 = time.perf_counter()
             with services.dbs.cell_session(cell) as s:  # as ingest does: staged in the write's transaction
                 push.stage(s, cell, events)
+            stage_s += time.perf_counter() - t0
             services.bus.publish(events)
             sent += due
         await asyncio.sleep(TICK_S)
@@ -248,6 +281,8 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             break
         await asyncio.sleep(0.5)
     drained = time.time()
+    cpu = [b - a for a, b in zip(cpu0, (cpu_s(sender_pids), cpu_s([os.getpid()]), cpu_s([sink_proc.pid or 0])),
+                                 strict=True)]
     for p in senders:
         p.terminate()
     for p in senders:
@@ -264,9 +299,12 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     return {
         "devices": args.devices, "rate": args.rate, "subscribers": args.subscribers, "senders": args.senders,
         "seconds": args.seconds, "outage_s": args.outage,
-        "changes_sent": sent, "pushes_expected": sent * args.subscribers,
+        "batch_max": args.batch_max,
+        "changes_sent": sent, "changes_staged_per_s": round(sent / (load_end - started), 1),
+        "staging_transactions_s": round(stage_s, 1), "pushes_expected": sent * args.subscribers,
         "pushes_asked_per_s": round(args.rate * args.subscribers, 1),
         "pushes_delivered": sum(s["seen"] for s in sinks),
+        "posts_accepted": sum(s["posts"] for s in sinks),
         "delivered_per_s_during_load": round(in_load / (load_end - started), 1),
         "reference_plain_requests_per_s": round(ref, 1),
         "healthy_delay_ms_p50": round(pct(healthy, 50), 1),
@@ -277,6 +315,9 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
         "duplicates": sum(s["duplicates"] for s in sinks),
         "dead_lettered": dead, "still_pending": pending, "still_in_outbox": staged,
         "drain_after_load_s": round(drained - load_end, 1),
+        "sender_cpu_s": round(cpu[0], 1),
+        "sender_cpu_us_per_push": round(1e6 * cpu[0] / max(1, sum(s["seen"] for s in sinks)), 1),
+        "stager_cpu_s": round(cpu[1], 1), "subscribers_cpu_s": round(cpu[2], 1),
         "load_average_at_end": os.getloadavg(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
@@ -290,6 +331,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--outage", type=float, default=5.0)
     parser.add_argument("--senders", type=int, default=1, help="sending processes (default 1)")
+    parser.add_argument("--batch-max", type=int, default=1,
+                        help="the subscribers' webhooks take up to N messages a POST (default 1: one each)")
+    parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each sender to DIR/sender-N.prof")
     parser.add_argument("--drain", type=float, default=300.0, help="seconds allowed for the backlog after the load")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(bench(args)), indent=2), flush=True)

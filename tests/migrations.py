@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -13,6 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from ecohub.schema import metadata_for
+from ecohub.settings import Settings
 from ecohub.store.alembic_env import skip_partitions
 from ecohub.store.migrate import alembic_config, upgrade_engine
 from tests.conftest import postgres_reachable
@@ -46,6 +49,25 @@ def roundtrip(engine: Engine, tables: set[str], *, up_to: str = "head", down_to:
     assert set(inspect(engine).get_table_names()) >= tables
 
 
+def column_roundtrip(engine: Engine, table: str, column: str, *, down_to: str, plane: str = "cell") -> None:
+    """Upgrade `plane` to head: `table` has `column` and matches its model; downgrade to `down_to` drops the column
+    (the table stays); upgrading again brings it back."""
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+
+    upgrade_engine(plane, engine)
+    assert column in columns()
+    with engine.connect() as conn:
+        opts = {"compare_type": True, "include_name": skip_partitions(conn)}
+        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata_for(plane))
+    ours = [d for d in diffs if table in repr(d)]
+    assert ours == [], f"models and migrations disagree: {ours}"
+    downgrade(engine, plane, down_to)
+    assert table in inspect(engine).get_table_names() and column not in columns()
+    upgrade_engine(plane, engine)
+    assert column in columns()
+
+
 def global_roundtrip(url: str, tables: set[str], *, down_to: str) -> None:
     """`roundtrip` of the global plane on a database at `url`."""
     engine = create_engine(url)
@@ -74,3 +96,11 @@ def pg_databases(prefix: str, suffixes: Sequence[str]) -> Iterator[str]:
             for n in names:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def pg_settings(tmp_path: Path, prefix: str, **extra: Any) -> Iterator[Settings]:
+    """Settings of a hub whose global plane and its one cell (eu) live in throwaway PostgreSQL databases."""
+    with pg_databases(prefix, ["global", "eu"]) as name:
+        yield Settings(data_dir=tmp_path / "data", cells=["eu"], default_cell="eu",
+                       database={"url": f"{PG}/{name}_global", "cell_url_template": f"{PG}/{name}_{{cell}}"}, **extra)

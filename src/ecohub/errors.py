@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     INVALID_AMOUNT = "invalid_amount"
     INVALID_ARGUMENT = "invalid_argument"
     INVALID_AVAILABILITY = "invalid_availability"
+    INVALID_BATCH_MAX = "invalid_batch_max"
     INVALID_BIND_CODE = "invalid_bind_code"
     INVALID_BRAND_KEY = "invalid_brand_key"
     INVALID_BROKER = "invalid_broker"

@@ -1,20 +1,28 @@
-"""A real subscriber for push tests: a tiny threaded HTTP server that records signed webhooks (or is 'down')."""
+"""Shared by the push tests: a real subscriber (a tiny threaded HTTP server that records signed webhooks, or is
+'down'), the OAuth flow against a running hub, and the delivery rounds driven by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.home.conftest import PASSWORD
+from ecohub.apps.push import PushService
+from ecohub.connect.events import PropertiesReported
+from tests.home.conftest import PASSWORD, bearer
+
+if TYPE_CHECKING:
+    from tests.apps.conftest import World
 
 
 class Subscriber:
@@ -76,3 +84,37 @@ async def authorize(http: httpx.AsyncClient, *, email: str, client_id: str, clie
                               "code_verifier": verifier})
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def rounds(push: PushService, n: int = 1) -> int:
+    """Run `n` delivery rounds (fan-out, claim, send, record) as the loop does; → messages attempted."""
+    async def go() -> int:
+        async with push.sender() as sender:
+            total = 0
+            for _ in range(n):
+                total += await push.deliver_once(sender)
+                await asyncio.sleep(0.01)
+            return total
+    return asyncio.run(go())
+
+
+def subscribe(world: World, url: str, **extra: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """A webhook to `url` on a grant of the first device; → (the app token's headers, the created webhook)."""
+    world.console_login()
+    token = bearer(world.tokens([world.dids[0]])["access_token"])
+    r = world.http.post(f"/api/v1/apps/{world.app['client_id']}/webhooks", headers=token, json={"url": url, **extra})
+    assert r.status_code == 201, r.text
+    return token, r.json()
+
+
+def change(world: World, value: bool, ts: int | None = None) -> None:
+    """A device change as ingest commits it: staged for the apps inside the write's transaction."""
+    cell = world.user["cell"]
+    with world.services.dbs.cell_session(cell) as s:
+        world.services.apps.push.stage(s, cell, [PropertiesReported(
+            world.dids[0], "cuco.plug.v3", cell, int(time.time() * 1000) if ts is None else ts, {"2.1": value})])
+
+
+def fan_out(world: World) -> int:
+    """Turn the outbox into queued messages now; → changes taken."""
+    return world.services.apps.push.fan_out(world.user["cell"])

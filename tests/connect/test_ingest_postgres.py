@@ -15,7 +15,7 @@ from tests.connect.test_ingest import (  # noqa: F401  (collected here again, on
     test_redelivered_message_is_stored_once,
     test_sdk_device_reports_reach_twin_and_telemetry,
 )
-from tests.migrations import PG, pg_databases
+from tests.migrations import pg_settings
 
 pytestmark = pytest.mark.postgres
 
@@ -23,6 +23,5 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     """Settings of a hub whose global plane and cell live in throwaway PostgreSQL databases."""
-    with pg_databases("ecohub_ingest", ["global", "eu"]) as prefix:
-        yield Settings(data_dir=tmp_path / "data", cells=["eu"], default_cell="eu",
-                       database={"url": f"{PG}/{prefix}_global", "cell_url_template": f"{PG}/{prefix}_{{cell}}"})
+    with pg_settings(tmp_path, "ecohub_ingest") as settings:
+        yield settings

@@ -6,9 +6,12 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import itertools
+import json
 import random
 import re
 import secrets
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from ecohub.auth import Scope
@@ -28,6 +31,7 @@ CODE_TTL_S = 600  # RFC 6749 §4.1.2: a code lives at most ten minutes
 HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 EVENT_TYPES = ("device.properties", "device.event", "device.online", "notification")
 NOTIFICATION_SCOPE = Scope.DEVICES_READ  # what a grant needs to receive its user's notifications
+MAX_BATCH = 500  # messages one batched POST may carry at the most
 
 
 def sha256(text: str) -> str:
@@ -101,6 +105,40 @@ def verify_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
     """Check a received push the way a subscriber should (any of the space-separated signatures may match)."""
     expected = sign_webhook(secret, headers["webhook-id"], int(headers["webhook-timestamp"]), body)
     return any(hmac.compare_digest(expected, sig) for sig in headers["webhook-signature"].split())
+
+
+def check_batch_max(value: object) -> int:
+    """A subscription's `batch_max`: a whole number from 1 (one message per POST, the default) to MAX_BATCH."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH:
+        shown = repr(value) if len(repr(value)) <= 20 else repr(value)[:20] + "…"
+        raise InvalidInput(f"batch_max must be a whole number from 1 to {MAX_BATCH}, not {shown}",
+                           code=ErrorCode.INVALID_BATCH_MAX)
+    return value
+
+
+def message_ids(now_ms: int) -> Iterator[str]:
+    """Ids for the messages queued at `now_ms` (each one's `webhook-id`): unique (a random part per call), and
+    sorting in queueing order within the millisecond (a batch lists its messages in that order)."""
+    call = secrets.token_hex(6)
+    return (f"msg_{now_ms:011x}{seq:06x}{call}" for seq in itertools.count())
+
+
+def batch_id(message_ids: list[str]) -> str:
+    """The `webhook-id` of a batched POST: derived from the ids it carries, so resending the same messages together
+    repeats it (a receiver still deduplicates by each event's own `id`: a retry may group them differently)."""
+    return "bat_" + hashlib.sha256("\n".join(message_ids).encode()).hexdigest()[:28]
+
+
+def batch_body(events: list[tuple[str, str]]) -> bytes:
+    """The body of a batched POST from (message id, payload JSON as stored) pairs: `{"type": "batch", "events":
+    [...]}`, each event the payload a single delivery would carry (`type`, `timestamp`, `data`) with its message id
+    (a single delivery's `webhook-id`) as `id` first. Spliced as text: the payloads are not decoded and encoded
+    again."""
+    parts = []
+    for msg_id, payload in events:
+        rest = payload.lstrip()[1:].lstrip()  # the object's members after its "{"
+        parts.append('{"id":' + json.dumps(msg_id) + ("}" if rest.startswith("}") else "," + rest))
+    return ('{"type":"batch","events":[' + ",".join(parts) + "]}").encode()
 
 
 def new_webhook_secret() -> str:

@@ -114,7 +114,7 @@ class WebhookSubscription(CellBase):
 
     __tablename__ = "app_webhooks"
     __privacy__ = {**not_personal("id", "app_id", "url", "secret", "events", "status", "failures",
-                                  "disabled_reason", "failing_since_ms"),
+                                  "disabled_reason", "failing_since_ms", "batch_max"),
                    "grant_id": USER_ID, "created_at": TIMESTAMP, "disabled_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -123,6 +123,7 @@ class WebhookSubscription(CellBase):
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(100))  # the HMAC key: it must be readable to sign
     events: Mapped[list[str]] = mapped_column(JsonType)
+    batch_max: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # messages per POST (1: no batch)
     status: Mapped[str] = mapped_column(String(16), default="active")
     failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed attempts
     failing_since_ms: Mapped[int | None] = mapped_column(BigInteger)  # first failure since the last success
@@ -132,13 +133,13 @@ class WebhookSubscription(CellBase):
 
 
 class WebhookDelivery(CellBase):
-    """One message in the persistent push queue: pending → delivered, or dead (the dead-letter list)."""
+    """One message in the persistent push queue: pending until delivered (then it leaves the queue: no device data is
+    kept for what the subscriber has), or dead (the dead-letter list)."""
 
     __tablename__ = "app_webhook_deliveries"
     __table_args__ = (Index("ix_app_webhook_deliveries_due", "status", "next_at"),)
     __privacy__ = {**not_personal("id", "webhook_id", "event_type", "status", "attempts", "last_error"),
-                   "did": DEVICE_ID, "payload": DEVICE_DATA, "created_ms": TIMESTAMP, "next_at": TIMESTAMP,
-                   "delivered_ms": TIMESTAMP}
+                   "did": DEVICE_ID, "payload": DEVICE_DATA, "created_ms": TIMESTAMP, "next_at": TIMESTAMP}
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id (idempotency key)
     webhook_id: Mapped[str] = mapped_column(ForeignKey("app_webhooks.id", ondelete="CASCADE"), index=True)
@@ -149,7 +150,6 @@ class WebhookDelivery(CellBase):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_at: Mapped[int] = mapped_column(BigInteger)  # unix ms of the next attempt
     created_ms: Mapped[int] = mapped_column(BigInteger)
-    delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

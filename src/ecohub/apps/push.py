@@ -17,16 +17,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, Text, bindparam, case, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from ecohub.apps import outbox
-from ecohub.apps.domain import EVENT_TYPES, NOTIFICATION_SCOPE, backoff_s, new_webhook_secret, sign_webhook
+from ecohub.apps.batches import Claimed, Post, Queued, group
+from ecohub.apps.domain import (
+    EVENT_TYPES,
+    NOTIFICATION_SCOPE,
+    backoff_s,
+    check_batch_max,
+    message_ids,
+    new_webhook_secret,
+    sign_webhook,
+)
 from ecohub.apps.grants import GrantService
 from ecohub.apps.models import AppGrant, AppGrantDevice, WebhookDelivery, WebhookSubscription
 from ecohub.apps.outbox import Change, Target
 from ecohub.apps.quota import Quotas
+from ecohub.apps.sender import Sender, origin
 from ecohub.auth import Principal, Role, Scope, check_scope
 from ecohub.bus import EventBus
 from ecohub.connect.events import EventReported, OnlineChanged, PropertiesReported
@@ -36,8 +46,9 @@ from ecohub.notify.events import NotificationCreated
 from ecohub.store import Databases, aware, utcnow
 
 log = logging.getLogger(__name__)
+QUEUE: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+HOOKS: Table = WebhookSubscription.__table__  # type: ignore[assignment]
 MAX_WEBHOOKS_PER_GRANT = 10
-POOL_PER_ORIGIN = 8  # connections (and requests in flight) per subscriber origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +61,14 @@ class PushPolicy:
     cap_s: float = 3600.0
     disable_after_s: float = 3 * 24 * 3600.0
     timeout_s: float = 5.0
-    batch: int = 500
-    fan_out_batch: int = 2000  # outbox rows turned into messages per transaction
+    batch: int = 500  # POSTs per round at the most
+    batch_rows: int = 5000  # queued messages claimed per round at the most (for subscriptions that batch)
+    fan_out_batch: int = 2000  # outbox rows turned into messages per transaction at the most …
+    fan_out_rows: int = 5000  # … and messages queued per transaction (short write transactions: on SQLite ingest
+    # waits for them)
     concurrency: int = 32
+    round_s: float = 0.02  # a busy loop starts a round at most this often: a trickle of messages goes in fewer,
+    # fuller rounds (and batches) rather than a round of four transactions for each message
 
 
 def _now_ms() -> int:
@@ -71,23 +87,26 @@ class PushService:
         self.policy = policy or PushPolicy()
         self._targets: dict[str, dict[str, list[Target]]] = {}  # cell → did → targets
         self._loaded_at: dict[str, float] = {}
+        self._width: dict[str, int] = {}  # cell → most subscriptions of one device
+        self._widest: dict[str, tuple[float, int]] = {}  # cell → (loaded at, largest batch_max of its webhooks)
         self._buffer: list[tuple[str, str, dict[str, Any]]] = []  # notifications: (cell, "user:<id>|<did>", data)
         self._wake = asyncio.Event()
         self.delivered = 0
         self.failed_attempts = 0
         self.queueing = False  # set while run() drains the notification buffer in this process
-        self._own: httpx.AsyncClient | None = None
-        self._pools: dict[str, httpx.AsyncClient] = {}
         for kind in (PropertiesReported, EventReported, OnlineChanged):  # already in the outbox: only a wake-up
             bus.subscribe(kind, self._on_device_change)
         bus.subscribe(NotificationCreated, self._on_notification)
         grants.on_revoked.append(self.drop_grant)
 
     # -- subscriptions --------------------------------------------------------------------------------------------
-    def subscribe(self, p: Principal, app_id: str, *, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    def subscribe(self, p: Principal, app_id: str, *, url: str, events: list[str] | None = None,
+                  batch_max: int = 1) -> dict[str, Any]:
         """A webhook for the caller's grant (an app token of this app, with devices:read); the signing secret is
-        returned once. The URL must be public (checked now and before each send)."""
+        returned once. The URL must be public (checked now and before each send). `batch_max` > 1: up to that many
+        queued messages go in one POST (`{"type": "batch", "events": [...]}`); 1: one message per POST."""
         grant_id = self._grant_of(p, app_id)
+        batch_max = check_batch_max(batch_max)
         kinds = list(events or EVENT_TYPES)
         bad = [e for e in kinds if e not in EVENT_TYPES]
         if bad:
@@ -104,10 +123,11 @@ class PushService:
             if len(live) >= MAX_WEBHOOKS_PER_GRANT:
                 raise InvalidInput(f"at most {MAX_WEBHOOKS_PER_GRANT} webhooks per grant", code=ErrorCode.INVALID_COUNT)
             hook = WebhookSubscription(id="wh_" + secrets.token_hex(10), app_id=app_id, grant_id=grant_id, url=url,
-                                       secret=secret, events=kinds, status="active", failures=0)
+                                       secret=secret, events=kinds, batch_max=batch_max, status="active", failures=0)
             s.add(hook)
         self.invalidate(cell)
-        return {"webhook_id": hook.id, "url": url, "events": kinds, "status": "active", "secret": secret}
+        return {"webhook_id": hook.id, "url": url, "events": kinds, "batch_max": batch_max, "status": "active",
+                "secret": secret}
 
     def list(self, p: Principal, app_id: str) -> builtins.list[dict[str, Any]]:
         """The caller's grant's webhooks (never their secrets)."""
@@ -178,6 +198,7 @@ class PushService:
     def invalidate(self, cell: str) -> None:
         """Forget the cached subscriptions of a cell (reloaded on the next event)."""
         self._loaded_at.pop(cell, None)
+        self._widest.pop(cell, None)
 
     def _targets_of(self, cell: str, session: Session | None = None) -> dict[str, builtins.list[Target]]:
         if time.monotonic() - self._loaded_at.get(cell, -1e9) > 5.0:  # other processes' changes within 5 s
@@ -198,6 +219,7 @@ class PushService:
                 .where(WebhookSubscription.status == "active", AppGrant.revoked_at.is_(None))):
             targets[did].append(Target(hook_id, app_id, frozenset(events)))
         self._targets[cell] = dict(targets)
+        self._width[cell] = max(map(len, targets.values()), default=1)
         self._loaded_at[cell] = time.monotonic()
 
     def stage(self, s: Session, cell: str, events: builtins.list[Any]) -> None:
@@ -249,7 +271,7 @@ class PushService:
         queued = 0
         for cell, wanted in by_cell.items():
             with self.dbs.cell_session(cell) as s:
-                queued += self._queue(s, wanted, now)
+                queued += len(self._queue(s, wanted, now))
         return queued
 
     def fan_out(self, cell: str) -> int:
@@ -258,76 +280,139 @@ class PushService:
         with self.dbs.cell_session(cell) as s:  # a read first: an idle cell costs no write transaction
             if not outbox.pending(s):
                 return 0
+        return self._fan_out(cell)[0]
+
+    def _fan_out(self, cell: str, *, lease: int | None = None) -> tuple[int, builtins.list[Queued]]:
+        """→ (changes taken from the outbox, the messages queued for them, leased until `lease` when given)."""
         targets = self._targets_of(cell)
         with self.dbs.cell_session(cell) as s:
-            changes = outbox.claim(s, self.policy.fan_out_batch)
-            self._queue(s, [(c, targets.get(c.did, [])) for c in changes], _now_ms())
-        return len(changes)
+            width = self._width.get(cell, 1)  # subscriptions of the most-watched device
+            changes = outbox.claim(s, max(1, min(self.policy.fan_out_batch, self.policy.fan_out_rows // width)))
+            fresh = self._queue(s, [(c, targets.get(c.did, [])) for c in changes], _now_ms(), lease=lease)
+        return len(changes), fresh
 
-    def _queue(self, s: Session, wanted: Sequence[tuple[Change, builtins.list[Target]]], now: int) -> int:
+    def _queue(self, s: Session, wanted: Sequence[tuple[Change, builtins.list[Target]]], now: int, *,
+               lease: int | None = None) -> builtins.list[Queued]:
         """Insert one pending message per (change, target that wants it), each app's daily quota counted once per
-        round; what the quota refuses goes straight to the dead letters."""
+        round; what the quota refuses goes straight to the dead letters; → the pending ones. With `lease` they are
+        queued already claimed by the caller (who sends them next, without claiming them again)."""
         picked = [(c, t) for c, targets in wanted for t in targets
                   if c.kind in t.events and self._active(t.app_id)]  # a suspended app gets nothing
         allowed = {app: self.quotas.push(app, n) for app, n in Counter(t.app_id for _, t in picked).items()}
         rows = []
+        fresh: builtins.list[Queued] = []
+        ids = message_ids(now)
+        encoded: dict[int, str] = {}  # a change's payload is the same for every subscription: encoded once
         for c, t in picked:
             ok = allowed[t.app_id] > 0
             allowed[t.app_id] -= 1
-            rows.append({"id": "msg_" + secrets.token_hex(12), "webhook_id": t.webhook_id, "did": c.did,
-                         "event_type": c.kind, "payload": {"type": c.kind, "timestamp": c.created_ms, "data": c.data},
-                         "status": "pending" if ok else "dead", "attempts": 0, "next_at": now, "created_ms": now,
-                         "delivered_ms": None,
+            payload = encoded.get(id(c))
+            if payload is None:
+                payload = encoded[id(c)] = json.dumps({"type": c.kind, "timestamp": c.created_ms, "data": c.data},
+                                                      separators=(",", ":"), default=str)
+            msg_id = next(ids)
+            rows.append({"id": msg_id, "webhook_id": t.webhook_id, "did": c.did, "event_type": c.kind,
+                         "payload_json": payload, "status": "pending" if ok else "dead", "attempts": 0,
+                         "next_at": lease if lease and ok else now, "created_ms": now,
                          "last_error": None if ok else "the app's daily push quota is spent"})
-        if rows:
-            s.execute(insert(WebhookDelivery), rows)
-        return len(rows)
+            if ok:
+                fresh.append(Queued(msg_id, t.webhook_id, 0, now, payload))
+        if rows:  # Core executemany with the payload bound as JSON text: no ORM bookkeeping, no encoding per row
+            text_param = bindparam("payload_json", type_=Text)
+            as_json = cast(text_param, JSONB) if s.get_bind().dialect.name == "postgresql" else text_param
+            s.execute(QUEUE.insert().values(payload=as_json), rows)
+        return fresh
 
     # -- delivery -------------------------------------------------------------------------------------------------
-    def due(self, cell: str) -> builtins.list[tuple[WebhookDelivery, WebhookSubscription]]:
-        """Claim pending messages whose time has come, with their subscription (oldest first).
+    def _widest_batch(self, cell: str) -> int:
+        """The largest `batch_max` of the cell's active webhooks (cached like the subscriptions, 5 s)."""
+        hit = self._widest.get(cell)
+        if hit is None or time.monotonic() - hit[0] > 5.0:
+            with self.dbs.cell_session(cell) as s:
+                widest = s.scalar(select(func.max(WebhookSubscription.batch_max))
+                                  .where(WebhookSubscription.status == "active"))
+            hit = self._widest[cell] = (time.monotonic(), int(widest or 1))
+        return hit[1]
+
+    def _probe(self, cell: str) -> tuple[bool, bool]:
+        """(anything in the outbox, anything due in the queue): one read, so an idle cell costs no write transaction
+        (and takes no write lock from ingest on SQLite)."""
+        with self.dbs.cell_session(cell) as s:
+            due = s.execute(select(QUEUE.c.id).where(QUEUE.c.status == "pending", QUEUE.c.next_at <= _now_ms())
+                            .limit(1)).first()
+            return outbox.pending(s), due is not None
+
+    def _lease(self) -> int:
+        """Until when a claim holds its messages: past the send's timeout."""
+        return _now_ms() + int(self.policy.timeout_s * 2000) + 1000
+
+    def prepare(self, cell: str) -> tuple[int, builtins.list[Post]]:
+        """A round's database side for one cell: fan the outbox out (its messages queued already leased to this
+        process: no claim statement for them), then claim what else is due; → (changes fanned out, the POSTs)."""
+        in_outbox, due = self._probe(cell)
+        fanned, fresh = self._fan_out(cell, lease=self._lease()) if in_outbox else (0, [])
+        return fanned, self._claim(cell, fresh=fresh, claim=due) if due or fresh else []
+
+    def due(self, cell: str) -> builtins.list[Post]:
+        """Claim pending messages whose time has come (oldest first), grouped into POSTs (see `_claim`)."""
+        return self._claim(cell) if self._probe(cell)[1] else []
+
+    def _claim(self, cell: str, *, fresh: Sequence[Queued] = (), claim: bool = True) -> builtins.list[Post]:
+        """Claim pending messages whose time has come (oldest first) and group them into POSTs: one a message, or up
+        to a subscription's `batch_max` of its messages in created order.
 
         Each claimed row's `next_at` moves past the send's timeout (a lease), so several delivering processes
-        never send one message at the same time, and a process that dies mid-send leaves it to the next."""
-        now = _now_ms()
-        lease = now + int(self.policy.timeout_s * 2000) + 1000
+        never send one message at the same time, and a process that dies mid-send leaves it to the next. A round
+        makes at most `policy.batch` POSTs; the messages claimed beyond them are released at once."""
+        now, lease = _now_ms(), self._lease()
+        limit = min(self.policy.batch * self._widest_batch(cell), max(self.policy.batch, self.policy.batch_rows))
+        q, hooks = QUEUE.c, HOOKS.c
         with self.dbs.cell_session(cell) as s:
-            oldest = (select(WebhookDelivery.id)
-                      .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
-                      .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
-                             WebhookSubscription.status == "active")
-                      .order_by(WebhookDelivery.next_at).limit(self.policy.batch))
+            oldest = (select(q.id).join(HOOKS, hooks.id == q.webhook_id)
+                      .where(q.status == "pending", q.next_at <= now, hooks.status == "active")
+                      .order_by(q.next_at).limit(limit))
             if s.get_bind().dialect.name == "postgresql":
-                oldest = oldest.with_for_update(skip_locked=True, of=WebhookDelivery)
-            # one UPDATE … RETURNING takes the whole batch (its first statement writes: SQLite queues it behind
-            # another writer instead of failing a stale read)
-            ids = s.scalars(update(WebhookDelivery)
-                            .where(WebhookDelivery.id.in_(oldest), WebhookDelivery.status == "pending",
-                                   WebhookDelivery.next_at <= now)
-                            .values(next_at=lease).returning(WebhookDelivery.id)
-                            .execution_options(synchronize_session=False)).all()
-            if not ids:
+                oldest = oldest.with_for_update(skip_locked=True, of=QUEUE)
+            # one UPDATE … RETURNING takes the whole claim, the columns a send needs with it (its first statement
+            # writes: SQLite queues it behind another writer instead of failing a stale read); Core statements on
+            # the tables: no ORM bookkeeping
+            rows: builtins.list[Claimed] = list(fresh)
+            if claim:
+                rows += s.execute(update(QUEUE)
+                                  .where(q.id.in_(oldest), q.status == "pending", q.next_at <= now)
+                                  .values(next_at=lease)
+                                  .returning(q.id, q.webhook_id, q.attempts, q.created_ms,
+                                             cast(q.payload, Text).label("payload_json"))).all()  # sent as stored
+            if not rows:
                 return []
-            claimed = [(d, h) for d, h in s.execute(
-                select(WebhookDelivery, WebhookSubscription)
-                .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.webhook_id)
-                .where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.created_ms)).tuples()]
-            s.expunge_all()
-            return claimed
+            subscriptions = {h.id: h for h in s.execute(  # (fresh messages of a webhook disabled since: kept)
+                select(hooks.id, hooks.app_id, hooks.url, hooks.secret, hooks.batch_max)
+                .where(hooks.id.in_({r.webhook_id for r in rows}), hooks.status == "active"))}
+            posts = group([r for r in rows if r.webhook_id in subscriptions], subscriptions)
+            spare = [m.id for p in posts[self.policy.batch:] for m in p.messages]
+            if spare:
+                s.execute(update(QUEUE).where(q.id.in_(spare)).values(next_at=now))
+            return posts[:self.policy.batch]
 
-    async def deliver_once(self, client: httpx.AsyncClient) -> int:
+    def sender(self) -> Sender:
+        """The HTTP side for `deliver_once` (`async with push.sender() as sender:`), with this policy's timeout."""
+        return Sender(timeout_s=self.policy.timeout_s)
+
+    async def deliver_once(self, sender: Sender) -> int:
         """One round: queue what arrived, send every due message (bounded concurrency); → messages attempted."""
         if self._buffer:
             await asyncio.to_thread(self.flush)
         attempted = 0
         gate = asyncio.Semaphore(self.policy.concurrency)
         for cell in self.dbs.cells:
-            attempted += await asyncio.to_thread(self.fan_out, cell)
-            due = [(d, h) for d, h in await asyncio.to_thread(self.due, cell) if self._active(h.app_id)]
-            if not due:
+            fanned, posts = await asyncio.to_thread(self.prepare, cell)
+            attempted += fanned
+            posts = [p for p in posts if self._active(p.hook.app_id)]
+            if not posts:
                 continue
             checked: dict[str, str | None] = {}
-            for _, hook in due:  # the SSRF guard again, right before sending (DNS may have changed)
+            for post in posts:  # the SSRF guard again, right before sending (DNS may have changed)
+                hook = post.hook
                 if hook.id not in checked:
                     try:
                         await asyncio.to_thread(self.url_policy.check, hook.url)
@@ -335,75 +420,61 @@ class PushService:
                     except EcohubError as err:
                         checked[hook.id] = err.message
 
-            # at most a pool's worth in flight per subscriber origin: more only queue inside httpcore, whose pool
-            # retries each waiting request on every release (10 pool passes per push, most of the loop's CPU)
-            per_origin: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(POOL_PER_ORIGIN))
-            results = await asyncio.gather(*(self._send(client, gate, per_origin[_origin(h.url)], checked, d, h)
-                                             for d, h in due))
-            await asyncio.to_thread(self._record, cell, due, results)
-            attempted += len(due)
+            # at most a pool's worth in flight per subscriber origin: a slow subscriber holds no global slot while
+            # its requests wait for its connections
+            per_origin: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(sender.per_origin))
+            results = await asyncio.gather(*(self._send(sender, gate, per_origin[origin(p.hook.url)], checked, p)
+                                             for p in posts))
+            await asyncio.to_thread(self._record, cell, list(zip(posts, results, strict=True)))
+            attempted += sum(len(p.messages) for p in posts)
         return attempted
 
-    async def _send(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, origin_gate: asyncio.Semaphore,
-                    refused: dict[str, str | None], d: WebhookDelivery,
-                    h: WebhookSubscription) -> tuple[str, str, str | None]:
-        if refused[h.id] is not None:
-            return d.id, h.id, f"refused before sending: {refused[h.id]}"
+    async def _send(self, sender: Sender, gate: asyncio.Semaphore, origin_gate: asyncio.Semaphore,
+                    refused: dict[str, str | None], post: Post) -> str | None:
+        if refused[post.hook.id] is not None:
+            return f"refused before sending: {refused[post.hook.id]}"
         async with origin_gate, gate:  # the origin first: waiting for a busy subscriber holds no global slot
-            return d.id, h.id, await self._post(client, d, h)
+            return await self._post(sender, post)
 
-    def _pool(self, shared: httpx.AsyncClient, url: str) -> httpx.AsyncClient:
-        """A small connection pool per subscriber origin (one big shared pool scans all its connections on every
-        request: most of the loop's time at a few hundred pushes/s); `shared` when the caller owns the client."""
-        if shared is not self._own:
-            return shared
-        key = _origin(url)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = httpx.AsyncClient(limits=httpx.Limits(
-                max_connections=POOL_PER_ORIGIN, max_keepalive_connections=POOL_PER_ORIGIN))
-        return pool
-
-    async def _post(self, client: httpx.AsyncClient, d: WebhookDelivery, h: WebhookSubscription) -> str | None:
-        body = json.dumps(d.payload, separators=(",", ":"), default=str).encode()
+    async def _post(self, sender: Sender, post: Post) -> str | None:
+        h = post.hook
+        msg_id, body = post.message_id(), post.body()
         ts = int(time.time())
-        headers = {"content-type": "application/json", "webhook-id": d.id, "webhook-timestamp": str(ts),
-                   "webhook-signature": sign_webhook(h.secret, d.id, ts, body), "user-agent": "ecohub-webhooks/1"}
-        try:
-            r = await self._pool(client, h.url).post(h.url, content=body, headers=headers,
-                                                     timeout=self.policy.timeout_s, follow_redirects=False)
-        except httpx.HTTPError as err:
-            return f"{type(err).__name__}: {err}"[:300]
-        return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
+        headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts),
+                   "webhook-signature": sign_webhook(h.secret, msg_id, ts, body), "user-agent": "ecohub-webhooks/1"}
+        return await sender.post(h.url, body, headers)
 
-    def _record(self, cell: str, due: builtins.list[tuple[WebhookDelivery, WebhookSubscription]],
-                results: builtins.list[tuple[str, str, str | None]]) -> None:
+    def _record(self, cell: str, sent: builtins.list[tuple[Post, str | None]]) -> None:
+        """The answers of a round: a POST's success delivers every message it carried (they leave the queue); its
+        failure retries them all together (paced by the most-tried one), and a message out of attempts goes to the
+        dead letters. One statement for the delivered and one per failed POST, whatever the number of messages."""
         now = _now_ms()
-        attempts = {d.id: d.attempts for d, _ in due}
         ok_hooks: set[str] = set()
         bad_hooks: set[str] = set()
-        changes: list[dict[str, Any]] = []
-        for msg_id, hook_id, error in results:
-            n = attempts[msg_id] + 1
+        delivered: list[str] = []
+        failed: list[tuple[Post, str]] = []
+        for post, error in sent:
             if error is None:
-                changes.append({"id": msg_id, "status": "delivered", "attempts": n, "delivered_ms": now,
-                                "last_error": None})
-                ok_hooks.add(hook_id)
-                self.delivered += 1
-                continue
-            self.failed_attempts += 1
-            bad_hooks.add(hook_id)
-            wait_ms = int(1000 * backoff_s(n, base=self.policy.base_s, cap=self.policy.cap_s))
-            changes.append({"id": msg_id, "status": "dead" if n >= self.policy.max_attempts else "pending",
-                            "attempts": n, "next_at": now + wait_ms, "last_error": error})
+                delivered += [m.id for m in post.messages]
+                ok_hooks.add(post.hook.id)
+            else:
+                failed.append((post, error))
+                bad_hooks.add(post.hook.id)
+        self.delivered += len(delivered)
         with self.dbs.cell_session(cell) as s:
-            for keys in ({"id", "status", "attempts", "delivered_ms", "last_error"},
-                         {"id", "status", "attempts", "next_at", "last_error"}):
-                rows = [c for c in changes if set(c) == keys]
-                if rows:  # one executemany per shape: a bulk UPDATE by primary key
-                    s.execute(update(WebhookDelivery), rows)
-            for hook_id in ok_hooks:
-                s.execute(update(WebhookSubscription).where(WebhookSubscription.id == hook_id)
+            for i in range(0, len(delivered), 5000):  # within every database's limit of bound parameters
+                s.execute(delete(QUEUE).where(QUEUE.c.id.in_(delivered[i:i + 5000])))
+            for post, error in failed:
+                self.failed_attempts += len(post.messages)
+                n = 1 + max(m.attempts for m in post.messages)
+                wait_ms = int(1000 * backoff_s(n, base=self.policy.base_s, cap=self.policy.cap_s))
+                s.execute(update(QUEUE).where(QUEUE.c.id.in_([m.id for m in post.messages]))
+                          .values(attempts=QUEUE.c.attempts + 1, next_at=now + wait_ms, last_error=error,
+                                  status=case((QUEUE.c.attempts + 1 >= self.policy.max_attempts, "dead"),
+                                              else_="pending")))
+            if ok_hooks:  # one statement, and no write for the webhooks that were not failing
+                s.execute(update(HOOKS).where(HOOKS.c.id.in_(ok_hooks),
+                                              (HOOKS.c.failures != 0) | HOOKS.c.failing_since_ms.isnot(None))
                           .values(failures=0, failing_since_ms=None))
             for hook_id in bad_hooks - ok_hooks:
                 hook = s.get(WebhookSubscription, hook_id)
@@ -419,11 +490,6 @@ class PushService:
                               .values(status="dead", last_error="the webhook was disabled"))
                     self.invalidate(cell)
 
-    async def _close_pools(self) -> None:
-        pools, self._pools, self._own = list(self._pools.values()), {}, None
-        for pool in pools:
-            await pool.aclose()
-
     async def run(self, *, idle_s: float = 0.2, deliver: bool = True) -> None:
         """The delivery loop (the hub process): fan the outbox out into the queue, send, retry, until cancelled;
         survives restarts because the outbox and the queue are in the database. `deliver=False` (ingest worker
@@ -436,13 +502,13 @@ class PushService:
             self.queueing = False
 
     async def _loop(self, idle_s: float, deliver: bool) -> None:
-        async with httpx.AsyncClient() as client, contextlib.AsyncExitStack() as pools:
-            self._own = client
-            pools.push_async_callback(self._close_pools)
+        clock = asyncio.get_running_loop().time
+        async with self.sender() as sender:
             while True:
+                began = clock()
                 try:
                     if deliver:
-                        attempted = await self.deliver_once(client)
+                        attempted = await self.deliver_once(sender)
                     else:
                         attempted = await asyncio.to_thread(self.flush) if self._buffer else 0
                 except Exception:  # a failing round is logged and retried, never the end of push
@@ -452,13 +518,12 @@ class PushService:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=idle_s)
-
-
-def _origin(url: str) -> str:
-    return "/".join(url.split("/", 3)[:3])
+                elif (rest := self.policy.round_s - (clock() - began)) > 0:
+                    await asyncio.sleep(rest)
 
 
 def _hook_view(h: WebhookSubscription) -> dict[str, Any]:
-    return {"webhook_id": h.id, "url": h.url, "events": list(h.events), "status": h.status, "failures": h.failures,
+    return {"webhook_id": h.id, "url": h.url, "events": list(h.events), "batch_max": h.batch_max,
+            "status": h.status, "failures": h.failures,
             "created_at": aware(h.created_at).isoformat() if h.created_at else None,
             "disabled_reason": h.disabled_reason}

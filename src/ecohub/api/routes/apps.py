@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ecohub.api.deps import OperatorDep, ServicesDep, StaffDep, UserDep, get_principal, require
 from ecohub.api.routes.oauth import router as oauth_router
+from ecohub.apps.domain import MAX_BATCH
 from ecohub.auth import Principal, Role, Scope
 from ecohub.errors import EcohubError
 
@@ -106,6 +107,9 @@ class WebhookIn(BaseModel):
 
     url: str = Field(max_length=500, examples=["https://app.example.com/hooks/ecohub"])
     events: list[str] | None = Field(default=None, examples=[["device.properties", "device.online"]])
+    batch_max: int = Field(default=1, ge=1, le=MAX_BATCH, strict=True, examples=[100],
+                           description="1 (the default): one message per POST. More: up to that many queued messages "
+                                       'in one POST, `{"type": "batch", "events": [...]}`, each event with its `id`')
 
 
 app_token = require(Role.APP)
@@ -116,7 +120,8 @@ def create_webhook(app_id: str, body: WebhookIn, services: ServicesDep,
                    principal: Principal = Depends(app_token)) -> dict[str, Any]:
     """Subscribe (with an access token of the app: one subscription follows one user's grant) to property changes,
     events and online/offline of the granted devices; the signing secret is shown once."""
-    return services.apps.push.subscribe(principal, app_id, url=body.url, events=body.events)
+    return services.apps.push.subscribe(principal, app_id, url=body.url, events=body.events,
+                                        batch_max=body.batch_max)
 
 
 @router.get("/apps/{app_id}/webhooks", tags=["push"])
