@@ -449,16 +449,17 @@ class CampaignService:
         """Mark devices offered (or skipped: they run this version or newer) and build their offers."""
         versions = self.twin.firmware_versions(cell, dids)
         now = now_ms()
-        # offered before and now on the target version: it updated, its reports are late (done, not skipped)
-        arrived = [d for d in dids if versions.get(d) == c["version"]] if UpdateState.PENDING not in states else []
-        skip = [d for d in dids if d not in set(arrived) and not c["rollback"] and versions.get(d)
-                and not is_newer(c["version"], versions[d])]
+        # in flight and now on the target version: it updated, its reports are late or lost (done, not skipped);
+        # the skip below then finds those rows no longer in `states`
+        arrived = [d for d in dids if versions.get(d) == c["version"]]
+        flying = [st for st in states if st in IN_FLIGHT]
+        skip = [d for d in dids if not c["rollback"] and versions.get(d) and not is_newer(c["version"], versions[d])]
         send = [d for d in dids if d not in set(skip) | set(arrived)]
         with self.dbs.cell_session(cell) as s:
-            for i in range(0, len(arrived), CHUNK):
+            for i in range(0, len(arrived) if flying else 0, CHUNK):
                 s.execute(update(DeviceUpdate).where(DeviceUpdate.campaign_id == c["campaign_id"],
                                                      DeviceUpdate.did.in_(arrived[i:i + CHUNK]),
-                                                     DeviceUpdate.state.in_(list(states)))
+                                                     DeviceUpdate.state.in_(flying))
                           .values(state=UpdateState.DONE, progress=100,
                                   message="runs the version (its reports were not seen)", updated_ms=now))
             for i in range(0, len(skip), CHUNK):
