@@ -15,6 +15,10 @@ from ecohub.settings import Settings
 from tests.conftest import load_spec
 from tests.helpers import DEFINITION
 
+# 162 generated requests, 80 s: in the -m slow run (the default CI run stays under its 30 minutes)
+pytestmark = pytest.mark.slow
+
+
 TOKENS: dict[str, str] = {}
 
 
