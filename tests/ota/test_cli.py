@@ -37,9 +37,12 @@ async def test_sign_upload_approve_campaign_and_status(hub: Services, vendor: Ve
                                   "--stages", "10,5,100", data_dir=data, check=False)
     assert bad.returncode == 7 and "strictly increasing" in bad.stderr
     made_c = json.loads((await asyncio.to_thread(run, "ota", "campaign", "create", "--model", MODEL, "--version",
-                                                 "2.0.0", "--stages", "50,100", "--json", data_dir=data)).stdout)
+                                                 "2.0.0", "--stages", "50,100", "--max-in-flight", "3",
+                                                 "--max-per-minute", "600", "--json", data_dir=data)).stdout)
     cid = made_c["campaign_id"]
+    assert made_c["max_in_flight"] == 3 and made_c["max_per_minute"] == 600
     await eventually(lambda: all(d.firmware_version == "2.0.0" for d in devs), timeout=30)
     await eventually(lambda: hub.campaigns.get(cid)["status"] == "completed", timeout=30)
     out = (await asyncio.to_thread(run, "ota", "status", str(cid), data_dir=data)).stdout
     assert f"campaign {cid}" in out and "completed" in out and "stage 2 (100%)" in out
+    assert "at most 3 at once, 600/min" in out
