@@ -55,7 +55,7 @@ def test_on_postgres_and_one_claimer_wins(pg_prefix: str, tmp_path: Path) -> Non
     try:
         did = "eu-00000000000000d1"
         with svc.dbs.cell_session("eu") as s:
-            TwinService.apply_online(s, {did: (False, 1)})
+            TwinService.apply_online(s, {did: (False, 1, 1, None)})
             TwinService.set_desired(s, did, {"2.1": True, "2.2": 5}, 10, order=1)
         start = threading.Barrier(2)
         got: dict[int, list[tuple[str, object]]] = {}

@@ -16,7 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from sqlalchemy import insert
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from ecohub.bus import EventBus
@@ -27,7 +27,7 @@ from ecohub.connect.events import (
     OtaProgressReported,
     PropertiesReported,
 )
-from ecohub.connect.models import DeadLetter, InboxEntry
+from ecohub.connect.models import BrokerStream, DeadLetter, InboxEntry
 from ecohub.connect.nats.ingest import MAX_DELIVERIES_ADVISORY, MQTT_MSGS
 from ecohub.connect.nats.pull import NAK, PROGRESS, Puller, ack_all, stream_seq
 from ecohub.connect.pipeline import DEAD_PAYLOAD_KEEP, DeadCode, Pipeline, Processed
@@ -36,7 +36,7 @@ from ecohub.protocol import topic_of
 from ecohub.store import Databases, now_ms
 from ecohub.store.upsert import insert_new_rows
 from ecohub.telemetry.service import TelemetryService
-from ecohub.twin.service import Report, TwinService
+from ecohub.twin.service import Report, TwinService, replaces
 
 log = logging.getLogger(__name__)
 FETCH_WAIT_S = 1.0  # an idle fetch returns after this long (the loop notices a lost connection)
@@ -62,6 +62,7 @@ class IngestStats:
     write_retries: int = 0
     restarts: int = 0  # crashes survived by restarting
     dropped: int = 0  # messages whose dead letter the store refused too (logged; should stay 0)
+    stale: int = 0  # state messages older than the one the twin shows (redelivered, or written late): not applied
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -126,6 +127,7 @@ class IngestWorker:
         Two stages overlap: while one batch is written (in a thread) and then acknowledged, the next is fetched and
         decoded on the loop. Writes stay in order, one at a time (one writer), and a batch is acknowledged only
         after its own commit."""
+        await self.check_stream()
         given_up = await self.watch_given_up()
         writing: asyncio.Task[None] | None = None
         try:
@@ -189,6 +191,29 @@ class IngestWorker:
         with contextlib.suppress(Exception):
             await js.delete_msg(MQTT_MSGS, seq)
         self.bus.publish(events)
+
+    async def check_stream(self) -> None:
+        """The twin orders values by the stream's sequence numbers; a stream created anew (a wiped JetStream store,
+        another cluster) restarts them at 1, so the order the twin stored is forgotten (else every new message would
+        look older than the last one stored, and the twin would stop following the devices)."""
+        info = await self.nc.jetstream().stream_info(MQTT_MSGS)
+        if info.created is None:
+            return
+        created = int(info.created.timestamp() * 1000)
+        for cell in self.dbs.cells:
+            await asyncio.to_thread(self._note_stream, cell, created)
+
+    def _note_stream(self, cell: str, created: int) -> None:
+        # another worker may note it at the same moment (IntegrityError: it did)
+        with contextlib.suppress(IntegrityError), self.dbs.cell_session(cell) as s:
+            row = s.get(BrokerStream, MQTT_MSGS)
+            if row is None:
+                s.add(BrokerStream(name=MQTT_MSGS, created_ms=created))
+            elif row.created_ms != created:
+                log.warning("ingest: the broker's stream %s was created anew (%d, was %d); cell %s's twins take "
+                            "the next message of each device as the newest", MQTT_MSGS, created, row.created_ms, cell)
+                TwinService.forget_arrival_order(s)
+                row.created_ms = created
 
     def _prepare(self, msgs: list[Msg]) -> tuple[int, dict[str, list[Processed]]]:
         """Decode, authorise and validate a batch (no I/O) → (the time it was received, the items by cell)."""
@@ -271,11 +296,14 @@ class IngestWorker:
         dev_events: list[dict[str, Any]] = []
         reports: list[Report] = []
         bumps: dict[str, int] = defaultdict(int)
-        online: dict[str, tuple[bool, int]] = {}
-        firmware: dict[str, str] = {}
+        online: dict[str, tuple[bool, int, int, str | None]] = {}
         dead: list[dict[str, Any]] = []
         stats = IngestStats()
         with self.dbs.cell_session(cell) as s:
+            # the arrival order of the state each twin shows: an older state message (JetStream redelivered it after
+            # its ack_wait, or another worker's batch held it) must not put a device back on its old state
+            shown = TwinService.state_seqs(s, (p.did for p in items if p.online is not None and p.did)) \
+                if any(p.online is not None for p in items) else {}
             new = set(insert_new_rows(s, InboxEntry.__table__, keyed, columns=INBOX_COLUMNS, keys=INBOX_KEY))
             taken: set[tuple[str, int, int]] = set()
             for p in items:
@@ -302,9 +330,13 @@ class IngestWorker:
                                        "msg_id": p.msg_id})
                     events.append(EventReported(p.did or "", p.model or "", cell, siid, eiid, p.ts, args))
                 if p.online is not None and p.did:
-                    online[p.did] = (p.online, p.ts)
-                    if p.firmware_version is not None:
-                        firmware[p.did] = p.firmware_version
+                    if not replaces(p.seq, shown.get(p.did)):
+                        stats.stale += 1
+                        continue
+                    shown[p.did] = p.seq
+                    prev = online.get(p.did)
+                    firmware = p.firmware_version if p.firmware_version is not None or prev is None else prev[3]
+                    online[p.did] = (p.online, p.ts, p.seq, firmware)
                     events.append(OnlineChanged(p.did, cell, p.online, p.ts, p.firmware_version))
                 if p.ota_progress is not None and p.did:
                     o = p.ota_progress
@@ -324,8 +356,6 @@ class IngestWorker:
                 TwinService.apply_reports(s, reports, bumps, received, seals)
             if online:
                 TwinService.apply_online(s, online)
-            if firmware:
-                TwinService.apply_firmware(s, firmware)
             if dead:
                 s.execute(insert(DeadLetter), dead)
             if self.stage is not None and events:
@@ -333,6 +363,7 @@ class IngestWorker:
         self.stats.stored += stats.stored
         self.stats.replies += stats.replies
         self.stats.duplicates += stats.duplicates
+        self.stats.stale += stats.stale
         self.stats.samples += len(samples)
         self.stats.events += len(dev_events)
         self.stats.dead_letters += len(dead)

@@ -81,3 +81,14 @@ class Command(CellBase):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     finished_ms: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class BrokerStream(CellBase):
+    """The broker stream whose sequence numbers order the twin's values (`seq`, `state_seq`): a stream created anew
+    (a wiped JetStream store, another cluster) numbers from 1 again, and the twin's order then starts afresh."""
+
+    __tablename__ = "broker_streams"
+    __privacy__ = not_personal("name", "created_ms", why="the broker's own bookkeeping; no device or person in it")
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)

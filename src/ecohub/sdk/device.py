@@ -50,13 +50,37 @@ class DeviceError(Exception):
 
 class _Client(Client):
     """gmqtt's client without its own reconnect once connected: the Device reconnects (jittered backoff, a refused
-    CONNACK retried, announced again). While connecting, gmqtt's reconnect still does its protocol downgrade."""
+    CONNACK retried, announced again). While connecting, gmqtt's reconnect still does its protocol downgrade.
+
+    It remembers its QoS 1 `up` publishes until their PUBACK (`unacked`): a connection that drops before the broker
+    acknowledged one leaves it to the Device, which sends it again on the next connection (MQTT's at-least-once;
+    the cloud tells the repeat from a new message by its id and content). gmqtt replays them only on its own
+    reconnect of the same client, which the Device does not use."""
 
     established = False
+
+    def __init__(self, client_id: str, **kwargs: Any) -> None:
+        super().__init__(client_id, **kwargs)
+        self.unacked: collections.OrderedDict[int, tuple[str, bytes, int]] = collections.OrderedDict()
 
     async def reconnect(self, delay: bool = False) -> None:
         if not self.established:
             await super().reconnect(delay=delay)
+
+    def publish(self, message_or_topic: Any, payload: Any = None, qos: int = 0, retain: bool = False,
+                **kwargs: Any) -> None:
+        message = message_or_topic if isinstance(message_or_topic, Message) else \
+            Message(message_or_topic, payload, qos=qos, retain=retain, **kwargs)
+        mid, package = self._connection.publish(message)
+        if message.qos > 0:
+            self._persistent_storage.push_message(mid, package)
+            if not message.retain:  # a retained state is announced afresh on the next connection instead
+                topic = message.topic.decode() if isinstance(message.topic, bytes) else message.topic
+                self.unacked[mid] = (topic, message.payload, message.qos)
+
+    def _handle_puback_packet(self, cmd: int, packet: bytes) -> None:
+        self.unacked.pop(int.from_bytes(packet[:2], "big"), None)
+        super()._handle_puback_packet(cmd, packet)
 
 
 class Device:
@@ -129,8 +153,11 @@ class Device:
 
     async def _reconnect(self) -> None:
         """Connect again until it works or the device is disconnected; then `on_reconnected`."""
-        # the dropped client stays `_client` until a new one is in (a publish meanwhile is lost, as on a dead link)
+        # the dropped client stays `_client` until a new one is in; what it sent without a PUBACK goes out again first
         dropped = self._client
+        if isinstance(dropped, _Client) and dropped.unacked:
+            self._backlog.extendleft(reversed(dropped.unacked.values()))
+            dropped.unacked.clear()
         if dropped is not None:  # its socket is gone: do not wait long on it
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(dropped.disconnect(), timeout=1.0)

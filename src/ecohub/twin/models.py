@@ -16,7 +16,7 @@ class Twin(CellBase):
 
     __tablename__ = "twins"
     __privacy__ = {**not_personal("version"), "did": DEVICE_ID, "online": DEVICE_DATA, "online_ms": TIMESTAMP,
-                   "updated_ms": TIMESTAMP, **not_personal("firmware_version")}
+                   "updated_ms": TIMESTAMP, **not_personal("firmware_version", "state_seq")}
 
     did: Mapped[str] = mapped_column(String(40), primary_key=True)
     online: Mapped[bool | None] = mapped_column(Boolean)
@@ -24,6 +24,7 @@ class Twin(CellBase):
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     firmware_version: Mapped[str | None] = mapped_column(String(32))  # as the device said on coming online
+    state_seq: Mapped[int | None] = mapped_column(BigInteger)  # arrival order of the state message shown: newer wins
 
 
 class TwinProperty(CellBase):

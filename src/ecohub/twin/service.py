@@ -88,18 +88,44 @@ class TwinService:
         _BUMP_VERSIONS.run(session, [{"did": d, "version": bumps[d], "updated_ms": now_ms} for d in sorted(bumps)])
 
     @staticmethod
-    def apply_online(session: Session, changes: dict[str, tuple[bool, int]]) -> None:
-        """Record online/offline per device (the newest state message wins)."""
+    def forget_arrival_order(session: Session) -> None:
+        """The broker's stream was created anew and numbers from 1 again: the stored order means nothing now, and
+        the next message of each device (and key) wins, as on a new twin."""
+        session.execute(update(TwinProperty).where(TwinProperty.seq.is_not(None)).values(seq=None))
+        session.execute(update(Twin).where(Twin.state_seq.is_not(None)).values(state_seq=None))
+
+    @staticmethod
+    def state_seqs(session: Session, dids: Iterable[str]) -> dict[str, int | None]:
+        """The arrival order of the state message each twin shows (devices without a twin are left out)."""
         tw = Twin.__table__
-        rows = [{"did": d, "online": online, "online_ms": ts, "version": 1, "updated_ms": ts}
-                for d, (online, ts) in changes.items()]
+        out: dict[str, int | None] = {}
+        todo = sorted(set(dids))
+        for i in range(0, len(todo), 5000):
+            out.update({d: q for d, q in session.execute(select(tw.c.did, tw.c.state_seq)
+                                                         .where(tw.c.did.in_(todo[i:i + 5000])))})
+        return out
+
+    @staticmethod
+    def apply_online(session: Session, changes: dict[str, tuple[bool, int, int, str | None]]) -> None:
+        """Record each device's newest state message: did → (online, ts, its arrival order, the firmware version it
+        names or None). The later arrival at the broker wins (`replaces`), as for reported values: a state message
+        redelivered or written late by another worker never overwrites a newer one, so a device that came back on a
+        new firmware is not shown on its old one again."""
+        tw = Twin.__table__
+        rows = [{"did": d, "online": online, "online_ms": ts, "state_seq": seq, "firmware_version": fw,
+                 "version": 1, "updated_ms": ts}
+                for d, (online, ts, seq, fw) in sorted(changes.items())]
         upsert(session, tw, rows, keys=["did"],
                update={"online": lambda ex: ex.online, "online_ms": lambda ex: ex.online_ms,
-                       "version": lambda ex: tw.c.version + 1, "updated_ms": lambda ex: ex.updated_ms})
+                       "state_seq": lambda ex: ex.state_seq,
+                       # an offline state names no version: the twin keeps the one the device last said it runs
+                       "firmware_version": lambda ex: func.coalesce(ex.firmware_version, tw.c.firmware_version),
+                       "version": lambda ex: tw.c.version + 1, "updated_ms": lambda ex: ex.updated_ms},
+               where=lambda ex: tw.c.state_seq.is_(None) | (ex.state_seq >= tw.c.state_seq))
 
     @staticmethod
     def apply_firmware(session: Session, versions: dict[str, str]) -> None:
-        """Record the firmware version each device said it runs when it came online (OTA reads it back)."""
+        """Record the firmware version a device runs outside a state message (an operator's correction, tests)."""
         tw = Twin.__table__
         upsert(session, tw, [{"did": d, "firmware_version": v, "version": 1, "updated_ms": 0}
                              for d, v in versions.items()],
