@@ -112,8 +112,12 @@ def device_process(creds: list[dict[str, str]], port: int, trust: dict[str, str]
             for d in devs:
                 if d.firmware_version == "2.0.0" and len(times.get(d.did, [])) == 1:
                     times[d.did].append(time.time())
+        # what each unit not on 2.0.0 knows of itself: the bench prints it beside the hub's view of the update
+        behind = {d.did: {"offered": d.did in times, "busy": d.ota.busy, "connected": d.connected.is_set(),
+                          "reconnects": d.reconnects, "ranges": len(d.ota.ranges), "version": d.firmware_version}
+                  for d in devs if d.firmware_version != "2.0.0"}
         out.put({"done": sum(d.firmware_version == "2.0.0" for d in devs),
-                 "latencies": [t[1] - t[0] for t in times.values() if len(t) == 2]})
+                 "latencies": [t[1] - t[0] for t in times.values() if len(t) == 2], "behind": behind})
         go.wait(timeout=60)
         for d in devs:
             await d.disconnect()
@@ -267,6 +271,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     why[f"{d['code']} {d['message']}"] = why.get(f"{d['code']} {d['message']}", 0) + 1
             print(f"campaign {st['status']}: {st['reason']}; failures {why}", flush=True)
             result |= {"reason": st["reason"], "failures": why}
+            behind = {k: v for r in reports for k, v in r["behind"].items()}
+            for d in failed["devices"]:
+                if d["state"] not in ("done", "failed", "pending") and len(result.setdefault("in_flight", [])) < 20:
+                    result["in_flight"].append({"hub": {k: d.get(k) for k in ("did", "state", "progress", "code",
+                                                                              "message", "updated_ts")},
+                                                "unit": behind.get(d["did"])})
+            for row in result.get("in_flight", []):
+                print(f"  in flight at the end: {row}", flush=True)
         for p in procs:
             await asyncio.to_thread(p.join, 30)
         # serving: the hub's per-device download route ÷ python -m http.server, same client, back to back

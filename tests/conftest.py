@@ -16,7 +16,7 @@ from ecohub.api.app import create_app
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.hub import free_port, running_hub
 from ecohub.settings import Settings
-from tests.helpers import DEFINITION
+from tests.helpers import DEFINITION, migrated
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
 
@@ -38,7 +38,7 @@ def postgres_reachable() -> bool:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings on a fresh temp data dir (SQLite files per plane and cell)."""
-    return Settings(data_dir=tmp_path / "data")
+    return Settings(data_dir=migrated(tmp_path))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from ecohub.bootstrap import Services
 from ecohub.hub import free_port
 from ecohub.settings import Settings
 from tests.console.conftest import EMAIL, PASSWORD, Home, browser, home  # noqa: F401 - fixtures
+from tests.helpers import migrated
 
 pytestmark = pytest.mark.browser
 CLIENT = Path(__file__).resolve().parents[2] / "examples" / "integration" / "client.py"
@@ -23,7 +24,7 @@ CLIENT = Path(__file__).resolve().parents[2] / "examples" / "integration" / "cli
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """The example's webhook server is on this machine: private addresses allowed on this hub."""
-    return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True})
+    return Settings(data_dir=migrated(tmp_path), webhooks={"allow_private": True})
 
 
 def _example() -> Any:

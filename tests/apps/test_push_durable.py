@@ -30,7 +30,7 @@ from tests.connect.noloss import (
     value_of,
     wait_all_stored,
 )
-from tests.helpers import eventually
+from tests.helpers import eventually, migrated
 
 PER_DEVICE = 15
 PROP = f"{KEY[0]}.{KEY[1]}"
@@ -38,7 +38,7 @@ PROP = f"{KEY[0]}.{KEY[1]}"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True})
+    return Settings(data_dir=migrated(tmp_path), webhooks={"allow_private": True})
 
 
 def _queue_state(services: Services, cell: str) -> tuple[int, int]:

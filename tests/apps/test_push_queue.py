@@ -13,11 +13,12 @@ from ecohub.bootstrap import Services, bootstrap
 from ecohub.settings import Settings
 from tests.apps.conftest import World
 from tests.apps.push_helpers import Subscriber, change, fan_out, rounds, subscribe
+from tests.helpers import migrated
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True})
+    return Settings(data_dir=migrated(tmp_path), webhooks={"allow_private": True})
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from ecohub.hub import free_port
 from ecohub.settings import Settings
 from tests.apps.conftest import World
 from tests.connect.noloss import cli_env, ecohub, http_ok
-from tests.helpers import eventually
+from tests.helpers import eventually, migrated
 from tests.home.conftest import bearer
 
 REDIS = "redis://127.0.0.1:6379/0"  # the machine's shared Redis: this test's keys under a prefix of its own
@@ -40,7 +40,7 @@ def prefix() -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, prefix: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", redis_url=REDIS, redis_key_prefix=prefix)
+    return Settings(data_dir=migrated(tmp_path), redis_url=REDIS, redis_key_prefix=prefix)
 
 
 def _app_token(world: World) -> dict[str, str]:

@@ -18,7 +18,7 @@ from ecohub.bootstrap import Services
 from ecohub.connect.service import ProvisionedDevice
 from ecohub.settings import Settings
 from tests.conftest import load_spec
-from tests.helpers import DEFINITION
+from tests.helpers import DEFINITION, migrated
 from tests.home.conftest import asignup, signup
 
 SENSOR, PLUG = "miaomiaoce.sensor_ht.t9", "cuco.plug.v3"
@@ -62,7 +62,7 @@ def make_home(client: Any, services: Services, email: str = "ann@example.org") -
 def settings(tmp_path: Path) -> Settings:
     """The automation tests' webhook sink listens on loopback: this hub allows private webhook targets (explicitly;
     the default refuses them, see tests/automate/test_webhook_guard.py)."""
-    return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True})
+    return Settings(data_dir=migrated(tmp_path), webhooks={"allow_private": True})
 
 
 @pytest.fixture

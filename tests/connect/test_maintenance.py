@@ -13,13 +13,13 @@ from ecohub.settings import Settings
 from ecohub.store import now_ms
 from ecohub.telemetry.models import Rollup
 from tests.connect.test_ingest import _device
-from tests.helpers import eventually
+from tests.helpers import eventually, migrated
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A hub whose maintenance job runs every 0.3 s."""
-    return Settings(data_dir=tmp_path / "data", telemetry={"job_interval_s": 0.3})
+    return Settings(data_dir=migrated(tmp_path), telemetry={"job_interval_s": 0.3})
 
 
 async def test_the_job_prunes_the_inbox_and_keeps_what_redeliveries_need(hub: Services, plug_model: str) -> None:

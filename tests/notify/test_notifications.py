@@ -23,7 +23,7 @@ from ecohub.sdk.device import Device
 from ecohub.settings import Settings
 from tests.apps.push_helpers import Subscriber, authorize
 from tests.conftest import load_spec
-from tests.helpers import eventually
+from tests.helpers import eventually, migrated
 from tests.home.conftest import PASSWORD, asignup, bearer
 
 REDIRECT = "http://127.0.0.1:9/cb"
@@ -32,7 +32,7 @@ REDIRECT = "http://127.0.0.1:9/cb"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Webhooks to this machine allowed (the subscriber is local); a short offline debounce."""
-    return Settings(data_dir=tmp_path / "data", webhooks={"allow_private": True},
+    return Settings(data_dir=migrated(tmp_path), webhooks={"allow_private": True},
                     notify={"offline_debounce_s": 0.2})
 
 

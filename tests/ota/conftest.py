@@ -19,7 +19,7 @@ from ecohub.sdk.faults import FAULTS
 from ecohub.sdk.simulator import SimulatedDevice
 from ecohub.settings import OtaSettings, Settings
 from tests.conftest import load_spec
-from tests.helpers import DEFINITION
+from tests.helpers import DEFINITION, migrated
 
 MODEL = "cuco.plug.v3"
 PARTNER = "cuco"
@@ -28,7 +28,7 @@ PARTNER = "cuco"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fast campaign tick (the engine also reacts at once to every report)."""
-    return Settings(data_dir=tmp_path / "data", ota=OtaSettings(tick_s=0.2, offer_retry_s=1.0))
+    return Settings(data_dir=migrated(tmp_path), ota=OtaSettings(tick_s=0.2, offer_retry_s=1.0))
 
 
 def sign(key: Ed25519PrivateKey, model: str, version: str, image: bytes) -> str:

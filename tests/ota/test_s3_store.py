@@ -13,7 +13,7 @@ import pytest
 from ecohub.bootstrap import Services
 from ecohub.ota.domain import sign_token
 from ecohub.settings import OtaSettings, Settings
-from tests.helpers import eventually
+from tests.helpers import eventually, migrated
 from tests.ota.conftest import Vendor
 from tests.ota.s3server import S3Server, seaweed_s3
 
@@ -26,7 +26,7 @@ def s3(tmp_path: Path) -> Iterator[S3Server]:
 
 @pytest.fixture
 def settings(tmp_path: Path, s3: S3Server) -> Settings:
-    return Settings(data_dir=tmp_path / "data", ota=OtaSettings(
+    return Settings(data_dir=migrated(tmp_path), ota=OtaSettings(
         tick_s=0.2, offer_retry_s=1.0, s3_bucket=s3.bucket, s3_endpoint_url=s3.endpoint, s3_region=s3.region,
         s3_access_key=s3.access_key, s3_secret_key=s3.secret_key, s3_prefix="images/"))
 
