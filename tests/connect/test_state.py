@@ -121,6 +121,36 @@ async def test_a_report_the_broker_never_acknowledged_is_sent_again_after_a_reco
         proxy.close()
 
 
+async def test_a_device_dropped_again_while_coming_back_keeps_reconnecting(hub: Services, plug_model: str) -> None:
+    """The link dies a second time right after the device announced itself on reconnecting (a broker shedding
+    connections does this): the SDK must go round again, not sit offline for good with its reports in the backlog."""
+    proxy = await BlackholeProxy.start(hub.runtime.mqtt_port or 0)
+    creds = hub.devices.provision(model=plug_model)[0]
+    cell = hub.devices.cell_of(creds.did)
+    dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), port=proxy.port)
+    try:
+        await dev.connect()
+        opened = dev._open
+        opens = [0]
+
+        async def open_then_drop() -> None:
+            await opened()
+            opens[0] += 1
+            if opens[0] == 1:
+                proxy.drop()  # dropped just after it was back and subscribed
+                await eventually(lambda: not dev.connected.is_set(), timeout=10)
+
+        dev._open = open_then_drop  # type: ignore[method-assign]
+        proxy.drop()
+        await eventually(lambda: opens[0] >= 2 and dev.connected.is_set(), timeout=30)
+        dev.report({(11, 1): 78})
+        await eventually(lambda: hub.twin.get(cell, creds.did)["properties"].get("11.1", {}).get("value") == 78)
+        assert dev.reconnects == 1
+    finally:
+        await dev.disconnect()
+        proxy.close()
+
+
 class BlackholeProxy:
     """A TCP relay to the broker that can swallow what the client sends (a link that stops carrying) and drop every
     connection (the link dies)."""

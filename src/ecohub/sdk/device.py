@@ -146,7 +146,9 @@ class Device:
         client.set_config({"reconnect_retries": 0})
         return client
 
-    def _on_dropped(self, *_: Any) -> None:
+    def _on_dropped(self, client: Any, *_: Any) -> None:
+        if client is not self._client:  # a client already replaced (its late goodbye must not unset the new one)
+            return
         self.connected.clear()
         if self.reconnect and self._wanted and (self._reconnecting is None or self._reconnecting.done()):
             self._reconnecting = asyncio.ensure_future(self._reconnect())
@@ -164,17 +166,22 @@ class Device:
         retrying = tenacity.AsyncRetrying(
             wait=tenacity.wait_random_exponential(multiplier=RECONNECT_BASE_S, max=RECONNECT_CAP_S),
             retry=tenacity.retry_if_exception_type(DeviceError), reraise=True)
-        await asyncio.sleep(random.uniform(*RECONNECT_FIRST_S))
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    if not self._wanted:
-                        return
-                    await self._open()
-        except DeviceError:
-            return
-        except asyncio.CancelledError:
-            raise
+        while True:
+            await asyncio.sleep(random.uniform(*RECONNECT_FIRST_S))
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        if not self._wanted:
+                            return
+                        await self._open()
+            except DeviceError:
+                return
+            except asyncio.CancelledError:
+                raise
+            if self.connected.is_set():
+                break
+            # dropped again while it announced itself (this task was still running, so the drop started no other
+            # one): go round again rather than stay offline for good with everything it says in the backlog
         self.reconnects += 1
         while self._backlog and self._client is not None:  # what the device said while it was away, in order
             topic, payload, qos = self._backlog.popleft()
@@ -215,6 +222,8 @@ class Device:
         try:
             await asyncio.wait_for(self._subacked.wait(), timeout=SUBACK_WAIT_S)
         except TimeoutError:
+            with contextlib.suppress(Exception):  # not left connected beside the next attempt's session
+                await asyncio.wait_for(client.disconnect(), timeout=1.0)
             raise DeviceError(f"{self.did}: the broker did not answer the subscription to its commands") from None
         if self.subscription_refused:
             raise DeviceError(f"{self.did}: connected, but the broker refused the subscription to its commands "
