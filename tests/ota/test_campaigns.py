@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 
 from ecohub.bootstrap import Services
+from ecohub.connect.events import OnlineChanged
+from ecohub.ota.relay import SUBJECT, encode_event
 from tests.helpers import eventually
 from tests.ota.conftest import Vendor
 
@@ -132,6 +134,27 @@ async def test_device_that_reboots_into_its_old_version_counts_as_failed(api: ht
     body = await eventually(lambda: _with_status(api, cid, "completed"), timeout=30)
     assert body["devices"][0]["state"] == "failed" and body["devices"][0]["code"] == -4025
     assert devs[0].firmware_version == "1.0.0"
+
+
+async def test_an_old_online_event_handled_late_is_not_a_revert(api: httpx.AsyncClient, hub: Services,
+                                                                  vendor: Vendor) -> None:
+    """The engine's event stream redelivers what a busy engine did not acknowledge within its ack_wait: the unit's
+    online state of before the update (1.0.0) comes back after its `done`. The twin shows 2.0.0 (the state that
+    reached the broker last), so it is no revert (at 10,000 devices, 18 healthy units were failed -4025 so)."""
+    (dev,) = await vendor.fleet(1)
+    vendor.image("2.0.0")
+    r = await api.post("/api/v1/ota/campaigns", json={"model": vendor.model, "version": "2.0.0", "stages": [100]})
+    cid = r.json()["campaign_id"]
+    await eventually(lambda: _done(api, cid), timeout=30)
+    engine, plane = hub.ota_engine, hub.plane
+    assert engine is not None and plane is not None and plane.nc is not None
+    handled = engine.handled
+    old = encode_event(OnlineChanged(dev.did, hub.devices.cell_of(dev.did), True, 1, "1.0.0"))
+    assert old is not None
+    await plane.nc.jetstream().publish(SUBJECT, old)
+    await eventually(lambda: engine.handled > handled, timeout=15)
+    body = await _status(api, cid)
+    assert body["devices"][0]["state"] == "done", body["devices"][0]
 
 
 async def test_corrupted_download_is_refused_by_the_device(api: httpx.AsyncClient, hub: Services,

@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 
 from ecohub.connect.events import OtaProgressReported
 from ecohub.ota.lease import Lease
-from ecohub.ota.relay import EventFeed, decode_event
+from ecohub.ota.relay import ACK_WAIT_S, EventFeed, decode_event
 from ecohub.ota.service import CampaignService, Offer
 from ecohub.protocol import Method, Topic, subject_of
 from ecohub.protocol.messages import DownMessage, encode
@@ -132,8 +132,19 @@ class OtaEngine:
                     target -= 1
                     continue
                 self.queue.put_nowait((kind, item, m, at))
-            async with self._handled:
-                await self._handled.wait_for(lambda t=target: self.handled >= t)  # type: ignore[misc]
+            await self._wait_handled(target, msgs)
+
+    async def _wait_handled(self, target: int, msgs: list[Msg]) -> None:
+        """Until the batch is handled; meanwhile its messages are kept ours (`+WPI`): a batch that takes longer than
+        the consumer's ack_wait (a starved engine: 500 events took > 30 s at 10,000 devices) must not come back as
+        copies handled after newer events — an old online state after a `done` looked like a revert."""
+        while self.handled < target:
+            try:
+                async with self._handled:
+                    await asyncio.wait_for(self._handled.wait_for(lambda: self.handled >= target),
+                                           timeout=ACK_WAIT_S / 3)
+            except TimeoutError:
+                await asyncio.gather(*(m.in_progress() for m in msgs), return_exceptions=True)
 
     async def _work(self) -> None:
         while True:

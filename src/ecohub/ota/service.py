@@ -539,7 +539,10 @@ class CampaignService:
         offers: list[Offer] = []
         finished: set[int] = set()
         for r, c in self._active_rows(cell, did):
-            if r.state == UpdateState.DONE and firmware_version is not None and firmware_version != c["version"]:
+            if r.state == UpdateState.DONE and firmware_version is not None and firmware_version != c["version"] \
+                    and self.twin.firmware_versions(cell, [did]).get(did) != c["version"]:
+                # a revert only if the twin agrees: it shows the state that reached the broker last, while this event
+                # may be an older one handled late (redelivered to a busy engine after its ack_wait)
                 self._set_row(cell, c["campaign_id"], did, state=UpdateState.FAILED, code=int(Code.OTA_REVERTED),
                               message=f"came back on {firmware_version}")
                 finished.add(int(c["campaign_id"]))
