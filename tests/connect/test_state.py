@@ -97,17 +97,22 @@ async def test_a_broker_stream_created_anew_restarts_the_twins_order(hub: Servic
         await dev.disconnect()
 
 
+async def _behind_proxy(hub: Services, plug_model: str) -> tuple[BlackholeProxy, Device, str]:
+    """A provisioned device connected to the hub's broker through a BlackholeProxy; its cell."""
+    proxy = await BlackholeProxy.start(hub.runtime.mqtt_port or 0)
+    creds = hub.devices.provision(model=plug_model)[0]
+    dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), port=proxy.port)
+    await dev.connect()
+    return proxy, dev, hub.devices.cell_of(creds.did)
+
+
 async def test_a_report_the_broker_never_acknowledged_is_sent_again_after_a_reconnect(hub: Services,
                                                                                     plug_model: str) -> None:
     """The link dies after the device sent a QoS 1 report and before the PUBACK: MQTT's at-least-once means the device
     sends it again on its next connection, and the twin gets it (before, the SDK dropped it with the old client)."""
-    proxy = await BlackholeProxy.start(hub.runtime.mqtt_port or 0)
-    creds = hub.devices.provision(model=plug_model)[0]
-    cell = hub.devices.cell_of(creds.did)
-    dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), port=proxy.port)
+    proxy, dev, cell = await _behind_proxy(hub, plug_model)
     try:
-        await dev.connect()
-        await eventually(lambda: hub.twin.get(cell, creds.did)["online"] is True)
+        await eventually(lambda: hub.twin.get(cell, dev.did)["online"] is True)
         proxy.blackhole = True  # what the device sends from now on never reaches the broker
         dev.report({(11, 1): 77})
         await asyncio.sleep(0.3)
@@ -115,7 +120,7 @@ async def test_a_report_the_broker_never_acknowledged_is_sent_again_after_a_reco
         proxy.blackhole = False
         proxy.drop()  # the link dies; the device reconnects through the proxy
         await eventually(lambda: dev.reconnects == 1, timeout=30)
-        await eventually(lambda: hub.twin.get(cell, creds.did)["properties"].get("11.1", {}).get("value") == 77)
+        await eventually(lambda: hub.twin.get(cell, dev.did)["properties"].get("11.1", {}).get("value") == 77)
     finally:
         await dev.disconnect()
         proxy.close()
@@ -124,12 +129,8 @@ async def test_a_report_the_broker_never_acknowledged_is_sent_again_after_a_reco
 async def test_a_device_dropped_again_while_coming_back_keeps_reconnecting(hub: Services, plug_model: str) -> None:
     """The link dies a second time right after the device announced itself on reconnecting (a broker shedding
     connections does this): the SDK must go round again, not sit offline for good with its reports in the backlog."""
-    proxy = await BlackholeProxy.start(hub.runtime.mqtt_port or 0)
-    creds = hub.devices.provision(model=plug_model)[0]
-    cell = hub.devices.cell_of(creds.did)
-    dev = Device(did=creds.did, secret=creds.secret, spec=load_spec(plug_model), port=proxy.port)
+    proxy, dev, cell = await _behind_proxy(hub, plug_model)
     try:
-        await dev.connect()
         opened = dev._open
         opens = [0]
 
@@ -144,7 +145,7 @@ async def test_a_device_dropped_again_while_coming_back_keeps_reconnecting(hub: 
         proxy.drop()
         await eventually(lambda: opens[0] >= 2 and dev.connected.is_set(), timeout=30)
         dev.report({(11, 1): 78})
-        await eventually(lambda: hub.twin.get(cell, creds.did)["properties"].get("11.1", {}).get("value") == 78)
+        await eventually(lambda: hub.twin.get(cell, dev.did)["properties"].get("11.1", {}).get("value") == 78)
         assert dev.reconnects == 1
     finally:
         await dev.disconnect()
