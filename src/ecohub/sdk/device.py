@@ -50,37 +50,13 @@ class DeviceError(Exception):
 
 class _Client(Client):
     """gmqtt's client without its own reconnect once connected: the Device reconnects (jittered backoff, a refused
-    CONNACK retried, announced again). While connecting, gmqtt's reconnect still does its protocol downgrade.
-
-    It remembers its QoS 1 `up` publishes until their PUBACK (`unacked`): a connection that drops before the broker
-    acknowledged one leaves it to the Device, which sends it again on the next connection (MQTT's at-least-once;
-    the cloud tells the repeat from a new message by its id and content). gmqtt replays them only on its own
-    reconnect of the same client, which the Device does not use."""
+    CONNACK retried, announced again). While connecting, gmqtt's reconnect still does its protocol downgrade."""
 
     established = False
-
-    def __init__(self, client_id: str, **kwargs: Any) -> None:
-        super().__init__(client_id, **kwargs)
-        self.unacked: collections.OrderedDict[int, tuple[str, bytes, int]] = collections.OrderedDict()
 
     async def reconnect(self, delay: bool = False) -> None:
         if not self.established:
             await super().reconnect(delay=delay)
-
-    def publish(self, message_or_topic: Any, payload: Any = None, qos: int = 0, retain: bool = False,
-                **kwargs: Any) -> None:
-        message = message_or_topic if isinstance(message_or_topic, Message) else \
-            Message(message_or_topic, payload, qos=qos, retain=retain, **kwargs)
-        mid, package = self._connection.publish(message)
-        if message.qos > 0:
-            self._persistent_storage.push_message(mid, package)
-            if not message.retain:  # a retained state is announced afresh on the next connection instead
-                topic = message.topic.decode() if isinstance(message.topic, bytes) else message.topic
-                self.unacked[mid] = (topic, message.payload, message.qos)
-
-    def _handle_puback_packet(self, cmd: int, packet: bytes) -> None:
-        self.unacked.pop(int.from_bytes(packet[:2], "big"), None)
-        super()._handle_puback_packet(cmd, packet)
 
 
 class Device:
@@ -146,42 +122,32 @@ class Device:
         client.set_config({"reconnect_retries": 0})
         return client
 
-    def _on_dropped(self, client: Any, *_: Any) -> None:
-        if client is not self._client:  # a client already replaced (its late goodbye must not unset the new one)
-            return
+    def _on_dropped(self, *_: Any) -> None:
         self.connected.clear()
         if self.reconnect and self._wanted and (self._reconnecting is None or self._reconnecting.done()):
             self._reconnecting = asyncio.ensure_future(self._reconnect())
 
     async def _reconnect(self) -> None:
         """Connect again until it works or the device is disconnected; then `on_reconnected`."""
-        # the dropped client stays `_client` until a new one is in; what it sent without a PUBACK goes out again first
+        # the dropped client stays `_client` until a new one is in (a publish meanwhile is lost, as on a dead link)
         dropped = self._client
-        if isinstance(dropped, _Client) and dropped.unacked:
-            self._backlog.extendleft(reversed(dropped.unacked.values()))
-            dropped.unacked.clear()
         if dropped is not None:  # its socket is gone: do not wait long on it
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(dropped.disconnect(), timeout=1.0)
         retrying = tenacity.AsyncRetrying(
             wait=tenacity.wait_random_exponential(multiplier=RECONNECT_BASE_S, max=RECONNECT_CAP_S),
             retry=tenacity.retry_if_exception_type(DeviceError), reraise=True)
-        while True:
-            await asyncio.sleep(random.uniform(*RECONNECT_FIRST_S))
-            try:
-                async for attempt in retrying:
-                    with attempt:
-                        if not self._wanted:
-                            return
-                        await self._open()
-            except DeviceError:
-                return
-            except asyncio.CancelledError:
-                raise
-            if self.connected.is_set():
-                break
-            # dropped again while it announced itself (this task was still running, so the drop started no other
-            # one): go round again rather than stay offline for good with everything it says in the backlog
+        await asyncio.sleep(random.uniform(*RECONNECT_FIRST_S))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if not self._wanted:
+                        return
+                    await self._open()
+        except DeviceError:
+            return
+        except asyncio.CancelledError:
+            raise
         self.reconnects += 1
         while self._backlog and self._client is not None:  # what the device said while it was away, in order
             topic, payload, qos = self._backlog.popleft()
@@ -222,8 +188,6 @@ class Device:
         try:
             await asyncio.wait_for(self._subacked.wait(), timeout=SUBACK_WAIT_S)
         except TimeoutError:
-            with contextlib.suppress(Exception):  # not left connected beside the next attempt's session
-                await asyncio.wait_for(client.disconnect(), timeout=1.0)
             raise DeviceError(f"{self.did}: the broker did not answer the subscription to its commands") from None
         if self.subscription_refused:
             raise DeviceError(f"{self.did}: connected, but the broker refused the subscription to its commands "
