@@ -100,7 +100,7 @@ def test_campaign_over_unapproved_image_and_not_newer_version(client: TestClient
     assert r.status_code == 409 and r.json()["error"]["code"] == "image_not_approved", r.text
     vendor.image("1.5.0")
     with vendor.services.dbs.cell_session(vendor.services.devices.cell_of(dev["did"])) as s:
-        vendor.services.twin.apply_firmware(s, {dev["did"]: "1.5.0"})  # as its online state said
+        vendor.services.twin.apply_online(s, {dev["did"]: (True, 1, 1, "1.5.0")})  # as its online state said
     r = client.post("/api/v1/ota/campaigns", json={"model": MODEL, "version": "1.5.0"}, headers=auth)
     assert r.status_code == 409 and r.json()["error"]["code"] == "version_not_newer"
     assert "rollback" in r.json()["error"]["message"]

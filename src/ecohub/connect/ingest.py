@@ -302,8 +302,8 @@ class IngestWorker:
         with self.dbs.cell_session(cell) as s:
             # the arrival order of the state each twin shows: an older state message (JetStream redelivered it after
             # its ack_wait, or another worker's batch held it) must not put a device back on its old state
-            shown = TwinService.state_seqs(s, (p.did for p in items if p.online is not None and p.did)) \
-                if any(p.online is not None for p in items) else {}
+            state_dids = {p.did for p in items if p.online is not None and p.did}
+            shown = TwinService.state_seqs(s, state_dids) if state_dids else {}
             new = set(insert_new_rows(s, InboxEntry.__table__, keyed, columns=INBOX_COLUMNS, keys=INBOX_KEY))
             taken: set[tuple[str, int, int]] = set()
             for p in items:

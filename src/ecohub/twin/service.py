@@ -123,14 +123,6 @@ class TwinService:
                        "version": lambda ex: tw.c.version + 1, "updated_ms": lambda ex: ex.updated_ms},
                where=lambda ex: tw.c.state_seq.is_(None) | (ex.state_seq >= tw.c.state_seq))
 
-    @staticmethod
-    def apply_firmware(session: Session, versions: dict[str, str]) -> None:
-        """Record the firmware version a device runs outside a state message (an operator's correction, tests)."""
-        tw = Twin.__table__
-        upsert(session, tw, [{"did": d, "firmware_version": v, "version": 1, "updated_ms": 0}
-                             for d, v in versions.items()],
-               keys=["did"], update={"firmware_version": lambda ex: ex.firmware_version})
-
     def firmware_versions(self, cell: str, dids: list[str]) -> dict[str, str | None]:
         """The firmware version each of `dids` last said it runs (None when it never said)."""
         out: dict[str, str | None] = dict.fromkeys(dids)
