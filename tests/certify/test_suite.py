@@ -104,7 +104,8 @@ async def test_fault_is_caught_by_exactly_its_checks(reports: dict[str, dict[str
     report = reports[f"fault:{fault}"]
     assert _failed(report) == EXPECTED_FAILURES[fault], {c["id"]: c["reason"] for c in report["checks"]
                                                           if c["status"] not in ("pass", "na")}
-    assert all(c["status"] == "fail" for c in report["checks"] if c["id"] in EXPECTED_FAILURES[fault])
+    assert all(c["status"] == "fail" for c in report["checks"] if c["id"] in EXPECTED_FAILURES[fault]), {
+        c["id"]: (c["status"], c["reason"]) for c in report["checks"] if c["id"] in EXPECTED_FAILURES[fault]}
     assert report["passed"] is False
 
 

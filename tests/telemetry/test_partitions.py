@@ -36,6 +36,14 @@ pg_only = [pytest.mark.postgres,
 TODAY = now_ms() // DAY * DAY
 
 
+@pytest.fixture(autouse=True)
+def _today() -> None:
+    """Partitions are named by the real UTC date: a run that crosses midnight takes the day each test starts in
+    (TODAY taken once at import made three tests of a CI run that started at 23:30 expect yesterday's names)."""
+    global TODAY
+    TODAY = now_ms() // DAY * DAY
+
+
 def children(engine: Engine, table: str) -> set[str]:
     """The partitions PostgreSQL lists for `table` (pg_inherits)."""
     with engine.connect() as conn:
