@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from ecohub.automate.engine import AutomationEngine
 from ecohub.bootstrap import Services
 from ecohub.connect.commands import CommandService
+from ecohub.connect.nats.server import free_port as free_port  # the one picker, re-exported for the CLI and tests
 from ecohub.connect.plane import DevicePlane, plane_secrets
 from ecohub.errors import ErrorCode, Unavailable
 from ecohub.ota.engine import OtaEngine
@@ -60,13 +61,6 @@ def listen(host: str, port: int, *, what: str, option: str) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def read_runtime(data_dir: Path) -> dict[str, object] | None:

@@ -22,7 +22,7 @@ from ecohub.connect.authority import BrokerAuthority
 from ecohub.connect.domain import SERVICE_USER
 from ecohub.connect.events import DeviceConnectAttempted, DeviceRevoked
 from ecohub.connect.nats import jwt
-from ecohub.connect.nats.callout import CalloutResponder
+from ecohub.connect.nats.callout import CalloutResponder, ResponderThread
 from ecohub.connect.nats.config import CalloutAuth
 from ecohub.connect.nats.ingest import MQTT_MSGS, ensure_mqtt_msgs_consumer
 from ecohub.connect.nats.revoke import gather, kick
@@ -145,6 +145,7 @@ class DevicePlane:
         self.nc: NATS | None = None
         self.sys: NATS | None = None
         self.responder: CalloutResponder | None = None
+        self._callout: ResponderThread | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -197,12 +198,17 @@ class DevicePlane:
         self.nc = await self._connect(SERVICE_USER, self.secrets.service_password, "ecohub-service")
         self.sys = await self._connect(SYSTEM_USER, self.secrets.system_password, "ecohub-system")
         if self.answer_callout:
+            loop = asyncio.get_running_loop()
+
+            def observe(did: str, host: str, allowed: bool, reason: str) -> None:  # on the callout's thread
+                loop.call_soon_threadsafe(self._observe_connect, did, host, allowed, reason)
+
             self.responder = CalloutResponder(self.secrets.issuer_seed, self._verify,
                                               failures={k: Throttle(v, what="failed device connects")
                                                         for k, v in CONNECT_FAILURES.items()},
-                                              observe=self._observe_connect)
-            await self.responder.start(self.nc)
-            await self.nc.flush()
+                                              observe=observe)
+            self._callout = ResponderThread(self.urls, SERVICE_USER, self.secrets.service_password, self.responder)
+            await self._callout.start()
         await self.ensure_ingest_durable()
         self.bus.subscribe(DeviceRevoked, self._on_revoked)
         if self.server is not None:
@@ -313,9 +319,10 @@ class DevicePlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self.responder is not None:
+        if self._callout is not None:
             with contextlib.suppress(Exception):
-                await self.responder.stop()
+                await self._callout.stop()
+            self._callout = None
         for conn in (self.nc, self.sys):
             if conn is not None:
                 with contextlib.suppress(Exception):

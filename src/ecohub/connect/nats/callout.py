@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import logging
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -182,3 +185,51 @@ async def run_responder(url: str | list[str], user: str, password: str, responde
     await responder.start(nc)
     await nc.flush()
     return nc
+
+
+class ResponderThread:
+    """The responder on a thread of its own, with its own event loop and NATS connection.
+
+    On the hub's loop, callout answers waited behind ingest batches, OTA offers and API requests: in a reconnect
+    storm of 10,000 devices they arrived after the server's timeout, the server refused those devices (CONNACK 5)
+    and they came back as more requests (42,000 refusals logged in one run). Here an answer waits only for the GIL.
+    Credential checks still run in worker threads (they read the database on a cache miss)."""
+
+    def __init__(self, urls: list[str], user: str, password: str, responder: CalloutResponder) -> None:
+        self.urls, self.user, self.password, self.responder = urls, user, password, responder
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="nats-auth-callout", daemon=True)
+
+    async def start(self) -> None:
+        """Start the thread and wait until its responder is subscribed (its connect error, if any, is raised)."""
+        self._thread.start()
+        await asyncio.wrap_future(self._ready)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            nc = await run_responder(self.urls, self.user, self.password, self.responder)
+        except BaseException as err:
+            self._ready.set_exception(err)
+            return
+        self._ready.set_result(None)
+        try:
+            await self._stopping.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.responder.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.drain(), 5)
+
+    async def stop(self) -> None:
+        """Unsubscribe, close the connection and end the thread."""
+        if self._loop is not None and self._stopping is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended on its own
+                self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join, 10)

@@ -25,9 +25,36 @@ PR_SET_PDEATHSIG = 1
 DEFAULT_MAX_PAYLOAD = 64 * 1024
 
 
+LISTEN_PORTS = range(10_000, 32_768)  # below Linux's default ephemeral range (32768-60999): see free_port
+
+
+def _ephemeral_range() -> range:
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return range(32_768, 61_000)
+    return range(low, high + 1)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel just handed out for host (bind to 0, then release)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A port free on host right now, outside the kernel's ephemeral range.
+
+    Binding to 0 hands out an ephemeral port, the same pool the kernel draws the local ports of outgoing
+    connections from: between this call and the server binding it, a client connecting anywhere could take it
+    ("address in use", seen in CI). A random pick below that range that binds now is only ever taken by another
+    listener doing the same."""
+    ephemeral = _ephemeral_range()
+    for _ in range(200):
+        port = LISTEN_PORTS.start + secrets.randbelow(len(LISTEN_PORTS))
+        if port in ephemeral:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # an unusual range setting: the kernel's pick
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
