@@ -78,6 +78,7 @@ async def running_hub(data_dir: Path, *, auth_timeout_s: float | None = None, **
                 d.client.loop_stop()
                 d.client.disconnect()
             await svc.close()
+            await responder.stop()
             await auth_nc.close()
 
 

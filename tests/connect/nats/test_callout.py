@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.errors import NoServersError
 
+from ecohub.connect.nats.callout import WORKERS
 from ecohub.connect.nats.revoke import sessions
 from ecohub.sdk.device import Device
 from tests.connect.nats.conftest import Hub, running_hub
@@ -179,6 +182,24 @@ async def test_offline_persistent_session_gets_commands_stored_in_mqtt_msgs(hub:
     assert await asyncio.to_thread(d2.get, 1.0) is None
 
 
+def connecting(hub: Hub, timeout: float) -> Callable[[str, str], asyncio.Future[int]]:
+    """connack(did, secret): a raw CONNECT on a thread of its own, so any number can wait at once (asyncio's
+    default executor has only cpu + 4 threads)."""
+    loop = asyncio.get_running_loop()
+
+    def connack(did: str, secret: str) -> asyncio.Future[int]:
+        result: asyncio.Future[int] = loop.create_future()
+
+        def run() -> None:
+            rc = raw_connack(hub.server.host, hub.server.mqtt_port, did, did, secret, timeout)
+            loop.call_soon_threadsafe(result.set_result, rc)
+
+        threading.Thread(target=run, daemon=True).start()
+        return result
+
+    return connack
+
+
 async def test_a_responder_that_fell_behind_skips_the_stale_requests_and_admits_the_retries(tmp_path: Path,
                                                                                             caplog: Any) -> None:
     """A reconnect storm on a loaded machine: requests wait in the responder's queue past the server's timeout. The
@@ -186,26 +207,56 @@ async def test_a_responder_that_fell_behind_skips_the_stale_requests_and_admits_
     request), and the devices' next tries get in."""
     async with running_hub(tmp_path / "nats", auth_timeout_s=1.0) as hub:
         real = hub.responder.verify
-        slow = [True]
+        held = [0]
 
         async def behind(did: str, secret: str) -> bool:
-            if slow[0]:
-                slow[0] = False
-                await asyncio.sleep(2.5)  # one CONNECT held the responder past the timeout of the ones queued after it
+            if held[0] < WORKERS:
+                held[0] += 1
+                await asyncio.sleep(2.5)  # every worker held past the timeout of the requests queued behind them
             return bool(real(did, secret))
 
         hub.responder.verify = behind
-        creds = [hub.provision() for _ in range(3)]
+        creds = [hub.provision() for _ in range(WORKERS + 3)]
         caplog.set_level(logging.WARNING, logger="ecohub.connect.nats.callout")
-        first = await asyncio.gather(*(asyncio.to_thread(raw_connack, hub.server.host, hub.server.mqtt_port, did,
-                                                         did, secret, 6.0) for did, secret in creds))
-        assert all(rc != 0 for rc in first), first  # the server gave up on all three
-        # the held one is answered late (the server ignores it), the two queued behind it are found stale
-        await eventually(lambda: hub.responder.stats.expired == 2, timeout=10)
+
+        connack = connecting(hub, 6.0)
+        holding = [connack(*c) for c in creds[:WORKERS]]
+        await eventually(lambda: held[0] == WORKERS, timeout=5)
+        queued = await asyncio.gather(*(connack(*c) for c in creds[WORKERS:]))
+        assert all(rc != 0 for rc in [*await asyncio.gather(*holding), *queued])  # the server gave up on all
+        # the held ones are answered late (the server ignores them), the three queued behind them are found stale
+        await eventually(lambda: hub.responder.stats.expired == 3, timeout=10)
         assert not [r for r in caplog.records if r.exc_info], "a stale request is not an error with a traceback"
-        again = [await asyncio.to_thread(raw_connack, hub.server.host, hub.server.mqtt_port, did, did, secret)
-                 for did, secret in creds]
-        assert again == [0, 0, 0]
+        again = [await connack(*c) for c in creds]
+        assert again == [0] * len(creds)
+
+
+async def test_a_responder_behind_answers_the_newest_request_first(tmp_path: Path) -> None:
+    """Oldest first, a backlog longer than the server's window would make every answer late; newest first, the
+    ones that can still get in do. Three CONNECTs queued while the workers are busy are checked last-come first."""
+    async with running_hub(tmp_path / "nats") as hub:
+        real = hub.responder.verify
+        held, order = [0], []
+
+        async def behind(did: str, secret: str) -> bool:
+            if held[0] < WORKERS:
+                held[0] += 1
+                await asyncio.sleep(1.5)
+            else:
+                order.append(did)
+            return bool(real(did, secret))
+
+        hub.responder.verify = behind
+        creds = [hub.provision() for _ in range(WORKERS + 3)]
+
+        connack = connecting(hub, 8.0)
+        tasks = [connack(*c) for c in creds[:WORKERS]]
+        await eventually(lambda: held[0] == WORKERS, timeout=5)
+        for c in creds[WORKERS:]:
+            tasks.append(connack(*c))
+            await eventually(lambda n=len(tasks) - WORKERS: len(hub.responder._pending) == n, timeout=3)
+        assert await asyncio.gather(*tasks) == [0] * len(creds)  # all within the 5 s window
+        assert order == [did for did, _ in reversed(creds[WORKERS:])]
 
 
 async def test_a_dropped_sdk_device_keeps_reconnecting_through_refusals_and_announces_itself(tmp_path: Path) -> None:

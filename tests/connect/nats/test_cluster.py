@@ -155,4 +155,5 @@ async def test_cluster_node_kill_loses_no_pubacked_message(tmp_path: Path, victi
             assert report[MQTT_MSGS]["lost_pubacked"] == 0  # type: ignore[index]
         finally:
             await svc.close()
+            await responder.stop()
             await auth_nc.close()
