@@ -373,8 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="connects in flight per load process")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds to hold the sessions")
     parser.add_argument("--hold-timeout", type=float, default=300.0)
-    parser.add_argument("--sub-qos", type=int, choices=[0, 1], default=1,
-                        help="QoS of each held session's down subscription (1: a JetStream consumer each, as the SDK)")
+    parser.add_argument("--sub-qos", type=int, choices=[0, 1], default=0,
+                        help="QoS of each held session's down subscription (0, as the SDK; 1: a JetStream consumer "
+                             "each, what the SDK did before docs/protocol.md moved `down` to QoS 0)")
     parser.add_argument("--lift-consumer-limit", action="store_true",
                         help="render the server config with jetstream.limits.default_max_consumers -1 (nats-server "
                              "2.15 caps a stream at 1000 consumers by default: one per QoS 1 device subscription)")
