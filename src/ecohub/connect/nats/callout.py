@@ -27,7 +27,7 @@ from ecohub.throttle import Throttle
 log = logging.getLogger(__name__)
 
 AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
-WORKERS = 4  # requests answered at once: a credential check that reads the database does not hold the others
+WORKERS = 4  # requests answered at once, when the verifier awaits (a synchronous one runs them one by one)
 DID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # one subject token, one MQTT topic level
 
 Verifier = Callable[[str, str], bool | Awaitable[bool]]
@@ -230,7 +230,7 @@ class ResponderThread:
     On the hub's loop, callout answers waited behind ingest batches, OTA offers and API requests: in a reconnect
     storm of 10,000 devices they arrived after the server's timeout, the server refused those devices (CONNACK 5)
     and they came back as more requests (42,000 refusals logged in one run). Here an answer waits only for the GIL.
-    Credential checks still run in worker threads (they read the database on a cache miss)."""
+    A synchronous verifier runs on this thread (a database read on a cache miss blocks only this loop)."""
 
     def __init__(self, urls: list[str], user: str, password: str, responder: CalloutResponder) -> None:
         self.urls, self.user, self.password, self.responder = urls, user, password, responder
