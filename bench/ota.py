@@ -312,8 +312,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  in flight at the end: {row}", flush=True)
         for p in procs:
             await asyncio.to_thread(p.join, 30)
-        # the fleet just went offline: let the hub take in the N offline states first, or the serving figure is
-        # the download route sharing the hub with that backlog (0.49 after 10,000 units left, 0.69 after 300)
+        # the fleet just went offline: serving is measured once the hub has taken in the N offline states, so that
+        # backlog is not in the figure (how long that took is printed as hub_caught_up_s)
         quiet_s = await asyncio.to_thread(wait_all_offline, services, 120.0)
         result["hub_caught_up_s"] = quiet_s
         # serving: the hub's per-device download route ÷ python -m http.server, same client, back to back
