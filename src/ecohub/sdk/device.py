@@ -16,6 +16,7 @@ import msgspec
 import tenacity
 from gmqtt import Client, Message
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+from gmqtt.storage import PersistentStorage
 
 from ecohub.protocol import Code, Method, Topic
 from ecohub.protocol.messages import (
@@ -53,10 +54,41 @@ class _Client(Client):
     CONNACK retried, announced again). While connecting, gmqtt's reconnect still does its protocol downgrade."""
 
     established = False
+    lost = False  # its connection went down (the Device never reuses a client)
 
     async def reconnect(self, delay: bool = False) -> None:
         if not self.established:
             await super().reconnect(delay=delay)
+
+
+class _Outbox(PersistentStorage):  # type: ignore[misc]
+    """gmqtt's store of the QoS 1 publishes the broker has not acknowledged yet, which also keeps what each one said.
+
+    A reconnect is a new client with a clean session, so gmqtt would forget them: the Device sends them again on the
+    new link (the cloud counts a redelivery of the same message as a duplicate, by device, id and content)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: dict[int, tuple[str, bytes, int]] = {}
+        self.next: tuple[str, bytes, int] | None = None  # set just before a publish; its packet id comes in the push
+
+    def push_message(self, mid: int, raw_package: bytes) -> None:
+        super().push_message(mid, raw_package)
+        if self.next is not None:
+            self.said[mid] = self.next
+            self.next = None
+
+    def remove_message_by_mid(self, mid: int) -> None:  # the PUBACK
+        self.said.pop(mid, None)
+        super().remove_message_by_mid(mid)
+
+    def clear(self) -> None:
+        self.said.clear()
+        super().clear()
+
+    def unacknowledged(self) -> list[tuple[str, bytes, int]]:
+        """What was published and never acknowledged, in the order it was published."""
+        return list(self.said.values())
 
 
 class Device:
@@ -89,6 +121,8 @@ class Device:
         self.received: list[DownMessage] = []
         self.connected = asyncio.Event()
         self._client: Client | None = None
+        self._opening: Client | None = None  # the client `_open` is subscribing and announcing on
+        self._outbox = _Outbox()  # the current client's unacknowledged publishes
         self._acked: dict[int, asyncio.Future[None]] = {}
         self._down_mid: int | None = None
         self._subacked = asyncio.Event()
@@ -109,9 +143,9 @@ class Device:
         self._next_id += 1
         return self._next_id
 
-    def _make_client(self) -> Client:
+    def _make_client(self, outbox: _Outbox) -> _Client:
         will = Message(Topic.state(self.did), b'{"online":false}', qos=1, retain=True)
-        client = _Client(self.did, clean_session=True, will_message=will)
+        client = _Client(self.did, clean_session=True, will_message=will, persistent_storage=outbox)
         client.set_auth_credentials(self.did, self.secret)
         client.on_message = self._on_message
         client.on_connect = lambda *_: self.connected.set()
@@ -122,8 +156,14 @@ class Device:
         client.set_config({"reconnect_retries": 0})
         return client
 
-    def _on_dropped(self, *_: Any) -> None:
+    def _on_dropped(self, client: Any, *_: Any) -> None:
+        client.lost = True
+        if client is not (self._opening or self._client):  # given up on: a failed attempt, the link replaced
+            return
         self.connected.clear()
+        if client is self._opening:
+            self._subacked.set()  # `_open` stops waiting for the SUBACK and sees the drop
+            return
         if self.reconnect and self._wanted and (self._reconnecting is None or self._reconnecting.done()):
             self._reconnecting = asyncio.ensure_future(self._reconnect())
 
@@ -138,6 +178,7 @@ class Device:
             wait=tenacity.wait_random_exponential(multiplier=RECONNECT_BASE_S, max=RECONNECT_CAP_S),
             retry=tenacity.retry_if_exception_type(DeviceError), reraise=True)
         await asyncio.sleep(random.uniform(*RECONNECT_FIRST_S))
+        unacknowledged = self._outbox.unacknowledged()  # said on the link that dropped, and no PUBACK came
         try:
             async for attempt in retrying:
                 with attempt:
@@ -149,9 +190,10 @@ class Device:
         except asyncio.CancelledError:
             raise
         self.reconnects += 1
+        for topic, payload, qos in unacknowledged:  # first what the broker may never have got, then the backlog
+            self._send(topic, payload, qos)
         while self._backlog and self._client is not None:  # what the device said while it was away, in order
-            topic, payload, qos = self._backlog.popleft()
-            self._client.publish(topic, payload, qos=qos)
+            self._send(*self._backlog.popleft())
         self.on_reconnected()
 
     def on_reconnected(self) -> None:
@@ -173,7 +215,20 @@ class Device:
         self._wanted = True
 
     async def _open(self) -> None:
-        client = self._make_client()
+        outbox = _Outbox()
+        client = self._make_client(outbox)
+        self._opening = client  # from now on only this client's drop counts (the dropped link's may come late)
+        try:
+            await self._open_on(client, outbox)
+        finally:
+            self._opening = None
+        if client.lost:  # its drop came while this ran, so nothing else reconnects it: the caller tries again
+            raise DeviceError(f"{self.did}: the broker dropped the connection while it subscribed and announced")
+        if self.subscription_refused:
+            raise DeviceError(f"{self.did}: connected, but the broker refused the subscription to its commands "
+                              "(SUBACK 0x80): it would never receive a command")
+
+    async def _open_on(self, client: _Client, outbox: _Outbox) -> None:
         version = MQTTv50 if self.mqtt_version == 5 else MQTTv311
         try:
             await asyncio.wait_for(client.connect(self.host, self.port, version=version, keepalive=self.keepalive),
@@ -183,15 +238,12 @@ class Device:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), timeout=1.0)
             raise DeviceError(f"{self.did} could not connect to {self.host}:{self.port}: {err}") from err
-        self._client = client
+        self._client, self._outbox = client, outbox
         self._announce()
         try:
             await asyncio.wait_for(self._subacked.wait(), timeout=SUBACK_WAIT_S)
         except TimeoutError:
             raise DeviceError(f"{self.did}: the broker did not answer the subscription to its commands") from None
-        if self.subscription_refused:
-            raise DeviceError(f"{self.did}: connected, but the broker refused the subscription to its commands "
-                              "(SUBACK 0x80): it would never receive a command")
 
     def _announce(self) -> None:
         """Subscribe to `down` (a clean session starts with none), then say online (retained)."""
@@ -247,7 +299,14 @@ class Device:
         if self._wanted and self.reconnect and not self.connected.is_set() and not retain:
             self._backlog.append((topic, payload, qos))  # reconnecting: sent once back (retained state is re-announced)
             return
+        self._send(topic, payload, qos, retain)
+
+    def _send(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
+        assert self._client is not None
+        if qos > 0 and not retain:  # kept until its PUBACK, to send again after a reconnect (retained state is
+            self._outbox.next = (topic, payload, qos)  # announced afresh)
         self._client.publish(topic, payload, qos=qos, retain=retain)
+        self._outbox.next = None
 
     def report(self, values: dict[tuple[int, int], Any], *, ts: int | None = None, validate: bool = True) -> int:
         """Publish properties_changed for the given (siid, piid) → value; returns the message id."""
