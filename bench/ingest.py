@@ -12,13 +12,17 @@ callout, ingest's durable on `$MQTT_msgs`), the same load runs several times:
   the broker does the same store work as under ingest;
 * ecohub, W workers: W ingest worker processes (`workers.WorkerPool`, what `ecohub ingest --workers W` runs) on
   the shared durable; msg/s = N / (start of the load → N new inbox rows committed in the database).
+* ceiling (`--ceiling`): one process of plain nats-py (`pull_subscribe` + `fetch(1000)` + an explicit `ack()` per
+  message, what ingest must do) on a durable of its own with ingest's filters, storing nothing: N / (start of the
+  load → N acknowledged). What the NATS client library alone allows a Python worker on this machine, the upper
+  bound of any ecohub figure (the issue's own measurement of it: 30k msg/s);
 A warm-up of 2 messages per device precedes each timed run. Printed per repeat: the reference, each ecohub
 figure and the ratios; then min/median/max over the repeats.
 
 Usage::
 
     python bench/ingest.py [--db sqlite|postgresql|both] [--workers 1,2] [--messages 30000] [--devices 20]
-                           [--repeats 3] [--inflight 100] [--subscribed K]
+                           [--repeats 3] [--inflight 100] [--subscribed K] [--ceiling]
     python bench/ingest.py --profile [--db sqlite|postgresql] [--messages 30000] [--top 30]
 
 `--profile`: the load is published first (the durable keeps it), then one worker drains the backlog in this
@@ -78,6 +82,66 @@ async def reference(env: Env, p: object, load: MosqLoad, messages: int, timeout:
         seconds = time.perf_counter() - t0
         await run
     return messages / seconds
+
+
+CEILING = """
+import asyncio, sys, time
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig
+
+async def main(url, password, n):
+    nc = await nats.connect(url, user=sys.argv[4], password=password)
+    js = nc.jetstream()
+    cfg = ConsumerConfig(durable_name="bench-ceiling", ack_policy=AckPolicy.EXPLICIT, max_ack_pending=10_000,
+                         filter_subjects=["$MQTT.msgs.ecohub.*.up", "$MQTT.msgs.ecohub.*.state"])
+    await js.add_consumer("$MQTT_msgs", cfg)
+    sub = await js.pull_subscribe_bind(durable="bench-ceiling", stream="$MQTT_msgs")
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    got = 0
+    while got < n:
+        try:
+            msgs = await sub.fetch(1000, timeout=1)
+        except nats.errors.TimeoutError:
+            continue
+        for m in msgs:
+            await m.ack()
+        got += len(msgs)
+    await nc.flush()
+    print("done", flush=True)
+    await js.delete_consumer("$MQTT_msgs", "bench-ceiling")
+    await nc.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+async def ceiling(env: Env, p: object, load: MosqLoad, messages: int, timeout: float) -> float:  # noqa: ASYNC109
+    """A bare nats-py consumer in its own process: fetch and acknowledge, nothing stored → msg/s."""
+    from ecohub.connect.plane import SERVICE_USER
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CEILING, p.urls[0], env.services.service_password,  # type: ignore[attr-defined]
+        str(messages), SERVICE_USER, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        if (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() != b"ready":
+            raise RuntimeError("the ceiling consumer did not start")
+        files = load.prepare(messages)
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+        t0 = time.perf_counter()
+        run = asyncio.create_task(load.run(files))
+        if (await asyncio.wait_for(proc.stdout.readline(), timeout)).strip() != b"done":
+            raise RuntimeError("the ceiling consumer stopped early")
+        seconds = time.perf_counter() - t0
+        await run
+        await asyncio.wait_for(proc.wait(), 30)
+        return messages / seconds
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def ecohub(env: Env, p: object, load: MosqLoad, messages: int, workers: int,
@@ -150,6 +214,11 @@ async def one_repeat(db: str, args: argparse.Namespace, tmp: Path, k: int) -> di
                 out["reference"] = await reference(env, p, load, args.messages, args.timeout)
                 print(f"  [{db} #{k + 1}, load {loadavg()}] reference mosquitto_pub → NATS → mosquitto_sub QoS 1: "
                       f"{out['reference']:8.0f} msg/s", flush=True)
+                if args.ceiling:
+                    out["ceiling"] = await ceiling(env, p, load, args.messages, args.timeout)
+                    print(f"  [{db} #{k + 1}, load {loadavg()}] ceiling: bare nats-py fetch + ack, nothing stored: "
+                          f"{out['ceiling']:8.0f} msg/s = {out['ceiling'] / out['reference']:.2f} x reference",
+                          flush=True)
                 for w in args.workers:
                     rate, pub = await ecohub(env, p, load, args.messages, w, args.timeout)
                     out[f"w{w}"], out[f"pub{w}"] = rate, pub
@@ -158,7 +227,7 @@ async def one_repeat(db: str, args: argparse.Namespace, tmp: Path, k: int) -> di
                           flush=True)
             rows = await asyncio.to_thread(inbox_count, env.services)
             samples = await asyncio.to_thread(telemetry_count, env.services)
-            expected = (1 + len(args.workers)) * (args.messages + 2 * len(env.creds))
+            expected = (1 + len(args.workers)) * (args.messages + 2 * len(env.creds)) + args.ceiling * args.messages
             print(f"    rows: inbox {rows} (expected {expected}), telemetry {samples} "
                   f"(expected {2 * expected}){'' if rows == expected else '  MISMATCH'}", flush=True)
             if args.subscribed:
@@ -270,6 +339,9 @@ async def bench(args: argparse.Namespace) -> int:
     print("\n| db | figure | min / median / max |\n|---|---|---|")
     for db, runs in results.items():
         print(f"| {db} | reference msg/s | {mmm([r['reference'] for r in runs])} |")
+        if args.ceiling:
+            print(f"| {db} | ceiling (bare nats-py fetch + ack) ÷ reference | "
+                  f"{mmm([r['ceiling'] / r['reference'] for r in runs], '{:.2f}')} |")
         for w in args.workers:
             print(f"| {db} | ecohub {w} worker(s) persisted msg/s | {mmm([r[f'w{w}'] for r in runs])} |")
             print(f"| {db} | ecohub {w} worker(s) ÷ reference | "
@@ -294,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per timed run")
     parser.add_argument("--profile", action="store_true", help="drain a backlog in-process, then under cProfile")
     parser.add_argument("--top", type=int, default=30, help="--profile: functions listed (0: no cProfile run)")
+    parser.add_argument("--ceiling", action="store_true", help="also measure a bare nats-py consumer (no storage)")
     parser.add_argument("--subscribed", type=int, default=0, help="apps with a webhook on every device (default 0)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
