@@ -64,7 +64,7 @@ def operator_token(services: Services) -> str:
 
 @pytest.fixture
 async def hub(services: Services) -> AsyncIterator[Services]:
-    """A real hub in this event loop: embedded amqtt broker, ingest worker, commands, uvicorn — on free ports."""
+    """A real hub in this event loop: its embedded NATS server, ingest worker, commands, uvicorn — on free ports."""
     async with running_hub(services, app_factory=create_app, http_port=free_port(), mqtt_port=free_port()) as running:
         yield running
 

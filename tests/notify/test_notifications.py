@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from ecohub.apps.domain import verify_webhook
 from ecohub.bootstrap import Services
+from ecohub.notify import service as notify_service
 from ecohub.notify.models import Notification
 from ecohub.sdk.device import Device
 from ecohub.settings import Settings
@@ -174,6 +175,35 @@ async def test_device_offline_notifies_export_holds_and_erasure_removes(hub: Ser
         assert r.status_code == 202, r.text
     with hub.dbs.cell_session("eu") as s:
         assert s.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+async def test_devices_going_offline_together_tell_each_bound_ones_people_once(hub: Services, plug_model: str,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power cut: many units drop at once. They are looked up a chunk at a time (a chunk of 4 here, so the 15
+    units span four chunks); each bound unit's people hear of it once, the unbound ones tell nobody."""
+    monkeypatch.setattr(notify_service, "OFFLINE_CHUNK", 4)
+    async with httpx.AsyncClient(base_url=hub.runtime.http_url or "", timeout=15) as http:
+        ann = await asignup(http, "ann@example.org", country="DE")
+        home = (await http.post("/api/v1/homes", json={"name": "Casa"}, headers=ann["headers"])).json()["home_id"]
+        units = hub.devices.provision(model=plug_model, cell="eu", count=15)
+        bound = units[::3] + units[1::3]  # 10 bound, interleaved with the 5 nobody bound
+        for c in bound:
+            r = await http.post(f"/api/v1/homes/{home}/devices", json={"did": c.did, "bind_code": c.bind_code},
+                                headers=ann["headers"])
+            assert r.status_code < 300, r.text
+        devs = [Device(did=c.did, secret=c.secret, spec=load_spec(plug_model), host="127.0.0.1",
+                       port=hub.runtime.mqtt_port or 0) for c in units]
+        await asyncio.gather(*(d.connect() for d in devs))
+        await asyncio.gather(*(d.disconnect(graceful=False) for d in devs))  # the will says offline for each
+
+        async def all_told() -> list[dict[str, Any]] | None:
+            items = [n for n in await _mine(http, ann["headers"], limit=100) if n["kind"] == "offline"]
+            return items if len(items) >= len(bound) else None
+        await eventually_async(all_told, timeout=20)
+        await asyncio.sleep(1.0)  # five debounces more: nothing else comes
+        items = [n for n in await _mine(http, ann["headers"], limit=100) if n["kind"] == "offline"]
+        assert sorted(n["did"] for n in items) == sorted(c.did for c in bound)
+        assert all("went offline" in n["body"] for n in items)
 
 
 async def _first_notification(http: httpx.AsyncClient, headers: dict[str, str], found: asyncio.Future[Any],

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import itertools
 import logging
 import secrets
 import threading
 import time
+from collections import defaultdict
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +29,7 @@ from ecohub.notify.models import Notification
 from ecohub.store import Databases, now_ms
 
 log = logging.getLogger(__name__)
+OFFLINE_CHUNK = 500  # devices looked up per query when many went offline at once
 MAX_TITLE, MAX_BODY = 200, 2000
 
 
@@ -168,9 +171,10 @@ class NotificationService:
         with self._lock:
             if e.online:
                 self._offline.pop(e.did, None)
-            else:
-                self._offline.setdefault(e.did, (e.cell, e.ts, time.monotonic()))
-        if not e.online and self.running:
+                return
+            first = not self._offline  # else the loop already waits for an earlier one
+            self._offline.setdefault(e.did, (e.cell, e.ts, time.monotonic()))
+        if first and self.running:
             self._wake.set()
 
     def _on_shared(self, e: HomeShared) -> None:
@@ -181,22 +185,33 @@ class NotificationService:
         self.notify(e.cell, [e.by], kind="share", code="share.granted", params=params, home_id=e.home_id)
 
     def offline_due(self) -> int:
-        """Notify the people of each device offline for longer than the debounce; → notifications stored."""
+        """Notify the people of each device offline for longer than the debounce; → notifications stored.
+
+        A region's power cut takes thousands of devices offline at once: they are looked up a chunk at a time (one
+        query for their homes, one for their names), not one query per device, and only the due ones are read (the
+        waiting devices are in the order they went offline)."""
         cutoff = time.monotonic() - self.offline_debounce_s
         with self._lock:
-            due = [(did, v) for did, v in self._offline.items() if v[2] <= cutoff]
+            due = list(itertools.takewhile(lambda item: item[1][2] <= cutoff, self._offline.items()))
             for did, _ in due:
                 del self._offline[did]
-        stored = 0
+        by_cell: dict[str, list[str]] = defaultdict(list)
         for did, (cell, _ts, _) in due:
-            if cell not in self.dbs.cells:
-                continue
-            home_id = self.homes.home_of_device(cell, did)
-            if home_id is None:  # not bound to anyone's home: nobody to tell
-                continue
-            name = self.homes.device_names(cell, [did]).get(did) or did
-            stored += len(self.notify_home(cell, home_id, kind="offline", severity=Severity.WARNING, did=did,
-                                           code="device.offline", params={"device": name}))
+            if cell in self.dbs.cells:
+                by_cell[cell].append(did)
+        stored = 0
+        for cell, dids in by_cell.items():
+            for at in range(0, len(dids), OFFLINE_CHUNK):
+                chunk = dids[at:at + OFFLINE_CHUNK]
+                homes = self.homes.homes_of_devices(cell, chunk)
+                if not homes:  # not bound to anyone's home: nobody to tell
+                    continue
+                names = self.homes.device_names(cell, list(homes))
+                for did in chunk:
+                    if did in homes:
+                        stored += len(self.notify_home(cell, homes[did], kind="offline", severity=Severity.WARNING,
+                                                       did=did, code="device.offline",
+                                                       params={"device": names.get(did) or did}))
         return stored
 
     async def run(self) -> None:
@@ -209,8 +224,8 @@ class NotificationService:
                 except Exception:  # a failing round is logged and retried, never the end of notifications
                     log.exception("offline notifications failed")
                 with self._lock:
-                    pending = [v[2] for v in self._offline.values()]
-                wait = max(0.05, min(pending) + self.offline_debounce_s - time.monotonic()) if pending else 60.0
+                    first = next(iter(self._offline.values()), None)  # the longest offline comes first
+                wait = max(0.05, first[2] + self.offline_debounce_s - time.monotonic()) if first else 60.0
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
