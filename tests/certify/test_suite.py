@@ -55,8 +55,8 @@ def _failed(report: dict[str, Any]) -> set[str]:
 async def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every healthy model and every fault, each against its own hub and device process, a few at a time.
 
-    One hub per run: amqtt 0.12 drops a message it is broadcasting when another client changes its subscription
-    table at that moment, so unrelated runs sharing a broker would disturb each other.
+    One hub per run, as a partner's lab runs it: each run reads its own hub's refusal log and audit, and no run's
+    take-overs and kills reach another's units.
     """
     caught = [f for f in FAULTS if EXPECTED_FAILURES[f]]  # the campaign-only faults are run by tests/ota
     slowest_first = sorted(caught, key=lambda f: f != "no-reply")  # it waits out every command timeout

@@ -23,6 +23,15 @@ from ecohub.protocol.messages import DownMessage, encode
 EVIDENCE_PAYLOAD_CHARS = 300
 
 
+class OneShotClient(Client):  # type: ignore[misc]
+    """A gmqtt client that never reconnects by itself. gmqtt reconnects a dropped client 6 s later even when
+    `disconnect()` was called meanwhile (and `reconnect_retries: 0` still allows one try): a suite client that held a
+    unit's session would come back and drop the unit a second time."""
+
+    async def reconnect(self, delay: bool = False) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Seen:
     """One message a unit sent (or the broker retained for it), when and how big."""
@@ -199,7 +208,9 @@ async def impersonate(endpoint: MqttAccess, did: str, secret: str, other: str, *
         granted.extend(qos)
         subacked.set()
 
-    client = Client(did, clean_session=False)  # the same client id takes the live session over (MQTT 3.1.1)
+    # the same client id takes the live session over (MQTT 3.1.1); when the unit takes it back during the hold, this
+    # client must stay gone
+    client = OneShotClient(did, clean_session=False)
     client.set_auth_credentials(did, secret)
     client.on_subscribe = on_subscribe
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
 
 from ecohub.certify.context import Context, Outcome
@@ -19,7 +18,7 @@ from ecohub.certify.domain import (
     check_support_period,
     check_vulnerability_contact,
 )
-from ecohub.certify.probe import impersonate, retained_state
+from ecohub.certify.probe import OneShotClient, impersonate, retained_state
 from ecohub.protocol import Channel, Method
 
 
@@ -80,9 +79,8 @@ async def connect_retained_state(ctx: Context) -> Outcome:
 
 async def _refused_with(ctx: Context, did: str, secret: str) -> bool:
     """True when the broker refuses did with this secret."""
-    client = Client(did, clean_session=True)
+    client = OneShotClient(did, clean_session=True)
     client.set_auth_credentials(did, secret)
-    client.set_config({"reconnect_retries": 0})
     try:
         await asyncio.wait_for(client.connect(ctx.endpoint.host, ctx.endpoint.port, version=MQTTv311),
                                timeout=ctx.timing.command_s)
@@ -166,7 +164,8 @@ async def connect_reconnect(ctx: Context) -> Outcome:
     if not taken.get("connected"):
         return Outcome(Status.SKIP, "the connection could not be dropped (see security.broker_isolation)")
     dropped_at = taken["at"]
-    seen = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=taken["until"])
+    # from the take-over on: a unit that reconnects quickly takes its session back while the suite still holds it
+    seen = await ctx.probe.wait_online(ctx.did, True, within=ctx.timing.reconnect_s, since=dropped_at)
     evidence: dict[str, Any] = {
         "method": "session_takeover",
         "how": "the unit's connection was dropped by an MQTT session take-over with its own client id and "

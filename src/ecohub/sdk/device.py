@@ -50,15 +50,21 @@ class DeviceError(Exception):
 
 
 class _Client(Client):
-    """gmqtt's client without its own reconnect once connected: the Device reconnects (jittered backoff, a refused
-    CONNACK retried, announced again). While connecting, gmqtt's reconnect still does its protocol downgrade."""
+    """gmqtt's client without its own reconnect: the Device reconnects (jittered backoff, a refused CONNACK retried,
+    announced again). While connecting, gmqtt's reconnect still does its protocol downgrade (MQTT 5 refused)."""
 
     established = False
     lost = False  # its connection went down (the Device never reuses a client)
 
     async def reconnect(self, delay: bool = False) -> None:
-        if not self.established:
-            await super().reconnect(delay=delay)
+        if self.established:
+            return
+        if self.lost:
+            # dropped before its CONNACK (NATS holds a client id that was just taken over for 1 s, then closes it):
+            # gmqtt would try again 6 s later on a persistent session; end the attempt now, the Device retries
+            self._connack_received.set()
+            return
+        await super().reconnect(delay=delay)
 
 
 class _Outbox(PersistentStorage):  # type: ignore[misc]
@@ -233,6 +239,8 @@ class Device:
         try:
             await asyncio.wait_for(client.connect(self.host, self.port, version=version, keepalive=self.keepalive),
                                    timeout=CONNECT_TIMEOUT_S)
+            if client.lost:
+                raise DeviceError("the broker closed the connection before accepting it")
             client.established = True
         except Exception as err:
             with contextlib.suppress(Exception):

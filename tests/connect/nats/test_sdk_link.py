@@ -12,6 +12,11 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
+from ecohub.certify.probe import impersonate
+from ecohub.certify.target import MqttAccess
+from ecohub.sdk import device as device_module
 from ecohub.sdk.device import Device
 from tests.connect.nats.conftest import Hub, running_hub
 from tests.connect.nats.test_callout import collect
@@ -133,3 +138,24 @@ async def test_a_link_that_dies_again_while_the_device_announces_itself_is_recon
         await eventually(lambda: dev.reconnects == 1, timeout=60)
         assert dev.connected.is_set()
         await answers_commands(hub, dev)
+
+
+async def test_a_device_taken_over_and_held_off_by_the_broker_comes_back_on_its_next_try(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NATS holds a client id that was just taken over for a second, then closes it before any CONNACK. gmqtt would
+    try that connection again only 6 s later (on a persistent session): the device ends the attempt and retries on
+    its own backoff, so it is back while the other client still holds its session."""
+    monkeypatch.setattr(device_module, "RECONNECT_FIRST_S", (0.1, 0.2))  # inside the broker's hold-off
+    async with running_hub(tmp_path / "nats") as hub:
+        did, secret = hub.provision()
+        other, _ = hub.provision()
+        dev = Device(did=did, secret=secret, spec=SPEC, host=hub.server.host, port=hub.server.mqtt_port)
+        await dev.connect()
+        try:
+            endpoint = MqttAccess(host=hub.server.host, port=hub.server.mqtt_port, password="")
+            result = await impersonate(endpoint, did, secret, other, hold_s=5.0)
+            assert result["connected"]
+            assert dev.reconnects == 1, "the device was not back while the other client held its session"
+            await answers_commands(hub, dev)
+        finally:
+            await dev.disconnect(graceful=False)
