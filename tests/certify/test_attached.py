@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from gmqtt.mqtt.constants import MQTTv311
 
 from ecohub.bootstrap import Services, bootstrap
 from ecohub.hub import free_port, read_runtime
+from ecohub.protocol import Topic
 from ecohub.settings import Settings
 from tests.certify.conftest import DECLARATION, hub_with, record_evidence
 from tests.helpers import eventually
@@ -138,3 +141,32 @@ async def test_certify_run_against_ecohub_up_passes_no_foreign_attempts_and_the_
     finally:
         up.terminate()
         await asyncio.wait_for(up.wait(), timeout=30)
+
+
+async def test_a_refused_publish_is_stamped_when_the_broker_refused_it(api: httpx.AsyncClient, hub: Services,
+                                                                       plug_model: str) -> None:
+    """The suite leaves its own impersonation out of security.no_foreign_attempts by time: a refusal stamped when the
+    busy hub got round to reading the server's log fell outside that window (a CI run failed the check that way)."""
+    unit, other = hub.devices.provision(model=plug_model, count=2)
+    assert hub.runtime.mqtt_port
+    client = Client(unit.did, clean_session=True)
+    client.set_auth_credentials(unit.did, unit.secret)
+    client.set_config({"reconnect_retries": 0})
+    await client.connect("127.0.0.1", hub.runtime.mqtt_port, version=MQTTv311)
+    try:
+        client.publish(Topic.up(other.did), b'{"id":1,"method":"properties_changed","params":[]}', qos=1)
+
+        async def refused() -> list[dict[str, Any]]:
+            r = await api.get(f"/api/v1/devices/{unit.did}/refusals")
+            return [row for row in r.json()["refusals"] if row["action"] == "publish"]
+
+        rows = await eventually(refused)
+    finally:
+        await client.disconnect()
+    log_file = next(hub.settings.data_dir.rglob("nats-server.log"))
+    line = next(ln for ln in log_file.read_text().splitlines()
+                if f'"{unit.did}" - Publish Violation' in ln and Topic.up(other.did).replace("/", ".") in ln)
+    stamp = re.match(r"\[\d+\] (\S+ \S+) ", line)
+    assert stamp is not None, line
+    logged = datetime.strptime(stamp.group(1), "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=UTC)  # logtime_utc
+    assert abs(rows[0]["ts"] - logged.timestamp() * 1000) <= 5, (rows[0], line)

@@ -54,13 +54,15 @@ class BrokerAuthority:
         """What was refused to one client id / username, oldest first (the last 100)."""
         return list(self._refusals.get(client, ()))
 
-    def record(self, client: str | None, action: str, topic: str | None, reason: str) -> None:
+    def record(self, client: str | None, action: str, topic: str | None, reason: str, *,
+               at: float | None = None) -> None:
+        """Keep one refusal; `at` (monotonic) when it happened, if not now (a log line read later)."""
         key = client or ""
         if key not in self._refusals:
             if len(self._refusals) >= MAX_TRACKED_CLIENTS:
                 self._refusals.popitem(last=False)
             self._refusals[key] = deque(maxlen=MAX_REFUSALS_PER_CLIENT)
-        self._refusals[key].append(Refusal(time.monotonic(), key, action, topic, reason))
+        self._refusals[key].append(Refusal(time.monotonic() if at is None else at, key, action, topic, reason))
 
     def authenticate(self, *, client_id: str | None, username: str | None, password: str | None,
                      will_topic: str | None) -> bool:

@@ -8,7 +8,9 @@ import logging
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -48,6 +50,16 @@ STORE_MEMORY = 256 * 1024**2  # the MQTT layer keeps its streams on disk; memory
 # what nats-server logs when it drops a device's publish or subscription outside its permissions
 # (nats-server 2.15: `… - "<client name = did>" - Publish Violation - Subject "ecohub.<other>.up"`)
 VIOLATION = re.compile(r' - "(?P<user>[^"]+)" - (Publish|Subscription) Violation - Subject "(?P<subject>[^"]+)"')
+LOG_TIME = re.compile(r"^\[\d+\] (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) ")  # the config says logtime_utc
+
+
+def logged_at(line: str) -> float | None:
+    """When nats-server wrote a log line, as a time.monotonic() value (None when the line has no time)."""
+    m = LOG_TIME.match(line)
+    if m is None:
+        return None
+    wall = datetime.strptime(m.group(1), "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+    return time.monotonic() - max(0.0, time.time() - wall)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,8 +321,9 @@ class DevicePlane:
                 m = VIOLATION.search(line)
                 if m is not None:
                     action = "publish" if m.group(2) == "Publish" else "subscribe"
+                    # stamped when the server refused it, not when this loop (0.2 s polls, a busy hub) read it
                     self.authority.record(m.group("user"), action, topic_of(m.group("subject")),
-                                          "outside the device's permissions")
+                                          "outside the device's permissions", at=logged_at(line))
 
     async def _stop(self) -> None:
         self.bus.unsubscribe(DeviceRevoked, self._on_revoked)

@@ -59,12 +59,13 @@ class _Client(Client):
     async def reconnect(self, delay: bool = False) -> None:
         if self.established:
             return
-        if self.lost:
-            # dropped before its CONNACK (NATS holds a client id that was just taken over for 1 s, then closes it):
-            # gmqtt would try again 6 s later on a persistent session; end the attempt now, the Device retries
+        if self.lost or self._package_handler.has_error:
+            # closed before its CONNACK (NATS holds a client id that was just taken over for 1 s, then closes it) or
+            # refused: gmqtt would try again 6 s later, on a persistent session, as a second client with this id
+            # that takes the Device's next connection over; the attempt ends here and the Device retries
             self._connack_received.set()
             return
-        await super().reconnect(delay=delay)
+        await super().reconnect(delay=delay)  # MQTT 5 refused (CONNACK 1): gmqtt's downgrade to 3.1.1
 
 
 class _Outbox(PersistentStorage):  # type: ignore[misc]

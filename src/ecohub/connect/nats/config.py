@@ -98,6 +98,7 @@ port: {client_port}
 http: {_q(f"{host}:{monitor_port}")}
 pid_file: {_q(str(data_dir / "nats-server.pid"))}
 max_payload: {max_payload}
+logtime_utc: true
 jetstream {{
   store_dir: {_q(str(data_dir))}{sync}
   # every device's QoS 1 subscription to its `down` topic is one consumer of $MQTT_msgs: nats-server 2.15
