@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
-from ecohub.certify.probe import impersonate
-from ecohub.certify.target import MqttAccess
-from ecohub.sdk.device import Device
-from tests.connect.nats.conftest import running_hub
+from tests.connect.nats.test_sdk_link import device_and_impostor
 from tests.helpers import eventually
 
-SPEC = json.loads((Path(__file__).parents[1] / "fixtures" / "specs" / "cuco.plug.v3.json").read_text())
 ZOMBIE_WINDOW_S = 9.0  # gmqtt's own reconnect comes 6 s after a drop (its default delay)
 
 
@@ -20,25 +15,16 @@ async def test_the_impersonation_leaves_the_unit_alone_once_it_took_its_session_
     """The unit reconnects while the suite still holds its session (a slow SUBACK under load): the suite's client,
     dropped by that, must not come back seconds later and drop the unit a second time (a CI run failed
     connect.reconnect that way: the unit's second return came after the 10 s the check waits)."""
-    async with running_hub(tmp_path / "nats") as hub:
-        did, secret = hub.provision()
-        other, _ = hub.provision()
-        dev = Device(did=did, secret=secret, spec=SPEC, host=hub.server.host, port=hub.server.mqtt_port)
-        await dev.connect()
-        try:
-            endpoint = MqttAccess(host=hub.server.host, port=hub.server.mqtt_port, password="")
-            for _ in range(3):  # the unit's first try may come after the hold (its jittered backoff): hold again
-                before = dev.reconnects
-                result = await impersonate(endpoint, did, secret, other, hold_s=5.0)
-                assert result["connected"]
-                if dev.reconnects > before:
-                    break
-                await eventually(lambda: dev.reconnects > before, timeout=30)  # noqa: B023 (awaited here)
-            else:
-                raise AssertionError("the unit never came back while the suite held its session")
-            back = dev.reconnects
-            await asyncio.sleep(ZOMBIE_WINDOW_S)
-            assert dev.reconnects == back, "the suite's client took the unit's session over again after it left"
-            await eventually(lambda: dev.connected.is_set(), timeout=5)
-        finally:
-            await dev.disconnect(graceful=False)
+    async with device_and_impostor(tmp_path) as (_hub, dev, take_over):
+        for _ in range(3):  # the unit's first try may come after the hold (its jittered backoff): hold again
+            before = dev.reconnects
+            assert (await take_over(5.0))["connected"]
+            if dev.reconnects > before:
+                break
+            await eventually(lambda: dev.reconnects > before, timeout=30)  # noqa: B023 (awaited here)
+        else:
+            raise AssertionError("the unit never came back while the suite held its session")
+        back = dev.reconnects
+        await asyncio.sleep(ZOMBIE_WINDOW_S)
+        assert dev.reconnects == back, "the suite's client took the unit's session over again after it left"
+        await eventually(lambda: dev.connected.is_set(), timeout=5)

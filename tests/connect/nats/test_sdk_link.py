@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,16 +147,24 @@ async def test_a_device_taken_over_and_held_off_by_the_broker_comes_back_on_its_
     try that connection again only 6 s later (on a persistent session): the device ends the attempt and retries on
     its own backoff, so it is back while the other client still holds its session."""
     monkeypatch.setattr(device_module, "RECONNECT_FIRST_S", (0.1, 0.2))  # inside the broker's hold-off
+    async with device_and_impostor(tmp_path) as (hub, dev, take_over):
+        assert (await take_over(5.0))["connected"]
+        assert dev.reconnects == 1, "the device was not back while the other client held its session"
+        await answers_commands(hub, dev)
+
+
+@contextlib.asynccontextmanager
+async def device_and_impostor(tmp_path: Path) -> AsyncIterator[tuple[Hub, Device, Callable[[float], Awaitable[
+        dict[str, Any]]]]]:
+    """A connected SDK device, and the certification suite's impersonation of it (its client id and secret, held
+    for the given seconds, trying a second unit's topics)."""
     async with running_hub(tmp_path / "nats") as hub:
         did, secret = hub.provision()
         other, _ = hub.provision()
         dev = Device(did=did, secret=secret, spec=SPEC, host=hub.server.host, port=hub.server.mqtt_port)
         await dev.connect()
+        endpoint = MqttAccess(host=hub.server.host, port=hub.server.mqtt_port, password="")
         try:
-            endpoint = MqttAccess(host=hub.server.host, port=hub.server.mqtt_port, password="")
-            result = await impersonate(endpoint, did, secret, other, hold_s=5.0)
-            assert result["connected"]
-            assert dev.reconnects == 1, "the device was not back while the other client held its session"
-            await answers_commands(hub, dev)
+            yield hub, dev, lambda hold_s: impersonate(endpoint, did, secret, other, hold_s=hold_s)
         finally:
             await dev.disconnect(graceful=False)
