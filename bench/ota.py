@@ -294,8 +294,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                    "hub_cpu_ms_per_device": round(1000 * cpu / max(done, 1), 2),
                    "hub_and_nats_cpu_ms_per_device": round(1000 * (cpu + nats_cpu) / max(done, 1), 2),
                    "campaign_image_bytes_per_s": round(done * len(image) / took)}
-        if st["status"] != "completed":
-            failed = await asyncio.to_thread(services.campaigns.get, cid, devices=10_000)
+        if st["status"] != "completed" or st["counts"].get("failed"):  # a completed campaign may have failures too
+            failed = await asyncio.to_thread(services.campaigns.get, cid, devices=args.devices)
             why: dict[str, int] = {}
             for d in failed["devices"]:
                 if d["state"] == "failed":
