@@ -145,5 +145,7 @@ def test_the_guides_receiver_verifies_and_deduplicates_real_batches(world: World
     assert len(got) == 4 and len(seen) == 4
     assert [scope["receive"](hook["secret"], h, b, seen) for h, b in subscriber.received] == [[], []]  # redelivered
     headers, body = subscriber.received[0]
-    with pytest.raises(PermissionError):
-        scope["receive"](hook["secret"], headers, body.replace(b"true", b"false"), set())
+    for tampered in (body.replace(b'"events":', b'"events": '), body + b" "):  # still JSON, not what was signed
+        assert tampered != body  # (replacing a value failed once: that POST carried only `false`)
+        with pytest.raises(PermissionError):
+            scope["receive"](hook["secret"], headers, tampered, set())
