@@ -239,8 +239,12 @@ class TwinService:
         {key: {value, ts, state, code, command_id}} and the delta {key: {value, ts}} where desired ≠ reported."""
         reported: dict[str, tuple[bool, Any]] = {}
         with self.dbs.cell_session(cell) as s:
-            twin = s.get(Twin, did)
-            props = s.scalars(select(TwinProperty).where(TwinProperty.did == did)).all()
+            # one statement, so one snapshot: two reads could straddle an ingest commit (READ COMMITTED on
+            # PostgreSQL) and show values newer than the version (a CI run read 42 with version 1)
+            rows = s.execute(select(TwinProperty, Twin).outerjoin(Twin, Twin.did == TwinProperty.did)
+                             .where(TwinProperty.did == did)).all()
+            props = [p for p, _ in rows]
+            twin = rows[0][1] if rows else s.get(Twin, did)
             opener = self.sealer.opener(s, cell)
             for p in props:
                 reported[p.key] = opener.value(p.value, p.subject, p.sealed, twin_aad(did, p.key))
