@@ -102,7 +102,7 @@ async def main(url, password, n):
     while got < n:
         try:
             msgs = await sub.fetch(1000, timeout=1)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats.errors.TimeoutError, or asyncio's when fetch's deadline passed
             continue
         for m in msgs:
             await m.ack()

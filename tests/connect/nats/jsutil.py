@@ -16,7 +16,6 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
@@ -55,7 +54,7 @@ async def read_ids(nc: nats.NATS, stream: str, filters: list[str] | None = None)
         while True:
             try:
                 msgs = await psub.fetch(1000, timeout=1.0)
-            except NatsTimeout:
+            except TimeoutError:  # nats-py raises its own subclass, or asyncio's when its deadline passed
                 break
             for m in msgs:
                 with_id = json.loads(m.data)
@@ -139,7 +138,7 @@ class Worker:
         while True:
             try:
                 msgs = await psub.fetch(self.batch, timeout=self.fetch_timeout)
-            except NatsTimeout:
+            except TimeoutError:  # nats-py raises its own subclass, or asyncio's when its deadline passed
                 continue
             except Exception:  # reconnecting, leader change: back off briefly
                 log.warning("fetch failed", exc_info=True)
