@@ -115,6 +115,8 @@ class Services:
         return Pipeline(
             max_payload=self.settings.mqtt.max_payload,
             model_of=self.devices.model_of,
+            cached_models=self.devices.cached_models,
+            read_models=self.devices.read_models,
             compiled_of=self.products.compiled,
             cell_of=self.devices.cell_of,
             default_cell=self.settings.default_cell,

@@ -145,7 +145,7 @@ class IngestWorker:
                             done.result()  # a failed write stops the loop (run_supervised restarts it)
                         continue
                     self._alive = True
-                    batch = self._prepare(msgs)
+                    batch = self._prepare(msgs, await self._models(msgs))
                     if writing is not None:
                         self._waiting = msgs
                         await asyncio.shield(writing)  # a stop lets the batch being written finish and be acked
@@ -215,14 +215,38 @@ class IngestWorker:
                 TwinService.forget_arrival_order(s)
                 row.created_ms = created
 
-    def _prepare(self, msgs: list[Msg]) -> tuple[int, dict[str, list[Processed]]]:
-        """Decode, authorise and validate a batch (no I/O) → (the time it was received, the items by cell)."""
+    async def _models(self, msgs: list[Msg]) -> dict[str, str | None]:
+        """The models of a batch's devices: from memory, else read in a few queries off the event loop (a device
+        reporting once a minute is never still cached, and a query per message on the loop held up everything the
+        loop carries). A database outage is waited out holding the batch, as a write is: a good message must not
+        become a dead letter because its device could not be looked up."""
+        known, missing = self.pipeline.cached(topic_of(m.subject) for m in msgs)
+        delay = 0.05
+        while missing:
+            try:
+                known.update(await asyncio.to_thread(self.pipeline.lookup, missing))
+                break
+            except TRANSIENT as err:
+                self.stats.write_retries += 1
+                log.warning("ingest: looking up %d devices failed, retrying in %.2fs: %s", len(missing), delay, err)
+                await self._still_working(msgs)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:
+                log.exception("ingest: looking up %d devices failed; each message is looked up alone", len(missing))
+                break
+        return known
+
+    def _prepare(self, msgs: list[Msg], models: dict[str, str | None] | None = None,
+                 ) -> tuple[int, dict[str, list[Processed]]]:
+        """Decode, authorise and validate a batch (no I/O when `models` has its devices) → (the time it was
+        received, the items by cell)."""
         received = now_ms()
         self.stats.received += len(msgs)
         by_cell: dict[str, list[Processed]] = defaultdict(list)
         default = self.pipeline.default_cell
-        for item, m in zip(self.pipeline.process_batch([(topic_of(m.subject), m.data) for m in msgs], received),
-                           msgs, strict=True):
+        for item, m in zip(self.pipeline.process_batch([(topic_of(m.subject), m.data) for m in msgs], received,
+                                                       models), msgs, strict=True):
             item.seq = stream_seq(m.reply)  # the broker's arrival order: the twin's newer-wins rule
             by_cell[item.cell or default].append(item)
         return received, by_cell

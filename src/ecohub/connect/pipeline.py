@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 DEAD_PAYLOAD_KEEP = 4096
 MAX_FIRMWARE_VERSION = 32
 MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
+# (models answered from memory, devices to read) and the read of those (blocking): DeviceService's
+CachedModels = Callable[[Iterable[str]], tuple[dict[str, str | None], list[str]]]
+ReadModels = Callable[[list[str]], dict[str, str | None]]
 
 
 class DeadCode(StrEnum):
@@ -101,20 +104,23 @@ class Pipeline:
 
     def __init__(self, *, max_payload: int, model_of: Callable[[str], str | None],
                  compiled_of: Callable[[str], CompiledSpec], cell_of: Callable[[str], str],
-                 default_cell: str) -> None:
+                 default_cell: str, cached_models: CachedModels | None = None,
+                 read_models: ReadModels | None = None) -> None:
         self.max_payload = max_payload
         self.model_of = model_of
+        self.cached_models = cached_models
+        self.read_models = read_models
         self.compiled_of = compiled_of
         self.cell_of = cell_of
         self.default_cell = default_cell
 
     def process(self, topic: str, payload: bytes, received_ms: int,
-                routes: dict[str, Route] | None = None) -> Processed:
+                routes: dict[str, Route] | None = None, models: Mapping[str, str | None] | None = None) -> Processed:
         """Never raises: every problem becomes a dead-letter reason (a bug on one message stops no other).
 
         `routes` memoizes the per-topic look-ups (device, cell, model, spec) across the messages of one batch."""
         try:
-            return self._process(topic, payload, received_ms, routes)
+            return self._process(topic, payload, received_ms, routes, models)
         except Exception as err:
             log.warning("ingest pipeline failed on a message of %s: %r", topic[:256], err)
             parsed = parse_topic(topic)
@@ -125,12 +131,27 @@ class Pipeline:
             return out.refuse(DeadCode.INVALID_MESSAGE, f"the message could not be processed: "
                               f"{type(err).__name__}: {str(err)[:200]}")
 
-    def process_batch(self, messages: Iterable[tuple[str, bytes]], received_ms: int) -> list[Processed]:
-        """`process` of each (topic, payload); a device's look-ups are made once per batch."""
+    def process_batch(self, messages: Iterable[tuple[str, bytes]], received_ms: int,
+                      models: Mapping[str, str | None] | None = None) -> list[Processed]:
+        """`process` of each (topic, payload); a device's look-ups are made once per batch. `models`: the devices'
+        models as `lookup` found them (a device missing there is looked up one by one)."""
         routes: dict[str, Route] = {}
-        return [self.process(topic, payload, received_ms, routes) for topic, payload in messages]
+        return [self.process(topic, payload, received_ms, routes, models) for topic, payload in messages]
 
-    def _route(self, topic: str) -> Route:
+    def cached(self, topics: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
+        """No I/O: (models of the topics' devices memory can answer for, the devices `lookup` must read)."""
+        dids = {parsed.did for t in set(topics) if (parsed := parse_topic(t)) is not None}
+        if self.cached_models is None:
+            return {}, sorted(dids)
+        return self.cached_models(dids)
+
+    def lookup(self, dids: list[str]) -> dict[str, str | None]:
+        """The models of these devices from the store, in a few queries (blocking: call it off the event loop)."""
+        if self.read_models is None:
+            return {did: self.model_of(did) for did in dids}
+        return self.read_models(dids)
+
+    def _route(self, topic: str, models: Mapping[str, str | None] | None = None) -> Route:
         parsed = parse_topic(topic)
         if parsed is None or parsed.channel == Channel.DOWN:
             return Route(self.default_cell, refusal=(DeadCode.FORGED_TOPIC, f"{topic!r} is not a device up/state "
@@ -139,17 +160,18 @@ class Pipeline:
             cell = self.cell_of(parsed.did)
         except Exception as err:
             return Route(self.default_cell, parsed.did, refusal=(DeadCode.FORGED_TOPIC, str(err)))
-        model = self.model_of(parsed.did)
+        model = models[parsed.did] if models is not None and parsed.did in models else self.model_of(parsed.did)
         if model is None:
             return Route(cell, parsed.did, refusal=(DeadCode.UNKNOWN_DEVICE,
                                                     f"{parsed.did} is not an active provisioned device"))
         state = parsed.channel == Channel.STATE
         return Route(cell, parsed.did, model, None if state else self.compiled_of(model), state)
 
-    def _process(self, topic: str, payload: bytes, received_ms: int, routes: dict[str, Route] | None) -> Processed:
+    def _process(self, topic: str, payload: bytes, received_ms: int, routes: dict[str, Route] | None,
+                 models: Mapping[str, str | None] | None = None) -> Processed:
         route = routes.get(topic) if routes is not None else None
         if route is None:
-            route = self._route(topic)
+            route = self._route(topic, models)
             if routes is not None:
                 routes[topic] = route
         out = Processed(topic, payload, ts=received_ms, cell=route.cell, did=route.did)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 import secrets
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +31,9 @@ CRED_CACHE_MAX = 200_000
 _DEVICE_INSERT = insert(Device.__table__)  # type: ignore[arg-type]
 _CREDENTIALS_Q = select(Device.status, Device.secret_salt, Device.secret_hash, Device.model).where(
     Device.did == bindparam("did"))
+_CREDENTIALS_MANY_Q = select(Device.did, Device.status, Device.secret_salt, Device.secret_hash, Device.model).where(
+    Device.did.in_(bindparam("dids", expanding=True)))
+LOOKUP_CHUNK = 500  # devices per credential query of a batch (bound parameters per statement stay small)
 _DEVICE_Q = select(Device.did, Device.model, Device.status, Device.partner_id, Device.created_at,
                    Device.bound).where(Device.did == bindparam("did"))
 
@@ -76,6 +82,7 @@ class DeviceService:
         # did → (salt, hash, model, cached at): short-lived, so a device revoked or re-keyed by another process
         # (several `ecohub api` processes answer the callout) is refused here within CRED_CACHE_S too
         self._cred_cache: OrderedDict[str, tuple[bytes, bytes, str, float]] = OrderedDict()
+        self._cred_lock = threading.Lock()
 
     def provision(self, *, model: str, count: int = 1, cell: str | None = None,
                   caller: Principal | None = None) -> list[ProvisionedDevice]:
@@ -145,6 +152,62 @@ class DeviceService:
         row = self._credentials(did)
         return row[2] if row else None
 
+    def cached_models(self, dids: Iterable[str]) -> tuple[dict[str, str | None], builtins.list[str]]:
+        """No I/O: (the models memory can answer for, the devices that need `read_models`). None = not a device of
+        this hub (an id that names no cell it serves)."""
+        known: dict[str, str | None] = {}
+        missing: builtins.list[str] = []
+        now = time.monotonic()
+        for did in dids:
+            hit = self._cred_cache.get(did)
+            if hit is not None and now - hit[3] < CRED_CACHE_S:
+                known[did] = hit[2]
+                continue
+            try:
+                self.cell_of(did)
+            except (InvalidInput, NotFound):
+                known[did] = None
+                continue
+            missing.append(did)
+        return known, missing
+
+    def read_models(self, dids: Iterable[str]) -> dict[str, str | None]:
+        """The models of active devices among `dids` (None: unknown or not active), one query per cell and chunk
+        of LOOKUP_CHUNK, cached with the credentials. Ingest reads a batch's devices this way, off its event loop:
+        in a fleet that reports once a minute no device is still cached from its last message, and one query per
+        message on the event loop stalled every other device's message, command and API call behind it."""
+        by_cell: dict[str, builtins.list[str]] = {}
+        out: dict[str, str | None] = {}
+        for did in dids:
+            try:
+                by_cell.setdefault(self.cell_of(did), []).append(did)
+            except (InvalidInput, NotFound):
+                out[did] = None
+        for cell, group in by_cell.items():
+            for i in range(0, len(group), LOOKUP_CHUNK):
+                chunk = group[i:i + LOOKUP_CHUNK]
+                with self.dbs.cell_session(cell) as s:
+                    rows = s.execute(_CREDENTIALS_MANY_Q, {"dids": chunk}).all()
+                now = time.monotonic()
+                for d in rows:
+                    if d.status == "active":
+                        self._remember(d.did, (d.secret_salt, d.secret_hash, d.model), now)
+                        out[d.did] = d.model
+                for did in chunk:
+                    out.setdefault(did, None)
+        return out
+
+    def _remember(self, did: str, row: tuple[bytes, bytes, str], now: float) -> None:
+        with self._cred_lock:  # the callout's thread, the event loop and ingest's write thread all fill it
+            self._cred_cache[did] = (*row, now)
+            self._cred_cache.move_to_end(did)
+            if len(self._cred_cache) > CRED_CACHE_MAX:
+                self._cred_cache.popitem(last=False)
+
+    def _forget(self, did: str) -> None:
+        with self._cred_lock:
+            self._cred_cache.pop(did, None)
+
     def _credentials(self, did: str) -> tuple[bytes, bytes, str] | None:
         hit = self._cred_cache.get(did)
         now = time.monotonic()
@@ -154,15 +217,12 @@ class DeviceService:
             cell = self.cell_of(did)
         except (InvalidInput, NotFound):
             return None
-        with self.dbs.cell_session(cell) as s:  # each CONNECT, and ingest's model lookup: no ORM object
+        with self.dbs.cell_session(cell) as s:  # each CONNECT (a batch of ingest reads through read_models)
             d = s.execute(_CREDENTIALS_Q, {"did": did}).first()
         if d is None or d.status != "active":
             return None
         row = (d.secret_salt, d.secret_hash, d.model)
-        self._cred_cache[did] = (*row, now)
-        self._cred_cache.move_to_end(did)
-        if len(self._cred_cache) > CRED_CACHE_MAX:
-            self._cred_cache.popitem(last=False)
+        self._remember(did, row, now)
         return row
 
     def verify(self, did: str, secret: str) -> bool:
@@ -179,7 +239,7 @@ class DeviceService:
                 raise NotFound(f"no device {did}", code=ErrorCode.UNKNOWN_DEVICE)
             d.status = "revoked"
             d.revoked_at = utcnow()
-        self._cred_cache.pop(did, None)
+        self._forget(did)
         self.bus.publish([DeviceRevoked(did, cell)])
 
     def consume_bind_code(self, session: Session, did: str, code: str) -> bool:
@@ -202,7 +262,7 @@ class DeviceService:
             d.secret_salt, d.secret_hash = salt, hash_secret(secret, salt)
             d.bind_code_hash = hash_bind_code(code, self.secret_key)
             model = d.model
-        self._cred_cache.pop(did, None)
+        self._forget(did)
         self.bus.publish([DeviceRevoked(did, cell)])  # the broker drops the session that used the old secret
         return ProvisionedDevice(did, secret, code, model, cell)
 
@@ -241,7 +301,7 @@ class DeviceService:
 
     def forget_cached(self, did: str) -> None:
         """Drop cached credentials (another process changed them)."""
-        self._cred_cache.pop(did, None)
+        self._forget(did)
 
 
 class DeadLetterService:
