@@ -8,6 +8,8 @@
     records the command, publishes on ``down``, waits for the device's reply on ``up``, records it, answers;
   - **raw MQTT** (the reference): one plain gmqtt client of the service user, subscribed to ``ecohub/+/up``,
     publishes the same ``get_properties`` request on a device's ``down`` topic and waits for its reply;
+  - **HTTP floor** (the second reference): ``GET /api/v1/health`` through the same hub (server, middleware,
+    router, event loop) and the same httpx driver, no token, no database, no device: what any API call costs here;
   each first sequentially (one request at a time), then with K concurrent requesters; the whole sequence is
   repeated ``--repeats`` times on the same hub and devices (min/median/max of the p99s are printed).
 
@@ -75,6 +77,7 @@ def raise_fd_limit() -> None:
 
 GET = [{"siid": 2, "piid": 1}, {"siid": 11, "piid": 2}]  # switch on/off + electric power
 TARGET_P99_MS = 20.0
+FLOOR = "HTTP floor"  # GET /api/v1/health through the same hub and driver (see _drive)
 
 
 # --------------------------------------------------------------------------------------------- devices
@@ -138,6 +141,7 @@ class DriverJob:
     seed: int
     repeats: int
     raw_qos: int
+    http_client: str
 
 
 class RawRequester:
@@ -218,21 +222,66 @@ def percentiles(lat: list[float]) -> dict[str, float]:
     return {"p50": p(0.50), "p90": p(0.90), "p99": p(0.99), "max": s[-1], "mean": sum(s) / len(s)}
 
 
+Post = Callable[[str, Any], Awaitable[tuple[int, Any]]]
+Get = Callable[[str], Awaitable[int]]
+
+
+async def http_client(job: DriverJob, stack: contextlib.AsyncExitStack) -> tuple[Post, Get]:
+    """The driver's HTTP client (`--http-client`): httpx (what the tests and the SDK's users use) or aiohttp (a
+    cheaper client per request: the driver shares the 2 cores with the hub, so its own cost is in every figure)."""
+    headers = {"Authorization": f"Bearer {job.token}"}
+    if job.http_client == "aiohttp":
+        import aiohttp
+
+        session = await stack.enter_async_context(aiohttp.ClientSession(
+            base_url=job.http_url, headers=headers, timeout=aiohttp.ClientTimeout(total=15),
+            connector=aiohttp.TCPConnector(limit=job.concurrency + 2)))
+
+        async def a_post(path: str, body: Any) -> tuple[int, Any]:
+            async with session.post(path, json=body) as r:
+                return r.status, await r.json()
+
+        async def a_get(path: str) -> int:
+            async with session.get(path) as r:
+                await r.read()
+                return r.status
+
+        return a_post, a_get
+    limits = httpx.Limits(max_connections=job.concurrency + 2, max_keepalive_connections=job.concurrency + 2)
+    api = await stack.enter_async_context(httpx.AsyncClient(base_url=job.http_url, headers=headers, timeout=15,
+                                                            limits=limits))
+
+    async def h_post(path: str, body: Any) -> tuple[int, Any]:
+        r = await api.post(path, json=body)
+        return r.status_code, r.json() if r.status_code == 200 else r.text
+
+    async def h_get(path: str) -> int:
+        return (await api.get(path)).status_code
+
+    return h_post, h_get
+
+
 async def _drive(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
     rnd = random.Random(job.seed)
     raw = RawRequester(job)
     await raw.start()
     print("  driver: raw MQTT requester subscribed", flush=True)
-    headers = {"Authorization": f"Bearer {job.token}"}
-    limits = httpx.Limits(max_connections=job.concurrency + 2, max_keepalive_connections=job.concurrency + 2)
-    async with httpx.AsyncClient(base_url=job.http_url, headers=headers, timeout=15, limits=limits) as api:
+    async with contextlib.AsyncExitStack() as stack:
+        post, get = await http_client(job, stack)
+
         async def api_call(did: str) -> None:
-            r = await api.post(f"/api/v1/devices/{did}/commands", json={"method": "get_properties", "params": GET})
-            if r.status_code != 200:
-                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:60]}")
-            body = r.json()
+            status, body = await post(f"/api/v1/devices/{did}/commands", {"method": "get_properties", "params": GET})
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {str(body)[:60]}")
             if body.get("status") != "replied":
                 raise RuntimeError(f"status {body.get('status')}")
+
+        async def floor_call(_did: str) -> None:
+            # the hub's cheapest endpoint (no token, no database, no device): the same server, middleware, router
+            # and driver as a command, so its latency is the floor any API call has on this machine in this run
+            status = await get("/api/v1/health")
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}")
 
         # warm-up (HTTP keep-alive connections, hub subscriptions, SQLite pages), not measured
         w = await measure("warm-up", api_call, job.dids, job.warmup, job.concurrency, rnd)
@@ -252,6 +301,7 @@ async def _drive(job: DriverJob, phase: MpEvent, out: Queue[Any]) -> None:
         for rep in range(job.repeats):
             for conc in (1, job.concurrency):
                 await measured("raw MQTT", raw.request, conc, rep)
+                await measured(FLOOR, floor_call, conc, rep)
                 if conc == 1 and rep == 0:
                     out.put(("phase", "api-sequential"))  # the hub profiles this phase when asked
                 await measured("API", api_call, conc, rep)
@@ -338,7 +388,7 @@ async def run_variant(broker: str, args: argparse.Namespace, tmp: Path) -> dict[
             print(f"  [{broker}] {ready[1]} devices connected in {ready[3]:.1f} s ({ready[2]} failed)", flush=True)
             job = DriverJob(str(hub.runtime.http_url), token, HOST, mqtt_port, endpoint_version,
                             services.service_password, [c[0] for c in creds], args.requests, args.concurrency,
-                            args.warmup, args.seed, args.repeats, args.raw_qos)
+                            args.warmup, args.seed, args.repeats, args.raw_qos, args.http_client)
             drv = ctx.Process(target=driver_main, name="bench-driver", daemon=True, args=(job, phase, drv_out))
             drv.start()
             procs.append(drv)
@@ -407,7 +457,7 @@ def print_table(variants: list[dict[str, Any]]) -> bool:
                 met &= r["p99"] < TARGET_P99_MS and errs == 0
     print()
     for v in variants:
-        for name in ("raw MQTT", "API"):
+        for name in ("raw MQTT", FLOOR, "API"):
             for conc in sorted({r["concurrency"] for r in v["results"]}):
                 rs = [r for r in v["results"] if r["name"] == name and r["concurrency"] == conc]
                 hub = [1000 * r["cpu"]["hub"] / max(1, r["ok"]) for r in rs if "hub" in r["cpu"]]
@@ -424,6 +474,11 @@ def print_table(variants: list[dict[str, Any]]) -> bool:
                 print(f"  {v['broker']}, concurrency {conc}: API / raw MQTT = {r['p50'] / ref['p50']:.1f}x at p50, "
                       f"{r['p99'] / ref['p99']:.1f}x at p99 (API p99 {r['p99']:.1f} ms, "
                       f"target < {TARGET_P99_MS:.0f} ms)")
+            floor = by.get((FLOOR, conc))
+            if floor:
+                print(f"  {v['broker']}, concurrency {conc}: the HTTP floor alone (GET /api/v1/health, same hub and "
+                      f"driver) p50 {floor['p50']:.1f} ms, p99 {floor['p99']:.1f} ms; API p99 ÷ floor p99 = "
+                      f"{r['p99'] / floor['p99']:.1f}")
             if r["errors"]:
                 print(f"    API errors: {json.dumps(r['errors'])}")
         q = v["inner_seq"]
@@ -470,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-qos", type=int, choices=[0, 1], default=0,
                         help="QoS of the raw reference's ecohub/+/up subscription (default 0: at 1000 devices a QoS 1 "
                              "wildcard subscription through NATS's MQTT layer stalled, see bench/RESULTS.md)")
+    parser.add_argument("--http-client", choices=["httpx", "aiohttp"], default="httpx",
+                        help="the driver's HTTP client (default httpx)")
     parser.add_argument("--profile", action="store_true", help="cProfile the hub during the sequential API phase")
     parser.add_argument("--profile-lines", type=int, default=25)
     args = parser.parse_args(argv)
