@@ -143,3 +143,49 @@ async def test_a_locked_devices_table_holds_ingest_but_not_the_api(pg_hub_settin
                     await dev.disconnect()
     finally:
         services.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+async def test_a_database_refusing_connections_holds_lookups_and_loses_nothing(pg_hub_settings: Settings,
+                                                                               plug_model: str,
+                                                                               long_ago: None) -> None:
+    """The cell database goes away (it refuses new connections, open ones are cut) while devices report: ingest
+    cannot look the devices up, waits with the batch held, and stores every report once the database is back —
+    as values, not as dead letters "could not be processed"."""
+    from ecohub.api.app import create_app
+    from ecohub.bootstrap import bootstrap
+    from ecohub.hub import free_port, running_hub
+    from tests.helpers import DEFINITION
+
+    services = bootstrap(pg_hub_settings)
+    try:
+        services.products.import_spec(load_spec(plug_model), model=plug_model, actor="test", **DEFINITION)
+        async with running_hub(services, app_factory=create_app, http_port=free_port(),
+                               mqtt_port=free_port()) as hub:
+            devices = await _connected(hub, plug_model, DEVICES)
+            url = hub.dbs.cell_engines["eu"].url
+            name = url.database
+            admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+            worker = hub.workers[0]
+            await asyncio.to_thread(_allow_connections, admin, name, False)
+            try:
+                for dev in devices:
+                    dev.report({(11, 1): 5})
+                await eventually(lambda: worker.stats.write_retries >= 1, timeout=30, interval=0.2)
+                assert worker.stats.samples == 0 and worker.stats.dead_letters == 0, worker.stats
+            finally:
+                await asyncio.to_thread(_allow_connections, admin, name, True)
+            await eventually(lambda: _stored(hub, devices, 5), timeout=40)
+            assert hub.dead_letters.list(cell="eu") == []
+            for dev in devices:
+                await dev.disconnect()
+    finally:
+        services.close()
+
+
+def _allow_connections(admin_url: str, database: str | None, allow: bool) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {"true" if allow else "false"}')
+        if not allow:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
