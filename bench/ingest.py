@@ -23,11 +23,13 @@ Usage::
 
     python bench/ingest.py [--db sqlite|postgresql|both] [--workers 1,2] [--messages 30000] [--devices 20]
                            [--repeats 3] [--inflight 100] [--subscribed K] [--ceiling]
-    python bench/ingest.py --profile [--db sqlite|postgresql] [--messages 30000] [--top 30]
+    python bench/ingest.py --profile [--db sqlite|postgresql] [--messages 30000] [--top 30] [--cold]
 
 `--profile`: the load is published first (the durable keeps it), then one worker drains the backlog in this
 process, twice: without a profiler (CPU µs per message of this process, wall msg/s) and under cProfile (the top
 functions by own time). The drain has no concurrent publishers, so its CPU per message is the worker's alone.
+`--cold`: no device is answered from the credential cache (as in a fleet that reports less often than the cache
+keeps an entry, 5 s): every batch reads its devices from the database.
 
 `--subscribed K`: the devices belong to a user who granted K apps all of them, each app with a webhook (to a closed
 local port: the workers only stage, nobody sends), so every message also writes one row of the apps' push outbox
@@ -289,7 +291,12 @@ async def profile(args: argparse.Namespace) -> int:
     import pstats
 
     db = "postgresql" if args.db == "postgresql" else "sqlite"
-    print(f"ecohub ingest drain profile on {db}: {args.messages} messages, one in-process worker")
+    print(f"ecohub ingest drain profile on {db}: {args.messages} messages from {args.devices} devices, one "
+          f"in-process worker{', every device uncached' if args.cold else ''}")
+    if args.cold:
+        from ecohub.connect import service as device_service
+
+        device_service.CRED_CACHE_S = 0.0  # type: ignore[misc]
     print("machine:\n  " + machine(), flush=True)
     with tempfile.TemporaryDirectory(prefix="ecohub-bench-profile-") as tmp, contextlib.ExitStack() as stack:
         urls = stack.enter_context(pg_databases("bench_prof")) if db == "postgresql" else None
@@ -366,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per timed run")
     parser.add_argument("--profile", action="store_true", help="drain a backlog in-process, then under cProfile")
     parser.add_argument("--top", type=int, default=30, help="--profile: functions listed (0: no cProfile run)")
+    parser.add_argument("--cold", action="store_true",
+                        help="--profile: no device answered from the credential cache (a fleet reporting less often "
+                             "than every 5 s)")
     parser.add_argument("--ceiling", action="store_true", help="also measure a bare nats-py consumer (no storage)")
     parser.add_argument("--subscribed", type=int, default=0, help="apps with a webhook on every device (default 0)")
     args = parser.parse_args(argv)

@@ -5,8 +5,9 @@ API, commands, every other device's messages), for as long as the database took 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,24 @@ def _waiting_on_devices(url: str) -> bool:
     return bool(row and row[0])
 
 
+@contextlib.asynccontextmanager
+async def _pg_hub(settings: Settings, model: str) -> AsyncIterator[Services]:
+    """A running hub (its NATS server, ingest, uvicorn on free ports) on the PostgreSQL databases of `settings`."""
+    from ecohub.api.app import create_app
+    from ecohub.bootstrap import bootstrap
+    from ecohub.hub import free_port, running_hub
+    from tests.helpers import DEFINITION
+
+    services = bootstrap(settings)
+    try:
+        services.products.import_spec(load_spec(model), model=model, actor="test", **DEFINITION)
+        async with running_hub(services, app_factory=create_app, http_port=free_port(),
+                               mqtt_port=free_port()) as hub:
+            yield hub
+    finally:
+        services.close()
+
+
 @pytest.fixture
 def pg_hub_settings(tmp_path: Path) -> Iterator[Settings]:
     with pg_settings(tmp_path, "ecohub_lookup") as settings:
@@ -94,55 +113,44 @@ async def test_a_locked_devices_table_holds_ingest_but_not_the_api(pg_hub_settin
                                                                    plug_model: str, long_ago: None) -> None:
     """While the devices table is locked (a migration, a long transaction), ingest waits for it with the batch held
     and the API keeps answering; once it is free every report is stored as a value, none as a dead letter."""
-    from ecohub.api.app import create_app
-    from ecohub.bootstrap import bootstrap
-    from ecohub.hub import free_port, running_hub
-    from tests.helpers import DEFINITION
+    async with _pg_hub(pg_hub_settings, plug_model) as hub:
+        devices = await _connected(hub, plug_model, DEVICES)
+        url = hub.dbs.cell_engines["eu"].url.set(drivername="postgresql").render_as_string(hide_password=False)
+        lock = psycopg.connect(url)
+        lock.execute("LOCK TABLE devices IN ACCESS EXCLUSIVE MODE")
+        released = threading.Event()
 
-    services = bootstrap(pg_hub_settings)
-    try:
-        services.products.import_spec(load_spec(plug_model), model=plug_model, actor="test", **DEFINITION)
-        async with running_hub(services, app_factory=create_app, http_port=free_port(),
-                               mqtt_port=free_port()) as hub:
-            devices = await _connected(hub, plug_model, DEVICES)
-            url = hub.dbs.cell_engines["eu"].url.set(drivername="postgresql").render_as_string(hide_password=False)
-            lock = psycopg.connect(url)
-            lock.execute("LOCK TABLE devices IN ACCESS EXCLUSIVE MODE")
-            released = threading.Event()
+        def release() -> None:
+            if not released.is_set():
+                released.set()
+                lock.rollback()
 
-            def release() -> None:
-                if not released.is_set():
-                    released.set()
-                    lock.rollback()
-
-            # a blocked event loop could not release the lock itself: a timer thread does, whatever happens
-            safety = threading.Timer(30, release)
-            safety.start()
-            try:
-                for dev in devices:
-                    dev.report({(11, 1): 9})
-                worker = hub.workers[0]
-                # ingest is waiting for the lock (PostgreSQL's own view of its sessions)
-                await eventually(lambda: asyncio.to_thread(_waiting_on_devices, url), timeout=20)
-                assert hub.runtime.http_url
-                async with httpx.AsyncClient(base_url=hub.runtime.http_url, timeout=40) as api:
-                    r = await api.get("/api/v1/health")
-                answered_while_locked = not released.is_set()
-                assert r.status_code == 200, r.text
-                assert answered_while_locked, "the API did not answer until the devices table was free"
-                # the reports are held: no value stored, none dead-lettered
-                assert worker.stats.samples == 0 and worker.stats.dead_letters == 0, worker.stats
-                await asyncio.to_thread(release)
-                await eventually(lambda: _stored(hub, devices, 9), timeout=30)
-                assert hub.dead_letters.list(cell="eu") == []
-            finally:
-                safety.cancel()
-                release()
-                lock.close()
-                for dev in devices:
-                    await dev.disconnect()
-    finally:
-        services.close()
+        # a blocked event loop could not release the lock itself: a timer thread does, whatever happens
+        safety = threading.Timer(30, release)
+        safety.start()
+        try:
+            for dev in devices:
+                dev.report({(11, 1): 9})
+            worker = hub.workers[0]
+            # ingest is waiting for the lock (PostgreSQL's own view of its sessions)
+            await eventually(lambda: asyncio.to_thread(_waiting_on_devices, url), timeout=20)
+            assert hub.runtime.http_url
+            async with httpx.AsyncClient(base_url=hub.runtime.http_url, timeout=40) as api:
+                r = await api.get("/api/v1/health")
+            answered_while_locked = not released.is_set()
+            assert r.status_code == 200, r.text
+            assert answered_while_locked, "the API did not answer until the devices table was free"
+            # the reports are held: no value stored, none dead-lettered
+            assert worker.stats.samples == 0 and worker.stats.dead_letters == 0, worker.stats
+            await asyncio.to_thread(release)
+            await eventually(lambda: _stored(hub, devices, 9), timeout=30)
+            assert hub.dead_letters.list(cell="eu") == []
+        finally:
+            safety.cancel()
+            release()
+            lock.close()
+            for dev in devices:
+                await dev.disconnect()
 
 
 @pytest.mark.postgres
@@ -153,35 +161,24 @@ async def test_a_database_refusing_connections_holds_lookups_and_loses_nothing(p
     """The cell database goes away (it refuses new connections, open ones are cut) while devices report: ingest
     cannot look the devices up, waits with the batch held, and stores every report once the database is back —
     as values, not as dead letters "could not be processed"."""
-    from ecohub.api.app import create_app
-    from ecohub.bootstrap import bootstrap
-    from ecohub.hub import free_port, running_hub
-    from tests.helpers import DEFINITION
-
-    services = bootstrap(pg_hub_settings)
-    try:
-        services.products.import_spec(load_spec(plug_model), model=plug_model, actor="test", **DEFINITION)
-        async with running_hub(services, app_factory=create_app, http_port=free_port(),
-                               mqtt_port=free_port()) as hub:
-            devices = await _connected(hub, plug_model, DEVICES)
-            url = hub.dbs.cell_engines["eu"].url
-            name = url.database
-            admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-            worker = hub.workers[0]
-            await asyncio.to_thread(_allow_connections, admin, name, False)
-            try:
-                for dev in devices:
-                    dev.report({(11, 1): 5})
-                await eventually(lambda: worker.stats.write_retries >= 1, timeout=30, interval=0.2)
-                assert worker.stats.samples == 0 and worker.stats.dead_letters == 0, worker.stats
-            finally:
-                await asyncio.to_thread(_allow_connections, admin, name, True)
-            await eventually(lambda: _stored(hub, devices, 5), timeout=40)
-            assert hub.dead_letters.list(cell="eu") == []
+    async with _pg_hub(pg_hub_settings, plug_model) as hub:
+        devices = await _connected(hub, plug_model, DEVICES)
+        url = hub.dbs.cell_engines["eu"].url
+        name = url.database
+        admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+        worker = hub.workers[0]
+        await asyncio.to_thread(_allow_connections, admin, name, False)
+        try:
             for dev in devices:
-                await dev.disconnect()
-    finally:
-        services.close()
+                dev.report({(11, 1): 5})
+            await eventually(lambda: worker.stats.write_retries >= 1, timeout=30, interval=0.2)
+            assert worker.stats.samples == 0 and worker.stats.dead_letters == 0, worker.stats
+        finally:
+            await asyncio.to_thread(_allow_connections, admin, name, True)
+        await eventually(lambda: _stored(hub, devices, 5), timeout=40)
+        assert hub.dead_letters.list(cell="eu") == []
+        for dev in devices:
+            await dev.disconnect()
 
 
 def _allow_connections(admin_url: str, database: str | None, allow: bool) -> None:
