@@ -145,7 +145,8 @@ class IngestWorker:
                             done.result()  # a failed write stops the loop (run_supervised restarts it)
                         continue
                     self._alive = True
-                    batch = self._prepare(msgs, await self._models(msgs))
+                    topics = [topic_of(m.subject) for m in msgs]
+                    batch = self._prepare(msgs, topics, await self._models(msgs, topics))
                     if writing is not None:
                         self._waiting = msgs
                         await asyncio.shield(writing)  # a stop lets the batch being written finish and be acked
@@ -215,12 +216,12 @@ class IngestWorker:
                 TwinService.forget_arrival_order(s)
                 row.created_ms = created
 
-    async def _models(self, msgs: list[Msg]) -> dict[str, str | None]:
+    async def _models(self, msgs: list[Msg], topics: list[str]) -> dict[str, str | None]:
         """The models of a batch's devices: from memory, else read in a few queries off the event loop (a device
         reporting once a minute is never still cached, and a query per message on the loop held up everything the
         loop carries). A database outage is waited out holding the batch, as a write is: a good message must not
         become a dead letter because its device could not be looked up."""
-        known, missing = self.pipeline.cached(topic_of(m.subject) for m in msgs)
+        known, missing = self.pipeline.cached(topics)
         delay = 0.05
         while missing:
             try:
@@ -237,15 +238,15 @@ class IngestWorker:
                 break
         return known
 
-    def _prepare(self, msgs: list[Msg], models: dict[str, str | None] | None = None,
+    def _prepare(self, msgs: list[Msg], topics: list[str], models: dict[str, str | None],
                  ) -> tuple[int, dict[str, list[Processed]]]:
-        """Decode, authorise and validate a batch (no I/O when `models` has its devices) → (the time it was
-        received, the items by cell)."""
+        """Decode, authorise and validate a batch (`topics`: the messages' MQTT topics; no I/O when `models` has
+        their devices) → (the time it was received, the items by cell)."""
         received = now_ms()
         self.stats.received += len(msgs)
         by_cell: dict[str, list[Processed]] = defaultdict(list)
         default = self.pipeline.default_cell
-        for item, m in zip(self.pipeline.process_batch([(topic_of(m.subject), m.data) for m in msgs], received,
+        for item, m in zip(self.pipeline.process_batch(zip(topics, (m.data for m in msgs), strict=True), received,
                                                        models), msgs, strict=True):
             item.seq = stream_seq(m.reply)  # the broker's arrival order: the twin's newer-wins rule
             by_cell[item.cell or default].append(item)

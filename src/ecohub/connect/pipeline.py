@@ -104,8 +104,7 @@ class Pipeline:
 
     def __init__(self, *, max_payload: int, model_of: Callable[[str], str | None],
                  compiled_of: Callable[[str], CompiledSpec], cell_of: Callable[[str], str],
-                 default_cell: str, cached_models: CachedModels | None = None,
-                 read_models: ReadModels | None = None) -> None:
+                 default_cell: str, cached_models: CachedModels, read_models: ReadModels) -> None:
         self.max_payload = max_payload
         self.model_of = model_of
         self.cached_models = cached_models
@@ -140,15 +139,10 @@ class Pipeline:
 
     def cached(self, topics: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
         """No I/O: (models of the topics' devices memory can answer for, the devices `lookup` must read)."""
-        dids = {parsed.did for t in set(topics) if (parsed := parse_topic(t)) is not None}
-        if self.cached_models is None:
-            return {}, sorted(dids)
-        return self.cached_models(dids)
+        return self.cached_models({parsed.did for t in set(topics) if (parsed := parse_topic(t)) is not None})
 
     def lookup(self, dids: list[str]) -> dict[str, str | None]:
         """The models of these devices from the store, in a few queries (blocking: call it off the event loop)."""
-        if self.read_models is None:
-            return {did: self.model_of(did) for did in dids}
         return self.read_models(dids)
 
     def _route(self, topic: str, models: Mapping[str, str | None] | None = None) -> Route:

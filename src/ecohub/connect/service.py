@@ -153,22 +153,16 @@ class DeviceService:
         return row[2] if row else None
 
     def cached_models(self, dids: Iterable[str]) -> tuple[dict[str, str | None], builtins.list[str]]:
-        """No I/O: (the models memory can answer for, the devices that need `read_models`). None = not a device of
-        this hub (an id that names no cell it serves)."""
+        """No I/O: (the models memory can answer for, the devices that need `read_models`)."""
         known: dict[str, str | None] = {}
         missing: builtins.list[str] = []
         now = time.monotonic()
         for did in dids:
-            hit = self._cred_cache.get(did)
-            if hit is not None and now - hit[3] < CRED_CACHE_S:
+            hit = self._cached(did, now)
+            if hit is None:
+                missing.append(did)
+            else:
                 known[did] = hit[2]
-                continue
-            try:
-                self.cell_of(did)
-            except (InvalidInput, NotFound):
-                known[did] = None
-                continue
-            missing.append(did)
         return known, missing
 
     def read_models(self, dids: Iterable[str]) -> dict[str, str | None]:
@@ -198,7 +192,7 @@ class DeviceService:
         return out
 
     def _remember(self, did: str, row: tuple[bytes, bytes, str], now: float) -> None:
-        with self._cred_lock:  # the callout's thread, the event loop and ingest's write thread all fill it
+        with self._cred_lock:  # the callout's thread, the event loop and ingest's lookups (a pool thread) fill it
             self._cred_cache[did] = (*row, now)
             self._cred_cache.move_to_end(did)
             if len(self._cred_cache) > CRED_CACHE_MAX:
@@ -208,10 +202,14 @@ class DeviceService:
         with self._cred_lock:
             self._cred_cache.pop(did, None)
 
-    def _credentials(self, did: str) -> tuple[bytes, bytes, str] | None:
+    def _cached(self, did: str, now: float) -> tuple[bytes, bytes, str, float] | None:
         hit = self._cred_cache.get(did)
+        return hit if hit is not None and now - hit[3] < CRED_CACHE_S else None
+
+    def _credentials(self, did: str) -> tuple[bytes, bytes, str] | None:
         now = time.monotonic()
-        if hit is not None and now - hit[3] < CRED_CACHE_S:
+        hit = self._cached(did, now)
+        if hit is not None:
             return hit[0], hit[1], hit[2]
         try:
             cell = self.cell_of(did)
